@@ -1,0 +1,18 @@
+//! hls-swarm's generic component framework.
+//!
+//! `common` knows nothing about FFmpeg or nginx. It gives every component a
+//! profile system (base + profiles + overrides, deep-merged, validated against
+//! the config's JSON Schema), a CLI, value types that are safe to render, and the
+//! deployment targets.
+
+pub mod cli;
+pub mod component;
+pub mod error;
+pub mod profile;
+pub mod schema;
+pub mod suggest;
+pub mod types;
+
+pub use component::{load, schema, Component, Loaded};
+pub use error::{ConfigError, Problem};
+pub use profile::Request;

@@ -1,0 +1,183 @@
+//! Strings with a shape. Each type's JSON Schema carries a `pattern` that admits
+//! only values that are safe to write into shell, nginx, Nix and systemd text, so
+//! that validation rejects what escaping could not make safe.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+macro_rules! pattern_string {
+    ($(#[$meta:meta])* $name:ident, $pattern:expr, $description:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The regular expression every value matches.
+            pub const PATTERN: &'static str = $pattern;
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": $description,
+                })
+            }
+        }
+    };
+}
+
+pattern_string!(
+    /// An absolute path without whitespace, quotes, `;`, `$`, `\`, `{`, `}` or `#`.
+    AbsPath,
+    r##"^/[^\s'"`;$\\{}#]*$"##,
+    "An absolute path (starts with `/`) without whitespace, quotes, `;`, `$`, `\\`, `{`, `}` or `#`"
+);
+
+pattern_string!(
+    /// A file name: letters, digits, `.`, `_`, `-`, `%` (for printf patterns).
+    FileName,
+    r"^[A-Za-z0-9][A-Za-z0-9._%-]*$",
+    "A file name of letters, digits, `.`, `_`, `-` and `%` (no `/`, no spaces)"
+);
+
+pattern_string!(
+    /// A short identifier: letters, digits, `_`, `-`.
+    Ident,
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    "A name of letters, digits, `_` and `-`"
+);
+
+pattern_string!(
+    /// A bitrate in kbit/s (`2000k`) or Mbit/s (`5M`).
+    Bitrate,
+    r"^[1-9][0-9]*[kM]$",
+    "A bitrate like `2000k` (kbit/s) or `5M` (Mbit/s)"
+);
+
+pattern_string!(
+    /// A byte size as nginx writes it: `512k`, `4m`, `1024`.
+    ByteSize,
+    r"^[1-9][0-9]*[kKmM]?$",
+    "A size like `512k`, `4m` or `65536` (bytes)"
+);
+
+pattern_string!(
+    /// A duration as nginx writes it: `10s`, `500ms`, `1m`.
+    Interval,
+    r"^[1-9][0-9]*(ms|s|m|h)$",
+    "A duration like `10s`, `500ms` or `1m`"
+);
+
+pattern_string!(
+    /// A MAC address, lower- or upper-case hex, colon-separated.
+    MacAddr,
+    r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$",
+    "A MAC address like `02:00:00:01:77:01`"
+);
+
+pattern_string!(
+    /// An IPv4 address in dotted-quad form.
+    Ipv4,
+    r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$",
+    "An IPv4 address like `10.177.0.10`"
+);
+
+pattern_string!(
+    /// An IPv4 network in CIDR form.
+    Ipv4Cidr,
+    r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$",
+    "An IPv4 network like `10.177.0.0/24`"
+);
+
+pattern_string!(
+    /// A network interface name (at most 15 characters).
+    IfName,
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$",
+    "A network interface name of up to 15 letters, digits, `_`, `.` and `-`"
+);
+
+impl Bitrate {
+    /// The bitrate in kbit/s: `2000k` → 2000, `5M` → 5000.
+    pub fn kbps(&self) -> u64 {
+        let (digits, unit) = self.0.split_at(self.0.len() - 1);
+        let n: u64 = digits.parse().unwrap_or(0);
+        match unit {
+            "M" => n * 1000,
+            _ => n,
+        }
+    }
+}
+
+impl ByteSize {
+    /// The size in bytes (`k` = 1024).
+    pub fn bytes(&self) -> u64 {
+        let s = self.0.as_str();
+        let (digits, mult) = match s.chars().last() {
+            Some('k' | 'K') => (&s[..s.len() - 1], 1024),
+            Some('m' | 'M') => (&s[..s.len() - 1], 1024 * 1024),
+            _ => (s, 1),
+        };
+        digits.parse::<u64>().unwrap_or(0) * mult
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::schema_of;
+    use serde_json::json;
+
+    fn accepts<T: JsonSchema>(s: &str) -> bool {
+        let schema = schema_of::<T>();
+        jsonschema::is_valid(&schema, &json!(s))
+    }
+
+    #[test]
+    fn paths_reject_what_would_not_be_inert() {
+        assert!(accepts::<AbsPath>("/var/hls"));
+        assert!(accepts::<AbsPath>("/tmp/hls-1.2_x"));
+        for bad in [
+            "var/hls", "/tmp/a b", "/x;y", "/x}", "/x{", "/a\"b", "/a'b", "/a$b", "/a\nb", "/a\\b",
+            "/a#b", "/a\tb", "",
+        ] {
+            assert!(!accepts::<AbsPath>(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_numbers() {
+        assert!(accepts::<FileName>("seg%05d.ts"));
+        assert!(!accepts::<FileName>("../x"));
+        assert!(!accepts::<FileName>("a b"));
+        assert!(accepts::<Bitrate>("2000k") && accepts::<Bitrate>("5M"));
+        assert!(
+            !accepts::<Bitrate>("fast") && !accepts::<Bitrate>("0k") && !accepts::<Bitrate>("2000")
+        );
+        assert_eq!(Bitrate("2000k".into()).kbps(), 2000);
+        assert_eq!(Bitrate("5M".into()).kbps(), 5000);
+        assert_eq!(ByteSize("512k".into()).bytes(), 524288);
+        assert!(accepts::<Ipv4>("10.177.0.10") && !accepts::<Ipv4>("10.177.0.256"));
+        assert!(accepts::<Ipv4Cidr>("10.177.0.0/24") && !accepts::<Ipv4Cidr>("10.177.0.0/33"));
+        assert!(accepts::<MacAddr>("02:00:00:01:77:01") && !accepts::<MacAddr>("02:00:00:01:77"));
+        assert!(accepts::<Interval>("10s") && !accepts::<Interval>("10"));
+    }
+}

@@ -1,0 +1,80 @@
+//! The typed config of the swarm client (keys as in SPEC §4, camelCase).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A swarm of simulated HLS viewers, each an `ffmpeg` reading the stream.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Number of simulated viewers.
+    #[schemars(range(min = 1, max = 100000))]
+    pub clients: u32,
+    /// Viewers started per second during the ramp.
+    #[schemars(range(min = 1, max = 10000))]
+    pub ramp_rate: u32,
+    /// Random extra delay before each start, up to this many milliseconds.
+    #[schemars(range(max = 600000))]
+    pub ramp_jitter: u32,
+    /// FFmpeg log level of each viewer.
+    pub log_level: LogLevel,
+    /// Which renditions a viewer reads.
+    pub variant: VariantMode,
+    /// Reconnect inside FFmpeg on network errors.
+    pub reconnect: bool,
+    /// Longest reconnect delay in seconds.
+    #[schemars(range(max = 3600))]
+    pub reconnect_delay_max: u32,
+    /// Retries of one segment before FFmpeg gives up on it.
+    #[schemars(range(max = 100))]
+    pub seg_max_retry: u32,
+    /// Network read/write timeout in seconds.
+    #[schemars(range(min = 1, max = 3600))]
+    pub timeout: u32,
+    /// TCP port of the Prometheus metrics endpoint.
+    #[schemars(range(min = 1, max = 65535))]
+    pub metrics_port: u32,
+    /// Send `Cache-Control: no-cache` and `Pragma: no-cache` with every request.
+    #[serde(default)]
+    pub no_cache: bool,
+    /// Extra HTTP headers sent by every viewer (name → value).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }))]
+    pub headers: BTreeMap<String, HeaderValue>,
+}
+
+/// A header value: printable, no CR or LF.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct HeaderValue(#[schemars(regex(pattern = r"^[^\r\n\u0000]*$"))] pub String);
+
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// FFmpeg `-loglevel`.
+    LogLevel {
+        Quiet = "quiet", Panic = "panic", Fatal = "fatal", Error = "error", Warning = "warning",
+        Info = "info", Verbose = "verbose", Debug = "debug", Trace = "trace",
+    }
+);
+
+word_enum!(
+    /// Which renditions a viewer reads: every stream, the first video/audio, or
+    /// the program of the highest/lowest bandwidth variant.
+    VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest" }
+);

@@ -1,0 +1,21 @@
+//! The swarm client: config, derived values, viewer arguments and the swarm engine.
+
+pub mod config;
+pub mod derive;
+
+pub use config::Config;
+pub use derive::Derived;
+
+/// The swarm client as a component of the framework.
+pub struct SwarmClient;
+
+impl common::Component for SwarmClient {
+    const NAME: &'static str = "swarm-client";
+    const PROFILES_TOML: &'static str = include_str!("../profiles.toml");
+    type Config = Config;
+    type Derived = Derived;
+
+    fn derive(config: &Config) -> Derived {
+        derive::derive(config)
+    }
+}

@@ -1,0 +1,122 @@
+//! The profile system as the swarm-client CLI exposes it.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swarm-client"))
+        .args(args)
+        .output()
+        .expect("swarm-client runs")
+}
+
+fn derived(profile: &str) -> Value {
+    let out = run(&["config", "--json", "--profile", profile]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v
+}
+
+#[test]
+fn lists_every_profile_in_order() {
+    let out = run(&["profiles"]);
+    let names: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["default", "stress", "gentle", "burst", "extreme"]);
+}
+
+/// SPEC §4 table and derived check values.
+#[test]
+fn profile_values_and_derived_check_values() {
+    let d = derived("default");
+    assert_eq!(d["clients"], 50);
+    let dd = &d["derived"];
+    assert_eq!(dd["rampDuration"], 10);
+    assert_eq!(dd["estimatedMemoryMB"], 1014);
+    assert_eq!(dd["recommendedFdLimit"], 1750);
+    assert_eq!(dd["recommendedPorts"], 250);
+    assert_eq!(dd["containerMemoryMB"], 1217);
+    assert_eq!(dd["vmMemoryMB"], 1575);
+
+    let b = derived("burst");
+    assert_eq!(b["clients"], 100);
+    assert_eq!(b["reconnect"], false);
+    assert_eq!(b["derived"]["estimatedMemoryMB"], 1964);
+
+    // (profile, clients, rampRate, rampJitter, logLevel, variant, reconnect, delayMax, segMaxRetry, timeout)
+    let table = [
+        ("default", 50u64, 5, 100, "info", "all", true, 5, 3, 15),
+        ("stress", 200, 20, 50, "warning", "all", true, 3, 2, 10),
+        ("gentle", 20, 1, 500, "info", "first", true, 10, 5, 30),
+        ("burst", 100, 50, 10, "warning", "all", false, 0, 1, 5),
+        ("extreme", 500, 50, 20, "error", "all", true, 2, 1, 5),
+    ];
+    for (p, clients, rate, jitter, level, variant, reconnect, delay, retry, timeout) in table {
+        let v = derived(p);
+        assert_eq!(v["clients"], clients, "{p}");
+        assert_eq!(v["rampRate"], rate, "{p}");
+        assert_eq!(v["rampJitter"], jitter, "{p}");
+        assert_eq!(v["logLevel"], level, "{p}");
+        assert_eq!(v["variant"], variant, "{p}");
+        assert_eq!(v["reconnect"], reconnect, "{p}");
+        assert_eq!(v["reconnectDelayMax"], delay, "{p}");
+        assert_eq!(v["segMaxRetry"], retry, "{p}");
+        assert_eq!(v["timeout"], timeout, "{p}");
+        assert_eq!(v["metricsPort"], 9090, "{p}");
+        let est: u64 = clients * 19 + 64;
+        assert_eq!(v["derived"]["estimatedMemoryMB"], est, "{p}");
+        assert_eq!(
+            v["derived"]["containerMemoryMB"],
+            (est * 12).div_ceil(10),
+            "{p}"
+        );
+        assert_eq!(
+            v["derived"]["vmMemoryMB"],
+            (est * 13).div_ceil(10) + 256,
+            "{p}"
+        );
+        assert_eq!(
+            v["derived"]["recommendedFdLimit"],
+            clients * 15 + 1000,
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn errors_exit_2() {
+    for (args, needle) in [
+        (vec!["config", "-p", "burts"], "did you mean `burst`"),
+        (
+            vec!["config", "--set", "client=3"],
+            "did you mean `clients`",
+        ),
+        (vec!["config", "--set", "clients=0"], "clients"),
+        (vec!["config", "--set", "variant=middle"], "variant"),
+        (
+            vec!["config", "--set", "headers.X-A=\"a\\r\\nb\""],
+            "headers.X-A",
+        ),
+        (vec!["config", "--set", "metricsPort=0"], "metricsPort"),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn schema_snapshot() {
+    let out = run(&["schema"]);
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    insta::assert_json_snapshot!("swarm-client-schema", schema);
+}

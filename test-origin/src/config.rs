@@ -1,0 +1,390 @@
+//! The typed config of the test origin (keys as in SPEC §3, camelCase).
+
+use common::types::{
+    AbsPath, Bitrate, ByteSize, FileName, IfName, Interval, Ipv4, Ipv4Cidr, MacAddr,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The test origin: FFmpeg encodes a synthetic live HLS stream, nginx serves it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Encode the `variants` ladder with a master playlist instead of one stream.
+    pub multibitrate: bool,
+    pub hls: Hls,
+    pub server: Server,
+    pub audio: Audio,
+    /// The lavfi video source that draws the picture.
+    pub test_pattern: TestPattern,
+    /// The single-bitrate stream (also the source size of the ladder's input).
+    pub video: Video,
+    /// The ABR ladder used when `multibitrate` is true, highest first.
+    pub variants: Vec<Variant>,
+    pub encoder: Encoder,
+    pub networking: Networking,
+    pub logging: Logging,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hls {
+    /// Length of one segment in seconds (at least 1).
+    #[schemars(range(min = 1, max = 60))]
+    pub segment_duration: u32,
+    /// Number of segments listed in the playlist (at least 1).
+    #[schemars(range(min = 1, max = 1000))]
+    pub list_size: u32,
+    /// Segments kept on disk after they leave the playlist.
+    #[schemars(range(max = 1000))]
+    pub delete_threshold: u32,
+    /// printf pattern of segment file names.
+    pub segment_pattern: FileName,
+    /// Name of the media playlist.
+    pub playlist_name: FileName,
+    /// Name of the master playlist (multibitrate).
+    pub master_playlist: FileName,
+    /// HLS muxer flags, joined with `+`.
+    pub flags: Vec<HlsFlag>,
+}
+
+/// A flag of FFmpeg's HLS muxer (`-hls_flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HlsFlag {
+    DeleteSegments,
+    OmitEndlist,
+    TempFile,
+    IndependentSegments,
+    ProgramDateTime,
+    SplitByTime,
+    AppendList,
+    DiscontStart,
+    RoundDurations,
+    PeriodicRekey,
+    SecondLevelSegmentIndex,
+}
+
+impl HlsFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HlsFlag::DeleteSegments => "delete_segments",
+            HlsFlag::OmitEndlist => "omit_endlist",
+            HlsFlag::TempFile => "temp_file",
+            HlsFlag::IndependentSegments => "independent_segments",
+            HlsFlag::ProgramDateTime => "program_date_time",
+            HlsFlag::SplitByTime => "split_by_time",
+            HlsFlag::AppendList => "append_list",
+            HlsFlag::DiscontStart => "discont_start",
+            HlsFlag::RoundDurations => "round_durations",
+            HlsFlag::PeriodicRekey => "periodic_rekey",
+            HlsFlag::SecondLevelSegmentIndex => "second_level_segment_index",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Server {
+    /// TCP port nginx listens on (1–65535).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+    /// Directory FFmpeg writes the stream to and nginx serves.
+    pub hls_dir: AbsPath,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Audio {
+    /// Frequency of the sine test tone in Hz.
+    #[schemars(range(min = 1, max = 20000))]
+    pub frequency: u32,
+    /// Audio sample rate in Hz.
+    #[schemars(range(min = 8000, max = 96000))]
+    pub sample_rate: u32,
+}
+
+/// lavfi sources that draw a test picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TestPattern {
+    Testsrc,
+    Testsrc2,
+    Smptebars,
+    Smptehdbars,
+    Rgbtestsrc,
+    Yuvtestsrc,
+    Pal75bars,
+    Pal100bars,
+}
+
+impl TestPattern {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestPattern::Testsrc => "testsrc",
+            TestPattern::Testsrc2 => "testsrc2",
+            TestPattern::Smptebars => "smptebars",
+            TestPattern::Smptehdbars => "smptehdbars",
+            TestPattern::Rgbtestsrc => "rgbtestsrc",
+            TestPattern::Yuvtestsrc => "yuvtestsrc",
+            TestPattern::Pal75bars => "pal75bars",
+            TestPattern::Pal100bars => "pal100bars",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Video {
+    /// Picture width in pixels (even).
+    #[schemars(range(min = 16, max = 7680))]
+    pub width: u32,
+    /// Picture height in pixels (even).
+    #[schemars(range(min = 16, max = 4320))]
+    pub height: u32,
+    /// Target video bitrate.
+    pub bitrate: Bitrate,
+    /// Minimum video bitrate; defaults to `bitrate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minrate: Option<Bitrate>,
+    /// Maximum video bitrate (at least `bitrate`).
+    pub maxrate: Bitrate,
+    /// Rate-control buffer size.
+    pub bufsize: Bitrate,
+    /// AAC audio bitrate.
+    pub audio_bitrate: Bitrate,
+}
+
+impl Video {
+    /// `minrate`, or `bitrate` when unset.
+    pub fn effective_minrate(&self) -> &Bitrate {
+        self.minrate.as_ref().unwrap_or(&self.bitrate)
+    }
+}
+
+/// One rung of the ABR ladder.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Variant {
+    /// Name of the rendition; also its directory (`/720p/stream.m3u8`).
+    pub name: common::types::Ident,
+    #[schemars(range(min = 16, max = 7680))]
+    pub width: u32,
+    #[schemars(range(min = 16, max = 4320))]
+    pub height: u32,
+    pub bitrate: Bitrate,
+    /// Minimum bitrate; defaults to `bitrate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minrate: Option<Bitrate>,
+    pub maxrate: Bitrate,
+    pub bufsize: Bitrate,
+    pub audio_bitrate: Bitrate,
+}
+
+impl Variant {
+    pub fn effective_minrate(&self) -> &Bitrate {
+        self.minrate.as_ref().unwrap_or(&self.bitrate)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Encoder {
+    /// Frames per second.
+    #[schemars(range(min = 1, max = 120))]
+    pub framerate: u32,
+    /// x264 speed preset.
+    pub preset: Preset,
+    /// x264 tuning.
+    pub tune: Tune,
+    /// H.264 profile.
+    pub profile: H264Profile,
+    /// H.264 level, e.g. `4.1`.
+    #[schemars(regex(pattern = r"^[1-6](\.[0-2])?$"))]
+    pub level: String,
+}
+
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// x264 preset.
+    Preset {
+        Ultrafast = "ultrafast", Superfast = "superfast", Veryfast = "veryfast", Faster = "faster",
+        Fast = "fast", Medium = "medium", Slow = "slow", Slower = "slower", Veryslow = "veryslow",
+    }
+);
+
+word_enum!(
+    /// x264 tune.
+    Tune {
+        Film = "film", Animation = "animation", Grain = "grain", Stillimage = "stillimage",
+        Fastdecode = "fastdecode", Zerolatency = "zerolatency", Psnr = "psnr", Ssim = "ssim",
+    }
+);
+
+word_enum!(
+    /// H.264 profile.
+    H264Profile { Baseline = "baseline", Main = "main", High = "high" }
+);
+
+word_enum!(
+    /// How the microVM is networked.
+    NetMode { User = "user", Tap = "tap" }
+);
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Networking {
+    /// `user` (QEMU NAT with host port forwards) or `tap` (bridged device, static IP).
+    pub mode: NetMode,
+    pub tap: Tap,
+    /// Guest address in `tap` mode.
+    pub static_ip: Ipv4,
+    /// Default gateway in `tap` mode.
+    pub gateway: Ipv4,
+    /// Guest network in `tap` mode.
+    pub subnet: Ipv4Cidr,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tap {
+    /// Host tap device.
+    pub device: IfName,
+    /// Guest MAC address.
+    pub mac: MacAddr,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Logging {
+    /// Write nginx access logs.
+    pub enabled: bool,
+    /// Directory of the log files.
+    pub directory: AbsPath,
+    /// Access-log buffer size.
+    pub buffer: ByteSize,
+    /// Longest time a log line stays in the buffer.
+    pub flush_interval: Interval,
+    /// gzip level of the logs (0 = off, 1–9).
+    #[schemars(range(max = 9))]
+    pub gzip: u32,
+    /// Log segment requests only (no manifest or other requests).
+    pub segments_only: bool,
+    pub files: LogFiles,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogFiles {
+    pub segments: FileName,
+    pub manifests: FileName,
+    pub access: FileName,
+}
+
+/// Cross-field rules the schema cannot say.
+pub fn check(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rates = |prefix: &str,
+                     min: &Bitrate,
+                     minrate_set: bool,
+                     bitrate: &Bitrate,
+                     maxrate: &Bitrate| {
+        if minrate_set && min.kbps() > bitrate.kbps() {
+            out.push((
+                format!("{prefix}.minrate"),
+                format!("minrate {min} is above bitrate {bitrate}; it must be at most the bitrate (leave it unset to use the bitrate)"),
+            ));
+        }
+        if bitrate.kbps() > maxrate.kbps() {
+            out.push((
+                format!("{prefix}.maxrate"),
+                format!(
+                    "maxrate {maxrate} is below bitrate {bitrate}; it must be at least the bitrate"
+                ),
+            ));
+        }
+    };
+    let v = &c.video;
+    rates(
+        "video",
+        v.effective_minrate(),
+        v.minrate.is_some(),
+        &v.bitrate,
+        &v.maxrate,
+    );
+    for (i, r) in c.variants.iter().enumerate() {
+        rates(
+            &format!("variants[{i}]"),
+            r.effective_minrate(),
+            r.minrate.is_some(),
+            &r.bitrate,
+            &r.maxrate,
+        );
+    }
+    let dims = std::iter::once(("video".to_owned(), v.width, v.height)).chain(
+        c.variants
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("variants[{i}]"), r.width, r.height)),
+    );
+    for (prefix, w, h) in dims {
+        for (key, n) in [("width", w), ("height", h)] {
+            if n % 2 != 0 {
+                out.push((
+                    format!("{prefix}.{key}"),
+                    format!("{n} is odd; H.264 4:2:0 needs an even {key}"),
+                ));
+            }
+        }
+    }
+    if c.multibitrate {
+        if c.variants.is_empty() {
+            out.push((
+                "variants".into(),
+                "multibitrate needs at least one variant".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, r) in c.variants.iter().enumerate() {
+            if !seen.insert(r.name.as_str()) {
+                out.push((
+                    format!("variants[{i}].name"),
+                    format!(
+                        "variant name `{}` is used twice; names must be unique",
+                        r.name
+                    ),
+                ));
+            }
+        }
+    }
+    if c.hls.playlist_name == c.hls.master_playlist {
+        out.push((
+            "hls.masterPlaylist".into(),
+            "must differ from hls.playlistName".into(),
+        ));
+    }
+    if !c.hls.segment_pattern.as_str().contains('%') {
+        out.push((
+            "hls.segmentPattern".into(),
+            format!(
+                "`{}` has no printf counter such as %05d; every segment would get the same name",
+                c.hls.segment_pattern
+            ),
+        ));
+    }
+    out
+}

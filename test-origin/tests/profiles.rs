@@ -1,0 +1,322 @@
+//! The profile system as the test-origin CLI exposes it: profiles, config,
+//! schema, every error path, and the SPEC's derived check values.
+
+use std::process::{Command, Output};
+
+use common::Component;
+use serde_json::Value;
+use test_origin::TestOrigin;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_test-origin"))
+        .args(args)
+        .output()
+        .expect("test-origin runs")
+}
+
+fn config_json(args: &[&str]) -> Value {
+    let mut all = vec!["config", "--json"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs a command that must fail with exit 2, print nothing on stdout, and
+/// mention every needle on stderr.
+fn fails(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: stderr lacks {n:?}:\n{err}");
+    }
+}
+
+#[test]
+fn lists_every_profile_in_order() {
+    let out = run(&["profiles"]);
+    assert!(out.status.success());
+    let names: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "default",
+            "low-latency",
+            "4k-abr",
+            "stress-test",
+            "logged",
+            "debug",
+            "tap",
+            "tap-logged"
+        ]
+    );
+}
+
+#[test]
+fn low_latency_has_one_second_segments_and_derived_values() {
+    let v = config_json(&["--profile", "low-latency"]);
+    assert_eq!(v["hls"]["segmentDuration"], 1);
+    assert_eq!(v["hls"]["listSize"], 6);
+    assert_eq!(v["encoder"]["preset"], "ultrafast");
+    assert_eq!(v["encoder"]["tune"], "zerolatency");
+    // gop = 30 fps × 1 s; lifetime = (6 + 5) × 1
+    assert_eq!(v["derived"]["gopSize"], 30);
+    assert_eq!(v["derived"]["segmentLifetimeSec"], 11);
+}
+
+/// SPEC §3 check values for the default profile.
+#[test]
+fn default_profile_check_values() {
+    let d = &config_json(&[])["derived"];
+    assert_eq!(d["gopSize"], 60);
+    assert_eq!(d["segmentLifetimeSec"], 30);
+    assert_eq!(d["segmentSizeKB"], 532);
+    assert_eq!(d["filesPerVariant"], 16);
+    assert_eq!(d["openFileCacheMax"], 51);
+    assert_eq!(d["recommendedTmpfsMB"], 74);
+}
+
+#[test]
+fn derived_values_follow_the_formulas_for_every_profile() {
+    let loaded = |p: &str| {
+        common::load::<TestOrigin>(&common::Request {
+            profile: p.into(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    for name in [
+        "default",
+        "low-latency",
+        "4k-abr",
+        "stress-test",
+        "logged",
+        "debug",
+        "tap",
+        "tap-logged",
+    ] {
+        let l = loaded(name);
+        let c = &l.config;
+        let d = &l.derived;
+        let seg = u64::from(c.hls.segment_duration);
+        let total = c.video.bitrate.kbps() + c.video.audio_bitrate.kbps();
+        let variants = if c.multibitrate {
+            c.variants.len() as u64
+        } else {
+            1
+        };
+        let files = u64::from(c.hls.list_size + c.hls.delete_threshold) + 1;
+        assert_eq!(d.gop_size, u64::from(c.encoder.framerate) * seg, "{name}");
+        assert_eq!(d.segment_size_kb, total * seg / 8, "{name}");
+        assert_eq!(d.open_file_cache_max, (files * variants + 1) * 3, "{name}");
+        assert_eq!(
+            d.recommended_tmpfs_mb,
+            total / 8 * u64::from(c.hls.list_size) * seg * 2 * variants / 1024 + 64,
+            "{name}"
+        );
+    }
+    // hand-computed for the ladder: 5 variants × 16 files + 1 master = 81 files
+    let abr = loaded("4k-abr");
+    assert_eq!(abr.derived.variant_count, 5);
+    assert_eq!(abr.derived.total_hls_files, 81);
+    assert_eq!(abr.derived.open_file_cache_max, 243);
+    assert_eq!(
+        abr.config.video.width, 1280,
+        "4k-abr keeps the default video"
+    );
+    // stress-test: 1500k + 96k = 1596 kbit/s × 2 s / 8 = 399 KB; 15+5+1 files
+    let st = loaded("stress-test");
+    assert_eq!(st.derived.segment_size_kb, 399);
+    assert_eq!(st.derived.files_per_variant, 21);
+    assert_eq!(st.derived.gop_size, 50);
+}
+
+#[test]
+fn tap_logged_is_tap_plus_logged() {
+    let tl = config_json(&["-p", "tap-logged"]);
+    let tap = config_json(&["-p", "tap"]);
+    let logged = config_json(&["-p", "logged"]);
+    assert_eq!(tl["networking"], tap["networking"]);
+    assert_eq!(tl["logging"], logged["logging"]);
+    assert_eq!(tl["networking"]["mode"], "tap");
+    assert_eq!(tl["logging"]["segmentsOnly"], true);
+}
+
+#[test]
+fn minrate_defaults_to_bitrate_in_every_profile() {
+    for p in ["default", "low-latency", "stress-test", "logged"] {
+        let v = config_json(&["-p", p]);
+        assert!(v["video"].get("minrate").is_none(), "{p}");
+    }
+    let v = config_json(&["--set", "video.minrate=1000k"]);
+    assert_eq!(v["video"]["minrate"], "1000k");
+}
+
+#[test]
+fn overrides_win_over_the_profile_and_toml_output_parses() {
+    let out = run(&[
+        "config",
+        "-p",
+        "low-latency",
+        "--set",
+        "hls.segmentDuration=4",
+        "--toml",
+    ]);
+    assert!(out.status.success());
+    let t: toml::Table = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(t["hls"]["segmentDuration"].as_integer(), Some(4));
+    assert_eq!(t["derived"]["gopSize"].as_integer(), Some(120));
+}
+
+#[test]
+fn override_and_profile_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("o.json");
+    std::fs::write(&o, r#"{"server": {"port": 8080}}"#).unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, "[profiles.mine]\ndescription = 'my own'\nextends = ['low-latency']\nconfig = { hls = { listSize = 3 } }\n").unwrap();
+    let v = config_json(&[
+        "--overrides",
+        o.to_str().unwrap(),
+        "--profiles",
+        p.to_str().unwrap(),
+        "-p",
+        "mine",
+    ]);
+    assert_eq!(v["server"]["port"], 8080);
+    assert_eq!(v["hls"]["listSize"], 3);
+    assert_eq!(v["hls"]["segmentDuration"], 1);
+    let out = run(&["profiles", "--profiles", p.to_str().unwrap()]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("mine"));
+}
+
+#[test]
+fn every_error_path_exits_2_with_a_useful_message() {
+    fails(
+        &["config", "--profile", "low-latancy"],
+        &["low-latency", "available profiles", "tap-logged"],
+    );
+    fails(
+        &["config", "--set", "hls.segmentDuraton=3"],
+        &[
+            "hls.segmentDuraton",
+            "did you mean `hls.segmentDuration`",
+            "--set hls.segmentDuraton=3",
+        ],
+    );
+    fails(
+        &["config", "--set", "video.bitrate=fast"],
+        &["video.bitrate", "\"fast\"", "2000k"],
+    );
+    fails(
+        &["config", "--set", "hls.listSize=-1"],
+        &["hls.listSize", "≥ 1", "-1"],
+    );
+    fails(
+        &["config", "--set", "hls.segmentDuration=0"],
+        &["hls.segmentDuration", "≥ 1"],
+    );
+    fails(
+        &["config", "--set", "video.minrate=9000k"],
+        &["video.minrate", "9000k", "2000k"],
+    );
+    fails(
+        &["config", "--set", "video.maxrate=1000k"],
+        &["video.maxrate", "below bitrate"],
+    );
+    fails(
+        &["config", "--set", "server.port=70000"],
+        &["server.port", "65535"],
+    );
+    fails(
+        &["config", "--set", "server.hlsDir=relative"],
+        &["server.hlsDir", "absolute"],
+    );
+    fails(
+        &["config", "--set", "server.hlsDir=/tmp/a b"],
+        &["server.hlsDir"],
+    );
+    fails(
+        &["config", "--set", "server.hlsDir=/x;y"],
+        &["server.hlsDir"],
+    );
+    fails(
+        &["config", "--set", "video.width=641"],
+        &["video.width", "odd"],
+    );
+    fails(
+        &["config", "-p", "4k-abr", "--set", "variants=[]"],
+        &["variants", "at least one variant"],
+    );
+    fails(
+        &["config", "-p", "4k-abr", "--set", "variants=[{name='a',width=64,height=64,bitrate='1k',maxrate='1k',bufsize='1k',audioBitrate='1k'},{name='a',width=64,height=64,bitrate='1k',maxrate='1k',bufsize='1k',audioBitrate='1k'}]"],
+        &["variants[1].name", "used twice"],
+    );
+    fails(
+        &["config", "--set", "encoder.preset=ultrafst"],
+        &["encoder.preset", "did you mean \"ultrafast\""],
+    );
+    fails(
+        &["config", "--set", "nosuchkey=1"],
+        &["nosuchkey", "unknown key"],
+    );
+    fails(&["config", "--set", "broken"], &["--set", "PATH=VALUE"]);
+    fails(
+        &["config", "--overrides", "/nonexistent/o.toml"],
+        &["/nonexistent/o.toml"],
+    );
+    fails(
+        &["config", "--profile", "debug", "--profile-typo"],
+        &["--profile-typo"],
+    );
+}
+
+#[test]
+fn values_remember_the_profile_they_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "[profiles.bad]\ndescription = 'x'\nconfig = { hls = { listSize = 0 } }\n",
+    )
+    .unwrap();
+    fails(
+        &["config", "--profiles", p.to_str().unwrap(), "-p", "bad"],
+        &["hls.listSize", "profile `bad` in"],
+    );
+}
+
+#[test]
+fn schema_snapshot() {
+    let out = run(&["schema"]);
+    assert!(out.status.success());
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema, common::schema::<TestOrigin>());
+    insta::assert_json_snapshot!("test-origin-schema", schema);
+}
+
+#[test]
+fn every_profile_validates_and_round_trips() {
+    let set = common::profile::ProfileSet::from_component_toml(
+        TestOrigin::NAME,
+        TestOrigin::PROFILES_TOML,
+    )
+    .unwrap();
+    for name in set.names() {
+        let v = config_json(&["-p", name]);
+        let mut c = v.clone();
+        c.as_object_mut().unwrap().remove("derived");
+        let typed: test_origin::Config = serde_json::from_value(c.clone()).unwrap();
+        assert_eq!(serde_json::to_value(typed).unwrap(), c, "{name}");
+    }
+}
