@@ -8,6 +8,24 @@ use std::fmt;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
+/// An enum of fixed words (`ultrafast`, `zerolatency`, …) that serializes as those
+/// words, derives its JSON Schema (an `enum` of the words) and has `as_str`.
+#[macro_export]
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+    };
+}
+
 macro_rules! pattern_string {
     ($(#[$meta:meta])* $name:ident, $pattern:expr, $description:expr) => {
         $(#[$meta])*

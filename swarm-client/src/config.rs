@@ -50,22 +50,7 @@ pub struct Config {
 #[serde(transparent)]
 pub struct HeaderValue(#[schemars(regex(pattern = r"^[^\r\n\u0000]*$"))] pub String);
 
-macro_rules! word_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
-        }
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-    };
-}
-
-word_enum!(
+common::word_enum!(
     /// FFmpeg `-loglevel`.
     LogLevel {
         Quiet = "quiet", Panic = "panic", Fatal = "fatal", Error = "error", Warning = "warning",
@@ -73,7 +58,7 @@ word_enum!(
     }
 );
 
-word_enum!(
+common::word_enum!(
     /// Which renditions a viewer reads: every stream, the first video/audio, or
     /// the program of the highest/lowest bandwidth variant.
     VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest" }

@@ -48,40 +48,16 @@ pub struct Hls {
     pub flags: Vec<HlsFlag>,
 }
 
-/// A flag of FFmpeg's HLS muxer (`-hls_flags`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HlsFlag {
-    DeleteSegments,
-    OmitEndlist,
-    TempFile,
-    IndependentSegments,
-    ProgramDateTime,
-    SplitByTime,
-    AppendList,
-    DiscontStart,
-    RoundDurations,
-    PeriodicRekey,
-    SecondLevelSegmentIndex,
-}
-
-impl HlsFlag {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HlsFlag::DeleteSegments => "delete_segments",
-            HlsFlag::OmitEndlist => "omit_endlist",
-            HlsFlag::TempFile => "temp_file",
-            HlsFlag::IndependentSegments => "independent_segments",
-            HlsFlag::ProgramDateTime => "program_date_time",
-            HlsFlag::SplitByTime => "split_by_time",
-            HlsFlag::AppendList => "append_list",
-            HlsFlag::DiscontStart => "discont_start",
-            HlsFlag::RoundDurations => "round_durations",
-            HlsFlag::PeriodicRekey => "periodic_rekey",
-            HlsFlag::SecondLevelSegmentIndex => "second_level_segment_index",
-        }
+common::word_enum!(
+    /// A flag of FFmpeg's HLS muxer (`-hls_flags`).
+    HlsFlag {
+        DeleteSegments = "delete_segments", OmitEndlist = "omit_endlist", TempFile = "temp_file",
+        IndependentSegments = "independent_segments", ProgramDateTime = "program_date_time",
+        SplitByTime = "split_by_time", AppendList = "append_list", DiscontStart = "discont_start",
+        RoundDurations = "round_durations", PeriodicRekey = "periodic_rekey",
+        SecondLevelSegmentIndex = "second_level_segment_index",
     }
-}
+);
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -104,34 +80,14 @@ pub struct Audio {
     pub sample_rate: u32,
 }
 
-/// lavfi sources that draw a test picture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TestPattern {
-    Testsrc,
-    Testsrc2,
-    Smptebars,
-    Smptehdbars,
-    Rgbtestsrc,
-    Yuvtestsrc,
-    Pal75bars,
-    Pal100bars,
-}
-
-impl TestPattern {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestPattern::Testsrc => "testsrc",
-            TestPattern::Testsrc2 => "testsrc2",
-            TestPattern::Smptebars => "smptebars",
-            TestPattern::Smptehdbars => "smptehdbars",
-            TestPattern::Rgbtestsrc => "rgbtestsrc",
-            TestPattern::Yuvtestsrc => "yuvtestsrc",
-            TestPattern::Pal75bars => "pal75bars",
-            TestPattern::Pal100bars => "pal100bars",
-        }
+common::word_enum!(
+    /// lavfi sources that draw a test picture.
+    TestPattern {
+        Testsrc = "testsrc", Testsrc2 = "testsrc2", Smptebars = "smptebars",
+        Smptehdbars = "smptehdbars", Rgbtestsrc = "rgbtestsrc", Yuvtestsrc = "yuvtestsrc",
+        Pal75bars = "pal75bars", Pal100bars = "pal100bars",
     }
-}
+);
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -204,22 +160,7 @@ pub struct Encoder {
     pub level: String,
 }
 
-macro_rules! word_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
-        }
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-    };
-}
-
-word_enum!(
+common::word_enum!(
     /// x264 preset.
     Preset {
         Ultrafast = "ultrafast", Superfast = "superfast", Veryfast = "veryfast", Faster = "faster",
@@ -227,7 +168,7 @@ word_enum!(
     }
 );
 
-word_enum!(
+common::word_enum!(
     /// x264 tune.
     Tune {
         Film = "film", Animation = "animation", Grain = "grain", Stillimage = "stillimage",
@@ -235,12 +176,12 @@ word_enum!(
     }
 );
 
-word_enum!(
+common::word_enum!(
     /// H.264 profile.
     H264Profile { Baseline = "baseline", Main = "main", High = "high" }
 );
 
-word_enum!(
+common::word_enum!(
     /// How the microVM is networked.
     NetMode { User = "user", Tap = "tap" }
 );
