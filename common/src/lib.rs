@@ -5,10 +5,12 @@
 //! the config's JSON Schema), a CLI, value types that are safe to render, and the
 //! deployment targets.
 
+pub mod artifact;
 pub mod cli;
 pub mod component;
 pub mod error;
 pub mod profile;
+pub mod render;
 pub mod schema;
 pub mod suggest;
 pub mod types;

@@ -40,6 +40,17 @@ macro_rules! pattern_string {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Checks `s` against the pattern (for values that come from flags
+            /// rather than a config).
+            pub fn parse(s: &str) -> Result<Self, String> {
+                let schema = serde_json::json!({ "type": "string", "pattern": $pattern });
+                if jsonschema::is_valid(&schema, &serde_json::Value::from(s)) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(format!("expected {}, got {:?}", $description.to_lowercase(), s))
+                }
+            }
         }
 
         impl fmt::Display for $name {

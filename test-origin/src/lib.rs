@@ -1,7 +1,13 @@
-//! The live HLS test origin: config, derived values and generators.
+//! The live HLS test origin: config, derived values and the generators that
+//! turn a validated config into FFmpeg arguments, nginx configs, cache headers
+//! and sysctls. Generators are pure functions of the config.
 
+pub mod cache;
 pub mod config;
 pub mod derive;
+pub mod ffmpeg;
+pub mod nginx;
+pub mod sysctl;
 
 pub use config::Config;
 pub use derive::Derived;

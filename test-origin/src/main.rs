@@ -1,8 +1,14 @@
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use common::cli::{report, CommonCommand};
-use test_origin::TestOrigin;
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use common::cli::{report, CommonCommand, ProfileArgs, UsageError};
+use common::render::{resolve_all, Template};
+use common::types::AbsPath;
+use test_origin::nginx::{nginx_config, Flavour, LocalSite};
+use test_origin::{ffmpeg, sysctl, TestOrigin};
 
 /// A live HLS test origin: FFmpeg encodes a synthetic stream, nginx serves it
 /// with cache headers tuned to the segment duration.
@@ -17,11 +23,129 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Common(CommonCommand),
+
+    /// Print the FFmpeg arguments that encode the stream (one per line)
+    ///
+    /// The same builder feeds the local run, the runner script, the container,
+    /// the microVM, the NixOS module and the systemd unit. The stream is written
+    /// to `server.hlsDir` (change it with `--set server.hlsDir=/path`).
+    FfmpegArgs {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Print a JSON array instead of one argument per line
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Print the nginx config that serves the stream
+    NginxConfig {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// `full`: the production config (user nginx, system paths, all
+        /// addresses); `local`: for a run on this machine (no user, pid, temp and
+        /// logs in --run-dir, listens on --listen)
+        #[arg(long, value_enum, default_value_t = FlavourArg::Full)]
+        flavour: FlavourArg,
+        /// Port to listen on (default: `server.port` of the config)
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// HLS directory to serve (default: `server.hlsDir` of the config)
+        #[arg(long, value_name = "DIR")]
+        root: Option<String>,
+        /// local flavour: directory for the pid file, temp files and logs
+        #[arg(long, value_name = "DIR", default_value = "/tmp/test-origin-run")]
+        run_dir: String,
+        /// local flavour: address to listen on
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+        listen: std::net::IpAddr,
+    },
+
+    /// Print the origin's kernel settings as a sysctl.d file
+    Sysctl {
+        /// Write to FILE instead of standard output
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FlavourArg {
+    Full,
+    Local,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    report(match cli.command {
-        Command::Common(c) => c.run::<TestOrigin>(&mut std::io::stdout().lock()),
-    })
+    report(run(cli.command))
+}
+
+fn run(command: Command) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Common(c) => c.run::<TestOrigin>(&mut out),
+        Command::FfmpegArgs { profile, json } => {
+            let l = profile.load::<TestOrigin>()?;
+            let dir = Template::text(l.config.server.hls_dir.as_str());
+            let args = resolve_all(&ffmpeg::ffmpeg_args(&l.config, &l.derived, &dir), &|_| None)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&args)?)?;
+            } else {
+                for a in args {
+                    writeln!(out, "{a}")?;
+                }
+            }
+            Ok(())
+        }
+        Command::NginxConfig {
+            mut profile,
+            flavour,
+            port,
+            root,
+            run_dir,
+            listen,
+        } => {
+            // --port/--root are the config's server.port/server.hlsDir: same checks.
+            if let Some(p) = port {
+                profile.set.push(format!("server.port={p}"));
+            }
+            if let Some(r) = root {
+                profile.set.push(format!(
+                    "server.hlsDir=\"{}\"",
+                    r.replace('\\', "\\\\").replace('"', "\\\"")
+                ));
+            }
+            let l = profile.load::<TestOrigin>()?;
+            let flavour = match flavour {
+                FlavourArg::Full => Flavour::Full,
+                FlavourArg::Local => {
+                    let run_dir = AbsPath::parse(&run_dir)
+                        .map_err(|e| UsageError(format!("--run-dir: {e}")))?;
+                    let listen = match listen {
+                        std::net::IpAddr::V6(a) => format!("[{a}]"),
+                        a => a.to_string(),
+                    };
+                    Flavour::Local(LocalSite::fixed(
+                        &listen,
+                        l.config.server.port as u16,
+                        l.config.server.hls_dir.as_str(),
+                        run_dir.as_str(),
+                    ))
+                }
+            };
+            let text = nginx_config(&l.config, &l.derived, &flavour).resolve(&|_| None)?;
+            write!(out, "{text}")?;
+            Ok(())
+        }
+        Command::Sysctl { output } => {
+            let text = common::render::sysctl::sysctl_conf(
+                "test-origin kernel settings",
+                &sysctl::sysctls(),
+            );
+            match output {
+                Some(path) => common::artifact::write_atomic(&path, text.as_bytes())?,
+                None => write!(out, "{text}")?,
+            }
+            Ok(())
+        }
+    }
 }

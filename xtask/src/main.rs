@@ -3,15 +3,20 @@
 //! Commands:
 //!   check   cargo fmt --check, clippy -D warnings, the whole test suite;
 //!           prints a pass/fail table and exits non-zero on any failure
+//!   bench   every criterion benchmark of the workspace, summarised in one
+//!           table and written to docs/BENCHMARKS.md with the machine description
 
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
+mod bench;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check") => check(),
+        Some("bench") => bench::run(&workspace_root()),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(true)
@@ -36,12 +41,13 @@ fn print_help() {
     println!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
-         check   cargo fmt --check, clippy -D warnings and the test suite, with a pass/fail table"
+         check   cargo fmt --check, clippy -D warnings and the test suite, with a pass/fail table\n  \
+         bench   run the benchmarks and write docs/BENCHMARKS.md"
     );
 }
 
 /// Runs `program args…` from the workspace root, streaming its output.
-fn run(program: &str, args: &[&str]) -> Result<bool> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<bool> {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)

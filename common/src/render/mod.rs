@@ -1,0 +1,167 @@
+//! Rendering text for other languages, in one place each.
+//!
+//! Generators build [`Template`]s: text with named variables (`PORT`, `HLS_DIR`)
+//! left open. A template is then rendered for its destination: resolved to a
+//! plain string for a process we start, or written into a shell script (where the
+//! variables are read at run time), or into a systemd unit.
+
+pub mod nginx;
+pub mod shell;
+pub mod sysctl;
+pub mod systemd;
+
+use std::fmt;
+
+/// One piece of a [`Template`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    /// A variable, by name (`[A-Z_][A-Z0-9_]*`), filled in where the text is used.
+    Var(&'static str),
+}
+
+/// Text with open variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+impl Template {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A template of plain text.
+    pub fn text(s: impl Into<String>) -> Self {
+        let mut t = Self::new();
+        t.push_text(&s.into());
+        t
+    }
+
+    /// A template that is one variable.
+    pub fn var(name: &'static str) -> Self {
+        debug_assert!(
+            name.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+            "variable names are upper-case identifiers"
+        );
+        Self {
+            pieces: vec![Piece::Var(name)],
+        }
+    }
+
+    pub fn push_text(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        match self.pieces.last_mut() {
+            Some(Piece::Text(t)) => t.push_str(s),
+            _ => self.pieces.push(Piece::Text(s.to_owned())),
+        }
+    }
+
+    pub fn push(&mut self, other: &Template) {
+        for p in &other.pieces {
+            match p {
+                Piece::Text(t) => self.push_text(t),
+                Piece::Var(v) => self.pieces.push(Piece::Var(v)),
+            }
+        }
+    }
+
+    /// `self` followed by `s`.
+    pub fn join(&self, s: &str) -> Template {
+        let mut t = self.clone();
+        t.push_text(s);
+        t
+    }
+
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// The variables used, in order of first use.
+    pub fn vars(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for p in &self.pieces {
+            if let Piece::Var(v) = p {
+                if !out.contains(v) {
+                    out.push(*v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The text with every variable filled in by `lookup`.
+    pub fn resolve(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, UnboundVar> {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(v) => out.push_str(&lookup(v).ok_or(UnboundVar(v))?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The text of a template without variables.
+    pub fn as_plain(&self) -> Option<String> {
+        self.resolve(&|_| None).ok()
+    }
+}
+
+impl fmt::Write for Template {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_text(s);
+        Ok(())
+    }
+}
+
+impl From<&str> for Template {
+    fn from(s: &str) -> Self {
+        Template::text(s)
+    }
+}
+
+impl From<String> for Template {
+    fn from(s: String) -> Self {
+        Template::text(s)
+    }
+}
+
+/// A template variable that nobody set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template variable `{0}` has no value")]
+pub struct UnboundVar(pub &'static str);
+
+/// Resolves every word of a command line.
+pub fn resolve_all(
+    words: &[Template],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, UnboundVar> {
+    words.iter().map(|w| w.resolve(lookup)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write;
+
+    #[test]
+    fn text_and_vars_resolve() {
+        let mut t = Template::var("HLS_DIR");
+        let pattern = "%05d";
+        write!(t, "/seg{pattern}.ts").unwrap();
+        assert_eq!(t.vars(), ["HLS_DIR"]);
+        let got = t
+            .resolve(&|v| (v == "HLS_DIR").then(|| "/tmp/x".into()))
+            .unwrap();
+        assert_eq!(got, "/tmp/x/seg%05d.ts");
+        assert_eq!(t.resolve(&|_| None), Err(UnboundVar("HLS_DIR")));
+        assert_eq!(
+            Template::text("a").join("b").as_plain().as_deref(),
+            Some("ab")
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The FFmpeg argument builder (SPEC §3 "FFmpeg"). Every target — local run,
+//! runner script, container, microVM, NixOS module, systemd unit — calls
+//! [`ffmpeg_args`]; nothing else writes FFmpeg arguments for the origin.
+
+use common::render::Template;
+
+use crate::config::{Config, Variant};
+use crate::derive::Derived;
+
+/// The arguments after the program name. `hls_dir` is where the stream is
+/// written: a fixed path, or a variable (`HLS_DIR`) for a script or a unit.
+pub fn ffmpeg_args(c: &Config, d: &Derived, hls_dir: &Template) -> Vec<Template> {
+    let mut a = Args::default();
+    a.words(&[
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        "-nostats",
+    ]);
+    let (w, h) = if c.multibitrate {
+        c.variants
+            .first()
+            .map_or((c.video.width, c.video.height), |v| (v.width, v.height))
+    } else {
+        (c.video.width, c.video.height)
+    };
+    a.words(&["-re", "-f", "lavfi", "-i"]);
+    a.word(format!(
+        "{}=size={w}x{h}:rate={}",
+        c.test_pattern.as_str(),
+        c.encoder.framerate
+    ));
+    a.words(&["-f", "lavfi", "-i"]);
+    a.word(format!(
+        "sine=frequency={}:sample_rate={}",
+        c.audio.frequency, c.audio.sample_rate
+    ));
+    let gop = d.gop_size.to_string();
+    let enc = &c.encoder;
+    if c.multibitrate {
+        multi_bitrate(&mut a, c, &gop);
+    } else {
+        let v = &c.video;
+        a.words(&["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+        a.words(&["-preset", enc.preset.as_str(), "-tune", enc.tune.as_str()]);
+        a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
+        a.words(&["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"]);
+        a.words(&[
+            "-b:v",
+            v.bitrate.as_str(),
+            "-minrate",
+            v.effective_minrate().as_str(),
+        ]);
+        a.words(&[
+            "-maxrate",
+            v.maxrate.as_str(),
+            "-bufsize",
+            v.bufsize.as_str(),
+        ]);
+        a.words(&["-c:a", "aac", "-b:a", v.audio_bitrate.as_str()]);
+        a.words(&["-ar", &c.audio.sample_rate.to_string()]);
+    }
+    let hls = &c.hls;
+    a.words(&["-f", "hls", "-hls_time", &hls.segment_duration.to_string()]);
+    a.words(&["-hls_list_size", &hls.list_size.to_string()]);
+    a.words(&["-hls_delete_threshold", &hls.delete_threshold.to_string()]);
+    if !hls.flags.is_empty() {
+        let flags: Vec<&str> = hls.flags.iter().map(|f| f.as_str()).collect();
+        a.words(&["-hls_flags", &flags.join("+")]);
+    }
+    // `%v` is the variant name in FFmpeg's HLS muxer.
+    let sub = if c.multibitrate { "/%v/" } else { "/" };
+    a.word("-hls_segment_filename");
+    a.template(hls_dir.join(&format!("{sub}{}", hls.segment_pattern)));
+    a.template(hls_dir.join(&format!("{sub}{}", hls.playlist_name)));
+    a.0
+}
+
+fn multi_bitrate(a: &mut Args, c: &Config, gop: &str) {
+    let n = c.variants.len();
+    let mut graph = format!("[0:v]split={n}");
+    for i in 0..n {
+        graph.push_str(&format!("[v{i}]"));
+    }
+    for (i, v) in c.variants.iter().enumerate() {
+        graph.push_str(&format!(";[v{i}]scale={}:{}[out{i}]", v.width, v.height));
+    }
+    a.words(&["-filter_complex", &graph]);
+    let enc = &c.encoder;
+    for (i, v) in c.variants.iter().enumerate() {
+        variant_args(a, i, v, gop, c.audio.sample_rate);
+    }
+    a.words(&[
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        enc.preset.as_str(),
+        "-tune",
+        enc.tune.as_str(),
+    ]);
+    a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
+    let map: Vec<String> = c
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("v:{i},a:{i},name:{}", v.name))
+        .collect();
+    a.words(&["-var_stream_map", &map.join(" ")]);
+    a.words(&["-master_pl_name", c.hls.master_playlist.as_str()]);
+}
+
+fn variant_args(a: &mut Args, i: usize, v: &Variant, gop: &str, sample_rate: u32) {
+    a.words(&["-map", &format!("[out{i}]"), "-map", "1:a"]);
+    a.words(&[&format!("-c:v:{i}"), "libx264"]);
+    a.words(&[&format!("-b:v:{i}"), v.bitrate.as_str()]);
+    if let Some(min) = &v.minrate {
+        a.words(&[&format!("-minrate:v:{i}"), min.as_str()]);
+    }
+    a.words(&[&format!("-maxrate:v:{i}"), v.maxrate.as_str()]);
+    a.words(&[&format!("-bufsize:v:{i}"), v.bufsize.as_str()]);
+    a.words(&[
+        &format!("-g:v:{i}"),
+        gop,
+        &format!("-keyint_min:v:{i}"),
+        gop,
+    ]);
+    a.words(&[&format!("-sc_threshold:v:{i}"), "0"]);
+    a.words(&[
+        &format!("-c:a:{i}"),
+        "aac",
+        &format!("-b:a:{i}"),
+        v.audio_bitrate.as_str(),
+    ]);
+    a.words(&[&format!("-ar:a:{i}"), &sample_rate.to_string()]);
+}
+
+/// Where each playlist of a stream is, relative to the HLS root.
+pub fn playlist_paths(c: &Config) -> Vec<String> {
+    if c.multibitrate {
+        let mut out = vec![c.hls.master_playlist.to_string()];
+        out.extend(
+            c.variants
+                .iter()
+                .map(|v| format!("{}/{}", v.name, c.hls.playlist_name)),
+        );
+        out
+    } else {
+        vec![c.hls.playlist_name.to_string()]
+    }
+}
+
+/// The playlist a player opens: the master playlist of a ladder, or the one
+/// media playlist.
+pub fn entry_playlist(c: &Config) -> String {
+    playlist_paths(c).swap_remove(0)
+}
+
+#[derive(Default)]
+struct Args(Vec<Template>);
+
+impl Args {
+    fn word(&mut self, s: impl Into<String>) {
+        self.0.push(Template::text(s.into()));
+    }
+    fn words(&mut self, ws: &[&str]) {
+        for w in ws {
+            self.word(*w);
+        }
+    }
+    fn template(&mut self, t: Template) {
+        self.0.push(t);
+    }
+}

@@ -1,0 +1,306 @@
+//! The nginx config generator (SPEC §3 "nginx"): one generator, two flavours.
+//!
+//! * [`Flavour::Full`] — the production config of the container, VM and NixOS
+//!   targets: `user nginx`, system paths, listens on every address.
+//! * [`Flavour::Local`] — for a local run: no `user`, pid/temp/log files inside a
+//!   private run directory, the run's listen address, port and HLS root.
+//!
+//! Both are rendered from the same code below; only the paths and the listen
+//! line differ.
+
+use std::fmt::Write;
+
+use common::render::nginx::quote;
+use common::render::Template;
+
+use crate::cache::cache_policy;
+use crate::config::Config;
+use crate::derive::Derived;
+
+/// Where and how the config is used.
+#[derive(Clone, Debug)]
+pub enum Flavour {
+    Full,
+    Local(LocalSite),
+}
+
+/// The paths and address of a local run. Each may hold variables (for the
+/// runner script, where they are read from the environment at run time).
+#[derive(Clone, Debug)]
+pub struct LocalSite {
+    /// `ADDRESS:PORT` to listen on.
+    pub listen: Template,
+    /// The HLS directory served.
+    pub root: Template,
+    /// A private directory for the pid file, temp files and logs.
+    pub run_dir: Template,
+}
+
+impl LocalSite {
+    /// A fixed site: listen on `addr:port`, serve `root`, keep state in `run_dir`.
+    pub fn fixed(addr: &str, port: u16, root: &str, run_dir: &str) -> Self {
+        Self {
+            listen: Template::text(format!("{addr}:{port}")),
+            root: Template::text(root),
+            run_dir: Template::text(run_dir),
+        }
+    }
+}
+
+/// The user the full flavour runs its workers as.
+pub const NGINX_USER: &str = "nginx";
+
+struct Paths {
+    listen: Template,
+    root: Template,
+    pid: Template,
+    temp: Template,
+    log_dir: Template,
+}
+
+fn paths(c: &Config, flavour: &Flavour) -> Paths {
+    match flavour {
+        Flavour::Full => Paths {
+            listen: Template::text(c.server.port.to_string()),
+            root: Template::text(c.server.hls_dir.as_str()),
+            pid: Template::text("/run/nginx.pid"),
+            // nginx creates only the last component of a temp path: keep them
+            // directly in /tmp (mode 1777 in the image)
+            temp: Template::text("/tmp/nginx_"),
+            log_dir: Template::text(c.logging.directory.as_str()),
+        },
+        Flavour::Local(site) => Paths {
+            listen: site.listen.clone(),
+            root: site.root.clone(),
+            pid: site.run_dir.join("/nginx.pid"),
+            temp: site.run_dir.join("/"),
+            log_dir: site.run_dir.join("/logs"),
+        },
+    }
+}
+
+/// A quoted nginx string of a template: the text is quoted, variables are left
+/// for the caller to fill in with values that were validated as safe paths.
+fn q(t: &Template) -> Template {
+    match t.as_plain() {
+        Some(s) => Template::text(quote(&s)),
+        None => {
+            let mut out = Template::text("\"");
+            out.push(t);
+            out.push_text("\"");
+            out
+        }
+    }
+}
+
+/// The nginx config text.
+pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
+    let p = paths(c, flavour);
+    let cache = cache_policy(c);
+    let log = &c.logging;
+    let mut t = Template::new();
+    let w = &mut t;
+
+    // `write!` into a Template only appends text; it cannot fail.
+    macro_rules! out {
+        ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
+    }
+
+    out!("# nginx config for the hls-swarm test origin (generated; do not edit)");
+    if matches!(flavour, Flavour::Full) {
+        out!("user {NGINX_USER};");
+    }
+    out!("worker_processes auto;");
+    out!("worker_rlimit_nofile 65535;");
+    w.push_text("pid ");
+    w.push(&q(&p.pid));
+    out!(";");
+    out!("error_log stderr warn;");
+    out!("thread_pool hls threads=32 max_queue=65536;");
+    out!();
+    out!("events {{");
+    out!("    worker_connections 16384;");
+    out!("    use epoll;");
+    out!("    multi_accept on;");
+    out!("}}");
+    out!();
+    out!("http {{");
+    out!("    types {{");
+    out!("        application/vnd.apple.mpegurl m3u8;");
+    out!("        video/mp2t ts;");
+    out!("        text/html html;");
+    out!("        application/json json;");
+    out!("        text/plain txt log;");
+    out!("    }}");
+    out!("    default_type application/octet-stream;");
+    out!("    charset_types application/vnd.apple.mpegurl;");
+    out!();
+    for dir in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        w.push_text(&format!("    {dir}_temp_path "));
+        w.push(&q(&p.temp.join(&format!("{dir}_temp"))));
+        out!(";");
+    }
+    out!();
+    out!("    sendfile on;");
+    out!("    tcp_nopush on;");
+    out!("    keepalive_timeout 30s;");
+    out!("    keepalive_requests 10000;");
+    out!("    reset_timedout_connection on;");
+    out!(
+        "    open_file_cache max={} inactive=30s;",
+        d.open_file_cache_max
+    );
+    out!("    open_file_cache_valid 10s;");
+    out!("    open_file_cache_min_uses 1;");
+    out!("    open_file_cache_errors on;");
+    out!("    sendfile_max_chunk 512k;");
+    out!("    gzip off;");
+    out!("    client_body_buffer_size 128k;");
+    out!("    aio threads=hls;");
+    out!("    directio 4m;");
+    out!("    server_tokens off;");
+    out!();
+    out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time';");
+    out!("    log_format hls_perf '$time_iso8601 $status $request_time $body_bytes_sent $uri';");
+    out!();
+
+    // One access_log line (or `off`) for a log file, with buffering from config.
+    let access_log = |w: &mut Template, indent: &str, file: Option<(&str, &str)>| {
+        w.push_text(&format!("{indent}access_log "));
+        match file {
+            Some((name, format)) if log.enabled => {
+                w.push(&q(&p.log_dir.join(&format!("/{name}"))));
+                let _ = write!(
+                    w,
+                    " {format} buffer={} flush={}",
+                    log.buffer, log.flush_interval
+                );
+                if log.gzip > 0 {
+                    let _ = write!(w, " gzip={}", log.gzip);
+                }
+            }
+            _ => w.push_text("off"),
+        }
+        w.push_text(";\n");
+    };
+    let other_log = (!log.segments_only).then_some((log.files.access.as_str(), "timing"));
+    let manifest_log = (!log.segments_only).then_some((log.files.manifests.as_str(), "timing"));
+    let segment_log = Some((log.files.segments.as_str(), "hls_perf"));
+
+    out!("    server {{");
+    w.push_text("        listen ");
+    w.push(&p.listen);
+    out!(" reuseport;");
+    w.push_text("        root ");
+    w.push(&q(&p.root));
+    out!(";");
+    access_log(w, "        ", other_log);
+    out!();
+    out!("        # only GET, HEAD and OPTIONS; OPTIONS is a CORS preflight on any path");
+    out!("        if ($request_method !~ ^(GET|HEAD|OPTIONS)$) {{");
+    out!("            return 405;");
+    out!("        }}");
+    out!("        add_header Access-Control-Allow-Origin \"*\" always;");
+    out!("        add_header Access-Control-Allow-Methods \"GET, HEAD, OPTIONS\" always;");
+    out!("        add_header Access-Control-Allow-Headers \"Range\" always;");
+    out!("        add_header Access-Control-Max-Age \"86400\" always;");
+    out!("        if ($request_method = OPTIONS) {{");
+    out!("            return 204;");
+    out!("        }}");
+    out!();
+    let cors = "            add_header Access-Control-Allow-Origin \"*\" always;";
+    out!("        location = /{} {{", c.hls.master_playlist);
+    out!("            tcp_nodelay on;");
+    out!(
+        "            add_header Cache-Control \"{}\" always;",
+        cache.master
+    );
+    out!("{cors}");
+    out!("            types {{ }}");
+    out!("            default_type application/vnd.apple.mpegurl;");
+    access_log(w, "            ", manifest_log);
+    out!("        }}");
+    out!();
+    out!("        location ~ \\.m3u8$ {{");
+    out!("            open_file_cache_valid 1s;");
+    out!("            output_buffers 1 4k;");
+    out!("            tcp_nodelay on;");
+    out!(
+        "            add_header Cache-Control \"{}\" always;",
+        cache.manifest
+    );
+    out!("{cors}");
+    out!("            types {{ }}");
+    out!("            default_type application/vnd.apple.mpegurl;");
+    access_log(w, "            ", manifest_log);
+    out!("        }}");
+    out!();
+    out!("        location ~ \\.ts$ {{");
+    out!("            output_buffers 2 256k;");
+    out!("            sendfile on;");
+    out!("            tcp_nopush on;");
+    out!("            aio threads=hls;");
+    out!(
+        "            add_header Cache-Control \"{}\" always;",
+        cache.segment
+    );
+    out!("{cors}");
+    out!("            add_header Access-Control-Expose-Headers \"Content-Length,Content-Range\" always;");
+    // nginx's static module sends `Accept-Ranges: bytes` for files itself
+    out!("            types {{ }}");
+    out!("            default_type video/mp2t;");
+    access_log(w, "            ", segment_log);
+    out!("        }}");
+    out!();
+    out!("        location = /health {{");
+    out!("            access_log off;");
+    out!("            add_header Cache-Control \"no-store\" always;");
+    out!("            default_type text/plain;");
+    out!("            return 200 \"OK\\n\";");
+    out!("        }}");
+    out!();
+    out!("        location = /nginx_status {{");
+    out!("            access_log off;");
+    out!("            add_header Cache-Control \"no-store\" always;");
+    out!("            stub_status;");
+    out!("        }}");
+    out!();
+    for (loc, format) in [("/files/json/", "json"), ("/files/", "html")] {
+        out!("        location ^~ {loc} {{");
+        w.push_text("            alias ");
+        w.push(&q(&p.root.join("/")));
+        out!(";");
+        out!("            autoindex on;");
+        out!("            autoindex_format {format};");
+        out!("            add_header Cache-Control \"no-store\" always;");
+        out!("{cors}");
+        out!("        }}");
+        out!();
+    }
+    out!("    }}");
+    out!("}}");
+    t
+}
+
+/// Arguments for `nginx` to run `conf` in the foreground with `prefix`.
+pub fn nginx_args(prefix: &Template, conf: &Template) -> Vec<Template> {
+    vec![
+        Template::text("-p"),
+        prefix.clone(),
+        Template::text("-c"),
+        conf.clone(),
+        Template::text("-g"),
+        Template::text("daemon off;"),
+    ]
+}
+
+/// Directories that must exist before nginx starts (nginx creates its temp
+/// directories itself, but not the log directory).
+pub fn required_dirs(c: &Config, flavour: &Flavour) -> Vec<Template> {
+    let p = paths(c, flavour);
+    if c.logging.enabled {
+        vec![p.log_dir]
+    } else {
+        Vec::new()
+    }
+}
