@@ -55,6 +55,12 @@ impl<C: Component> Loaded<C> {
     }
 }
 
+/// The names of a component's own profiles, in definition order.
+pub fn profile_names<C: Component>() -> Result<Vec<String>, ConfigError> {
+    let set = crate::profile::ProfileSet::from_component_toml(C::NAME, C::PROFILES_TOML)?;
+    Ok(set.names().iter().map(|s| s.to_string()).collect())
+}
+
 /// The JSON Schema of a component's config.
 pub fn schema<C: Component>() -> Value {
     schema_of::<C::Config>()

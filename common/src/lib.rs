@@ -15,6 +15,6 @@ pub mod schema;
 pub mod suggest;
 pub mod types;
 
-pub use component::{load, schema, Component, Loaded};
+pub use component::{load, profile_names, schema, Component, Loaded};
 pub use error::{ConfigError, Problem};
 pub use profile::Request;

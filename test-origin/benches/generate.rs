@@ -1,19 +1,13 @@
 //! Generating every text artifact of every profile.
 
-use common::profile::ProfileSet;
 use common::render::Template;
-use common::{Component, Request};
+use common::Request;
 use criterion::{criterion_group, criterion_main, Criterion};
 use test_origin::nginx::{nginx_config, Flavour, LocalSite};
 use test_origin::{cache, ffmpeg, sysctl, TestOrigin};
 
 fn profiles() -> Vec<String> {
-    ProfileSet::from_component_toml(TestOrigin::NAME, TestOrigin::PROFILES_TOML)
-        .unwrap()
-        .names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    common::profile_names::<TestOrigin>().unwrap()
 }
 
 fn load(p: &str) -> common::Loaded<TestOrigin> {

@@ -4,21 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use common::profile::ProfileSet;
 use common::render::Template;
-use common::{Component, Loaded, Request};
+use common::{Loaded, Request};
 use serde_json::Value;
 use test_origin::cache::cache_policy;
 use test_origin::nginx::{nginx_config, required_dirs, Flavour, LocalSite, NGINX_USER};
 use test_origin::{ffmpeg, TestOrigin};
 
 fn profiles() -> Vec<String> {
-    ProfileSet::from_component_toml(TestOrigin::NAME, TestOrigin::PROFILES_TOML)
-        .unwrap()
-        .names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    common::profile_names::<TestOrigin>().unwrap()
 }
 
 fn load(req: Request) -> Loaded<TestOrigin> {
