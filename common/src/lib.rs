@@ -9,10 +9,14 @@ pub mod artifact;
 pub mod cli;
 pub mod component;
 pub mod error;
+pub mod host;
+pub mod probe;
 pub mod profile;
 pub mod render;
 pub mod schema;
 pub mod suggest;
+pub mod supervise;
+pub mod target;
 pub mod types;
 
 pub use component::{load, profile_names, schema, Component, Loaded};

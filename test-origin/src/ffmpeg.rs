@@ -65,6 +65,9 @@ pub fn ffmpeg_args(c: &Config, d: &Derived, hls_dir: &Template) -> Vec<Template>
     a.words(&["-f", "hls", "-hls_time", &hls.segment_duration.to_string()]);
     a.words(&["-hls_list_size", &hls.list_size.to_string()]);
     a.words(&["-hls_delete_threshold", &hls.delete_threshold.to_string()]);
+    // Number segments from the wall clock, so that a restarted encoder never
+    // reuses a name that caches hold as `immutable`.
+    a.words(&["-hls_start_number_source", "epoch"]);
     if !hls.flags.is_empty() {
         let flags: Vec<&str> = hls.flags.iter().map(|f| f.as_str()).collect();
         a.words(&["-hls_flags", &flags.join("+")]);

@@ -2,12 +2,15 @@
 //! turn a validated config into FFmpeg arguments, nginx configs, cache headers
 //! and sysctls. Generators are pure functions of the config.
 
+pub mod banner;
 pub mod cache;
 pub mod config;
 pub mod derive;
 pub mod ffmpeg;
 pub mod nginx;
+pub mod run;
 pub mod sysctl;
+pub mod targets;
 
 pub use config::Config;
 pub use derive::Derived;

@@ -60,6 +60,46 @@ enum Command {
         listen: std::net::IpAddr,
     },
 
+    /// Run the origin here: FFmpeg encodes, nginx serves, both supervised
+    ///
+    /// Prints a banner with the URLs, waits until the playlist exists and
+    /// nginx answers /health, restarts a child that dies (three quick failures
+    /// in a row end the run), and on Ctrl-C or SIGTERM stops both and removes
+    /// its temporary files. Try it with a light stream:
+    /// `test-origin run --set video.width=640 --set video.height=360`.
+    Run {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Port to serve on (default: `server.port` of the profile)
+        #[arg(long, env = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// Directory for the stream (default: a fresh temp dir, removed on exit)
+        #[arg(long, env = "HLS_DIR", value_name = "DIR")]
+        hls_dir: Option<PathBuf>,
+        /// Address to listen on; 0.0.0.0 exposes the origin to the network
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+        listen: std::net::IpAddr,
+        /// Once ready, read the stream with ffprobe and print codec and size
+        #[arg(long)]
+        verify: bool,
+        /// Seconds to wait for the playlist and /health
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        ready_timeout: u64,
+    },
+
+    /// Write the standalone runner script DIR/bin/test-hls-origin
+    ///
+    /// The script needs only bash, coreutils, ffmpeg and nginx, and does what
+    /// `run` does: PORT, HLS_DIR and LISTEN_ADDR from the environment, a banner,
+    /// a wait for the stream, restarts, and cleanup on exit.
+    Runner {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory (the script goes to DIR/bin/)
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+
     /// Print the origin's kernel settings as a sysctl.d file
     Sysctl {
         /// Write to FILE instead of standard output
@@ -134,6 +174,29 @@ fn run(command: Command) -> Result<()> {
             };
             let text = nginx_config(&l.config, &l.derived, &flavour).resolve(&|_| None)?;
             write!(out, "{text}")?;
+            Ok(())
+        }
+        Command::Run {
+            profile,
+            port,
+            hls_dir,
+            listen,
+            verify,
+            ready_timeout,
+        } => test_origin::run::run(test_origin::run::RunOptions {
+            profile,
+            port,
+            hls_dir,
+            listen,
+            verify,
+            ready_timeout: std::time::Duration::from_secs(ready_timeout),
+            grace: std::time::Duration::from_secs(3),
+        }),
+        Command::Runner { profile, out: dir } => {
+            let l = profile.load::<TestOrigin>()?;
+            let script = test_origin::targets::runner_script(&l.profile, &l.config, &l.derived);
+            let path = common::target::runner::write(&dir, &script)?;
+            writeln!(out, "{}", path.display())?;
             Ok(())
         }
         Command::Sysctl { output } => {

@@ -1,0 +1,26 @@
+//! Small HTTP checks: is a server up, does a URL answer.
+
+use std::time::Duration;
+
+/// The status and body of a plain HTTP GET, or why it failed.
+pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+/// Whether `url` answers 200 within `timeout`.
+pub fn is_ok(url: &str, timeout: Duration) -> bool {
+    matches!(http_get(url, timeout), Ok((200, _)))
+}

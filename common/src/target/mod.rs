@@ -1,0 +1,4 @@
+//! Deployment targets: the code that turns a component's generated pieces into
+//! artifacts. Components say what goes in; the targets know the formats.
+
+pub mod runner;

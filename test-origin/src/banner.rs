@@ -1,0 +1,93 @@
+//! The banner a local run prints: profile, HLS settings, cache policy, storage
+//! estimates, URLs and commands to try. Shared by the Rust runner and the
+//! runner script (where `BASE_URL` and `HLS_DIR` are filled in at run time).
+
+use std::fmt::Write;
+
+use common::render::Template;
+
+use crate::cache::cache_policy;
+use crate::config::Config;
+use crate::derive::Derived;
+use crate::ffmpeg::entry_playlist;
+
+/// The banner; variables `BASE_URL` (`http://127.0.0.1:17080`) and `HLS_DIR`.
+pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
+    let base = Template::var("BASE_URL");
+    let url = |path: &str| base.join(path);
+    let cache = cache_policy(c);
+    let hls = &c.hls;
+    let mut t = Template::new();
+    let w = &mut t;
+    macro_rules! out {
+        ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
+    }
+    out!("hls-swarm test origin — profile {profile}");
+    out!(
+        "  HLS      {} s segments, {} in the playlist ({} s window), {} kept after, GOP {} frames",
+        hls.segment_duration,
+        hls.list_size,
+        d.playlist_window_sec,
+        hls.delete_threshold,
+        d.gop_size
+    );
+    if c.multibitrate {
+        let ladder: Vec<String> = c
+            .variants
+            .iter()
+            .map(|v| format!("{} {}x{} {}", v.name, v.width, v.height, v.bitrate))
+            .collect();
+        out!(
+            "  ladder   {} @ {} fps",
+            ladder.join(", "),
+            c.encoder.framerate
+        );
+    } else {
+        let v = &c.video;
+        out!(
+            "  video    {}x{} @ {} fps, {} (max {}), audio {}, x264 {}/{}",
+            v.width,
+            v.height,
+            c.encoder.framerate,
+            v.bitrate,
+            v.maxrate,
+            v.audio_bitrate,
+            c.encoder.preset.as_str(),
+            c.encoder.tune.as_str()
+        );
+    }
+    out!("  cache    playlists: {}", cache.manifest);
+    if c.multibitrate {
+        out!("           master:    {}", cache.master);
+    }
+    out!("           segments:  {}", cache.segment);
+    out!(
+        "  storage  ~{} KB per segment, {} files per variant, ~{} MB in all; tmpfs of {} MB recommended",
+        d.segment_size_kb, d.files_per_variant, d.total_storage_mb, d.recommended_tmpfs_mb
+    );
+    w.push_text("  HLS dir  ");
+    w.push(&Template::var("HLS_DIR"));
+    out!();
+    let stream = url(&format!("/{}", entry_playlist(c)));
+    for (label, t) in [
+        ("stream", stream.clone()),
+        ("health", url("/health")),
+        ("status", url("/nginx_status")),
+        ("files", url("/files/")),
+    ] {
+        w.push_text(&format!("  {label:<8} "));
+        w.push(&t);
+        out!();
+    }
+    out!("try:");
+    w.push_text("  curl -sI ");
+    w.push(&stream);
+    out!();
+    w.push_text("  ffprobe -v error -show_entries stream=codec_name,width,height ");
+    w.push(&stream);
+    out!();
+    w.push_text("  cargo run -p swarm-client -- run ");
+    w.push(&stream);
+    out!(" --profile gentle --duration 30s");
+    t
+}

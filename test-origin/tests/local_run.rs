@@ -1,0 +1,641 @@
+//! The local run and the runner script, as real processes on free ports with a
+//! tiny stream: requests, freshness, restarts, signals, cleanup, preflight.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
+const TINY: &[&str] = &[
+    "--set",
+    "video.width=320",
+    "--set",
+    "video.height=180",
+    "--set",
+    "encoder.framerate=10",
+    "--set",
+    "encoder.preset=ultrafast",
+];
+
+/// Tests in this file start real encoders: one at a time keeps 2 cores calm.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn headers_named(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .count()
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn request(method: &str, url: &str) -> Resp {
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .unwrap();
+    let mut r = agent()
+        .run(req)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        r.body_mut().read_to_vec().unwrap()
+    };
+    Resp {
+        status: r.status().as_u16(),
+        headers,
+        body,
+    }
+}
+
+fn get(url: &str) -> Resp {
+    request("GET", url)
+}
+
+/// A running origin (the Rust runner or the script) and what it printed.
+struct Origin {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Origin {
+    fn spawn(mut cmd: Command, port: u16) -> Origin {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        for r in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Origin {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            output,
+        }
+    }
+
+    fn rust(profile: &str, port: u16, extra: &[&str]) -> Origin {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "-p", profile, "--port", &port.to_string()])
+            .args(TINY)
+            .args(extra);
+        Origin::spawn(cmd, port)
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until /health answers and the playlist is served.
+    fn wait_ready(&mut self) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                panic!("origin exited with {s}:\n{}", self.output());
+            }
+            if self.output().contains("ready after")
+                && get(&format!("{}/stream.m3u8", self.base)).status == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("not ready in 30 s:\n{}", self.output());
+    }
+
+    /// The state dir the run printed (`HLS dir  /tmp/…/hls`).
+    fn hls_dir(&self) -> PathBuf {
+        let out = self.output();
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("HLS dir"))
+            .expect("banner has the HLS dir");
+        PathBuf::from(line.trim_start().trim_start_matches("HLS dir").trim())
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Waits for the exit; panics after `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                t.elapsed() < limit,
+                "still running after {limit:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// (pid, ppid, state, comm, cmdline) of every process.
+fn processes() -> Vec<(u32, u32, char, String, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = stat[stat.find('(').unwrap() + 1..close].to_owned();
+        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let state = rest[0].chars().next().unwrap();
+        let ppid = rest[1].parse().unwrap_or(0);
+        let cmd = std::fs::read_to_string(e.path().join("cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        out.push((pid, ppid, state, comm, cmd));
+    }
+    out
+}
+
+/// Live (not zombie) processes whose command line mentions `needle`.
+fn live_mentioning(needle: &str) -> Vec<(u32, String)> {
+    processes()
+        .into_iter()
+        .filter(|p| p.2 != 'Z' && p.4.contains(needle))
+        .map(|p| (p.0, p.4))
+        .collect()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// `#EXT-X-MEDIA-SEQUENCE` and the segment URIs of a playlist.
+fn parse_playlist(text: &str) -> (u64, Vec<String>) {
+    let seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0);
+    let segs = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(String::from)
+        .collect();
+    (seq, segs)
+}
+
+/// The request contract of SPEC §3 against a running origin.
+fn check_requests(base: &str) {
+    let pl = get(&format!("{base}/stream.m3u8"));
+    assert_eq!(pl.status, 200);
+    assert_eq!(
+        pl.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert_eq!(
+        pl.header("cache-control"),
+        Some("public, max-age=1, stale-while-revalidate=2, no-transform")
+    );
+    assert_eq!(pl.header("access-control-allow-origin"), Some("*"));
+    let (_, segs) = parse_playlist(&pl.text());
+    let seg = get(&format!("{base}/{}", segs.last().expect("a segment")));
+    assert_eq!(seg.status, 200);
+    assert_eq!(seg.header("content-type"), Some("video/mp2t"));
+    assert_eq!(
+        seg.header("cache-control"),
+        Some("public, max-age=60, immutable, no-transform")
+    );
+    assert_eq!(seg.header("accept-ranges"), Some("bytes"));
+    assert_eq!(seg.headers_named("accept-ranges"), 1);
+    assert!(
+        seg.body.len() > 1000 && seg.body[0] == 0x47,
+        "an MPEG-TS segment"
+    );
+    let h = get(&format!("{base}/health"));
+    assert_eq!((h.status, h.text().trim()), (200, "OK"));
+    assert_eq!(h.header("cache-control"), Some("no-store"));
+    assert_eq!(request("POST", &format!("{base}/stream.m3u8")).status, 405);
+    assert_eq!(request("DELETE", &format!("{base}/health")).status, 405);
+    let o = request("OPTIONS", &format!("{base}/stream.m3u8"));
+    assert_eq!(o.status, 204);
+    assert_eq!(
+        o.header("access-control-allow-methods"),
+        Some("GET, HEAD, OPTIONS")
+    );
+    assert_eq!(o.header("access-control-allow-headers"), Some("Range"));
+    assert_eq!(o.header("access-control-max-age"), Some("86400"));
+    let st = get(&format!("{base}/nginx_status"));
+    assert_eq!(st.status, 200);
+    assert!(st.text().contains("Active connections"), "{}", st.text());
+    let files: serde_json::Value =
+        serde_json::from_slice(&get(&format!("{base}/files/json/")).body).unwrap();
+    assert!(files
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "stream.m3u8"));
+    assert_eq!(request("HEAD", &format!("{base}/files/")).status, 200);
+}
+
+fn http_date(s: &str) -> std::time::SystemTime {
+    httpdate(s)
+}
+
+/// Parses an IMF-fixdate (`Wed, 25 Nov 2026 21:00:21 GMT`).
+fn httpdate(s: &str) -> std::time::SystemTime {
+    let p: Vec<&str> = s.split([' ', ':']).collect();
+    let day: u64 = p[1].parse().unwrap();
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == p[2])
+    .unwrap() as u64
+        + 1;
+    let year: u64 = p[3].parse().unwrap();
+    let (h, m, sec): (u64, u64, u64) = (
+        p[4].parse().unwrap(),
+        p[5].parse().unwrap(),
+        p[6].parse().unwrap(),
+    );
+    // days from civil (Howard Hinnant)
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    std::time::UNIX_EPOCH + Duration::from_secs(days * 86400 + h * 3600 + m * 60 + sec)
+}
+
+#[test]
+fn local_run_serves_fresh_segments_restarts_and_stops_cleanly() {
+    let _g = serial();
+    let port = free_port();
+    let mut o = Origin::rust("default", port, &[]);
+    o.wait_ready();
+    let hls = o.hls_dir();
+    let state = hls.parent().unwrap().to_path_buf();
+    assert!(
+        state.starts_with(std::env::temp_dir()),
+        "{}",
+        state.display()
+    );
+    check_requests(&o.base);
+
+    // Freshness and availability: 60 s of polling every 500 ms.
+    let seg_dur = 2.0;
+    let mut first_newest = None;
+    let mut last_seq = 0;
+    let mut newest = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        let pl = get(&format!("{}/stream.m3u8", o.base));
+        assert_eq!(pl.status, 200);
+        let (seq, segs) = parse_playlist(&pl.text());
+        assert!(
+            seq >= last_seq,
+            "media sequence went back from {last_seq} to {seq}"
+        );
+        last_seq = seq;
+        // the newest segment's number advances every segment duration
+        newest = seq + segs.len() as u64 - 1;
+        first_newest.get_or_insert(newest);
+        let date = http_date(pl.header("date").unwrap());
+        let modified = http_date(pl.header("last-modified").unwrap());
+        let age = date
+            .duration_since(modified)
+            .unwrap_or_default()
+            .as_secs_f64();
+        // one segment duration, plus the 1 s resolution of HTTP dates
+        assert!(age <= seg_dur + 1.0, "playlist {age} s stale");
+        for s in &segs {
+            let r = request("HEAD", &format!("{}/{s}", o.base));
+            assert_eq!(r.status, 200, "{s} named in the playlist is gone");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let advanced = newest - first_newest.unwrap();
+    assert!(
+        (27..=32).contains(&advanced),
+        "{advanced} new segments in 60 s of 2 s segments"
+    );
+
+    // Kill FFmpeg from outside: it is restarted and the stream goes on.
+    let ffmpeg_pid = |o: &Origin| {
+        processes()
+            .into_iter()
+            .find(|p| p.1 == o.child.id() && p.3 == "ffmpeg" && p.2 != 'Z')
+            .map(|p| p.0)
+    };
+    let old = ffmpeg_pid(&o).expect("an ffmpeg child");
+    kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || ffmpeg_pid(&o)
+            .is_some_and(|p| p != old)),
+        "{}",
+        o.output()
+    );
+    assert!(o.output().contains("ffmpeg restarted"), "{}", o.output());
+    let before = parse_playlist(&get(&format!("{}/stream.m3u8", o.base)).text()).0;
+    assert!(
+        wait_until(Duration::from_secs(15), || parse_playlist(
+            &get(&format!("{}/stream.m3u8", o.base)).text()
+        )
+        .0 > before),
+        "the stream did not continue after the restart"
+    );
+    check_requests(&o.base);
+
+    // SIGTERM: out within 5 s, nothing left, temp dir gone.
+    o.signal(Signal::SIGTERM);
+    let status = o.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "{status}: {}", o.output());
+    let needle = state.to_str().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(1), || live_mentioning(needle)
+            .is_empty()),
+        "{:?}",
+        live_mentioning(needle)
+    );
+    assert!(!state.exists(), "{} left behind", state.display());
+}
+
+#[test]
+fn sigkill_of_the_runner_takes_the_children_down() {
+    let _g = serial();
+    let port = free_port();
+    let mut o = Origin::rust("low-latency", port, &[]);
+    o.wait_ready();
+    let state = o.hls_dir().parent().unwrap().to_path_buf();
+    let needle = state.to_str().unwrap().to_owned();
+    let before = live_mentioning(&needle);
+    assert!(
+        before.iter().any(|p| p.1.contains("ffmpeg"))
+            && before.iter().any(|p| p.1.contains("nginx")),
+        "{before:?}"
+    );
+    // nginx workers do not carry the path: find them as children of the master
+    let master = before
+        .iter()
+        .find(|p| p.1.contains("nginx: master"))
+        .unwrap()
+        .0;
+    let workers: Vec<u32> = processes()
+        .into_iter()
+        .filter(|p| p.1 == master)
+        .map(|p| p.0)
+        .collect();
+    assert!(!workers.is_empty());
+    o.signal(Signal::SIGKILL);
+    o.wait_exit(Duration::from_secs(2));
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(false)
+    };
+    let all: Vec<u32> = before.iter().map(|p| p.0).chain(workers).collect();
+    assert!(
+        wait_until(Duration::from_secs(2), || all.iter().all(|p| !alive(*p))),
+        "left: {:?}",
+        all.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+fn write_script(dir: &Path, profile: &str) -> PathBuf {
+    let out = Command::new(BIN)
+        .args(["runner", "-p", profile, "-o"])
+        .arg(dir)
+        .args(TINY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("bin/test-hls-origin")
+}
+
+#[test]
+fn runner_script_is_deterministic_passes_shellcheck_and_serves() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write_script(&tmp.path().join("a"), "default");
+    let b = write_script(&tmp.path().join("b"), "default");
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "byte-identical across runs"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let sc = Command::new("shellcheck")
+        .arg(&a)
+        .output()
+        .expect("shellcheck is installed");
+    assert!(
+        sc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sc.stdout)
+    );
+
+    let port = free_port();
+    let mut cmd = Command::new("bash");
+    cmd.arg(&a).env("PORT", port.to_string());
+    let mut o = Origin::spawn(cmd, port);
+    o.wait_ready();
+    check_requests(&o.base);
+    let state = o.hls_dir().parent().unwrap().to_path_buf();
+    o.signal(Signal::SIGTERM);
+    let status = o.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "{status}: {}", o.output());
+    let needle = state.to_str().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(1), || live_mentioning(needle)
+            .is_empty()),
+        "{:?}",
+        live_mentioning(needle)
+    );
+    assert!(!state.exists());
+
+    // bad environment is refused before anything starts
+    for (k, v, needle) in [
+        ("PORT", "99999", "PORT must be"),
+        ("HLS_DIR", "/tmp/a b", "HLS_DIR must be"),
+        ("LISTEN_ADDR", "nowhere", "LISTEN_ADDR must be"),
+    ] {
+        let out = Command::new("bash").arg(&a).env(k, v).output().unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{k}={v}"
+        );
+    }
+}
+
+#[test]
+fn preflight_errors_come_before_anything_starts() {
+    let _g = serial();
+    // port in use
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["run", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
+    drop(l);
+
+    // a missing binary names the package
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/usr/bin/env", bin.path().join("env")).unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("apt-get install ffmpeg"), "{err}");
+
+    // an HLS dir that cannot be written
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--port", &free_port().to_string()])
+        .env("HLS_DIR", f.path().join("x"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("HLS_DIR"), "{err}");
+
+    // bad input is exit 2, with nothing started
+    let out = Command::new(BIN)
+        .args(["run", "-p", "low-latancy"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_child_that_keeps_failing_ends_the_run_with_its_output() {
+    let _g = serial();
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("ffmpeg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'boom: no encoder today' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .args(["run", "--port", &free_port().to_string()])
+        .args(TINY)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ffmpeg failed 3 times in a row"), "{err}");
+    assert!(err.contains("boom: no encoder today"), "{err}");
+    assert!(
+        err.matches("restart #").count() >= 2,
+        "restarts are logged: {err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+}
