@@ -75,6 +75,13 @@ pub fn shutdown_flag() -> Result<Arc<std::sync::atomic::AtomicBool>> {
 
 /// Spawns `cmd` in a new process group with a parent-death signal.
 pub fn spawn_in_group(cmd: &mut Command) -> std::io::Result<Child> {
+    prepare_in_group(cmd);
+    cmd.spawn()
+}
+
+/// Makes `cmd` start in a new process group with a parent-death signal
+/// (SIGKILL when the spawning thread ends).
+pub fn prepare_in_group(cmd: &mut Command) {
     cmd.process_group(0);
     #[allow(unsafe_code)]
     // SAFETY: the closure runs between fork and exec and only calls prctl(2),
@@ -84,7 +91,6 @@ pub fn spawn_in_group(cmd: &mut Command) -> std::io::Result<Child> {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
         });
     }
-    cmd.spawn()
 }
 
 /// Sends `sig` to the process group led by `pid` (ignoring "no such process").

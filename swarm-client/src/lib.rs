@@ -2,6 +2,9 @@
 
 pub mod config;
 pub mod derive;
+pub mod engine;
+pub mod run;
+pub mod viewer;
 
 pub use config::Config;
 pub use derive::Derived;

@@ -1,7 +1,15 @@
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{report, CommonCommand};
+use common::cli::{exit_status, CommonCommand, ProfileArgs};
+use swarm_client::config::VariantMode;
+use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
+use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
 /// A swarm of simulated HLS viewers: many `ffmpeg` processes read a live stream,
@@ -13,15 +21,157 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args, Clone)]
+struct ViewerFlags {
+    /// Connect to this IP address instead of the URL's host (the Host header
+    /// keeps the URL's host), e.g. to load one CDN node
+    #[arg(long, value_name = "IP")]
+    resolve: Option<IpAddr>,
+    /// Extra request header `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Send `Cache-Control: no-cache` and `Pragma: no-cache`
+    #[arg(long)]
+    no_cache: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     #[command(flatten)]
     Common(CommonCommand),
+
+    /// Put a swarm of viewers on a stream
+    ///
+    /// Starts `clients` viewers at `rampRate` per second (each delayed by up to
+    /// `rampJitter` ms), restarts a viewer that exits with backoff, prints a
+    /// status line every second, serves Prometheus metrics, and at the end
+    /// (--duration, Ctrl-C or SIGTERM) stops every viewer and prints a summary.
+    /// Exit status: 0 done, 1 failure, 2 bad input, 3 stream never reachable.
+    Run {
+        /// The stream, e.g. http://127.0.0.1:17080/stream.m3u8
+        url: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Stop after this long (`30s`, `5m`, `1h`); default: until Ctrl-C
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Also write the summary as JSON to FILE
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
+        /// Seed of the ramp jitter and backoff (printed at start; replays a run)
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Serve metrics here instead of 127.0.0.1:<metricsPort>; use
+        /// 0.0.0.0:9090 to let another host scrape them
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics_addr: Option<SocketAddr>,
+        #[command(flatten)]
+        viewer: ViewerFlags,
+    },
+
+    /// Print the FFmpeg arguments of one viewer (one per line)
+    ViewerArgs {
+        /// The stream URL
+        url: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Viewer number (for the user agent)
+        #[arg(long, default_value_t = 0)]
+        id: u32,
+        /// For `highest`/`lowest`: the program to map (else the master playlist is probed)
+        #[arg(long)]
+        program: Option<u32>,
+        #[command(flatten)]
+        viewer: ViewerFlags,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    report(match cli.command {
-        Command::Common(c) => c.run::<SwarmClient>(&mut std::io::stdout().lock()),
-    })
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.is::<NeverReachable>() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::from(exit_status(&e))
+            }
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Common(c) => c.run::<SwarmClient>(&mut out),
+        Command::Run {
+            url,
+            profile,
+            duration,
+            summary_json,
+            seed,
+            metrics_addr,
+            viewer,
+        } => {
+            drop(out);
+            swarm_client::run::run(RunArgs {
+                url,
+                profile,
+                duration,
+                summary_json,
+                seed,
+                metrics_addr,
+                resolve: viewer.resolve,
+                headers: viewer.headers,
+                no_cache: viewer.no_cache,
+            })
+        }
+        Command::ViewerArgs {
+            url,
+            mut profile,
+            id,
+            program,
+            viewer,
+        } => {
+            check_url(&url)?;
+            if viewer.no_cache {
+                profile.set.push("noCache=true".into());
+            }
+            let l = profile.load::<SwarmClient>()?;
+            let map = match (l.config.variant, program) {
+                (VariantMode::All, _) => StreamMap::All,
+                (VariantMode::First, _) => StreamMap::First,
+                (_, Some(p)) => StreamMap::Program(p),
+                (mode, None) => {
+                    let ffprobe = common::host::find_program("ffprobe", "ffmpeg")?;
+                    let t = Duration::from_secs(u64::from(l.config.timeout));
+                    StreamMap::Program(
+                        swarm_client::run::probe_program(&ffprobe, &url, mode, t).map_err(|e| {
+                            anyhow::anyhow!(
+                                "cannot pick the {} variant: {e}; pass --program",
+                                mode.as_str()
+                            )
+                        })?,
+                    )
+                }
+            };
+            let headers = viewer
+                .headers
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let opts = ViewerOptions {
+                map,
+                progress_fd: Some(PROGRESS_FD),
+                resolve: viewer.resolve,
+                headers,
+                caps: Capabilities::FULL,
+            };
+            for a in viewer_args(&l.config, &url, id, &opts) {
+                writeln!(out, "{a}")?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,258 @@
+//! `swarm-client run`: preflight checks, then the swarm engine, then the summary.
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use common::cli::{ProfileArgs, UsageError};
+use common::host::find_program;
+
+use crate::config::{Config, VariantMode};
+use crate::engine::Swarm;
+use crate::viewer::{Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
+use crate::SwarmClient;
+
+/// The stream could not be reached at all: exit status 3.
+#[derive(Debug, thiserror::Error)]
+#[error("the stream at {0} was never reachable: no viewer read anything")]
+pub struct NeverReachable(pub String);
+
+/// What `run` was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunArgs {
+    pub url: String,
+    pub profile: ProfileArgs,
+    pub duration: Option<Duration>,
+    pub summary_json: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub metrics_addr: Option<SocketAddr>,
+    pub resolve: Option<IpAddr>,
+    pub headers: Vec<String>,
+    pub no_cache: bool,
+}
+
+/// Checks a stream URL: http(s), no spaces or control characters.
+pub fn check_url(url: &str) -> Result<(), UsageError> {
+    let ok_scheme = url.starts_with("http://") || url.starts_with("https://");
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok_scheme && clean && url.len() > "http://".len() {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "`{url}` is not a stream URL; expected http://HOST[:PORT]/PATH.m3u8 without spaces"
+        )))
+    }
+}
+
+/// Parses `--header "Name: value"`.
+pub fn parse_header(h: &str) -> Result<(String, String), UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "--header `{}`: expected `Name: value` on one line",
+            h.escape_debug()
+        ))
+    };
+    let (k, v) = h.split_once(':').ok_or_else(bad)?;
+    let k = k.trim();
+    let token = !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+    if !token || v.contains(['\r', '\n', '\0']) {
+        return Err(bad());
+    }
+    Ok((k.to_owned(), v.trim().to_owned()))
+}
+
+/// Whether this FFmpeg's HLS demuxer has `-seg_max_retry`.
+pub fn probe_capabilities(ffmpeg: &Path) -> Capabilities {
+    let out = std::process::Command::new(ffmpeg)
+        .args(["-hide_banner", "-h", "demuxer=hls"])
+        .output();
+    let seg_max_retry = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("seg_max_retry"))
+        .unwrap_or(false);
+    Capabilities { seg_max_retry }
+}
+
+/// The program of the highest or lowest bandwidth variant, by one ffprobe of
+/// the master playlist.
+pub fn probe_program(
+    ffprobe: &Path,
+    url: &str,
+    mode: VariantMode,
+    timeout: Duration,
+) -> Result<u32, String> {
+    let out = std::process::Command::new(ffprobe)
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            &timeout.as_micros().to_string(),
+        ])
+        .args([
+            "-show_entries",
+            "program=program_id:program_tags=variant_bitrate",
+            "-of",
+            "json",
+            url,
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let programs: Vec<(u32, u64)> = v["programs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let id = p["program_id"].as_u64()? as u32;
+            let bw = p["tags"]["variant_bitrate"].as_str()?.parse().ok()?;
+            Some((id, bw))
+        })
+        .collect();
+    let pick = match mode {
+        VariantMode::Highest => programs.iter().max_by_key(|p| p.1),
+        _ => programs.iter().min_by_key(|p| p.1),
+    };
+    pick.map(|p| p.0)
+        .ok_or_else(|| "the playlist has no variants with a bandwidth".to_owned())
+}
+
+/// Raises the open-file limit toward `wanted`; warns when it stays below.
+fn check_fd_limit(wanted: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= wanted {
+        return;
+    }
+    let target = wanted.min(hard);
+    if target > soft && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() && target >= wanted
+    {
+        return;
+    }
+    let now = getrlimit(Resource::RLIMIT_NOFILE)
+        .map(|l| l.0)
+        .unwrap_or(soft);
+    eprintln!(
+        "swarm-client: warning: the open-file limit is {now}, below the {wanted} this swarm may need; raise it with `ulimit -n {wanted}`"
+    );
+}
+
+/// The map of streams each viewer reads.
+fn stream_map(c: &Config, url: &str) -> StreamMap {
+    match c.variant {
+        VariantMode::All => StreamMap::All,
+        VariantMode::First => StreamMap::First,
+        mode => {
+            let timeout = Duration::from_secs(u64::from(c.timeout));
+            let probed = find_program("ffprobe", "ffmpeg")
+                .map_err(|e| e.to_string())
+                .and_then(|p| probe_program(&p, url, mode, timeout));
+            match probed {
+                Ok(id) => {
+                    println!("variant {}: program {id}", mode.as_str());
+                    StreamMap::Program(id)
+                }
+                Err(e) => {
+                    eprintln!("swarm-client: warning: cannot pick the {} variant ({e}); reading the first", mode.as_str());
+                    StreamMap::First
+                }
+            }
+        }
+    }
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    check_url(&a.url)?;
+    let headers = a
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut profile = a.profile.clone();
+    if a.no_cache {
+        profile.set.push("noCache=true".into());
+    }
+    let loaded = profile.load::<SwarmClient>()?;
+    let c = loaded.config;
+    let d = loaded.derived;
+    let ffmpeg = find_program("ffmpeg", "ffmpeg")?;
+    let caps = probe_capabilities(&ffmpeg);
+    if !caps.seg_max_retry {
+        eprintln!("swarm-client: note: this FFmpeg has no -seg_max_retry (FFmpeg 6.1+); segments are not retried");
+    }
+    check_fd_limit(d.recommended_fd_limit);
+
+    let timeout = Duration::from_secs(u64::from(c.timeout).min(10));
+    let reachable = match common::probe::http_get(&a.url, timeout) {
+        Ok((200, _)) => true,
+        Ok((status, _)) => {
+            eprintln!("swarm-client: warning: {} answered HTTP {status}", a.url);
+            false
+        }
+        Err(e) => {
+            eprintln!(
+                "swarm-client: warning: {} is not reachable now ({e}); starting anyway",
+                a.url
+            );
+            false
+        }
+    };
+    let map = stream_map(&c, &a.url);
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let metrics_addr = a
+        .metrics_addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], c.metrics_port as u16)));
+    println!(
+        "swarm-client: {} viewers of {} at {}/s (±{} ms), profile {}, seed {seed}{}",
+        c.clients,
+        a.url,
+        c.ramp_rate,
+        c.ramp_jitter,
+        loaded.profile,
+        a.duration
+            .map(|d| format!(", for {} s", d.as_secs()))
+            .unwrap_or_default()
+    );
+    let swarm = Swarm {
+        profile: loaded.profile.clone(),
+        url: a.url.clone(),
+        ffmpeg,
+        viewer: ViewerOptions {
+            map,
+            progress_fd: Some(PROGRESS_FD),
+            resolve: a.resolve,
+            headers,
+            caps,
+        },
+        duration: a.duration,
+        seed,
+        metrics_addr,
+        tty: std::io::stdout().is_terminal(),
+        reachable_at_start: reachable,
+        config: c,
+    };
+    let outcome = swarm.run()?;
+    print!("{}", outcome.summary.human());
+    if let Some(path) = &a.summary_json {
+        let json = serde_json::to_string_pretty(&outcome.summary)? + "\n";
+        common::artifact::write_atomic(path, json.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("summary written to {}", path.display());
+    }
+    if outcome.never_reached {
+        return Err(NeverReachable(a.url).into());
+    }
+    Ok(())
+}

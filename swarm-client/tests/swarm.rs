@@ -1,0 +1,560 @@
+//! The swarm against a real origin this test starts (nginx serving a live FFmpeg
+//! HLS dir, tiny stream): measurement, metrics, restarts, an origin that goes
+//! away, an unreachable URL, signals.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// FFmpeg writing a tiny live stream and nginx serving it.
+struct Origin {
+    _dir: tempfile::TempDir,
+    port: u16,
+    ffmpeg: Child,
+    nginx: Child,
+}
+
+impl Origin {
+    fn start() -> Origin {
+        let dir = tempfile::tempdir().unwrap();
+        let hls = dir.path().join("hls");
+        std::fs::create_dir(&hls).unwrap();
+        // a master playlist with two variants (the same media) for variant picking
+        std::fs::write(
+            hls.join("master.m3u8"),
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=160x90\nstream.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=160x90\nstream.m3u8?hi\n",
+        )
+        .unwrap();
+        let port = free_port();
+        let run = dir.path();
+        let conf = format!(
+            "worker_processes 1;\npid {run}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n\
+             types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}\naccess_log off;\n\
+             client_body_temp_path {run}/cb; proxy_temp_path {run}/px; fastcgi_temp_path {run}/fc;\n\
+             uwsgi_temp_path {run}/uw; scgi_temp_path {run}/sc;\n\
+             server {{ listen 127.0.0.1:{port}; root {hls}; }}\n}}\n",
+            run = run.display(),
+            hls = hls.display()
+        );
+        std::fs::write(run.join("nginx.conf"), conf).unwrap();
+        let nginx = Command::new("nginx")
+            .arg("-p")
+            .arg(run)
+            .arg("-c")
+            .arg(run.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("nginx is installed");
+        let ffmpeg = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x90:rate=10",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=1000:sample_rate=48000",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "10",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "32k",
+            ])
+            .args([
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_list_size",
+                "6",
+                "-hls_delete_threshold",
+                "5",
+            ])
+            .args([
+                "-hls_start_number_source",
+                "epoch",
+                "-hls_flags",
+                "delete_segments+omit_endlist+temp_file",
+            ])
+            .arg(hls.join("stream.m3u8"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("ffmpeg is installed");
+        let o = Origin {
+            _dir: dir,
+            port,
+            ffmpeg,
+            nginx,
+        };
+        let url = o.url();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if hls.join("stream.m3u8").exists()
+                && matches!(
+                    common::probe::http_get(&url, Duration::from_secs(1)),
+                    Ok((200, _))
+                )
+            {
+                // let a few segments accumulate
+                std::thread::sleep(Duration::from_secs(2));
+                return o;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("test origin did not come up");
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/stream.m3u8", self.port)
+    }
+
+    fn stop(&mut self) {
+        for c in [&mut self.ffmpeg, &mut self.nginx] {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(c.id() as i32), Signal::SIGKILL);
+            let _ = c.wait();
+        }
+    }
+}
+
+use std::os::unix::process::CommandExt;
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running swarm and everything it printed.
+struct Swarm {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Swarm {
+    fn start(args: &[&str]) -> Swarm {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        for r in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Swarm { child, output }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    fn metrics_url(&self) -> String {
+        let t = Instant::now();
+        loop {
+            if let Some(l) = self
+                .output()
+                .lines()
+                .find_map(|l| l.strip_prefix("metrics on ").map(String::from))
+            {
+                return l;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no metrics line:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100)); // let the readers drain
+                return s;
+            }
+            assert!(
+                t.elapsed() < limit,
+                "swarm still running after {limit:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Live viewer processes of this swarm (children running ffmpeg).
+    fn viewers(&self) -> Vec<u32> {
+        children_named(self.child.id(), "ffmpeg")
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn children_named(parent: u32, comm: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let close = stat.rfind(')').unwrap();
+        let name = &stat[stat.find('(').unwrap() + 1..close];
+        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+        if rest[0] != "Z" && name == comm && rest[1].parse::<u32>().ok() == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Live processes whose command line has `needle`.
+fn live_with(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rfind(')')
+                .is_some_and(|i| stat[i + 2..].starts_with('Z'));
+            !zombie
+                && std::fs::read_to_string(e.path().join("cmdline"))
+                    .unwrap_or_default()
+                    .replace('\0', " ")
+                    .contains(needle)
+        })
+        .count()
+}
+
+/// Checks the Prometheus text format line by line; returns name → value of
+/// unlabelled samples.
+fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            assert!(
+                line.is_empty()
+                    || line.starts_with("# HELP ")
+                    || line.starts_with("# TYPE ")
+                    || line == "# EOF",
+                "{line}"
+            );
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let bare = name.split('{').next().unwrap();
+        assert!(
+            bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        assert!(bare.starts_with("hls_swarm_"), "{line}");
+        if !name.contains('{') {
+            out.insert(name.to_owned(), v);
+        }
+    }
+    out
+}
+
+fn summary(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
+    let _g = serial();
+    let origin = Origin::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("summary.json");
+    let mut s = Swarm::start(&[
+        "run",
+        &origin.url(),
+        "--set",
+        "clients=5",
+        "--set",
+        "rampRate=5",
+        "--duration",
+        "15s",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--seed",
+        "7",
+        "--summary-json",
+        json.to_str().unwrap(),
+    ]);
+    let metrics = s.metrics_url();
+    std::thread::sleep(Duration::from_secs(5));
+    let (status, text) = common::probe::http_get(&metrics, Duration::from_secs(3)).unwrap();
+    assert_eq!(status, 200);
+    let m = parse_prometheus(&text);
+    assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
+    assert_eq!(m["hls_swarm_viewers_target"], 5.0);
+    assert!(m["hls_swarm_bytes_total"] > 0.0);
+    assert!(m["hls_swarm_segments_total"] > 0.0);
+
+    // kill one viewer from outside: restarted, counted once
+    let victims = s.viewers();
+    assert_eq!(victims.len(), 5, "{}", s.output());
+    kill(Pid::from_raw(victims[0] as i32), Signal::SIGKILL).unwrap();
+    let t = Instant::now();
+    while s.viewers().len() < 5 || s.viewers().contains(&victims[0]) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "not restarted:\n{}",
+            s.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = s.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}:\n{}", s.output());
+    let out = s.output();
+    assert!(out.contains("viewers 5/5"), "status lines:\n{out}");
+    assert!(out.contains("summary: 5 viewers"), "{out}");
+
+    let sum = summary(&json);
+    let t = &sum["totals"];
+    assert_eq!(t["viewersStarted"], 5);
+    assert_eq!(t["restarts"], 1, "{sum}");
+    assert_eq!(t["starts"], 6);
+    assert_eq!(t["httpErrors"], serde_json::json!({}));
+    assert_eq!(sum["seed"], 7);
+    assert_eq!(sum["settings"]["clients"], 5);
+    let viewers = sum["viewers"].as_array().unwrap();
+    assert_eq!(viewers.len(), 5);
+    for v in viewers {
+        assert!(v["bytes"].as_u64().unwrap() > 10_000, "{v}");
+        assert!(v["segments"].as_u64().unwrap() > 0, "{v}");
+    }
+    assert_eq!(viewers.iter().filter(|v| v["restarts"] == 1).count(), 1);
+    // what the viewers report adds up
+    let bytes: u64 = viewers.iter().map(|v| v["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(t["bytes"].as_u64().unwrap(), bytes);
+    assert_eq!(live_with(&origin.url()), 0, "viewers left behind");
+}
+
+#[test]
+fn an_origin_that_goes_away_is_counted_and_the_swarm_carries_on() {
+    let _g = serial();
+    let mut origin = Origin::start();
+    let url = origin.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("summary.json");
+    let mut s = Swarm::start(&[
+        "run",
+        &url,
+        "--set",
+        "clients=3",
+        "--set",
+        "rampRate=10",
+        "--set",
+        "timeout=2",
+        "--set",
+        "reconnectDelayMax=1",
+        "--duration",
+        "20s",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--summary-json",
+        json.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_secs(6));
+    origin.stop();
+    let status = s.wait(Duration::from_secs(40));
+    assert!(status.success(), "{status}:\n{}", s.output());
+    let out = s.output();
+    assert!(out.contains("stopping (duration reached)"), "{out}");
+    let t = &summary(&json)["totals"];
+    assert!(t["restarts"].as_u64().unwrap() >= 1, "{t}");
+    let errors = t["connectErrors"].as_u64().unwrap()
+        + t["timeouts"].as_u64().unwrap()
+        + t["httpErrors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>();
+    assert!(errors >= 1, "{t}");
+    // status lines kept coming after the origin went away
+    let late = out
+        .lines()
+        .filter(|l| l.starts_with("[  1") && l.contains("viewers"))
+        .count();
+    assert!(late >= 5, "{out}");
+    assert_eq!(live_with(&url), 0);
+}
+
+#[test]
+fn a_url_that_never_answers_exits_3() {
+    let _g = serial();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/stream.m3u8");
+    let t = Instant::now();
+    let mut s = Swarm::start(&[
+        "run",
+        &url,
+        "--set",
+        "clients=2",
+        "--set",
+        "timeout=2",
+        "--set",
+        "variant=highest",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    let status = s.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "{}", s.output());
+    assert!(s.output().contains("never reachable"), "{}", s.output());
+    assert!(
+        s.output().contains("cannot pick the highest variant"),
+        "probe failure falls back: {}",
+        s.output()
+    );
+    assert!(t.elapsed() < Duration::from_secs(15));
+    assert_eq!(live_with(&url), 0);
+}
+
+#[test]
+fn sigterm_stops_every_viewer() {
+    let _g = serial();
+    let origin = Origin::start();
+    let mut s = Swarm::start(&[
+        "run",
+        &origin.url(),
+        "--set",
+        "clients=4",
+        "--set",
+        "rampRate=10",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    let t = Instant::now();
+    while s.viewers().len() < 4 {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", s.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let viewers = s.viewers();
+    kill(Pid::from_raw(s.child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = s.wait(Duration::from_secs(10));
+    assert!(status.success(), "{}", s.output());
+    assert!(s.output().contains("stopping (SIGTERM)"));
+    for v in viewers {
+        let alive = std::fs::read_to_string(format!("/proc/{v}/stat"))
+            .is_ok_and(|st| !st[st.rfind(')').unwrap() + 2..].starts_with('Z'));
+        assert!(!alive, "viewer {v} left");
+    }
+    assert_eq!(live_with(&origin.url()), 0);
+}
+
+#[test]
+fn highest_and_lowest_variants_are_found_by_probing_the_master_playlist() {
+    let _g = serial();
+    let origin = Origin::start();
+    let master = origin.url().replace("stream.m3u8", "master.m3u8");
+    for (mode, program) in [("highest", "0:p:1"), ("lowest", "0:p:0")] {
+        let out = Command::new(BIN)
+            .args(["viewer-args", &master, "--set", &format!("variant={mode}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let args = String::from_utf8(out.stdout).unwrap();
+        assert!(args.lines().any(|l| l == program), "{mode}: {args}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2() {
+    for args in [
+        vec!["run", "not-a-url"],
+        vec!["run", "http://127.0.0.1:1/x.m3u8", "--header", "no colon"],
+        vec!["run", "http://127.0.0.1:1/x.m3u8", "-p", "stres"],
+        vec!["run", "http://127.0.0.1:1/x.m3u8", "--duration", "soon"],
+        vec![
+            "viewer-args",
+            "http://127.0.0.1:1/x.m3u8",
+            "--set",
+            "timeout=0",
+        ],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
