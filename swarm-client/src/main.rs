@@ -65,6 +65,9 @@ enum Command {
         /// 0.0.0.0:9090 to let another host scrape them
         #[arg(long, value_name = "ADDR:PORT")]
         metrics_addr: Option<SocketAddr>,
+        /// Append each viewer's FFmpeg log to DIR/viewer-<id>.log
+        #[arg(long, value_name = "DIR")]
+        viewer_logs: Option<PathBuf>,
         #[command(flatten)]
         viewer: ViewerFlags,
     },
@@ -112,6 +115,7 @@ fn run(command: Command) -> Result<()> {
             summary_json,
             seed,
             metrics_addr,
+            viewer_logs,
             viewer,
         } => {
             drop(out);
@@ -125,6 +129,7 @@ fn run(command: Command) -> Result<()> {
                 resolve: viewer.resolve,
                 headers: viewer.headers,
                 no_cache: viewer.no_cache,
+                viewer_logs,
             })
         }
         Command::ViewerArgs {

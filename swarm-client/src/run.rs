@@ -31,6 +31,7 @@ pub struct RunArgs {
     pub resolve: Option<IpAddr>,
     pub headers: Vec<String>,
     pub no_cache: bool,
+    pub viewer_logs: Option<PathBuf>,
 }
 
 /// Checks a stream URL: http(s), no spaces or control characters.
@@ -188,6 +189,9 @@ pub fn run(a: RunArgs) -> Result<()> {
         eprintln!("swarm-client: note: this FFmpeg has no -seg_max_retry (FFmpeg 6.1+); segments are not retried");
     }
     check_fd_limit(d.recommended_fd_limit);
+    if let Some(dir) = &a.viewer_logs {
+        common::host::ensure_writable_dir(dir, "--viewer-logs")?;
+    }
 
     let timeout = Duration::from_secs(u64::from(c.timeout).min(10));
     let reachable = match common::probe::http_get(&a.url, timeout) {
@@ -241,6 +245,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
         reachable_at_start: reachable,
+        viewer_logs: a.viewer_logs.clone(),
         config: c,
     };
     let outcome = swarm.run()?;

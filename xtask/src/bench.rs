@@ -17,7 +17,9 @@ pub fn run(root: &Path) -> Result<bool> {
     if !crate::run("cargo", &["bench", "--workspace"])? {
         return Ok(false);
     }
-    let rows = read_criterion(&root.join("target/criterion"))?;
+    let rows = read_criterion(&crate::lab::target_dir(root).join("criterion"))?;
+    eprintln!("== swarm: 100 viewers on a local origin (about a minute)");
+    let swarm = swarm_bench(root)?;
     let mut table = String::from("| benchmark | mean | 95 % interval |\n|---|---|---|\n");
     for r in &rows {
         writeln!(
@@ -29,17 +31,23 @@ pub fn run(root: &Path) -> Result<bool> {
             human(r.high_ns)
         )?;
     }
-    println!("\n{table}");
+    println!("\n{table}\n{swarm}");
     let doc = format!(
         "# Benchmarks\n\n\
-         Written by `cargo xtask bench` (criterion; mean of 100 samples).\n\n\
-         ## Machine\n\n{}\n\n## Results\n\n{table}\n\
+         Written by `cargo xtask bench`.\n\n\
+         ## Machine\n\n{}\n\n## Generators (criterion, mean of 100 samples)\n\n{table}\n\
+         ## Swarm supervisor\n\n{swarm}\n\
          ## What is measured\n\n\
          - `test-origin/generate-all-profiles`: every text artifact (FFmpeg arguments, nginx \
          config in both flavours, cache policy, sysctl file) of every test-origin profile, from \
          already validated configs. Target: under 50 ms in all.\n\
          - `test-origin/load-and-generate-all-profiles`: the same, plus merging and validating \
-         each profile's config (JSON Schema compilation dominates).\n",
+         each profile's config (JSON Schema compilation dominates).\n\
+         - Swarm: release builds; a local test origin (320x180, 10 fps, ultrafast) and \
+         `swarm-client run` with 100 viewers (ramp 50/s); RSS from /proc/PID/status (VmRSS), \
+         CPU from utime+stime in /proc/PID/stat over a 20 s window after the ramp. \
+         \"Supervisor\" is the swarm-client process alone; \"viewers\" sums its ffmpeg children. \
+         Targets: supervisor under 30 MB RSS and under 5 % of one core.\n",
         machine()
     );
     std::fs::create_dir_all(root.join("docs"))?;
@@ -111,4 +119,114 @@ fn machine() -> String {
         "- CPU: {model}\n- cores: {cores}\n- memory: {:.1} GiB",
         mem_kb as f64 / 1048576.0
     )
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+                .filter(|pid| {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    stat.rfind(')')
+                        .and_then(|c| stat[c + 2..].split(' ').nth(1)?.parse::<u32>().ok())
+                        == Some(parent)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// 100 viewers against a local origin: the supervisor's own RSS and CPU, and
+/// the viewers' total RSS.
+fn swarm_bench(root: &Path) -> Result<String> {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let bin = crate::lab::build(root, true)?;
+    let tiny = [
+        "--set",
+        "video.width=320",
+        "--set",
+        "video.height=180",
+        "--set",
+        "encoder.framerate=10",
+    ];
+    let origin = crate::lab::Origin::start(&bin, &tiny, true)?;
+    let mut swarm = Command::new(bin.join("swarm-client"))
+        .args([
+            "run",
+            &origin.url(),
+            "--set",
+            "clients=100",
+            "--set",
+            "rampRate=50",
+            "--set",
+            "logLevel=info",
+        ])
+        .args([
+            "--duration",
+            "40s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--seed",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = swarm.id();
+    std::thread::sleep(Duration::from_secs(12));
+    let ticks0 = cpu_ticks(pid);
+    let t0 = std::time::Instant::now();
+    let mut peak_rss = 0;
+    let mut viewers_rss = 0;
+    let mut viewers = 0;
+    while t0.elapsed() < Duration::from_secs(20) {
+        peak_rss = peak_rss.max(proc_status_kb(pid, "VmRSS:"));
+        let kids = children(pid);
+        viewers = viewers.max(kids.len());
+        viewers_rss = viewers_rss.max(
+            kids.iter()
+                .map(|k| proc_status_kb(*k, "VmRSS:"))
+                .sum::<u64>(),
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let ticks = cpu_ticks(pid) - ticks0;
+    let secs = t0.elapsed().as_secs_f64();
+    // clock ticks are 1/100 s on Linux
+    let cpu_pct = ticks as f64 / 100.0 / secs * 100.0;
+    let _ = swarm.wait();
+    drop(origin);
+    Ok(format!(
+        "| figure | value |\n|---|---|\n\
+         | viewers running | {viewers} |\n\
+         | supervisor RSS (peak) | {:.1} MB |\n\
+         | supervisor CPU | {cpu_pct:.1} % of one core |\n\
+         | viewers' total RSS | {:.0} MB ({:.1} MB each) |\n",
+        peak_rss as f64 / 1024.0,
+        viewers_rss as f64 / 1024.0,
+        viewers_rss as f64 / 1024.0 / viewers.max(1) as f64,
+    ))
 }

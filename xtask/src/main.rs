@@ -3,6 +3,7 @@
 //! Commands:
 //!   check   cargo fmt --check, clippy -D warnings, the whole test suite;
 //!           prints a pass/fail table and exits non-zero on any failure
+//!   demo    a local test origin with 10 viewers on it for 30 s, then a summary
 //!   bench   every criterion benchmark of the workspace, summarised in one
 //!           table and written to docs/BENCHMARKS.md with the machine description
 
@@ -11,12 +12,14 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 
 mod bench;
+mod lab;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check") => check(),
         Some("bench") => bench::run(&workspace_root()),
+        Some("demo") => lab::demo(&workspace_root()),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(true)
@@ -41,6 +44,7 @@ fn print_help() {
     println!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
+         demo    start a local test origin, put 10 viewers on it for 30 s, print the summary\n  \
          check   cargo fmt --check, clippy -D warnings and the test suite, with a pass/fail table\n  \
          bench   run the benchmarks and write docs/BENCHMARKS.md"
     );

@@ -54,6 +54,8 @@ pub struct Swarm {
     pub metrics_addr: SocketAddr,
     /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
     pub tty: bool,
+    /// Append each viewer's log to DIR/viewer-<id>.log.
+    pub viewer_logs: Option<PathBuf>,
     /// Whether the preflight reached the URL; if not, the run ends (exit 3)
     /// when no viewer has reached it within the timeout either.
     pub reachable_at_start: bool,
@@ -165,9 +167,23 @@ impl Swarm {
 
         let stderr = child.stderr.take().expect("piped stderr");
         let t = tx.clone();
+        let mut log_file = match &self.viewer_logs {
+            Some(dir) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("viewer-{id}.log")))
+                    .with_context(|| format!("cannot write viewer logs in {}", dir.display()))?,
+            ),
+            None => None,
+        };
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = &mut log_file {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
                 if let Some(e) = classify(&line) {
                     let _ = t.send(Msg::Log { id, gen, e });
                 }
