@@ -130,6 +130,16 @@ fn proc_status_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Proportional set size of a process (shared pages divided among sharers).
+fn pss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -201,6 +211,7 @@ fn swarm_bench(root: &Path) -> Result<String> {
     let t0 = std::time::Instant::now();
     let mut peak_rss = 0;
     let mut viewers_rss = 0;
+    let mut viewers_pss = 0;
     let mut viewers = 0;
     while t0.elapsed() < Duration::from_secs(20) {
         peak_rss = peak_rss.max(proc_status_kb(pid, "VmRSS:"));
@@ -211,6 +222,7 @@ fn swarm_bench(root: &Path) -> Result<String> {
                 .map(|k| proc_status_kb(*k, "VmRSS:"))
                 .sum::<u64>(),
         );
+        viewers_pss = viewers_pss.max(kids.iter().map(|k| pss_kb(*k)).sum::<u64>());
         std::thread::sleep(Duration::from_secs(1));
     }
     let ticks = cpu_ticks(pid) - ticks0;
@@ -224,9 +236,12 @@ fn swarm_bench(root: &Path) -> Result<String> {
          | viewers running | {viewers} |\n\
          | supervisor RSS (peak) | {:.1} MB |\n\
          | supervisor CPU | {cpu_pct:.1} % of one core |\n\
-         | viewers' total RSS | {:.0} MB ({:.1} MB each) |\n",
+         | viewers' total RSS (shared libraries counted in each) | {:.0} MB ({:.1} MB each) |\n\
+         | viewers' total PSS (shared pages split) | {:.0} MB ({:.1} MB each) |\n",
         peak_rss as f64 / 1024.0,
         viewers_rss as f64 / 1024.0,
         viewers_rss as f64 / 1024.0 / viewers.max(1) as f64,
+        viewers_pss as f64 / 1024.0,
+        viewers_pss as f64 / 1024.0 / viewers.max(1) as f64,
     ))
 }
