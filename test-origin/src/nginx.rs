@@ -210,6 +210,7 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!();
     let cors = "            add_header Access-Control-Allow-Origin \"*\" always;";
     out!("        location = /{} {{", c.hls.master_playlist);
+    out!("            open_file_cache_errors off;");
     out!("            tcp_nodelay on;");
     out!(
         "            add_header Cache-Control \"{}\" always;",
@@ -223,6 +224,8 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!();
     out!("        location ~ \\.m3u8$ {{");
     out!("            open_file_cache_valid 1s;");
+    // a playlist asked for before it exists must not stay a cached 404
+    out!("            open_file_cache_errors off;");
     out!("            output_buffers 1 4k;");
     out!("            tcp_nodelay on;");
     out!(

@@ -448,6 +448,22 @@ fn sigkill_of_the_runner_takes_the_children_down() {
     let _g = serial();
     let port = free_port();
     let mut o = Origin::rust("low-latency", port, &[]);
+    // Ask for the playlist before it exists, as impatient players do …
+    let url = format!("{}/stream.m3u8", o.base);
+    let t = Instant::now();
+    while !o.output().contains("ready after") && t.elapsed() < Duration::from_secs(30) {
+        let _ = agent().get(&url).call();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // … and once the run says it is ready, no worker may answer 404.
+    for _ in 0..40 {
+        assert_eq!(
+            get(&url).status,
+            200,
+            "a stale 404 for the playlist:\n{}",
+            o.output()
+        );
+    }
     o.wait_ready();
     let state = o.hls_dir().parent().unwrap().to_path_buf();
     let needle = state.to_str().unwrap().to_owned();
