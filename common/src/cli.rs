@@ -150,3 +150,105 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
         }
     }
 }
+
+/// Where the image goes: `oci-archive` (a tar for `podman load`/skopeo) or `oci-dir`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFormat {
+    OciArchive,
+    OciDir,
+}
+
+/// Flags of every component's `container` subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct ContainerArgs {
+    /// Output path (default: out/<image>-<profile>.oci.tar, or a directory for oci-dir)
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ImageFormat::OciArchive)]
+    pub format: ImageFormat,
+    /// Also push the image to a registry on this machine, e.g. 127.0.0.1:5000/hls-swarm-test-origin:default
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// Take a program from PATH instead of looking it up on PATH, e.g. --binary ffmpeg=/opt/ffmpeg/bin/ffmpeg (repeatable)
+    #[arg(long = "binary", value_name = "NAME=PATH")]
+    pub binaries: Vec<String>,
+    /// Layer cache (default: ~/.cache/hls-swarm/layers)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl ContainerArgs {
+    /// Host paths of `programs` (name, Debian package): --binary overrides, else PATH.
+    pub fn binaries(
+        &self,
+        programs: &[(&str, &str)],
+    ) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
+        let mut out = std::collections::BTreeMap::new();
+        for b in &self.binaries {
+            let (name, path) = b
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--binary `{b}`: expected NAME=PATH")))?;
+            if !programs.iter().any(|(n, _)| *n == name) {
+                let names: Vec<&str> = programs.iter().map(|(n, _)| *n).collect();
+                return Err(UsageError(format!(
+                    "--binary `{b}`: no program `{name}` in this image; it has {}",
+                    names.join(", ")
+                ))
+                .into());
+            }
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(UsageError(format!(
+                    "--binary `{b}`: {} is not a file",
+                    path.display()
+                ))
+                .into());
+            }
+            out.insert(name.to_owned(), path);
+        }
+        for (name, package) in programs {
+            if !out.contains_key(*name) {
+                out.insert(
+                    (*name).to_owned(),
+                    crate::host::find_program(name, package)?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds `spec` as asked and reports what was written.
+    pub fn build(
+        &self,
+        spec: &crate::target::container::ImageSpec,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<crate::target::container::Built> {
+        use crate::target::container::{build, default_cache_dir, Format};
+        let format = match self.format {
+            ImageFormat::OciArchive => Format::OciArchive,
+            ImageFormat::OciDir => Format::OciDir,
+        };
+        let path = self.out.clone().unwrap_or_else(|| match format {
+            Format::OciArchive => PathBuf::from(format!("out/{}-{}.oci.tar", spec.name, spec.tag)),
+            Format::OciDir => PathBuf::from(format!("out/{}-{}.oci", spec.name, spec.tag)),
+        });
+        let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let built = build(spec, &path, format, &cache, progress, self.push.as_deref())?;
+        writeln!(out, "{}:{} → {}", spec.name, spec.tag, path.display())?;
+        writeln!(out, "  manifest {}", built.manifest_digest)?;
+        for (name, digest, size) in &built.layers {
+            writeln!(out, "  layer {digest} {:>10} bytes  {name}", size)?;
+        }
+        writeln!(
+            out,
+            "  {} of {} layers compressed, the rest from the cache",
+            built.compressed,
+            built.layers.len()
+        )?;
+        if let Some(r) = &self.push {
+            writeln!(out, "  pushed to {r}")?;
+        }
+        Ok(built)
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod artifact;
 pub mod cli;
+pub mod closure;
 pub mod component;
 pub mod error;
 pub mod host;

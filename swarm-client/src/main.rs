@@ -72,6 +72,19 @@ enum Command {
         viewer: ViewerFlags,
     },
 
+    /// Build the OCI image of the swarm client (no daemon needed)
+    ///
+    /// This binary, FFmpeg, ffprobe, ss and bash with their shared-library
+    /// closure; runs as user swarm (uid 1000). Run it with
+    /// `-e STREAM_URL=http://…/stream.m3u8`; CLIENTS, RAMP_RATE, RAMP_JITTER,
+    /// METRICS_PORT, LOG_LEVEL, VARIANT and TIMEOUT override the profile.
+    Container {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[command(flatten)]
+        container: common::cli::ContainerArgs,
+    },
+
     /// Print the FFmpeg arguments of one viewer (one per line)
     ViewerArgs {
         /// The stream URL
@@ -131,6 +144,28 @@ fn run(command: Command) -> Result<()> {
                 no_cache: viewer.no_cache,
                 viewer_logs,
             })
+        }
+        Command::Container {
+            profile,
+            mut container,
+        } => {
+            let l = profile.load::<SwarmClient>()?;
+            let own = std::env::current_exe()?;
+            if !container
+                .binaries
+                .iter()
+                .any(|b| b.starts_with("swarm-client="))
+            {
+                container
+                    .binaries
+                    .push(format!("swarm-client={}", own.display()));
+            }
+            let binaries = container.binaries(swarm_client::targets::IMAGE_PROGRAMS)?;
+            let spec = swarm_client::targets::container_image(
+                &l.profile, &l.config, &l.derived, &binaries,
+            )?;
+            container.build(&spec, &mut out)?;
+            Ok(())
         }
         Command::ViewerArgs {
             url,

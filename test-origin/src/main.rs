@@ -100,6 +100,19 @@ enum Command {
         out: PathBuf,
     },
 
+    /// Build the OCI image of the origin (no daemon needed)
+    ///
+    /// FFmpeg, ffprobe, nginx, bash and the few coreutils the runner script
+    /// uses come from this host with their shared-library closure; the
+    /// entrypoint is the runner script; the image runs as user nginx (uid 1000).
+    /// Load it with `podman load -i FILE` and run it with `-p 17080:17080`.
+    Container {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[command(flatten)]
+        container: common::cli::ContainerArgs,
+    },
+
     /// Print the origin's kernel settings as a sysctl.d file
     Sysctl {
         /// Write to FILE instead of standard output
@@ -197,6 +210,15 @@ fn run(command: Command) -> Result<()> {
             let script = test_origin::targets::runner_script(&l.profile, &l.config, &l.derived);
             let path = common::target::runner::write(&dir, &script)?;
             writeln!(out, "{}", path.display())?;
+            Ok(())
+        }
+        Command::Container { profile, container } => {
+            let l = profile.load::<TestOrigin>()?;
+            let binaries = container.binaries(test_origin::targets::IMAGE_PROGRAMS)?;
+            let spec = test_origin::targets::container_image(
+                &l.profile, &l.config, &l.derived, &binaries,
+            )?;
+            container.build(&spec, &mut out)?;
             Ok(())
         }
         Command::Sysctl { output } => {

@@ -88,3 +88,146 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         ready_timeout_secs: 30,
     }
 }
+
+/// Programs of the origin image, by name, with the Debian package that has each.
+pub const IMAGE_PROGRAMS: &[(&str, &str)] = &[
+    ("ffmpeg", "ffmpeg"),
+    ("ffprobe", "ffmpeg"),
+    ("nginx", "nginx-light"),
+    ("bash", "bash"),
+    // what the runner script calls
+    ("env", "coreutils"),
+    ("mktemp", "coreutils"),
+    ("chmod", "coreutils"),
+    ("mkdir", "coreutils"),
+    ("cat", "coreutils"),
+    ("seq", "coreutils"),
+    ("sleep", "coreutils"),
+    ("tail", "coreutils"),
+    ("rm", "coreutils"),
+];
+
+/// Image name of the origin.
+pub const IMAGE_NAME: &str = "hls-swarm-test-origin";
+
+/// The non-root user of the image.
+pub const IMAGE_USER: (&str, u32) = ("nginx", 1000);
+
+/// The OCI image of the origin: programs from the host (`binaries`: name →
+/// host path), the runner script as entrypoint, the generated configs.
+pub fn container_image(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    binaries: &std::collections::BTreeMap<String, std::path::PathBuf>,
+) -> anyhow::Result<common::target::container::ImageSpec> {
+    use common::target::container::{
+        account_entries, program_layers, Entry, ImageSpec, Layer, Program,
+    };
+    let bin = |n: &str| -> anyhow::Result<std::path::PathBuf> {
+        binaries
+            .get(n)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no path for `{n}`"))
+    };
+    let mime = std::path::PathBuf::from("/etc/nginx/mime.types");
+    let shell: Vec<std::path::PathBuf> = IMAGE_PROGRAMS[3..]
+        .iter()
+        .map(|(n, _)| bin(n))
+        .collect::<anyhow::Result<_>>()?;
+    let programs = vec![
+        Program {
+            name: "ffmpeg".into(),
+            executables: vec![bin("ffmpeg")?],
+            data: vec![],
+        },
+        Program {
+            name: "ffprobe".into(),
+            executables: vec![bin("ffprobe")?],
+            data: vec![],
+        },
+        Program {
+            name: "nginx".into(),
+            executables: vec![bin("nginx")?],
+            data: if mime.is_file() { vec![mime] } else { vec![] },
+        },
+        Program {
+            name: "bash and coreutils".into(),
+            executables: shell,
+            data: vec![],
+        },
+    ];
+    let mut layers = program_layers(&programs)?;
+
+    let (user, uid) = IMAGE_USER;
+    let mut etc = account_entries(user, uid, "/var/cache/nginx");
+    etc.push(Entry::dir(c.server.hls_dir.as_str(), 0o775, 0, uid));
+    etc.push(Entry::dir(c.logging.directory.as_str(), 0o755, uid, uid));
+    etc.push(Entry::dir("/var/cache/nginx", 0o755, uid, uid));
+    layers.push(Layer {
+        name: "accounts and directories".into(),
+        entries: etc,
+    });
+
+    let script = runner_script(profile, c, d);
+    let mut config = serde_json::to_value(c)?;
+    config["derived"] = serde_json::to_value(d)?;
+    config["profile"] = serde_json::Value::from(profile);
+    let full = nginx_config(c, d, &Flavour::Full)
+        .as_plain()
+        .expect("the full flavour has no variables");
+    layers.push(Layer {
+        name: "generated configs".into(),
+        entries: vec![
+            Entry::bytes(
+                format!("/usr/local/bin/{RUNNER_NAME}"),
+                common::target::runner::render(&script),
+                0o755,
+            ),
+            Entry::bytes(
+                "/etc/hls-swarm/test-origin.json",
+                serde_json::to_string_pretty(&config)? + "\n",
+                0o644,
+            ),
+            Entry::bytes("/etc/nginx/nginx.conf", full, 0o644),
+        ],
+    });
+
+    let labels = [
+        ("org.opencontainers.image.title", IMAGE_NAME.to_owned()),
+        (
+            "org.opencontainers.image.description",
+            format!("hls-swarm test origin (FFmpeg + nginx), profile {profile}"),
+        ),
+        (
+            "org.opencontainers.image.version",
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ),
+        ("hls.profile", profile.to_owned()),
+        ("hls.segment-duration", c.hls.segment_duration.to_string()),
+        ("hls.list-size", c.hls.list_size.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Ok(ImageSpec {
+        name: IMAGE_NAME.into(),
+        tag: profile.into(),
+        layers,
+        user: user.into(),
+        entrypoint: vec![format!("/usr/local/bin/{RUNNER_NAME}")],
+        cmd: vec![],
+        env: vec![
+            "PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin".into(),
+            format!("HLS_DIR={}", c.server.hls_dir),
+            format!("PORT={}", c.server.port),
+            // inside the container's own network namespace; reachable only
+            // where the user publishes the port
+            "LISTEN_ADDR=0.0.0.0".into(),
+        ],
+        exposed_ports: vec![format!("{}/tcp", c.server.port)],
+        volumes: vec![c.server.hls_dir.to_string()],
+        labels,
+        working_dir: "/".into(),
+    })
+}

@@ -1,4 +1,5 @@
 //! Deployment targets: the code that turns a component's generated pieces into
 //! artifacts. Components say what goes in; the targets know the formats.
 
+pub mod container;
 pub mod runner;
