@@ -223,7 +223,10 @@ impl ContainerArgs {
         spec: &crate::target::container::ImageSpec,
         out: &mut dyn Write,
     ) -> anyhow::Result<crate::target::container::Built> {
-        use crate::target::container::{build, default_cache_dir, Format};
+        use crate::target::container::{build, check_push_reference, default_cache_dir, Format};
+        if let Some(r) = &self.push {
+            check_push_reference(r)?;
+        }
         let format = match self.format {
             ImageFormat::OciArchive => Format::OciArchive,
             ImageFormat::OciDir => Format::OciDir,

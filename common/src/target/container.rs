@@ -797,6 +797,21 @@ pub fn parse_reference(r: &str) -> Result<(String, String, String)> {
     Ok((registry.to_owned(), name.to_owned(), tag.to_owned()))
 }
 
+/// Checks a push reference before anything is built: (registry, name, tag).
+pub fn check_push_reference(reference: &str) -> Result<(String, String, String)> {
+    let (registry, name, tag) = parse_reference(reference)?;
+    let host = registry
+        .rsplit_once(':')
+        .map_or(registry.as_str(), |(h, _)| h);
+    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        return Err(crate::cli::UsageError(format!(
+            "--push: only registries on this machine (localhost, 127.0.0.1) are supported, over plain HTTP; push {reference} with `skopeo copy oci-archive:FILE docker://{reference}`"
+        ))
+        .into());
+    }
+    Ok((registry, name, tag))
+}
+
 /// Pushes an OCI image layout directory to a registry over plain HTTP. Only
 /// registries on this machine are accepted: there is no TLS stack here.
 pub fn push_layout(layout: &Path, reference: &str) -> Result<String> {
