@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use common::render::shell::quote;
 use common::target::container::{
-    account_entries, program_layers, Entry, ImageSpec, Layer, Program,
+    account_entries, config_document, labels, program_layers, Entry, ImageSpec, Layer, Program,
 };
 
 use crate::config::Config;
@@ -105,9 +105,6 @@ pub fn container_image(
         name: "accounts and directories".into(),
         entries: account_entries(user, uid, "/tmp"),
     });
-    let mut config = serde_json::to_value(c)?;
-    config["derived"] = serde_json::to_value(d)?;
-    config["profile"] = serde_json::Value::from(profile);
     layers.push(Layer {
         name: "generated configs".into(),
         entries: vec![
@@ -118,27 +115,19 @@ pub fn container_image(
             ),
             Entry::bytes(
                 "/etc/hls-swarm/swarm-client.json",
-                serde_json::to_string_pretty(&config)? + "\n",
+                config_document(profile, c, d)?,
                 0o644,
             ),
         ],
     });
-    let labels = [
-        ("org.opencontainers.image.title", IMAGE_NAME.to_owned()),
-        (
-            "org.opencontainers.image.description",
-            format!("hls-swarm swarm client (simulated HLS viewers), profile {profile}"),
-        ),
-        (
-            "org.opencontainers.image.version",
-            env!("CARGO_PKG_VERSION").to_owned(),
-        ),
-        ("swarm.profile", profile.to_owned()),
-        ("swarm.clients.default", c.clients.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let image_labels = labels(
+        IMAGE_NAME,
+        format!("hls-swarm swarm client (simulated HLS viewers), profile {profile}"),
+        &[
+            ("swarm.profile", profile.to_owned()),
+            ("swarm.clients.default", c.clients.to_string()),
+        ],
+    );
     Ok(ImageSpec {
         name: IMAGE_NAME.into(),
         tag: profile.into(),
@@ -158,7 +147,7 @@ pub fn container_image(
         ],
         exposed_ports: vec![format!("{}/tcp", c.metrics_port)],
         volumes: vec![],
-        labels,
+        labels: image_labels,
         working_dir: "/tmp".into(),
     })
 }

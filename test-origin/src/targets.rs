@@ -122,7 +122,7 @@ pub fn container_image(
     binaries: &std::collections::BTreeMap<String, std::path::PathBuf>,
 ) -> anyhow::Result<common::target::container::ImageSpec> {
     use common::target::container::{
-        account_entries, program_layers, Entry, ImageSpec, Layer, Program,
+        account_entries, config_document, labels, program_layers, Entry, ImageSpec, Layer, Program,
     };
     let bin = |n: &str| -> anyhow::Result<std::path::PathBuf> {
         binaries
@@ -170,9 +170,6 @@ pub fn container_image(
     });
 
     let script = runner_script(profile, c, d);
-    let mut config = serde_json::to_value(c)?;
-    config["derived"] = serde_json::to_value(d)?;
-    config["profile"] = serde_json::Value::from(profile);
     let full = nginx_config(c, d, &Flavour::Full)
         .as_plain()
         .expect("the full flavour has no variables");
@@ -186,30 +183,22 @@ pub fn container_image(
             ),
             Entry::bytes(
                 "/etc/hls-swarm/test-origin.json",
-                serde_json::to_string_pretty(&config)? + "\n",
+                config_document(profile, c, d)?,
                 0o644,
             ),
             Entry::bytes("/etc/nginx/nginx.conf", full, 0o644),
         ],
     });
 
-    let labels = [
-        ("org.opencontainers.image.title", IMAGE_NAME.to_owned()),
-        (
-            "org.opencontainers.image.description",
-            format!("hls-swarm test origin (FFmpeg + nginx), profile {profile}"),
-        ),
-        (
-            "org.opencontainers.image.version",
-            env!("CARGO_PKG_VERSION").to_owned(),
-        ),
-        ("hls.profile", profile.to_owned()),
-        ("hls.segment-duration", c.hls.segment_duration.to_string()),
-        ("hls.list-size", c.hls.list_size.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let image_labels = labels(
+        IMAGE_NAME,
+        format!("hls-swarm test origin (FFmpeg + nginx), profile {profile}"),
+        &[
+            ("hls.profile", profile.to_owned()),
+            ("hls.segment-duration", c.hls.segment_duration.to_string()),
+            ("hls.list-size", c.hls.list_size.to_string()),
+        ],
+    );
     Ok(ImageSpec {
         name: IMAGE_NAME.into(),
         tag: profile.into(),
@@ -227,7 +216,7 @@ pub fn container_image(
         ],
         exposed_ports: vec![format!("{}/tcp", c.server.port)],
         volumes: vec![c.server.hls_dir.to_string()],
-        labels,
+        labels: image_labels,
         working_dir: "/".into(),
     })
 }

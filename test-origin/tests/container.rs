@@ -2,6 +2,9 @@
 //! The swarm-client image comes from the sibling `swarm-client` binary that
 //! `cargo test --workspace` builds.
 
+mod support;
+use support::{free_port, serial, TINY};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -9,22 +12,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
-const TINY: &[&str] = &[
-    "--set",
-    "video.width=320",
-    "--set",
-    "video.height=180",
-    "--set",
-    "encoder.framerate=10",
-    "--set",
-    "encoder.preset=ultrafast",
-];
-
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn swarm_bin() -> PathBuf {
     let p = Path::new(BIN).with_file_name("swarm-client");
@@ -98,14 +85,6 @@ const LIMITS: &[&str] = &[
     "--ulimit",
     "nproc=1000:1000",
 ];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn images_are_reproducible_layered_and_have_the_spec_config() {

@@ -1,22 +1,14 @@
 //! The generated FFmpeg command, run for real: tiny overrides so that 2 cores
 //! keep up, about 8 s of output, then ffprobe and the playlists are checked.
 
+mod support;
+use support::TINY;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-
-const TINY: &[&str] = &[
-    "--set",
-    "video.width=320",
-    "--set",
-    "video.height=180",
-    "--set",
-    "encoder.framerate=10",
-    "--set",
-    "encoder.preset=ultrafast",
-];
 
 const TINY_LADDER: &str = "variants=[\
 {name='2160p',width=320,height=180,bitrate='400k',maxrate='440k',bufsize='800k',audioBitrate='64k'},\

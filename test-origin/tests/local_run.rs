@@ -1,6 +1,9 @@
 //! The local run and the runner script, as real processes on free ports with a
 //! tiny stream: requests, freshness, restarts, signals, cleanup, preflight.
 
+mod support;
+use support::{free_port, serial, TINY};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,31 +14,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
-const TINY: &[&str] = &[
-    "--set",
-    "video.width=320",
-    "--set",
-    "video.height=180",
-    "--set",
-    "encoder.framerate=10",
-    "--set",
-    "encoder.preset=ultrafast",
-];
-
-/// Tests in this file start real encoders: one at a time keeps 2 cores calm.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -20,6 +20,8 @@ pub fn run(root: &Path) -> Result<bool> {
     let rows = read_criterion(&crate::lab::target_dir(root).join("criterion"))?;
     eprintln!("== swarm: 100 viewers on a local origin (about a minute)");
     let swarm = swarm_bench(root)?;
+    eprintln!("== container images: cold, warm and profile-change builds");
+    let images = image_bench(root)?;
     let mut table = String::from("| benchmark | mean | 95 % interval |\n|---|---|---|\n");
     for r in &rows {
         writeln!(
@@ -31,12 +33,13 @@ pub fn run(root: &Path) -> Result<bool> {
             human(r.high_ns)
         )?;
     }
-    println!("\n{table}\n{swarm}");
+    println!("\n{table}\n{swarm}\n{images}");
     let doc = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench`.\n\n\
          ## Machine\n\n{}\n\n## Generators (criterion, mean of 100 samples)\n\n{table}\n\
          ## Swarm supervisor\n\n{swarm}\n\
+         ## Container images (release build, wall time)\n\n{images}\n\
          ## What is measured\n\n\
          - `test-origin/generate-all-profiles`: every text artifact (FFmpeg arguments, nginx \
          config in both flavours, cache policy, sysctl file) of every test-origin profile, from \
@@ -47,7 +50,11 @@ pub fn run(root: &Path) -> Result<bool> {
          `swarm-client run` with 100 viewers (ramp 50/s); RSS from /proc/PID/status (VmRSS), \
          CPU from utime+stime in /proc/PID/stat over a 20 s window after the ramp. \
          \"Supervisor\" is the swarm-client process alone; \"viewers\" sums its ffmpeg children. \
-         Targets: supervisor under 30 MB RSS and under 5 % of one core.\n",
+         Targets: supervisor under 30 MB RSS and under 5 % of one core.\n\
+         - Images: `container` with a fresh layer cache (cold), again with nothing changed \
+         (warm; target under 1 s), and with another profile (only the config layer is \
+         compressed again). For comparison, the same files (the image's layers unpacked) \
+         packed with `tar -c | gzip -6`.\n",
         machine()
     );
     std::fs::create_dir_all(root.join("docs"))?;
@@ -151,7 +158,8 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
-fn children(parent: u32) -> Vec<u32> {
+/// Children of `parent` running `comm` (the swarm also runs `ss` now and then).
+fn children(parent: u32, comm: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .map(|d| {
             d.flatten()
@@ -159,9 +167,15 @@ fn children(parent: u32) -> Vec<u32> {
                 .filter(|pid| {
                     let stat =
                         std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    stat.rfind(')')
-                        .and_then(|c| stat[c + 2..].split(' ').nth(1)?.parse::<u32>().ok())
-                        == Some(parent)
+                    let name = stat
+                        .find('(')
+                        .zip(stat.rfind(')'))
+                        .map(|(a, b)| &stat[a + 1..b]);
+                    name == Some(comm)
+                        && stat
+                            .rfind(')')
+                            .and_then(|c| stat[c + 2..].split(' ').nth(1)?.parse::<u32>().ok())
+                            == Some(parent)
                 })
                 .collect()
         })
@@ -215,7 +229,7 @@ fn swarm_bench(root: &Path) -> Result<String> {
     let mut viewers = 0;
     while t0.elapsed() < Duration::from_secs(20) {
         peak_rss = peak_rss.max(proc_status_kb(pid, "VmRSS:"));
-        let kids = children(pid);
+        let kids = children(pid, "ffmpeg");
         viewers = viewers.max(kids.len());
         viewers_rss = viewers_rss.max(
             kids.iter()
@@ -244,4 +258,88 @@ fn swarm_bench(root: &Path) -> Result<String> {
         viewers_pss as f64 / 1024.0,
         viewers_pss as f64 / 1024.0 / viewers.max(1) as f64,
     ))
+}
+
+fn timed(mut cmd: std::process::Command) -> Result<f64> {
+    let t = std::time::Instant::now();
+    let out = cmd.output()?;
+    if !out.status.success() {
+        anyhow::bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Cold, warm and profile-change builds of each image, against tar | gzip.
+fn image_bench(root: &Path) -> Result<String> {
+    use std::process::Command;
+    let bin = crate::lab::build(root, true)?;
+    let tmp = std::env::temp_dir().join(format!("hls-swarm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut rows = String::from(
+        "| image | cold build | size | warm rebuild | other profile | tar \\| gzip -6 (same files) | its size |\n|---|---|---|---|---|---|---|\n",
+    );
+    for (component, other) in [("test-origin", "low-latency"), ("swarm-client", "stress")] {
+        let cache = tmp.join(format!("cache-{component}"));
+        let out = tmp.join(format!("{component}.tar"));
+        let build = |profile: &str, out: &Path| {
+            let mut c = Command::new(bin.join(component));
+            c.args(["container", "-p", profile, "-o"])
+                .arg(out)
+                .arg("--cache-dir")
+                .arg(&cache);
+            c
+        };
+        let cold = timed(build("default", &out))?;
+        let size = std::fs::metadata(&out)?.len();
+        let warm = timed(build("default", &out))?;
+        let changed = timed(build(other, &tmp.join("other.tar")))?;
+        // the same files with tar | gzip
+        let layout = tmp.join(format!("layout-{component}"));
+        let rootfs = tmp.join(format!("rootfs-{component}"));
+        std::fs::create_dir_all(&layout)?;
+        std::fs::create_dir_all(&rootfs)?;
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&out)
+            .arg("-C")
+            .arg(&layout)
+            .status()?;
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
+        let mdigest = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("sha256:")
+            .to_owned();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&mdigest))?)?;
+        for l in manifest["layers"].as_array().into_iter().flatten() {
+            let d = l["digest"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("sha256:");
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(layout.join("blobs/sha256").join(d))
+                .arg("-C")
+                .arg(&rootfs)
+                .status()?;
+        }
+        let gz = tmp.join("plain.tar.gz");
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "tar -C '{}' -cf - . | gzip -6 > '{}'",
+            rootfs.display(),
+            gz.display()
+        ));
+        let plain = timed(c)?;
+        let plain_size = std::fs::metadata(&gz)?.len();
+        rows.push_str(&format!(
+            "| {component} | {cold:.1} s | {:.1} MB | {warm:.2} s | {changed:.2} s | {plain:.1} s | {:.1} MB |\n",
+            size as f64 / 1e6,
+            plain_size as f64 / 1e6
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(rows)
 }

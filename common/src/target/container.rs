@@ -898,3 +898,41 @@ pub fn push_layout(layout: &Path, reference: &str) -> Result<String> {
     }
     Ok(mdigest)
 }
+
+/// The merged config of a profile with its derived values, as the JSON file
+/// images carry in /etc/hls-swarm/.
+pub fn config_document(
+    profile: &str,
+    config: &impl serde::Serialize,
+    derived: &impl serde::Serialize,
+) -> Result<String> {
+    let mut v = serde_json::to_value(config)?;
+    v["derived"] = serde_json::to_value(derived)?;
+    v["profile"] = Value::from(profile);
+    Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+/// The standard OCI labels of an image (title, description, version) plus `extra`.
+pub fn labels(
+    title: &str,
+    description: String,
+    extra: &[(&str, String)],
+) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "org.opencontainers.image.title".to_owned(),
+        title.to_owned(),
+    );
+    m.insert(
+        "org.opencontainers.image.description".to_owned(),
+        description,
+    );
+    m.insert(
+        "org.opencontainers.image.version".to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+    );
+    for (k, v) in extra {
+        m.insert((*k).to_owned(), v.clone());
+    }
+    m
+}
