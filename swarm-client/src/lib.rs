@@ -4,6 +4,7 @@ pub mod config;
 pub mod derive;
 pub mod engine;
 pub mod run;
+pub mod sysctl;
 pub mod targets;
 pub mod viewer;
 

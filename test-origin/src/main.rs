@@ -113,11 +113,50 @@ enum Command {
         container: common::cli::ContainerArgs,
     },
 
-    /// Print the origin's kernel settings as a sysctl.d file
+    /// Write systemd units, slices, sysusers.d, tmpfiles.d and sysctl.d files
+    ///
+    /// For hosts that are not NixOS: copy DIR/systemd/* to /etc/systemd/system,
+    /// DIR/sysusers.d, DIR/tmpfiles.d and DIR/sysctl.d to /etc, and
+    /// DIR/hls-swarm/test-origin/nginx.conf to /etc/hls-swarm/test-origin/.
+    Systemd {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// FFmpeg in the units (default: found on PATH)
+        #[arg(long, value_name = "PATH")]
+        ffmpeg: Option<PathBuf>,
+        /// nginx in the units (default: found on PATH)
+        #[arg(long, value_name = "PATH")]
+        nginx: Option<PathBuf>,
+    },
+
+    /// Write the NixOS module DIR/test-origin.nix
+    ///
+    /// `services.hls-swarm.test-origin.enable = true;` runs the encoder and
+    /// nginx as hardened systemd services with a tmpfs for the stream, the
+    /// slices, the sysctls and exporters on 127.0.0.1. It grants no access:
+    /// no passwords, no SSH keys, no root login; `openFirewall` opens the port.
+    NixosModule {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+
+    /// Print (or write, or apply) the origin's kernel settings as a sysctl.d file
     Sysctl {
         /// Write to FILE instead of standard output
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Apply them to this kernel now (root); keys it lacks are skipped with a warning
+        #[arg(long)]
+        apply: bool,
+        /// The proc file system to apply to
+        #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+        proc_root: PathBuf,
     },
 }
 
@@ -221,14 +260,62 @@ fn run(command: Command) -> Result<()> {
             container.build(&spec, &mut out)?;
             Ok(())
         }
-        Command::Sysctl { output } => {
-            let text = common::render::sysctl::sysctl_conf(
-                "test-origin kernel settings",
-                &sysctl::sysctls(),
+        Command::Systemd {
+            profile,
+            out: dir,
+            ffmpeg,
+            nginx,
+        } => {
+            let l = profile.load::<TestOrigin>()?;
+            let path = |p: Option<PathBuf>, name: &str, pkg: &str| -> Result<String> {
+                let p = match p {
+                    Some(p) => p,
+                    None => common::host::find_program(name, pkg)?,
+                };
+                let s = p
+                    .to_str()
+                    .ok_or_else(|| UsageError(format!("{} is not UTF-8", p.display())))?
+                    .to_owned();
+                AbsPath::parse(&s).map_err(|e| UsageError(format!("--{name}: {e}")))?;
+                Ok(s)
+            };
+            let (ff, ng) = (
+                path(ffmpeg, "ffmpeg", "ffmpeg")?,
+                path(nginx, "nginx", "nginx-light")?,
             );
-            match output {
-                Some(path) => common::artifact::write_atomic(&path, text.as_bytes())?,
-                None => write!(out, "{text}")?,
+            for (rel, text) in
+                test_origin::targets::systemd_files(&l.profile, &l.config, &l.derived, &ff, &ng)
+            {
+                common::artifact::write_atomic(&dir.join(&rel), text.as_bytes())?;
+                writeln!(out, "{}", dir.join(rel).display())?;
+            }
+            Ok(())
+        }
+        Command::NixosModule { profile, out: dir } => {
+            let l = profile.load::<TestOrigin>()?;
+            let path = dir.join("test-origin.nix");
+            common::artifact::write_atomic(
+                &path,
+                test_origin::targets::nixos_module(&l.profile, &l.config, &l.derived).as_bytes(),
+            )?;
+            writeln!(out, "{}", path.display())?;
+            Ok(())
+        }
+        Command::Sysctl {
+            output,
+            apply,
+            proc_root,
+        } => {
+            let settings = sysctl::sysctls();
+            let text =
+                common::render::sysctl::sysctl_conf("test-origin kernel settings", &settings);
+            match &output {
+                Some(path) => common::artifact::write_atomic(path, text.as_bytes())?,
+                None if !apply => write!(out, "{text}")?,
+                None => {}
+            }
+            if apply {
+                common::target::sysctl::apply_and_report(&settings, &proc_root)?;
             }
             Ok(())
         }

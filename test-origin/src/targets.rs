@@ -220,3 +220,192 @@ pub fn container_image(
         working_dir: "/".into(),
     })
 }
+
+/// Where nginx keeps its state when run by systemd (RuntimeDirectory).
+pub const SERVICE_RUN_DIR: &str = "/run/hls-nginx";
+/// Where the service nginx config is installed.
+pub const SERVICE_NGINX_CONF: &str = "/etc/hls-swarm/test-origin/nginx.conf";
+
+/// The nginx config the services (systemd, NixOS) run: state in the runtime
+/// directory, listening on every address on the configured port.
+pub fn service_nginx_config(c: &Config, d: &Derived) -> String {
+    let site = LocalSite {
+        listen: Template::text(c.server.port.to_string()),
+        root: Template::text(c.server.hls_dir.as_str()),
+        run_dir: Template::text(SERVICE_RUN_DIR),
+    };
+    nginx_config(c, d, &Flavour::Local(site))
+        .as_plain()
+        .expect("no variables")
+}
+
+/// Files of the systemd target, as (relative path, content): units, slices,
+/// sysusers.d, tmpfiles.d, sysctl.d and the nginx config they use.
+pub fn systemd_files(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    ffmpeg: &str,
+    nginx: &str,
+) -> Vec<(String, String)> {
+    use common::target::systemd::{render_service, render_slice, sysusers, tmpfiles};
+    let hls = c.server.hls_dir.as_str();
+    let parts = systemd_parts(profile, c, d, ffmpeg, nginx);
+    let mut files: Vec<(String, String)> = parts
+        .services
+        .iter()
+        .map(|s| (format!("systemd/{}.service", s.name), render_service(s)))
+        .collect();
+    for s in &parts.slices {
+        files.push((format!("systemd/{}.slice", s.name), render_slice(s)));
+    }
+    files.push((
+        "sysusers.d/hls-origin.conf".into(),
+        sysusers(&[("hls", "hls-swarm encoder", "/var/empty")]),
+    ));
+    files.push((
+        "tmpfiles.d/hls-origin.conf".into(),
+        tmpfiles(&[(hls, 0o755, "hls", "hls")]),
+    ));
+    files.push((
+        "sysctl.d/90-hls-origin.conf".into(),
+        common::render::sysctl::sysctl_conf("hls-swarm test origin", &crate::sysctl::sysctls()),
+    ));
+    files.push((
+        "hls-swarm/test-origin/nginx.conf".into(),
+        service_nginx_config(c, d),
+    ));
+    files
+}
+
+/// The services and slices of the origin (for the systemd and NixOS targets).
+pub fn systemd_parts(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    ffmpeg: &str,
+    nginx: &str,
+) -> SystemdParts {
+    use common::target::systemd::{Service, Slice};
+    let hls = c.server.hls_dir.as_str();
+    let mut generator_cmd = vec![Template::text(ffmpeg)];
+    generator_cmd.extend(ffmpeg_args(c, d, &Template::var("HLS_DIR")));
+    let generator = Service {
+        name: "hls-generator".into(),
+        description: format!("hls-swarm test origin: FFmpeg live encoder (profile {profile})"),
+        exec_start: generator_cmd,
+        environment: vec![("HLS_DIR".into(), hls.to_owned())],
+        user: Some("hls".into()),
+        restart: "always".into(),
+        restart_sec: 2,
+        slice: Some("hls-origin-generator".into()),
+        read_write_paths: vec![hls.to_owned()],
+        wanted_by: Some("multi-user.target".into()),
+        ..Default::default()
+    };
+    let mut nginx_cmd = vec![Template::text(nginx)];
+    nginx_cmd.extend(nginx_args(
+        &Template::text(SERVICE_RUN_DIR),
+        &Template::text(SERVICE_NGINX_CONF),
+    ));
+    let run = SERVICE_RUN_DIR.trim_start_matches("/run/");
+    let nginx_unit = Service {
+        name: "hls-nginx".into(),
+        description: format!("hls-swarm test origin: nginx serving {hls} (profile {profile})"),
+        exec_start: nginx_cmd,
+        dynamic_user: true,
+        restart: "always".into(),
+        restart_sec: 2,
+        after: vec!["hls-generator.service".into()],
+        slice: Some("hls-origin-nginx".into()),
+        runtime_directory: Some(if c.logging.enabled {
+            format!("{run} {run}/logs")
+        } else {
+            run.to_owned()
+        }),
+        bind_read_only_paths: vec![hls.to_owned()],
+        limit_nofile: Some(65535),
+        strict: true,
+        wanted_by: Some("multi-user.target".into()),
+        ..Default::default()
+    };
+    let slices = [
+        Slice {
+            name: "hls-origin".into(),
+            description: "hls-swarm test origin".into(),
+            memory_max: Some("3G".into()),
+            memory_high: Some("2560M".into()),
+        },
+        Slice {
+            name: "hls-origin-generator".into(),
+            description: "hls-swarm test origin: encoder".into(),
+            ..Default::default()
+        },
+        Slice {
+            name: "hls-origin-nginx".into(),
+            description: "hls-swarm test origin: nginx".into(),
+            ..Default::default()
+        },
+    ];
+    SystemdParts {
+        services: vec![generator, nginx_unit],
+        slices: slices.to_vec(),
+    }
+}
+
+/// The NixOS module of the origin: the systemd target's services (programs
+/// from nixpkgs), a tmpfs for the stream, the slices, the sysctls, and the
+/// nginx and node exporters on 127.0.0.1.
+pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
+    use common::render::nix::string;
+    use common::target::nixos::{render, Module};
+    // the same units as the systemd target; the program paths are replaced by
+    // store paths below
+    let files = systemd_parts(profile, c, d, "ffmpeg", "nginx");
+    let hls = c.server.hls_dir.as_str();
+    let module = Module {
+        option_path: "services.hls-swarm.test-origin".into(),
+        description: format!("the hls-swarm test origin (profile {profile})"),
+        packages: vec![("ffmpeg".into(), "ffmpeg".into()), ("nginx".into(), "nginx".into())],
+        programs: [
+            ("hls-generator".to_owned(), "${cfg.ffmpeg}/bin/ffmpeg".to_owned()),
+            ("hls-nginx".to_owned(), "${cfg.nginx}/bin/nginx".to_owned()),
+        ]
+        .into(),
+        users: vec![("hls".into(), "hls-swarm encoder".into())],
+        tmpfs: Some((hls.to_owned(), d.recommended_tmpfs_mb)),
+        tmpfiles: vec![format!("d {hls} 0755 hls hls -")],
+        sysctls: crate::sysctl::sysctls().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        slices: files.slices,
+        etc: vec![("hls-swarm/test-origin/nginx.conf".into(), service_nginx_config(c, d))],
+        services: files.services,
+        firewall_ports: vec![c.server.port as u16],
+        extra_options: vec![
+            "exporters.enable = lib.mkOption {".into(),
+            "  type = lib.types.bool;".into(),
+            "  default = true;".into(),
+            "  description = \"Prometheus nginx (9113) and node (9100) exporters, listening on 127.0.0.1.\";".into(),
+            "};".into(),
+        ],
+        extra_config: vec![
+            "services.prometheus.exporters.nginx = lib.mkIf cfg.exporters.enable {".into(),
+            "  enable = true;".into(),
+            "  port = 9113;".into(),
+            "  listenAddress = \"127.0.0.1\";".into(),
+            format!("  scrapeUri = {};", string(&format!("http://127.0.0.1:{}/nginx_status", c.server.port))),
+            "};".into(),
+            "services.prometheus.exporters.node = lib.mkIf cfg.exporters.enable {".into(),
+            "  enable = true;".into(),
+            "  port = 9100;".into(),
+            "  listenAddress = \"127.0.0.1\";".into(),
+            "};".into(),
+        ],
+    };
+    render(&module)
+}
+
+/// The units of the origin, before rendering.
+pub struct SystemdParts {
+    pub services: Vec<common::target::systemd::Service>,
+    pub slices: Vec<common::target::systemd::Slice>,
+}

@@ -6,6 +6,7 @@
 //! variables are read at run time), or into a systemd unit.
 
 pub mod nginx;
+pub mod nix;
 pub mod shell;
 pub mod sysctl;
 pub mod systemd;

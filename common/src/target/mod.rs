@@ -2,4 +2,7 @@
 //! artifacts. Components say what goes in; the targets know the formats.
 
 pub mod container;
+pub mod nixos;
 pub mod runner;
+pub mod sysctl;
+pub mod systemd;

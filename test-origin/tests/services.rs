@@ -1,0 +1,208 @@
+//! The systemd, NixOS-module and sysctl targets, checked with
+//! `systemd-analyze verify`, `nix-instantiate --parse` and a proc-like tree.
+
+use std::path::Path;
+use std::process::Command;
+
+use common::render::Template;
+use test_origin::TestOrigin;
+
+const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn verify(units: &[&Path]) -> Result<(), String> {
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(units)
+        .output()
+        .expect("systemd-analyze is installed");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    // verify exits 0 with warnings it found; treat every line about our units as a failure
+    let ours = err.lines().filter(|l| l.contains("hls-")).count();
+    if out.status.success() && ours == 0 {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+#[test]
+fn systemd_units_of_every_profile_verify() {
+    for profile in common::profile_names::<TestOrigin>().unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let listed = run(&[
+            "systemd",
+            "-p",
+            &profile,
+            "-o",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(listed.lines().count(), 9, "{listed}");
+        let sd = dir.path().join("systemd");
+        let (generator, nginx) = (
+            sd.join("hls-generator.service"),
+            sd.join("hls-nginx.service"),
+        );
+        verify(&[&generator, &nginx]).unwrap_or_else(|e| panic!("{profile}: {e}"));
+
+        // ExecStart is the one FFmpeg builder, with % doubled and the HLS dir a variable
+        let l = common::load::<TestOrigin>(&common::Request {
+            profile: profile.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+        let args =
+            test_origin::ffmpeg::ffmpeg_args(&l.config, &l.derived, &Template::var("HLS_DIR"));
+        let expected: Vec<String> = args
+            .iter()
+            .map(common::render::systemd::exec_template)
+            .collect();
+        let unit = std::fs::read_to_string(&generator).unwrap();
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        assert!(exec.ends_with(&expected.join(" ")), "{exec}");
+        assert!(
+            exec.contains("${HLS_DIR}/") && exec.contains("seg%%05d.ts"),
+            "{exec}"
+        );
+        let nginx_unit = std::fs::read_to_string(&nginx).unwrap();
+        for line in [
+            "DynamicUser=yes",
+            "ProtectSystem=strict",
+            "NoNewPrivileges=yes",
+            "CapabilityBoundingSet=",
+            "SystemCallFilter=@system-service",
+            "SystemCallFilter=~@privileged",
+            "SystemCallFilter=~@resources",
+            "BindReadOnlyPaths=/var/hls",
+        ] {
+            assert!(
+                nginx_unit.lines().any(|l| l == line),
+                "{profile}: no {line}"
+            );
+        }
+        let slice = std::fs::read_to_string(sd.join("hls-origin.slice")).unwrap();
+        assert!(slice.contains("MemoryMax=3G") && slice.contains("MemoryHigh=2560M"));
+        if profile == "default" {
+            insta::assert_snapshot!("systemd-hls-generator-default", unit);
+            insta::assert_snapshot!("systemd-hls-nginx-default", nginx_unit);
+        }
+        // the service nginx config passes nginx -t
+        let conf = dir.path().join("hls-swarm/test-origin/nginx.conf");
+        let text = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("/run/hls-nginx", dir.path().join("run").to_str().unwrap());
+        std::fs::create_dir_all(dir.path().join("run/logs")).unwrap();
+        let test_conf = dir.path().join("t.conf");
+        std::fs::write(&test_conf, text).unwrap();
+        let t = Command::new("nginx")
+            .arg("-t")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&test_conf)
+            .output()
+            .unwrap();
+        assert!(
+            t.status.success(),
+            "{profile}: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+    }
+}
+
+#[test]
+fn verify_catches_a_broken_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    run(&[
+        "systemd",
+        "-o",
+        dir.path().to_str().unwrap(),
+        "--ffmpeg",
+        "/nonexistent/ffmpeg",
+    ]);
+    let unit = dir.path().join("systemd/hls-generator.service");
+    assert!(
+        verify(&[&unit]).is_err(),
+        "a missing program must fail verification"
+    );
+}
+
+#[test]
+fn nixos_modules_parse_and_grant_no_access() {
+    for profile in common::profile_names::<TestOrigin>().unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        run(&[
+            "nixos-module",
+            "-p",
+            &profile,
+            "-o",
+            dir.path().to_str().unwrap(),
+        ]);
+        let file = dir.path().join("test-origin.nix");
+        let out = Command::new("nix-instantiate")
+            .arg("--parse")
+            .arg(&file)
+            .output()
+            .expect("nix-instantiate is installed (nix-bin)");
+        assert!(
+            out.status.success(),
+            "{profile}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        for bad in [
+            "password",
+            "Password",
+            "authorizedKeys",
+            "PermitRootLogin",
+            "autologin",
+            "0.0.0.0",
+        ] {
+            assert!(!text.contains(bad), "{profile}: module mentions {bad}");
+        }
+        assert!(text.contains("listenAddress = \"127.0.0.1\";"));
+        assert!(text.contains("ExecStart = \"${cfg.ffmpeg}/bin/ffmpeg "));
+        assert!(
+            text.contains("\\${HLS_DIR}/") && text.contains("seg%%05d.ts"),
+            "unit variables are escaped for Nix"
+        );
+        if profile == "default" {
+            insta::assert_snapshot!("nixos-module-default", text);
+        }
+    }
+}
+
+#[test]
+fn sysctl_apply_skips_keys_the_kernel_lacks() {
+    let proc = tempfile::tempdir().unwrap();
+    // a kernel that has somaxconn but not tcp_fack
+    let p = proc.path().join("sys/net/core/somaxconn");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, "4096\n").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "sysctl",
+            "--apply",
+            "--proc-root",
+            proc.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("skipped net.ipv4.tcp_fack"), "{err}");
+    assert!(err.contains("set net.core.somaxconn = 65535"), "{err}");
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "65535\n");
+}
