@@ -85,6 +85,36 @@ enum Command {
         container: common::cli::ContainerArgs,
     },
 
+    /// Write the systemd unit (not enabled: it needs STREAM_URL) and sysctl.d file
+    Systemd {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// The swarm-client program in the unit (default: this binary)
+        #[arg(long, value_name = "PATH")]
+        program: Option<PathBuf>,
+    },
+
+    /// Write the NixOS module DIR/swarm-client.nix
+    NixosModule {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+
+    /// Print (or write, or apply) the client's kernel settings as a sysctl.d file
+    Sysctl {
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Apply them to this kernel now (root); keys it lacks are skipped with a warning
+        #[arg(long)]
+        apply: bool,
+        #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+        proc_root: PathBuf,
+    },
+
     /// Print the FFmpeg arguments of one viewer (one per line)
     ViewerArgs {
         /// The stream URL
@@ -121,6 +151,58 @@ fn run(command: Command) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         Command::Common(c) => c.run::<SwarmClient>(&mut out),
+        Command::Systemd {
+            profile,
+            out: dir,
+            program,
+        } => {
+            let l = profile.load::<SwarmClient>()?;
+            let p = match program {
+                Some(p) => p,
+                None => std::env::current_exe()?,
+            };
+            let p = p
+                .to_str()
+                .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", p.display()))?
+                .to_owned();
+            common::types::AbsPath::parse(&p)
+                .map_err(|e| common::cli::UsageError(format!("--program: {e}")))?;
+            for (rel, text) in
+                swarm_client::targets::systemd_files(&l.profile, &l.config, &l.derived, &p)
+            {
+                common::artifact::write_atomic(&dir.join(&rel), text.as_bytes())?;
+                writeln!(out, "{}", dir.join(rel).display())?;
+            }
+            Ok(())
+        }
+        Command::NixosModule { profile, out: dir } => {
+            let l = profile.load::<SwarmClient>()?;
+            let path = dir.join("swarm-client.nix");
+            common::artifact::write_atomic(
+                &path,
+                swarm_client::targets::nixos_module(&l.profile, &l.config, &l.derived).as_bytes(),
+            )?;
+            writeln!(out, "{}", path.display())?;
+            Ok(())
+        }
+        Command::Sysctl {
+            output,
+            apply,
+            proc_root,
+        } => {
+            let settings = swarm_client::sysctl::sysctls();
+            let text =
+                common::render::sysctl::sysctl_conf("swarm-client kernel settings", &settings);
+            match &output {
+                Some(path) => common::artifact::write_atomic(path, text.as_bytes())?,
+                None if !apply => write!(out, "{text}")?,
+                None => {}
+            }
+            if apply {
+                common::target::sysctl::apply_and_report(&settings, &proc_root)?;
+            }
+            Ok(())
+        }
         Command::Run {
             url,
             profile,

@@ -151,3 +151,100 @@ pub fn container_image(
         working_dir: "/tmp".into(),
     })
 }
+
+/// Where the admin puts `STREAM_URL=…` for the service.
+pub const ENVIRONMENT_FILE: &str = "/etc/hls-swarm/swarm-client.env";
+
+/// The swarm's service: not started by default (it needs a `STREAM_URL`),
+/// open-file limit and memory cap from the derived values, restarted on failure.
+pub fn service(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    program: &str,
+) -> common::target::systemd::Service {
+    use common::render::Template;
+    let exec = [program, "run", "${STREAM_URL}", "--profile", profile]
+        .iter()
+        .map(|w| {
+            if *w == "${STREAM_URL}" {
+                Template::var("STREAM_URL")
+            } else {
+                Template::text(*w)
+            }
+        })
+        .chain([
+            Template::text("--metrics-addr"),
+            Template::text(format!("127.0.0.1:{}", c.metrics_port)),
+        ])
+        .collect();
+    common::target::systemd::Service {
+        name: "hls-swarm-client".into(),
+        description: format!(
+            "hls-swarm swarm client: {} simulated viewers (profile {profile})",
+            c.clients
+        ),
+        note: Some(format!(
+            "set STREAM_URL in {ENVIRONMENT_FILE}, then start it"
+        )),
+        exec_start: exec,
+        environment_file: Some(ENVIRONMENT_FILE.into()),
+        dynamic_user: true,
+        restart: "on-failure".into(),
+        restart_sec: 5,
+        limit_nofile: Some(d.recommended_fd_limit),
+        memory_max: Some(format!("{}M", d.container_memory_mb)),
+        ..Default::default()
+    }
+}
+
+/// Files of the systemd target: the unit, an example environment file and
+/// the client's sysctls.
+pub fn systemd_files(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    program: &str,
+) -> Vec<(String, String)> {
+    vec![
+        ("systemd/hls-swarm-client.service".into(), common::target::systemd::render_service(&service(profile, c, d, program))),
+        (
+            "hls-swarm/swarm-client.env.example".into(),
+            "# Copy to /etc/hls-swarm/swarm-client.env and set the stream to load.\nSTREAM_URL=http://127.0.0.1:17080/stream.m3u8\n".into(),
+        ),
+        (
+            "sysctl.d/90-hls-swarm-client.conf".into(),
+            common::render::sysctl::sysctl_conf("hls-swarm swarm client", &crate::sysctl::sysctls()),
+        ),
+    ]
+}
+
+/// The NixOS module of the swarm client: the same service, started only when
+/// `streamUrl` is set.
+pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
+    use common::target::nixos::{render, Module};
+    let mut svc = service(profile, c, d, "swarm-client");
+    svc.environment_file = None;
+    let module = Module {
+        option_path: "services.hls-swarm.swarm-client".into(),
+        description: format!("the hls-swarm swarm client (profile {profile})"),
+        packages: vec![("package".into(), "hls-swarm".into()), ("ffmpeg".into(), "ffmpeg".into())],
+        programs: [("hls-swarm-client".to_owned(), "${cfg.package}/bin/swarm-client".to_owned())].into(),
+        sysctls: crate::sysctl::sysctls().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        services: vec![svc],
+        extra_options: vec![
+            "streamUrl = lib.mkOption {".into(),
+            "  type = lib.types.nullOr lib.types.str;".into(),
+            "  default = null;".into(),
+            "  description = \"The stream to load; the service starts at boot only when it is set.\";".into(),
+            "};".into(),
+        ],
+        extra_config: vec![
+            "systemd.services.hls-swarm-client.environment.STREAM_URL = lib.mkIf (cfg.streamUrl != null) cfg.streamUrl;".into(),
+            "systemd.services.hls-swarm-client.wantedBy = lib.mkIf (cfg.streamUrl != null) [ \"multi-user.target\" ];".into(),
+            "systemd.services.hls-swarm-client.path = [ cfg.ffmpeg pkgs.iproute2 ];".into(),
+        ],
+        ..Default::default()
+    };
+    render(&module)
+}
