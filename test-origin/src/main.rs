@@ -132,6 +132,26 @@ enum Command {
         nginx: Option<PathBuf>,
     },
 
+    /// Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop
+    ///
+    /// The guest holds the same files as the container image plus the virtio
+    /// modules it needs, and its init starts the runner script as uid 1000.
+    /// HTTP_PORT (default 17080) and the other forwards bind to 127.0.0.1.
+    Microvm {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// Kernel (default: the newest /boot/vmlinuz-*)
+        #[arg(long, value_name = "FILE")]
+        kernel: Option<PathBuf>,
+        /// Its modules (default: /lib/modules/<version of the kernel>)
+        #[arg(long, value_name = "DIR")]
+        modules_dir: Option<PathBuf>,
+        #[arg(long = "binary", value_name = "NAME=PATH")]
+        binaries: Vec<String>,
+    },
+
     /// Write the NixOS module DIR/test-origin.nix
     ///
     /// `services.hls-swarm.test-origin.enable = true;` runs the encoder and
@@ -289,6 +309,38 @@ fn run(command: Command) -> Result<()> {
                 common::artifact::write_atomic(&dir.join(&rel), text.as_bytes())?;
                 writeln!(out, "{}", dir.join(rel).display())?;
             }
+            Ok(())
+        }
+        Command::Microvm {
+            profile,
+            out: dir,
+            kernel,
+            modules_dir,
+            binaries,
+        } => {
+            let l = profile.load::<TestOrigin>()?;
+            let (host_kernel, host_modules) = match (&kernel, &modules_dir) {
+                (Some(k), Some(m)) => (k.clone(), m.clone()),
+                _ => common::target::microvm::host_kernel()?,
+            };
+            let args = common::cli::ContainerArgs {
+                out: None,
+                format: common::cli::ImageFormat::OciDir,
+                push: None,
+                binaries,
+                cache_dir: None,
+            };
+            let bins = args.binaries(test_origin::targets::IMAGE_PROGRAMS)?;
+            let spec = test_origin::targets::microvm_spec(
+                &l.profile,
+                &l.config,
+                &l.derived,
+                &bins,
+                kernel.unwrap_or(host_kernel),
+                modules_dir.unwrap_or(host_modules),
+            )?;
+            common::target::microvm::build(&spec, &dir)?;
+            writeln!(out, "{}", dir.join("bin/microvm-run").display())?;
             Ok(())
         }
         Command::NixosModule { profile, out: dir } => {

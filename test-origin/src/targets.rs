@@ -409,3 +409,81 @@ pub struct SystemdParts {
     pub services: Vec<common::target::systemd::Service>,
     pub slices: Vec<common::target::systemd::Slice>,
 }
+
+/// The origin's microVM: the image's files, the runner script started by the
+/// guest's init as uid 1000, SPEC's 4 vCPUs / 4096 MB, forwards on 127.0.0.1.
+pub fn microvm_spec(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    binaries: &std::collections::BTreeMap<String, std::path::PathBuf>,
+    kernel: std::path::PathBuf,
+    modules_dir: std::path::PathBuf,
+) -> anyhow::Result<common::target::microvm::VmSpec> {
+    use common::target::microvm::{GuestService, Net, VmSpec};
+    let image = container_image(profile, c, d, binaries)?;
+    let mut entries: Vec<common::target::container::Entry> = Vec::new();
+    for l in image.layers {
+        entries.extend(l.entries);
+    }
+    // root needs a nobody-free passwd; the image's accounts are already there
+    let mut sysctls: std::collections::BTreeMap<String, String> = crate::sysctl::sysctls()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (k, v) in [
+        ("vm.swappiness", "10"),
+        ("vm.dirty_ratio", "40"),
+        ("vm.dirty_background_ratio", "10"),
+    ] {
+        sysctls.insert(k.into(), v.into());
+    }
+    let net = match c.networking.mode {
+        crate::config::NetMode::User => Net::User {
+            forwards: vec![
+                ("HTTP_PORT".into(), 17080, c.server.port as u16),
+                ("SSH_PORT".into(), 17122, 22),
+                ("NGINX_EXPORTER_PORT".into(), 17113, 9113),
+                ("NODE_EXPORTER_PORT".into(), 17100, 9100),
+            ],
+        },
+        crate::config::NetMode::Tap => Net::Tap {
+            device: c.networking.tap.device.to_string(),
+            mac: c.networking.tap.mac.to_string(),
+            ip: c.networking.static_ip.to_string(),
+            prefix: c
+                .networking
+                .subnet
+                .as_str()
+                .rsplit('/')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(24),
+            gateway: c.networking.gateway.to_string(),
+        },
+    };
+    Ok(VmSpec {
+        name: "test-origin".into(),
+        entries,
+        kernel,
+        modules_dir,
+        modules: ["virtio_mmio", "virtio_net", "virtio_blk"]
+            .map(String::from)
+            .to_vec(),
+        sysctls,
+        services: vec![GuestService {
+            name: "test origin".into(),
+            env: vec![
+                ("PORT".into(), c.server.port.to_string()),
+                ("HLS_DIR".into(), c.server.hls_dir.to_string()),
+                ("LISTEN_ADDR".into(), "0.0.0.0".into()),
+            ],
+            argv: vec![format!("/usr/local/bin/{RUNNER_NAME}")],
+            user: IMAGE_USER.0.into(),
+        }],
+        vcpus: 4,
+        memory_mb: 4096,
+        net,
+        serial_port: 17022,
+    })
+}

@@ -2,6 +2,7 @@
 //! artifacts. Components say what goes in; the targets know the formats.
 
 pub mod container;
+pub mod microvm;
 pub mod nixos;
 pub mod runner;
 pub mod sysctl;
