@@ -242,6 +242,9 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
     s
 }
 
+/// An initramfs entry: (mode with file type, uid, gid, contents, symlink target).
+type CpioFile = (u32, u32, u32, Option<Vec<u8>>, Option<String>);
+
 fn cpio_entry(
     out: &mut impl Write,
     path: &str,
@@ -288,21 +291,18 @@ pub fn build(spec: &VmSpec, dir: &Path) -> Result<()> {
         .tempdir_in(dir)?;
 
     // every path once, sorted; directories before their contents
-    let mut files: BTreeMap<String, (u32, u32, u32, Option<Vec<u8>>, Option<String>)> =
-        BTreeMap::new();
-    let add_dirs =
-        |files: &mut BTreeMap<String, (u32, u32, u32, Option<Vec<u8>>, Option<String>)>,
-         p: &str| {
-            let mut d = Path::new(p).parent();
-            while let Some(x) = d {
-                let s = x.to_string_lossy().to_string();
-                if s == "/" || s.is_empty() {
-                    break;
-                }
-                files.entry(s).or_insert((0o040755, 0, 0, None, None));
-                d = x.parent();
+    let mut files: BTreeMap<String, CpioFile> = BTreeMap::new();
+    let add_dirs = |files: &mut BTreeMap<String, CpioFile>, p: &str| {
+        let mut d = Path::new(p).parent();
+        while let Some(x) = d {
+            let s = x.to_string_lossy().to_string();
+            if s == "/" || s.is_empty() {
+                break;
             }
-        };
+            files.entry(s).or_insert((0o040755, 0, 0, None, None));
+            d = x.parent();
+        }
+    };
     for e in &spec.entries {
         let v = match &e.content {
             Content::Dir => (0o040000 | e.mode, e.uid, e.gid, None, None),
