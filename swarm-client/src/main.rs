@@ -96,6 +96,21 @@ enum Command {
         program: Option<PathBuf>,
     },
 
+    /// Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop
+    ///
+    /// Start it with STREAM_URL (from the guest, the host is 10.0.2.2), and
+    /// optionally CLIENTS and DURATION; the VM powers off when the swarm ends.
+    Microvm {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        kernel: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        modules_dir: Option<PathBuf>,
+    },
+
     /// Write the NixOS module DIR/swarm-client.nix
     NixosModule {
         #[command(flatten)]
@@ -173,6 +188,40 @@ fn run(command: Command) -> Result<()> {
                 common::artifact::write_atomic(&dir.join(&rel), text.as_bytes())?;
                 writeln!(out, "{}", dir.join(rel).display())?;
             }
+            Ok(())
+        }
+        Command::Microvm {
+            profile,
+            out: dir,
+            kernel,
+            modules_dir,
+        } => {
+            let l = profile.load::<SwarmClient>()?;
+            let (host_kernel, host_modules) = match (&kernel, &modules_dir) {
+                (Some(k), Some(m)) => (k.clone(), m.clone()),
+                _ => common::target::microvm::host_kernel()?,
+            };
+            let args = common::cli::ContainerArgs {
+                out: None,
+                format: common::cli::ImageFormat::OciDir,
+                push: None,
+                binaries: vec![format!(
+                    "swarm-client={}",
+                    std::env::current_exe()?.display()
+                )],
+                cache_dir: None,
+            };
+            let bins = args.binaries(swarm_client::targets::IMAGE_PROGRAMS)?;
+            let spec = swarm_client::targets::microvm_spec(
+                &l.profile,
+                &l.config,
+                &l.derived,
+                &bins,
+                kernel.unwrap_or(host_kernel),
+                modules_dir.unwrap_or(host_modules),
+            )?;
+            common::target::microvm::build(&spec, &dir)?;
+            writeln!(out, "{}", dir.join("bin/microvm-run").display())?;
             Ok(())
         }
         Command::NixosModule { profile, out: dir } => {

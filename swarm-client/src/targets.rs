@@ -34,7 +34,7 @@ pub fn entrypoint_script(profile: &str) -> String {
         r#"#!/usr/bin/env bash
 # hls-swarm swarm-client container entrypoint (generated; do not edit)
 # Runs `swarm-client run "$STREAM_URL"` with the settings below from the
-# environment; any arguments are passed on (arguments that do not start with
+# environment (and DURATION, e.g. 30s, when set); any arguments are passed on (arguments that do not start with
 # `-` replace the whole command, e.g. `profiles` or `run URL …`).
 set -euo pipefail
 if [[ $# -gt 0 && $1 != -* ]]; then
@@ -47,7 +47,8 @@ fi
 exec /usr/local/bin/swarm-client run "$STREAM_URL" --profile {profile} \
   --set "clients=$CLIENTS" --set "rampRate=$RAMP_RATE" --set "rampJitter=$RAMP_JITTER" \
   --set "metricsPort=$METRICS_PORT" --set "logLevel=\"$LOG_LEVEL\"" --set "variant=\"$VARIANT\"" \
-  --set "timeout=$TIMEOUT" --metrics-addr "0.0.0.0:$METRICS_PORT" "$@"
+  --set "timeout=$TIMEOUT" --metrics-addr "0.0.0.0:$METRICS_PORT" \
+  ${{DURATION:+--duration "$DURATION"}} "$@"
 "#,
         profile = quote(profile)
     )
@@ -247,4 +248,58 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
         ..Default::default()
     };
     render(&module)
+}
+
+/// The swarm's microVM: the image's files, the entrypoint started by the
+/// guest's init as `swarm`, 2 vCPUs and `vmMemoryMB`, the metrics port
+/// forwarded to 127.0.0.1; STREAM_URL, CLIENTS and DURATION come from the host.
+pub fn microvm_spec(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    binaries: &BTreeMap<String, PathBuf>,
+    kernel: PathBuf,
+    modules_dir: PathBuf,
+) -> anyhow::Result<common::target::microvm::VmSpec> {
+    use common::target::microvm::{GuestService, Net, VmSpec};
+    let image = container_image(profile, c, d, binaries)?;
+    let env: Vec<(String, String)> = image
+        .env
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .filter(|(k, _)| k != "PATH")
+        .collect();
+    Ok(VmSpec {
+        name: "swarm-client".into(),
+        entries: image.layers.into_iter().flat_map(|l| l.entries).collect(),
+        kernel,
+        modules_dir,
+        // tcp_diag: `ss` reads the viewers' byte counters through sock_diag
+        modules: ["virtio_mmio", "virtio_net", "tcp_diag", "inet_diag"]
+            .map(String::from)
+            .to_vec(),
+        sysctls: crate::sysctl::sysctls()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        services: vec![GuestService {
+            name: "swarm".into(),
+            env,
+            argv: vec!["/usr/local/bin/swarm-entrypoint".into()],
+            user: IMAGE_USER.0.into(),
+        }],
+        vcpus: 2,
+        memory_mb: d.vm_memory_mb,
+        net: Net::User {
+            forwards: vec![(
+                "METRICS_PORT".into(),
+                c.metrics_port as u16,
+                c.metrics_port as u16,
+            )],
+        },
+        serial_port: 17023,
+        guest_env: ["STREAM_URL", "CLIENTS", "DURATION"]
+            .map(String::from)
+            .to_vec(),
+    })
 }

@@ -485,5 +485,6 @@ pub fn microvm_spec(
         memory_mb: 4096,
         net,
         serial_port: 17022,
+        guest_env: vec![],
     })
 }

@@ -90,10 +90,36 @@ fn the_origin_vm_boots_serves_and_stops() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let ok = health_at.is_some() && playlist_at.is_some();
+    // the swarm VM plays the origin VM through the host (10.0.2.2 from a guest)
+    let swarm_report = if ok {
+        Some(swarm_vm_against(http))
+    } else {
+        None
+    };
     let stop = Command::new(dir.path().join("bin/microvm-stop"))
         .output()
         .unwrap();
     assert!(ok, "no stream within 120 s; console:\n{}", console());
+    let report = swarm_report.unwrap();
+    assert!(report.contains("started 2 of 2 viewers"), "{report}");
+    assert!(report.contains("HTTP errors 0,"), "{report}");
+    let segments: u64 = report
+        .lines()
+        .filter(|l| l.contains(" segments, "))
+        .find_map(|l| {
+            l.split(" segments, ")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(segments > 0, "{report}");
+    assert!(
+        !report.contains("read 0 B"),
+        "bytes are measured in the guest: {report}"
+    );
     eprintln!(
         "microVM: /health after {:.1} s, playlist after {:.1} s",
         health_at.unwrap().as_secs_f64(),
@@ -118,4 +144,65 @@ fn the_origin_vm_boots_serves_and_stops() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!dir.path().join("run/microvm.pid").exists());
+}
+
+fn swarm_bin() -> std::path::PathBuf {
+    let p = std::path::Path::new(BIN).with_file_name("swarm-client");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build -p swarm-client`",
+        p.display()
+    );
+    p
+}
+
+/// Boots the swarm-client VM with 2 viewers for 10 s against the origin on
+/// host port `http`; returns its console (the swarm's summary).
+fn swarm_vm_against(http: u16) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(swarm_bin())
+        .args(["microvm", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = Command::new(dir.path().join("bin/microvm-run"))
+        .env("STREAM_URL", format!("http://10.0.2.2:{http}/stream.m3u8"))
+        .env("CLIENTS", "2")
+        .env("DURATION", "10s")
+        .env("METRICS_PORT", free_port().to_string())
+        .env("SERIAL_PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let pid: u32 = std::fs::read_to_string(dir.path().join("run/microvm.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let t = Instant::now();
+    let alive =
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+    while alive() && t.elapsed() < Duration::from_secs(150) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let console = std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
+    let _ = Command::new(dir.path().join("bin/microvm-stop")).output();
+    assert!(
+        !alive(),
+        "the swarm VM did not power off after its swarm:\n{console}"
+    );
+    eprintln!(
+        "swarm VM ran and powered off after {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    console
 }

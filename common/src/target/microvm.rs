@@ -61,6 +61,9 @@ pub struct VmSpec {
     pub net: Net,
     /// Host TCP port of the serial console (127.0.0.1).
     pub serial_port: u16,
+    /// Environment variables that `microvm-run` passes from the host to the
+    /// services (through the kernel command line, so values may not hold spaces).
+    pub guest_env: Vec<String>,
 }
 
 /// The host's newest kernel and its modules.
@@ -188,7 +191,8 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
     for (k, v) in &spec.sysctls {
         let file = format!("/proc/sys/{}", k.replace('.', "/"));
         s.push_str(&format!(
-            "if [ -e {f} ]; then echo {v} > {f}; else echo {msg}; fi\n",
+            "if [ ! -e {f} ]; then echo {msg}; elif ! echo {v} 2>/dev/null > {f}; then echo {fail}; fi\n",
+            fail = quote(&format!("init: cannot set {k} (the kernel refused {v})")),
             f = quote(&file),
             v = quote(v),
             msg = quote(&format!("init: skipping {k}: not in this kernel"))
@@ -212,6 +216,7 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
             ));
         }
     }
+    s.push_str("guest_env=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in hlsenv.*=*) guest_env=\"$guest_env ${p#hlsenv.}\" ;; esac; done\n");
     s.push_str("pids=\"\"\n");
     for svc in &spec.services {
         let env: Vec<String> = svc
@@ -221,12 +226,12 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
             .collect();
         let argv: Vec<String> = svc.argv.iter().map(|a| quote(a)).collect();
         let command = format!(
-            "exec env -i PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin HOME=/tmp {} {}",
+            "exec env -i PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin HOME=/tmp {} \"$@\" {}",
             env.join(" "),
             argv.join(" ")
         );
         s.push_str(&format!(
-            "echo {msg}\nsu -s /bin/sh -c {cmd} {user} &\npids=\"$pids $!\"\n",
+            "echo {msg}\n# host settings (guest_env) come last and win\n# shellcheck disable=SC2086\nsu -s /bin/sh {user} -c {cmd} sh $guest_env &\npids=\"$pids $!\"\n",
             msg = quote(&format!("init: starting {} as {}", svc.name, svc.user)),
             cmd = quote(&command),
             user = quote(&svc.user),
@@ -405,6 +410,15 @@ fn run_script(spec: &VmSpec) -> String {
     let mut netdev = String::from("user,id=n0");
     let mut checks = String::new();
     let mut device = "virtio-net-device,netdev=n0".to_owned();
+    let mut guest = String::new();
+    for v in &spec.guest_env {
+        env_doc.push_str(&format!(
+            "#   {v:<14} passed to the guest's services when set (no spaces)\n"
+        ));
+        guest.push_str(&format!(
+            "if [[ -n ${{{v}:-}} ]]; then\n  if ! [[ ${v} =~ ^[A-Za-z0-9:/._?=\\&%+,@-]+$ ]]; then die \"{v} may hold no spaces or shell characters\"; fi\n  append=\"$append hlsenv.{v}=${v}\"\nfi\n"
+        ));
+    }
     match &spec.net {
         Net::User { forwards } => {
             for (var, default, guest) in forwards {
@@ -432,7 +446,8 @@ set -euo pipefail
 die() {{ printf 'microvm-run: error: %s\n' "$*" >&2; exit 1; }}
 here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")/.." && pwd)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || die "qemu is not installed; install it with: sudo apt-get install qemu-system-x86"
-{checks}SERIAL_PORT="${{SERIAL_PORT:-{serial}}}"
+{checks}append="console=ttyS0 rdinit=/init panic=-1 quiet"
+{guest}SERIAL_PORT="${{SERIAL_PORT:-{serial}}}"
 if ! [[ $SERIAL_PORT =~ ^[0-9]{{1,5}}$ ]]; then die "SERIAL_PORT must be a port number"; fi
 pidfile="$here/run/microvm.pid"
 mkdir -p "$here/run"
@@ -450,7 +465,7 @@ case $ACCEL in kvm) cpu=host ;; tcg) cpu=max ;; *) die "ACCEL must be kvm, tcg o
 qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp {vcpus} -m {mem} \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$here/vmlinuz" -initrd "$here/initramfs.cpio" \
-  -append "console=ttyS0 rdinit=/init panic=-1 quiet" \
+  -append "$append" \
   -chardev "socket,id=con0,host=127.0.0.1,port=$SERIAL_PORT,server=on,wait=off,logfile=$here/run/console.log" \
   -serial chardev:con0 \
   -netdev "{netdev}" -device {device} \
@@ -459,6 +474,7 @@ echo "microvm-run: {name} started with $ACCEL (pid $(cat "$pidfile")); console: 
 "#,
         name = spec.name,
         serial = spec.serial_port,
+        guest = guest,
         vcpus = spec.vcpus,
         mem = spec.memory_mb,
     )

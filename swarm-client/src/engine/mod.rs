@@ -302,6 +302,22 @@ impl Swarm {
                     viewers.iter().filter_map(|v| v.pid).collect();
                 match netbytes::snapshot().await {
                     Some(snap) => {
+                        let viewer_sockets = snap
+                            .values()
+                            .filter(|(owners, _)| owners.iter().any(|p| pids.contains(p)))
+                            .count();
+                        let with_counters = snap
+                            .values()
+                            .filter(|(owners, b)| *b > 0 && owners.iter().any(|p| pids.contains(p)))
+                            .count();
+                        if viewer_sockets > 0
+                            && with_counters == 0
+                            && !net_warned
+                            && now - start > Duration::from_secs(10)
+                        {
+                            net_warned = true;
+                            eprintln!("swarm-client: warning: the kernel reports no TCP byte counters (load the tcp_diag module); bytes are not measured");
+                        }
                         let delta = net.update(&snap, &pids);
                         for v in viewers.iter_mut() {
                             if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
