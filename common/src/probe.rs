@@ -24,3 +24,20 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
 pub fn is_ok(url: &str, timeout: Duration) -> bool {
     matches!(http_get(url, timeout), Ok((200, _)))
 }
+
+/// The status of a GET of `url` (the body, text or not, is read and dropped).
+pub fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    resp.body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    Ok(status)
+}

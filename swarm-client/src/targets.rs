@@ -301,5 +301,6 @@ pub fn microvm_spec(
         guest_env: ["STREAM_URL", "CLIENTS", "DURATION"]
             .map(String::from)
             .to_vec(),
+        log_volume: None,
     })
 }

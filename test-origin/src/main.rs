@@ -351,6 +351,12 @@ fn run(command: Command) -> Result<()> {
                 test_origin::targets::nixos_module(&l.profile, &l.config, &l.derived).as_bytes(),
             )?;
             writeln!(out, "{}", path.display())?;
+            let guest = dir.join("test-origin-microvm.nix");
+            common::artifact::write_atomic(
+                &guest,
+                test_origin::targets::microvm_nix_guest(&l.profile, &l.config).as_bytes(),
+            )?;
+            writeln!(out, "{}", guest.display())?;
             Ok(())
         }
         Command::Sysctl {

@@ -32,8 +32,10 @@ pub struct LocalSite {
     pub listen: Template,
     /// The HLS directory served.
     pub root: Template,
-    /// A private directory for the pid file, temp files and logs.
+    /// A private directory for the pid file and temp files.
     pub run_dir: Template,
+    /// Where access logs go when logging is on.
+    pub log_dir: Template,
 }
 
 impl LocalSite {
@@ -43,6 +45,7 @@ impl LocalSite {
             listen: Template::text(format!("{addr}:{port}")),
             root: Template::text(root),
             run_dir: Template::text(run_dir),
+            log_dir: Template::text(format!("{run_dir}/logs")),
         }
     }
 }
@@ -74,7 +77,7 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             root: site.root.clone(),
             pid: site.run_dir.join("/nginx.pid"),
             temp: site.run_dir.join("/"),
-            log_dir: site.run_dir.join("/logs"),
+            log_dir: site.log_dir.clone(),
         },
     }
 }

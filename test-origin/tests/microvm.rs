@@ -206,3 +206,78 @@ fn swarm_vm_against(http: u16) -> String {
     );
     console
 }
+
+/// With logging on, the VM keeps nginx's logs on a persistent ext4 volume,
+/// written through a clean guest shutdown by microvm-stop.
+#[test]
+fn a_logged_vm_keeps_its_logs_on_a_volume() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["microvm", "-p", "logged", "-o"])
+        .arg(dir.path())
+        .args(TINY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let http = free_port();
+    let started = Command::new(dir.path().join("bin/microvm-run"))
+        .env("HTTP_PORT", http.to_string())
+        .env("SERIAL_PORT", free_port().to_string())
+        .env("SSH_PORT", free_port().to_string())
+        .env("NGINX_EXPORTER_PORT", free_port().to_string())
+        .env("NODE_EXPORTER_PORT", free_port().to_string())
+        .env("ACCEL", "tcg")
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    let t = Instant::now();
+    let mut fetched = Vec::new();
+    while t.elapsed() < Duration::from_secs(120) && fetched.len() < 2 {
+        if let Ok((200, p)) =
+            common::probe::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
+        {
+            for seg in p.lines().filter(|l| l.ends_with(".ts")) {
+                if !fetched.iter().any(|f: &String| f == seg)
+                    && common::probe::http_status(&format!("{base}/{seg}"), Duration::from_secs(5))
+                        == Ok(200)
+                {
+                    fetched.push(seg.to_owned());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let stop = Command::new(dir.path().join("bin/microvm-stop"))
+        .output()
+        .unwrap();
+    let console = std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
+    assert!(fetched.len() >= 2, "no segments served:\n{console}");
+    assert!(stop.status.success());
+    assert!(
+        console.contains("init: stopping"),
+        "a clean shutdown: {}\n{console}",
+        String::from_utf8_lossy(&stop.stdout)
+    );
+    let log = Command::new("debugfs")
+        .args(["-R", "cat /segments.log"])
+        .arg(dir.path().join("run/logs.img"))
+        .output()
+        .expect("debugfs is installed (e2fsprogs)");
+    let text = String::from_utf8_lossy(&log.stdout);
+    for seg in &fetched {
+        assert!(
+            text.contains(&format!("/{seg}")),
+            "{seg} not in the segment log:\n{text}\n{console}"
+        );
+    }
+}

@@ -181,6 +181,32 @@ fn nixos_modules_parse_and_grant_no_access() {
         if profile == "default" {
             insta::assert_snapshot!("nixos-module-default", text);
         }
+        let guest = dir.path().join("test-origin-microvm.nix");
+        let out = Command::new("nix-instantiate")
+            .arg("--parse")
+            .arg(&guest)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{profile} guest: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let g = std::fs::read_to_string(&guest).unwrap();
+        assert!(g.contains("vcpu = 4;") && g.contains("mem = 4096;"));
+        assert_eq!(
+            g.contains("volumes = ["),
+            profile.contains("logged") || profile == "debug",
+            "{profile}: log volume"
+        );
+        assert_eq!(
+            g.contains("type = \"tap\""),
+            profile.starts_with("tap"),
+            "{profile}: networking"
+        );
+        for bad in ["password", "authorizedKeys", "PermitRootLogin", "0.0.0.0"] {
+            assert!(!g.contains(bad), "{profile}: guest mentions {bad}");
+        }
     }
 }
 

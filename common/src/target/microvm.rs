@@ -64,6 +64,9 @@ pub struct VmSpec {
     /// Environment variables that `microvm-run` passes from the host to the
     /// services (through the kernel command line, so values may not hold spaces).
     pub guest_env: Vec<String>,
+    /// A persistent ext4 volume (mount point, size in MB, owner uid), kept in
+    /// DIR/run/ across runs.
+    pub log_volume: Option<(String, u64, u32)>,
 }
 
 /// The host's newest kernel and its modules.
@@ -216,6 +219,14 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
             ));
         }
     }
+    if let Some((mp, _, uid)) = &spec.log_volume {
+        s.push_str(&format!(
+            "echo 'init: log volume'\nmkdir -p {mp}\nfor _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b /dev/vda ] && break; sleep 0.2; done\nif [ ! -b /dev/vda ] && [ -e /sys/block/vda/dev ]; then IFS=: read -r maj min < /sys/block/vda/dev; mknod /dev/vda b \"$maj\" \"$min\"; fi\nif mount -t ext4 /dev/vda {mp}; then chown {uid}:{uid} {mp}; else echo 'init: no log volume; block devices:'; cat /proc/partitions; grep -o 'virtio_mmio.device=[^ ]*' /proc/cmdline; fi\n",
+            mp = quote(mp)
+        ));
+    }
+    // microvm-stop writes this line on the console for a clean shutdown
+    s.push_str("(while read -r line; do [ \"$line\" = hls-swarm:poweroff ] && kill -TERM 1; done) </dev/console &\n");
     s.push_str("guest_env=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in hlsenv.*=*) guest_env=\"$guest_env ${p#hlsenv.}\" ;; esac; done\n");
     s.push_str("pids=\"\"\n");
     for svc in &spec.services {
@@ -238,7 +249,7 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
         ));
     }
     s.push_str(
-        "stop() { echo 'init: stopping'; for p in $pids; do kill -TERM \"$p\" 2>/dev/null; done; sleep 3; sync; poweroff -f; }\n\
+        "stop() { echo 'init: stopping'; for p in $pids; do kill -TERM \"$p\" 2>/dev/null; done; sleep 3; sync; umount -a -r 2>/dev/null; poweroff -f; }\n\
          trap stop TERM INT\n\
          # when a service ends the machine powers off\n\
          for p in $pids; do wait \"$p\"; done\n\
@@ -411,6 +422,13 @@ fn run_script(spec: &VmSpec) -> String {
     let mut checks = String::new();
     let mut device = "virtio-net-device,netdev=n0".to_owned();
     let mut guest = String::new();
+    let mut drive = String::new();
+    if let Some((mp, size, _)) = &spec.log_volume {
+        guest.push_str(&format!(
+            "logimg=\"$here/run/logs.img\"  # persistent {mp} volume\nif [[ ! -f $logimg ]]; then\n  command -v mke2fs >/dev/null 2>&1 || die \"mke2fs is not installed; install it with: sudo apt-get install e2fsprogs\"\n  mkdir -p \"$here/run\"\n  truncate -s {size}M \"$logimg\"\n  mke2fs -q -t ext4 -F \"$logimg\"\nfi\n"
+        ));
+        drive = " \\\n  -drive \"file=$logimg,if=none,id=logs,format=raw\" -device virtio-blk-device,drive=logs".into();
+    }
     for v in &spec.guest_env {
         env_doc.push_str(&format!(
             "#   {v:<14} passed to the guest's services when set (no spaces)\n"
@@ -468,13 +486,15 @@ qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp {vcpus} -m {mem} 
   -append "$append" \
   -chardev "socket,id=con0,host=127.0.0.1,port=$SERIAL_PORT,server=on,wait=off,logfile=$here/run/console.log" \
   -serial chardev:con0 \
-  -netdev "{netdev}" -device {device} \
+  -netdev "{netdev}" -device {device}{drive} \
   -pidfile "$pidfile" -daemonize
+echo "$SERIAL_PORT" > "$here/run/serial.port"
 echo "microvm-run: {name} started with $ACCEL (pid $(cat "$pidfile")); console: 127.0.0.1:$SERIAL_PORT, log: $here/run/console.log"
 "#,
         name = spec.name,
         serial = spec.serial_port,
         guest = guest,
+        drive = drive,
         vcpus = spec.vcpus,
         mem = spec.memory_mb,
     )
@@ -489,6 +509,12 @@ here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")/.." && pwd)
 pidfile="$here/run/microvm.pid"
 if [[ ! -f $pidfile ]]; then echo "microvm-stop: not running"; exit 0; fi
 pid=$(cat "$pidfile")
+# a clean shutdown first: the guest's init powers off on this console line
+if [[ -f "$here/run/serial.port" ]] && exec 3<>"/dev/tcp/127.0.0.1/$(cat "$here/run/serial.port")" 2>/dev/null; then
+  printf 'hls-swarm:poweroff\n' >&3
+  exec 3<&- 3>&-
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+fi
 if kill -TERM "$pid" 2>/dev/null; then
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
