@@ -30,3 +30,14 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+/// Writes `(relative path, text)` files under `dir`, each atomically, and
+/// lists what was written on `out`.
+pub fn write_files(dir: &Path, files: &[(String, String)], out: &mut dyn Write) -> Result<()> {
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        write_atomic(&path, text.as_bytes())?;
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(())
+}

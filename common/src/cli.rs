@@ -255,3 +255,38 @@ impl ContainerArgs {
         Ok(built)
     }
 }
+
+/// Flags of every component's `sysctl` subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct SysctlArgs {
+    /// Write to FILE instead of standard output
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Apply them to this kernel now (root); keys it lacks are skipped with a warning
+    #[arg(long)]
+    pub apply: bool,
+    /// The proc file system to apply to
+    #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+    pub proc_root: PathBuf,
+}
+
+impl SysctlArgs {
+    /// Prints, writes and/or applies `settings` as asked.
+    pub fn run(
+        &self,
+        title: &str,
+        settings: &std::collections::BTreeMap<&str, &str>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let text = crate::render::sysctl::sysctl_conf(title, settings);
+        match &self.output {
+            Some(path) => crate::artifact::write_atomic(path, text.as_bytes())?,
+            None if !self.apply => write!(out, "{text}")?,
+            None => {}
+        }
+        if self.apply {
+            crate::target::sysctl::apply_and_report(settings, &self.proc_root)?;
+        }
+        Ok(())
+    }
+}

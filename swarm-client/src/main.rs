@@ -121,13 +121,8 @@ enum Command {
 
     /// Print (or write, or apply) the client's kernel settings as a sysctl.d file
     Sysctl {
-        #[arg(short = 'o', long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Apply them to this kernel now (root); keys it lacks are skipped with a warning
-        #[arg(long)]
-        apply: bool,
-        #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
-        proc_root: PathBuf,
+        #[command(flatten)]
+        args: common::cli::SysctlArgs,
     },
 
     /// Print the FFmpeg arguments of one viewer (one per line)
@@ -182,13 +177,8 @@ fn run(command: Command) -> Result<()> {
                 .to_owned();
             common::types::AbsPath::parse(&p)
                 .map_err(|e| common::cli::UsageError(format!("--program: {e}")))?;
-            for (rel, text) in
-                swarm_client::targets::systemd_files(&l.profile, &l.config, &l.derived, &p)
-            {
-                common::artifact::write_atomic(&dir.join(&rel), text.as_bytes())?;
-                writeln!(out, "{}", dir.join(rel).display())?;
-            }
-            Ok(())
+            let files = swarm_client::targets::systemd_files(&l.profile, &l.config, &l.derived, &p);
+            common::artifact::write_files(&dir, &files, &mut out)
         }
         Command::Microvm {
             profile,
@@ -234,24 +224,11 @@ fn run(command: Command) -> Result<()> {
             writeln!(out, "{}", path.display())?;
             Ok(())
         }
-        Command::Sysctl {
-            output,
-            apply,
-            proc_root,
-        } => {
-            let settings = swarm_client::sysctl::sysctls();
-            let text =
-                common::render::sysctl::sysctl_conf("swarm-client kernel settings", &settings);
-            match &output {
-                Some(path) => common::artifact::write_atomic(path, text.as_bytes())?,
-                None if !apply => write!(out, "{text}")?,
-                None => {}
-            }
-            if apply {
-                common::target::sysctl::apply_and_report(&settings, &proc_root)?;
-            }
-            Ok(())
-        }
+        Command::Sysctl { args } => args.run(
+            "swarm-client kernel settings",
+            &swarm_client::sysctl::sysctls(),
+            &mut out,
+        ),
         Command::Run {
             url,
             profile,

@@ -168,15 +168,8 @@ enum Command {
 
     /// Print (or write, or apply) the origin's kernel settings as a sysctl.d file
     Sysctl {
-        /// Write to FILE instead of standard output
-        #[arg(short = 'o', long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Apply them to this kernel now (root); keys it lacks are skipped with a warning
-        #[arg(long)]
-        apply: bool,
-        /// The proc file system to apply to
-        #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
-        proc_root: PathBuf,
+        #[command(flatten)]
+        args: common::cli::SysctlArgs,
     },
 }
 
@@ -303,13 +296,9 @@ fn run(command: Command) -> Result<()> {
                 path(ffmpeg, "ffmpeg", "ffmpeg")?,
                 path(nginx, "nginx", "nginx-light")?,
             );
-            for (rel, text) in
-                test_origin::targets::systemd_files(&l.profile, &l.config, &l.derived, &ff, &ng)
-            {
-                common::artifact::write_atomic(&dir.join(&rel), text.as_bytes())?;
-                writeln!(out, "{}", dir.join(rel).display())?;
-            }
-            Ok(())
+            let files =
+                test_origin::targets::systemd_files(&l.profile, &l.config, &l.derived, &ff, &ng);
+            common::artifact::write_files(&dir, &files, &mut out)
         }
         Command::Microvm {
             profile,
@@ -359,23 +348,8 @@ fn run(command: Command) -> Result<()> {
             writeln!(out, "{}", guest.display())?;
             Ok(())
         }
-        Command::Sysctl {
-            output,
-            apply,
-            proc_root,
-        } => {
-            let settings = sysctl::sysctls();
-            let text =
-                common::render::sysctl::sysctl_conf("test-origin kernel settings", &settings);
-            match &output {
-                Some(path) => common::artifact::write_atomic(path, text.as_bytes())?,
-                None if !apply => write!(out, "{text}")?,
-                None => {}
-            }
-            if apply {
-                common::target::sysctl::apply_and_report(&settings, &proc_root)?;
-            }
-            Ok(())
+        Command::Sysctl { args } => {
+            args.run("test-origin kernel settings", &sysctl::sysctls(), &mut out)
         }
     }
 }
