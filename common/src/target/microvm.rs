@@ -225,8 +225,6 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
             mp = quote(mp)
         ));
     }
-    // microvm-stop writes this line on the console for a clean shutdown
-    s.push_str("(while read -r line; do [ \"$line\" = hls-swarm:poweroff ] && kill -TERM 1; done) </dev/console &\n");
     s.push_str("guest_env=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in hlsenv.*=*) guest_env=\"$guest_env ${p#hlsenv.}\" ;; esac; done\n");
     s.push_str("pids=\"\"\n");
     for svc in &spec.services {
@@ -242,7 +240,7 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
             argv.join(" ")
         );
         s.push_str(&format!(
-            "echo {msg}\n# host settings (guest_env) come last and win\n# shellcheck disable=SC2086\nsu -s /bin/sh {user} -c {cmd} sh $guest_env &\npids=\"$pids $!\"\n",
+            "echo {msg}\n# host settings (guest_env) come last and win\n# shellcheck disable=SC2086\nsu -s /bin/sh {user} -c {cmd} sh $guest_env </dev/null &\npids=\"$pids $!\"\n",
             msg = quote(&format!("init: starting {} as {}", svc.name, svc.user)),
             cmd = quote(&command),
             user = quote(&svc.user),
@@ -251,6 +249,9 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
     s.push_str(
         "stop() { echo 'init: stopping'; for p in $pids; do kill -TERM \"$p\" 2>/dev/null; done; sleep 3; sync; umount -a -r 2>/dev/null; poweroff -f; }\n\
          trap stop TERM INT\n\
+         # microvm-stop writes this line on the console for a clean shutdown; the\n\
+         # services read nothing from it (their stdin is /dev/null)\n\
+         (while read -r line; do case \"$line\" in *hls-swarm:poweroff*) stop ;; esac; done) </dev/console &\n\
          # when a service ends the machine powers off\n\
          for p in $pids; do wait \"$p\"; done\n\
          echo 'init: services ended'\nsync\npoweroff -f\n",
@@ -510,10 +511,19 @@ pidfile="$here/run/microvm.pid"
 if [[ ! -f $pidfile ]]; then echo "microvm-stop: not running"; exit 0; fi
 pid=$(cat "$pidfile")
 # a clean shutdown first: the guest's init powers off on this console line
-if [[ -f "$here/run/serial.port" ]] && exec 3<>"/dev/tcp/127.0.0.1/$(cat "$here/run/serial.port")" 2>/dev/null; then
-  printf 'hls-swarm:poweroff\n' >&3
-  exec 3<&- 3>&-
-  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+# (sent again while the guest has not answered: a line can be lost while the
+# console connection is set up)
+if [[ -f "$here/run/serial.port" ]]; then
+  port=$(cat "$here/run/serial.port")
+  for _ in 1 2 3 4 5; do
+    kill -0 "$pid" 2>/dev/null || break
+    if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+      sleep 0.5
+      printf '\nhls-swarm:poweroff\n' >&3
+      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      exec 3<&- 3>&-
+    fi
+  done 2>/dev/null
 fi
 if kill -TERM "$pid" 2>/dev/null; then
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
