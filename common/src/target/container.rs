@@ -815,16 +815,7 @@ pub fn check_push_reference(reference: &str) -> Result<(String, String, String)>
 /// Pushes an OCI image layout directory to a registry over plain HTTP. Only
 /// registries on this machine are accepted: there is no TLS stack here.
 pub fn push_layout(layout: &Path, reference: &str) -> Result<String> {
-    let (registry, name, tag) = parse_reference(reference)?;
-    let host = registry
-        .rsplit_once(':')
-        .map_or(registry.as_str(), |(h, _)| h);
-    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-        return Err(crate::cli::UsageError(format!(
-            "--push: only registries on this machine (localhost, 127.0.0.1) are supported, over plain HTTP; push {reference} with `skopeo copy oci-archive:FILE docker://{reference}`"
-        ))
-        .into());
-    }
+    let (registry, name, tag) = check_push_reference(reference)?;
     let base = format!("http://{registry}/v2/{name}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
