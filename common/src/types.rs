@@ -144,6 +144,14 @@ pattern_string!(
     "A network interface name of up to 15 letters, digits, `_`, `.` and `-`"
 );
 
+pattern_string!(
+    /// An `http://` or `https://` URL that is inert in a shell word, a unit
+    /// file and a Nix string: no whitespace, quotes, `\\`, `$`, backquote or `%`.
+    HttpUrl,
+    r#"^https?://[^\s'"\\$`%]+$"#,
+    "An http:// or https:// URL without spaces, quotes, `$`, `%` or backslashes"
+);
+
 impl Bitrate {
     /// The bitrate in kbit/s: `2000k` → 2000, `5M` → 5000.
     pub fn kbps(&self) -> u64 {
@@ -208,5 +216,17 @@ mod tests {
         assert!(accepts::<Ipv4Cidr>("10.177.0.0/24") && !accepts::<Ipv4Cidr>("10.177.0.0/33"));
         assert!(accepts::<MacAddr>("02:00:00:01:77:01") && !accepts::<MacAddr>("02:00:00:01:77"));
         assert!(accepts::<Interval>("10s") && !accepts::<Interval>("10"));
+        assert!(accepts::<HttpUrl>("http://127.0.0.1:17080/stream.m3u8"));
+        for bad in [
+            "ftp://x/",
+            "http://a b/",
+            "http://x/$(id)",
+            "http://x/`id`",
+            "http://x/'",
+            "http://x/%0a",
+            "http://",
+        ] {
+            assert!(!accepts::<HttpUrl>(bad), "{bad:?}");
+        }
     }
 }

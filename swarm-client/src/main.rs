@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{exit_status, CommonCommand, ProfileArgs};
+use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
 use swarm_client::config::VariantMode;
 use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
@@ -40,6 +40,9 @@ enum Command {
     #[command(flatten)]
     Common(CommonCommand),
 
+    #[command(flatten)]
+    Targets(TargetCommand),
+
     /// Put a swarm of viewers on a stream
     ///
     /// Starts `clients` viewers at `rampRate` per second (each delayed by up to
@@ -72,59 +75,6 @@ enum Command {
         viewer: ViewerFlags,
     },
 
-    /// Build the OCI image of the swarm client (no daemon needed)
-    ///
-    /// This binary, FFmpeg, ffprobe, ss and bash with their shared-library
-    /// closure; runs as user swarm (uid 1000). Run it with
-    /// `-e STREAM_URL=http://…/stream.m3u8`; CLIENTS, RAMP_RATE, RAMP_JITTER,
-    /// METRICS_PORT, LOG_LEVEL, VARIANT and TIMEOUT override the profile.
-    Container {
-        #[command(flatten)]
-        profile: ProfileArgs,
-        #[command(flatten)]
-        container: common::cli::ContainerArgs,
-    },
-
-    /// Write the systemd unit (not enabled: it needs STREAM_URL) and sysctl.d file
-    Systemd {
-        #[command(flatten)]
-        profile: ProfileArgs,
-        #[arg(short = 'o', long = "out", value_name = "DIR")]
-        out: PathBuf,
-        /// The swarm-client program in the unit (default: this binary)
-        #[arg(long, value_name = "PATH")]
-        program: Option<PathBuf>,
-    },
-
-    /// Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop
-    ///
-    /// Start it with STREAM_URL (from the guest, the host is 10.0.2.2), and
-    /// optionally CLIENTS and DURATION; the VM powers off when the swarm ends.
-    Microvm {
-        #[command(flatten)]
-        profile: ProfileArgs,
-        #[arg(short = 'o', long = "out", value_name = "DIR")]
-        out: PathBuf,
-        #[arg(long, value_name = "FILE")]
-        kernel: Option<PathBuf>,
-        #[arg(long, value_name = "DIR")]
-        modules_dir: Option<PathBuf>,
-    },
-
-    /// Write the NixOS module DIR/swarm-client.nix
-    NixosModule {
-        #[command(flatten)]
-        profile: ProfileArgs,
-        #[arg(short = 'o', long = "out", value_name = "DIR")]
-        out: PathBuf,
-    },
-
-    /// Print (or write, or apply) the client's kernel settings as a sysctl.d file
-    Sysctl {
-        #[command(flatten)]
-        args: common::cli::SysctlArgs,
-    },
-
     /// Print the FFmpeg arguments of one viewer (one per line)
     ViewerArgs {
         /// The stream URL
@@ -143,7 +93,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::cli::parse::<Cli, SwarmClient>();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -161,74 +111,7 @@ fn run(command: Command) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         Command::Common(c) => c.run::<SwarmClient>(&mut out),
-        Command::Systemd {
-            profile,
-            out: dir,
-            program,
-        } => {
-            let l = profile.load::<SwarmClient>()?;
-            let p = match program {
-                Some(p) => p,
-                None => std::env::current_exe()?,
-            };
-            let p = p
-                .to_str()
-                .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", p.display()))?
-                .to_owned();
-            common::types::AbsPath::parse(&p)
-                .map_err(|e| common::cli::UsageError(format!("--program: {e}")))?;
-            let files = swarm_client::targets::systemd_files(&l.profile, &l.config, &l.derived, &p);
-            common::artifact::write_files(&dir, &files, &mut out)
-        }
-        Command::Microvm {
-            profile,
-            out: dir,
-            kernel,
-            modules_dir,
-        } => {
-            let l = profile.load::<SwarmClient>()?;
-            let (host_kernel, host_modules) = match (&kernel, &modules_dir) {
-                (Some(k), Some(m)) => (k.clone(), m.clone()),
-                _ => common::target::microvm::host_kernel()?,
-            };
-            let args = common::cli::ContainerArgs {
-                out: None,
-                format: common::cli::ImageFormat::OciDir,
-                push: None,
-                binaries: vec![format!(
-                    "swarm-client={}",
-                    std::env::current_exe()?.display()
-                )],
-                cache_dir: None,
-            };
-            let bins = args.binaries(swarm_client::targets::IMAGE_PROGRAMS)?;
-            let spec = swarm_client::targets::microvm_spec(
-                &l.profile,
-                &l.config,
-                &l.derived,
-                &bins,
-                kernel.unwrap_or(host_kernel),
-                modules_dir.unwrap_or(host_modules),
-            )?;
-            common::target::microvm::build(&spec, &dir)?;
-            writeln!(out, "{}", dir.join("bin/microvm-run").display())?;
-            Ok(())
-        }
-        Command::NixosModule { profile, out: dir } => {
-            let l = profile.load::<SwarmClient>()?;
-            let path = dir.join("swarm-client.nix");
-            common::artifact::write_atomic(
-                &path,
-                swarm_client::targets::nixos_module(&l.profile, &l.config, &l.derived).as_bytes(),
-            )?;
-            writeln!(out, "{}", path.display())?;
-            Ok(())
-        }
-        Command::Sysctl { args } => args.run(
-            "swarm-client kernel settings",
-            &swarm_client::sysctl::sysctls(),
-            &mut out,
-        ),
+        Command::Targets(t) => t.run::<SwarmClient>(&mut out),
         Command::Run {
             url,
             profile,
@@ -252,28 +135,6 @@ fn run(command: Command) -> Result<()> {
                 no_cache: viewer.no_cache,
                 viewer_logs,
             })
-        }
-        Command::Container {
-            profile,
-            mut container,
-        } => {
-            let l = profile.load::<SwarmClient>()?;
-            let own = std::env::current_exe()?;
-            if !container
-                .binaries
-                .iter()
-                .any(|b| b.starts_with("swarm-client="))
-            {
-                container
-                    .binaries
-                    .push(format!("swarm-client={}", own.display()));
-            }
-            let binaries = container.binaries(swarm_client::targets::IMAGE_PROGRAMS)?;
-            let spec = swarm_client::targets::container_image(
-                &l.profile, &l.config, &l.derived, &binaries,
-            )?;
-            container.build(&spec, &mut out)?;
-            Ok(())
         }
         Command::ViewerArgs {
             url,

@@ -8,6 +8,9 @@ use common::target::container::{
     account_entries, config_document, labels, program_layers, Entry, ImageSpec, Layer, Program,
 };
 
+use common::target::{Programs, TargetKind};
+use common::Loaded;
+
 use crate::config::Config;
 use crate::derive::Derived;
 
@@ -18,7 +21,7 @@ pub const IMAGE_NAME: &str = "hls-swarm-swarm-client";
 pub const IMAGE_USER: (&str, u32) = ("swarm", 1000);
 
 /// Programs of the image (name, Debian package); `swarm-client` is this binary.
-pub const IMAGE_PROGRAMS: &[(&str, &str)] = &[
+pub const PROGRAMS: &[(&str, &str)] = &[
     ("swarm-client", "hls-swarm"),
     ("ffmpeg", "ffmpeg"),
     ("ffprobe", "ffmpeg"),
@@ -303,4 +306,64 @@ pub fn microvm_spec(
             .to_vec(),
         log_volume: None,
     })
+}
+
+impl common::Targets for crate::SwarmClient {
+    const TARGETS: &'static [TargetKind] = &[
+        TargetKind::Configs,
+        TargetKind::Container,
+        TargetKind::Microvm,
+        TargetKind::NixosModule,
+        TargetKind::Systemd,
+        TargetKind::Sysctl,
+    ];
+    const PROGRAMS: &'static [(&'static str, &'static str)] = PROGRAMS;
+
+    fn about(kind: TargetKind) -> Option<&'static str> {
+        match kind {
+            TargetKind::Configs => Some("Write DIR/swarm-client.json: the merged config and its derived values"),
+            TargetKind::Container => Some("Build the OCI image of the swarm client (no daemon needed)\n\nThis binary, FFmpeg, ffprobe, ss and bash with their shared-library closure; runs as user swarm (uid 1000). Run it with `-e STREAM_URL=http://…/stream.m3u8`; CLIENTS, RAMP_RATE, RAMP_JITTER, METRICS_PORT, LOG_LEVEL, VARIANT and TIMEOUT override the profile."),
+            TargetKind::Microvm => Some("Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop\n\nStart it with STREAM_URL (from the guest, the host is 10.0.2.2), and optionally CLIENTS and DURATION; the VM powers off when the swarm ends."),
+            TargetKind::NixosModule => Some("Write the NixOS module DIR/swarm-client.nix"),
+            TargetKind::Systemd => Some("Write the systemd unit (not enabled: it needs STREAM_URL), an example environment file and the sysctl.d file\n\nThe unit runs this binary unless --binary swarm-client=PATH says otherwise."),
+            TargetKind::Sysctl => Some("Print (or write, or apply) the client's kernel settings as a sysctl.d file"),
+            TargetKind::Runner => None,
+        }
+    }
+
+    fn sysctls() -> BTreeMap<&'static str, &'static str> {
+        crate::sysctl::sysctls()
+    }
+
+    fn image(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<ImageSpec> {
+        container_image(&l.profile, &l.config, &l.derived, programs)
+    }
+
+    fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {
+        let own = programs["swarm-client"].to_string_lossy().into_owned();
+        Ok(systemd_files(&l.profile, &l.config, &l.derived, &own))
+    }
+
+    fn nixos_module(l: &Loaded<Self>) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(vec![(
+            "swarm-client.nix".into(),
+            nixos_module(&l.profile, &l.config, &l.derived),
+        )])
+    }
+
+    fn microvm(
+        l: &Loaded<Self>,
+        programs: &Programs,
+        kernel: PathBuf,
+        modules_dir: PathBuf,
+    ) -> anyhow::Result<common::target::microvm::VmSpec> {
+        microvm_spec(
+            &l.profile,
+            &l.config,
+            &l.derived,
+            programs,
+            kernel,
+            modules_dir,
+        )
+    }
 }

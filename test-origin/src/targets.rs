@@ -2,7 +2,11 @@
 //! `common::target`'s; the pieces come from this crate's generators.
 
 use common::render::Template;
+use common::target::container::ImageSpec;
+use common::target::microvm::VmSpec;
 use common::target::runner::{EnvVar, Ready, Script, Service, VarKind};
+use common::target::{Programs, TargetKind};
+use common::Loaded;
 
 use crate::banner::banner;
 use crate::config::Config;
@@ -96,22 +100,12 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
     }
 }
 
-/// Programs of the origin image, by name, with the Debian package that has each.
-pub const IMAGE_PROGRAMS: &[(&str, &str)] = &[
+/// Programs the origin's artifacts take from the host (name, Debian
+/// package); images add bash and the coreutils of the runner script.
+pub const PROGRAMS: &[(&str, &str)] = &[
     ("ffmpeg", "ffmpeg"),
     ("ffprobe", "ffmpeg"),
     ("nginx", "nginx-light"),
-    ("bash", "bash"),
-    // what the runner script calls
-    ("env", "coreutils"),
-    ("mktemp", "coreutils"),
-    ("chmod", "coreutils"),
-    ("mkdir", "coreutils"),
-    ("cat", "coreutils"),
-    ("seq", "coreutils"),
-    ("sleep", "coreutils"),
-    ("tail", "coreutils"),
-    ("rm", "coreutils"),
 ];
 
 /// Image name of the origin.
@@ -138,7 +132,7 @@ pub fn container_image(
             .ok_or_else(|| anyhow::anyhow!("no path for `{n}`"))
     };
     let mime = std::path::PathBuf::from("/etc/nginx/mime.types");
-    let shell: Vec<std::path::PathBuf> = IMAGE_PROGRAMS[3..]
+    let shell: Vec<std::path::PathBuf> = common::target::RUNNER_TOOLS
         .iter()
         .map(|(n, _)| bin(n))
         .collect::<anyhow::Result<_>>()?;
@@ -592,4 +586,80 @@ pub fn microvm_nix_guest(profile: &str, c: &Config) -> String {
     }
     out("}");
     o
+}
+
+impl common::Targets for crate::TestOrigin {
+    const TARGETS: &'static [TargetKind] = TargetKind::ALL;
+    const PROGRAMS: &'static [(&'static str, &'static str)] = PROGRAMS;
+
+    fn about(kind: TargetKind) -> Option<&'static str> {
+        Some(match kind {
+            TargetKind::Configs => "Write DIR/test-origin.json (merged config and derived values) and DIR/nginx.conf (the production nginx config: user nginx, system paths, every address)",
+            TargetKind::Runner => "Write the standalone runner script DIR/bin/test-hls-origin\n\nThe script needs only bash, coreutils, ffmpeg and nginx, and does what `run` does: PORT, HLS_DIR and LISTEN_ADDR from the environment, a banner, a wait for the stream, restarts, and cleanup on exit.",
+            TargetKind::Container => "Build the OCI image of the origin (no daemon needed)\n\nFFmpeg, ffprobe, nginx, bash and the few coreutils the runner script uses come from this host with their shared-library closure; the entrypoint is the runner script; the image runs as user nginx (uid 1000). Load it with `podman load -i FILE` and run it with `-p 17080:17080`.",
+            TargetKind::Microvm => "Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop\n\nThe guest holds the same files as the container image plus the virtio modules it needs, and its init starts the runner script as uid 1000. HTTP_PORT (default 17080) and the other forwards bind to 127.0.0.1.",
+            TargetKind::NixosModule => "Write the NixOS module DIR/test-origin.nix and the microvm.nix guest DIR/test-origin-microvm.nix\n\n`services.hls-swarm.test-origin.enable = true;` runs the encoder and nginx as hardened systemd services with a tmpfs for the stream, the slices, the sysctls and exporters on 127.0.0.1. It grants no access: no passwords, no SSH keys, no root login; `openFirewall` opens the port.",
+            TargetKind::Systemd => "Write systemd units, slices, sysusers.d, tmpfiles.d and sysctl.d files\n\nFor hosts that are not NixOS: copy DIR/systemd/* to /etc/systemd/system, DIR/sysusers.d, DIR/tmpfiles.d and DIR/sysctl.d to /etc, and DIR/hls-swarm/test-origin/nginx.conf to /etc/hls-swarm/test-origin/. The units run ffmpeg and nginx from PATH unless --binary says otherwise.",
+            TargetKind::Sysctl => "Print (or write, or apply) the origin's kernel settings as a sysctl.d file",
+        })
+    }
+
+    fn config_files(l: &Loaded<Self>) -> Vec<(String, String)> {
+        let full = nginx_config(&l.config, &l.derived, &Flavour::Full)
+            .as_plain()
+            .expect("the full flavour has no variables");
+        vec![("nginx.conf".into(), full)]
+    }
+
+    fn sysctls() -> std::collections::BTreeMap<&'static str, &'static str> {
+        crate::sysctl::sysctls()
+    }
+
+    fn runner(l: &Loaded<Self>) -> anyhow::Result<Script> {
+        Ok(runner_script(&l.profile, &l.config, &l.derived))
+    }
+
+    fn image(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<ImageSpec> {
+        container_image(&l.profile, &l.config, &l.derived, programs)
+    }
+
+    fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {
+        let path = |n: &str| programs[n].to_string_lossy().into_owned();
+        Ok(systemd_files(
+            &l.profile,
+            &l.config,
+            &l.derived,
+            &path("ffmpeg"),
+            &path("nginx"),
+        ))
+    }
+
+    fn nixos_module(l: &Loaded<Self>) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(vec![
+            (
+                "test-origin.nix".into(),
+                nixos_module(&l.profile, &l.config, &l.derived),
+            ),
+            (
+                "test-origin-microvm.nix".into(),
+                microvm_nix_guest(&l.profile, &l.config),
+            ),
+        ])
+    }
+
+    fn microvm(
+        l: &Loaded<Self>,
+        programs: &Programs,
+        kernel: std::path::PathBuf,
+        modules_dir: std::path::PathBuf,
+    ) -> anyhow::Result<VmSpec> {
+        microvm_spec(
+            &l.profile,
+            &l.config,
+            &l.derived,
+            programs,
+            kernel,
+            modules_dir,
+        )
+    }
 }

@@ -125,12 +125,15 @@ fn systemd_units_of_every_profile_verify() {
 #[test]
 fn verify_catches_a_broken_unit() {
     let dir = tempfile::tempdir().unwrap();
+    // a file that is not a program
+    let not_a_program = dir.path().join("ffmpeg.txt");
+    std::fs::write(&not_a_program, "text").unwrap();
     run(&[
         "systemd",
         "-o",
         dir.path().to_str().unwrap(),
-        "--ffmpeg",
-        "/nonexistent/ffmpeg",
+        "--binary",
+        &format!("ffmpeg={}", not_a_program.display()),
     ]);
     let unit = dir.path().join("systemd/hls-generator.service");
     assert!(

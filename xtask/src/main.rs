@@ -1,53 +1,68 @@
-//! `cargo xtask <command>`: workspace automation.
-//!
-//! Commands:
-//!   check   cargo fmt --check, clippy -D warnings, the whole test suite;
-//!           prints a pass/fail table and exits non-zero on any failure
-//!   demo    a local test origin with 10 viewers on it for 30 s, then a summary
-//!   bench   every criterion benchmark of the workspace, summarised in one
-//!           table and written to docs/BENCHMARKS.md with the machine description
+//! `cargo xtask <command>`: workspace automation. See `cargo xtask --help`.
 
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
+use clap::{Parser, Subcommand};
 
 mod bench;
+mod build_all;
+mod check;
 mod lab;
+mod nix_profiles;
+mod registry;
+
+/// Builds, checks and measures the hls-swarm workspace.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build every artifact of every component × profile × target into DIR,
+    /// with DIR/index.json (files, sha256, sizes) and a summary table
+    ///
+    /// Components, profiles and targets come from the registry and the
+    /// components' profile files. Targets whose host programs are missing are
+    /// skipped with a note; unchanged jobs are reused.
+    BuildAll(build_all::Options),
+    /// cargo fmt --check, clippy -D warnings, the tests, then nginx -t,
+    /// shellcheck, nix-instantiate --parse and systemd-analyze verify on the
+    /// generated files; a pass/fail table, non-zero exit on any failure
+    Check {
+        /// Only check the generated files (skip fmt, clippy and the tests)
+        #[arg(long)]
+        artifacts_only: bool,
+    },
+    /// Run the benchmarks and write docs/BENCHMARKS.md
+    Bench,
+    /// Start a local test origin, put 10 viewers on it for 30 s, print the summary
+    Demo,
+    /// Write nix/profiles.json (components, profiles, targets) for the flake
+    NixProfiles,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check") => check(),
-        Some("bench") => bench::run(&workspace_root()),
-        Some("demo") => lab::demo(&workspace_root()),
-        Some("help" | "--help" | "-h") | None => {
-            print_help();
-            Ok(true)
-        }
-        Some(other) => {
-            eprintln!("error: unknown xtask command `{other}`\n");
-            print_help();
-            return ExitCode::from(2);
-        }
+    let cli = Cli::parse();
+    let root = workspace_root();
+    let result = match cli.command {
+        Task::BuildAll(o) => build_all::run(&root, &o),
+        Task::Check { artifacts_only } => check::run(&root, artifacts_only),
+        Task::Bench => bench::run(&root),
+        Task::Demo => lab::demo(&root),
+        Task::NixProfiles => nix_profiles::write(&root).map(|_| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(common::cli::exit_status(&e))
         }
     }
-}
-
-fn print_help() {
-    println!(
-        "usage: cargo xtask <command>\n\n\
-         commands:\n  \
-         demo    start a local test origin, put 10 viewers on it for 30 s, print the summary\n  \
-         check   cargo fmt --check, clippy -D warnings and the test suite, with a pass/fail table\n  \
-         bench   run the benchmarks and write docs/BENCHMARKS.md"
-    );
 }
 
 /// Runs `program args…` from the workspace root, streaming its output.
@@ -60,37 +75,9 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<bool> {
     Ok(status.success())
 }
 
-fn workspace_root() -> std::path::PathBuf {
+pub(crate) fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
-}
-
-fn check() -> Result<bool> {
-    let steps: [(&str, &str, &[&str]); 3] = [
-        ("rustfmt", "cargo", &["fmt", "--all", "--", "--check"]),
-        (
-            "clippy",
-            "cargo",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        ("tests", "cargo", &["test", "--workspace"]),
-    ];
-    let mut results = Vec::new();
-    for (name, program, args) in steps {
-        results.push((name, run(program, args)?));
-    }
-    println!("\n{:<10} result", "check");
-    for (name, ok) in &results {
-        println!("{name:<10} {}", if *ok { "pass" } else { "FAIL" });
-    }
-    Ok(results.iter().all(|(_, ok)| *ok))
 }

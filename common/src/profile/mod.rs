@@ -10,6 +10,7 @@
 //! [profiles.fast]
 //! description = "one line shown by `profiles`"
 //! extends = ["other"] # optional: merged first, in order
+//! aliases = ["quick"]  # optional: other names that select this profile
 //! [profiles.fast.config]
 //! port = 8080
 //! ```
@@ -36,6 +37,8 @@ pub struct Profile {
     pub name: String,
     pub description: String,
     pub extends: Vec<String>,
+    /// Other names that select this profile (old names kept working).
+    pub aliases: Vec<String>,
     pub config: Value,
     /// The user file it came from; `None` for the component's own profiles.
     pub file: Option<PathBuf>,
@@ -68,6 +71,8 @@ struct RawProfile {
     description: String,
     #[serde(default)]
     extends: Vec<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
     #[serde(default)]
     config: serde_json::Map<String, Value>,
 }
@@ -148,6 +153,7 @@ impl ProfileSet {
                 name: name.clone(),
                 description: p.description,
                 extends: p.extends,
+                aliases: p.aliases,
                 config: Value::Object(p.config),
                 file: file.map(Path::to_path_buf),
             };
@@ -164,11 +170,16 @@ impl ProfileSet {
         self.profiles.iter().map(|p| p.name.as_str()).collect()
     }
 
-    /// Looks a profile up, or says which ones exist.
+    /// Looks a profile up by name or alias, or says which ones exist.
     pub fn get(&self, name: &str) -> Result<&Profile, ConfigError> {
         self.profiles
             .iter()
             .find(|p| p.name == name)
+            .or_else(|| {
+                self.profiles
+                    .iter()
+                    .find(|p| p.aliases.iter().any(|a| a == name))
+            })
             .ok_or_else(|| ConfigError::UnknownProfile {
                 name: name.to_owned(),
                 available: self.names().iter().map(|s| s.to_string()).collect(),
@@ -224,7 +235,7 @@ impl ProfileSet {
             deep_merge(&mut value, layer);
         }
         Ok(Merged {
-            profile: req.profile.clone(),
+            profile: self.get(&req.profile)?.name.clone(),
             value,
             provenance,
         })
@@ -314,6 +325,18 @@ extends = ["one", "two"]
         let msg = e.to_string();
         assert!(msg.contains("did you mean `both`"), "{msg}");
         assert!(msg.contains("one, two, both"), "{msg}");
+    }
+
+    #[test]
+    fn an_alias_selects_its_profile() {
+        let text = format!(
+            "{FILE}\n[profiles.three]\ndescription='x'\naliases=['old-three']\nconfig={{a=3}}\n"
+        );
+        let set = ProfileSet::from_component_toml("t", &text).unwrap();
+        let m = set.merge(&req("old-three", &[])).unwrap();
+        assert_eq!(m.profile, "three");
+        assert_eq!(m.value["a"], 3);
+        assert!(set.merge(&req("old-thre", &[])).is_err());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum VarKind {
     Path,
     /// An IPv4 address; also defines `URL_HOST` (127.0.0.1 for 0.0.0.0).
     ListenAddr,
+    /// An `http://` or `https://` URL without whitespace, quotes, `\`, `$` or backticks.
+    Url,
 }
 
 /// A setting read from the environment.
@@ -79,6 +81,15 @@ const PATH_CHECK: &str = r#"valid_path() {
   [[ $1 == /* ]] || return 1
   case $1 in
     *[[:space:]]* | *[\'\"\`\;\$\\{}\#]*) return 1 ;;
+  esac
+  return 0
+}
+"#;
+
+const URL_CHECK: &str = r#"valid_url() {
+  [[ $1 == http://?* || $1 == https://?* ]] || return 1
+  case $1 in
+    *[[:space:]]* | *[\'\"\`\$\\]*) return 1 ;;
   esac
   return 0
 }
@@ -204,6 +215,9 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
     out!("chmod 755 \"$STATE_DIR\"");
     out!();
     w.push_str(PATH_CHECK);
+    if s.env.iter().any(|v| v.kind == VarKind::Url) {
+        w.push_str(URL_CHECK);
+    }
     for v in &s.env {
         out!("{n}=\"${{{n}:-}}\"", n = v.name);
         out!(
@@ -223,6 +237,10 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
             ),
             VarKind::ListenAddr => format!(
                 "[[ ${n} =~ ^([0-9]{{1,3}}\\.){{3}}[0-9]{{1,3}}$ ]] || die \"{n} must be an IPv4 address, got '${n}'\"",
+                n = v.name
+            ),
+            VarKind::Url => format!(
+                "valid_url \"${n}\" || die \"{n} must be an http:// or https:// URL without spaces, quotes, '$' or '\\\\', got '${n}'\"",
                 n = v.name
             ),
         };

@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+mod targets;
+
+pub use targets::{parse, resolve_programs, TargetCommand};
+
 use crate::component::{load, schema, Component, Loaded};
 use crate::error::ConfigError;
 use crate::profile::{ProfileSet, Request};
@@ -102,7 +106,12 @@ impl CommonCommand {
                 }
                 let width = set.names().iter().map(|n| n.len()).max().unwrap_or(0);
                 for p in &set.profiles {
-                    writeln!(out, "{:width$}  {}", p.name, p.description)?;
+                    let aliases = if p.aliases.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (also: {})", p.aliases.join(", "))
+                    };
+                    writeln!(out, "{:width$}  {}{aliases}", p.name, p.description)?;
                 }
             }
             CommonCommand::Config { args, json, .. } => {
@@ -183,38 +192,7 @@ impl ContainerArgs {
         &self,
         programs: &[(&str, &str)],
     ) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
-        let mut out = std::collections::BTreeMap::new();
-        for b in &self.binaries {
-            let (name, path) = b
-                .split_once('=')
-                .ok_or_else(|| UsageError(format!("--binary `{b}`: expected NAME=PATH")))?;
-            if !programs.iter().any(|(n, _)| *n == name) {
-                let names: Vec<&str> = programs.iter().map(|(n, _)| *n).collect();
-                return Err(UsageError(format!(
-                    "--binary `{b}`: no program `{name}` in this image; it has {}",
-                    names.join(", ")
-                ))
-                .into());
-            }
-            let path = PathBuf::from(path);
-            if !path.is_file() {
-                return Err(UsageError(format!(
-                    "--binary `{b}`: {} is not a file",
-                    path.display()
-                ))
-                .into());
-            }
-            out.insert(name.to_owned(), path);
-        }
-        for (name, package) in programs {
-            if !out.contains_key(*name) {
-                out.insert(
-                    (*name).to_owned(),
-                    crate::host::find_program(name, package)?,
-                );
-            }
-        }
-        Ok(out)
+        programs_from_flags(&self.binaries, programs)
     }
 
     /// Builds `spec` as asked and reports what was written.
@@ -289,4 +267,42 @@ impl SysctlArgs {
         }
         Ok(())
     }
+}
+
+/// Host paths of `programs` (name, Debian package): `NAME=PATH` flags first,
+/// the rest looked up on PATH (a missing one says which package has it).
+pub fn programs_from_flags(
+    flags: &[String],
+    programs: &[(&str, &str)],
+) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
+    let mut out = std::collections::BTreeMap::new();
+    for b in flags {
+        let (name, path) = b
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--binary `{b}`: expected NAME=PATH")))?;
+        if !programs.iter().any(|(n, _)| *n == name) {
+            let names: Vec<&str> = programs.iter().map(|(n, _)| *n).collect();
+            return Err(UsageError(format!(
+                "--binary `{b}`: no program `{name}` here; the programs are {}",
+                names.join(", ")
+            ))
+            .into());
+        }
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(
+                UsageError(format!("--binary `{b}`: {} is not a file", path.display())).into(),
+            );
+        }
+        out.insert(name.to_owned(), path);
+    }
+    for (name, package) in programs {
+        if !out.contains_key(*name) {
+            out.insert(
+                (*name).to_owned(),
+                crate::host::find_program(name, package)?,
+            );
+        }
+    }
+    Ok(out)
 }

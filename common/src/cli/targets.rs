@@ -1,0 +1,222 @@
+//! The target subcommands every component gets (`configs`, `runner`,
+//! `container`, `microvm`, `nixos-module`, `systemd`, `sysctl`): each loads the
+//! selected profile, asks the component's [`Targets`] for the artifact and
+//! writes it. Subcommands of targets a component lacks are hidden and refused.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use super::{programs_from_flags, ContainerArgs, ProfileArgs, SysctlArgs, UsageError};
+use crate::artifact::write_files;
+use crate::target::container::config_document;
+use crate::target::{Programs, TargetKind, Targets, RUNNER_TOOLS};
+
+/// Subcommands that build a component's deployment artifacts.
+#[derive(Subcommand, Clone, Debug)]
+pub enum TargetCommand {
+    /// Write the generated config files: DIR/<component>.json (merged config
+    /// and derived values) and the component's own config files
+    Configs {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Write the standalone runner script to DIR/bin/
+    Runner {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory (the script goes to DIR/bin/)
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Build the OCI image (no daemon needed)
+    Container {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[command(flatten)]
+        container: ContainerArgs,
+    },
+    /// Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop
+    Microvm {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// Kernel (default: the newest /boot/vmlinuz-*)
+        #[arg(long, value_name = "FILE")]
+        kernel: Option<PathBuf>,
+        /// Its modules (default: /lib/modules/<version of the kernel>)
+        #[arg(long, value_name = "DIR")]
+        modules_dir: Option<PathBuf>,
+        /// Take a program from PATH instead of looking it up on PATH (repeatable)
+        #[arg(long = "binary", value_name = "NAME=PATH")]
+        binaries: Vec<String>,
+    },
+    /// Write the NixOS module to DIR
+    NixosModule {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Write systemd units (and the files they use) to DIR
+    Systemd {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// Put this program's path in the units instead of the one on PATH,
+        /// e.g. --binary ffmpeg=/opt/ffmpeg/bin/ffmpeg (repeatable)
+        #[arg(long = "binary", value_name = "NAME=PATH")]
+        binaries: Vec<String>,
+    },
+    /// Print (or write, or apply) the kernel settings as a sysctl.d file
+    Sysctl {
+        #[command(flatten)]
+        args: SysctlArgs,
+    },
+}
+
+impl TargetCommand {
+    /// The target this subcommand builds.
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            TargetCommand::Configs { .. } => TargetKind::Configs,
+            TargetCommand::Runner { .. } => TargetKind::Runner,
+            TargetCommand::Container { .. } => TargetKind::Container,
+            TargetCommand::Microvm { .. } => TargetKind::Microvm,
+            TargetCommand::NixosModule { .. } => TargetKind::NixosModule,
+            TargetCommand::Systemd { .. } => TargetKind::Systemd,
+            TargetCommand::Sysctl { .. } => TargetKind::Sysctl,
+        }
+    }
+
+    /// Builds the artifact of component `C` and prints what was written.
+    pub fn run<C: Targets>(self, out: &mut dyn Write) -> Result<()> {
+        let kind = self.kind();
+        if !C::TARGETS.contains(&kind) {
+            let have: Vec<&str> = C::TARGETS.iter().map(|k| k.as_str()).collect();
+            return Err(UsageError(format!(
+                "{} has no {} target; it has {}",
+                C::NAME,
+                kind.as_str(),
+                have.join(", ")
+            ))
+            .into());
+        }
+        match self {
+            TargetCommand::Configs { profile, out: dir } => {
+                let l = profile.load::<C>()?;
+                let mut files = vec![(
+                    format!("{}.json", C::NAME),
+                    config_document(&l.profile, &l.config, &l.derived)?,
+                )];
+                files.extend(C::config_files(&l));
+                write_files(&dir, &files, out)
+            }
+            TargetCommand::Runner { profile, out: dir } => {
+                let l = profile.load::<C>()?;
+                let path = crate::target::runner::write(&dir, &C::runner(&l)?)?;
+                writeln!(out, "{}", path.display())?;
+                Ok(())
+            }
+            TargetCommand::Container { profile, container } => {
+                let l = profile.load::<C>()?;
+                let programs = resolve_programs::<C>(&container.binaries, true)?;
+                container.build(&C::image(&l, &programs)?, out)?;
+                Ok(())
+            }
+            TargetCommand::Microvm {
+                profile,
+                out: dir,
+                kernel,
+                modules_dir,
+                binaries,
+            } => {
+                let l = profile.load::<C>()?;
+                let (host_kernel, host_modules) = match (&kernel, &modules_dir) {
+                    (Some(k), Some(m)) => (k.clone(), m.clone()),
+                    _ => crate::target::microvm::host_kernel()?,
+                };
+                let programs = resolve_programs::<C>(&binaries, true)?;
+                let spec = C::microvm(
+                    &l,
+                    &programs,
+                    kernel.unwrap_or(host_kernel),
+                    modules_dir.unwrap_or(host_modules),
+                )?;
+                crate::target::microvm::build(&spec, &dir)?;
+                writeln!(out, "{}", dir.join("bin/microvm-run").display())?;
+                Ok(())
+            }
+            TargetCommand::NixosModule { profile, out: dir } => {
+                let l = profile.load::<C>()?;
+                write_files(&dir, &C::nixos_module(&l)?, out)
+            }
+            TargetCommand::Systemd {
+                profile,
+                out: dir,
+                binaries,
+            } => {
+                let l = profile.load::<C>()?;
+                let programs = resolve_programs::<C>(&binaries, false)?;
+                for (name, path) in &programs {
+                    let s = path.to_str().ok_or_else(|| {
+                        UsageError(format!("{name}: {} is not UTF-8", path.display()))
+                    })?;
+                    crate::types::AbsPath::parse(s)
+                        .map_err(|e| UsageError(format!("--binary {name}: {e}")))?;
+                }
+                write_files(&dir, &C::systemd(&l, &programs)?, out)
+            }
+            TargetCommand::Sysctl { args } => {
+                args.run(&format!("{} kernel settings", C::NAME), &C::sysctls(), out)
+            }
+        }
+    }
+}
+
+/// The host paths of a component's programs (and, for images, of the runner
+/// script's tools): `--binary NAME=PATH` first, the component's own binary is
+/// this executable, the rest from PATH.
+pub fn resolve_programs<C: Targets>(flags: &[String], with_tools: bool) -> Result<Programs> {
+    let mut list: Vec<(&str, &str)> = C::PROGRAMS.to_vec();
+    if with_tools {
+        list.extend(RUNNER_TOOLS.iter().filter(|t| !C::PROGRAMS.contains(t)));
+    }
+    let mut flags = flags.to_vec();
+    let own = format!("{}=", C::NAME);
+    if list.iter().any(|(n, _)| *n == C::NAME) && !flags.iter().any(|f| f.starts_with(&own)) {
+        flags.push(format!("{own}{}", std::env::current_exe()?.display()));
+    }
+    programs_from_flags(&flags, &list)
+}
+
+/// Parses the command line of component `C`'s binary: subcommands of targets
+/// it lacks are hidden, the others get the component's own help text.
+pub fn parse<P: Parser, C: Targets>() -> P {
+    let mut cmd = P::command();
+    for kind in TargetKind::ALL {
+        let have = C::TARGETS.contains(kind);
+        let about = C::about(*kind);
+        cmd = cmd.mut_subcommand(kind.as_str(), |s| {
+            let s = s.hide(!have);
+            match about {
+                Some(text) => s
+                    .about(text.lines().next().unwrap_or_default().to_owned())
+                    .long_about(text),
+                None => s,
+            }
+        });
+    }
+    let matches = cmd.get_matches();
+    P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}

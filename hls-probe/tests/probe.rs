@@ -1,0 +1,227 @@
+//! hls-probe against a real stream: FFmpeg writes a short HLS stream, nginx
+//! serves it, the probe (and its generated runner script) report health.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hls-probe");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// (status, body) of GET path, or None when nothing answers.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    let status = r.split(' ').nth(1)?.parse().ok()?;
+    Some((status, r.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()))
+}
+
+fn wait_for(port: u16, path: &str, status: u16, secs: u64) -> String {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut last = None;
+    while Instant::now() < end {
+        last = get(port, path);
+        if let Some((s, body)) = &last {
+            if *s == status {
+                return body.clone();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("GET {path} did not answer {status} within {secs} s; last: {last:?}");
+}
+
+/// Stops a child with SIGTERM (a runner script then stops what it started).
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// A 6 s HLS stream served by nginx on a free port; returns its URL.
+fn serve_stream(dir: &Path) -> (Kill, String) {
+    let hls = dir.join("hls");
+    std::fs::create_dir_all(&hls).unwrap();
+    let ff = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=10",
+            "-t",
+            "6",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+        ])
+        .args(["-hls_playlist_type", "vod"])
+        .arg(hls.join("stream.m3u8"))
+        .status()
+        .expect("ffmpeg is installed");
+    assert!(ff.success());
+    let port = free_port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n  server {{ listen 127.0.0.1:{port}; root {h}; }}\n}}\n",
+            d = dir.display(),
+            h = hls.display()
+        ),
+    )
+    .unwrap();
+    let nginx = Kill(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed"),
+    );
+    let url = format!("http://127.0.0.1:{port}/stream.m3u8");
+    wait_for(port, "/stream.m3u8", 200, 10);
+    (nginx, url)
+}
+
+#[test]
+fn health_follows_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nginx, url) = serve_stream(dir.path());
+    let port = free_port();
+    let _probe = Kill(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--profile",
+                "frequent",
+                "--url",
+                &url,
+                "--port",
+                &port.to_string(),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = wait_for(port, "/health", 200, 20);
+    assert!(body.contains("h264"), "{body}");
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("hls_probe_up 1"), "{metrics}");
+    assert!(!metrics.contains("hls_probe_checks_total 0\n"), "{metrics}");
+    assert_eq!(get(port, "/nothing").unwrap().0, 404);
+
+    // the origin goes away: after 3 failed probes (frequent) it is unhealthy
+    drop(nginx);
+    let body = wait_for(port, "/health", 503, 30);
+    assert!(body.starts_with("unhealthy"), "{body}");
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("hls_probe_up 0"), "{metrics}");
+}
+
+#[test]
+fn bad_input_exits_2_and_says_where() {
+    for (args, expect) in [
+        (vec!["run", "--url", "http://x/$(id)"], "`url`"),
+        (
+            vec!["run", "--profile", "frequnt"],
+            "did you mean `frequent`",
+        ),
+        (
+            vec!["config", "--set", "timeout=20"],
+            "`timeout`: must be at most `interval`",
+        ),
+        (vec!["config", "--set", "intervall=3"], "interval"),
+    ] {
+        let o = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    // targets the component does not have are refused the same way
+    let o = Command::new(BIN)
+        .args(["microvm", "-o", "/tmp/never"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no microvm target"));
+    assert!(!Path::new("/tmp/never").exists());
+}
+
+/// The runner script `common` generates from the probe's Deployment runs it.
+#[test]
+fn the_generated_runner_script_runs_the_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nginx, url) = serve_stream(dir.path());
+    let out = dir.path().join("runner");
+    let o = Command::new(BIN)
+        .args(["runner", "-p", "frequent", "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script = out.join("bin/run-hls-probe");
+    let sc = Command::new("shellcheck")
+        .arg(&script)
+        .output()
+        .expect("shellcheck is installed");
+    assert!(
+        sc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sc.stdout)
+    );
+
+    let path = format!(
+        "{}:{}",
+        Path::new(BIN).parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    // a URL that is not inert is refused before anything starts
+    let bad = Command::new(&script)
+        .env("PATH", &path)
+        .env("STREAM_URL", "http://x/'; id")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("STREAM_URL must be an http:// or https:// URL"));
+
+    let port = free_port();
+    let _run = Kill(
+        Command::new(&script)
+            .env("PATH", &path)
+            .env("STREAM_URL", &url)
+            .env("PORT", port.to_string())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = wait_for(port, "/health", 200, 30);
+    assert!(body.contains("h264"), "{body}");
+}

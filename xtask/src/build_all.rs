@@ -1,0 +1,476 @@
+//! `cargo xtask build-all`: every artifact of every component × profile ×
+//! target, as the registry describes them, built by the components' own
+//! binaries into `OUT/<component>/<profile>/<target>/` (profile-independent
+//! targets into `OUT/<component>/<target>/`), with `OUT/index.json`.
+//!
+//! A target whose host programs are missing is skipped with a note. A job
+//! whose inputs (the component binary, its arguments, the host programs it
+//! packs) are unchanged since the last run is reused, not rebuilt. Each job
+//! writes to a temp dir renamed into place, so an interrupted run leaves no
+//! half-written artifact.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use common::cli::UsageError;
+use common::describe::ComponentInfo;
+use common::target::{TargetKind, RUNNER_TOOLS};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What to build.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Options {
+    /// Output directory
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+    /// Only this component
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+    /// Only this profile (name or alias)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Only this target: configs, runner, container, microvm, nixos-module,
+    /// systemd or sysctl (repeatable)
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Use debug builds of the components (faster to compile, bigger images)
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// One artifact to build.
+#[derive(Clone, Debug)]
+struct Job {
+    component: &'static str,
+    profile: Option<String>,
+    target: TargetKind,
+    programs: Vec<&'static str>,
+}
+
+impl Job {
+    fn dir(&self) -> PathBuf {
+        let mut p = PathBuf::from(self.component);
+        if let Some(profile) = &self.profile {
+            p.push(profile);
+        }
+        p.push(self.target.as_str());
+        p
+    }
+    fn label(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.component,
+            self.profile.as_deref().unwrap_or("-"),
+            self.target.as_str()
+        )
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct FileEntry {
+    path: String,
+    sha256: String,
+    size: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    key: String,
+    files: Vec<FileEntry>,
+}
+
+#[derive(Serialize)]
+struct Artifact {
+    component: &'static str,
+    profile: Option<String>,
+    target: &'static str,
+    files: Vec<FileEntry>,
+}
+
+#[derive(Serialize)]
+struct Skipped {
+    component: &'static str,
+    profile: Option<String>,
+    target: &'static str,
+    reason: String,
+}
+
+fn pick<'a>(
+    what: &str,
+    given: &str,
+    names: impl IntoIterator<Item = &'a str> + Clone,
+) -> UsageError {
+    let all: Vec<&str> = names.clone().into_iter().collect();
+    let hint = common::suggest::closest(given, all.iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    UsageError(format!(
+        "--{what}: no {what} `{given}`; there are {}{hint}",
+        all.join(", ")
+    ))
+}
+
+/// The jobs of `components` that the filters select.
+fn jobs(components: &[ComponentInfo], o: &Options) -> Result<Vec<Job>> {
+    if let Some(c) = &o.component {
+        if !components.iter().any(|x| x.name == c) {
+            return Err(pick("component", c, components.iter().map(|x| x.name)).into());
+        }
+    }
+    let targets = o
+        .targets
+        .iter()
+        .map(|t| {
+            TargetKind::parse(t)
+                .ok_or_else(|| pick("target", t, TargetKind::ALL.iter().map(|k| k.as_str())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    let mut profile_seen = o.profile.is_none();
+    for c in components {
+        if o.component.as_deref().is_some_and(|x| x != c.name) {
+            continue;
+        }
+        let profiles: Vec<&str> = match &o.profile {
+            None => c.profiles.iter().map(|p| p.name.as_str()).collect(),
+            Some(want) => c
+                .profiles
+                .iter()
+                .filter(|p| &p.name == want || p.aliases.contains(want))
+                .map(|p| p.name.as_str())
+                .collect(),
+        };
+        profile_seen |= !profiles.is_empty();
+        for kind in TargetKind::ALL {
+            if !c.targets.contains(&kind.as_str())
+                || !(targets.is_empty() || targets.contains(kind))
+            {
+                continue;
+            }
+            let mut programs: Vec<&'static str> = c.programs.clone();
+            if matches!(kind, TargetKind::Container | TargetKind::Microvm) {
+                programs.extend(RUNNER_TOOLS.iter().map(|(n, _)| *n));
+            }
+            if *kind == TargetKind::Microvm {
+                programs.push("busybox");
+            }
+            programs.retain(|p| *p != c.name);
+            programs.sort();
+            programs.dedup();
+            let make = |profile: Option<String>| Job {
+                component: c.name,
+                profile,
+                target: *kind,
+                programs: programs.clone(),
+            };
+            if kind.per_profile() {
+                out.extend(profiles.iter().map(|p| make(Some((*p).to_owned()))));
+            } else if !profiles.is_empty() {
+                out.push(make(None));
+            }
+        }
+    }
+    if !profile_seen {
+        let all: Vec<&str> = components
+            .iter()
+            .filter(|c| o.component.as_deref().is_none_or(|x| x == c.name))
+            .flat_map(|c| c.profiles.iter().map(|p| p.name.as_str()))
+            .collect();
+        return Err(pick("profile", o.profile.as_deref().unwrap_or_default(), all).into());
+    }
+    Ok(out)
+}
+
+/// Programs of a job that this host lacks, and for a microVM a missing kernel.
+fn missing(job: &Job) -> Vec<String> {
+    let mut m: Vec<String> = job
+        .programs
+        .iter()
+        .filter(|p| common::host::find_program(p, "").is_err())
+        .map(|p| p.to_string())
+        .collect();
+    if job.target == TargetKind::Microvm && common::target::microvm::host_kernel().is_err() {
+        m.push("a kernel in /boot (apt-get install linux-image-amd64)".into());
+    }
+    m
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn files_under(root: &Path, dir: &Path) -> Result<Vec<FileEntry>> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut out = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            let meta = std::fs::symlink_metadata(&p)?;
+            if meta.is_dir() {
+                stack.push(p);
+            } else if meta.is_file() {
+                out.push(FileEntry {
+                    path: p.strip_prefix(root)?.to_string_lossy().into_owned(),
+                    sha256: sha256_file(&p)?,
+                    size: meta.len(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Builds the components' binaries; returns their directory.
+fn build_binaries(root: &Path, components: &[ComponentInfo], debug: bool) -> Result<PathBuf> {
+    let mut args = vec!["build", "-q"];
+    for c in components {
+        args.extend(["-p", c.name]);
+    }
+    if !debug {
+        args.push("--release");
+    }
+    eprintln!(
+        "building {} ({})",
+        components
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if debug { "debug" } else { "release" }
+    );
+    if !crate::run("cargo", &args)? {
+        bail!("cargo build failed");
+    }
+    Ok(crate::lab::target_dir(root).join(if debug { "debug" } else { "release" }))
+}
+
+/// The arguments of a job's command, writing into `dir`.
+fn job_args(job: &Job, dir: &Path, own: &Path, cache: &Path, has_own: bool) -> Vec<String> {
+    let mut a = vec![job.target.as_str().to_owned()];
+    if let Some(p) = &job.profile {
+        a.extend(["--profile".into(), p.clone()]);
+    }
+    let d = dir.to_string_lossy().into_owned();
+    match job.target {
+        TargetKind::Container => {
+            let file = dir.join(format!(
+                "{}-{}.oci.tar",
+                job.component,
+                job.profile.as_deref().unwrap_or("")
+            ));
+            a.extend(["--out".into(), file.to_string_lossy().into_owned()]);
+            a.extend(["--cache-dir".into(), cache.to_string_lossy().into_owned()]);
+        }
+        TargetKind::Sysctl => {
+            a.extend([
+                "--output".into(),
+                dir.join(format!("90-{}.conf", job.component))
+                    .to_string_lossy()
+                    .into_owned(),
+            ]);
+        }
+        _ => a.extend(["--out".into(), d]),
+    }
+    if has_own
+        && matches!(
+            job.target,
+            TargetKind::Container | TargetKind::Microvm | TargetKind::Systemd
+        )
+    {
+        a.extend([
+            "--binary".into(),
+            format!("{}={}", job.component, own.display()),
+        ]);
+    }
+    a
+}
+
+/// What a job's result depends on: its command and the bytes or identity of
+/// every program it packs.
+fn job_key(job: &Job, own_hash: &str, args: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION"));
+    h.update(own_hash);
+    for a in args {
+        h.update(a.as_bytes());
+        h.update([0]);
+    }
+    for p in &job.programs {
+        if let Ok(path) = common::host::find_program(p, "") {
+            h.update(path.to_string_lossy().as_bytes());
+            if let Ok(m) = std::fs::metadata(&path) {
+                h.update(m.len().to_le_bytes());
+                if let Ok(t) = m.modified() {
+                    h.update(format!("{t:?}"));
+                }
+            }
+        }
+    }
+    if job.target == TargetKind::Microvm {
+        if let Ok((k, _)) = common::target::microvm::host_kernel() {
+            h.update(k.to_string_lossy().as_bytes());
+        }
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// Runs build-all; `Ok(false)` when a job failed.
+pub fn run(root: &Path, o: &Options) -> Result<bool> {
+    let components = crate::registry::components();
+    let jobs = jobs(&components, o)?;
+    let wanted: Vec<ComponentInfo> = components
+        .iter()
+        .filter(|c| jobs.iter().any(|j| j.component == c.name))
+        .cloned()
+        .collect();
+    let bin_dir = build_binaries(root, &wanted, o.debug)?;
+    let out = if o.out.is_absolute() {
+        o.out.clone()
+    } else {
+        root.join(&o.out)
+    };
+    std::fs::create_dir_all(out.join(".state"))?;
+    let cache = out.join(".cache/layers");
+
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .expect("a valid template"),
+    );
+    let tty = std::io::stderr().is_terminal();
+    let mut own_hashes = std::collections::BTreeMap::new();
+    let (mut artifacts, mut skipped, mut rows, mut ok) = (Vec::new(), Vec::new(), Vec::new(), true);
+    for job in &jobs {
+        bar.set_message(job.label());
+        if !tty {
+            eprintln!("[{}/{}] {}", bar.position() + 1, jobs.len(), job.label());
+        }
+        let lacking = missing(job);
+        if !lacking.is_empty() {
+            let reason = format!("needs {} on this host", lacking.join(", "));
+            bar.println(format!("skipped {}: {reason}", job.label()));
+            rows.push((job.label(), "skipped".to_owned(), 0, 0));
+            skipped.push(Skipped {
+                component: job.component,
+                profile: job.profile.clone(),
+                target: job.target.as_str(),
+                reason,
+            });
+            bar.inc(1);
+            continue;
+        }
+        let own = bin_dir.join(job.component);
+        let has_own = components
+            .iter()
+            .any(|c| c.name == job.component && c.programs.contains(&job.component));
+        let own_hash = match own_hashes.get(job.component) {
+            Some(h) => h,
+            None => own_hashes.entry(job.component).or_insert(
+                sha256_file(&own).with_context(|| format!("cannot read {}", own.display()))?,
+            ),
+        }
+        .clone();
+        let final_dir = out.join(job.dir());
+        let state_file = out
+            .join(".state")
+            .join(job.dir().to_string_lossy().replace('/', "__") + ".json");
+        let key = job_key(
+            job,
+            &own_hash,
+            &job_args(job, &final_dir, &own, &cache, has_own),
+        );
+        let previous: Option<State> = std::fs::read(&state_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (status, files) = match previous {
+            Some(s)
+                if s.key == key
+                    && s.files.iter().all(|f| {
+                        std::fs::metadata(out.join(&f.path)).is_ok_and(|m| m.len() == f.size)
+                    }) =>
+            {
+                ("reused", s.files)
+            }
+            _ => {
+                let tmp = final_dir.with_extension("partial");
+                let _ = std::fs::remove_dir_all(&tmp);
+                std::fs::create_dir_all(&tmp)?;
+                let result = Command::new(&own)
+                    .args(job_args(job, &tmp, &own, &cache, has_own))
+                    .current_dir(root)
+                    .output()
+                    .with_context(|| format!("cannot run {}", own.display()))?;
+                if !result.status.success() {
+                    bar.println(format!(
+                        "FAILED {}:\n{}",
+                        job.label(),
+                        String::from_utf8_lossy(&result.stderr)
+                    ));
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    rows.push((job.label(), "FAILED".to_owned(), 0, 0));
+                    ok = false;
+                    bar.inc(1);
+                    continue;
+                }
+                let _ = std::fs::remove_dir_all(&final_dir);
+                std::fs::rename(&tmp, &final_dir)?;
+                let files = files_under(&out, &final_dir)?;
+                let state = State {
+                    key,
+                    files: files.clone(),
+                };
+                common::artifact::write_atomic(
+                    &state_file,
+                    serde_json::to_string(&state)?.as_bytes(),
+                )?;
+                ("built", files)
+            }
+        };
+        rows.push((
+            job.label(),
+            status.to_owned(),
+            files.len(),
+            files.iter().map(|f| f.size).sum::<u64>(),
+        ));
+        artifacts.push(Artifact {
+            component: job.component,
+            profile: job.profile.clone(),
+            target: job.target.as_str(),
+            files,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let index = serde_json::json!({ "artifacts": artifacts, "skipped": skipped });
+    let index_path = out.join("index.json");
+    common::artifact::write_atomic(
+        &index_path,
+        (serde_json::to_string_pretty(&index)? + "\n").as_bytes(),
+    )?;
+
+    println!(
+        "{:<40} {:<8} {:>5} {:>12}",
+        "artifact", "status", "files", "bytes"
+    );
+    for (label, status, n, size) in &rows {
+        println!("{label:<40} {status:<8} {n:>5} {size:>12}");
+    }
+    let count = |s: &str| rows.iter().filter(|r| r.1 == s).count();
+    println!(
+        "\n{} built, {} reused, {} skipped, {} failed; index: {}",
+        count("built"),
+        count("reused"),
+        count("skipped"),
+        count("FAILED"),
+        index_path.display()
+    );
+    Ok(ok)
+}

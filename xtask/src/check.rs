@@ -1,0 +1,229 @@
+//! `cargo xtask check`: formatting, lints and tests, then the real tools on
+//! the generated files — `nginx -t` on every generated nginx config,
+//! shellcheck on every generated script, `nix-instantiate --parse` on every
+//! .nix file (generated and in nix/), `systemd-analyze verify` on the units.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::build_all;
+
+/// One row of the table: what was checked, how many files, the failures.
+struct Row {
+    name: &'static str,
+    files: usize,
+    failures: Vec<String>,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// Runs `program args` and returns its error output when it fails.
+fn tool(program: &str, args: &[&str], file: &Path) -> Option<String> {
+    match Command::new(program).args(args).arg(file).output() {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "{}: {}{}",
+            file.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Some(format!(
+            "cannot run {program} ({e}); install it (see README, Setup)"
+        )),
+    }
+}
+
+/// Checks the generated files under `out` and the Nix files of `root`.
+fn check_files(root: &Path, out: &Path) -> Vec<Row> {
+    let mut files = Vec::new();
+    walk(out, &mut files);
+    files.retain(|f| {
+        !f.components()
+            .any(|c| c.as_os_str() == ".state" || c.as_os_str() == ".cache")
+    });
+    let named = |pred: &dyn Fn(&Path) -> bool| -> Vec<PathBuf> {
+        files.iter().filter(|f| pred(f)).cloned().collect()
+    };
+
+    let nginx = named(&|f| f.ends_with("configs/nginx.conf"));
+    let prefix = tempfile::tempdir().expect("a temp dir");
+    let nginx_failures = nginx
+        .iter()
+        .filter_map(|f| {
+            let p = prefix.path().to_string_lossy().into_owned();
+            tool("nginx", &["-t", "-p", &p, "-c"], f)
+        })
+        .collect();
+
+    let scripts = named(&|f| f.parent().is_some_and(|p| p.ends_with("bin")));
+    let script_failures = scripts
+        .iter()
+        .filter_map(|f| tool("shellcheck", &[], f))
+        .collect();
+
+    let mut nix = named(&|f| f.extension().is_some_and(|e| e == "nix"));
+    walk(&root.join("nix"), &mut nix);
+    nix.retain(|f| f.extension().is_some_and(|e| e == "nix"));
+    nix.push(root.join("flake.nix"));
+    let nix_failures = nix
+        .iter()
+        .filter_map(|f| tool("nix-instantiate", &["--parse"], f))
+        .collect();
+
+    let units = named(&|f| {
+        f.extension()
+            .is_some_and(|e| e == "service" || e == "slice")
+    });
+    let mut unit_failures = Vec::new();
+    let mut dirs: Vec<&Path> = units.iter().filter_map(|u| u.parent()).collect();
+    dirs.dedup();
+    for dir in dirs {
+        let batch: Vec<&PathBuf> = units.iter().filter(|u| u.parent() == Some(dir)).collect();
+        match Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .args(&batch)
+            .output()
+        {
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let names: Vec<String> = batch
+                    .iter()
+                    .filter_map(|u| u.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
+                let ours: Vec<&str> = err
+                    .lines()
+                    .filter(|l| names.iter().any(|n| l.contains(n.as_str())))
+                    .collect();
+                if !o.status.success() || !ours.is_empty() {
+                    unit_failures.push(format!("{}: {err}", dir.display()));
+                }
+            }
+            Err(e) => unit_failures.push(format!("cannot run systemd-analyze ({e})")),
+        }
+    }
+    let mut rows = vec![
+        Row {
+            name: "nginx -t",
+            files: nginx.len(),
+            failures: nginx_failures,
+        },
+        Row {
+            name: "shellcheck",
+            files: scripts.len(),
+            failures: script_failures,
+        },
+        Row {
+            name: "nix-instantiate --parse",
+            files: nix.len(),
+            failures: nix_failures,
+        },
+        Row {
+            name: "systemd-analyze verify",
+            files: units.len(),
+            failures: unit_failures,
+        },
+    ];
+    // a check that found nothing to check has not passed
+    for r in &mut rows {
+        if r.files == 0 {
+            r.failures
+                .push("no files to check: the generated files are not where expected".into());
+        }
+    }
+    rows
+}
+
+/// Runs every check; `Ok(false)` when one failed.
+pub fn run(root: &Path, artifacts_only: bool) -> Result<bool> {
+    let mut rows = Vec::new();
+    if !artifacts_only {
+        let steps: [(&'static str, &[&str]); 3] = [
+            ("rustfmt", &["fmt", "--all", "--", "--check"]),
+            (
+                "clippy",
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+            ("tests", &["test", "--workspace"]),
+        ];
+        for (name, args) in steps {
+            let ok = crate::run("cargo", args)?;
+            rows.push(Row {
+                name,
+                files: 0,
+                failures: if ok {
+                    vec![]
+                } else {
+                    vec![format!("cargo {} failed", args.join(" "))]
+                },
+            });
+        }
+    }
+    // the cheap targets of every component and profile, from debug builds
+    let out = tempfile::tempdir()?;
+    let options = build_all::Options {
+        out: out.path().to_path_buf(),
+        component: None,
+        profile: None,
+        targets: ["configs", "runner", "nixos-module", "systemd", "sysctl"]
+            .map(String::from)
+            .to_vec(),
+        debug: true,
+    };
+    let built = build_all::run(root, &options)?;
+    rows.push(Row {
+        name: "build-all (generated files)",
+        files: 0,
+        failures: if built {
+            vec![]
+        } else {
+            vec!["a generated artifact failed to build".into()]
+        },
+    });
+    rows.extend(check_files(root, out.path()));
+
+    println!("\n{:<28} {:>6}  result", "check", "files");
+    for r in &rows {
+        let files = if r.files > 0 {
+            r.files.to_string()
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<28} {files:>6}  {}",
+            r.name,
+            if r.failures.is_empty() {
+                "pass"
+            } else {
+                "FAIL"
+            }
+        );
+    }
+    for r in rows.iter().filter(|r| !r.failures.is_empty()) {
+        eprintln!("\n{} failures:", r.name);
+        for f in &r.failures {
+            eprintln!("  {f}");
+        }
+    }
+    Ok(rows.iter().all(|r| r.failures.is_empty()))
+}

@@ -1,0 +1,254 @@
+//! `cargo xtask build-all` and `nix-profiles` driven through the xtask
+//! binary: the index, reuse, filters, and a profile added to a temp copy of
+//! the workspace showing up everywhere with no other edit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn build_all_writes_an_index_and_reuses_what_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let args = [
+        "build-all",
+        "--debug",
+        "--out",
+        out,
+        "--component",
+        "hls-probe",
+        "--target",
+        "configs",
+        "--target",
+        "runner",
+        "--target",
+        "systemd",
+    ];
+    let first = xtask(&args);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("6 built, 0 reused"),
+        "{}",
+        text(&first)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let artifacts = index["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 6);
+    let mut seen = Vec::new();
+    for a in artifacts {
+        seen.push(format!(
+            "{}/{}",
+            a["profile"].as_str().unwrap(),
+            a["target"].as_str().unwrap()
+        ));
+        for f in a["files"].as_array().unwrap() {
+            let path = dir.path().join(f["path"].as_str().unwrap());
+            assert_eq!(
+                sha256(&path),
+                f["sha256"].as_str().unwrap(),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                f["size"].as_u64().unwrap()
+            );
+        }
+    }
+    for p in ["default", "frequent"] {
+        for t in ["configs", "runner", "systemd"] {
+            assert!(
+                seen.contains(&format!("{p}/{t}")),
+                "{p}/{t} not in {seen:?}"
+            );
+        }
+    }
+    let script = dir
+        .path()
+        .join("hls-probe/frequent/runner/bin/run-hls-probe");
+    assert!(std::fs::read_to_string(&script)
+        .unwrap()
+        .contains("profile frequent"));
+
+    // nothing changed: everything reused, the index byte-identical
+    let before = std::fs::read(dir.path().join("index.json")).unwrap();
+    let again = xtask(&args);
+    assert!(
+        text(&again).contains("0 built, 6 reused"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        before,
+        std::fs::read(dir.path().join("index.json")).unwrap()
+    );
+
+    // a deleted artifact is rebuilt, only that one
+    std::fs::remove_file(&script).unwrap();
+    let third = xtask(&args);
+    assert!(
+        text(&third).contains("1 built, 5 reused"),
+        "{}",
+        text(&third)
+    );
+    assert!(script.is_file());
+}
+
+#[test]
+fn build_all_refuses_unknown_names_with_a_suggestion() {
+    for (flag, value, hint) in [
+        ("--component", "test-orign", "did you mean `test-origin`"),
+        ("--profile", "low-latncy", "did you mean `low-latency`"),
+        ("--target", "contaner", "did you mean `container`"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = xtask(&[
+            "build-all",
+            "--debug",
+            "--out",
+            dir.path().to_str().unwrap(),
+            flag,
+            value,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(hint), "{}", text(&o));
+        assert!(!dir.path().join("index.json").exists());
+    }
+}
+
+/// Copies the workspace sources (not .git, target or out at its top).
+fn copy_tree(from: &Path, to: &Path, top: bool) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if top && [".git", "target", "out"].iter().any(|x| name == *x) {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst, false);
+        } else if e.file_type().unwrap().is_file() {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Adding a profile is one edit of the profile file: `profiles`, build-all and
+/// nix/profiles.json pick it up. Runs in a copy of the workspace with its own
+/// target dir (kept between runs in target/profile-copy).
+#[test]
+fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&root(), copy.path(), true);
+    let profiles = copy.path().join("test-origin/profiles.toml");
+    let mut t = std::fs::read_to_string(&profiles).unwrap();
+    t.push_str("\n[profiles.night-shift]\ndescription = \"a profile added by a test\"\nextends = [\"default\"]\n[profiles.night-shift.config.hls]\nsegmentDuration = 6\n");
+    std::fs::write(&profiles, t).unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("profile-copy");
+    let cargo = |args: &[&str]| {
+        let o = Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(copy.path())
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "cargo {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let listed = cargo(&[
+        "run",
+        "-q",
+        "--offline",
+        "-p",
+        "test-origin",
+        "--",
+        "profiles",
+    ]);
+    assert!(
+        listed.contains("night-shift") && listed.contains("a profile added by a test"),
+        "{listed}"
+    );
+
+    cargo(&[
+        "run",
+        "-q",
+        "--offline",
+        "-p",
+        "xtask",
+        "--",
+        "nix-profiles",
+    ]);
+    let nix: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.path().join("nix/profiles.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = nix["components"][0]["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"night-shift"), "{names:?}");
+
+    let out = copy.path().join("artifacts");
+    cargo(&[
+        "run",
+        "-q",
+        "--offline",
+        "-p",
+        "xtask",
+        "--",
+        "build-all",
+        "--debug",
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "night-shift",
+        "--target",
+        "configs",
+        "--target",
+        "runner",
+    ]);
+    let config =
+        std::fs::read_to_string(out.join("test-origin/night-shift/configs/test-origin.json"))
+            .unwrap();
+    assert!(config.contains("\"segmentDuration\": 6"), "{config}");
+    assert!(out
+        .join("test-origin/night-shift/runner/bin/test-hls-origin")
+        .is_file());
+}
