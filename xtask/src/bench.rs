@@ -22,6 +22,8 @@ pub fn run(root: &Path) -> Result<bool> {
     let swarm = swarm_bench(root)?;
     eprintln!("== container images: cold, warm and profile-change builds");
     let images = image_bench(root)?;
+    eprintln!("== build-all: every artifact, cold and again with nothing changed");
+    let build_all = build_all_bench(root)?;
     let mut table = String::from("| benchmark | mean | 95 % interval |\n|---|---|---|\n");
     for r in &rows {
         writeln!(
@@ -33,13 +35,14 @@ pub fn run(root: &Path) -> Result<bool> {
             human(r.high_ns)
         )?;
     }
-    println!("\n{table}\n{swarm}\n{images}");
+    println!("\n{table}\n{swarm}\n{images}\n{build_all}");
     let doc = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench`.\n\n\
          ## Machine\n\n{}\n\n## Generators (criterion, mean of 100 samples)\n\n{table}\n\
          ## Swarm supervisor\n\n{swarm}\n\
          ## Container images (release build, wall time)\n\n{images}\n\
+         ## build-all (release build, wall time)\n\n{build_all}\n\
          ## What is measured\n\n\
          - `test-origin/generate-all-profiles`: every text artifact (FFmpeg arguments, nginx \
          config in both flavours, cache policy, sysctl file) of every test-origin profile, from \
@@ -54,7 +57,9 @@ pub fn run(root: &Path) -> Result<bool> {
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \
-         packed with `tar -c | gzip -6`.\n",
+         packed with `tar -c | gzip -6`.\n\
+         - build-all: `cargo xtask build-all` into an empty directory with an empty layer \
+         cache (cold), then again with nothing changed (every artifact reused).\n",
         machine()
     );
     std::fs::create_dir_all(root.join("docs"))?;
@@ -342,4 +347,43 @@ fn image_bench(root: &Path) -> Result<String> {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(rows)
+}
+
+/// A full `build-all` into an empty directory, then again with nothing changed.
+fn build_all_bench(root: &Path) -> Result<String> {
+    let out = tempfile::tempdir()?;
+    let options = crate::build_all::Options {
+        out: out.path().to_path_buf(),
+        component: None,
+        profile: None,
+        targets: Vec::new(),
+        debug: false,
+    };
+    // compile first, so that the timings are the builds alone
+    crate::build_all::build_binaries(root, &crate::registry::components(), false)?;
+    let t = std::time::Instant::now();
+    crate::build_all::run(root, &options)?;
+    let cold = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    crate::build_all::run(root, &options)?;
+    let warm = t.elapsed().as_secs_f64();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("index.json"))?)?;
+    let artifacts = index["artifacts"].as_array().map(Vec::len).unwrap_or(0);
+    let skipped = index["skipped"].as_array().map(Vec::len).unwrap_or(0);
+    let bytes: u64 = index["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["files"].as_array().into_iter().flatten())
+        .filter_map(|f| f["size"].as_u64())
+        .sum();
+    Ok(format!(
+        "| figure | value |\n|---|---|\n\
+         | artifacts built | {artifacts} ({skipped} skipped) |\n\
+         | their size | {:.2} GB |\n\
+         | cold run | {cold:.0} s |\n\
+         | again, nothing changed | {warm:.1} s |\n",
+        bytes as f64 / 1e9
+    ))
 }

@@ -228,7 +228,11 @@ fn files_under(root: &Path, dir: &Path) -> Result<Vec<FileEntry>> {
 }
 
 /// Builds the components' binaries; returns their directory.
-fn build_binaries(root: &Path, components: &[ComponentInfo], debug: bool) -> Result<PathBuf> {
+pub(crate) fn build_binaries(
+    root: &Path,
+    components: &[ComponentInfo],
+    debug: bool,
+) -> Result<PathBuf> {
     let mut args = vec!["build", "-q"];
     for c in components {
         args.extend(["-p", c.name]);
