@@ -15,6 +15,9 @@ pub struct ComponentInfo {
     pub targets: Vec<&'static str>,
     /// Programs its artifacts take from the host.
     pub programs: Vec<&'static str>,
+    /// The Debian package of each program (for "install it with" notes).
+    #[serde(skip)]
+    pub debian_packages: std::collections::BTreeMap<&'static str, &'static str>,
     /// File name of its runner script (`bin/<runner>`), when it has one.
     pub runner: Option<String>,
     /// Files the `configs` target writes besides `<name>.json`.
@@ -60,6 +63,12 @@ pub fn describe<C: Targets>() -> ComponentInfo {
             .collect(),
         targets: C::TARGETS.iter().map(|k| k.as_str()).collect(),
         programs: C::PROGRAMS.iter().map(|(n, _)| *n).collect(),
+        debian_packages: C::PROGRAMS
+            .iter()
+            .chain(crate::target::RUNNER_TOOLS)
+            .copied()
+            .chain([("busybox", "busybox-static")])
+            .collect(),
         runner,
         config_files: C::config_files(&l)
             .into_iter()

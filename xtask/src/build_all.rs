@@ -47,7 +47,8 @@ struct Job {
     component: &'static str,
     profile: Option<String>,
     target: TargetKind,
-    programs: Vec<&'static str>,
+    /// Host programs it needs, with their Debian packages.
+    programs: Vec<(&'static str, &'static str)>,
 }
 
 impl Job {
@@ -150,7 +151,13 @@ fn jobs(components: &[ComponentInfo], o: &Options) -> Result<Vec<Job>> {
             {
                 continue;
             }
-            let mut programs: Vec<&'static str> = c.programs.clone();
+            // the configs, runner, NixOS and sysctl targets are text: they need no host program
+            let mut programs: Vec<&'static str> = match kind {
+                TargetKind::Container | TargetKind::Microvm | TargetKind::Systemd => {
+                    c.programs.clone()
+                }
+                _ => Vec::new(),
+            };
             if matches!(kind, TargetKind::Container | TargetKind::Microvm) {
                 programs.extend(RUNNER_TOOLS.iter().map(|(n, _)| *n));
             }
@@ -160,6 +167,10 @@ fn jobs(components: &[ComponentInfo], o: &Options) -> Result<Vec<Job>> {
             programs.retain(|p| *p != c.name);
             programs.sort();
             programs.dedup();
+            let programs: Vec<(&'static str, &'static str)> = programs
+                .into_iter()
+                .map(|p| (p, c.debian_packages.get(p).copied().unwrap_or(p)))
+                .collect();
             let make = |profile: Option<String>| Job {
                 component: c.name,
                 profile,
@@ -189,8 +200,8 @@ fn missing(job: &Job) -> Vec<String> {
     let mut m: Vec<String> = job
         .programs
         .iter()
-        .filter(|p| common::host::find_program(p, "").is_err())
-        .map(|p| p.to_string())
+        .filter(|(p, _)| common::host::find_program(p, "").is_err())
+        .map(|(p, package)| format!("{p} (apt-get install {package})"))
         .collect();
     if job.target == TargetKind::Microvm && common::target::microvm::host_kernel().is_err() {
         m.push("a kernel in /boot (apt-get install linux-image-amd64)".into());
@@ -306,7 +317,7 @@ fn job_key(job: &Job, own_hash: &str, args: &[String]) -> String {
         h.update(a.as_bytes());
         h.update([0]);
     }
-    for p in &job.programs {
+    for (p, _) in &job.programs {
         if let Ok(path) = common::host::find_program(p, "") {
             h.update(path.to_string_lossy().as_bytes());
             if let Ok(m) = std::fs::metadata(&path) {
@@ -323,6 +334,15 @@ fn job_key(job: &Job, own_hash: &str, args: &[String]) -> String {
         }
     }
     format!("{:x}", h.finalize())
+}
+
+/// A line above the progress bar (or on its own when stderr is not a terminal).
+fn note(bar: &indicatif::ProgressBar, tty: bool, line: String) {
+    if tty {
+        bar.println(line);
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 /// Runs build-all; `Ok(false)` when a job failed.
@@ -359,7 +379,7 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
         let lacking = missing(job);
         if !lacking.is_empty() {
             let reason = format!("needs {} on this host", lacking.join(", "));
-            bar.println(format!("skipped {}: {reason}", job.label()));
+            note(&bar, tty, format!("skipped {}: {reason}", job.label()));
             rows.push((job.label(), "skipped".to_owned(), 0, 0));
             skipped.push(Skipped {
                 component: job.component,
@@ -412,11 +432,15 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
                     .output()
                     .with_context(|| format!("cannot run {}", own.display()))?;
                 if !result.status.success() {
-                    bar.println(format!(
-                        "FAILED {}:\n{}",
-                        job.label(),
-                        String::from_utf8_lossy(&result.stderr)
-                    ));
+                    note(
+                        &bar,
+                        tty,
+                        format!(
+                            "FAILED {}:\n{}",
+                            job.label(),
+                            String::from_utf8_lossy(&result.stderr)
+                        ),
+                    );
                     let _ = std::fs::remove_dir_all(&tmp);
                     rows.push((job.label(), "FAILED".to_owned(), 0, 0));
                     ok = false;

@@ -227,3 +227,39 @@ pub fn run(root: &Path, artifacts_only: bool) -> Result<bool> {
     }
     Ok(rows.iter().all(|r| r.failures.is_empty()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn each_tool_catches_a_broken_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        put(
+            d,
+            "c/p/configs/nginx.conf",
+            "events {}\nhttp { server { listen nonsense-port; } }\n",
+        );
+        put(d, "c/p/runner/bin/run-c", "#!/usr/bin/env bash\necho $1\n");
+        put(d, "c/p/nixos-module/c.nix", "{ a = 1; ");
+        put(
+            d,
+            "c/p/systemd/systemd/c.service",
+            "[Service]\nExecStart=relative/path\n",
+        );
+        let rows = check_files(&crate::workspace_root(), d);
+        for r in &rows {
+            assert!(!r.failures.is_empty(), "{} passed a broken file", r.name);
+        }
+        // the workspace's own .nix files are fine: only the broken one fails
+        let nix = rows.iter().find(|r| r.name.starts_with("nix")).unwrap();
+        assert_eq!(nix.failures.len(), 1, "{:?}", nix.failures);
+    }
+}

@@ -252,3 +252,39 @@ fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
         .join("test-origin/night-shift/runner/bin/test-hls-origin")
         .is_file());
 }
+
+/// Without nginx on PATH the origin's image is skipped with a note saying what
+/// to install; its text targets still build.
+#[test]
+fn missing_host_programs_skip_a_target_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let cargo_dir = Path::new(env!("CARGO")).parent().unwrap().to_path_buf();
+    let path = format!("{}:/usr/bin:/bin", cargo_dir.display());
+    assert!(!Path::new("/usr/bin/nginx").exists() && !Path::new("/bin/nginx").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "build-all",
+            "--debug",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ])
+        .args(["--component", "test-origin", "--profile", "default"])
+        .args(["--target", "configs", "--target", "container"])
+        .current_dir(root())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "skipped test-origin default container: needs nginx (apt-get install nginx-light)"
+        ),
+        "{}",
+        text(&o)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["skipped"][0]["target"], "container");
+    assert_eq!(index["artifacts"][0]["target"], "configs");
+    assert!(!dir.path().join("test-origin/default/container").exists());
+}
