@@ -92,8 +92,14 @@ fn run(l: common::Loaded<HlsProbe>, listen: IpAddr) -> anyhow::Result<()> {
     );
     std::thread::spawn(move || {
         for mut conn in server.incoming().flatten() {
-            let mut line = String::new();
-            let _ = BufReader::new(&conn).read_line(&mut line);
+            // read the whole request head: closing with unread data resets the connection
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let (mut line, mut reader) = (String::new(), BufReader::new(&conn));
+            let _ = reader.read_line(&mut line);
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
             let s = shared.lock().unwrap();
             let healthy = s.in_a_row < limit && s.last_pass.is_some_and(|t| t.elapsed() < stale);
             let (status, body) = match line.split(' ').nth(1).unwrap_or("") {

@@ -225,3 +225,116 @@ fn the_generated_runner_script_runs_the_probe() {
     let body = wait_for(port, "/health", 200, 30);
     assert!(body.contains("h264"), "{body}");
 }
+
+/// The image `common` builds from the probe's Deployment: its config, then
+/// podman running it against a stream on the host.
+#[test]
+fn the_generated_image_runs_the_probe_in_podman() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nginx, url) = serve_stream(dir.path());
+    let image = dir.path().join("probe.oci.tar");
+    let o = Command::new(BIN)
+        .args(["container", "-p", "frequent", "-o", image.to_str().unwrap()])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--config",
+            &format!("oci-archive:{}", image.display()),
+        ])
+        .output()
+        .expect("skopeo is installed");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let c = &config["config"];
+    assert_eq!(c["User"], "probe");
+    assert_eq!(c["Entrypoint"][0], "/usr/local/bin/run-hls-probe");
+    assert!(c["ExposedPorts"]["17090/tcp"].is_object(), "{c}");
+    assert_eq!(c["Labels"]["hls-probe.profile"], "frequent");
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for want in [
+        "STREAM_URL=http://127.0.0.1:17080/stream.m3u8",
+        "PORT=17090",
+        "LISTEN_ADDR=0.0.0.0",
+    ] {
+        assert!(env.contains(&want), "{env:?}");
+    }
+
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+        c
+    };
+    let load = podman()
+        .arg("load")
+        .arg("-i")
+        .arg(&image)
+        .output()
+        .expect("podman is installed");
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let port = free_port();
+    let name = format!("hls-probe-test-{}", std::process::id());
+    let run = podman()
+        .args(["run", "-d", "--rm", "--name", &name, "--network", "host"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1000:1000",
+        ])
+        .args([
+            "-e",
+            &format!("STREAM_URL={url}"),
+            "-e",
+            &format!("PORT={port}"),
+        ])
+        .args([
+            "-e",
+            "LISTEN_ADDR=127.0.0.1",
+            "localhost/hls-swarm-hls-probe:frequent",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    struct Stop<'a>(&'a str);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("podman")
+                .args([
+                    "--runtime",
+                    "runc",
+                    "--cgroup-manager",
+                    "cgroupfs",
+                    "rm",
+                    "-f",
+                    self.0,
+                ])
+                .output();
+        }
+    }
+    let _stop = Stop(&name);
+    let body = wait_for(port, "/health", 200, 60);
+    assert!(body.contains("h264"), "{body}");
+}

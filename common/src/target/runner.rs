@@ -98,7 +98,8 @@ const URL_CHECK: &str = r#"valid_url() {
 const HTTP_OK: &str = r#"http_ok() { # HOST PORT PATH: does GET PATH answer 200?
   local status=""
   exec 3<>"/dev/tcp/$1/$2" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+  # in a subshell: a peer that resets the connection kills it with SIGPIPE, not the script
+  (printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3) 2>/dev/null || { exec 3<&- 3>&-; return 1; }
   IFS= read -r status <&3 || true
   exec 3<&- 3>&-
   [[ $status == *" 200 "* ]]
