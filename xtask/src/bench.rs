@@ -13,6 +13,9 @@ struct Row {
     high_ns: f64,
 }
 
+/// One line of the results table: (area, figure, value).
+type Figure = (String, String, String);
+
 pub fn run(root: &Path) -> Result<bool> {
     if !crate::run("cargo", &["bench", "--workspace"])? {
         return Ok(false);
@@ -24,25 +27,33 @@ pub fn run(root: &Path) -> Result<bool> {
     let images = image_bench(root)?;
     eprintln!("== build-all: every artifact, cold and again with nothing changed");
     let build_all = build_all_bench(root)?;
-    let mut table = String::from("| benchmark | mean | 95 % interval |\n|---|---|---|\n");
-    for r in &rows {
-        writeln!(
-            table,
-            "| `{}` | {} | {} – {} |",
-            r.name,
-            human(r.mean_ns),
-            human(r.low_ns),
-            human(r.high_ns)
-        )?;
+    let mut figures: Vec<Figure> = rows
+        .iter()
+        .map(|r| {
+            (
+                "generators".to_owned(),
+                format!("`{}` (criterion mean, 95 % interval)", r.name),
+                format!(
+                    "{} ({} – {})",
+                    human(r.mean_ns),
+                    human(r.low_ns),
+                    human(r.high_ns)
+                ),
+            )
+        })
+        .collect();
+    figures.extend(swarm);
+    figures.extend(images);
+    figures.extend(build_all);
+    let mut table = String::from("| area | figure | value |\n|---|---|---|\n");
+    for (area, figure, value) in &figures {
+        writeln!(table, "| {area} | {figure} | {value} |")?;
     }
-    println!("\n{table}\n{swarm}\n{images}\n{build_all}");
+    println!("\n{table}");
     let doc = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench`.\n\n\
-         ## Machine\n\n{}\n\n## Generators (criterion, mean of 100 samples)\n\n{table}\n\
-         ## Swarm supervisor\n\n{swarm}\n\
-         ## Container images (release build, wall time)\n\n{images}\n\
-         ## build-all (release build, wall time)\n\n{build_all}\n\
+         ## Machine\n\n{}\n\n## Results\n\n{table}\n\
          ## What is measured\n\n\
          - `test-origin/generate-all-profiles`: every text artifact (FFmpeg arguments, nginx \
          config in both flavours, cache policy, sysctl file) of every test-origin profile, from \
@@ -189,7 +200,7 @@ fn children(parent: u32, comm: &str) -> Vec<u32> {
 
 /// 100 viewers against a local origin: the supervisor's own RSS and CPU, and
 /// the viewers' total RSS.
-fn swarm_bench(root: &Path) -> Result<String> {
+fn swarm_bench(root: &Path) -> Result<Vec<Figure>> {
     use std::process::{Command, Stdio};
     use std::time::Duration;
     let bin = crate::lab::build(root, true)?;
@@ -250,19 +261,39 @@ fn swarm_bench(root: &Path) -> Result<String> {
     let cpu_pct = ticks as f64 / 100.0 / secs * 100.0;
     let _ = swarm.wait();
     drop(origin);
-    Ok(format!(
-        "| figure | value |\n|---|---|\n\
-         | viewers running | {viewers} |\n\
-         | supervisor RSS (peak) | {:.1} MB |\n\
-         | supervisor CPU | {cpu_pct:.1} % of one core |\n\
-         | viewers' total RSS (shared libraries counted in each) | {:.0} MB ({:.1} MB each) |\n\
-         | viewers' total PSS (shared pages split) | {:.0} MB ({:.1} MB each) |\n",
-        peak_rss as f64 / 1024.0,
-        viewers_rss as f64 / 1024.0,
-        viewers_rss as f64 / 1024.0 / viewers.max(1) as f64,
-        viewers_pss as f64 / 1024.0,
-        viewers_pss as f64 / 1024.0 / viewers.max(1) as f64,
-    ))
+    let each = |kb: u64| kb as f64 / 1024.0 / viewers.max(1) as f64;
+    let area = || "swarm (100 viewers)".to_owned();
+    Ok(vec![
+        (area(), "viewers running".into(), viewers.to_string()),
+        (
+            area(),
+            "supervisor RSS (peak)".into(),
+            format!("{:.1} MB", peak_rss as f64 / 1024.0),
+        ),
+        (
+            area(),
+            "supervisor CPU".into(),
+            format!("{cpu_pct:.1} % of one core"),
+        ),
+        (
+            area(),
+            "viewers' RSS (shared libraries counted in each)".into(),
+            format!(
+                "{:.0} MB ({:.1} MB each)",
+                viewers_rss as f64 / 1024.0,
+                each(viewers_rss)
+            ),
+        ),
+        (
+            area(),
+            "viewers' PSS (shared pages split)".into(),
+            format!(
+                "{:.0} MB ({:.1} MB each)",
+                viewers_pss as f64 / 1024.0,
+                each(viewers_pss)
+            ),
+        ),
+    ])
 }
 
 fn timed(mut cmd: std::process::Command) -> Result<f64> {
@@ -275,14 +306,12 @@ fn timed(mut cmd: std::process::Command) -> Result<f64> {
 }
 
 /// Cold, warm and profile-change builds of each image, against tar | gzip.
-fn image_bench(root: &Path) -> Result<String> {
+fn image_bench(root: &Path) -> Result<Vec<Figure>> {
     use std::process::Command;
     let bin = crate::lab::build(root, true)?;
     let tmp = std::env::temp_dir().join(format!("hls-swarm-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let mut rows = String::from(
-        "| image | cold build | size | warm rebuild | other profile | tar \\| gzip -6 (same files) | its size |\n|---|---|---|---|---|---|---|\n",
-    );
+    let mut rows: Vec<Figure> = Vec::new();
     for (component, other) in [("test-origin", "low-latency"), ("swarm-client", "stress")] {
         let cache = tmp.join(format!("cache-{component}"));
         let out = tmp.join(format!("{component}.tar"));
@@ -339,18 +368,36 @@ fn image_bench(root: &Path) -> Result<String> {
         ));
         let plain = timed(c)?;
         let plain_size = std::fs::metadata(&gz)?.len();
-        rows.push_str(&format!(
-            "| {component} | {cold:.1} s | {:.1} MB | {warm:.2} s | {changed:.2} s | {plain:.1} s | {:.1} MB |\n",
-            size as f64 / 1e6,
-            plain_size as f64 / 1e6
-        ));
+        let area = || format!("{component} image");
+        rows.extend([
+            (
+                area(),
+                "cold build (empty layer cache)".into(),
+                format!("{cold:.1} s, {:.1} MB", size as f64 / 1e6),
+            ),
+            (
+                area(),
+                "rebuild, nothing changed".into(),
+                format!("{warm:.2} s"),
+            ),
+            (
+                area(),
+                format!("build of profile {other}"),
+                format!("{changed:.2} s"),
+            ),
+            (
+                area(),
+                "`tar -c` piped to `gzip -6`, the same files".into(),
+                format!("{plain:.1} s, {:.1} MB", plain_size as f64 / 1e6),
+            ),
+        ]);
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(rows)
 }
 
 /// A full `build-all` into an empty directory, then again with nothing changed.
-fn build_all_bench(root: &Path) -> Result<String> {
+fn build_all_bench(root: &Path) -> Result<Vec<Figure>> {
     let out = tempfile::tempdir()?;
     let options = crate::build_all::Options {
         out: out.path().to_path_buf(),
@@ -378,12 +425,23 @@ fn build_all_bench(root: &Path) -> Result<String> {
         .flat_map(|a| a["files"].as_array().into_iter().flatten())
         .filter_map(|f| f["size"].as_u64())
         .sum();
-    Ok(format!(
-        "| figure | value |\n|---|---|\n\
-         | artifacts built | {artifacts} ({skipped} skipped) |\n\
-         | their size | {:.2} GB |\n\
-         | cold run | {cold:.0} s |\n\
-         | again, nothing changed | {warm:.1} s |\n",
-        bytes as f64 / 1e9
-    ))
+    let area = || "build-all".to_owned();
+    Ok(vec![
+        (
+            area(),
+            "artifacts (skipped)".into(),
+            format!("{artifacts} ({skipped})"),
+        ),
+        (
+            area(),
+            "their size".into(),
+            format!("{:.2} GB", bytes as f64 / 1e9),
+        ),
+        (area(), "cold run".into(), format!("{cold:.0} s")),
+        (
+            area(),
+            "again, nothing changed".into(),
+            format!("{warm:.1} s"),
+        ),
+    ])
 }

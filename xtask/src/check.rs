@@ -47,6 +47,59 @@ fn tool(program: &str, args: &[&str], file: &Path) -> Option<String> {
     }
 }
 
+/// For a config that a generated unit runs: the `RuntimeDirectory=` values of
+/// the units beside it (systemd creates them under /run before the start).
+fn runtime_directories(conf: &Path) -> Option<Vec<String>> {
+    let target = conf
+        .ancestors()
+        .skip(1)
+        .find(|a| a.join("systemd").is_dir())?;
+    let mut dirs = Vec::new();
+    let mut units = Vec::new();
+    walk(&target.join("systemd"), &mut units);
+    for u in units
+        .iter()
+        .filter(|u| u.extension().is_some_and(|e| e == "service"))
+    {
+        let text = std::fs::read_to_string(u).unwrap_or_default();
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("RuntimeDirectory=") {
+                dirs.extend(v.split_whitespace().map(str::to_owned));
+            }
+        }
+    }
+    Some(dirs)
+}
+
+/// `nginx -t` as the unit would run it: in a private mount namespace whose
+/// /run holds the unit's runtime directories.
+fn nginx_t_as_a_service(conf: &Path, prefix: &str, dirs: &[String]) -> Option<String> {
+    let script = r#"mount -t tmpfs tmpfs /run && conf=$1 prefix=$2 && shift 2 && for d in "$@"; do mkdir -p "/run/$d"; done && exec nginx -t -p "$prefix" -c "$conf""#;
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(conf)
+        .arg(prefix)
+        .args(dirs)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "{}: {}",
+            conf.display(),
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Some(format!("cannot run unshare ({e}); it needs root")),
+    }
+}
+
 /// Checks the generated files under `out` and the Nix files of `root`.
 fn check_files(root: &Path, out: &Path) -> Vec<Row> {
     let mut files = Vec::new();
@@ -59,13 +112,14 @@ fn check_files(root: &Path, out: &Path) -> Vec<Row> {
         files.iter().filter(|f| pred(f)).cloned().collect()
     };
 
-    let nginx = named(&|f| f.ends_with("configs/nginx.conf"));
+    let nginx = named(&|f| f.file_name().is_some_and(|n| n == "nginx.conf"));
     let prefix = tempfile::tempdir().expect("a temp dir");
+    let p = prefix.path().to_string_lossy().into_owned();
     let nginx_failures = nginx
         .iter()
-        .filter_map(|f| {
-            let p = prefix.path().to_string_lossy().into_owned();
-            tool("nginx", &["-t", "-p", &p, "-c"], f)
+        .filter_map(|f| match runtime_directories(f) {
+            None => tool("nginx", &["-t", "-p", &p, "-c"], f),
+            Some(dirs) => nginx_t_as_a_service(f, &p, &dirs),
         })
         .collect();
 
@@ -261,5 +315,25 @@ mod tests {
         // the workspace's own .nix files are fine: only the broken one fails
         let nix = rows.iter().find(|r| r.name.starts_with("nix")).unwrap();
         assert_eq!(nix.failures.len(), 1, "{:?}", nix.failures);
+    }
+
+    #[test]
+    fn a_service_config_is_tested_with_its_runtime_directory() {
+        let conf = "pid /run/hls-check-x/nginx.pid;\nerror_log stderr;\nevents {}\nhttp { access_log off; client_body_temp_path /run/hls-check-x/body; }\n";
+        for (runtime, ok) in [("RuntimeDirectory=hls-check-x\n", true), ("", false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            put(d, "c/p/systemd/etc/nginx.conf", conf);
+            put(
+                d,
+                "c/p/systemd/systemd/c.service",
+                &format!("[Service]\n{runtime}ExecStart=/bin/true\n"),
+            );
+            let f = d.join("c/p/systemd/etc/nginx.conf");
+            let dirs = runtime_directories(&f).unwrap();
+            let result = nginx_t_as_a_service(&f, d.to_str().unwrap(), &dirs);
+            assert_eq!(result.is_none(), ok, "{runtime:?}: {result:?}");
+        }
+        assert!(!Path::new("/run/hls-check-x").exists());
     }
 }

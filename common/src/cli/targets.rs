@@ -201,7 +201,8 @@ pub fn resolve_programs<C: Targets>(flags: &[String], with_tools: bool) -> Resul
 }
 
 /// Parses the command line of component `C`'s binary: subcommands of targets
-/// it lacks are hidden, the others get the component's own help text.
+/// it lacks are hidden, the others get the component's own help text. `P`'s
+/// subcommand enum must flatten [`TargetCommand`].
 pub fn parse<P: Parser, C: Targets>() -> P {
     let mut cmd = P::command();
     for kind in TargetKind::ALL {
