@@ -46,49 +46,62 @@ fn the_origin_vm_boots_serves_and_stops() {
     );
     assert!(run.contains("-smp 4 -m 4096"));
 
-    let (http, serial_port) = (free_port(), free_port());
-    let t = Instant::now();
-    let started = Command::new(dir.path().join("bin/microvm-run"))
-        .env("HTTP_PORT", http.to_string())
-        .env("SERIAL_PORT", serial_port.to_string())
-        .env("SSH_PORT", free_port().to_string())
-        .env("NGINX_EXPORTER_PORT", free_port().to_string())
-        .env("NODE_EXPORTER_PORT", free_port().to_string())
-        .output()
-        .expect("qemu-system-x86 is installed");
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let pid: u32 = std::fs::read_to_string(dir.path().join("run/microvm.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let console =
-        || std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
-    let base = format!("http://127.0.0.1:{http}");
-    let mut health_at = None;
-    let mut playlist_at = None;
-    while t.elapsed() < Duration::from_secs(120) && playlist_at.is_none() {
-        if health_at.is_none()
-            && matches!(
-                common::probe::http_get(&format!("{base}/health"), Duration::from_secs(2)),
-                Ok((200, _))
-            )
-        {
-            health_at = Some(t.elapsed());
-        }
-        if let Ok((200, p)) =
-            common::probe::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
-        {
-            if p.contains("#EXTINF") {
-                playlist_at = Some(t.elapsed());
+    // A guest that printed nothing at all in 120 s never got through early
+    // boot (seen rarely under TCG on a loaded 2-core host, before our init
+    // runs): it is stopped and booted once more, and the test says so.
+    let mut attempt = 0;
+    let (http, pid, health_at, playlist_at, console) = loop {
+        attempt += 1;
+        let (http, serial_port) = (free_port(), free_port());
+        let t = Instant::now();
+        let started = Command::new(dir.path().join("bin/microvm-run"))
+            .env("HTTP_PORT", http.to_string())
+            .env("SERIAL_PORT", serial_port.to_string())
+            .env("SSH_PORT", free_port().to_string())
+            .env("NGINX_EXPORTER_PORT", free_port().to_string())
+            .env("NODE_EXPORTER_PORT", free_port().to_string())
+            .output()
+            .expect("qemu-system-x86 is installed");
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        let pid: u32 = std::fs::read_to_string(dir.path().join("run/microvm.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let console =
+            || std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
+        let base = format!("http://127.0.0.1:{http}");
+        let mut health_at = None;
+        let mut playlist_at = None;
+        while t.elapsed() < Duration::from_secs(120) && playlist_at.is_none() {
+            if health_at.is_none()
+                && matches!(
+                    common::probe::http_get(&format!("{base}/health"), Duration::from_secs(2)),
+                    Ok((200, _))
+                )
+            {
+                health_at = Some(t.elapsed());
             }
+            if let Ok((200, p)) =
+                common::probe::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
+            {
+                if p.contains("#EXTINF") {
+                    playlist_at = Some(t.elapsed());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        let booted = !console().is_empty() || playlist_at.is_some();
+        if booted || attempt == 2 {
+            break (http, pid, health_at, playlist_at, console);
+        }
+        eprintln!("the guest printed nothing in 120 s (it did not boot); booting it once more");
+        let _ = Command::new(dir.path().join("bin/microvm-stop")).output();
+    };
     let ok = health_at.is_some() && playlist_at.is_some();
     // the swarm VM plays the origin VM through the host (10.0.2.2 from a guest)
     let swarm_report = if ok {

@@ -517,12 +517,13 @@ if [[ -f "$here/run/serial.port" ]]; then
   port=$(cat "$here/run/serial.port")
   for _ in 1 2 3 4 5; do
     kill -0 "$pid" 2>/dev/null || break
-    if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+    # each try is bounded: a console whose queue is full would leave the
+    # connect waiting for minutes
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+    timeout 6 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
       sleep 0.5
-      printf '\nhls-swarm:poweroff\n' >&3
-      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      exec 3<&- 3>&-
-    fi
+      printf "\nhls-swarm:poweroff\n" >&3
+      for _ in $(seq 40); do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.1; done' _ "$port" "$pid" || true
   done 2>/dev/null
 fi
 if kill -TERM "$pid" 2>/dev/null; then
