@@ -77,6 +77,16 @@ struct RawProfile {
     config: serde_json::Map<String, Value>,
 }
 
+/// Whether `s` can name a profile: it ends up in image tags, paths, Nix
+/// attribute names and shell words, so only `[a-z0-9-]`, 1 to 63 long.
+pub fn is_profile_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// The base config and the profiles of one component, in definition order.
 #[derive(Clone, Debug)]
 pub struct ProfileSet {
@@ -149,6 +159,24 @@ impl ProfileSet {
         for (name, body) in raw.profiles {
             let p: RawProfile =
                 serde_json::from_value(body).map_err(|e| bad(format!("profile `{name}`: {e}")))?;
+            for n in std::iter::once(&name).chain(&p.aliases) {
+                if !is_profile_name(n) {
+                    return Err(bad(format!(
+                        "profile name `{n}`: use lower-case letters, digits and `-` (at most 63, \
+                         starting with a letter or digit); it becomes an image tag, a directory \
+                         and a Nix attribute name"
+                    )));
+                }
+                let taken = self
+                    .profiles
+                    .iter()
+                    .any(|q| q.name != name && (q.name == *n || q.aliases.iter().any(|a| a == n)));
+                if taken || (*n != name && p.aliases.iter().filter(|a| *a == n).count() > 1) {
+                    return Err(bad(format!(
+                        "profile `{name}`: the name `{n}` is already taken by another profile or alias"
+                    )));
+                }
+            }
             let profile = Profile {
                 name: name.clone(),
                 description: p.description,
@@ -325,6 +353,24 @@ extends = ["one", "two"]
         let msg = e.to_string();
         assert!(msg.contains("did you mean `both`"), "{msg}");
         assert!(msg.contains("one, two, both"), "{msg}");
+    }
+
+    #[test]
+    fn profile_names_are_safe_words_and_unique() {
+        for bad in ["Big", "a b", "a;b", "-x", "über", "x/y"] {
+            let text = format!("{FILE}\n[profiles.\"{bad}\"]\ndescription='x'\n");
+            let e = ProfileSet::from_component_toml("t", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("lower-case letters"), "{bad}: {e}");
+        }
+        let text = format!("{FILE}\n[profiles.three]\ndescription='x'\naliases=['one']\n");
+        let e = ProfileSet::from_component_toml("t", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already taken"), "{e}");
+        let text = format!("{FILE}\n[profiles.three]\ndescription='x'\naliases=['Bad Alias']\n");
+        assert!(ProfileSet::from_component_toml("t", &text).is_err());
     }
 
     #[test]
