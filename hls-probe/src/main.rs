@@ -126,17 +126,21 @@ fn run(l: common::Loaded<HlsProbe>, listen: IpAddr) -> anyhow::Result<()> {
             ])
             .args([
                 "-show_entries",
-                "stream=codec_name",
+                "stream=index,codec_name",
                 "-of",
                 "csv=p=0",
                 c.url.as_str(),
             ])
             .stdin(Stdio::null())
             .output()?;
-        let codecs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
+        // ffprobe lists a stream once per program it is in: one entry per index
+        let text = String::from_utf8_lossy(&out.stdout);
+        let streams: std::collections::BTreeMap<u32, &str> = text
+            .lines()
+            .filter_map(|l| l.split_once(','))
+            .filter_map(|(i, codec)| Some((i.parse().ok()?, codec)))
             .collect();
+        let codecs: Vec<&str> = streams.into_values().collect();
         let mut s = state.lock().unwrap();
         s.checks += 1;
         s.seconds = started.elapsed().as_secs_f64();
