@@ -38,4 +38,5 @@ in
   packages = builtins.attrNames packages;
   apps = builtins.mapAttrs (_: a: a.program) apps;
   packageNames = builtins.mapAttrs (_: p: p.name) packages;
+  modules = builtins.attrNames (import (root + "/nix/modules.nix") { self = { }; inherit registry lib; });
 }

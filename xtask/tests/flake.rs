@@ -120,6 +120,28 @@ fn the_old_public_names_are_packages_and_apps() {
         "test-origin-stress-test"
     );
 
+    let modules: Vec<&str> = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for m in [
+        "test-origin",
+        "swarm-client",
+        "test-origin-logged",
+        "swarm-client-burst",
+    ] {
+        assert!(
+            modules.contains(&m),
+            "nixosModules.{m} is missing: {modules:?}"
+        );
+    }
+    assert!(
+        !modules.iter().any(|m| m.starts_with("hls-probe")),
+        "hls-probe has no NixOS module"
+    );
+
     let apps = v["apps"].as_object().unwrap();
     for name in [
         "test-origin",
