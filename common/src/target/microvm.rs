@@ -465,7 +465,8 @@ set -euo pipefail
 die() {{ printf 'microvm-run: error: %s\n' "$*" >&2; exit 1; }}
 here=$(cd "$(dirname "${{BASH_SOURCE[0]}}")/.." && pwd)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || die "qemu is not installed; install it with: sudo apt-get install qemu-system-x86"
-{checks}append="console=ttyS0 rdinit=/init panic=-1 quiet"
+{checks}# the kernel's messages stay on: run/console.log then shows how far a boot got
+append="console=ttyS0 rdinit=/init panic=-1"
 {guest}SERIAL_PORT="${{SERIAL_PORT:-{serial}}}"
 if ! [[ $SERIAL_PORT =~ ^[0-9]{{1,5}}$ ]]; then die "SERIAL_PORT must be a port number"; fi
 pidfile="$here/run/microvm.pid"
