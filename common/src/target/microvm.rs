@@ -482,6 +482,13 @@ if [[ $ACCEL == auto ]]; then
   fi
 fi
 case $ACCEL in kvm) cpu=host ;; tcg) cpu=max ;; *) die "ACCEL must be kvm, tcg or auto" ;; esac
+if [[ $ACCEL == tcg ]]; then
+  # Under TCG the guest's TSC runs at the host's rate, and the kernel's quick
+  # calibration against the PIT fails on a busy host, after which boot hangs:
+  # give it the host's frequency instead.
+  khz=$(awk '/^cpu MHz/ {{ printf "%d", $4 * 1000; exit }}' /proc/cpuinfo 2>/dev/null || true)
+  if [[ $khz =~ ^[1-9][0-9]{{5,7}}$ ]]; then append="$append tsc_early_khz=$khz"; fi
+fi
 qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp {vcpus} -m {mem} \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$here/vmlinuz" -initrd "$here/initramfs.cpio" \
