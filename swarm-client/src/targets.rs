@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use common::render::shell::quote;
 use common::target::container::{
-    account_entries, config_document, labels, program_layers, Entry, ImageSpec, Layer, Program,
+    account_entries, config_document, labels, program_layers_with_own, Entry, ImageSpec, Layer,
+    Program,
 };
 
 use common::target::{Programs, TargetKind};
@@ -70,7 +71,6 @@ pub fn container_image(
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("no path for `{n}`"))
     };
-    // our own binary goes to /usr/local/bin whatever its host path
     let own = bin("swarm-client")?;
     let programs = vec![
         Program {
@@ -88,22 +88,9 @@ pub fn container_image(
             executables: vec![bin("ss")?, bin("bash")?, bin("env")?],
             data: vec![],
         },
-        Program {
-            name: "swarm-client libraries".into(),
-            executables: vec![own.clone()],
-            data: vec![],
-        },
     ];
-    let mut layers = program_layers(&programs)?;
-    // the last program layer holds our binary at its host path: move it
-    if let Some(l) = layers.last_mut() {
-        l.name = "swarm-client".into();
-        l.entries = vec![Entry::host_file(
-            "/usr/local/bin/swarm-client",
-            std::fs::canonicalize(&own)?,
-            0o755,
-        )];
-    }
+    // our own binary goes to /usr/local/bin whatever its host path
+    let mut layers = program_layers_with_own(&programs, "swarm-client", &own)?;
     let (user, uid) = IMAGE_USER;
     layers.push(Layer {
         name: "accounts and directories".into(),

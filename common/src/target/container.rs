@@ -759,6 +759,26 @@ pub fn program_layers(programs: &[Program]) -> Result<Vec<Layer>> {
     Ok(layers)
 }
 
+/// [`program_layers`] plus a component's own binary (`name`, host path): its
+/// libraries join the shared library layer, and the binary itself goes, whatever
+/// its host path, to /usr/local/bin/NAME in a last layer named NAME.
+pub fn program_layers_with_own(programs: &[Program], name: &str, own: &Path) -> Result<Vec<Layer>> {
+    let mut all = programs.to_vec();
+    all.push(Program {
+        name: name.into(),
+        executables: vec![own.to_path_buf()],
+        data: vec![],
+    });
+    let mut layers = program_layers(&all)?;
+    let last = layers.last_mut().expect("one layer per program");
+    last.entries = vec![Entry::host_file(
+        format!("/usr/local/bin/{name}"),
+        std::fs::canonicalize(own)?,
+        0o755,
+    )];
+    Ok(layers)
+}
+
 /// The account files of a non-root image: `root` and one user/group `name`
 /// with `uid`; every password locked (`!`).
 pub fn account_entries(name: &str, uid: u32, home: &str) -> Vec<Entry> {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 
 use super::container::{
-    account_entries, config_document, labels, program_layers, Entry, ImageSpec, Layer, Program,
+    account_entries, config_document, labels, program_layers, program_layers_with_own, Entry,
+    ImageSpec, Layer, Program,
 };
 use super::runner::{EnvVar, Ready, Script, Service, VarKind};
 use super::{Programs, Targets, RUNNER_TOOLS};
@@ -114,24 +115,11 @@ pub fn image<C: Targets>(l: &Loaded<C>, d: &Deployment, programs: &Programs) -> 
             .collect::<Result<_>>()?,
         data: vec![],
     });
-    let own = C::PROGRAMS.iter().any(|(n, _)| *n == C::NAME);
-    if own {
-        // its libraries join the closure; the binary itself goes to /usr/local/bin
-        host_programs.push(Program {
-            name: C::NAME.into(),
-            executables: vec![program(programs, C::NAME)?],
-            data: vec![],
-        });
-    }
-    let mut layers = program_layers(&host_programs)?;
-    if own {
-        let last = layers.last_mut().expect("one layer per program");
-        last.entries = vec![Entry::host_file(
-            format!("/usr/local/bin/{}", C::NAME),
-            std::fs::canonicalize(program(programs, C::NAME)?)?,
-            0o755,
-        )];
-    }
+    let mut layers = if C::PROGRAMS.iter().any(|(n, _)| *n == C::NAME) {
+        program_layers_with_own(&host_programs, C::NAME, &program(programs, C::NAME)?)?
+    } else {
+        program_layers(&host_programs)?
+    };
     let (user, uid) = d.user;
     layers.push(Layer {
         name: "accounts and directories".into(),
