@@ -5,10 +5,16 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A swarm of simulated HLS viewers, each an `ffmpeg` reading the stream.
+/// A swarm of simulated HLS viewers: native players (async tasks) or `ffmpeg`
+/// processes reading the stream.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
+    /// How viewers are simulated: `native` (an async player per viewer that
+    /// times every request and simulates the buffer) or `ffmpeg` (an FFmpeg
+    /// process per viewer).
+    #[serde(default)]
+    pub engine: Engine,
     /// Number of simulated viewers.
     #[schemars(range(min = 1, max = 100000))]
     pub clients: u32,
@@ -39,11 +45,24 @@ pub struct Config {
     /// Send `Cache-Control: no-cache` and `Pragma: no-cache` with every request.
     #[serde(default)]
     pub no_cache: bool,
+    /// The user agent's base; each viewer sends `<userAgent>/client-<id>`.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: UserAgent,
     /// Extra HTTP headers sent by every viewer (name → value).
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }))]
     pub headers: BTreeMap<String, HeaderValue>,
 }
+
+/// The default user agent base: `hls-swarm/<version>`.
+pub fn default_user_agent() -> UserAgent {
+    UserAgent(format!("hls-swarm/{}", env!("CARGO_PKG_VERSION")))
+}
+
+/// A user agent: 1–200 visible ASCII characters and spaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct UserAgent(#[schemars(regex(pattern = r"^[!-~][ -~]{0,199}$"))] pub String);
 
 /// A header value: printable, no CR or LF.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -59,7 +78,19 @@ common::word_enum!(
 );
 
 common::word_enum!(
-    /// Which renditions a viewer reads: every stream, the first video/audio, or
-    /// the program of the highest/lowest bandwidth variant.
-    VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest" }
+    /// Which renditions a viewer reads: every stream, the first variant, the
+    /// highest/lowest bandwidth variant, or (native engine) the variant an
+    /// hls.js-style bandwidth estimate picks.
+    VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest", Abr = "abr" }
 );
+
+common::word_enum!(
+    /// How each viewer is simulated.
+    Engine { Native = "native", Ffmpeg = "ffmpeg" }
+);
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::Native
+    }
+}

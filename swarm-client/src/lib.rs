@@ -3,6 +3,7 @@
 pub mod config;
 pub mod derive;
 pub mod engine;
+pub mod native;
 pub mod run;
 pub mod sysctl;
 pub mod targets;

@@ -73,9 +73,10 @@ impl Default for ViewerOptions {
     }
 }
 
-/// The user agent of viewer `id`.
-pub fn user_agent(id: u32) -> String {
-    format!("hls-swarm/{}/client-{id}", env!("CARGO_PKG_VERSION"))
+/// The user agent of viewer `id`: `<userAgent>/client-<id>`, so the origin's
+/// log tells viewers apart.
+pub fn user_agent(c: &Config, id: u32) -> String {
+    format!("{}/client-{id}", c.user_agent.0)
 }
 
 /// Splits `http://host:port/path` into (scheme, authority, rest).
@@ -137,7 +138,7 @@ pub fn viewer_args(c: &Config, url: &str, id: u32, o: &ViewerOptions) -> Vec<Str
         "-rw_timeout",
         &(u64::from(c.timeout) * 1_000_000).to_string(),
     ]);
-    push(&["-user_agent", &user_agent(id)]);
+    push(&["-user_agent", &user_agent(c, id)]);
 
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut open_url = url.to_owned();

@@ -1,0 +1,245 @@
+//! Playlists as the player needs them, parsed with m3u8-rs and checked
+//! against limits, so that a malformed or hostile playlist is an error for the
+//! viewer that loaded it — never a panic or an unbounded allocation.
+
+use url::Url;
+
+/// Playlist bodies longer than this are refused (the driver stops reading).
+pub const MAX_PLAYLIST_BYTES: usize = 1 << 20;
+/// Segments (or variants) one playlist may list.
+pub const MAX_ENTRIES: usize = 10_000;
+/// The longest target or segment duration accepted, in seconds.
+pub const MAX_DURATION_SEC: f64 = 3600.0;
+
+/// What is wrong with a playlist. The messages form a small fixed set, so
+/// they can be counted by message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlaylistError {
+    #[error("bad playlist: not UTF-8")]
+    NotUtf8,
+    #[error("bad playlist: not an M3U8 playlist (no #EXTM3U or unparsable)")]
+    NotM3u8,
+    #[error("bad playlist: larger than 1 MiB")]
+    TooLarge,
+    #[error("bad playlist: more than 10000 entries")]
+    TooManyEntries,
+    #[error("bad playlist: missing or zero EXT-X-TARGETDURATION")]
+    NoTargetDuration,
+    #[error("bad playlist: EXT-X-TARGETDURATION over 3600 s")]
+    TargetDurationTooLong,
+    #[error("bad playlist: EXTINF duration not in (0, 3600] s")]
+    BadSegmentDuration,
+    #[error("bad playlist: a URI that cannot be resolved")]
+    BadUri,
+    #[error("bad playlist: a master playlist without variants")]
+    NoVariants,
+}
+
+/// One variant of a master playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    pub url: Url,
+    /// `BANDWIDTH`, bits per second.
+    pub bandwidth: u64,
+}
+
+/// One media segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub url: Url,
+    /// `EXTINF`, seconds.
+    pub duration: f64,
+    /// The `EXT-X-MAP` (initialisation section) in force for this segment.
+    pub map: Option<Url>,
+}
+
+/// A media playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Media {
+    pub target_duration: f64,
+    pub media_sequence: u64,
+    pub segments: Vec<Segment>,
+    /// `EXT-X-ENDLIST`: VOD, no more reloads.
+    pub end_list: bool,
+    /// `EXT-X-START:TIME-OFFSET` (negative: from the end).
+    pub start_offset: Option<f64>,
+}
+
+impl Media {
+    /// The media sequence number of the last segment, if any.
+    pub fn last_sequence(&self) -> Option<u64> {
+        (self.media_sequence + self.segments.len() as u64).checked_sub(1)
+            .filter(|_| !self.segments.is_empty())
+    }
+}
+
+/// A parsed playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Playlist {
+    /// Variants (I-frame-only ones left out) and alternative renditions with a
+    /// URI (audio, subtitles), in the order listed.
+    Master {
+        variants: Vec<Variant>,
+        renditions: Vec<Url>,
+    },
+    Media(Media),
+}
+
+fn join(base: &Url, uri: &str) -> Result<Url, PlaylistError> {
+    match base.join(uri.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+        _ => Err(PlaylistError::BadUri),
+    }
+}
+
+/// Parses a playlist body loaded from `base`.
+pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
+    if body.len() > MAX_PLAYLIST_BYTES {
+        return Err(PlaylistError::TooLarge);
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(PlaylistError::NotUtf8);
+    }
+    if !body.trim_ascii_start().starts_with(b"#EXTM3U") {
+        return Err(PlaylistError::NotM3u8);
+    }
+    match m3u8_rs::parse_playlist_res(body).map_err(|_| PlaylistError::NotM3u8)? {
+        m3u8_rs::Playlist::MasterPlaylist(m) => {
+            if m.variants.len() + m.alternatives.len() > MAX_ENTRIES {
+                return Err(PlaylistError::TooManyEntries);
+            }
+            let variants = m
+                .variants
+                .iter()
+                .filter(|v| !v.is_i_frame)
+                .map(|v| {
+                    Ok(Variant {
+                        url: join(base, &v.uri)?,
+                        bandwidth: v.bandwidth,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if variants.is_empty() {
+                return Err(PlaylistError::NoVariants);
+            }
+            let renditions = m
+                .alternatives
+                .iter()
+                .filter_map(|a| a.uri.as_deref())
+                .map(|u| join(base, u))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Playlist::Master {
+                variants,
+                renditions,
+            })
+        }
+        m3u8_rs::Playlist::MediaPlaylist(p) => {
+            if p.segments.len() > MAX_ENTRIES {
+                return Err(PlaylistError::TooManyEntries);
+            }
+            if p.target_duration == 0 {
+                return Err(PlaylistError::NoTargetDuration);
+            }
+            if p.target_duration as f64 > MAX_DURATION_SEC {
+                return Err(PlaylistError::TargetDurationTooLong);
+            }
+            let mut map: Option<Url> = None;
+            let mut segments = Vec::with_capacity(p.segments.len());
+            for s in &p.segments {
+                let d = f64::from(s.duration);
+                if !(d > 0.0 && d <= MAX_DURATION_SEC) {
+                    return Err(PlaylistError::BadSegmentDuration);
+                }
+                if let Some(m) = &s.map {
+                    map = Some(join(base, &m.uri)?);
+                }
+                segments.push(Segment {
+                    url: join(base, &s.uri)?,
+                    duration: d,
+                    map: map.clone(),
+                });
+            }
+            Ok(Playlist::Media(Media {
+                target_duration: p.target_duration as f64,
+                media_sequence: p.media_sequence,
+                segments,
+                end_list: p.end_list,
+                start_offset: p.start.map(|s| s.time_offset).filter(|o| o.is_finite()),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("http://origin.test/live/stream.m3u8").unwrap()
+    }
+
+    #[test]
+    fn media_playlist() {
+        let body = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n\
+#EXTINF:2.002,\nseg41.ts\n#EXTINF:2.5,\n/abs/seg42.ts\n";
+        let Playlist::Media(m) = parse(&base(), body).unwrap() else {
+            panic!("media expected")
+        };
+        assert_eq!(m.target_duration, 2.0);
+        assert_eq!(m.media_sequence, 41);
+        assert_eq!(m.last_sequence(), Some(42));
+        assert_eq!(m.segments[0].url.as_str(), "http://origin.test/live/seg41.ts");
+        assert_eq!(m.segments[1].url.as_str(), "http://origin.test/abs/seg42.ts");
+        // live encoders write EXTINF above the target duration: accepted
+        assert!((m.segments[1].duration - 2.5).abs() < 1e-6);
+        assert!(!m.end_list);
+    }
+
+    #[test]
+    fn master_playlist() {
+        let body = b"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8\"\n\
+#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nlow/stream.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=2000000\nhttp://other.test/hi.m3u8\n\
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,URI=\"iframe.m3u8\"\n";
+        let Playlist::Master { variants, renditions } = parse(&base(), body).unwrap() else {
+            panic!("master expected")
+        };
+        assert_eq!(variants.len(), 2, "{variants:?}");
+        assert_eq!(variants[0].bandwidth, 800_000);
+        assert_eq!(variants[0].url.as_str(), "http://origin.test/live/low/stream.m3u8");
+        assert_eq!(variants[1].url.as_str(), "http://other.test/hi.m3u8");
+        assert_eq!(renditions[0].as_str(), "http://origin.test/live/audio/en.m3u8");
+    }
+
+    #[test]
+    fn malformed_playlists_are_errors() {
+        let check = |body: &[u8], e: PlaylistError| assert_eq!(parse(&base(), body), Err(e));
+        check(b"garbage\x00\x01", PlaylistError::NotM3u8);
+        check(b"<html>404</html>", PlaylistError::NotM3u8);
+        check(b"#EXTM3U\n\xff\xfe#EXTINF:2,\na.ts\n", PlaylistError::NotUtf8);
+        check(b"#EXTM3U\n#EXTINF:2,\na.ts\n", PlaylistError::NoTargetDuration);
+        check(
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:99999\n#EXTINF:2,\na.ts\n",
+            PlaylistError::TargetDurationTooLong,
+        );
+        check(
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:-5,\na.ts\n",
+            PlaylistError::BadSegmentDuration,
+        );
+        check(
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:99999999,\na.ts\n",
+            PlaylistError::BadSegmentDuration,
+        );
+        check(
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nfile:///etc/passwd\n",
+            PlaylistError::BadUri,
+        );
+        let huge = vec![b'#'; MAX_PLAYLIST_BYTES + 1];
+        check(&huge, PlaylistError::TooLarge);
+        let mut many = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n".to_vec();
+        for i in 0..=MAX_ENTRIES {
+            many.extend_from_slice(format!("#EXTINF:2,\ns{i}.ts\n").as_bytes());
+        }
+        check(&many, PlaylistError::TooManyEntries);
+    }
+}
