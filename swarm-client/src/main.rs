@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
-use swarm_client::config::VariantMode;
+use swarm_client::config::{Engine, VariantMode};
 use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
@@ -49,6 +49,11 @@ enum Command {
     /// `rampJitter` ms), restarts a viewer that exits with backoff, prints a
     /// status line every second, serves Prometheus metrics, and at the end
     /// (--duration, Ctrl-C or SIGTERM) stops every viewer and prints a summary.
+    /// The native engine (the default) plays the stream in an async task per
+    /// viewer and times every request; `--engine ffmpeg` runs an FFmpeg
+    /// process per viewer instead. `--check` plays it with one viewer for 10 s
+    /// and prints every request as it happens.
+    ///
     /// Exit status: 0 done, 1 failure, 2 bad input, 3 stream never reachable.
     Run {
         /// The stream, e.g. http://127.0.0.1:17080/stream.m3u8
@@ -68,9 +73,17 @@ enum Command {
         /// 0.0.0.0:9090 to let another host scrape them
         #[arg(long, value_name = "ADDR:PORT")]
         metrics_addr: Option<SocketAddr>,
-        /// Append each viewer's FFmpeg log to DIR/viewer-<id>.log
+        /// Append each viewer's FFmpeg log to DIR/viewer-<id>.log (ffmpeg engine)
         #[arg(long, value_name = "DIR")]
         viewer_logs: Option<PathBuf>,
+        /// How viewers are simulated: `native` (async players, the default)
+        /// or `ffmpeg` (a process each); overrides the config's `engine`
+        #[arg(long, value_parser = ["native", "ffmpeg"])]
+        engine: Option<String>,
+        /// Play the stream with one native viewer for 10 s (or --duration)
+        /// and print each request as it happens: URL, status, TTFB, bytes, time
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         viewer: ViewerFlags,
     },
@@ -120,6 +133,8 @@ fn run(command: Command) -> Result<()> {
             seed,
             metrics_addr,
             viewer_logs,
+            engine,
+            check,
             viewer,
         } => {
             drop(out);
@@ -134,6 +149,14 @@ fn run(command: Command) -> Result<()> {
                 headers: viewer.headers,
                 no_cache: viewer.no_cache,
                 viewer_logs,
+                engine: engine.map(|e| {
+                    if e == "ffmpeg" {
+                        Engine::Ffmpeg
+                    } else {
+                        Engine::Native
+                    }
+                }),
+                check,
             })
         }
         Command::ViewerArgs {

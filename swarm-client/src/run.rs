@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use common::cli::{ProfileArgs, UsageError};
 use common::host::find_program;
 
-use crate::config::{Config, VariantMode};
-use crate::engine::Swarm;
+use crate::config::{Config, Engine, VariantMode};
+use crate::engine::{ffmpeg, native, Outcome};
 use crate::viewer::{Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use crate::SwarmClient;
 
@@ -32,7 +32,14 @@ pub struct RunArgs {
     pub headers: Vec<String>,
     pub no_cache: bool,
     pub viewer_logs: Option<PathBuf>,
+    /// `--engine`: overrides the config's `engine`.
+    pub engine: Option<Engine>,
+    /// `--check`: one native viewer for 10 s (or --duration), each request printed.
+    pub check: bool,
 }
+
+/// How long `run --check` lasts unless --duration says otherwise.
+pub const CHECK_DURATION: Duration = Duration::from_secs(10);
 
 /// Checks a stream URL: http(s), no spaces or control characters.
 pub fn check_url(url: &str) -> Result<(), UsageError> {
@@ -150,6 +157,10 @@ fn stream_map(c: &Config, url: &str) -> StreamMap {
     match c.variant {
         VariantMode::All => StreamMap::All,
         VariantMode::First => StreamMap::First,
+        VariantMode::Abr => {
+            eprintln!("swarm-client: warning: variant `abr` needs the native engine; FFmpeg viewers read the first variant");
+            StreamMap::First
+        }
         mode => {
             let timeout = Duration::from_secs(u64::from(c.timeout));
             let probed = find_program("ffprobe", "ffmpeg")
@@ -169,6 +180,19 @@ fn stream_map(c: &Config, url: &str) -> StreamMap {
     }
 }
 
+/// The headers every request carries, in order: no-cache, the config's, the
+/// command line's.
+fn request_headers(c: &Config, extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = Vec::new();
+    if c.no_cache {
+        h.push(("Cache-Control".into(), "no-cache".into()));
+        h.push(("Pragma".into(), "no-cache".into()));
+    }
+    h.extend(c.headers.iter().map(|(k, v)| (k.clone(), v.0.clone())));
+    h.extend(extra.iter().cloned());
+    h
+}
+
 pub fn run(a: RunArgs) -> Result<()> {
     check_url(&a.url)?;
     let headers = a
@@ -180,35 +204,13 @@ pub fn run(a: RunArgs) -> Result<()> {
     if a.no_cache {
         profile.set.push("noCache=true".into());
     }
+    if a.check {
+        profile.set.push("clients=1".into());
+        profile.set.push("engine=\"native\"".into());
+    } else if let Some(e) = a.engine {
+        profile.set.push(format!("engine=\"{}\"", e.as_str()));
+    }
     let loaded = profile.load::<SwarmClient>()?;
-    let c = loaded.config;
-    let d = loaded.derived;
-    let ffmpeg = find_program("ffmpeg", "ffmpeg")?;
-    let caps = probe_capabilities(&ffmpeg);
-    if !caps.seg_max_retry {
-        eprintln!("swarm-client: note: this FFmpeg has no -seg_max_retry (FFmpeg 6.1+); segments are not retried");
-    }
-    check_fd_limit(d.recommended_fd_limit);
-    if let Some(dir) = &a.viewer_logs {
-        common::host::ensure_writable_dir(dir, "--viewer-logs")?;
-    }
-
-    let timeout = Duration::from_secs(u64::from(c.timeout).min(10));
-    let reachable = match common::probe::http_get(&a.url, timeout) {
-        Ok((200, _)) => true,
-        Ok((status, _)) => {
-            eprintln!("swarm-client: warning: {} answered HTTP {status}", a.url);
-            false
-        }
-        Err(e) => {
-            eprintln!(
-                "swarm-client: warning: {} is not reachable now ({e}); starting anyway",
-                a.url
-            );
-            false
-        }
-    };
-    let map = stream_map(&c, &a.url);
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -217,38 +219,36 @@ pub fn run(a: RunArgs) -> Result<()> {
     });
     let metrics_addr = a
         .metrics_addr
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], c.metrics_port as u16)));
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], loaded.config.metrics_port as u16)));
+    let duration = if a.check {
+        Some(a.duration.unwrap_or(CHECK_DURATION))
+    } else {
+        a.duration
+    };
+    let c = &loaded.config;
+    if c.engine == Engine::Native && a.url.starts_with("https://") {
+        return Err(UsageError(format!(
+            "{}: the native engine speaks plain HTTP only so far; use --engine ffmpeg for HTTPS",
+            a.url
+        ))
+        .into());
+    }
     println!(
-        "swarm-client: {} viewers of {} at {}/s (±{} ms), profile {}, seed {seed}{}",
+        "swarm-client: {} {} viewers of {} at {}/s (±{} ms), profile {}, seed {seed}{}",
         c.clients,
+        c.engine.as_str(),
         a.url,
         c.ramp_rate,
         c.ramp_jitter,
         loaded.profile,
-        a.duration
+        duration
             .map(|d| format!(", for {} s", d.as_secs()))
             .unwrap_or_default()
     );
-    let swarm = Swarm {
-        profile: loaded.profile.clone(),
-        url: a.url.clone(),
-        ffmpeg,
-        viewer: ViewerOptions {
-            map,
-            progress_fd: Some(PROGRESS_FD),
-            resolve: a.resolve,
-            headers,
-            caps,
-        },
-        duration: a.duration,
-        seed,
-        metrics_addr,
-        tty: std::io::stdout().is_terminal(),
-        reachable_at_start: reachable,
-        viewer_logs: a.viewer_logs.clone(),
-        config: c,
+    let outcome = match c.engine {
+        Engine::Ffmpeg => run_ffmpeg(&a, loaded, headers, seed, metrics_addr, duration)?,
+        Engine::Native => run_native(&a, loaded, headers, seed, metrics_addr, duration)?,
     };
-    let outcome = swarm.run()?;
     print!("{}", outcome.summary.human());
     if let Some(path) = &a.summary_json {
         let json = serde_json::to_string_pretty(&outcome.summary)? + "\n";
@@ -260,4 +260,105 @@ pub fn run(a: RunArgs) -> Result<()> {
         return Err(NeverReachable(a.url).into());
     }
     Ok(())
+}
+
+/// Checks that the URL answers now; a warning if not.
+fn preflight_reachable(url: &str, c: &Config) -> bool {
+    let timeout = Duration::from_secs(u64::from(c.timeout).min(10));
+    match common::probe::http_get(url, timeout) {
+        Ok((200, _)) => true,
+        Ok((status, _)) => {
+            eprintln!("swarm-client: warning: {url} answered HTTP {status}");
+            false
+        }
+        Err(e) => {
+            eprintln!("swarm-client: warning: {url} is not reachable now ({e}); starting anyway");
+            false
+        }
+    }
+}
+
+type Loaded = common::component::Loaded<SwarmClient>;
+
+fn run_native(
+    a: &RunArgs,
+    loaded: Loaded,
+    headers: Vec<(String, String)>,
+    seed: u64,
+    metrics_addr: SocketAddr,
+    duration: Option<Duration>,
+) -> Result<Outcome> {
+    let c = loaded.config;
+    let url = url::Url::parse(&a.url)
+        .map_err(|e| UsageError(format!("`{}` is not a stream URL: {e}", a.url)))?;
+    // a socket and a little slack per viewer
+    check_fd_limit(u64::from(c.clients) * 2 + 1024);
+    let header_map = crate::native::http::headers(&request_headers(&c, &headers))
+        .map_err(UsageError)?;
+    let client = crate::native::http::ClientConfig {
+        resolve: a.resolve,
+        resolve_host: url.host_str().map(str::to_owned),
+        headers: header_map,
+        timeout: Duration::from_secs(u64::from(c.timeout)),
+    };
+    let reachable = preflight_reachable(&a.url, &c);
+    if a.check {
+        println!("checking {url}: one viewer, every request as it happens");
+    }
+    native::Swarm {
+        profile: loaded.profile.clone(),
+        url,
+        client,
+        duration,
+        seed,
+        metrics_addr,
+        tty: std::io::stdout().is_terminal(),
+        reachable_at_start: reachable,
+        check: a.check,
+        config: c,
+    }
+    .run()
+}
+
+fn run_ffmpeg(
+    a: &RunArgs,
+    loaded: Loaded,
+    headers: Vec<(String, String)>,
+    seed: u64,
+    metrics_addr: SocketAddr,
+    duration: Option<Duration>,
+) -> Result<Outcome> {
+    let c = loaded.config;
+    let d = loaded.derived;
+    let ffmpeg = find_program("ffmpeg", "ffmpeg")?;
+    let caps = probe_capabilities(&ffmpeg);
+    if !caps.seg_max_retry {
+        eprintln!("swarm-client: note: this FFmpeg has no -seg_max_retry (FFmpeg 6.1+); segments are not retried");
+    }
+    check_fd_limit(d.recommended_fd_limit);
+    if let Some(dir) = &a.viewer_logs {
+        common::host::ensure_writable_dir(dir, "--viewer-logs")?;
+    }
+    let reachable = preflight_reachable(&a.url, &c);
+    let map = stream_map(&c, &a.url);
+    ffmpeg::Swarm {
+        profile: loaded.profile.clone(),
+        url: a.url.clone(),
+        ffmpeg,
+        viewer: ViewerOptions {
+            map,
+            progress_fd: Some(PROGRESS_FD),
+            resolve: a.resolve,
+            headers,
+            caps,
+        },
+        duration,
+        seed,
+        metrics_addr,
+        tty: std::io::stdout().is_terminal(),
+        reachable_at_start: reachable,
+        viewer_logs: a.viewer_logs.clone(),
+        config: c,
+    }
+    .run()
 }

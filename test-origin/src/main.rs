@@ -82,6 +82,10 @@ enum Command {
         /// Address to listen on; 0.0.0.0 exposes the origin to the network
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
         listen: std::net::IpAddr,
+        /// Keep nginx's access logs in DIR (profiles with logging on, e.g.
+        /// `logged`, `debug`); without it they go to the temp dir and are removed
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
         /// Once ready, read the stream with ffprobe and print codec and size
         #[arg(long)]
         verify: bool,
@@ -165,6 +169,7 @@ fn run(command: Command) -> Result<()> {
             port,
             hls_dir,
             listen,
+            log_dir,
             verify,
             ready_timeout,
         } => test_origin::run::run(test_origin::run::RunOptions {
@@ -172,6 +177,7 @@ fn run(command: Command) -> Result<()> {
             port,
             hls_dir,
             listen,
+            log_dir,
             verify,
             ready_timeout: std::time::Duration::from_secs(ready_timeout),
             grace: std::time::Duration::from_secs(3),

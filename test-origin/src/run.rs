@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub port: Option<u16>,
     pub hls_dir: Option<PathBuf>,
     pub listen: IpAddr,
+    /// Where access logs go (kept); `None`: the temp dir.
+    pub log_dir: Option<PathBuf>,
     pub verify: bool,
     /// How long the stream may take to appear.
     pub ready_timeout: Duration,
@@ -112,7 +114,24 @@ pub fn run(opts: RunOptions) -> Result<()> {
     };
     let base_url = format!("http://{url_host}:{port}");
     let run_dir = str_path(&dirs.run)?;
-    let flavour = Flavour::Local(LocalSite::fixed(&listen, port, hls, run_dir));
+    let mut site = LocalSite::fixed(&listen, port, hls, run_dir);
+    let log_dir = match &opts.log_dir {
+        Some(d) => {
+            let d = absolute(d)?;
+            ensure_writable_dir(&d, "--log-dir")?;
+            let s = str_path(&d)?.to_owned();
+            if s.chars().any(|ch| ch.is_whitespace() || "\"';{}$\\".contains(ch)) {
+                return Err(UsageError(format!(
+                    "--log-dir {s}: expected a path without spaces, quotes, `;`, braces or `$`"
+                ))
+                .into());
+            }
+            site.log_dir = Template::text(&s);
+            Some(s)
+        }
+        None => None,
+    };
+    let flavour = Flavour::Local(site);
     let conf_path = dirs.run.join("nginx.conf");
     let fixed = |_: &str| None;
     std::fs::write(&conf_path, nginx_config(c, d, &flavour).resolve(&fixed)?)?;
@@ -128,6 +147,14 @@ pub fn run(opts: RunOptions) -> Result<()> {
     print!("{}", banner(&loaded.profile, c, d).resolve(&vars)?);
     if opts.hls_dir.is_none() {
         println!("  (the HLS dir is temporary and removed on exit)");
+    }
+    if c.logging.enabled {
+        match &log_dir {
+            Some(d) => println!("  access logs: {d}"),
+            None => println!(
+                "  access logs: {run_dir}/logs (removed on exit; --log-dir DIR keeps them)"
+            ),
+        }
     }
 
     let shutdown = shutdown_flag()?;

@@ -8,6 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -17,8 +18,38 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabel {
+    pub direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+/// Seconds from 0.5 ms to ~33 s.
+fn timing_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 17))
+}
+
+fn ratio_histogram() -> Histogram {
+    Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.5, 2.0, 5.0])
+}
+
+fn long_histogram() -> Histogram {
+    Histogram::new([0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 60.0])
+}
+
+type Timings = Family<KindLabel, Histogram, fn() -> Histogram>;
+
 /// Every metric the swarm exports.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Metrics {
     pub viewers_target: Gauge,
     pub viewers_active: Gauge,
@@ -31,6 +62,55 @@ pub struct Metrics {
     pub http_errors: Family<StatusLabel, Counter>,
     pub timeouts: Counter,
     pub connect_errors: Counter,
+    // native engine
+    pub body_bytes: Counter<u64, AtomicU64>,
+    pub connect_seconds: Timings,
+    pub ttfb_seconds: Timings,
+    pub download_seconds: Timings,
+    pub download_ratio: Histogram,
+    pub startup_seconds: Histogram,
+    pub live_latency_seconds: Histogram,
+    pub rebuffers: Counter,
+    pub rebuffer_seconds: Counter<f64, AtomicU64>,
+    pub segments_gone: Counter,
+    pub segments_skipped: Counter,
+    pub segments_failed: Counter,
+    pub viewer_failures: Counter,
+    pub abr_switches: Family<DirectionLabel, Counter>,
+    pub errors: Family<ReasonLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            viewers_target: Gauge::default(),
+            viewers_active: Gauge::default(),
+            viewers_stalled: Gauge::default(),
+            starts: Counter::default(),
+            restarts: Counter::default(),
+            bytes: Counter::default(),
+            segments: Counter::default(),
+            playlists: Counter::default(),
+            http_errors: Family::default(),
+            timeouts: Counter::default(),
+            connect_errors: Counter::default(),
+            body_bytes: Counter::default(),
+            connect_seconds: Family::new_with_constructor(timing_histogram),
+            ttfb_seconds: Family::new_with_constructor(timing_histogram),
+            download_seconds: Family::new_with_constructor(timing_histogram),
+            download_ratio: ratio_histogram(),
+            startup_seconds: long_histogram(),
+            live_latency_seconds: long_histogram(),
+            rebuffers: Counter::default(),
+            rebuffer_seconds: Counter::default(),
+            segments_gone: Counter::default(),
+            segments_skipped: Counter::default(),
+            segments_failed: Counter::default(),
+            viewer_failures: Counter::default(),
+            abr_switches: Family::default(),
+            errors: Family::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -43,12 +123,12 @@ impl Metrics {
         );
         r.register(
             "viewers_active",
-            "Viewer processes running now",
+            "Viewers running now (processes or native players)",
             self.viewers_active.clone(),
         );
         r.register(
             "viewers_stalled",
-            "Viewers reading slower than 0.9x real time for over 5 s",
+            "Viewers stalled now (native: buffer empty; ffmpeg: below 0.9x real time for over 5 s)",
             self.viewers_stalled.clone(),
         );
         r.register(
@@ -63,17 +143,17 @@ impl Metrics {
         );
         r.register(
             "bytes",
-            "Bytes the viewers received over TCP (kernel socket counters)",
+            "Bytes the viewers received over TCP, HTTP heads included",
             self.bytes.clone(),
         );
         r.register(
             "segments",
-            "Media segment requests seen in the viewers' logs",
+            "Media segments loaded (ffmpeg: segment requests in the viewers' logs)",
             self.segments.clone(),
         );
         r.register(
             "playlists",
-            "Playlist loads seen in the viewers' logs",
+            "Playlists loaded, master and media",
             self.playlists.clone(),
         );
         r.register(
@@ -90,6 +170,81 @@ impl Metrics {
             "connect_errors",
             "Refused or reset connections",
             self.connect_errors.clone(),
+        );
+        r.register(
+            "body_bytes",
+            "Response body bytes the native viewers read",
+            self.body_bytes.clone(),
+        );
+        r.register(
+            "request_connect_seconds",
+            "Time to open a connection (native), by request kind",
+            self.connect_seconds.clone(),
+        );
+        r.register(
+            "request_ttfb_seconds",
+            "Request written to first byte of the response (native), by kind",
+            self.ttfb_seconds.clone(),
+        );
+        r.register(
+            "request_download_seconds",
+            "First to last byte of a response (native), by kind",
+            self.download_seconds.clone(),
+        );
+        r.register(
+            "segment_download_ratio",
+            "Segment download time divided by its duration (native); above 1 cannot keep up",
+            self.download_ratio.clone(),
+        );
+        r.register(
+            "startup_seconds",
+            "First request to first segment in (native)",
+            self.startup_seconds.clone(),
+        );
+        r.register(
+            "live_latency_seconds",
+            "Playout position behind the segment's appearance in the playlist (native)",
+            self.live_latency_seconds.clone(),
+        );
+        r.register(
+            "rebuffers",
+            "Times a native viewer's buffer ran dry",
+            self.rebuffers.clone(),
+        );
+        r.register(
+            "rebuffer_seconds",
+            "Seconds native viewers spent stalled (ended stalls)",
+            self.rebuffer_seconds.clone(),
+        );
+        r.register(
+            "segments_gone",
+            "Listed segments that answered 404/410 (native)",
+            self.segments_gone.clone(),
+        );
+        r.register(
+            "segments_skipped",
+            "Segments the playlist window moved past before they were loaded (native)",
+            self.segments_skipped.clone(),
+        );
+        r.register(
+            "segments_failed",
+            "Segments given up after segMaxRetry failed tries (native)",
+            self.segments_failed.clone(),
+        );
+        r.register(
+            "viewer_failures",
+            "Native viewers whose playlist stayed unreachable for the timeout",
+            self.viewer_failures.clone(),
+        );
+        r.register(
+            "abr_switches",
+            "Variant switches of abr viewers, by direction",
+            self.abr_switches.clone(),
+        );
+        r.register(
+            "errors",
+            "Other request failures (bad playlists, broken connections), by reason",
+            self.errors.clone(),
         );
         r
     }

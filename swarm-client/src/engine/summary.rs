@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::native::recorder::{Encoded, Recorder, Stats, RATIO_SCALE};
 
 /// What one viewer did over the whole run (all its processes).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -32,6 +33,141 @@ pub struct ViewerFigures {
     pub media_seconds: f64,
     #[serde(skip)]
     pub current_media_us: u64,
+    /// What a native viewer measured (PLAYER.md); absent for FFmpeg viewers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeFigures>,
+}
+
+/// A native viewer's own figures (PLAYER.md §1–3), over all its playbacks.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeFigures {
+    /// Response body bytes (what the origin's access log calls body bytes).
+    pub body_bytes: u64,
+    /// Listed segments that answered 404/410 and were skipped.
+    pub segments_gone: u64,
+    /// Segments the playlist window moved past before they were loaded.
+    pub segments_skipped: u64,
+    /// Segments skipped after `segMaxRetry` failed tries.
+    pub segments_failed: u64,
+    /// Media-sequence resets followed (the viewer started again at the live edge).
+    pub sequence_resets: u64,
+    /// Playlist unreachable for `timeout`: the viewer started over.
+    pub viewer_failures: u64,
+    /// First request → first segment in, of the first playback.
+    pub startup_ms: Option<f64>,
+    /// Seconds the playout clock advanced.
+    pub play_sec: f64,
+    pub rebuffers: u64,
+    pub rebuffer_sec: f64,
+    /// `rebuffer_sec / (play_sec + rebuffer_sec)`.
+    pub rebuffer_ratio: f64,
+    /// Live latency at segment ends: the last, median and 95th percentile.
+    pub live_latency_ms: Option<Latency>,
+    pub switches_up: u64,
+    pub switches_down: u64,
+    /// Failures other than HTTP statuses, timeouts and refused connections, by message.
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub last: f64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+/// The native engine's totals and distributions.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeTotals {
+    pub body_bytes: u64,
+    pub segments_gone: u64,
+    pub segments_skipped: u64,
+    pub segments_failed: u64,
+    pub sequence_resets: u64,
+    pub viewer_failures: u64,
+    pub rebuffers: u64,
+    pub rebuffer_sec: f64,
+    pub play_sec: f64,
+    /// Over all viewers: `Σ rebuffer / (Σ play + Σ rebuffer)`.
+    pub rebuffer_ratio: f64,
+    pub switches_up: u64,
+    pub switches_down: u64,
+    pub errors: BTreeMap<String, u64>,
+    /// Per request kind: connect, TTFB and download times in ms.
+    pub requests: BTreeMap<String, KindStats>,
+    /// Segment download time / EXTINF.
+    pub segment_download_ratio: Stats,
+    pub startup_ms: Stats,
+    pub rebuffer_ms: Stats,
+    pub live_latency_ms: Stats,
+    /// The histograms behind these figures, in a form that merges exactly
+    /// (timings in µs, the ratio in thousandths).
+    pub histograms: BTreeMap<String, Encoded>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindStats {
+    pub connect_ms: Stats,
+    pub ttfb_ms: Stats,
+    pub download_ms: Stats,
+}
+
+impl NativeTotals {
+    fn new(viewers: &[ViewerFigures], r: &Recorder) -> Self {
+        let mut t = NativeTotals::default();
+        for v in viewers.iter().filter_map(|v| v.native.as_ref()) {
+            t.body_bytes += v.body_bytes;
+            t.segments_gone += v.segments_gone;
+            t.segments_skipped += v.segments_skipped;
+            t.segments_failed += v.segments_failed;
+            t.sequence_resets += v.sequence_resets;
+            t.viewer_failures += v.viewer_failures;
+            t.rebuffers += v.rebuffers;
+            t.rebuffer_sec += v.rebuffer_sec;
+            t.play_sec += v.play_sec;
+            t.switches_up += v.switches_up;
+            t.switches_down += v.switches_down;
+            for (k, n) in &v.errors {
+                *t.errors.entry(k.clone()).or_default() += n;
+            }
+        }
+        let watched = t.play_sec + t.rebuffer_sec;
+        t.rebuffer_ratio = if watched > 0.0 {
+            t.rebuffer_sec / watched
+        } else {
+            0.0
+        };
+        for (k, h) in &r.kinds {
+            t.requests.insert(
+                k.as_str().to_owned(),
+                KindStats {
+                    connect_ms: Stats::of(&h.connect, 1000.0),
+                    ttfb_ms: Stats::of(&h.ttfb, 1000.0),
+                    download_ms: Stats::of(&h.download, 1000.0),
+                },
+            );
+            t.histograms
+                .insert(format!("{}.connect", k.as_str()), Encoded::of(&h.connect));
+            t.histograms
+                .insert(format!("{}.ttfb", k.as_str()), Encoded::of(&h.ttfb));
+            t.histograms
+                .insert(format!("{}.download", k.as_str()), Encoded::of(&h.download));
+        }
+        t.segment_download_ratio = Stats::of(&r.download_ratio, RATIO_SCALE);
+        t.startup_ms = Stats::of(&r.startup, 1000.0);
+        t.rebuffer_ms = Stats::of(&r.rebuffer, 1000.0);
+        t.live_latency_ms = Stats::of(&r.live_latency, 1000.0);
+        t.histograms
+            .insert("segment.downloadRatio".into(), Encoded::of(&r.download_ratio));
+        t.histograms.insert("startup".into(), Encoded::of(&r.startup));
+        t.histograms.insert("rebuffer".into(), Encoded::of(&r.rebuffer));
+        t.histograms
+            .insert("liveLatency".into(), Encoded::of(&r.live_latency));
+        t
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -51,11 +187,15 @@ pub struct Totals {
     /// Media seconds read per second of run, summed over viewers (≈ viewers
     /// when every one keeps up).
     pub media_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeTotals>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
+    /// `native` or `ffmpeg`.
+    pub engine: String,
     pub url: String,
     pub profile: String,
     pub seed: u64,
@@ -75,6 +215,7 @@ impl Summary {
         ran_for: Duration,
         stopped_by: &str,
         mut viewers: Vec<ViewerFigures>,
+        recorder: Option<&Recorder>,
     ) -> Self {
         let mut t = Totals {
             viewers: c.clients,
@@ -103,7 +244,9 @@ impl Summary {
             media += v.media_seconds;
         }
         t.media_rate = media / secs;
+        t.native = recorder.map(|r| NativeTotals::new(&viewers, r));
         Summary {
+            engine: c.engine.as_str().to_owned(),
             url: url.to_owned(),
             profile: profile.to_owned(),
             seed,
@@ -161,13 +304,46 @@ impl Summary {
             t.connect_errors,
             t.stalls
         );
-        let _ = writeln!(
-            o,
-            "  {:>6} {:>7} {:>9} {:>9} {:>10} {:>7} {:>7}",
-            "viewer", "starts", "bytes", "segments", "playlists", "errors", "speed"
-        );
-        for v in &self.viewers {
+        if let Some(n) = &t.native {
+            native_human(&mut o, n);
+        }
+        let native = t.native.is_some();
+        if native {
+            let _ = writeln!(
+                o,
+                "  {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>9} {:>10}",
+                "viewer", "starts", "bytes", "segments", "errors", "startup", "rebuffer", "latency"
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "  {:>6} {:>7} {:>9} {:>9} {:>10} {:>7} {:>7}",
+                "viewer", "starts", "bytes", "segments", "playlists", "errors", "speed"
+            );
+        }
+        for v in self.viewers.iter().take(MAX_VIEWER_ROWS) {
             let errs: u64 = v.http_errors.values().sum::<u64>() + v.timeouts + v.connect_errors;
+            if let Some(q) = &v.native {
+                let errs = errs + q.errors.values().sum::<u64>();
+                let startup = q.startup_ms.map_or("-".to_owned(), |s| format!("{:.0} ms", s));
+                let latency = q
+                    .live_latency_ms
+                    .as_ref()
+                    .map_or("-".to_owned(), |l| format!("{:.1} s", l.p50 / 1000.0));
+                let _ = writeln!(
+                    o,
+                    "  {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>9} {:>10}",
+                    v.id,
+                    v.starts,
+                    bytes(q.body_bytes),
+                    v.segments,
+                    errs,
+                    startup,
+                    format!("{}×/{:.1}s", q.rebuffers, q.rebuffer_sec),
+                    latency
+                );
+                continue;
+            }
             let speed = v.last_speed.map_or("-".to_owned(), |s| format!("{s:.2}x"));
             let _ = writeln!(
                 o,
@@ -181,7 +357,77 @@ impl Summary {
                 speed
             );
         }
+        if self.viewers.len() > MAX_VIEWER_ROWS {
+            let _ = writeln!(
+                o,
+                "  … {} more viewers (all of them are in --summary-json)",
+                self.viewers.len() - MAX_VIEWER_ROWS
+            );
+        }
         o
+    }
+}
+
+/// Viewers listed one per line in the table.
+pub const MAX_VIEWER_ROWS: usize = 50;
+
+fn native_human(o: &mut String, n: &NativeTotals) {
+    let _ = writeln!(
+        o,
+        "  {:<9} {:>8} {:>21} {:>21} {:>21}",
+        "requests", "count", "connect p50/p99 ms", "TTFB p50/p99 ms", "download p50/p99 ms"
+    );
+    for (kind, k) in &n.requests {
+        if k.ttfb_ms.count == 0 {
+            continue;
+        }
+        let pair = |s: &Stats| {
+            if s.count == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.2} / {:.2}", s.p50, s.p99)
+            }
+        };
+        let _ = writeln!(
+            o,
+            "  {:<9} {:>8} {:>21} {:>21} {:>21}",
+            kind,
+            k.ttfb_ms.count,
+            pair(&k.connect_ms),
+            pair(&k.ttfb_ms),
+            pair(&k.download_ms)
+        );
+    }
+    let r = &n.segment_download_ratio;
+    let _ = writeln!(
+        o,
+        "  segment download ratio (download time / duration): p50 {:.3}, p99 {:.3}, max {:.3}",
+        r.p50, r.p99, r.max
+    );
+    let _ = writeln!(
+        o,
+        "  startup p50 {:.0} ms, p95 {}; rebuffers {} ({:.1} s, ratio {:.4}); live latency p50 {:.2} s, p95 {:.2} s",
+        n.startup_ms.p50,
+        if n.startup_ms.count == 0 { "-".to_owned() } else { format!("{:.0} ms", n.startup_ms.p95) },
+        n.rebuffers,
+        n.rebuffer_sec,
+        n.rebuffer_ratio,
+        n.live_latency_ms.p50 / 1000.0,
+        n.live_latency_ms.p95 / 1000.0,
+    );
+    let _ = writeln!(
+        o,
+        "  segments gone {}, skipped {}, failed {}; sequence resets {}; viewer failures {}; ABR switches up {}, down {}",
+        n.segments_gone,
+        n.segments_skipped,
+        n.segments_failed,
+        n.sequence_resets,
+        n.viewer_failures,
+        n.switches_up,
+        n.switches_down
+    );
+    for (msg, count) in &n.errors {
+        let _ = writeln!(o, "  error ×{count}: {msg}");
     }
 }
 

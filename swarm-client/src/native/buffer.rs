@@ -157,6 +157,15 @@ impl Playout {
             && self.anchor_pos + (now - self.anchor_wall).as_secs_f64() >= self.buffered
     }
 
+    /// When the buffer runs (or ran) dry: `None` before playback starts.
+    pub fn dry_at(&self) -> Option<Instant> {
+        if let Some(s) = self.stall_since {
+            return Some(s);
+        }
+        self.playing
+            .then(|| self.anchor_wall + secs(self.buffered - self.anchor_pos))
+    }
+
     /// Seconds of media buffered ahead of the playout position at `now`.
     pub fn level(&self, now: Instant) -> f64 {
         if !self.playing {

@@ -7,3 +7,6 @@ pub mod abr;
 pub mod buffer;
 pub mod player;
 pub mod playlist;
+pub mod recorder;
+pub mod http;
+pub mod viewer;

@@ -82,6 +82,23 @@ pub enum Failure {
     Broken,
     Playlist(PlaylistError),
     TooManyRedirects,
+    /// A scheme the engine does not speak.
+    Unsupported,
+}
+
+impl Failure {
+    /// A short, fixed message (failures are counted by it).
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Status(s) => format!("HTTP {s}"),
+            Failure::Timeout => "timeout".into(),
+            Failure::Connect => "connection refused or unreachable".into(),
+            Failure::Broken => "connection closed or broken mid-response".into(),
+            Failure::Playlist(e) => e.to_string(),
+            Failure::TooManyRedirects => "more than 5 redirects".into(),
+            Failure::Unsupported => "unsupported URL scheme".into(),
+        }
+    }
 }
 
 /// What happened, for the figures.
@@ -237,6 +254,11 @@ impl Player {
 
     pub fn stalled(&self, now: Instant) -> bool {
         self.playout.stalled(now)
+    }
+
+    /// When the buffer runs (or ran) dry; `None` before playback.
+    pub fn dry_at(&self) -> Option<Instant> {
+        self.playout.dry_at()
     }
 
     /// Seconds of media buffered ahead at `now`.

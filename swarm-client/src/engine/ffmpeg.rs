@@ -1,0 +1,509 @@
+//! The FFmpeg engine: each viewer an `ffmpeg` process, started on the ramp,
+//! supervised and measured from its progress pipe, its log and the kernel's
+//! TCP counters.
+//!
+//! Everything runs on one thread (a current-thread tokio runtime): the
+//! parent-death signal of a child is tied to the thread that spawned it, so the
+//! thread that spawns viewers lives as long as the swarm.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use common::supervise::{prepare_in_group, signal_group};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::viewer::{viewer_args, ViewerOptions, PROGRESS_FD};
+use super::metrics::{Metrics, StatusLabel};
+use super::progress::{classify, LogEvent, ProgressParser};
+use super::summary::{self, Summary, ViewerFigures};
+use super::{netbytes, progress, ramp_schedule, Outcome, VIEWER_BACKOFF};
+
+/// Below this speed for [`STALL_AFTER`], a viewer counts as stalled.
+pub const STALL_SPEED: f64 = 0.9;
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+
+/// How a run is set up.
+pub struct Swarm {
+    pub profile: String,
+    pub config: Config,
+    pub url: String,
+    pub ffmpeg: PathBuf,
+    pub viewer: ViewerOptions,
+    pub duration: Option<Duration>,
+    pub seed: u64,
+    pub metrics_addr: SocketAddr,
+    /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
+    pub tty: bool,
+    /// Append each viewer's log to DIR/viewer-<id>.log.
+    pub viewer_logs: Option<PathBuf>,
+    /// Whether the preflight reached the URL; if not, the run ends (exit 3)
+    /// when no viewer has reached it within the timeout either.
+    pub reachable_at_start: bool,
+}
+
+enum Msg {
+    Progress {
+        id: usize,
+        gen: u64,
+        p: progress::Progress,
+    },
+    Log {
+        id: usize,
+        gen: u64,
+        e: LogEvent,
+    },
+    Exit {
+        id: usize,
+        gen: u64,
+        status: std::process::ExitStatus,
+    },
+}
+
+#[derive(Default)]
+struct Viewer {
+    pid: Option<u32>,
+    gen: u64,
+    started: Option<Instant>,
+    restart_at: Option<Instant>,
+    attempt: u32,
+    figures: ViewerFigures,
+    slow_since: Option<Instant>,
+    last_progress: Option<Instant>,
+    stalled: bool,
+}
+
+impl Swarm {
+    /// Runs until the duration ends or SIGINT/SIGTERM; then stops every viewer.
+    pub fn run(self) -> Result<Outcome> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        rt.block_on(self.run_async())
+    }
+
+    fn spawn_viewer(
+        &self,
+        id: usize,
+        v: &mut Viewer,
+        tx: &mpsc::UnboundedSender<Msg>,
+    ) -> Result<()> {
+        let args = viewer_args(&self.config, &self.url, id as u32, &self.viewer);
+        let (read_end, write_end) = nix::unistd::pipe().context("cannot create a progress pipe")?;
+        let mut cmd = std::process::Command::new(&self.ffmpeg);
+        cmd.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        prepare_in_group(&mut cmd);
+        let write_fd = write_end.as_raw_fd();
+        #[allow(unsafe_code)]
+        // SAFETY: runs between fork and exec; dup2(2) is async-signal-safe and
+        // only makes the pipe's write end the child's fd 3.
+        unsafe {
+            cmd.pre_exec(move || {
+                if nix::libc::dup2(write_fd, PROGRESS_FD as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = tokio::process::Command::from(cmd)
+            .kill_on_drop(false)
+            .spawn()
+            .with_context(|| format!("cannot start viewer {id} ({})", self.ffmpeg.display()))?;
+        drop(write_end);
+        v.gen += 1;
+        let gen = v.gen;
+        v.pid = child.id();
+        v.started = Some(Instant::now());
+        v.slow_since = None;
+        v.last_progress = None;
+        v.figures.starts += 1;
+
+        let stderr = child.stderr.take().expect("piped stderr");
+        let t = tx.clone();
+        let mut log_file = match &self.viewer_logs {
+            Some(dir) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("viewer-{id}.log")))
+                    .with_context(|| format!("cannot write viewer logs in {}", dir.display()))?,
+            ),
+            None => None,
+        };
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = &mut log_file {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
+                if let Some(e) = classify(&line) {
+                    let _ = t.send(Msg::Log { id, gen, e });
+                }
+            }
+        });
+        let t = tx.clone();
+        tokio::spawn(async move {
+            let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(read_end) else {
+                return;
+            };
+            let mut lines = BufReader::new(pipe).lines();
+            let mut parser = ProgressParser::default();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(p) = parser.feed(&line) {
+                    let _ = t.send(Msg::Progress { id, gen, p });
+                }
+            }
+        });
+        let t = tx.clone();
+        tokio::spawn(async move {
+            if let Ok(status) = child.wait().await {
+                let _ = t.send(Msg::Exit { id, gen, status });
+            }
+        });
+        Ok(())
+    }
+
+    async fn run_async(self) -> Result<Outcome> {
+        let c = &self.config;
+        let n = c.clients as usize;
+        let metrics = Metrics::default();
+        metrics.viewers_target.set(i64::from(c.clients));
+        let listener = tokio::net::TcpListener::bind(self.metrics_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot serve metrics on {}; choose another --metrics-addr",
+                    self.metrics_addr
+                )
+            })?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let server = tokio::spawn(super::metrics::serve(listener, Arc::new(metrics.registry())));
+
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let schedule = ramp_schedule(c, self.seed);
+        let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
+        let mut viewers: Vec<Viewer> = (0..n).map(|_| Viewer::default()).collect();
+        let mut next = 0usize;
+        let start = Instant::now();
+        let end = self.duration.map(|d| start + d);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut last_status = start;
+        let mut status_bytes = 0u64;
+        let mut status_segments = 0u64;
+        let mut ever_reached = false;
+        let mut net = netbytes::NetBytes::default();
+        let mut net_warned = false;
+        let mut stop_reason = "duration reached";
+
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = term.recv() => { stop_reason = "SIGTERM"; break; }
+                _ = int.recv() => { stop_reason = "interrupted"; break; }
+                Some(msg) = rx.recv() => {
+                    self.handle(msg, &mut viewers, &metrics, &mut rng, &mut ever_reached);
+                    while let Ok(m) = rx.try_recv() {
+                        self.handle(m, &mut viewers, &metrics, &mut rng, &mut ever_reached);
+                    }
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            if end.is_some_and(|e| now >= e) {
+                break;
+            }
+            if !ever_reached
+                && !self.reachable_at_start
+                && now - start >= Duration::from_secs(u64::from(c.timeout))
+            {
+                stop_reason = "stream never reachable";
+                break;
+            }
+            // ramp
+            while next < n && now - start >= schedule[next] {
+                if let Err(e) = self.spawn_viewer(next, &mut viewers[next], &tx) {
+                    eprintln!("swarm-client: {e:#}");
+                    viewers[next].restart_at = Some(now + VIEWER_BACKOFF.delay(1, rng.f64()));
+                } else {
+                    metrics.starts.inc();
+                }
+                next += 1;
+            }
+            // restarts
+            for (id, v) in viewers.iter_mut().enumerate() {
+                if v.pid.is_none() && v.restart_at.is_some_and(|t| t <= now) {
+                    v.restart_at = None;
+                    match self.spawn_viewer(id, v, &tx) {
+                        Ok(()) => {
+                            v.figures.restarts += 1;
+                            metrics.starts.inc();
+                            metrics.restarts.inc();
+                        }
+                        Err(e) => {
+                            eprintln!("swarm-client: {e:#}");
+                            v.attempt += 1;
+                            v.restart_at = Some(now + VIEWER_BACKOFF.delay(v.attempt, rng.f64()));
+                        }
+                    }
+                }
+            }
+            if now - last_status >= Duration::from_secs(1) {
+                let pids: std::collections::BTreeSet<u32> =
+                    viewers.iter().filter_map(|v| v.pid).collect();
+                match netbytes::snapshot().await {
+                    Some(snap) => {
+                        let viewer_sockets = snap
+                            .values()
+                            .filter(|(owners, _)| owners.iter().any(|p| pids.contains(p)))
+                            .count();
+                        let with_counters = snap
+                            .values()
+                            .filter(|(owners, b)| *b > 0 && owners.iter().any(|p| pids.contains(p)))
+                            .count();
+                        if viewer_sockets > 0
+                            && with_counters == 0
+                            && !net_warned
+                            && now - start > Duration::from_secs(10)
+                        {
+                            net_warned = true;
+                            eprintln!("swarm-client: warning: the kernel reports no TCP byte counters (load the tcp_diag module); bytes are not measured");
+                        }
+                        let delta = net.update(&snap, &pids);
+                        for v in viewers.iter_mut() {
+                            if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
+                                v.figures.bytes += d;
+                                metrics.bytes.inc_by(*d);
+                            }
+                        }
+                    }
+                    None if !net_warned => {
+                        net_warned = true;
+                        eprintln!("swarm-client: warning: `ss` (package iproute2) is missing; bytes are not measured");
+                    }
+                    None => {}
+                }
+                let mut active = 0;
+                let mut stalled = 0;
+                for v in viewers.iter_mut() {
+                    if v.pid.is_some() {
+                        active += 1;
+                        let silent = v
+                            .last_progress
+                            .map_or(v.started.is_some_and(|s| now - s > STALL_AFTER), |t| {
+                                now - t > STALL_AFTER
+                            });
+                        let slow = v.slow_since.is_some_and(|t| now - t > STALL_AFTER);
+                        let is_stalled = silent || slow;
+                        if is_stalled && !v.stalled {
+                            v.figures.stalls += 1;
+                        }
+                        v.stalled = is_stalled;
+                        if is_stalled {
+                            stalled += 1;
+                        }
+                    }
+                }
+                metrics.viewers_active.set(active);
+                metrics.viewers_stalled.set(stalled);
+                let secs = (now - last_status).as_secs_f64();
+                let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();
+                let segments: u64 = viewers.iter().map(|v| v.figures.segments).sum();
+                let errors: u64 = viewers
+                    .iter()
+                    .map(|v| {
+                        v.figures.http_errors.values().sum::<u64>()
+                            + v.figures.timeouts
+                            + v.figures.connect_errors
+                    })
+                    .sum();
+                let restarts: u64 = viewers.iter().map(|v| v.figures.restarts).sum();
+                let line = format!(
+                    "[{:>4.0}s] viewers {active}/{n} (ramp {:.0} %) | restarts {restarts} | {} | {:.1} seg/s | errors {errors} | stalled {stalled}",
+                    (now - start).as_secs_f64(),
+                    100.0 * next as f64 / n as f64,
+                    summary::rate((bytes - status_bytes) as f64 / secs),
+                    (segments - status_segments) as f64 / secs,
+                );
+                if self.tty {
+                    use std::io::Write;
+                    print!("\r\x1b[2K{line}");
+                    let _ = std::io::stdout().flush();
+                } else {
+                    println!("{line}");
+                }
+                status_bytes = bytes;
+                status_segments = segments;
+                last_status = now;
+            }
+        }
+        if self.tty {
+            println!();
+        }
+        eprintln!("swarm-client: stopping ({stop_reason})");
+        let ran_for = start.elapsed();
+        // the bytes of the last second
+        let pids: std::collections::BTreeSet<u32> = viewers.iter().filter_map(|v| v.pid).collect();
+        if let Some(snap) = netbytes::snapshot().await {
+            let delta = net.update(&snap, &pids);
+            for v in viewers.iter_mut() {
+                if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
+                    v.figures.bytes += d;
+                    metrics.bytes.inc_by(*d);
+                }
+            }
+        }
+
+        // Stop: TERM to every viewer group, then KILL what is left after 3 s.
+        for v in &viewers {
+            if let Some(pid) = v.pid {
+                signal_group(pid, Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while viewers.iter().any(|v| v.pid.is_some()) && Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+                Ok(Some(Msg::Exit { id, gen, .. })) if viewers[id].gen == gen => {
+                    viewers[id].pid = None;
+                }
+                Ok(Some(m)) => self.handle(m, &mut viewers, &metrics, &mut rng, &mut ever_reached),
+                _ => {}
+            }
+        }
+        for v in &mut viewers {
+            if let Some(pid) = v.pid.take() {
+                signal_group(pid, Signal::SIGKILL);
+            }
+        }
+        server.abort();
+
+        let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
+        let summary = Summary::new(
+            &self.profile,
+            &self.url,
+            &self.config,
+            self.seed,
+            ran_for,
+            stop_reason,
+            figures,
+            None,
+        );
+        Ok(Outcome {
+            summary,
+            never_reached: !ever_reached,
+        })
+    }
+
+    fn handle(
+        &self,
+        msg: Msg,
+        viewers: &mut [Viewer],
+        m: &Metrics,
+        rng: &mut fastrand::Rng,
+        reached: &mut bool,
+    ) {
+        match msg {
+            Msg::Progress { id, gen, p } => {
+                let v = &mut viewers[id];
+                if v.gen != gen {
+                    return;
+                }
+                let now = Instant::now();
+                if p.out_time_us.is_some_and(|t| t > 0) {
+                    *reached = true;
+                    v.last_progress = Some(now);
+                }
+                if let Some(s) = p.speed {
+                    v.figures.last_speed = Some(s);
+                    if s < STALL_SPEED {
+                        v.slow_since.get_or_insert(now);
+                    } else {
+                        v.slow_since = None;
+                    }
+                }
+                if let Some(t) = p.out_time_us {
+                    v.figures.current_media_us = t.max(0) as u64;
+                }
+            }
+            Msg::Log { id, gen, e } => {
+                let v = &mut viewers[id];
+                if v.gen != gen {
+                    return;
+                }
+                let f = &mut v.figures;
+                match e {
+                    LogEvent::Segment => {
+                        f.segments += 1;
+                        m.segments.inc();
+                        *reached = true;
+                    }
+                    LogEvent::Playlist => {
+                        f.playlists += 1;
+                        m.playlists.inc();
+                    }
+                    LogEvent::InputOpened => {
+                        f.playlists += 1;
+                        m.playlists.inc();
+                        *reached = true;
+                    }
+                    LogEvent::HttpError(code) => {
+                        *f.http_errors.entry(code).or_default() += 1;
+                        m.http_errors
+                            .get_or_create(&StatusLabel {
+                                status: code.to_string(),
+                            })
+                            .inc();
+                    }
+                    LogEvent::Timeout => {
+                        f.timeouts += 1;
+                        m.timeouts.inc();
+                    }
+                    LogEvent::ConnectError => {
+                        f.connect_errors += 1;
+                        m.connect_errors.inc();
+                    }
+                }
+            }
+            Msg::Exit { id, gen, status } => {
+                let v = &mut viewers[id];
+                if v.gen != gen {
+                    return;
+                }
+                let now = Instant::now();
+                if let Some(pid) = v.pid.take() {
+                    // the group may hold nothing else, but make sure
+                    signal_group(pid, Signal::SIGKILL);
+                }
+                let ran = v.started.map_or(Duration::ZERO, |s| now - s);
+                v.figures.media_seconds += v.figures.current_media_us as f64 / 1e6;
+                v.figures.current_media_us = 0;
+                if ran >= VIEWER_BACKOFF.reset_after {
+                    v.attempt = 0;
+                }
+                v.attempt += 1;
+                let delay = VIEWER_BACKOFF.delay(v.attempt, rng.f64());
+                v.restart_at = Some(now + delay);
+                v.stalled = false;
+                eprintln!(
+                    "swarm-client: viewer {id} exited ({}) after {:.1} s; restarting in {:.2} s",
+                    status,
+                    ran.as_secs_f64(),
+                    delay.as_secs_f64()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The native engine: each viewer an async task playing the stream as
+//! PLAYER.md defines (`crate::native`), on a multi-threaded runtime. Viewers
+//! start on the ramp and run until the duration ends or SIGINT/SIGTERM; then
+//! every one stops and hands in its figures.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+use url::Url;
+
+use super::metrics::Metrics;
+use super::summary::{self, Summary, ViewerFigures};
+use super::{ramp_schedule, Outcome};
+use crate::config::Config;
+use crate::native::http::ClientConfig;
+use crate::native::player::PlayerConfig;
+use crate::native::recorder::Recorder;
+use crate::native::viewer::{self, Shared, Slot, ViewerSpec};
+use crate::viewer::user_agent;
+
+/// How a native run is set up.
+pub struct Swarm {
+    pub profile: String,
+    pub config: Config,
+    pub url: Url,
+    pub client: ClientConfig,
+    pub duration: Option<Duration>,
+    pub seed: u64,
+    pub metrics_addr: SocketAddr,
+    /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
+    pub tty: bool,
+    /// Whether the preflight reached the URL; if not, the run ends (exit 3)
+    /// when no viewer has reached it within the timeout either.
+    pub reachable_at_start: bool,
+    /// Print every request as it happens (and no status line).
+    pub check: bool,
+}
+
+impl Swarm {
+    /// Runs until the duration ends or SIGINT/SIGTERM; then stops every viewer.
+    pub fn run(self) -> Result<Outcome> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        rt.block_on(self.run_async())
+    }
+
+    async fn run_async(self) -> Result<Outcome> {
+        let c = &self.config;
+        let n = c.clients as usize;
+        let metrics = Metrics::default();
+        metrics.viewers_target.set(i64::from(c.clients));
+        let listener = tokio::net::TcpListener::bind(self.metrics_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot serve metrics on {}; choose another --metrics-addr",
+                    self.metrics_addr
+                )
+            })?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let server = tokio::spawn(super::metrics::serve(listener, Arc::new(metrics.registry())));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+
+        let start = Instant::now();
+        let shared = Arc::new(Shared {
+            recorder: Mutex::new(Recorder::default()),
+            metrics: metrics.clone(),
+            client: Arc::new(self.client.clone()),
+            slots: (0..n).map(|_| Slot::new()).collect(),
+            epoch: start,
+            check: self.check,
+            failures: Default::default(),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let player = PlayerConfig {
+            url: self.url.clone(),
+            variant: c.variant,
+            seg_max_retry: c.seg_max_retry,
+            timeout: Duration::from_secs(u64::from(c.timeout)),
+        };
+        let mut seeds = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
+        let handles: Vec<_> = ramp_schedule(c, self.seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, after)| {
+                let spec = ViewerSpec {
+                    id: i as u32,
+                    start_after: after,
+                    player: player.clone(),
+                    user_agent: user_agent(c, i as u32),
+                    seed: seeds.u64(..),
+                };
+                tokio::spawn(viewer::run(spec, Arc::clone(&shared), stop_rx.clone()))
+            })
+            .collect();
+
+        let end = self.duration.map(|d| start + d);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        let mut stop_reason = "duration reached";
+        let (mut last_bytes, mut last_segments) = (0u64, 0u64);
+        let mut last = start;
+        loop {
+            let wake = async {
+                match end {
+                    Some(e) => tokio::time::sleep_until(e.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = wake => break,
+                _ = term.recv() => { stop_reason = "SIGTERM"; break; }
+                _ = int.recv() => { stop_reason = "interrupted"; break; }
+            }
+            let now = Instant::now();
+            let ever = metrics.playlists.get() > 0;
+            if !ever
+                && !self.reachable_at_start
+                && now - start >= Duration::from_secs(u64::from(c.timeout))
+            {
+                stop_reason = "stream never reachable";
+                break;
+            }
+            let now_ns = (now - start).as_nanos() as u64;
+            let active = shared.slots.iter().filter(|s| s.active.load(Ordering::Relaxed)).count();
+            let stalled = shared.slots.iter().filter(|s| s.stalled(now_ns)).count();
+            metrics.viewers_active.set(active as i64);
+            metrics.viewers_stalled.set(stalled as i64);
+            if self.check {
+                continue;
+            }
+            let secs = (now - last).as_secs_f64().max(1e-9);
+            let bytes = metrics.bytes.get();
+            let segments = metrics.segments.get();
+            let errors = shared.failures.load(Ordering::Relaxed);
+            let elapsed = now - start;
+            let started = ramp_progress(c, elapsed);
+            let line = format!(
+                "[{:>4.0}s] viewers {active}/{n} (ramp {:.0} %) | restarts {} | {} | {:.1} seg/s | errors {errors} | stalled {stalled} | rebuffers {}",
+                elapsed.as_secs_f64(),
+                100.0 * started,
+                metrics.restarts.get(),
+                summary::rate((bytes - last_bytes) as f64 / secs),
+                (segments - last_segments) as f64 / secs,
+                metrics.rebuffers.get(),
+            );
+            if self.tty {
+                use std::io::Write;
+                print!("\r\x1b[2K{line}");
+                let _ = std::io::stdout().flush();
+            } else {
+                println!("{line}");
+            }
+            last_bytes = bytes;
+            last_segments = segments;
+            last = now;
+        }
+        if self.tty && !self.check {
+            println!();
+        }
+        eprintln!("swarm-client: stopping ({stop_reason})");
+        let ran_for = start.elapsed();
+        let _ = stop_tx.send(true);
+        let mut figures: Vec<ViewerFigures> = Vec::with_capacity(n);
+        for (i, h) in handles.into_iter().enumerate() {
+            match tokio::time::timeout(Duration::from_secs(5), h).await {
+                Ok(Ok(f)) => figures.push(f),
+                _ => figures.push(ViewerFigures {
+                    id: i as u32,
+                    ..Default::default()
+                }),
+            }
+        }
+        server.abort();
+        let never_reached = metrics.playlists.get() == 0;
+        let recorder = shared.recorder.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let summary = Summary::new(
+            &self.profile,
+            self.url.as_str(),
+            &self.config,
+            self.seed,
+            ran_for,
+            stop_reason,
+            figures,
+            Some(&recorder),
+        );
+        Ok(Outcome {
+            summary,
+            never_reached,
+        })
+    }
+}
+
+/// The share of viewers whose ramp start has passed.
+fn ramp_progress(c: &Config, elapsed: Duration) -> f64 {
+    let due = elapsed.as_secs_f64() * f64::from(c.ramp_rate);
+    (due / f64::from(c.clients)).min(1.0)
+}

@@ -1,0 +1,370 @@
+//! The native viewer's HTTP: one HTTP/1.1 keep-alive connection per viewer
+//! (hyper's client connection API), reopened when the server closes it, with
+//! every request timed (connect, TTFB, download) and its bytes counted as
+//! they arrive.
+
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, HOST, LOCATION, USER_AGENT};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use url::Url;
+
+use super::player::Failure;
+
+/// The connection's read buffer: response heads must fit in it.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// Counters of one connection's socket, shared with its IO wrapper.
+#[derive(Debug)]
+struct Meter {
+    base: Instant,
+    /// Bytes read from the socket (heads and bodies).
+    read: AtomicU64,
+    /// Nanoseconds since `base` of the first read after the last write.
+    first_read_ns: AtomicU64,
+    awaiting_read: AtomicBool,
+}
+
+impl Meter {
+    fn new() -> Self {
+        Meter {
+            base: Instant::now(),
+            read: AtomicU64::new(0),
+            first_read_ns: AtomicU64::new(0),
+            awaiting_read: AtomicBool::new(false),
+        }
+    }
+
+    fn first_read(&self) -> Option<Instant> {
+        if self.awaiting_read.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(self.base + Duration::from_nanos(self.first_read_ns.load(Ordering::Relaxed)))
+    }
+}
+
+/// A socket that counts what it reads and notes when the first byte after
+/// a request arrived (for the TTFB).
+struct Metered<S> {
+    inner: S,
+    meter: Arc<Meter>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            let m = &self.meter;
+            m.read.fetch_add(n as u64, Ordering::Relaxed);
+            if m.awaiting_read.swap(false, Ordering::Relaxed) {
+                m.first_read_ns
+                    .store(m.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.meter.awaiting_read.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Where a connection goes: scheme, host, port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Origin {
+    host: String,
+    port: u16,
+}
+
+struct Conn {
+    origin: Origin,
+    sender: http1::SendRequest<Empty<Bytes>>,
+    meter: Arc<Meter>,
+}
+
+/// How viewers talk to the origin (the same for every viewer of a swarm).
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Connect to this address for the stream URL's host (the `Host` header
+    /// keeps the URL's host).
+    pub resolve: Option<IpAddr>,
+    /// The host `resolve` applies to.
+    pub resolve_host: Option<String>,
+    /// Headers sent with every request (after `Host` and `User-Agent`).
+    pub headers: HeaderMap,
+    /// Connect, response-head and between-reads timeout.
+    pub timeout: Duration,
+}
+
+/// A response: status, timing and (for playlists) the body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub location: Option<String>,
+    /// When a new connection was opened for this request: how long it took.
+    pub connect: Option<Duration>,
+    /// When the request was issued (before any connect).
+    pub started: Instant,
+    pub ttfb: Duration,
+    pub download: Duration,
+    pub body_bytes: u64,
+    /// Bytes read from the socket for this response, head included.
+    pub wire_bytes: u64,
+    /// The body, when asked to keep it (up to the limit).
+    pub body: Vec<u8>,
+    /// The body was longer than the limit (reading stopped there).
+    pub truncated: bool,
+}
+
+/// One viewer's HTTP client: at most one connection at a time.
+pub struct Client {
+    cfg: Arc<ClientConfig>,
+    user_agent: HeaderValue,
+    conn: Option<Conn>,
+}
+
+/// Called with the byte count of each body chunk as it arrives.
+pub trait OnBytes: FnMut(u64) {}
+impl<F: FnMut(u64)> OnBytes for F {}
+
+fn io_failure(e: &std::io::Error) -> Failure {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        TimedOut => Failure::Timeout,
+        ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected
+        | AddrNotAvailable | HostUnreachable | NetworkUnreachable => Failure::Connect,
+        _ => Failure::Broken,
+    }
+}
+
+impl Client {
+    pub fn new(cfg: Arc<ClientConfig>, user_agent: &str) -> Client {
+        Client {
+            cfg,
+            user_agent: HeaderValue::from_str(user_agent)
+                .unwrap_or_else(|_| HeaderValue::from_static("hls-swarm")),
+            conn: None,
+        }
+    }
+
+    /// Closes the connection (the next request opens a new one).
+    pub fn close(&mut self) {
+        self.conn = None;
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<Conn, Failure> {
+        let ip = match (&self.cfg.resolve, &self.cfg.resolve_host) {
+            (Some(ip), Some(h)) if *h == origin.host => Some(*ip),
+            _ => origin.host.trim_matches(['[', ']']).parse::<IpAddr>().ok(),
+        };
+        let addrs: Vec<SocketAddr> = match ip {
+            Some(ip) => vec![SocketAddr::new(ip, origin.port)],
+            None => tokio::net::lookup_host((origin.host.as_str(), origin.port))
+                .await
+                .map_err(|_| Failure::Connect)?
+                .collect(),
+        };
+        let mut last = Failure::Connect;
+        for addr in addrs {
+            match tokio::time::timeout(self.cfg.timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let meter = Arc::new(Meter::new());
+                    let io = TokioIo::new(Metered {
+                        inner: tcp,
+                        meter: Arc::clone(&meter),
+                    });
+                    let (sender, conn) = http1::Builder::new()
+                        .read_buf_exact_size(Some(READ_BUFFER))
+                        .handshake::<_, Empty<Bytes>>(io)
+                        .await
+                        .map_err(|_| Failure::Broken)?;
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    return Ok(Conn {
+                        origin: origin.clone(),
+                        sender,
+                        meter,
+                    });
+                }
+                Ok(Err(e)) => last = io_failure(&e),
+                Err(_) => last = Failure::Timeout,
+            }
+        }
+        Err(last)
+    }
+
+    /// GETs `url`. Keeps up to `keep` bytes of the body; counts every chunk
+    /// with `on_bytes` as it arrives.
+    pub async fn get(
+        &mut self,
+        url: &Url,
+        keep: usize,
+        on_bytes: &mut impl OnBytes,
+    ) -> Result<Response, Failure> {
+        if url.scheme() != "http" {
+            return Err(Failure::Unsupported);
+        }
+        let host = url.host_str().ok_or(Failure::Broken)?.to_owned();
+        let origin = Origin {
+            port: url.port_or_known_default().unwrap_or(80),
+            host,
+        };
+        let started = Instant::now();
+        let mut connect = None;
+        let reuse = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.origin == origin && !c.sender.is_closed());
+        if !reuse {
+            self.conn = None;
+            let t = Instant::now();
+            self.conn = Some(self.connect(&origin).await?);
+            connect = Some(t.elapsed());
+        }
+        let mut req = http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| Failure::Broken)?;
+        let host_header = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let h = req.headers_mut();
+        h.insert(
+            HOST,
+            HeaderValue::from_str(&host_header).map_err(|_| Failure::Broken)?,
+        );
+        h.insert(USER_AGENT, self.user_agent.clone());
+        for (k, v) in &self.cfg.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        let timeout = self.cfg.timeout;
+        let conn = self.conn.as_mut().expect("connected");
+        let read_before = conn.meter.read.load(Ordering::Relaxed);
+        if tokio::time::timeout(timeout, conn.sender.ready())
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            self.conn = None;
+            return Err(Failure::Broken);
+        }
+        let sent = Instant::now();
+        let resp = match tokio::time::timeout(timeout, conn.sender.send_request(req)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => {
+                self.conn = None;
+                return Err(Failure::Broken);
+            }
+            Err(_) => {
+                self.conn = None;
+                return Err(Failure::Timeout);
+            }
+        };
+        let first_byte = conn.meter.first_read().unwrap_or_else(Instant::now).max(sent);
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = resp.into_body();
+        let mut kept = Vec::new();
+        let mut body_bytes = 0u64;
+        let mut truncated = false;
+        loop {
+            match tokio::time::timeout(timeout, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        body_bytes += data.len() as u64;
+                        on_bytes(data.len() as u64);
+                        if kept.len() < keep {
+                            let room = keep - kept.len();
+                            kept.extend_from_slice(&data[..data.len().min(room)]);
+                            if data.len() > room {
+                                truncated = true;
+                                break;
+                            }
+                        } else if keep > 0 {
+                            truncated = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Ok(Some(Err(_))) => {
+                    self.conn = None;
+                    return Err(Failure::Broken);
+                }
+                Err(_) => {
+                    self.conn = None;
+                    return Err(Failure::Timeout);
+                }
+            }
+        }
+        let end = Instant::now();
+        let conn = self.conn.as_mut().expect("connected");
+        let wire_bytes = conn.meter.read.load(Ordering::Relaxed) - read_before;
+        if truncated {
+            // the rest of the body is unread: this connection cannot be reused
+            self.conn = None;
+        }
+        Ok(Response {
+            status,
+            location,
+            connect,
+            started,
+            ttfb: first_byte - sent,
+            download: end.saturating_duration_since(first_byte),
+            body_bytes,
+            wire_bytes,
+            body: kept,
+            truncated,
+        })
+    }
+}
+
+/// Builds the headers every request of a swarm carries.
+pub fn headers(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("bad header name `{k}`"))?;
+        let value = HeaderValue::from_str(v).map_err(|_| format!("bad value for header `{k}`"))?;
+        h.append(name, value);
+    }
+    Ok(h)
+}

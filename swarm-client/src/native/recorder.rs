@@ -1,0 +1,243 @@
+//! What native viewers measure, aggregated (PLAYER.md §3–4): HDR histograms of
+//! request timings per kind, the download ratio, startup and live latency,
+//! kept at 3 significant digits from 1 µs to 1 h, and merged exactly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::player::Kind;
+
+/// Highest trackable value of a timing histogram: 1 h in µs.
+pub const MAX_MICROS: u64 = 3_600_000_000;
+/// Download ratios are kept in thousandths, up to 1000×.
+pub const RATIO_SCALE: f64 = 1000.0;
+const MAX_RATIO_MILLI: u64 = 1_000_000;
+
+fn timing() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_MICROS)
+}
+
+/// The timings of one request kind.
+#[derive(Clone, Debug)]
+pub struct KindTimings {
+    pub connect: Histogram<u64>,
+    pub ttfb: Histogram<u64>,
+    pub download: Histogram<u64>,
+}
+
+impl Default for KindTimings {
+    fn default() -> Self {
+        KindTimings {
+            connect: timing(),
+            ttfb: timing(),
+            download: timing(),
+        }
+    }
+}
+
+/// One finished HTTP request.
+#[derive(Clone, Debug)]
+pub struct RequestSample {
+    pub kind: Kind,
+    pub connect: Option<Duration>,
+    pub ttfb: Duration,
+    pub download: Duration,
+    /// `download / EXTINF` of a media segment.
+    pub download_ratio: Option<f64>,
+}
+
+/// The swarm's histograms.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    pub kinds: BTreeMap<Kind, KindTimings>,
+    /// Segment download ratio × 1000.
+    pub download_ratio: Histogram<u64>,
+    pub startup: Histogram<u64>,
+    pub live_latency: Histogram<u64>,
+    pub rebuffer: Histogram<u64>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            kinds: Kind::ALL.iter().map(|k| (*k, KindTimings::default())).collect(),
+            download_ratio: Histogram::new_with_bounds(1, MAX_RATIO_MILLI, 3)
+                .expect("valid histogram bounds"),
+            startup: timing(),
+            live_latency: timing(),
+            rebuffer: timing(),
+        }
+    }
+}
+
+impl Recorder {
+    pub fn request(&mut self, s: &RequestSample) {
+        let k = self.kinds.entry(s.kind).or_default();
+        if let Some(c) = s.connect {
+            k.connect.saturating_record(micros(c));
+        }
+        k.ttfb.saturating_record(micros(s.ttfb));
+        k.download.saturating_record(micros(s.download));
+        if let Some(r) = s.download_ratio {
+            let milli = (r * RATIO_SCALE).round();
+            if milli.is_finite() {
+                self.download_ratio
+                    .saturating_record((milli as u64).clamp(1, MAX_RATIO_MILLI));
+            }
+        }
+    }
+
+    pub fn startup(&mut self, d: Duration) {
+        self.startup.saturating_record(micros(d));
+    }
+
+    pub fn latency(&mut self, d: Duration) {
+        self.live_latency.saturating_record(micros(d));
+    }
+
+    pub fn rebuffer(&mut self, d: Duration) {
+        self.rebuffer.saturating_record(micros(d));
+    }
+
+    /// Adds `other` in: counts of equal values add up, so percentiles of the
+    /// merge are those of all samples together.
+    pub fn merge(&mut self, other: &Recorder) {
+        let add = |a: &mut Histogram<u64>, b: &Histogram<u64>| {
+            a.add(b).expect("histograms of the same bounds");
+        };
+        for (k, t) in &other.kinds {
+            let mine = self.kinds.entry(*k).or_default();
+            add(&mut mine.connect, &t.connect);
+            add(&mut mine.ttfb, &t.ttfb);
+            add(&mut mine.download, &t.download);
+        }
+        add(&mut self.download_ratio, &other.download_ratio);
+        add(&mut self.startup, &other.startup);
+        add(&mut self.live_latency, &other.live_latency);
+        add(&mut self.rebuffer, &other.rebuffer);
+    }
+}
+
+/// A histogram's summary: count, mean, percentiles, max — in milliseconds
+/// for timings, plain for ratios.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    /// Summarises `h`, dividing each value by `scale` (1000: µs → ms).
+    pub fn of(h: &Histogram<u64>, scale: f64) -> Stats {
+        if h.is_empty() {
+            return Stats::default();
+        }
+        let q = |p: f64| round3(h.value_at_quantile(p) as f64 / scale);
+        Stats {
+            count: h.len(),
+            mean: round3(h.mean() / scale),
+            p50: q(0.5),
+            p90: q(0.9),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: round3(h.max() as f64 / scale),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// A histogram in a form that merges exactly: the recorded buckets as
+/// `[value, count]` pairs (each value the highest equivalent value of its
+/// bucket), with the histogram's bounds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Encoded {
+    pub low: u64,
+    pub high: u64,
+    pub sigfig: u8,
+    pub counts: Vec<(u64, u64)>,
+}
+
+impl Encoded {
+    pub fn of(h: &Histogram<u64>) -> Encoded {
+        Encoded {
+            low: h.low(),
+            high: h.high(),
+            sigfig: h.sigfig(),
+            counts: h
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        }
+    }
+
+    /// The histogram again (`None` when the bounds are unusable).
+    pub fn decode(&self) -> Option<Histogram<u64>> {
+        let mut h = Histogram::new_with_bounds(self.low, self.high, self.sigfig).ok()?;
+        for (v, n) in &self.counts {
+            h.record_n(*v, *n).ok()?;
+        }
+        Some(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_merge_and_encode() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        let mut all = Recorder::default();
+        for i in 1..=1000u64 {
+            let s = RequestSample {
+                kind: Kind::Segment,
+                connect: None,
+                ttfb: Duration::from_micros(i * 100),
+                download: Duration::from_millis(i),
+                download_ratio: Some(i as f64 / 1000.0),
+            };
+            if i % 3 == 0 { &mut a } else { &mut b }.request(&s);
+            all.request(&s);
+        }
+        a.merge(&b);
+        let seg = &a.kinds[&Kind::Segment];
+        let whole = &all.kinds[&Kind::Segment];
+        assert_eq!(Stats::of(&seg.ttfb, 1000.0), Stats::of(&whole.ttfb, 1000.0));
+        let st = Stats::of(&seg.download, 1000.0);
+        assert_eq!(st.count, 1000);
+        // 3 significant digits
+        assert!((st.p50 - 500.0).abs() <= 0.5, "{st:?}");
+        assert!((st.p99 - 990.0).abs() <= 1.0, "{st:?}");
+        let r = Stats::of(&a.download_ratio, RATIO_SCALE);
+        assert!((r.p90 - 0.9).abs() < 0.002, "{r:?}");
+        // the encoding gives back the same histogram
+        let e = Encoded::of(&seg.download);
+        let back = e.decode().unwrap();
+        assert_eq!(back, seg.download);
+        let json = serde_json::to_string(&e).unwrap();
+        let again: Encoded = serde_json::from_str(&json).unwrap();
+        assert_eq!(again.decode().unwrap(), seg.download);
+        // nothing recorded: zeros, not a panic
+        assert_eq!(Stats::of(&Recorder::default().startup, 1000.0), Stats::default());
+    }
+}

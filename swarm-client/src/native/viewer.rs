@@ -1,0 +1,474 @@
+//! The async driver of one native viewer: it asks the [`Player`] what to do,
+//! does the HTTP, feeds the answers back and records every figure. A viewer
+//! whose playlist stays unreachable starts over with the swarm's backoff.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::watch;
+use url::Url;
+
+use super::http::{Client, ClientConfig, Response};
+use super::player::{Event, Failure, Kind, Next, Player, PlayerConfig, Request};
+use super::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
+use super::recorder::{Recorder, RequestSample};
+use super::buffer::BufferEvent;
+use crate::engine::metrics::{DirectionLabel, KindLabel, Metrics, ReasonLabel, StatusLabel};
+use crate::engine::summary::{Latency, NativeFigures, ViewerFigures};
+use crate::engine::VIEWER_BACKOFF;
+
+/// Redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// What the swarm shares with its viewers.
+pub struct Shared {
+    pub recorder: Mutex<Recorder>,
+    pub metrics: Metrics,
+    pub client: Arc<ClientConfig>,
+    pub slots: Vec<Slot>,
+    /// The swarm's start: slot times are nanoseconds since it.
+    pub epoch: Instant,
+    /// `run --check`: print each request as it happens.
+    pub check: bool,
+    /// Failed requests of every kind (for the status line).
+    pub failures: AtomicU64,
+}
+
+/// What the swarm reads of a viewer while it runs.
+#[derive(Default)]
+pub struct Slot {
+    pub active: AtomicBool,
+    /// When the buffer runs (or ran) dry, ns since the epoch; `u64::MAX`
+    /// when not playing.
+    pub dry_at: AtomicU64,
+}
+
+impl Slot {
+    pub fn new() -> Slot {
+        Slot {
+            active: AtomicBool::new(false),
+            dry_at: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Stalled at `now` (ns since the epoch).
+    pub fn stalled(&self, now_ns: u64) -> bool {
+        self.active.load(Ordering::Relaxed) && self.dry_at.load(Ordering::Relaxed) <= now_ns
+    }
+}
+
+/// One viewer's settings.
+pub struct ViewerSpec {
+    pub id: u32,
+    pub start_after: Duration,
+    pub player: PlayerConfig,
+    pub user_agent: String,
+    pub seed: u64,
+}
+
+enum End {
+    Stopped,
+    Done,
+    Failed,
+}
+
+/// The figures a viewer keeps while it runs.
+struct Figures {
+    f: ViewerFigures,
+    n: NativeFigures,
+    latency: Option<Histogram<u32>>,
+}
+
+impl Figures {
+    fn error(&mut self, shared: &Shared, f: &Failure) {
+        let m = &shared.metrics;
+        shared.failures.fetch_add(1, Ordering::Relaxed);
+        match f {
+            Failure::Status(code) => {
+                *self.f.http_errors.entry(*code).or_default() += 1;
+                m.http_errors
+                    .get_or_create(&StatusLabel {
+                        status: code.to_string(),
+                    })
+                    .inc();
+            }
+            Failure::Timeout => {
+                self.f.timeouts += 1;
+                m.timeouts.inc();
+            }
+            Failure::Connect => {
+                self.f.connect_errors += 1;
+                m.connect_errors.inc();
+            }
+            other => {
+                let msg = other.message();
+                m.errors
+                    .get_or_create(&ReasonLabel { reason: msg.clone() })
+                    .inc();
+                *self.n.errors.entry(msg).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Runs viewer `spec` until `stop` turns true; returns its figures.
+pub async fn run(spec: ViewerSpec, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> ViewerFigures {
+    let mut fig = Figures {
+        f: ViewerFigures {
+            id: spec.id,
+            ..Default::default()
+        },
+        n: NativeFigures::default(),
+        latency: None,
+    };
+    let start = shared.epoch + spec.start_after;
+    tokio::select! {
+        _ = tokio::time::sleep_until(start.into()) => {}
+        _ = stop.wait_for(|s| *s) => return finish(fig),
+    }
+    let mut rng = fastrand::Rng::with_seed(spec.seed);
+    let mut attempt = 0u32;
+    let slot = &shared.slots[spec.id as usize];
+    loop {
+        fig.f.starts += 1;
+        shared.metrics.starts.inc();
+        let began = Instant::now();
+        slot.active.store(true, Ordering::Relaxed);
+        let end = play(&spec, &shared, &mut fig, &mut stop).await;
+        slot.active.store(false, Ordering::Relaxed);
+        slot.dry_at.store(u64::MAX, Ordering::Relaxed);
+        match end {
+            End::Stopped | End::Done => break,
+            End::Failed => {
+                fig.n.viewer_failures += 1;
+                shared.metrics.viewer_failures.inc();
+                if began.elapsed() >= VIEWER_BACKOFF.reset_after {
+                    attempt = 0;
+                }
+                attempt += 1;
+                let delay = VIEWER_BACKOFF.delay(attempt, rng.f64());
+                if shared.check {
+                    println!(
+                        "{:>8.3}s  viewer failed: the playlist was unreachable for the timeout; starting over in {:.2} s",
+                        shared.epoch.elapsed().as_secs_f64(),
+                        delay.as_secs_f64()
+                    );
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                fig.f.restarts += 1;
+                shared.metrics.restarts.inc();
+            }
+        }
+    }
+    finish(fig)
+}
+
+fn finish(mut fig: Figures) -> ViewerFigures {
+    if let Some(h) = &fig.latency {
+        let ms = |q: f64| h.value_at_quantile(q) as f64;
+        if let Some(l) = fig.n.live_latency_ms.as_mut() {
+            l.p50 = ms(0.5);
+            l.p95 = ms(0.95);
+        }
+    }
+    let watched = fig.n.play_sec + fig.n.rebuffer_sec;
+    fig.n.rebuffer_ratio = if watched > 0.0 {
+        fig.n.rebuffer_sec / watched
+    } else {
+        0.0
+    };
+    fig.f.native = Some(fig.n);
+    fig.f
+}
+
+/// One playback, from the first request to the end, a failure or the stop.
+async fn play(
+    spec: &ViewerSpec,
+    shared: &Shared,
+    fig: &mut Figures,
+    stop: &mut watch::Receiver<bool>,
+) -> End {
+    let mut client = Client::new(Arc::clone(&shared.client), &spec.user_agent);
+    let mut player = Player::new(spec.player.clone(), Instant::now());
+    let slot = &shared.slots[spec.id as usize];
+    let end = loop {
+        let next = player.next(Instant::now());
+        absorb(&mut player, shared, fig);
+        publish(&player, shared, slot);
+        match next {
+            Next::Done => break End::Done,
+            Next::Failed => break End::Failed,
+            Next::WaitUntil(t) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(t.into()) => {}
+                    _ = stop.wait_for(|s| *s) => break End::Stopped,
+                }
+            }
+            Next::Get(req) => {
+                let done = tokio::select! {
+                    r = fetch(&mut client, &req, shared, fig) => Some(r),
+                    _ = stop.wait_for(|s| *s) => None,
+                };
+                let Some((result, started)) = done else {
+                    break End::Stopped;
+                };
+                let now = Instant::now();
+                match result {
+                    Ok((resp, final_url)) => deliver(&mut player, &req, resp, &final_url, started, now, shared, fig),
+                    Err(f) => {
+                        fig.error(shared, &f);
+                        if shared.check {
+                            println!(
+                                "{:>8.3}s  {:<8} FAILED {}  {}",
+                                shared.epoch.elapsed().as_secs_f64(),
+                                req.kind.as_str(),
+                                f.message(),
+                                req.url
+                            );
+                        }
+                        player.on_failure(&req, f, now);
+                    }
+                }
+                absorb(&mut player, shared, fig);
+            }
+        }
+    };
+    let q = player.qoe(Instant::now());
+    if fig.n.startup_ms.is_none() {
+        fig.n.startup_ms = q.startup.map(|d| d.as_secs_f64() * 1000.0);
+    }
+    fig.n.play_sec += q.play_time.as_secs_f64();
+    fig.n.rebuffer_sec += q.rebuffer_time.as_secs_f64();
+    fig.n.rebuffers += q.rebuffer_count;
+    end
+}
+
+/// Publishes when this viewer's buffer runs dry, for the swarm's stall count.
+fn publish(player: &Player, shared: &Shared, slot: &Slot) {
+    let ns = player
+        .dry_at()
+        .map_or(u64::MAX, |t| t.saturating_duration_since(shared.epoch).as_nanos() as u64);
+    slot.dry_at.store(ns, Ordering::Relaxed);
+}
+
+/// GETs `req` (following redirects); records each response's timing.
+/// Returns the last response, the URL it came from, and when the request began.
+async fn fetch(
+    client: &mut Client,
+    req: &Request,
+    shared: &Shared,
+    fig: &mut Figures,
+) -> (Result<(Response, Url), Failure>, Instant) {
+    let keep = if req.kind == Kind::Segment {
+        0
+    } else {
+        MAX_PLAYLIST_BYTES + 1
+    };
+    let began = Instant::now();
+    let mut url = req.url.clone();
+    let m = &shared.metrics;
+    for hop in 0..=MAX_REDIRECTS {
+        let body = &mut fig.n.body_bytes;
+        let mut on_bytes = |n: u64| {
+            *body += n;
+            m.body_bytes.inc_by(n);
+        };
+        let resp = match client.get(&url, keep, &mut on_bytes).await {
+            Ok(r) => r,
+            Err(f) => return (Err(f), began),
+        };
+        fig.f.bytes += resp.wire_bytes;
+        m.bytes.inc_by(resp.wire_bytes);
+        let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
+        if redirect || resp.status >= 400 {
+            // successful responses are recorded on delivery, when the kind
+            // of a playlist is known
+            record(shared, req.kind, &resp, None, &url);
+        }
+        if redirect {
+            let target = resp.location.as_deref().and_then(|l| url.join(l).ok());
+            match target {
+                Some(t) if hop < MAX_REDIRECTS => {
+                    url = t;
+                    continue;
+                }
+                Some(_) => return (Err(Failure::TooManyRedirects), began),
+                None => return (Err(Failure::Status(resp.status)), began),
+            }
+        }
+        if resp.status >= 400 {
+            return (Err(Failure::Status(resp.status)), began);
+        }
+        if !(200..300).contains(&resp.status) {
+            return (Err(Failure::Status(resp.status)), began);
+        }
+        return (Ok((resp, url)), began);
+    }
+    (Err(Failure::TooManyRedirects), began)
+}
+
+/// Records one response's timing (and prints it in check mode).
+fn record(shared: &Shared, kind: Kind, r: &Response, extinf: Option<f64>, url: &Url) {
+    let ratio = extinf
+        .filter(|d| *d > 0.0)
+        .map(|d| r.download.as_secs_f64() / d);
+    shared
+        .recorder
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .request(&RequestSample {
+            kind,
+            connect: r.connect,
+            ttfb: r.ttfb,
+            download: r.download,
+            download_ratio: ratio,
+        });
+    let m = &shared.metrics;
+    let label = KindLabel {
+        kind: kind.as_str(),
+    };
+    if let Some(c) = r.connect {
+        m.connect_seconds.get_or_create(&label).observe(c.as_secs_f64());
+    }
+    m.ttfb_seconds.get_or_create(&label).observe(r.ttfb.as_secs_f64());
+    m.download_seconds
+        .get_or_create(&label)
+        .observe(r.download.as_secs_f64());
+    if let Some(x) = ratio {
+        m.download_ratio.observe(x);
+    }
+    if shared.check {
+        println!(
+            "{:>8.3}s  {:<8} {}  ttfb {:>8.2} ms  {:>9} B in {:>8.2} ms{}  {}",
+            shared.epoch.elapsed().as_secs_f64(),
+            kind.as_str(),
+            r.status,
+            r.ttfb.as_secs_f64() * 1000.0,
+            r.body_bytes,
+            r.download.as_secs_f64() * 1000.0,
+            r.connect
+                .map(|c| format!(" (new connection {:.2} ms)", c.as_secs_f64() * 1000.0))
+                .unwrap_or_default(),
+            url
+        );
+    }
+}
+
+/// Hands a successful response to the player.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    player: &mut Player,
+    req: &Request,
+    resp: Response,
+    final_url: &Url,
+    started: Instant,
+    now: Instant,
+    shared: &Shared,
+    fig: &mut Figures,
+) {
+    if req.kind == Kind::Segment {
+        let extinf = req.duration.filter(|_| !req.init);
+        record(shared, Kind::Segment, &resp, extinf, final_url);
+        if let Some(d) = extinf {
+            fig.f.segments += 1;
+            fig.f.media_seconds += d;
+            shared.metrics.segments.inc();
+        }
+        player.on_segment_done(req, resp.body_bytes, started, now);
+        return;
+    }
+    if resp.truncated {
+        let f = Failure::Playlist(PlaylistError::TooLarge);
+        record(shared, req.kind, &resp, None, final_url);
+        fig.error(shared, &f);
+        player.on_failure(req, f, now);
+        return;
+    }
+    match player.on_playlist(req, final_url, &resp.body, started, now) {
+        Ok(kind) => {
+            record(shared, kind, &resp, None, final_url);
+            fig.f.playlists += 1;
+            shared.metrics.playlists.inc();
+        }
+        Err(e) => {
+            record(shared, req.kind, &resp, None, final_url);
+            fig.error(shared, &Failure::Playlist(e));
+            if shared.check {
+                println!(
+                    "{:>8.3}s  {:<8} {}  {}",
+                    shared.epoch.elapsed().as_secs_f64(),
+                    req.kind.as_str(),
+                    e,
+                    final_url
+                );
+            }
+        }
+    }
+}
+
+/// Takes the player's events into the figures, the recorder and the metrics.
+fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures) {
+    let m = &shared.metrics;
+    let events: Vec<Event> = player.drain_events().collect();
+    if events.is_empty() {
+        return;
+    }
+    let mut rec = shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
+    for e in events {
+        match e {
+            Event::Buffer(BufferEvent::Startup(d)) => {
+                rec.startup(d);
+                m.startup_seconds.observe(d.as_secs_f64());
+            }
+            Event::Buffer(BufferEvent::Stall) => {
+                m.rebuffers.inc();
+            }
+            Event::Buffer(BufferEvent::Rebuffer(d)) => {
+                rec.rebuffer(d);
+                m.rebuffer_seconds.inc_by(d.as_secs_f64());
+            }
+            Event::Buffer(BufferEvent::Latency(d)) => {
+                rec.latency(d);
+                m.live_latency_seconds.observe(d.as_secs_f64());
+                let ms = (d.as_millis() as u64).clamp(1, 3_600_000);
+                fig.latency
+                    .get_or_insert_with(|| {
+                        Histogram::new_with_bounds(1, 3_600_000, 2).expect("valid bounds")
+                    })
+                    .saturating_record(ms);
+                let l = fig.n.live_latency_ms.get_or_insert_with(Latency::default);
+                l.last = ms as f64;
+            }
+            Event::SegmentGone => {
+                fig.n.segments_gone += 1;
+                m.segments_gone.inc();
+            }
+            Event::SegmentFailed => {
+                fig.n.segments_failed += 1;
+                m.segments_failed.inc();
+            }
+            Event::SegmentsSkipped(n) => {
+                fig.n.segments_skipped += n;
+                m.segments_skipped.inc_by(n);
+            }
+            Event::SequenceReset => fig.n.sequence_resets += 1,
+            Event::Switch { up, .. } => {
+                if up {
+                    fig.n.switches_up += 1;
+                } else {
+                    fig.n.switches_down += 1;
+                }
+                m.abr_switches
+                    .get_or_create(&DirectionLabel {
+                        direction: if up { "up" } else { "down" },
+                    })
+                    .inc();
+            }
+        }
+    }
+}
