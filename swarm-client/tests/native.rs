@@ -1,0 +1,322 @@
+//! The native engine against the scriptable HLS server (`support/hls_server.rs`):
+//! request order and timing, exact bytes, startup, rebuffers, gone segments,
+//! connections, ABR, redirects, VOD, malformed playlists and SIGTERM. Each run
+//! is the real `swarm-client run` binary against the in-process server.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::hls_server::{Entry, HlsServer, Shape};
+
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
+
+/// Runs `swarm-client run URL` with `args`; returns the summary JSON and stdout.
+fn swarm(url: &str, args: &[&str]) -> (Value, String) {
+    swarm_exit(url, args, 0)
+}
+
+/// The same, expecting exit status `code`.
+fn swarm_exit(url: &str, args: &[&str], code: i32) -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let out = Command::new(BIN)
+        .args(["run", url, "--metrics-addr", "127.0.0.1:0", "--seed", "7"])
+        .args(["--set", "rampJitter=0", "--summary-json"])
+        .arg(&json)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.code() == Some(code),
+        "swarm-client: expected exit {code}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (v, stdout)
+}
+
+fn native(v: &Value) -> &Value {
+    &v["totals"]["native"]
+}
+
+/// Requests of the swarm (the preflight GET has another user agent).
+fn viewer_requests(s: &HlsServer) -> Vec<Entry> {
+    s.log()
+        .into_iter()
+        .filter(|e| e.user_agent.contains("/client-"))
+        .collect()
+}
+
+fn seq(path: &str) -> u64 {
+    path.rsplit("seg").next().unwrap().trim_end_matches(".ts").parse().unwrap()
+}
+
+#[test]
+fn live_edge_reload_timing_order_bytes_and_one_connection() {
+    let s = HlsServer::start(Shape::default());
+    let (v, _) = swarm(
+        &s.url("/live/stream.m3u8"),
+        &["--set", "clients=1", "--duration", "7s"],
+    );
+    let log = viewer_requests(&s);
+    let playlists: Vec<&Entry> = log.iter().filter(|e| e.path.ends_with(".m3u8")).collect();
+    let segments: Vec<&Entry> = log.iter().filter(|e| e.path.ends_with(".ts")).collect();
+    // live edge: 3 target durations from the end of a 6-segment window
+    let first_playlist_newest = {
+        let first = playlists[0].at;
+        // the window's newest segment when the first playlist was served
+        (first / 1.0) as u64 + 6 - 1
+    };
+    assert_eq!(
+        seq(&segments[0].path),
+        first_playlist_newest - 2,
+        "the first segment is the 3rd from the end: {log:#?}"
+    );
+    // each segment once, in order, no gaps
+    let seqs: Vec<u64> = segments.iter().map(|e| seq(&e.path)).collect();
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{seqs:?}");
+    }
+    // reloads: a target duration (1 s) after a changed playlist, half of it
+    // after an unchanged one; never faster
+    for w in playlists.windows(2) {
+        let gap = w[1].at - w[0].at;
+        assert!(
+            (0.45..=0.62).contains(&gap) || (0.95..=1.12).contains(&gap),
+            "reload gap {gap:.3} s: {playlists:#?}"
+        );
+    }
+    assert!(playlists.len() >= 6, "{playlists:#?}");
+    // exact bytes: what the server sent is what the viewer counted
+    let served: u64 = log.iter().map(|e| e.bytes).sum();
+    assert_eq!(native(&v)["bodyBytes"], served);
+    assert_eq!(v["totals"]["segments"], segments.len() as u64);
+    assert_eq!(v["totals"]["playlists"], playlists.len() as u64);
+    // one keep-alive connection
+    assert!(log.iter().all(|e| e.conn == log[0].conn), "{log:#?}");
+    assert_eq!(native(&v)["requests"]["segment"]["connectMs"]["count"], 0);
+    assert_eq!(native(&v)["requests"]["playlist"]["connectMs"]["count"], 1);
+    // startup: first request → first segment in, a few ms on loopback
+    let startup = native(&v)["startupMs"]["p50"].as_f64().unwrap();
+    assert!(startup > 0.0 && startup < 200.0, "{startup}");
+    assert_eq!(native(&v)["rebuffers"], 0);
+    // live latency: 3 segments behind the live edge, within a reload
+    let lat = native(&v)["liveLatencyMs"]["p50"].as_f64().unwrap();
+    assert!((2900.0..=4200.0).contains(&lat), "{lat}");
+}
+
+#[test]
+fn stalled_playlist_reloads_at_half_the_target_duration() {
+    let s = HlsServer::start(Shape::default());
+    s.set(|k| k.stall_playlist = true);
+    swarm(
+        &s.url("/live/stream.m3u8"),
+        &["--set", "clients=1", "--duration", "4s"],
+    );
+    let log = viewer_requests(&s);
+    let playlists: Vec<f64> = log
+        .iter()
+        .filter(|e| e.path.ends_with(".m3u8"))
+        .map(|e| e.at)
+        .collect();
+    assert!(playlists.len() >= 6, "{playlists:?}");
+    // the first load brought segments: a full target duration; then halves
+    for w in playlists[1..].windows(2) {
+        let gap = w[1] - w[0];
+        assert!((0.48..=0.62).contains(&gap), "gap {gap:.3}: {playlists:?}");
+    }
+    // the three segments of the start, nothing more
+    assert_eq!(log.iter().filter(|e| e.path.ends_with(".ts")).count(), 3);
+}
+
+#[test]
+fn gone_segment_slow_segment_rebuffer_and_startup() {
+    let s = HlsServer::start(Shape::default());
+    // the 2nd segment takes 2.5 s: playback started on the 1st (1 s of media),
+    // so the buffer runs dry 1 s in and waits ~1.5 s; the 5th answers 404
+    s.set(|k| {
+        k.slow_nth = Some((2, Duration::from_millis(2500)));
+        k.gone_nth = Some(5);
+    });
+    let (v, _) = swarm(
+        &s.url("/live/stream.m3u8"),
+        &["--set", "clients=1", "--duration", "8s"],
+    );
+    let n = native(&v);
+    assert_eq!(n["rebuffers"], 1, "{n:#}");
+    let rebuffer = n["rebufferSec"].as_f64().unwrap();
+    assert!((1.3..=1.8).contains(&rebuffer), "rebuffer {rebuffer}");
+    let ratio = n["rebufferRatio"].as_f64().unwrap();
+    let play = n["playSec"].as_f64().unwrap();
+    assert!((ratio - rebuffer / (play + rebuffer)).abs() < 1e-9);
+    assert_eq!(n["segmentsGone"], 1);
+    assert_eq!(v["totals"]["httpErrors"]["404"], 1);
+    // the slow segment's download ratio: 2.5 s for 1 s of media
+    let max_ratio = n["segmentDownloadRatio"]["max"].as_f64().unwrap();
+    assert!((2.4..=2.8).contains(&max_ratio), "{max_ratio}");
+    let v0 = &v["viewers"][0]["native"];
+    assert_eq!(v0["rebuffers"], 1);
+    assert!(v0["startupMs"].as_f64().unwrap() < 200.0);
+}
+
+#[test]
+fn closed_connections_are_reopened() {
+    let s = HlsServer::start(Shape::default());
+    s.set(|k| k.close = true);
+    let (v, _) = swarm(
+        &s.url("/live/stream.m3u8"),
+        &["--set", "clients=2", "--set", "rampRate=10", "--duration", "4s"],
+    );
+    let log = viewer_requests(&s);
+    let mut conns: Vec<u64> = log.iter().map(|e| e.conn).collect();
+    conns.sort();
+    conns.dedup();
+    assert_eq!(conns.len(), log.len(), "a connection per request: {log:#?}");
+    assert!(v["totals"]["segments"].as_u64().unwrap() >= 8);
+    assert_eq!(native(&v)["errors"], serde_json::json!({}));
+    assert_eq!(
+        native(&v)["requests"]["segment"]["connectMs"]["count"],
+        v["totals"]["segments"]
+    );
+}
+
+#[test]
+fn abr_switches_down_under_a_throttled_variant_and_back_up() {
+    let s = HlsServer::start(Shape::default());
+    let url = s.url("/master.m3u8");
+    let s = std::sync::Arc::new(s);
+    let driver = {
+        let s = std::sync::Arc::clone(&s);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(5));
+            // 60 kB/s: a hi segment (375 kB) takes 6 s
+            s.set(|k| {
+                k.throttle.insert("hi".into(), 60_000);
+            });
+            std::thread::sleep(Duration::from_secs(8));
+            s.set(|k| k.throttle.clear());
+        })
+    };
+    let (v, _) = swarm(
+        &url,
+        &["--set", "clients=1", "--set", "variant=\"abr\"", "--duration", "26s"],
+    );
+    driver.join().unwrap();
+    let n = native(&v);
+    assert!(n["switchesUp"].as_u64().unwrap() >= 3, "{n:#}");
+    assert!(n["switchesDown"].as_u64().unwrap() >= 1, "{n:#}");
+    let log = viewer_requests(&s);
+    let rank = |e: &Entry| match e.path.split('/').nth(2) {
+        Some("lo") => 0,
+        Some("mid") => 1,
+        _ => 2,
+    };
+    let segs: Vec<(f64, u32)> = log
+        .iter()
+        .filter(|e| e.path.ends_with(".ts"))
+        .map(|e| (e.at, rank(e)))
+        .collect();
+    assert!(segs.iter().any(|(t, r)| *t < 5.0 && *r == 2), "up to hi before the throttle: {segs:?}");
+    let (low_at, low) = segs
+        .iter()
+        .filter(|(t, _)| *t > 5.0)
+        .min_by_key(|(_, r)| *r)
+        .copied()
+        .unwrap();
+    assert!(low < 2, "down while hi is throttled: {segs:?}");
+    assert!(
+        segs.iter().any(|(t, r)| *t > low_at && *r > low),
+        "up again once the throttle is lifted: {segs:?}"
+    );
+}
+
+#[test]
+fn redirects_vod_and_malformed_playlists() {
+    let s = HlsServer::start(Shape::default());
+    let run = |path: &str, secs: &str| {
+        swarm(
+            &s.url(path),
+            &["--set", "clients=1", "--set", "timeout=2", "--duration", secs],
+        )
+        .0
+    };
+    // a redirect is followed (and counted as a request, not an error)
+    let v = run("/redirect/stream.m3u8", "3s");
+    assert!(v["totals"]["segments"].as_u64().unwrap() >= 3);
+    assert_eq!(native(&v)["errors"], serde_json::json!({}));
+    // VOD: from the first segment to the end, then done
+    let v = run("/vod/stream.m3u8", "3s");
+    assert_eq!(v["totals"]["segments"], 3);
+    assert_eq!(v["totals"]["restarts"], 0);
+    let log = viewer_requests(&s);
+    let vod: Vec<&str> = log
+        .iter()
+        .filter(|e| e.path.starts_with("/vod/seg"))
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(vod, ["/vod/seg0.ts", "/vod/seg1.ts", "/vod/seg2.ts"]);
+    // errors with a clear message; no playlist ever played: exit 3
+    for (path, message) in [
+        ("/loop.m3u8", "more than 5 redirects"),
+        ("/bad/garbage.m3u8", "bad playlist: not an M3U8 playlist"),
+        ("/bad/notd.m3u8", "bad playlist: missing or zero EXT-X-TARGETDURATION"),
+        ("/bad/negdur.m3u8", "bad playlist: EXTINF duration not in (0, 3600] s"),
+        ("/bad/nonutf8.m3u8", "bad playlist: not UTF-8"),
+        ("/bad/huge.m3u8", "bad playlist: larger than 1 MiB"),
+    ] {
+        let v = swarm_exit(
+            &s.url(path),
+            &["--set", "clients=1", "--set", "timeout=2", "--duration", "3s"],
+            3,
+        )
+        .0;
+        let errors = &native(&v)["errors"];
+        let count = errors
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.starts_with(message))
+            .map(|(_, n)| n.as_u64().unwrap());
+        assert!(count.is_some_and(|n| n >= 2), "{path}: {errors:#}");
+        assert_eq!(v["totals"]["segments"], 0);
+    }
+}
+
+#[test]
+fn sigterm_stops_every_viewer_and_writes_the_summary() {
+    let s = HlsServer::start(Shape::default());
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let mut child = Command::new(BIN)
+        .args(["run", &s.url("/live/stream.m3u8"), "--metrics-addr", "127.0.0.1:0"])
+        .args(["--set", "clients=20", "--set", "rampRate=100", "--summary-json"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["stoppedBy"], "SIGTERM");
+    assert_eq!(v["totals"]["viewersStarted"], 20);
+    assert_eq!(v["engine"], "native");
+    // every viewer's bytes were counted up to the stop
+    let served: u64 = viewer_requests(&s).iter().map(|e| e.bytes).sum();
+    let counted = native(&v)["bodyBytes"].as_u64().unwrap();
+    assert!(counted <= served && counted + 200_000 >= served, "{counted} vs {served}");
+}

@@ -1,0 +1,394 @@
+//! A scriptable HLS server for tests (hyper, in-process, on 127.0.0.1): a
+//! sliding live window computed from a clock that starts when the server
+//! does, and knobs that make it misbehave — stall the playlist, 404 a listed
+//! segment, serve a segment slowly, throttle a variant, close every
+//! connection. It logs every request (time, path, connection, status, body
+//! bytes) so tests can check what a viewer did.
+//!
+//! Paths:
+//! - `/live/stream.m3u8`, `/live/seg<N>.ts` — the live stream;
+//! - `/master.m3u8`, `/v/<name>/stream.m3u8`, `/v/<name>/seg<N>.ts` — variants;
+//! - `/vod/stream.m3u8` — three segments and `EXT-X-ENDLIST`;
+//! - `/redirect/stream.m3u8` → 302 to `/live/stream.m3u8`; `/loop.m3u8` → 302 to itself;
+//! - `/bad/<garbage|notd|negdur|huge|nonutf8>.m3u8` — malformed playlists.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Channel, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// One request the server answered.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Seconds since the server started.
+    pub at: f64,
+    pub path: String,
+    /// Connection number (1, 2, …).
+    pub conn: u64,
+    pub status: u16,
+    /// Body bytes written.
+    pub bytes: u64,
+    pub user_agent: String,
+}
+
+/// How the server misbehaves; change it while it runs with [`HlsServer::set`].
+#[derive(Clone, Debug, Default)]
+pub struct Knobs {
+    /// Serve the live playlist as it was when this was set (no new segments).
+    pub stall_playlist: bool,
+    /// The Nth live-segment request (1-based, counted over all clients) answers 404.
+    pub gone_nth: Option<u64>,
+    /// The Nth live-segment request sends its head at once and its body after this delay.
+    pub slow_nth: Option<(u64, Duration)>,
+    /// Variant name → body bytes per second.
+    pub throttle: BTreeMap<String, u64>,
+    /// Answer with `Connection: close`.
+    pub close: bool,
+}
+
+/// The stream's shape.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    /// `EXT-X-TARGETDURATION` and every `EXTINF`, seconds.
+    pub segment_sec: u64,
+    pub list_size: u64,
+    /// Body size of a live segment.
+    pub segment_bytes: u64,
+    /// Variants: name and `BANDWIDTH` (their segments are bandwidth × duration / 8 bytes).
+    pub variants: Vec<(String, u64)>,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            segment_sec: 1,
+            list_size: 6,
+            segment_bytes: 20_000,
+            variants: vec![
+                ("lo".into(), 300_000),
+                ("mid".into(), 1_000_000),
+                ("hi".into(), 3_000_000),
+            ],
+        }
+    }
+}
+
+struct State {
+    knobs: Knobs,
+    log: Vec<Entry>,
+    segment_requests: u64,
+    frozen: Option<String>,
+}
+
+struct Inner {
+    shape: Shape,
+    start: Instant,
+    state: Mutex<State>,
+    conns: AtomicU64,
+}
+
+/// A running server; stops when dropped.
+pub struct HlsServer {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl HlsServer {
+    pub fn start(shape: Shape) -> HlsServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let inner = Arc::new(Inner {
+            shape,
+            start: Instant::now(),
+            state: Mutex::new(State {
+                knobs: Knobs::default(),
+                log: Vec::new(),
+                segment_requests: 0,
+                frozen: None,
+            }),
+            conns: AtomicU64::new(0),
+        });
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let i = Arc::clone(&inner);
+        rt.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = i.conns.fetch_add(1, Ordering::Relaxed) + 1;
+                let i = Arc::clone(&i);
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let i = Arc::clone(&i);
+                        async move { Ok::<_, Infallible>(i.answer(req, conn)) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        HlsServer {
+            addr,
+            inner,
+            _rt: rt,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Changes the knobs.
+    pub fn set(&self, f: impl FnOnce(&mut Knobs)) {
+        let mut s = self.inner.state.lock().unwrap();
+        f(&mut s.knobs);
+        if !s.knobs.stall_playlist {
+            s.frozen = None;
+        }
+    }
+
+    /// Every request so far.
+    pub fn log(&self) -> Vec<Entry> {
+        self.inner.state.lock().unwrap().log.clone()
+    }
+
+    /// Seconds since the server started.
+    pub fn now(&self) -> f64 {
+        self.inner.start.elapsed().as_secs_f64()
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+impl Inner {
+    /// The newest complete segment's number: segment N is complete at
+    /// (N + 1 − list_size) × duration seconds, so the window is full at start.
+    fn newest(&self) -> u64 {
+        let t = self.start.elapsed().as_secs_f64() / self.shape.segment_sec as f64;
+        t as u64 + self.shape.list_size - 1
+    }
+
+    fn media_playlist(&self, end_list: bool, first: u64, count: u64) -> String {
+        let d = self.shape.segment_sec;
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{d}\n#EXT-X-MEDIA-SEQUENCE:{first}\n"
+        );
+        for n in first..first + count {
+            s += &format!("#EXTINF:{d}.000000,\nseg{n}.ts\n");
+        }
+        if end_list {
+            s += "#EXT-X-ENDLIST\n";
+        }
+        s
+    }
+
+    fn live_playlist(&self) -> String {
+        let newest = self.newest();
+        self.media_playlist(false, newest + 1 - self.shape.list_size, self.shape.list_size)
+    }
+
+    fn answer(self: &Arc<Self>, req: Request<Incoming>, conn: u64) -> Response<Body> {
+        let path = req.uri().path().to_owned();
+        let user_agent = req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let knobs = self.state.lock().unwrap().knobs.clone();
+        let (status, body, len, location, pacing): (u16, Option<String>, u64, Option<String>, Pacing) =
+            self.route(&path, &knobs);
+        let at = self.start.elapsed().as_secs_f64();
+        self.state.lock().unwrap().log.push(Entry {
+            at,
+            path: path.clone(),
+            conn,
+            status,
+            bytes: len,
+            user_agent,
+        });
+        let mut b = Response::builder().status(status);
+        if let Some(l) = location {
+            b = b.header("location", l);
+        }
+        if knobs.close {
+            b = b.header("connection", "close");
+        }
+        b = b.header("content-length", len.to_string());
+        let body = match (body, pacing) {
+            (Some(text), Pacing::None) => full(text),
+            (Some(text), pacing) => paced(Bytes::from(text), pacing),
+            (None, pacing) => paced(Bytes::from(vec![0x47u8; len as usize]), pacing),
+        };
+        b.body(body).unwrap()
+    }
+
+    fn route(&self, path: &str, k: &Knobs) -> (u16, Option<String>, u64, Option<String>, Pacing) {
+        let text = |s: String| {
+            let n = s.len() as u64;
+            (200, Some(s), n, None, Pacing::None)
+        };
+        let not_found = || (404u16, Some("not found\n".to_owned()), 10, None, Pacing::None);
+        match path {
+            "/live/stream.m3u8" => {
+                let mut s = self.state.lock().unwrap();
+                let body = if k.stall_playlist {
+                    s.frozen.get_or_insert_with(|| self.live_playlist()).clone()
+                } else {
+                    self.live_playlist()
+                };
+                drop(s);
+                text(body)
+            }
+            "/vod/stream.m3u8" => text(self.media_playlist(true, 0, 3)),
+            "/master.m3u8" => {
+                let mut s = "#EXTM3U\n".to_owned();
+                for (name, bw) in &self.shape.variants {
+                    s += &format!("#EXT-X-STREAM-INF:BANDWIDTH={bw}\nv/{name}/stream.m3u8\n");
+                }
+                text(s)
+            }
+            "/redirect/stream.m3u8" => (302, Some(String::new()), 0, Some("/live/stream.m3u8".into()), Pacing::None),
+            "/loop.m3u8" => (302, Some(String::new()), 0, Some("/loop.m3u8".into()), Pacing::None),
+            "/bad/garbage.m3u8" => text("<html>\x01\x02 this is not a playlist</html>\n".into()),
+            "/bad/notd.m3u8" => text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:1.0,\nseg1.ts\n".into()),
+            "/bad/negdur.m3u8" => {
+                text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:-4.0,\nseg1.ts\n".into())
+            }
+            "/bad/nonutf8.m3u8" => {
+                // not valid UTF-8: sent as bytes
+                (200, None, 64, None, Pacing::Bytes(b"#EXTM3U\n\xff\xfe\xfd".to_vec()))
+            }
+            "/bad/huge.m3u8" => (200, None, 50 << 20, None, Pacing::Huge),
+            _ => {
+                if let Some(rest) = path.strip_prefix("/live/seg") {
+                    let Some(n) = rest.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) else {
+                        return not_found();
+                    };
+                    let nth = {
+                        let mut s = self.state.lock().unwrap();
+                        s.segment_requests += 1;
+                        s.segment_requests
+                    };
+                    if n > self.newest() || k.gone_nth == Some(nth) {
+                        return not_found();
+                    }
+                    let pacing = match k.slow_nth {
+                        Some((want, d)) if want == nth => Pacing::Delay(d),
+                        _ => Pacing::None,
+                    };
+                    return (200, None, self.shape.segment_bytes, None, pacing);
+                }
+                if let Some(rest) = path.strip_prefix("/vod/seg") {
+                    return match rest.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
+                        Some(n) if n < 3 => (200, None, self.shape.segment_bytes, None, Pacing::None),
+                        _ => not_found(),
+                    };
+                }
+                if let Some(rest) = path.strip_prefix("/v/") {
+                    let Some((name, file)) = rest.split_once('/') else {
+                        return not_found();
+                    };
+                    let Some((_, bw)) = self.shape.variants.iter().find(|v| v.0 == name) else {
+                        return not_found();
+                    };
+                    if file == "stream.m3u8" {
+                        return text(self.live_playlist());
+                    }
+                    let bytes = bw * self.shape.segment_sec / 8;
+                    let pacing = match k.throttle.get(name) {
+                        Some(rate) => Pacing::Rate(*rate),
+                        None => Pacing::None,
+                    };
+                    return (200, None, bytes, None, pacing);
+                }
+                not_found()
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Pacing {
+    None,
+    /// The whole body after a delay.
+    Delay(Duration),
+    /// At this many bytes per second, in 10 chunks a second.
+    Rate(u64),
+    /// These bytes, padded with spaces to the announced length.
+    Bytes(Vec<u8>),
+    /// 50 MB of playlist-looking lines.
+    Huge,
+}
+
+fn paced(data: Bytes, pacing: Pacing) -> Body {
+    let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+    tokio::spawn(async move {
+        match pacing {
+            Pacing::None => {
+                let _ = tx.send(Frame::data(data)).await;
+            }
+            Pacing::Delay(d) => {
+                tokio::time::sleep(d).await;
+                let _ = tx.send(Frame::data(data)).await;
+            }
+            Pacing::Rate(rate) => {
+                let chunk = (rate / 10).max(1) as usize;
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let n = chunk.min(rest.len());
+                    let part = rest.split_to(n);
+                    if tx.send(Frame::data(part)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Pacing::Bytes(b) => {
+                let mut v = b;
+                v.resize(64, b' ');
+                let _ = tx.send(Frame::data(Bytes::from(v))).await;
+            }
+            Pacing::Huge => {
+                let line = Bytes::from("#EXTINF:1.0,\nsegment-with-a-long-name.ts\n".repeat(1024));
+                let mut sent = 0usize;
+                if tx.send(Frame::data(Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n"))).await.is_err() {
+                    return;
+                }
+                sent += 32;
+                while sent < (50 << 20) {
+                    let n = line.len().min((50 << 20) - sent);
+                    if tx.send(Frame::data(line.slice(..n))).await.is_err() {
+                        return;
+                    }
+                    sent += n;
+                }
+            }
+        }
+    });
+    body.boxed()
+}
