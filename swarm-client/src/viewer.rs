@@ -2,7 +2,7 @@
 //! Every target — the swarm engine, `viewer-args`, the runner script, the
 //! container and units — takes its arguments from [`viewer_args`].
 
-use crate::config::Config;
+use crate::config::{Config, LogLevel};
 
 /// The file descriptor a viewer writes `-progress` to in the swarm engine.
 pub const PROGRESS_FD: u32 = 3;
@@ -73,6 +73,34 @@ impl Default for ViewerOptions {
     }
 }
 
+/// How much a log level shows: higher shows more.
+pub fn verbosity(l: LogLevel) -> u8 {
+    match l {
+        LogLevel::Quiet => 0,
+        LogLevel::Panic => 1,
+        LogLevel::Fatal => 2,
+        LogLevel::Error => 3,
+        LogLevel::Warning => 4,
+        LogLevel::Info => 5,
+        LogLevel::Verbose => 6,
+        LogLevel::Debug => 7,
+        LogLevel::Trace => 8,
+    }
+}
+
+/// The `-loglevel` a viewer runs with: at least `info`, because segments and
+/// playlists are counted from the `Opening '…' for reading` lines that level
+/// shows, with each line tagged by its level (`level+`) so the engine can
+/// keep only what the configured `logLevel` asked for.
+pub fn ffmpeg_log_level(c: &Config) -> String {
+    let level = if verbosity(c.log_level) < verbosity(LogLevel::Info) {
+        LogLevel::Info
+    } else {
+        c.log_level
+    };
+    format!("level+{}", level.as_str())
+}
+
 /// The user agent of viewer `id`: `<userAgent>/client-<id>`, so the origin's
 /// log tells viewers apart.
 pub fn user_agent(c: &Config, id: u32) -> String {
@@ -118,7 +146,7 @@ pub fn viewer_args(c: &Config, url: &str, id: u32, o: &ViewerOptions) -> Vec<Str
         "-nostdin",
         "-nostats",
         "-loglevel",
-        c.log_level.as_str(),
+        &ffmpeg_log_level(c),
     ]);
     if let Some(fd) = o.progress_fd {
         push(&["-progress", &format!("pipe:{fd}"), "-stats_period", "1"]);

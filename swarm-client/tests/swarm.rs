@@ -338,6 +338,8 @@ fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
     let json = tmp.path().join("summary.json");
     let mut s = Swarm::start(&[
         "run",
+        "--engine",
+        "ffmpeg",
         &origin.url(),
         "--set",
         "clients=5",
@@ -411,6 +413,8 @@ fn an_origin_that_goes_away_is_counted_and_the_swarm_carries_on() {
     let json = tmp.path().join("summary.json");
     let mut s = Swarm::start(&[
         "run",
+        "--engine",
+        "ffmpeg",
         &url,
         "--set",
         "clients=3",
@@ -461,6 +465,8 @@ fn a_url_that_never_answers_exits_3() {
     let t = Instant::now();
     let mut s = Swarm::start(&[
         "run",
+        "--engine",
+        "ffmpeg",
         &url,
         "--set",
         "clients=2",
@@ -489,6 +495,8 @@ fn sigterm_stops_every_viewer() {
     let origin = Origin::start();
     let mut s = Swarm::start(&[
         "run",
+        "--engine",
+        "ffmpeg",
         &origin.url(),
         "--set",
         "clients=4",
@@ -557,4 +565,101 @@ fn bad_input_exits_2() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Under the quiet profiles (log level warning/error) the FFmpeg engine still
+/// counts segments and playlists: viewers log at `info` at least, and the
+/// engine keeps only what the profile's level asks for in --viewer-logs.
+#[test]
+fn ffmpeg_engine_counts_requests_at_every_log_level() {
+    let _g = serial();
+    let origin = Origin::start();
+    for profile in ["stress", "burst", "extreme"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let json = tmp.path().join("summary.json");
+        let logs = tmp.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let mut s = Swarm::start(&[
+            "run",
+            "--engine",
+            "ffmpeg",
+            &origin.url(),
+            "-p",
+            profile,
+            "--set",
+            "clients=2",
+            "--duration",
+            "8s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--viewer-logs",
+            logs.to_str().unwrap(),
+            "--summary-json",
+            json.to_str().unwrap(),
+        ]);
+        let status = s.wait(Duration::from_secs(30));
+        assert!(status.success(), "{profile}: {}", s.output());
+        let v = summary(&json);
+        assert!(
+            v["totals"]["segments"].as_u64().unwrap() >= 4,
+            "{profile}: {}",
+            v["totals"]
+        );
+        assert!(
+            v["totals"]["playlists"].as_u64().unwrap() >= 2,
+            "{profile}: {}",
+            v["totals"]
+        );
+        // the viewer logs hold no info-level lines the profile did not ask for
+        let log = std::fs::read_to_string(logs.join("viewer-0.log")).unwrap_or_default();
+        assert!(!log.contains("for reading"), "{profile}: {log}");
+        assert!(!log.contains("[info]"), "{profile}: {log}");
+    }
+}
+
+/// The native engine (the default) against the same real origin: every
+/// viewer plays, metrics carry the timing histograms.
+#[test]
+fn native_engine_plays_a_real_origin_and_exports_histograms() {
+    let _g = serial();
+    let origin = Origin::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("summary.json");
+    let mut s = Swarm::start(&[
+        "run",
+        &origin.url(),
+        "--set",
+        "clients=5",
+        "--set",
+        "rampRate=10",
+        "--duration",
+        "10s",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--summary-json",
+        json.to_str().unwrap(),
+    ]);
+    let metrics = s.metrics_url();
+    std::thread::sleep(Duration::from_secs(6));
+    let (status, text) = common::probe::http_get(&metrics, Duration::from_secs(3)).unwrap();
+    assert_eq!(status, 200);
+    let m = parse_prometheus(&text);
+    assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
+    assert!(m["hls_swarm_body_bytes_total"] > 0.0, "{text}");
+    assert!(m["hls_swarm_startup_seconds_count"] >= 5.0, "{text}");
+    assert!(
+        text.contains("hls_swarm_request_ttfb_seconds_bucket{le=\"0.001\",kind=\"segment\"}")
+            || text.contains("hls_swarm_request_ttfb_seconds_bucket{kind=\"segment\",le=\"0.001\"}"),
+        "{text}"
+    );
+    let status = s.wait(Duration::from_secs(20));
+    assert!(status.success(), "{}", s.output());
+    let v = summary(&json);
+    assert_eq!(v["engine"], "native");
+    let n = &v["totals"]["native"];
+    assert_eq!(v["totals"]["viewersStarted"], 5);
+    assert_eq!(v["totals"]["httpErrors"], serde_json::json!({}));
+    assert_eq!(n["rebuffers"], 0, "{n:#}");
+    assert!(n["requests"]["segment"]["ttfbMs"]["count"].as_u64().unwrap() >= 15);
+    assert!(s.output().contains("segment download ratio"), "{}", s.output());
 }

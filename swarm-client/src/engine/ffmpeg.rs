@@ -20,9 +20,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::viewer::{viewer_args, ViewerOptions, PROGRESS_FD};
+use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 use super::metrics::{Metrics, StatusLabel};
-use super::progress::{classify, LogEvent, ProgressParser};
+use super::progress::{classify, split_level, LogEvent, ProgressParser};
 use super::summary::{self, Summary, ViewerFigures};
 use super::{netbytes, progress, ramp_schedule, Outcome, VIEWER_BACKOFF};
 
@@ -131,6 +131,7 @@ impl Swarm {
 
         let stderr = child.stderr.take().expect("piped stderr");
         let t = tx.clone();
+        let wanted = verbosity(self.config.log_level);
         let mut log_file = match &self.viewer_logs {
             Some(dir) => Some(
                 std::fs::OpenOptions::new()
@@ -143,10 +144,15 @@ impl Swarm {
         };
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            while let Ok(Some(tagged)) = lines.next_line().await {
+                let (level, line) = split_level(&tagged);
                 if let Some(f) = &mut log_file {
-                    use std::io::Write;
-                    let _ = writeln!(f, "{line}");
+                    // the viewer logs at `info` at least (to count requests);
+                    // keep what the configured level asked for
+                    if level.is_none_or(|l| verbosity(l) <= wanted) {
+                        use std::io::Write;
+                        let _ = writeln!(f, "{line}");
+                    }
                 }
                 if let Some(e) = classify(&line) {
                     let _ = t.send(Msg::Log { id, gen, e });

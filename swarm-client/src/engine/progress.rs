@@ -56,6 +56,31 @@ pub enum LogEvent {
     ConnectError,
 }
 
+/// Splits the `[level] ` tag (from `-loglevel level+…`) out of a log line:
+/// `[http @ 0x5] [info] Opening …` → (`info`, `[http @ 0x5] Opening …`).
+pub fn split_level(line: &str) -> (Option<crate::config::LogLevel>, String) {
+    use crate::config::LogLevel::*;
+    for (tag, level) in [
+        ("[info] ", Info),
+        ("[warning] ", Warning),
+        ("[error] ", Error),
+        ("[verbose] ", Verbose),
+        ("[debug] ", Debug),
+        ("[trace] ", Trace),
+        ("[fatal] ", Fatal),
+        ("[panic] ", Panic),
+    ] {
+        if let Some(i) = line.find(tag) {
+            // the tag comes first, or right after one `[ctx @ addr] ` prefix
+            let before = &line[..i];
+            if before.is_empty() || (before.starts_with('[') && before.ends_with("] ") && before.matches('[').count() == 1) {
+                return (Some(level), format!("{before}{}", &line[i + tag.len()..]));
+            }
+        }
+    }
+    (None, line.to_owned())
+}
+
 /// Classifies a log line of a viewer's FFmpeg.
 pub fn classify(line: &str) -> Option<LogEvent> {
     if let Some(rest) = line.split("Opening '").nth(1) {
@@ -114,6 +139,20 @@ mod tests {
         );
         assert_eq!(blocks[1].speed, None);
         assert!(blocks[1].end);
+    }
+
+    #[test]
+    fn level_tags() {
+        use crate::config::LogLevel;
+        assert_eq!(
+            split_level("[http @ 0x55] [info] Opening 'http://h/s.m3u8' for reading"),
+            (Some(LogLevel::Info), "[http @ 0x55] Opening 'http://h/s.m3u8' for reading".into())
+        );
+        assert_eq!(
+            split_level("[error] http://h/x.m3u8: Connection refused"),
+            (Some(LogLevel::Error), "http://h/x.m3u8: Connection refused".into())
+        );
+        assert_eq!(split_level("no tag [info] here"), (None, "no tag [info] here".into()));
     }
 
     #[test]
