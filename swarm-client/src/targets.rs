@@ -51,7 +51,7 @@ fi
 exec /usr/local/bin/swarm-client run "$STREAM_URL" --profile {profile} \
   --set "clients=$CLIENTS" --set "rampRate=$RAMP_RATE" --set "rampJitter=$RAMP_JITTER" \
   --set "metricsPort=$METRICS_PORT" --set "logLevel=\"$LOG_LEVEL\"" --set "variant=\"$VARIANT\"" \
-  --set "timeout=$TIMEOUT" --metrics-addr "0.0.0.0:$METRICS_PORT" \
+  --set "timeout=$TIMEOUT" --set "engine=\"$ENGINE\"" --metrics-addr "0.0.0.0:$METRICS_PORT" \
   ${{DURATION:+--duration "$DURATION"}} "$@"
 "#,
         profile = quote(profile)
@@ -135,6 +135,7 @@ pub fn container_image(
             format!("LOG_LEVEL={}", c.log_level.as_str()),
             format!("VARIANT={}", c.variant.as_str()),
             format!("TIMEOUT={}", c.timeout),
+            format!("ENGINE={}", c.engine.as_str()),
         ],
         exposed_ports: vec![format!("{}/tcp", c.metrics_port)],
         volumes: vec![],
@@ -309,7 +310,7 @@ impl common::Targets for crate::SwarmClient {
     fn about(kind: TargetKind) -> Option<&'static str> {
         match kind {
             TargetKind::Configs => Some("Write DIR/swarm-client.json: the merged config and its derived values"),
-            TargetKind::Container => Some("Build the OCI image of the swarm client (no daemon needed)\n\nThis binary, FFmpeg, ffprobe, ss and bash with their shared-library closure; runs as user swarm (uid 1000). Run it with `-e STREAM_URL=http://…/stream.m3u8`; CLIENTS, RAMP_RATE, RAMP_JITTER, METRICS_PORT, LOG_LEVEL, VARIANT and TIMEOUT override the profile."),
+            TargetKind::Container => Some("Build the OCI image of the swarm client (no daemon needed)\n\nThis binary, FFmpeg, ffprobe, ss and bash with their shared-library closure; runs as user swarm (uid 1000). Run it with `-e STREAM_URL=http://…/stream.m3u8`; CLIENTS, RAMP_RATE, RAMP_JITTER, METRICS_PORT, LOG_LEVEL, VARIANT, TIMEOUT and ENGINE override the profile."),
             TargetKind::Microvm => Some("Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop\n\nStart it with STREAM_URL (from the guest, the host is 10.0.2.2), and optionally CLIENTS and DURATION; the VM powers off when the swarm ends."),
             TargetKind::NixosModule => Some("Write the NixOS module DIR/swarm-client.nix"),
             TargetKind::Systemd => Some("Write the systemd unit (not enabled: it needs STREAM_URL), an example environment file and the sysctl.d file\n\nThe unit runs this binary unless --binary swarm-client=PATH says otherwise."),

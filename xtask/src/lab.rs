@@ -67,6 +67,21 @@ pub fn http_ok(port: u16, path: &str) -> bool {
     head[..n].starts_with(b"HTTP/1.1 200")
 }
 
+/// How many segments the origin's playlist lists now (0 when it does not answer).
+pub fn segments_listed(port: u16) -> usize {
+    common::probe::http_get(
+        &format!("http://127.0.0.1:{port}/stream.m3u8"),
+        Duration::from_secs(2),
+    )
+    .map_or(0, |(status, body)| {
+        if status == 200 {
+            body.matches("#EXTINF").count()
+        } else {
+            0
+        }
+    })
+}
+
 /// A local test origin, stopped with SIGTERM on drop.
 pub struct Origin {
     child: Child,
@@ -87,7 +102,9 @@ impl Origin {
         let child = cmd.spawn().context("cannot start test-origin")?;
         let mut o = Origin { child, port };
         let t = Instant::now();
-        while !(http_ok(port, "/health") && http_ok(port, "/stream.m3u8")) {
+        // viewers start 3 segments back from the live edge: wait until the
+        // playlist lists 4, or the first viewers would rebuffer
+        while !(http_ok(port, "/health") && segments_listed(port) >= 4) {
             if let Some(s) = o.child.try_wait()? {
                 bail!("the test origin exited ({s})");
             }
@@ -126,7 +143,7 @@ pub fn demo(root: &Path) -> Result<bool> {
     let bin = build(root, false)?;
     println!("== starting a local test origin (light 360p stream)");
     let origin = Origin::start(&bin, &[], false)?;
-    println!("\n== 10 viewers for 30 s on {}", origin.url());
+    println!("\n== 10 native viewers for 30 s on {}", origin.url());
     let status = Command::new(bin.join("swarm-client"))
         .args([
             "run",
