@@ -320,3 +320,68 @@ fn sigterm_stops_every_viewer_and_writes_the_summary() {
     let counted = native(&v)["bodyBytes"].as_u64().unwrap();
     assert!(counted <= served && counted + 200_000 >= served, "{counted} vs {served}");
 }
+
+#[test]
+fn user_agent_resolve_and_ipv6() {
+    // the user agent's base is configurable; the viewer id is appended
+    let s = HlsServer::start(Shape::default());
+    let port = s.addr.port();
+    let url = format!("http://origin.invalid:{port}/live/stream.m3u8");
+    let (v, _) = swarm(
+        &url,
+        &[
+            "--set", "clients=2", "--set", "rampRate=10", "--set", "userAgent=\"lab test/1.0\"",
+            "--resolve", "127.0.0.1", "--duration", "3s",
+        ],
+    );
+    assert!(v["totals"]["segments"].as_u64().unwrap() >= 6, "{v:#}");
+    let log = viewer_requests(&s);
+    let mut agents: Vec<&str> = log.iter().map(|e| e.user_agent.as_str()).collect();
+    agents.sort();
+    agents.dedup();
+    assert_eq!(agents, ["lab test/1.0/client-0", "lab test/1.0/client-1"]);
+    // --resolve: connected to 127.0.0.1, the Host header kept the URL's host
+    assert!(
+        log.iter().all(|e| e.host == format!("origin.invalid:{port}")),
+        "{log:#?}"
+    );
+
+    // IPv6
+    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here: skipping the IPv6 half");
+        return;
+    };
+    drop(probe);
+    let s6 = HlsServer::start_on("[::1]:0", Shape::default());
+    let (v, _) = swarm(
+        &s6.url("/live/stream.m3u8"),
+        &["--set", "clients=1", "--duration", "3s"],
+    );
+    assert!(v["totals"]["segments"].as_u64().unwrap() >= 3, "{v:#}");
+    assert!(viewer_requests(&s6)[0].host.starts_with("[::1]:"));
+}
+
+#[test]
+fn check_prints_each_request() {
+    let s = HlsServer::start(Shape::default());
+    let out = Command::new(BIN)
+        .args(["run", &s.url("/live/stream.m3u8"), "--check", "--duration", "3s"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(" ttfb ")).collect();
+    // the playlist, then the three segments of the live edge, each with its
+    // status, TTFB, bytes and time
+    assert!(lines.len() >= 5, "{text}");
+    assert!(lines[0].contains("playlist 200") && lines[0].contains("new connection"), "{text}");
+    for l in &lines[1..4] {
+        assert!(l.contains("segment  200") && l.contains("20000 B in"), "{l}");
+    }
+    // one viewer
+    let agents: std::collections::BTreeSet<String> =
+        viewer_requests(&s).into_iter().map(|e| e.user_agent).collect();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+}

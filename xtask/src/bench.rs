@@ -16,20 +16,54 @@ struct Row {
 /// One line of the results table: (area, figure, value).
 type Figure = (String, String, String);
 
-pub fn run(root: &Path) -> Result<bool> {
-    if !crate::run("cargo", &["bench", "--workspace"])? {
-        return Ok(false);
+/// The parts of the benchmark run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// criterion benchmarks of the generators
+    Generators,
+    /// the swarm engines side by side, and 10 000 native viewers
+    Swarm,
+    /// container image builds
+    Images,
+    /// cargo xtask build-all
+    BuildAll,
+}
+
+/// The part a results row belongs to, by its area.
+fn part_of(area: &str) -> Part {
+    if area.ends_with(" image") {
+        Part::Images
+    } else if area.starts_with("swarm") {
+        Part::Swarm
+    } else if area == "build-all" {
+        Part::BuildAll
+    } else {
+        Part::Generators
     }
-    let rows = read_criterion(&crate::lab::target_dir(root).join("criterion"))?;
-    eprintln!("== swarm: 100 viewers on a local origin (about a minute)");
-    let swarm = swarm_bench(root)?;
-    eprintln!("== container images: cold, warm and profile-change builds");
-    let images = image_bench(root)?;
-    eprintln!("== build-all: every artifact, cold and again with nothing changed");
-    let build_all = build_all_bench(root)?;
-    let mut figures: Vec<Figure> = rows
-        .iter()
-        .map(|r| {
+}
+
+/// The rows of the results table in an existing docs/BENCHMARKS.md.
+fn existing_rows(doc: &str) -> Vec<Figure> {
+    doc.lines()
+        .skip_while(|l| !l.starts_with("| area |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+            (cells.len() == 3).then(|| (cells[0].to_owned(), cells[1].to_owned(), cells[2].to_owned()))
+        })
+        .collect()
+}
+
+pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
+    let wanted = |p: Part| only.is_none_or(|o| o == p);
+    let mut figures: Vec<Figure> = Vec::new();
+    if wanted(Part::Generators) {
+        if !crate::run("cargo", &["bench", "--workspace"])? {
+            return Ok(false);
+        }
+        let rows = read_criterion(&crate::lab::target_dir(root).join("criterion"))?;
+        figures.extend(rows.iter().map(|r| {
             (
                 "generators".to_owned(),
                 format!("`{}` (criterion mean, 95 % interval)", r.name),
@@ -40,11 +74,34 @@ pub fn run(root: &Path) -> Result<bool> {
                     human(r.high_ns)
                 ),
             )
-        })
-        .collect();
-    figures.extend(swarm);
-    figures.extend(images);
-    figures.extend(build_all);
+        }));
+    }
+    if wanted(Part::Swarm) {
+        eprintln!("== swarm engines: 200 native, then 200 FFmpeg viewers (about 2 minutes)");
+        figures.extend(engines_bench(root)?);
+        eprintln!("== swarm scale: 10 000 native viewers (about 2 minutes)");
+        figures.extend(scale_bench(root)?);
+    }
+    if wanted(Part::Images) {
+        eprintln!("== container images: cold, warm and profile-change builds");
+        figures.extend(image_bench(root)?);
+    }
+    if wanted(Part::BuildAll) {
+        eprintln!("== build-all: every artifact, cold and again with nothing changed");
+        figures.extend(build_all_bench(root)?);
+    }
+    if let Some(part) = only {
+        // keep the other parts' rows, in the order of the parts
+        let old = std::fs::read_to_string(root.join("docs/BENCHMARKS.md")).unwrap_or_default();
+        let mut all: Vec<Figure> = existing_rows(&old)
+            .into_iter()
+            .filter(|r| part_of(&r.0) != part)
+            .collect();
+        all.extend(figures);
+        let order = [Part::Generators, Part::Swarm, Part::Images, Part::BuildAll];
+        all.sort_by_key(|r| order.iter().position(|p| *p == part_of(&r.0)));
+        figures = all;
+    }
     let mut table = String::from("| area | figure | value |\n|---|---|---|\n");
     for (area, figure, value) in &figures {
         writeln!(table, "| {area} | {figure} | {value} |")?;
@@ -60,11 +117,18 @@ pub fn run(root: &Path) -> Result<bool> {
          already validated configs. Target: under 50 ms in all.\n\
          - `test-origin/load-and-generate-all-profiles`: the same, plus merging and validating \
          each profile's config (JSON Schema compilation dominates).\n\
-         - Swarm: release builds; a local test origin (320x180, 10 fps, ultrafast) and \
-         `swarm-client run` with 100 viewers (ramp 50/s); RSS from /proc/PID/status (VmRSS), \
-         CPU from utime+stime in /proc/PID/stat over a 20 s window after the ramp. \
-         \"Supervisor\" is the swarm-client process alone; \"viewers\" sums its ffmpeg children. \
-         Targets: supervisor under 30 MB RSS and under 5 % of one core.\n\
+         - Swarm engines: release builds; one local test origin (320x180, 10 fps, 350 kbit/s \
+         video, ultrafast) and `swarm-client run` with 200 viewers (ramp 50/s), first \
+         `--engine native`, then `--engine ffmpeg`. CPU from utime+stime in /proc/PID/stat of \
+         the swarm process and its children over 25 s after the ramp; native memory is the \
+         swarm process's peak RSS divided by the viewers (runtime and histograms included, so \
+         an upper bound); FFmpeg memory is the viewers' summed PSS plus the supervisor's RSS. \
+         Targets: native at most 1/10 of the CPU and 1/100 of the memory per viewer.\n\
+         - Swarm scale: 10 000 native viewers (ramp 400/s, ±1 s jitter) of a 160x90 stream \
+         (48 kbit/s video + 16 kbit/s audio, 2 s segments) from a local origin for 80 s; CPU \
+         of the swarm and of the origin (nginx + FFmpeg) over 40 s after the ramp; figures \
+         from the run's summary. Targets: all 10 000 active, ≥ 99 % of segments faster than \
+         real time (download ratio p99 < 1), no rebuffers, RSS under 1 GB.\n\
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \
@@ -198,100 +262,250 @@ fn children(parent: u32, comm: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// 100 viewers against a local origin: the supervisor's own RSS and CPU, and
-/// the viewers' total RSS.
-fn swarm_bench(root: &Path) -> Result<Vec<Figure>> {
+/// Processes under `root` (itself included).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if let Some(ppid) = stat
+            .rfind(')')
+            .and_then(|c| stat[c + 2..].split(' ').nth(1)?.parse::<u32>().ok())
+        {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+fn tree_ticks(root: u32) -> u64 {
+    descendants(root).into_iter().map(cpu_ticks).sum()
+}
+
+/// What one swarm run used, measured over a window after its ramp.
+struct SwarmUse {
+    viewers: usize,
+    /// Swarm process plus its children (FFmpeg viewers), share of one core.
+    cpu_cores: f64,
+    /// The origin's processes (nginx, FFmpeg), share of one core.
+    origin_cores: f64,
+    /// Peak RSS of the swarm process.
+    swarm_rss_kb: u64,
+    /// Peak summed PSS of its FFmpeg children.
+    viewers_pss_kb: u64,
+    summary: serde_json::Value,
+}
+
+/// Runs `swarm-client run` with `args` against `origin` for `secs`, and
+/// measures CPU over [`settle`, `settle` + `window`) seconds.
+fn measure_swarm(
+    bin: &Path,
+    origin: &crate::lab::Origin,
+    origin_pid: u32,
+    args: &[&str],
+    secs: u64,
+    settle: u64,
+    window: u64,
+) -> Result<SwarmUse> {
     use std::process::{Command, Stdio};
-    use std::time::Duration;
-    let bin = crate::lab::build(root, true)?;
-    let tiny = [
-        "--set",
-        "video.width=320",
-        "--set",
-        "video.height=180",
-        "--set",
-        "encoder.framerate=10",
-    ];
-    let origin = crate::lab::Origin::start(&bin, &tiny, true)?;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir()?;
+    let json = tmp.path().join("summary.json");
     let mut swarm = Command::new(bin.join("swarm-client"))
-        .args([
-            "run",
-            &origin.url(),
-            "--set",
-            "clients=100",
-            "--set",
-            "rampRate=50",
-            "--set",
-            "logLevel=info",
-        ])
-        .args([
-            "--duration",
-            "40s",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--seed",
-            "1",
-        ])
+        .arg("run")
+        .arg(origin.url())
+        .args(args)
+        .args(["--duration", &format!("{secs}s"), "--metrics-addr", "127.0.0.1:0"])
+        .args(["--seed", "1", "--summary-json"])
+        .arg(&json)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
     let pid = swarm.id();
-    std::thread::sleep(Duration::from_secs(12));
-    let ticks0 = cpu_ticks(pid);
-    let t0 = std::time::Instant::now();
-    let mut peak_rss = 0;
-    let mut viewers_rss = 0;
-    let mut viewers_pss = 0;
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(settle));
+    let (t0, o0) = (tree_ticks(pid), tree_ticks(origin_pid));
+    let w0 = Instant::now();
+    let mut rss = 0;
+    let mut pss = 0;
     let mut viewers = 0;
-    while t0.elapsed() < Duration::from_secs(20) {
-        peak_rss = peak_rss.max(proc_status_kb(pid, "VmRSS:"));
+    while w0.elapsed() < Duration::from_secs(window) {
+        rss = rss.max(proc_status_kb(pid, "VmRSS:"));
         let kids = children(pid, "ffmpeg");
         viewers = viewers.max(kids.len());
-        viewers_rss = viewers_rss.max(
-            kids.iter()
-                .map(|k| proc_status_kb(*k, "VmRSS:"))
-                .sum::<u64>(),
-        );
-        viewers_pss = viewers_pss.max(kids.iter().map(|k| pss_kb(*k)).sum::<u64>());
+        pss = pss.max(kids.iter().map(|k| pss_kb(*k)).sum::<u64>());
         std::thread::sleep(Duration::from_secs(1));
     }
-    let ticks = cpu_ticks(pid) - ticks0;
-    let secs = t0.elapsed().as_secs_f64();
-    // clock ticks are 1/100 s on Linux
-    let cpu_pct = ticks as f64 / 100.0 / secs * 100.0;
+    let secs_measured = w0.elapsed().as_secs_f64();
+    let cpu = (tree_ticks(pid) - t0) as f64 / 100.0 / secs_measured;
+    let origin_cpu = (tree_ticks(origin_pid).saturating_sub(o0)) as f64 / 100.0 / secs_measured;
+    while start.elapsed() < Duration::from_secs(secs + 30) {
+        if swarm.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = swarm.kill();
     let _ = swarm.wait();
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).context("the swarm wrote no summary")?,
+    )?;
+    Ok(SwarmUse {
+        viewers,
+        cpu_cores: cpu,
+        origin_cores: origin_cpu,
+        swarm_rss_kb: rss,
+        viewers_pss_kb: pss,
+        summary,
+    })
+}
+
+/// 200 viewers of one light stream, first native then FFmpeg: CPU and
+/// memory per viewer of each engine.
+fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
+    let bin = crate::lab::build(root, true)?;
+    let tiny = [
+        "--set", "video.width=320", "--set", "video.height=180", "--set", "video.bitrate=350k",
+        "--set", "video.maxrate=400k", "--set", "video.bufsize=700k", "--set",
+        "encoder.framerate=10", "--set", "encoder.preset=ultrafast",
+    ];
+    let origin = crate::lab::Origin::start(&bin, &tiny, true)?;
+    let opid = origin.pid();
+    let common = ["--set", "clients=200", "--set", "rampRate=50", "--set", "logLevel=\"info\""];
+    let mut native_args = vec!["--engine", "native"];
+    native_args.extend(common);
+    let mut ffmpeg_args = vec!["--engine", "ffmpeg"];
+    ffmpeg_args.extend(common);
+    let n = measure_swarm(&bin, &origin, opid, &native_args, 45, 15, 25)?;
+    let f = measure_swarm(&bin, &origin, opid, &ffmpeg_args, 45, 15, 25)?;
     drop(origin);
-    let each = |kb: u64| kb as f64 / 1024.0 / viewers.max(1) as f64;
-    let area = || "swarm (100 viewers)".to_owned();
+    let area = || "swarm engines (200 viewers, 320x180 ≈430 kbit/s)".to_owned();
+    let per = |x: f64| x / 200.0;
+    let native_mem = n.swarm_rss_kb as f64 / 200.0;
+    let ffmpeg_mem = (f.viewers_pss_kb + f.swarm_rss_kb) as f64 / 200.0;
     Ok(vec![
-        (area(), "viewers running".into(), viewers.to_string()),
         (
             area(),
-            "supervisor RSS (peak)".into(),
-            format!("{:.1} MB", peak_rss as f64 / 1024.0),
-        ),
-        (
-            area(),
-            "supervisor CPU".into(),
-            format!("{cpu_pct:.1} % of one core"),
-        ),
-        (
-            area(),
-            "viewers' RSS (shared libraries counted in each)".into(),
+            "native: viewers started, rebuffers".into(),
             format!(
-                "{:.0} MB ({:.1} MB each)",
-                viewers_rss as f64 / 1024.0,
-                each(viewers_rss)
+                "{}, {}",
+                n.summary["totals"]["viewersStarted"], n.summary["totals"]["native"]["rebuffers"]
             ),
         ),
         (
             area(),
-            "viewers' PSS (shared pages split)".into(),
+            "native: CPU per viewer".into(),
+            format!("{:.5} cores ({:.1} % of one core in all)", per(n.cpu_cores), n.cpu_cores * 100.0),
+        ),
+        (
+            area(),
+            "native: memory per viewer (process RSS / viewers)".into(),
+            format!("{:.1} KB ({:.1} MB in all)", native_mem, n.swarm_rss_kb as f64 / 1024.0),
+        ),
+        (
+            area(),
+            "ffmpeg: viewers running".into(),
+            f.viewers.to_string(),
+        ),
+        (
+            area(),
+            "ffmpeg: CPU per viewer".into(),
+            format!("{:.5} cores ({:.1} % of one core in all)", per(f.cpu_cores), f.cpu_cores * 100.0),
+        ),
+        (
+            area(),
+            "ffmpeg: memory per viewer (PSS of viewers + supervisor RSS)".into(),
+            format!("{:.1} MB", ffmpeg_mem / 1024.0),
+        ),
+        (
+            area(),
+            "native vs ffmpeg".into(),
             format!(
-                "{:.0} MB ({:.1} MB each)",
-                viewers_pss as f64 / 1024.0,
-                each(viewers_pss)
+                "CPU 1/{:.0}, memory 1/{:.0} (targets 1/10 and 1/100)",
+                f.cpu_cores / n.cpu_cores.max(1e-9),
+                ffmpeg_mem / native_mem.max(1e-9)
             ),
+        ),
+    ])
+}
+
+/// 10 000 native viewers of a 160x90 stream on this machine.
+fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
+    let bin = crate::lab::build(root, true)?;
+    let light = [
+        "--set", "video.width=160", "--set", "video.height=90", "--set", "video.bitrate=48k",
+        "--set", "video.maxrate=56k", "--set", "video.bufsize=96k", "--set",
+        "video.audioBitrate=16k", "--set", "encoder.framerate=10", "--set",
+        "encoder.preset=ultrafast",
+    ];
+    let origin = crate::lab::Origin::start(&bin, &light, true)?;
+    let opid = origin.pid();
+    let clients = 10_000;
+    let args = [
+        "--set", "clients=10000", "--set", "rampRate=400", "--set", "rampJitter=1000",
+        "--set", "timeout=30",
+    ];
+    // ramp 25 s; measure 40 s of steady state
+    let u = measure_swarm(&bin, &origin, opid, &args, 80, 30, 40)?;
+    drop(origin);
+    let t = &u.summary["totals"];
+    let n = &t["native"];
+    let area = || "swarm scale (10 000 native viewers, 160x90 ≈64 kbit/s)".to_owned();
+    let ratio = &n["segmentDownloadRatio"];
+    Ok(vec![
+        (
+            area(),
+            "viewers started / target".into(),
+            format!("{} / {clients}", t["viewersStarted"]),
+        ),
+        (
+            area(),
+            "segments, errors (HTTP, timeouts, connect), rebuffers".into(),
+            format!(
+                "{}, {} / {} / {}, {}",
+                t["segments"],
+                t["httpErrors"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
+                t["timeouts"],
+                t["connectErrors"],
+                n["rebuffers"]
+            ),
+        ),
+        (
+            area(),
+            "segment download ratio p50 / p99 / max".into(),
+            format!("{} / {} / {}", ratio["p50"], ratio["p99"], ratio["max"]),
+        ),
+        (
+            area(),
+            "segment TTFB p50 / p99 (ms)".into(),
+            format!(
+                "{} / {}",
+                n["requests"]["segment"]["ttfbMs"]["p50"], n["requests"]["segment"]["ttfbMs"]["p99"]
+            ),
+        ),
+        (
+            area(),
+            "startup p50 / p95 (ms)".into(),
+            format!("{} / {}", n["startupMs"]["p50"], n["startupMs"]["p95"]),
+        ),
+        (
+            area(),
+            "engine RSS (peak)".into(),
+            format!("{:.0} MB ({:.1} KB per viewer)", u.swarm_rss_kb as f64 / 1024.0, u.swarm_rss_kb as f64 / clients as f64),
+        ),
+        (
+            area(),
+            "CPU: swarm / origin (nginx + FFmpeg)".into(),
+            format!("{:.2} / {:.2} cores", u.cpu_cores, u.origin_cores),
         ),
     ])
 }

@@ -119,6 +119,11 @@ impl Origin {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/stream.m3u8", self.port)
     }
+
+    /// The runner's process id (nginx and FFmpeg are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Origin {

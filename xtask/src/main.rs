@@ -38,7 +38,11 @@ enum Task {
         artifacts_only: bool,
     },
     /// Run the benchmarks and write docs/BENCHMARKS.md
-    Bench,
+    Bench {
+        /// Run one part only; the other parts' rows in docs/BENCHMARKS.md stay
+        #[arg(long, value_enum)]
+        only: Option<bench::Part>,
+    },
     /// Start a local test origin, put 10 viewers on it for 30 s, print the summary
     Demo,
     /// Write nix/profiles.json (components, profiles, targets) for the flake
@@ -51,7 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Task::BuildAll(o) => build_all::run(&root, &o),
         Task::Check { artifacts_only } => check::run(&root, artifacts_only),
-        Task::Bench => bench::run(&root),
+        Task::Bench { only } => bench::run(&root, only),
         Task::Demo => lab::demo(&root),
         Task::NixProfiles => nix_profiles::write(&root).map(|_| true),
     };

@@ -41,6 +41,8 @@ pub struct Entry {
     /// Body bytes written.
     pub bytes: u64,
     pub user_agent: String,
+    /// The `Host` header.
+    pub host: String,
 }
 
 /// How the server misbehaves; change it while it runs with [`HlsServer::set`].
@@ -108,6 +110,11 @@ pub struct HlsServer {
 
 impl HlsServer {
     pub fn start(shape: Shape) -> HlsServer {
+        Self::start_on("127.0.0.1:0", shape)
+    }
+
+    /// The same on another address, e.g. `[::1]:0`.
+    pub fn start_on(bind: &str, shape: Shape) -> HlsServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -125,7 +132,7 @@ impl HlsServer {
             conns: AtomicU64::new(0),
         });
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(bind))
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let i = Arc::clone(&inner);
@@ -154,6 +161,7 @@ impl HlsServer {
         }
     }
 
+    /// `http://ADDR:PORT/path` (IPv6 addresses in brackets).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -219,6 +227,12 @@ impl Inner {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let knobs = self.state.lock().unwrap().knobs.clone();
         let (status, body, len, location, pacing): (u16, Option<String>, u64, Option<String>, Pacing) =
             self.route(&path, &knobs);
@@ -230,6 +244,7 @@ impl Inner {
             status,
             bytes: len,
             user_agent,
+            host,
         });
         let mut b = Response::builder().status(status);
         if let Some(l) = location {
