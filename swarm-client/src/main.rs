@@ -84,6 +84,10 @@ enum Command {
         /// and print each request as it happens: URL, status, TTFB, bytes, time
         #[arg(long)]
         check: bool,
+        /// Also trust the CA certificates in this PEM file for HTTPS (native
+        /// engine; the system's trust store is always used)
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
         #[command(flatten)]
         viewer: ViewerFlags,
     },
@@ -135,6 +139,7 @@ fn run(command: Command) -> Result<()> {
             viewer_logs,
             engine,
             check,
+            ca_file,
             viewer,
         } => {
             drop(out);
@@ -157,6 +162,7 @@ fn run(command: Command) -> Result<()> {
                     }
                 }),
                 check,
+                ca_file,
             })
         }
         Command::ViewerArgs {

@@ -36,6 +36,8 @@ pub struct RunArgs {
     pub engine: Option<Engine>,
     /// `--check`: one native viewer for 10 s (or --duration), each request printed.
     pub check: bool,
+    /// `--ca-file`: more trusted CA certificates for HTTPS (native engine).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How long `run --check` lasts unless --duration says otherwise.
@@ -226,13 +228,6 @@ pub fn run(a: RunArgs) -> Result<()> {
         a.duration
     };
     let c = &loaded.config;
-    if c.engine == Engine::Native && a.url.starts_with("https://") {
-        return Err(UsageError(format!(
-            "{}: the native engine speaks plain HTTP only so far; use --engine ffmpeg for HTTPS",
-            a.url
-        ))
-        .into());
-    }
     println!(
         "swarm-client: {} {} viewers of {} at {}/s (±{} ms), profile {}, seed {seed}{}",
         c.clients,
@@ -295,11 +290,23 @@ fn run_native(
     check_fd_limit(u64::from(c.clients) * 2 + 1024);
     let header_map = crate::native::http::headers(&request_headers(&c, &headers))
         .map_err(UsageError)?;
+    if let Some(f) = &a.ca_file {
+        if !f.is_file() {
+            return Err(UsageError(format!(
+                "--ca-file {}: no such file; expected a PEM file of CA certificates",
+                f.display()
+            ))
+            .into());
+        }
+    }
+    // built for every run: a redirect may lead from http to https
+    let tls = Some(crate::native::http::tls_config(a.ca_file.as_deref()).map_err(UsageError)?);
     let client = crate::native::http::ClientConfig {
         resolve: a.resolve,
         resolve_host: url.host_str().map(str::to_owned),
         headers: header_map,
         timeout: Duration::from_secs(u64::from(c.timeout)),
+        tls,
     };
     let reachable = preflight_reachable(&a.url, &c);
     if a.check {

@@ -385,3 +385,57 @@ fn check_prints_each_request() {
         viewer_requests(&s).into_iter().map(|e| e.user_agent).collect();
     assert_eq!(agents.len(), 1, "{agents:?}");
 }
+
+#[test]
+fn https_with_a_private_ca() {
+    // a CA, and a certificate for 127.0.0.1 signed by it
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let s = HlsServer::start_tls(
+        Shape::default(),
+        vec![leaf.der().to_vec()],
+        key.serialize_der(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let url = s.https_url("/live/stream.m3u8");
+    let (v, _) = swarm(
+        &url,
+        &["--set", "clients=2", "--set", "rampRate=10", "--duration", "3s", "--ca-file", ca_file.to_str().unwrap()],
+    );
+    assert!(v["totals"]["segments"].as_u64().unwrap() >= 6, "{v:#}");
+    let served: u64 = viewer_requests(&s).iter().map(|e| e.bytes).sum();
+    assert_eq!(native(&v)["bodyBytes"], served);
+    // on the wire: TLS records cost more than the bodies and heads
+    assert!(v["totals"]["bytes"].as_u64().unwrap() > served);
+    // one connection per viewer, its connect time including the handshake
+    assert_eq!(native(&v)["requests"]["playlist"]["connectMs"]["count"], 2);
+
+    // without the CA: the handshake fails, said plainly; never reachable
+    let (v, _) = swarm_exit(
+        &url,
+        &["--set", "clients=1", "--set", "timeout=2", "--duration", "3s"],
+        3,
+    );
+    let errors = native(&v)["errors"].as_object().unwrap().clone();
+    assert!(
+        errors.keys().any(|k| k.starts_with("TLS handshake failed")),
+        "{errors:?}"
+    );
+    // a --ca-file that is not PEM: bad input
+    std::fs::write(&ca_file, "not a certificate").unwrap();
+    let out = Command::new(BIN)
+        .args(["run", &url, "--ca-file", ca_file.to_str().unwrap(), "--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no PEM certificate"));
+}

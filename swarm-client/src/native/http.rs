@@ -1,7 +1,7 @@
 //! The native viewer's HTTP: one HTTP/1.1 keep-alive connection per viewer
-//! (hyper's client connection API), reopened when the server closes it, with
-//! every request timed (connect, TTFB, download) and its bytes counted as
-//! they arrive.
+//! (hyper's client connection API), plain or TLS (rustls), reopened when the
+//! server closes it, with every request timed (connect including the TLS
+//! handshake, TTFB, download) and its bytes counted as they arrive.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -103,9 +103,95 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     }
 }
 
+/// The socket under hyper: metered TCP, or TLS over metered TCP (so the
+/// meter sees the bytes on the wire).
+enum Stream {
+    Plain(Metered<TcpStream>),
+    Tls(Box<tokio_rustls::client::TlsStream<Metered<TcpStream>>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The TLS settings of a swarm: the system's trust store (and `extra` CA
+/// certificates from a PEM file), HTTP/1.1 by ALPN.
+pub fn tls_config(extra: Option<&std::path::Path>) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = extra {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--ca-file {}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 /// Where a connection goes: scheme, host, port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Origin {
+    tls: bool,
     host: String,
     port: u16,
 }
@@ -128,6 +214,8 @@ pub struct ClientConfig {
     pub headers: HeaderMap,
     /// Connect, response-head and between-reads timeout.
     pub timeout: Duration,
+    /// TLS settings for `https` URLs (`None`: plain HTTP only).
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// A response: status, timing and (for playlists) the body.
@@ -204,10 +292,26 @@ impl Client {
                 Ok(Ok(tcp)) => {
                     let _ = tcp.set_nodelay(true);
                     let meter = Arc::new(Meter::new());
-                    let io = TokioIo::new(Metered {
+                    let metered = Metered {
                         inner: tcp,
                         meter: Arc::clone(&meter),
-                    });
+                    };
+                    let stream = if origin.tls {
+                        let cfg = self.cfg.tls.clone().ok_or(Failure::Unsupported)?;
+                        let name = rustls_pki_types::ServerName::try_from(
+                            origin.host.trim_matches(['[', ']']).to_owned(),
+                        )
+                        .map_err(|_| Failure::Tls)?;
+                        let tls = tokio_rustls::TlsConnector::from(cfg);
+                        match tokio::time::timeout(self.cfg.timeout, tls.connect(name, metered)).await {
+                            Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                            Ok(Err(_)) => return Err(Failure::Tls),
+                            Err(_) => return Err(Failure::Timeout),
+                        }
+                    } else {
+                        Stream::Plain(metered)
+                    };
+                    let io = TokioIo::new(stream);
                     let (sender, conn) = http1::Builder::new()
                         .read_buf_exact_size(Some(READ_BUFFER))
                         .handshake::<_, Empty<Bytes>>(io)
@@ -237,11 +341,14 @@ impl Client {
         keep: usize,
         on_bytes: &mut impl OnBytes,
     ) -> Result<Response, Failure> {
-        if url.scheme() != "http" {
-            return Err(Failure::Unsupported);
-        }
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return Err(Failure::Unsupported),
+        };
         let host = url.host_str().ok_or(Failure::Broken)?.to_owned();
         let origin = Origin {
+            tls,
             port: url.port_or_known_default().unwrap_or(80),
             host,
         };

@@ -84,6 +84,8 @@ pub enum Failure {
     TooManyRedirects,
     /// A scheme the engine does not speak.
     Unsupported,
+    /// The TLS handshake failed (e.g. a certificate not trusted).
+    Tls,
 }
 
 impl Failure {
@@ -97,6 +99,7 @@ impl Failure {
             Failure::Playlist(e) => e.to_string(),
             Failure::TooManyRedirects => "more than 5 redirects".into(),
             Failure::Unsupported => "unsupported URL scheme".into(),
+            Failure::Tls => "TLS handshake failed (certificate not trusted? see --ca-file)".into(),
         }
     }
 }

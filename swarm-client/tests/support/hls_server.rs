@@ -115,6 +115,26 @@ impl HlsServer {
 
     /// The same on another address, e.g. `[::1]:0`.
     pub fn start_on(bind: &str, shape: Shape) -> HlsServer {
+        Self::start_with(bind, shape, None)
+    }
+
+    /// The same over TLS with this certificate chain and key (DER).
+    pub fn start_tls(shape: Shape, chain: Vec<Vec<u8>>, key: Vec<u8>) -> HlsServer {
+        use tokio_rustls::rustls;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                chain.into_iter().map(rustls_pki_types::CertificateDer::from).collect(),
+                rustls_pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .unwrap();
+        Self::start_with("127.0.0.1:0", shape, Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))))
+    }
+
+    fn start_with(bind: &str, shape: Shape, tls: Option<tokio_rustls::TlsAcceptor>) -> HlsServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -143,14 +163,23 @@ impl HlsServer {
                 };
                 let conn = i.conns.fetch_add(1, Ordering::Relaxed) + 1;
                 let i = Arc::clone(&i);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let i = Arc::clone(&i);
                         async move { Ok::<_, Infallible>(i.answer(req, conn)) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(tcp), svc).await;
+                        }
+                    }
                 });
             }
         });
@@ -164,6 +193,11 @@ impl HlsServer {
     /// `http://ADDR:PORT/path` (IPv6 addresses in brackets).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT/path`.
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
     }
 
     /// Changes the knobs.
