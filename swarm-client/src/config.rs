@@ -89,6 +89,8 @@ common::word_enum!(
     Engine { Native = "native", Ffmpeg = "ffmpeg" }
 );
 
+// the enum comes from a macro, which takes no `#[default]` on a variant
+#[allow(clippy::derivable_impls)]
 impl Default for Engine {
     fn default() -> Self {
         Engine::Native

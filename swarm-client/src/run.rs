@@ -240,9 +240,15 @@ pub fn run(a: RunArgs) -> Result<()> {
             .map(|d| format!(", for {} s", d.as_secs()))
             .unwrap_or_default()
     );
+    let plan = Plan {
+        headers,
+        seed,
+        metrics_addr,
+        duration,
+    };
     let outcome = match c.engine {
-        Engine::Ffmpeg => run_ffmpeg(&a, loaded, headers, seed, metrics_addr, duration)?,
-        Engine::Native => run_native(&a, loaded, headers, seed, metrics_addr, duration)?,
+        Engine::Ffmpeg => run_ffmpeg(&a, loaded, plan)?,
+        Engine::Native => run_native(&a, loaded, plan)?,
     };
     print!("{}", outcome.summary.human());
     if let Some(path) = &a.summary_json {
@@ -273,23 +279,71 @@ fn preflight_reachable(url: &str, c: &Config) -> bool {
     }
 }
 
+/// The same check with the native engine's own HTTP client (so HTTPS, the
+/// CA file, `--resolve` and the headers apply), following redirects.
+fn native_preflight(url: &url::Url, client: &crate::native::http::ClientConfig) -> bool {
+    use crate::native::http::Client;
+    let mut cfg = client.clone();
+    cfg.timeout = cfg.timeout.min(Duration::from_secs(10));
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return false;
+    };
+    let result = rt.block_on(async {
+        let mut c = Client::new(std::sync::Arc::new(cfg), "hls-swarm-preflight");
+        let mut at = url.clone();
+        for _ in 0..=crate::native::viewer::MAX_REDIRECTS {
+            let r = c.get(&at, 0, &mut |_| {}).await?;
+            match r.location.as_deref().and_then(|l| at.join(l).ok()) {
+                Some(next) if (300..400).contains(&r.status) => at = next,
+                _ => return Ok(r.status),
+            }
+        }
+        Err(crate::native::player::Failure::TooManyRedirects)
+    });
+    match result {
+        Ok(200) => true,
+        Ok(status) => {
+            eprintln!("swarm-client: warning: {url} answered HTTP {status}");
+            false
+        }
+        Err(f) => {
+            eprintln!(
+                "swarm-client: warning: {url} is not reachable now ({}); starting anyway",
+                f.message()
+            );
+            false
+        }
+    }
+}
+
 type Loaded = common::component::Loaded<SwarmClient>;
 
-fn run_native(
-    a: &RunArgs,
-    loaded: Loaded,
+/// What `run` settled for either engine.
+struct Plan {
+    /// Headers from the command line.
     headers: Vec<(String, String)>,
     seed: u64,
     metrics_addr: SocketAddr,
     duration: Option<Duration>,
-) -> Result<Outcome> {
+}
+
+fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
+    let Plan {
+        headers,
+        seed,
+        metrics_addr,
+        duration,
+    } = plan;
     let c = loaded.config;
     let url = url::Url::parse(&a.url)
         .map_err(|e| UsageError(format!("`{}` is not a stream URL: {e}", a.url)))?;
     // a socket and a little slack per viewer
     check_fd_limit(u64::from(c.clients) * 2 + 1024);
-    let header_map = crate::native::http::headers(&request_headers(&c, &headers))
-        .map_err(UsageError)?;
+    let header_map =
+        crate::native::http::headers(&request_headers(&c, &headers)).map_err(UsageError)?;
     if let Some(f) = &a.ca_file {
         if !f.is_file() {
             return Err(UsageError(format!(
@@ -308,7 +362,7 @@ fn run_native(
         timeout: Duration::from_secs(u64::from(c.timeout)),
         tls,
     };
-    let reachable = preflight_reachable(&a.url, &c);
+    let reachable = native_preflight(&url, &client);
     if a.check {
         println!("checking {url}: one viewer, every request as it happens");
     }
@@ -327,14 +381,13 @@ fn run_native(
     .run()
 }
 
-fn run_ffmpeg(
-    a: &RunArgs,
-    loaded: Loaded,
-    headers: Vec<(String, String)>,
-    seed: u64,
-    metrics_addr: SocketAddr,
-    duration: Option<Duration>,
-) -> Result<Outcome> {
+fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
+    let Plan {
+        headers,
+        seed,
+        metrics_addr,
+        duration,
+    } = plan;
     let c = loaded.config;
     let d = loaded.derived;
     let ffmpeg = find_program("ffmpeg", "ffmpeg")?;

@@ -54,7 +54,12 @@ fn viewer_requests(s: &HlsServer) -> Vec<Entry> {
 }
 
 fn seq(path: &str) -> u64 {
-    path.rsplit("seg").next().unwrap().trim_end_matches(".ts").parse().unwrap()
+    path.rsplit("seg")
+        .next()
+        .unwrap()
+        .trim_end_matches(".ts")
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -171,7 +176,14 @@ fn closed_connections_are_reopened() {
     s.set(|k| k.close = true);
     let (v, _) = swarm(
         &s.url("/live/stream.m3u8"),
-        &["--set", "clients=2", "--set", "rampRate=10", "--duration", "4s"],
+        &[
+            "--set",
+            "clients=2",
+            "--set",
+            "rampRate=10",
+            "--duration",
+            "4s",
+        ],
     );
     let log = viewer_requests(&s);
     let mut conns: Vec<u64> = log.iter().map(|e| e.conn).collect();
@@ -205,7 +217,14 @@ fn abr_switches_down_under_a_throttled_variant_and_back_up() {
     };
     let (v, _) = swarm(
         &url,
-        &["--set", "clients=1", "--set", "variant=\"abr\"", "--duration", "26s"],
+        &[
+            "--set",
+            "clients=1",
+            "--set",
+            "variant=\"abr\"",
+            "--duration",
+            "26s",
+        ],
     );
     driver.join().unwrap();
     let n = native(&v);
@@ -222,7 +241,10 @@ fn abr_switches_down_under_a_throttled_variant_and_back_up() {
         .filter(|e| e.path.ends_with(".ts"))
         .map(|e| (e.at, rank(e)))
         .collect();
-    assert!(segs.iter().any(|(t, r)| *t < 5.0 && *r == 2), "up to hi before the throttle: {segs:?}");
+    assert!(
+        segs.iter().any(|(t, r)| *t < 5.0 && *r == 2),
+        "up to hi before the throttle: {segs:?}"
+    );
     let (low_at, low) = segs
         .iter()
         .filter(|(t, _)| *t > 5.0)
@@ -242,7 +264,14 @@ fn redirects_vod_and_malformed_playlists() {
     let run = |path: &str, secs: &str| {
         swarm(
             &s.url(path),
-            &["--set", "clients=1", "--set", "timeout=2", "--duration", secs],
+            &[
+                "--set",
+                "clients=1",
+                "--set",
+                "timeout=2",
+                "--duration",
+                secs,
+            ],
         )
         .0
     };
@@ -265,14 +294,27 @@ fn redirects_vod_and_malformed_playlists() {
     for (path, message) in [
         ("/loop.m3u8", "more than 5 redirects"),
         ("/bad/garbage.m3u8", "bad playlist: not an M3U8 playlist"),
-        ("/bad/notd.m3u8", "bad playlist: missing or zero EXT-X-TARGETDURATION"),
-        ("/bad/negdur.m3u8", "bad playlist: EXTINF duration not in (0, 3600] s"),
+        (
+            "/bad/notd.m3u8",
+            "bad playlist: missing or zero EXT-X-TARGETDURATION",
+        ),
+        (
+            "/bad/negdur.m3u8",
+            "bad playlist: EXTINF duration not in (0, 3600] s",
+        ),
         ("/bad/nonutf8.m3u8", "bad playlist: not UTF-8"),
         ("/bad/huge.m3u8", "bad playlist: larger than 1 MiB"),
     ] {
         let v = swarm_exit(
             &s.url(path),
-            &["--set", "clients=1", "--set", "timeout=2", "--duration", "3s"],
+            &[
+                "--set",
+                "clients=1",
+                "--set",
+                "timeout=2",
+                "--duration",
+                "3s",
+            ],
             3,
         )
         .0;
@@ -294,8 +336,19 @@ fn sigterm_stops_every_viewer_and_writes_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
     let mut child = Command::new(BIN)
-        .args(["run", &s.url("/live/stream.m3u8"), "--metrics-addr", "127.0.0.1:0"])
-        .args(["--set", "clients=20", "--set", "rampRate=100", "--summary-json"])
+        .args([
+            "run",
+            &s.url("/live/stream.m3u8"),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--set",
+            "clients=20",
+            "--set",
+            "rampRate=100",
+            "--summary-json",
+        ])
         .arg(&json)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -318,7 +371,10 @@ fn sigterm_stops_every_viewer_and_writes_the_summary() {
     // every viewer's bytes were counted up to the stop
     let served: u64 = viewer_requests(&s).iter().map(|e| e.bytes).sum();
     let counted = native(&v)["bodyBytes"].as_u64().unwrap();
-    assert!(counted <= served && counted + 200_000 >= served, "{counted} vs {served}");
+    assert!(
+        counted <= served && counted + 200_000 >= served,
+        "{counted} vs {served}"
+    );
 }
 
 #[test]
@@ -330,8 +386,16 @@ fn user_agent_resolve_and_ipv6() {
     let (v, _) = swarm(
         &url,
         &[
-            "--set", "clients=2", "--set", "rampRate=10", "--set", "userAgent=\"lab test/1.0\"",
-            "--resolve", "127.0.0.1", "--duration", "3s",
+            "--set",
+            "clients=2",
+            "--set",
+            "rampRate=10",
+            "--set",
+            "userAgent=\"lab test/1.0\"",
+            "--resolve",
+            "127.0.0.1",
+            "--duration",
+            "3s",
         ],
     );
     assert!(v["totals"]["segments"].as_u64().unwrap() >= 6, "{v:#}");
@@ -342,7 +406,8 @@ fn user_agent_resolve_and_ipv6() {
     assert_eq!(agents, ["lab test/1.0/client-0", "lab test/1.0/client-1"]);
     // --resolve: connected to 127.0.0.1, the Host header kept the URL's host
     assert!(
-        log.iter().all(|e| e.host == format!("origin.invalid:{port}")),
+        log.iter()
+            .all(|e| e.host == format!("origin.invalid:{port}")),
         "{log:#?}"
     );
 
@@ -365,7 +430,13 @@ fn user_agent_resolve_and_ipv6() {
 fn check_prints_each_request() {
     let s = HlsServer::start(Shape::default());
     let out = Command::new(BIN)
-        .args(["run", &s.url("/live/stream.m3u8"), "--check", "--duration", "3s"])
+        .args([
+            "run",
+            &s.url("/live/stream.m3u8"),
+            "--check",
+            "--duration",
+            "3s",
+        ])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .output()
@@ -376,13 +447,21 @@ fn check_prints_each_request() {
     // the playlist, then the three segments of the live edge, each with its
     // status, TTFB, bytes and time
     assert!(lines.len() >= 5, "{text}");
-    assert!(lines[0].contains("playlist 200") && lines[0].contains("new connection"), "{text}");
+    assert!(
+        lines[0].contains("playlist 200") && lines[0].contains("new connection"),
+        "{text}"
+    );
     for l in &lines[1..4] {
-        assert!(l.contains("segment  200") && l.contains("20000 B in"), "{l}");
+        assert!(
+            l.contains("segment  200") && l.contains("20000 B in"),
+            "{l}"
+        );
     }
     // one viewer
-    let agents: std::collections::BTreeSet<String> =
-        viewer_requests(&s).into_iter().map(|e| e.user_agent).collect();
+    let agents: std::collections::BTreeSet<String> = viewer_requests(&s)
+        .into_iter()
+        .map(|e| e.user_agent)
+        .collect();
     assert_eq!(agents.len(), 1, "{agents:?}");
 }
 
@@ -409,7 +488,16 @@ fn https_with_a_private_ca() {
     let url = s.https_url("/live/stream.m3u8");
     let (v, _) = swarm(
         &url,
-        &["--set", "clients=2", "--set", "rampRate=10", "--duration", "3s", "--ca-file", ca_file.to_str().unwrap()],
+        &[
+            "--set",
+            "clients=2",
+            "--set",
+            "rampRate=10",
+            "--duration",
+            "3s",
+            "--ca-file",
+            ca_file.to_str().unwrap(),
+        ],
     );
     assert!(v["totals"]["segments"].as_u64().unwrap() >= 6, "{v:#}");
     let served: u64 = viewer_requests(&s).iter().map(|e| e.bytes).sum();
@@ -422,7 +510,14 @@ fn https_with_a_private_ca() {
     // without the CA: the handshake fails, said plainly; never reachable
     let (v, _) = swarm_exit(
         &url,
-        &["--set", "clients=1", "--set", "timeout=2", "--duration", "3s"],
+        &[
+            "--set",
+            "clients=1",
+            "--set",
+            "timeout=2",
+            "--duration",
+            "3s",
+        ],
         3,
     );
     let errors = native(&v)["errors"].as_object().unwrap().clone();
@@ -433,7 +528,14 @@ fn https_with_a_private_ca() {
     // a --ca-file that is not PEM: bad input
     std::fs::write(&ca_file, "not a certificate").unwrap();
     let out = Command::new(BIN)
-        .args(["run", &url, "--ca-file", ca_file.to_str().unwrap(), "--metrics-addr", "127.0.0.1:0"])
+        .args([
+            "run",
+            &url,
+            "--ca-file",
+            ca_file.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

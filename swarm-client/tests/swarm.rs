@@ -649,7 +649,8 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
     assert!(m["hls_swarm_startup_seconds_count"] >= 5.0, "{text}");
     assert!(
         text.contains("hls_swarm_request_ttfb_seconds_bucket{le=\"0.001\",kind=\"segment\"}")
-            || text.contains("hls_swarm_request_ttfb_seconds_bucket{kind=\"segment\",le=\"0.001\"}"),
+            || text
+                .contains("hls_swarm_request_ttfb_seconds_bucket{kind=\"segment\",le=\"0.001\"}"),
         "{text}"
     );
     let status = s.wait(Duration::from_secs(20));
@@ -660,6 +661,15 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
     assert_eq!(v["totals"]["viewersStarted"], 5);
     assert_eq!(v["totals"]["httpErrors"], serde_json::json!({}));
     assert_eq!(n["rebuffers"], 0, "{n:#}");
-    assert!(n["requests"]["segment"]["ttfbMs"]["count"].as_u64().unwrap() >= 15);
-    assert!(s.output().contains("segment download ratio"), "{}", s.output());
+    assert!(
+        n["requests"]["segment"]["ttfbMs"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 15
+    );
+    assert!(
+        s.output().contains("segment download ratio"),
+        "{}",
+        s.output()
+    );
 }

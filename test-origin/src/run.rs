@@ -120,7 +120,9 @@ pub fn run(opts: RunOptions) -> Result<()> {
             let d = absolute(d)?;
             ensure_writable_dir(&d, "--log-dir")?;
             let s = str_path(&d)?.to_owned();
-            if s.chars().any(|ch| ch.is_whitespace() || "\"';{}$\\".contains(ch)) {
+            if s.chars()
+                .any(|ch| ch.is_whitespace() || "\"';{}$\\".contains(ch))
+            {
                 return Err(UsageError(format!(
                     "--log-dir {s}: expected a path without spaces, quotes, `;`, braces or `$`"
                 ))

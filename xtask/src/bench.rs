@@ -50,7 +50,13 @@ fn existing_rows(doc: &str) -> Vec<Figure> {
         .take_while(|l| l.starts_with("| "))
         .filter_map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
-            (cells.len() == 3).then(|| (cells[0].to_owned(), cells[1].to_owned(), cells[2].to_owned()))
+            (cells.len() == 3).then(|| {
+                (
+                    cells[0].to_owned(),
+                    cells[1].to_owned(),
+                    cells[2].to_owned(),
+                )
+            })
         })
         .collect()
 }
@@ -324,7 +330,12 @@ fn measure_swarm(
         .arg("run")
         .arg(origin.url())
         .args(args)
-        .args(["--duration", &format!("{secs}s"), "--metrics-addr", "127.0.0.1:0"])
+        .args([
+            "--duration",
+            &format!("{secs}s"),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
         .args(["--seed", "1", "--summary-json"])
         .arg(&json)
         .stdout(Stdio::null())
@@ -374,13 +385,31 @@ fn measure_swarm(
 fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
     let tiny = [
-        "--set", "video.width=320", "--set", "video.height=180", "--set", "video.bitrate=350k",
-        "--set", "video.maxrate=400k", "--set", "video.bufsize=700k", "--set",
-        "encoder.framerate=10", "--set", "encoder.preset=ultrafast",
+        "--set",
+        "video.width=320",
+        "--set",
+        "video.height=180",
+        "--set",
+        "video.bitrate=350k",
+        "--set",
+        "video.maxrate=400k",
+        "--set",
+        "video.bufsize=700k",
+        "--set",
+        "encoder.framerate=10",
+        "--set",
+        "encoder.preset=ultrafast",
     ];
     let origin = crate::lab::Origin::start(&bin, &tiny, true)?;
     let opid = origin.pid();
-    let common = ["--set", "clients=200", "--set", "rampRate=50", "--set", "logLevel=\"info\""];
+    let common = [
+        "--set",
+        "clients=200",
+        "--set",
+        "rampRate=50",
+        "--set",
+        "logLevel=\"info\"",
+    ];
     let mut native_args = vec!["--engine", "native"];
     native_args.extend(common);
     let mut ffmpeg_args = vec!["--engine", "ffmpeg"];
@@ -404,12 +433,20 @@ fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
         (
             area(),
             "native: CPU per viewer".into(),
-            format!("{:.5} cores ({:.1} % of one core in all)", per(n.cpu_cores), n.cpu_cores * 100.0),
+            format!(
+                "{:.5} cores ({:.1} % of one core in all)",
+                per(n.cpu_cores),
+                n.cpu_cores * 100.0
+            ),
         ),
         (
             area(),
             "native: memory per viewer (process RSS / viewers)".into(),
-            format!("{:.1} KB ({:.1} MB in all)", native_mem, n.swarm_rss_kb as f64 / 1024.0),
+            format!(
+                "{:.1} KB ({:.1} MB in all)",
+                native_mem,
+                n.swarm_rss_kb as f64 / 1024.0
+            ),
         ),
         (
             area(),
@@ -419,7 +456,11 @@ fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
         (
             area(),
             "ffmpeg: CPU per viewer".into(),
-            format!("{:.5} cores ({:.1} % of one core in all)", per(f.cpu_cores), f.cpu_cores * 100.0),
+            format!(
+                "{:.5} cores ({:.1} % of one core in all)",
+                per(f.cpu_cores),
+                f.cpu_cores * 100.0
+            ),
         ),
         (
             area(),
@@ -442,17 +483,35 @@ fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
 fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
     let light = [
-        "--set", "video.width=160", "--set", "video.height=90", "--set", "video.bitrate=48k",
-        "--set", "video.maxrate=56k", "--set", "video.bufsize=96k", "--set",
-        "video.audioBitrate=16k", "--set", "encoder.framerate=10", "--set",
+        "--set",
+        "video.width=160",
+        "--set",
+        "video.height=90",
+        "--set",
+        "video.bitrate=48k",
+        "--set",
+        "video.maxrate=56k",
+        "--set",
+        "video.bufsize=96k",
+        "--set",
+        "video.audioBitrate=16k",
+        "--set",
+        "encoder.framerate=10",
+        "--set",
         "encoder.preset=ultrafast",
     ];
     let origin = crate::lab::Origin::start(&bin, &light, true)?;
     let opid = origin.pid();
     let clients = 10_000;
     let args = [
-        "--set", "clients=10000", "--set", "rampRate=400", "--set", "rampJitter=1000",
-        "--set", "timeout=30",
+        "--set",
+        "clients=10000",
+        "--set",
+        "rampRate=400",
+        "--set",
+        "rampJitter=1000",
+        "--set",
+        "timeout=30",
     ];
     // ramp 25 s; measure 40 s of steady state
     let u = measure_swarm(&bin, &origin, opid, &args, 80, 30, 40)?;
@@ -473,7 +532,9 @@ fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
             format!(
                 "{}, {} / {} / {}, {}",
                 t["segments"],
-                t["httpErrors"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
+                t["httpErrors"]
+                    .as_object()
+                    .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
                 t["timeouts"],
                 t["connectErrors"],
                 n["rebuffers"]
@@ -489,7 +550,8 @@ fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
             "segment TTFB p50 / p99 (ms)".into(),
             format!(
                 "{} / {}",
-                n["requests"]["segment"]["ttfbMs"]["p50"], n["requests"]["segment"]["ttfbMs"]["p99"]
+                n["requests"]["segment"]["ttfbMs"]["p50"],
+                n["requests"]["segment"]["ttfbMs"]["p99"]
             ),
         ),
         (
@@ -500,7 +562,11 @@ fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
         (
             area(),
             "engine RSS (peak)".into(),
-            format!("{:.0} MB ({:.1} KB per viewer)", u.swarm_rss_kb as f64 / 1024.0, u.swarm_rss_kb as f64 / clients as f64),
+            format!(
+                "{:.0} MB ({:.1} KB per viewer)",
+                u.swarm_rss_kb as f64 / 1024.0,
+                u.swarm_rss_kb as f64 / clients as f64
+            ),
         ),
         (
             area(),

@@ -18,13 +18,24 @@ fn root() -> PathBuf {
 /// of this test's build when `cargo test --workspace` built them, else a
 /// build of our own.
 fn binaries() -> PathBuf {
-    let here = Path::new(env!("CARGO_BIN_EXE_xtask")).parent().unwrap().to_path_buf();
+    let here = Path::new(env!("CARGO_BIN_EXE_xtask"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     if here.join("test-origin").exists() && here.join("swarm-client").exists() {
         return here;
     }
     let target = root().join("target").join("lab-test");
     let ok = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "test-origin", "-p", "swarm-client", "--target-dir"])
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "test-origin",
+            "-p",
+            "swarm-client",
+            "--target-dir",
+        ])
         .arg(&target)
         .current_dir(root())
         .status()
@@ -76,7 +87,9 @@ fn logged_body_bytes(dir: &Path) -> (u64, usize) {
             } else {
                 f[3]
             };
-            bytes += n.parse::<u64>().unwrap_or_else(|_| panic!("bad log line {line:?}"));
+            bytes += n
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("bad log line {line:?}"));
             lines += 1;
         }
     }
@@ -92,12 +105,29 @@ fn native_viewers_on_the_test_origin_reconcile_with_nginx_logs() {
     let port = free_port();
     let origin = Origin(
         Command::new(bin.join("test-origin"))
-            .args(["run", "-p", "debug", "--port", &port.to_string(), "--log-dir"])
+            .args([
+                "run",
+                "-p",
+                "debug",
+                "--port",
+                &port.to_string(),
+                "--log-dir",
+            ])
             .arg(&logs)
-            .args(["--set", "logging.gzip=0", "--set", "logging.flushInterval=\"1s\""])
+            .args([
+                "--set",
+                "logging.gzip=0",
+                "--set",
+                "logging.flushInterval=\"1s\"",
+            ])
             .args(["--set", "video.width=320", "--set", "video.height=180"])
             .args(["--set", "video.bitrate=300k", "--set", "video.maxrate=330k"])
-            .args(["--set", "video.bufsize=600k", "--set", "encoder.framerate=10"])
+            .args([
+                "--set",
+                "video.bufsize=600k",
+                "--set",
+                "encoder.framerate=10",
+            ])
             .args(["--set", "encoder.preset=\"ultrafast\""])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -109,22 +139,35 @@ fn native_viewers_on_the_test_origin_reconcile_with_nginx_logs() {
     // a viewer starts 3 segments back from the live edge: wait until the
     // playlist has that many (a viewer joining a fresh stream rebuffers)
     let t = Instant::now();
-    while common::probe::http_get(&url, Duration::from_secs(1))
-        .map_or(true, |(status, body)| status != 200 || body.matches("#EXTINF").count() < 4)
-    {
-        assert!(t.elapsed() < Duration::from_secs(60), "the origin did not come up");
+    while common::probe::http_get(&url, Duration::from_secs(1)).map_or(true, |(status, body)| {
+        status != 200 || body.matches("#EXTINF").count() < 4
+    }) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the origin did not come up"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let json = tmp.path().join("summary.json");
     let out = Command::new(bin.join("swarm-client"))
         .args(["run", &url, "--set", "clients=20", "--set", "rampRate=10"])
-        .args(["--duration", "60s", "--metrics-addr", "127.0.0.1:0", "--summary-json"])
+        .args([
+            "--duration",
+            "60s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--summary-json",
+        ])
         .arg(&json)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // stop the origin: nginx flushes its logs
     drop(origin);
 
@@ -153,13 +196,23 @@ fn native_viewers_on_the_test_origin_reconcile_with_nginx_logs() {
         );
     }
     let ratio_p99 = n["segmentDownloadRatio"]["p99"].as_f64().unwrap();
-    assert!(ratio_p99 < 0.5, "segments download faster than real time: {ratio_p99}");
+    assert!(
+        ratio_p99 < 0.5,
+        "segments download faster than real time: {ratio_p99}"
+    );
     // the swarm's body bytes against nginx's access log
     let swarm = n["bodyBytes"].as_u64().unwrap();
     let (nginx, lines) = logged_body_bytes(&logs);
-    let requests = v["totals"]["segments"].as_u64().unwrap() + v["totals"]["playlists"].as_u64().unwrap();
-    assert!(lines as u64 >= requests, "{lines} log lines for {requests} requests");
+    let requests =
+        v["totals"]["segments"].as_u64().unwrap() + v["totals"]["playlists"].as_u64().unwrap();
+    assert!(
+        lines as u64 >= requests,
+        "{lines} log lines for {requests} requests"
+    );
     let diff = (nginx as f64 - swarm as f64).abs() / nginx as f64;
-    eprintln!("swarm {swarm} B, nginx {nginx} B, difference {:.4} %", diff * 100.0);
+    eprintln!(
+        "swarm {swarm} B, nginx {nginx} B, difference {:.4} %",
+        diff * 100.0
+    );
     assert!(diff < 0.005, "swarm {swarm} B vs nginx {nginx} B");
 }

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -19,12 +18,12 @@ use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::config::Config;
-use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 use super::metrics::{Metrics, StatusLabel};
 use super::progress::{classify, split_level, LogEvent, ProgressParser};
 use super::summary::{self, Summary, ViewerFigures};
 use super::{netbytes, progress, ramp_schedule, Outcome, VIEWER_BACKOFF};
+use crate::config::Config;
+use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 
 /// Below this speed for [`STALL_AFTER`], a viewer counts as stalled.
 pub const STALL_SPEED: f64 = 0.9;
@@ -186,16 +185,7 @@ impl Swarm {
         let n = c.clients as usize;
         let metrics = Metrics::default();
         metrics.viewers_target.set(i64::from(c.clients));
-        let listener = tokio::net::TcpListener::bind(self.metrics_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot serve metrics on {}; choose another --metrics-addr",
-                    self.metrics_addr
-                )
-            })?;
-        println!("metrics on http://{}/metrics", listener.local_addr()?);
-        let server = tokio::spawn(super::metrics::serve(listener, Arc::new(metrics.registry())));
+        let server = super::metrics::start(self.metrics_addr, &metrics).await?;
 
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;

@@ -250,6 +250,19 @@ impl Metrics {
     }
 }
 
+/// Binds `addr`, says where metrics are, and serves them in a task.
+pub async fn start(
+    addr: std::net::SocketAddr,
+    metrics: &Metrics,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use anyhow::Context;
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot serve metrics on {addr}; choose another --metrics-addr")
+    })?;
+    println!("metrics on http://{}/metrics", listener.local_addr()?);
+    Ok(tokio::spawn(serve(listener, Arc::new(metrics.registry()))))
+}
+
 /// Serves `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
     loop {

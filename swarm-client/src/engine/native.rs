@@ -98,16 +98,7 @@ impl Swarm {
         let n = c.clients as usize;
         let metrics = Metrics::default();
         metrics.viewers_target.set(i64::from(c.clients));
-        let listener = tokio::net::TcpListener::bind(self.metrics_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot serve metrics on {}; choose another --metrics-addr",
-                    self.metrics_addr
-                )
-            })?;
-        println!("metrics on http://{}/metrics", listener.local_addr()?);
-        let server = tokio::spawn(super::metrics::serve(listener, Arc::new(metrics.registry())));
+        let server = super::metrics::start(self.metrics_addr, &metrics).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
 
@@ -177,7 +168,11 @@ impl Swarm {
                 break;
             }
             let now_ns = (now - start).as_nanos() as u64;
-            let active = shared.slots.iter().filter(|s| s.active.load(Ordering::Relaxed)).count();
+            let active = shared
+                .slots
+                .iter()
+                .filter(|s| s.active.load(Ordering::Relaxed))
+                .count();
             let stalled = shared.slots.iter().filter(|s| s.stalled(now_ns)).count();
             metrics.viewers_active.set(active as i64);
             metrics.viewers_stalled.set(stalled as i64);
@@ -228,7 +223,11 @@ impl Swarm {
         }
         server.abort();
         let never_reached = metrics.playlists.get() == 0;
-        let recorder = shared.recorder.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let recorder = shared
+            .recorder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let summary = Summary::new(
             &self.profile,
             self.url.as_str(),

@@ -73,7 +73,11 @@ pub fn split_level(line: &str) -> (Option<crate::config::LogLevel>, String) {
         if let Some(i) = line.find(tag) {
             // the tag comes first, or right after one `[ctx @ addr] ` prefix
             let before = &line[..i];
-            if before.is_empty() || (before.starts_with('[') && before.ends_with("] ") && before.matches('[').count() == 1) {
+            if before.is_empty()
+                || (before.starts_with('[')
+                    && before.ends_with("] ")
+                    && before.matches('[').count() == 1)
+            {
                 return (Some(level), format!("{before}{}", &line[i + tag.len()..]));
             }
         }
@@ -146,13 +150,22 @@ mod tests {
         use crate::config::LogLevel;
         assert_eq!(
             split_level("[http @ 0x55] [info] Opening 'http://h/s.m3u8' for reading"),
-            (Some(LogLevel::Info), "[http @ 0x55] Opening 'http://h/s.m3u8' for reading".into())
+            (
+                Some(LogLevel::Info),
+                "[http @ 0x55] Opening 'http://h/s.m3u8' for reading".into()
+            )
         );
         assert_eq!(
             split_level("[error] http://h/x.m3u8: Connection refused"),
-            (Some(LogLevel::Error), "http://h/x.m3u8: Connection refused".into())
+            (
+                Some(LogLevel::Error),
+                "http://h/x.m3u8: Connection refused".into()
+            )
         );
-        assert_eq!(split_level("no tag [info] here"), (None, "no tag [info] here".into()));
+        assert_eq!(
+            split_level("no tag [info] here"),
+            (None, "no tag [info] here".into())
+        );
     }
 
     #[test]

@@ -38,10 +38,10 @@ pub struct ViewerFigures {
     pub native: Option<NativeFigures>,
 }
 
-/// A native viewer's own figures (PLAYER.md §1–3), over all its playbacks.
+/// Counters of native viewers (PLAYER.md §1–3): a viewer's, or their sum.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NativeFigures {
+pub struct NativeCounts {
     /// Response body bytes (what the origin's access log calls body bytes).
     pub body_bytes: u64,
     /// Listed segments that answered 404/410 and were skipped.
@@ -54,20 +54,57 @@ pub struct NativeFigures {
     pub sequence_resets: u64,
     /// Playlist unreachable for `timeout`: the viewer started over.
     pub viewer_failures: u64,
-    /// First request → first segment in, of the first playback.
-    pub startup_ms: Option<f64>,
     /// Seconds the playout clock advanced.
     pub play_sec: f64,
     pub rebuffers: u64,
     pub rebuffer_sec: f64,
-    /// `rebuffer_sec / (play_sec + rebuffer_sec)`.
-    pub rebuffer_ratio: f64,
-    /// Live latency at segment ends: the last, median and 95th percentile.
-    pub live_latency_ms: Option<Latency>,
     pub switches_up: u64,
     pub switches_down: u64,
     /// Failures other than HTTP statuses, timeouts and refused connections, by message.
     pub errors: BTreeMap<String, u64>,
+}
+
+impl NativeCounts {
+    pub fn add(&mut self, o: &NativeCounts) {
+        self.body_bytes += o.body_bytes;
+        self.segments_gone += o.segments_gone;
+        self.segments_skipped += o.segments_skipped;
+        self.segments_failed += o.segments_failed;
+        self.sequence_resets += o.sequence_resets;
+        self.viewer_failures += o.viewer_failures;
+        self.play_sec += o.play_sec;
+        self.rebuffers += o.rebuffers;
+        self.rebuffer_sec += o.rebuffer_sec;
+        self.switches_up += o.switches_up;
+        self.switches_down += o.switches_down;
+        for (k, n) in &o.errors {
+            *self.errors.entry(k.clone()).or_default() += n;
+        }
+    }
+
+    /// `rebuffer_sec / (play_sec + rebuffer_sec)`; 0 before any playback.
+    pub fn rebuffer_ratio(&self) -> f64 {
+        let watched = self.play_sec + self.rebuffer_sec;
+        if watched > 0.0 {
+            self.rebuffer_sec / watched
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A native viewer's own figures, over all its playbacks.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeFigures {
+    #[serde(flatten)]
+    pub counts: NativeCounts,
+    /// First request → first segment in, of the first playback.
+    pub startup_ms: Option<f64>,
+    /// `rebuffer_sec / (play_sec + rebuffer_sec)`.
+    pub rebuffer_ratio: f64,
+    /// Live latency at segment ends: the last, median and 95th percentile.
+    pub live_latency_ms: Option<Latency>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -81,20 +118,10 @@ pub struct Latency {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NativeTotals {
-    pub body_bytes: u64,
-    pub segments_gone: u64,
-    pub segments_skipped: u64,
-    pub segments_failed: u64,
-    pub sequence_resets: u64,
-    pub viewer_failures: u64,
-    pub rebuffers: u64,
-    pub rebuffer_sec: f64,
-    pub play_sec: f64,
+    #[serde(flatten)]
+    pub counts: NativeCounts,
     /// Over all viewers: `Σ rebuffer / (Σ play + Σ rebuffer)`.
     pub rebuffer_ratio: f64,
-    pub switches_up: u64,
-    pub switches_down: u64,
-    pub errors: BTreeMap<String, u64>,
     /// Per request kind: connect, TTFB and download times in ms.
     pub requests: BTreeMap<String, KindStats>,
     /// Segment download time / EXTINF.
@@ -119,27 +146,9 @@ impl NativeTotals {
     fn new(viewers: &[ViewerFigures], r: &Recorder) -> Self {
         let mut t = NativeTotals::default();
         for v in viewers.iter().filter_map(|v| v.native.as_ref()) {
-            t.body_bytes += v.body_bytes;
-            t.segments_gone += v.segments_gone;
-            t.segments_skipped += v.segments_skipped;
-            t.segments_failed += v.segments_failed;
-            t.sequence_resets += v.sequence_resets;
-            t.viewer_failures += v.viewer_failures;
-            t.rebuffers += v.rebuffers;
-            t.rebuffer_sec += v.rebuffer_sec;
-            t.play_sec += v.play_sec;
-            t.switches_up += v.switches_up;
-            t.switches_down += v.switches_down;
-            for (k, n) in &v.errors {
-                *t.errors.entry(k.clone()).or_default() += n;
-            }
+            t.counts.add(&v.counts);
         }
-        let watched = t.play_sec + t.rebuffer_sec;
-        t.rebuffer_ratio = if watched > 0.0 {
-            t.rebuffer_sec / watched
-        } else {
-            0.0
-        };
+        t.rebuffer_ratio = t.counts.rebuffer_ratio();
         for (k, h) in &r.kinds {
             t.requests.insert(
                 k.as_str().to_owned(),
@@ -160,10 +169,14 @@ impl NativeTotals {
         t.startup_ms = Stats::of(&r.startup, 1000.0);
         t.rebuffer_ms = Stats::of(&r.rebuffer, 1000.0);
         t.live_latency_ms = Stats::of(&r.live_latency, 1000.0);
+        t.histograms.insert(
+            "segment.downloadRatio".into(),
+            Encoded::of(&r.download_ratio),
+        );
         t.histograms
-            .insert("segment.downloadRatio".into(), Encoded::of(&r.download_ratio));
-        t.histograms.insert("startup".into(), Encoded::of(&r.startup));
-        t.histograms.insert("rebuffer".into(), Encoded::of(&r.rebuffer));
+            .insert("startup".into(), Encoded::of(&r.startup));
+        t.histograms
+            .insert("rebuffer".into(), Encoded::of(&r.rebuffer));
         t.histograms
             .insert("liveLatency".into(), Encoded::of(&r.live_latency));
         t
@@ -207,6 +220,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         profile: &str,
         url: &str,
@@ -324,8 +338,10 @@ impl Summary {
         for v in self.viewers.iter().take(MAX_VIEWER_ROWS) {
             let errs: u64 = v.http_errors.values().sum::<u64>() + v.timeouts + v.connect_errors;
             if let Some(q) = &v.native {
-                let errs = errs + q.errors.values().sum::<u64>();
-                let startup = q.startup_ms.map_or("-".to_owned(), |s| format!("{:.0} ms", s));
+                let errs = errs + q.counts.errors.values().sum::<u64>();
+                let startup = q
+                    .startup_ms
+                    .map_or("-".to_owned(), |s| format!("{:.0} ms", s));
                 let latency = q
                     .live_latency_ms
                     .as_ref()
@@ -335,11 +351,11 @@ impl Summary {
                     "  {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>9} {:>10}",
                     v.id,
                     v.starts,
-                    bytes(q.body_bytes),
+                    bytes(q.counts.body_bytes),
                     v.segments,
                     errs,
                     startup,
-                    format!("{}×/{:.1}s", q.rebuffers, q.rebuffer_sec),
+                    format!("{}×/{:.1}s", q.counts.rebuffers, q.counts.rebuffer_sec),
                     latency
                 );
                 continue;
@@ -409,8 +425,8 @@ fn native_human(o: &mut String, n: &NativeTotals) {
         "  startup p50 {:.0} ms, p95 {}; rebuffers {} ({:.1} s, ratio {:.4}); live latency p50 {:.2} s, p95 {:.2} s",
         n.startup_ms.p50,
         if n.startup_ms.count == 0 { "-".to_owned() } else { format!("{:.0} ms", n.startup_ms.p95) },
-        n.rebuffers,
-        n.rebuffer_sec,
+        n.counts.rebuffers,
+        n.counts.rebuffer_sec,
         n.rebuffer_ratio,
         n.live_latency_ms.p50 / 1000.0,
         n.live_latency_ms.p95 / 1000.0,
@@ -418,15 +434,15 @@ fn native_human(o: &mut String, n: &NativeTotals) {
     let _ = writeln!(
         o,
         "  segments gone {}, skipped {}, failed {}; sequence resets {}; viewer failures {}; ABR switches up {}, down {}",
-        n.segments_gone,
-        n.segments_skipped,
-        n.segments_failed,
-        n.sequence_resets,
-        n.viewer_failures,
-        n.switches_up,
-        n.switches_down
+        n.counts.segments_gone,
+        n.counts.segments_skipped,
+        n.counts.segments_failed,
+        n.counts.sequence_resets,
+        n.counts.viewer_failures,
+        n.counts.switches_up,
+        n.counts.switches_down
     );
-    for (msg, count) in &n.errors {
+    for (msg, count) in &n.counts.errors {
         let _ = writeln!(o, "  error ×{count}: {msg}");
     }
 }

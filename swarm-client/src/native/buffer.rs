@@ -171,7 +171,10 @@ impl Playout {
         if !self.playing {
             return self.buffered - self.anchor_pos;
         }
-        let pos = self.anchor_pos + now.saturating_duration_since(self.anchor_wall).as_secs_f64();
+        let pos = self.anchor_pos
+            + now
+                .saturating_duration_since(self.anchor_wall)
+                .as_secs_f64();
         (self.buffered - pos).max(0.0)
     }
 

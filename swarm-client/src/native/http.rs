@@ -152,7 +152,9 @@ impl AsyncWrite for Stream {
 
 /// The TLS settings of a swarm: the system's trust store (and `extra` CA
 /// certificates from a PEM file), HTTP/1.1 by ALPN.
-pub fn tls_config(extra: Option<&std::path::Path>) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
+pub fn tls_config(
+    extra: Option<&std::path::Path>,
+) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     use tokio_rustls::rustls;
@@ -303,7 +305,9 @@ impl Client {
                         )
                         .map_err(|_| Failure::Tls)?;
                         let tls = tokio_rustls::TlsConnector::from(cfg);
-                        match tokio::time::timeout(self.cfg.timeout, tls.connect(name, metered)).await {
+                        match tokio::time::timeout(self.cfg.timeout, tls.connect(name, metered))
+                            .await
+                        {
                             Ok(Ok(s)) => Stream::Tls(Box::new(s)),
                             Ok(Err(_)) => return Err(Failure::Tls),
                             Err(_) => return Err(Failure::Timeout),
@@ -364,9 +368,10 @@ impl Client {
             self.conn = Some(self.connect(&origin).await?);
             connect = Some(t.elapsed());
         }
-        let mut req = http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
-            .body(Empty::<Bytes>::new())
-            .map_err(|_| Failure::Broken)?;
+        let mut req =
+            http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
+                .body(Empty::<Bytes>::new())
+                .map_err(|_| Failure::Broken)?;
         let host_header = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_owned(),
@@ -402,7 +407,11 @@ impl Client {
                 return Err(Failure::Timeout);
             }
         };
-        let first_byte = conn.meter.first_read().unwrap_or_else(Instant::now).max(sent);
+        let first_byte = conn
+            .meter
+            .first_read()
+            .unwrap_or_else(Instant::now)
+            .max(sent);
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -469,7 +478,8 @@ impl Client {
 pub fn headers(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("bad header name `{k}`"))?;
+        let name =
+            HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("bad header name `{k}`"))?;
         let value = HeaderValue::from_str(v).map_err(|_| format!("bad value for header `{k}`"))?;
         h.append(name, value);
     }

@@ -5,8 +5,8 @@
 
 pub mod abr;
 pub mod buffer;
+pub mod http;
 pub mod player;
 pub mod playlist;
 pub mod recorder;
-pub mod http;
 pub mod viewer;

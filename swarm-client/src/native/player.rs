@@ -395,9 +395,17 @@ impl Player {
             }
         };
         match (req.target, parsed) {
-            (Target::Root, Playlist::Master { variants, renditions }) => {
-                let mut ladder: Vec<(Url, u64)> =
-                    variants.iter().map(|v| (v.url.clone(), v.bandwidth)).collect();
+            (
+                Target::Root,
+                Playlist::Master {
+                    variants,
+                    renditions,
+                },
+            ) => {
+                let mut ladder: Vec<(Url, u64)> = variants
+                    .iter()
+                    .map(|v| (v.url.clone(), v.bandwidth))
+                    .collect();
                 let urls: Vec<Url> = match self.cfg.variant {
                     VariantMode::All => {
                         let mut u: Vec<Url> = variants.into_iter().map(|v| v.url).collect();
@@ -410,10 +418,20 @@ impl Player {
                     }
                     VariantMode::First => vec![variants[0].url.clone()],
                     VariantMode::Highest => {
-                        vec![ladder.iter().max_by_key(|v| v.1).expect("variants").0.clone()]
+                        vec![ladder
+                            .iter()
+                            .max_by_key(|v| v.1)
+                            .expect("variants")
+                            .0
+                            .clone()]
                     }
                     VariantMode::Lowest => {
-                        vec![ladder.iter().min_by_key(|v| v.1).expect("variants").0.clone()]
+                        vec![ladder
+                            .iter()
+                            .min_by_key(|v| v.1)
+                            .expect("variants")
+                            .0
+                            .clone()]
                     }
                     VariantMode::Abr => {
                         ladder.sort_by_key(|v| v.1);
@@ -499,7 +517,11 @@ impl Player {
         if t.next_seq.is_none() && !m.segments.is_empty() {
             let own = first + Self::start_index(&m) as u64;
             let seq = match shared_start {
-                Some(s) if s >= first && last.is_some_and(|l| s <= l) && !went_back && !far_jump => s,
+                Some(s)
+                    if s >= first && last.is_some_and(|l| s <= l) && !went_back && !far_jump =>
+                {
+                    s
+                }
                 _ => own,
             };
             t.next_seq = Some(seq);
@@ -523,7 +545,8 @@ impl Player {
             let mut back = 0.0;
             for s in m.segments.iter().rev() {
                 appeared_at.push(if first_load {
-                    now.checked_sub(Duration::from_secs_f64(back)).unwrap_or(now)
+                    now.checked_sub(Duration::from_secs_f64(back))
+                        .unwrap_or(now)
                 } else {
                     now
                 });
@@ -560,7 +583,9 @@ impl Player {
     /// since the request started at `started`.
     pub fn on_segment_done(&mut self, req: &Request, bytes: u64, started: Instant, now: Instant) {
         let Target::Track(i) = req.target else { return };
-        let Some(t) = self.tracks.get_mut(i) else { return };
+        let Some(t) = self.tracks.get_mut(i) else {
+            return;
+        };
         if req.init {
             t.map_loaded = Some(req.url.clone());
             return;
@@ -624,7 +649,9 @@ impl Player {
                 }
             }
             Target::Track(i) if req.kind == Kind::Playlist => {
-                let Some(t) = self.tracks.get_mut(i) else { return };
+                let Some(t) = self.tracks.get_mut(i) else {
+                    return;
+                };
                 let since = *t.fail_since.get_or_insert(now);
                 t.failures += 1;
                 if now.saturating_duration_since(since) >= timeout {
@@ -635,8 +662,12 @@ impl Player {
             }
             Target::Track(i) => {
                 let max = self.cfg.seg_max_retry;
-                let Some(t) = self.tracks.get_mut(i) else { return };
-                let Some(p) = t.pending.front_mut() else { return };
+                let Some(t) = self.tracks.get_mut(i) else {
+                    return;
+                };
+                let Some(p) = t.pending.front_mut() else {
+                    return;
+                };
                 if Some(p.seq) != req.seq {
                     return;
                 }
@@ -705,7 +736,9 @@ mod tests {
         let r = get(p.next(t0));
         assert_eq!(r.target, Target::Root);
         let final_url = r.url.clone();
-        let k = p.on_playlist(&r, &final_url, &media(100, 10, false), t0, at(t0, 0.01)).unwrap();
+        let k = p
+            .on_playlist(&r, &final_url, &media(100, 10, false), t0, at(t0, 0.01))
+            .unwrap();
         assert_eq!(k, Kind::Playlist);
         // 3 target durations from the end of 100..=109: seq 107
         let mut got = Vec::new();
@@ -723,17 +756,34 @@ mod tests {
         // an unchanged playlist: the next reload half a target duration later
         let r = get(p.next(at(t0, 2.0)));
         assert_eq!(r.kind, Kind::Playlist);
-        p.on_playlist(&r, &final_url, &media(100, 10, false), at(t0, 2.0), at(t0, 2.01)).unwrap();
+        p.on_playlist(
+            &r,
+            &final_url,
+            &media(100, 10, false),
+            at(t0, 2.0),
+            at(t0, 2.01),
+        )
+        .unwrap();
         assert_eq!(p.next(at(t0, 2.01)), Next::WaitUntil(at(t0, 3.0)));
         // a changed one: the new segment, once, then a full target duration
         let r = get(p.next(at(t0, 3.0)));
-        p.on_playlist(&r, &final_url, &media(101, 10, false), at(t0, 3.0), at(t0, 3.01)).unwrap();
+        p.on_playlist(
+            &r,
+            &final_url,
+            &media(101, 10, false),
+            at(t0, 3.0),
+            at(t0, 3.01),
+        )
+        .unwrap();
         let r = get(p.next(at(t0, 3.01)));
         assert_eq!(r.seq, Some(110));
         p.on_segment_done(&r, 1000, at(t0, 3.01), at(t0, 3.02));
         assert_eq!(p.next(at(t0, 3.02)), Next::WaitUntil(at(t0, 5.0)));
         let ev: Vec<Event> = p.drain_events().collect();
-        assert!(matches!(ev[0], Event::Buffer(BufferEvent::Startup(_))), "{ev:?}");
+        assert!(
+            matches!(ev[0], Event::Buffer(BufferEvent::Startup(_))),
+            "{ev:?}"
+        );
     }
 
     #[test]
@@ -763,20 +813,36 @@ mod tests {
         // the window jumps by 5: 6..=10 listed, next wanted 6: nothing skipped;
         // then a reload listing 12.. skips 11
         let r = get(p.next(at(t0, 2.0)));
-        p.on_playlist(&r, &u, &media(6, 5, false), at(t0, 2.0), at(t0, 2.0)).unwrap();
+        p.on_playlist(&r, &u, &media(6, 5, false), at(t0, 2.0), at(t0, 2.0))
+            .unwrap();
         let r = get(p.next(at(t0, 2.0)));
         assert_eq!(r.seq, Some(6));
         let ev: Vec<Event> = p.drain_events().collect();
-        assert!(ev.contains(&Event::SegmentGone) && ev.contains(&Event::SegmentFailed), "{ev:?}");
-        assert!(!ev.iter().any(|e| matches!(e, Event::SegmentsSkipped(_))), "{ev:?}");
+        assert!(
+            ev.contains(&Event::SegmentGone) && ev.contains(&Event::SegmentFailed),
+            "{ev:?}"
+        );
+        assert!(
+            !ev.iter().any(|e| matches!(e, Event::SegmentsSkipped(_))),
+            "{ev:?}"
+        );
         // pending 6..=10; the window moves to 12..=16: 6..=10 lost, 11 never listed
-        let r2 = Request { kind: Kind::Playlist, target: Target::Track(0), seq: None, duration: None, init: false, url: u.clone() };
-        p.on_playlist(&r2, &u, &media(12, 5, false), at(t0, 4.0), at(t0, 4.0)).unwrap();
+        let r2 = Request {
+            kind: Kind::Playlist,
+            target: Target::Track(0),
+            seq: None,
+            duration: None,
+            init: false,
+            url: u.clone(),
+        };
+        p.on_playlist(&r2, &u, &media(12, 5, false), at(t0, 4.0), at(t0, 4.0))
+            .unwrap();
         let ev: Vec<Event> = p.drain_events().collect();
         assert!(ev.contains(&Event::SegmentsSkipped(6)), "{ev:?}");
         assert_eq!(get(p.next(at(t0, 4.0))).seq, Some(12));
         // a media sequence far ahead (encoder restarted): a reset, started at the live edge
-        p.on_playlist(&r2, &u, &media(5000, 5, false), at(t0, 6.0), at(t0, 6.0)).unwrap();
+        p.on_playlist(&r2, &u, &media(5000, 5, false), at(t0, 6.0), at(t0, 6.0))
+            .unwrap();
         let ev: Vec<Event> = p.drain_events().collect();
         assert!(ev.contains(&Event::SequenceReset), "{ev:?}");
         assert_eq!(get(p.next(at(t0, 6.0))).seq, Some(5002));
@@ -839,7 +905,8 @@ mod tests {
             for _ in 0..want.len() {
                 let r = get(p.next(t0));
                 urls.push(r.url.path().rsplit('/').next().unwrap().to_owned());
-                p.on_playlist(&r, &r.url.clone(), &media(0, 10, false), t0, t0).unwrap();
+                p.on_playlist(&r, &r.url.clone(), &media(0, 10, false), t0, t0)
+                    .unwrap();
             }
             assert_eq!(urls, want, "{mode:?}");
         }
@@ -850,40 +917,54 @@ mod tests {
         let u = r.url.clone();
         p.on_playlist(&r, &u, master, t0, t0).unwrap();
         let mut now = t0;
-        let play = |p: &mut Player, now: &mut Instant, segments: usize, bytes: u64, took: Duration| {
-            let mut switches = Vec::new();
-            let mut done = 0;
-            while done < segments {
-                match p.next(*now) {
-                    Next::Get(r) if r.kind == Kind::Playlist => {
-                        let seq0 = (*now - t0).as_secs() / 2;
-                        p.on_playlist(&r, &r.url.clone(), &media(seq0, 10, false), *now, *now).unwrap();
+        let play =
+            |p: &mut Player, now: &mut Instant, segments: usize, bytes: u64, took: Duration| {
+                let mut switches = Vec::new();
+                let mut done = 0;
+                while done < segments {
+                    match p.next(*now) {
+                        Next::Get(r) if r.kind == Kind::Playlist => {
+                            let seq0 = (*now - t0).as_secs() / 2;
+                            p.on_playlist(&r, &r.url.clone(), &media(seq0, 10, false), *now, *now)
+                                .unwrap();
+                        }
+                        Next::Get(r) => {
+                            p.on_segment_done(&r, bytes, *now, *now + took);
+                            *now += took;
+                            done += 1;
+                        }
+                        Next::WaitUntil(t) => *now = t,
+                        other => panic!("{other:?}"),
                     }
-                    Next::Get(r) => {
-                        p.on_segment_done(&r, bytes, *now, *now + took);
-                        *now += took;
-                        done += 1;
-                    }
-                    Next::WaitUntil(t) => *now = t,
-                    other => panic!("{other:?}"),
+                    switches.extend(
+                        p.drain_events()
+                            .filter(|e| matches!(e, Event::Switch { .. })),
+                    );
                 }
-                switches.extend(p.drain_events().filter(|e| matches!(e, Event::Switch { .. })));
-            }
-            switches
-        };
+                switches
+            };
         // 500 kB in 0.5 s: 8 Mbit/s
         let up = play(&mut p, &mut now, 6, 500_000, Duration::from_millis(500));
         assert_eq!(
             up,
             vec![
-                Event::Switch { up: true, bandwidth: 1_000_000 },
-                Event::Switch { up: true, bandwidth: 2_000_000 },
+                Event::Switch {
+                    up: true,
+                    bandwidth: 1_000_000
+                },
+                Event::Switch {
+                    up: true,
+                    bandwidth: 2_000_000
+                },
             ]
         );
         assert_eq!(p.current_bandwidth(), Some(2_000_000));
         // throttled: 50 kB in 1.5 s (0.27 Mbit/s)
         let down = play(&mut p, &mut now, 8, 50_000, Duration::from_millis(1500));
-        assert!(matches!(down.first(), Some(Event::Switch { up: false, .. })), "{down:?}");
+        assert!(
+            matches!(down.first(), Some(Event::Switch { up: false, .. })),
+            "{down:?}"
+        );
         assert_eq!(p.current_bandwidth(), Some(400_000));
     }
 }

@@ -68,7 +68,8 @@ pub struct Media {
 impl Media {
     /// The media sequence number of the last segment, if any.
     pub fn last_sequence(&self) -> Option<u64> {
-        (self.media_sequence + self.segments.len() as u64).checked_sub(1)
+        (self.media_sequence + self.segments.len() as u64)
+            .checked_sub(1)
             .filter(|_| !self.segments.is_empty())
     }
 }
@@ -180,7 +181,8 @@ mod tests {
 
     #[test]
     fn media_playlist() {
-        let body = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n\
+        let body =
+            b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n\
 #EXTINF:2.002,\nseg41.ts\n#EXTINF:2.5,\n/abs/seg42.ts\n";
         let Playlist::Media(m) = parse(&base(), body).unwrap() else {
             panic!("media expected")
@@ -188,8 +190,14 @@ mod tests {
         assert_eq!(m.target_duration, 2.0);
         assert_eq!(m.media_sequence, 41);
         assert_eq!(m.last_sequence(), Some(42));
-        assert_eq!(m.segments[0].url.as_str(), "http://origin.test/live/seg41.ts");
-        assert_eq!(m.segments[1].url.as_str(), "http://origin.test/abs/seg42.ts");
+        assert_eq!(
+            m.segments[0].url.as_str(),
+            "http://origin.test/live/seg41.ts"
+        );
+        assert_eq!(
+            m.segments[1].url.as_str(),
+            "http://origin.test/abs/seg42.ts"
+        );
         // live encoders write EXTINF above the target duration: accepted
         assert!((m.segments[1].duration - 2.5).abs() < 1e-6);
         assert!(!m.end_list);
@@ -197,18 +205,29 @@ mod tests {
 
     #[test]
     fn master_playlist() {
-        let body = b"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8\"\n\
+        let body =
+            b"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8\"\n\
 #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nlow/stream.m3u8\n\
 #EXT-X-STREAM-INF:BANDWIDTH=2000000\nhttp://other.test/hi.m3u8\n\
 #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,URI=\"iframe.m3u8\"\n";
-        let Playlist::Master { variants, renditions } = parse(&base(), body).unwrap() else {
+        let Playlist::Master {
+            variants,
+            renditions,
+        } = parse(&base(), body).unwrap()
+        else {
             panic!("master expected")
         };
         assert_eq!(variants.len(), 2, "{variants:?}");
         assert_eq!(variants[0].bandwidth, 800_000);
-        assert_eq!(variants[0].url.as_str(), "http://origin.test/live/low/stream.m3u8");
+        assert_eq!(
+            variants[0].url.as_str(),
+            "http://origin.test/live/low/stream.m3u8"
+        );
         assert_eq!(variants[1].url.as_str(), "http://other.test/hi.m3u8");
-        assert_eq!(renditions[0].as_str(), "http://origin.test/live/audio/en.m3u8");
+        assert_eq!(
+            renditions[0].as_str(),
+            "http://origin.test/live/audio/en.m3u8"
+        );
     }
 
     #[test]
@@ -216,8 +235,14 @@ mod tests {
         let check = |body: &[u8], e: PlaylistError| assert_eq!(parse(&base(), body), Err(e));
         check(b"garbage\x00\x01", PlaylistError::NotM3u8);
         check(b"<html>404</html>", PlaylistError::NotM3u8);
-        check(b"#EXTM3U\n\xff\xfe#EXTINF:2,\na.ts\n", PlaylistError::NotUtf8);
-        check(b"#EXTM3U\n#EXTINF:2,\na.ts\n", PlaylistError::NoTargetDuration);
+        check(
+            b"#EXTM3U\n\xff\xfe#EXTINF:2,\na.ts\n",
+            PlaylistError::NotUtf8,
+        );
+        check(
+            b"#EXTM3U\n#EXTINF:2,\na.ts\n",
+            PlaylistError::NoTargetDuration,
+        );
         check(
             b"#EXTM3U\n#EXT-X-TARGETDURATION:99999\n#EXTINF:2,\na.ts\n",
             PlaylistError::TargetDurationTooLong,

@@ -67,7 +67,10 @@ pub struct Recorder {
 impl Default for Recorder {
     fn default() -> Self {
         Recorder {
-            kinds: Kind::ALL.iter().map(|k| (*k, KindTimings::default())).collect(),
+            kinds: Kind::ALL
+                .iter()
+                .map(|k| (*k, KindTimings::default()))
+                .collect(),
             download_ratio: Histogram::new_with_bounds(1, MAX_RATIO_MILLI, 3)
                 .expect("valid histogram bounds"),
             startup: timing(),
@@ -238,6 +241,9 @@ mod tests {
         let again: Encoded = serde_json::from_str(&json).unwrap();
         assert_eq!(again.decode().unwrap(), seg.download);
         // nothing recorded: zeros, not a panic
-        assert_eq!(Stats::of(&Recorder::default().startup, 1000.0), Stats::default());
+        assert_eq!(
+            Stats::of(&Recorder::default().startup, 1000.0),
+            Stats::default()
+        );
     }
 }

@@ -10,11 +10,11 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use url::Url;
 
+use super::buffer::BufferEvent;
 use super::http::{Client, ClientConfig, Response};
 use super::player::{Event, Failure, Kind, Next, Player, PlayerConfig, Request};
 use super::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
 use super::recorder::{Recorder, RequestSample};
-use super::buffer::BufferEvent;
 use crate::engine::metrics::{DirectionLabel, KindLabel, Metrics, ReasonLabel, StatusLabel};
 use crate::engine::summary::{Latency, NativeFigures, ViewerFigures};
 use crate::engine::VIEWER_BACKOFF;
@@ -105,16 +105,22 @@ impl Figures {
             other => {
                 let msg = other.message();
                 m.errors
-                    .get_or_create(&ReasonLabel { reason: msg.clone() })
+                    .get_or_create(&ReasonLabel {
+                        reason: msg.clone(),
+                    })
                     .inc();
-                *self.n.errors.entry(msg).or_default() += 1;
+                *self.n.counts.errors.entry(msg).or_default() += 1;
             }
         }
     }
 }
 
 /// Runs viewer `spec` until `stop` turns true; returns its figures.
-pub async fn run(spec: ViewerSpec, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> ViewerFigures {
+pub async fn run(
+    spec: ViewerSpec,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> ViewerFigures {
     let mut fig = Figures {
         f: ViewerFigures {
             id: spec.id,
@@ -142,7 +148,7 @@ pub async fn run(spec: ViewerSpec, shared: Arc<Shared>, mut stop: watch::Receive
         match end {
             End::Stopped | End::Done => break,
             End::Failed => {
-                fig.n.viewer_failures += 1;
+                fig.n.counts.viewer_failures += 1;
                 shared.metrics.viewer_failures.inc();
                 if began.elapsed() >= VIEWER_BACKOFF.reset_after {
                     attempt = 0;
@@ -176,12 +182,7 @@ fn finish(mut fig: Figures) -> ViewerFigures {
             l.p95 = ms(0.95);
         }
     }
-    let watched = fig.n.play_sec + fig.n.rebuffer_sec;
-    fig.n.rebuffer_ratio = if watched > 0.0 {
-        fig.n.rebuffer_sec / watched
-    } else {
-        0.0
-    };
+    fig.n.rebuffer_ratio = fig.n.counts.rebuffer_ratio();
     fig.f.native = Some(fig.n);
     fig.f
 }
@@ -219,7 +220,16 @@ async fn play(
                 };
                 let now = Instant::now();
                 match result {
-                    Ok((resp, final_url)) => deliver(&mut player, &req, resp, &final_url, started, now, shared, fig),
+                    Ok((resp, final_url)) => deliver(
+                        &mut player,
+                        &req,
+                        resp,
+                        &final_url,
+                        started,
+                        now,
+                        shared,
+                        fig,
+                    ),
                     Err(f) => {
                         fig.error(shared, &f);
                         if shared.check {
@@ -242,17 +252,17 @@ async fn play(
     if fig.n.startup_ms.is_none() {
         fig.n.startup_ms = q.startup.map(|d| d.as_secs_f64() * 1000.0);
     }
-    fig.n.play_sec += q.play_time.as_secs_f64();
-    fig.n.rebuffer_sec += q.rebuffer_time.as_secs_f64();
-    fig.n.rebuffers += q.rebuffer_count;
+    fig.n.counts.play_sec += q.play_time.as_secs_f64();
+    fig.n.counts.rebuffer_sec += q.rebuffer_time.as_secs_f64();
+    fig.n.counts.rebuffers += q.rebuffer_count;
     end
 }
 
 /// Publishes when this viewer's buffer runs dry, for the swarm's stall count.
 fn publish(player: &Player, shared: &Shared, slot: &Slot) {
-    let ns = player
-        .dry_at()
-        .map_or(u64::MAX, |t| t.saturating_duration_since(shared.epoch).as_nanos() as u64);
+    let ns = player.dry_at().map_or(u64::MAX, |t| {
+        t.saturating_duration_since(shared.epoch).as_nanos() as u64
+    });
     slot.dry_at.store(ns, Ordering::Relaxed);
 }
 
@@ -273,7 +283,7 @@ async fn fetch(
     let mut url = req.url.clone();
     let m = &shared.metrics;
     for hop in 0..=MAX_REDIRECTS {
-        let body = &mut fig.n.body_bytes;
+        let body = &mut fig.n.counts.body_bytes;
         let mut on_bytes = |n: u64| {
             *body += n;
             m.body_bytes.inc_by(n);
@@ -333,9 +343,13 @@ fn record(shared: &Shared, kind: Kind, r: &Response, extinf: Option<f64>, url: &
         kind: kind.as_str(),
     };
     if let Some(c) = r.connect {
-        m.connect_seconds.get_or_create(&label).observe(c.as_secs_f64());
+        m.connect_seconds
+            .get_or_create(&label)
+            .observe(c.as_secs_f64());
     }
-    m.ttfb_seconds.get_or_create(&label).observe(r.ttfb.as_secs_f64());
+    m.ttfb_seconds
+        .get_or_create(&label)
+        .observe(r.ttfb.as_secs_f64());
     m.download_seconds
         .get_or_create(&label)
         .observe(r.download.as_secs_f64());
@@ -445,23 +459,23 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures) {
                 l.last = ms as f64;
             }
             Event::SegmentGone => {
-                fig.n.segments_gone += 1;
+                fig.n.counts.segments_gone += 1;
                 m.segments_gone.inc();
             }
             Event::SegmentFailed => {
-                fig.n.segments_failed += 1;
+                fig.n.counts.segments_failed += 1;
                 m.segments_failed.inc();
             }
             Event::SegmentsSkipped(n) => {
-                fig.n.segments_skipped += n;
+                fig.n.counts.segments_skipped += n;
                 m.segments_skipped.inc_by(n);
             }
-            Event::SequenceReset => fig.n.sequence_resets += 1,
+            Event::SequenceReset => fig.n.counts.sequence_resets += 1,
             Event::Switch { up, .. } => {
                 if up {
-                    fig.n.switches_up += 1;
+                    fig.n.counts.switches_up += 1;
                 } else {
-                    fig.n.switches_down += 1;
+                    fig.n.counts.switches_down += 1;
                 }
                 m.abr_switches
                     .get_or_create(&DirectionLabel {

@@ -127,11 +127,18 @@ impl HlsServer {
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(
-                chain.into_iter().map(rustls_pki_types::CertificateDer::from).collect(),
+                chain
+                    .into_iter()
+                    .map(rustls_pki_types::CertificateDer::from)
+                    .collect(),
                 rustls_pki_types::PrivateKeyDer::Pkcs8(key.into()),
             )
             .unwrap();
-        Self::start_with("127.0.0.1:0", shape, Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))))
+        Self::start_with(
+            "127.0.0.1:0",
+            shape,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))),
+        )
     }
 
     fn start_with(bind: &str, shape: Shape, tls: Option<tokio_rustls::TlsAcceptor>) -> HlsServer {
@@ -151,9 +158,7 @@ impl HlsServer {
             }),
             conns: AtomicU64::new(0),
         });
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(bind))
-            .unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind(bind)).unwrap();
         let addr = listener.local_addr().unwrap();
         let i = Arc::clone(&inner);
         rt.spawn(async move {
@@ -250,7 +255,11 @@ impl Inner {
 
     fn live_playlist(&self) -> String {
         let newest = self.newest();
-        self.media_playlist(false, newest + 1 - self.shape.list_size, self.shape.list_size)
+        self.media_playlist(
+            false,
+            newest + 1 - self.shape.list_size,
+            self.shape.list_size,
+        )
     }
 
     fn answer(self: &Arc<Self>, req: Request<Incoming>, conn: u64) -> Response<Body> {
@@ -268,8 +277,13 @@ impl Inner {
             .unwrap_or("")
             .to_owned();
         let knobs = self.state.lock().unwrap().knobs.clone();
-        let (status, body, len, location, pacing): (u16, Option<String>, u64, Option<String>, Pacing) =
-            self.route(&path, &knobs);
+        let (status, body, len, location, pacing): (
+            u16,
+            Option<String>,
+            u64,
+            Option<String>,
+            Pacing,
+        ) = self.route(&path, &knobs);
         let at = self.start.elapsed().as_secs_f64();
         self.state.lock().unwrap().log.push(Entry {
             at,
@@ -301,7 +315,15 @@ impl Inner {
             let n = s.len() as u64;
             (200, Some(s), n, None, Pacing::None)
         };
-        let not_found = || (404u16, Some("not found\n".to_owned()), 10, None, Pacing::None);
+        let not_found = || {
+            (
+                404u16,
+                Some("not found\n".to_owned()),
+                10,
+                None,
+                Pacing::None,
+            )
+        };
         match path {
             "/live/stream.m3u8" => {
                 let mut s = self.state.lock().unwrap();
@@ -321,21 +343,42 @@ impl Inner {
                 }
                 text(s)
             }
-            "/redirect/stream.m3u8" => (302, Some(String::new()), 0, Some("/live/stream.m3u8".into()), Pacing::None),
-            "/loop.m3u8" => (302, Some(String::new()), 0, Some("/loop.m3u8".into()), Pacing::None),
+            "/redirect/stream.m3u8" => (
+                302,
+                Some(String::new()),
+                0,
+                Some("/live/stream.m3u8".into()),
+                Pacing::None,
+            ),
+            "/loop.m3u8" => (
+                302,
+                Some(String::new()),
+                0,
+                Some("/loop.m3u8".into()),
+                Pacing::None,
+            ),
             "/bad/garbage.m3u8" => text("<html>\x01\x02 this is not a playlist</html>\n".into()),
-            "/bad/notd.m3u8" => text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:1.0,\nseg1.ts\n".into()),
+            "/bad/notd.m3u8" => {
+                text("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:1.0,\nseg1.ts\n".into())
+            }
             "/bad/negdur.m3u8" => {
                 text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:-4.0,\nseg1.ts\n".into())
             }
             "/bad/nonutf8.m3u8" => {
                 // not valid UTF-8: sent as bytes
-                (200, None, 64, None, Pacing::Bytes(b"#EXTM3U\n\xff\xfe\xfd".to_vec()))
+                (
+                    200,
+                    None,
+                    64,
+                    None,
+                    Pacing::Bytes(b"#EXTM3U\n\xff\xfe\xfd".to_vec()),
+                )
             }
             "/bad/huge.m3u8" => (200, None, 50 << 20, None, Pacing::Huge),
             _ => {
                 if let Some(rest) = path.strip_prefix("/live/seg") {
-                    let Some(n) = rest.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) else {
+                    let Some(n) = rest.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok())
+                    else {
                         return not_found();
                     };
                     let nth = {
@@ -354,7 +397,9 @@ impl Inner {
                 }
                 if let Some(rest) = path.strip_prefix("/vod/seg") {
                     return match rest.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
-                        Some(n) if n < 3 => (200, None, self.shape.segment_bytes, None, Pacing::None),
+                        Some(n) if n < 3 => {
+                            (200, None, self.shape.segment_bytes, None, Pacing::None)
+                        }
                         _ => not_found(),
                     };
                 }
@@ -425,7 +470,13 @@ fn paced(data: Bytes, pacing: Pacing) -> Body {
             Pacing::Huge => {
                 let line = Bytes::from("#EXTINF:1.0,\nsegment-with-a-long-name.ts\n".repeat(1024));
                 let mut sent = 0usize;
-                if tx.send(Frame::data(Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n"))).await.is_err() {
+                if tx
+                    .send(Frame::data(Bytes::from_static(
+                        b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n",
+                    )))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 sent += 32;
