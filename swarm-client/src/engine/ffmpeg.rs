@@ -334,13 +334,7 @@ impl Swarm {
                     summary::rate((bytes - status_bytes) as f64 / secs),
                     (segments - status_segments) as f64 / secs,
                 );
-                if self.tty {
-                    use std::io::Write;
-                    print!("\r\x1b[2K{line}");
-                    let _ = std::io::stdout().flush();
-                } else {
-                    println!("{line}");
-                }
+                super::print_status(self.tty, &line);
                 status_bytes = bytes;
                 status_segments = segments;
                 last_status = now;

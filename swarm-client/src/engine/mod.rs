@@ -49,3 +49,15 @@ pub fn ramp_schedule(c: &Config, seed: u64) -> Vec<Duration> {
         })
         .collect()
 }
+
+/// Prints the once-a-second status line: rewritten in place on a terminal,
+/// one line each otherwise.
+pub fn print_status(tty: bool, line: &str) {
+    if tty {
+        use std::io::Write;
+        print!("\r\x1b[2K{line}");
+        let _ = std::io::stdout().flush();
+    } else {
+        println!("{line}");
+    }
+}

@@ -194,13 +194,7 @@ impl Swarm {
                 (segments - last_segments) as f64 / secs,
                 metrics.rebuffers.get(),
             );
-            if self.tty {
-                use std::io::Write;
-                print!("\r\x1b[2K{line}");
-                let _ = std::io::stdout().flush();
-            } else {
-                println!("{line}");
-            }
+            super::print_status(self.tty, &line);
             last_bytes = bytes;
             last_segments = segments;
             last = now;
