@@ -12,8 +12,9 @@ use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
-/// A swarm of simulated HLS viewers: many `ffmpeg` processes read a live stream,
-/// started at a controlled ramp rate, supervised and measured.
+/// A swarm of simulated HLS viewers — native players that time every request
+/// and simulate the buffer, or `ffmpeg` processes — started at a controlled
+/// ramp rate and measured.
 #[derive(Parser)]
 #[command(name = "swarm-client", version, about, long_about = None)]
 struct Cli {

@@ -155,6 +155,7 @@ fn gone_segment_slow_segment_rebuffer_and_startup() {
     );
     let n = native(&v);
     assert_eq!(n["rebuffers"], 1, "{n:#}");
+    assert_eq!(v["totals"]["stalls"], 1);
     let rebuffer = n["rebufferSec"].as_f64().unwrap();
     assert!((1.3..=1.8).contains(&rebuffer), "rebuffer {rebuffer}");
     let ratio = n["rebufferRatio"].as_f64().unwrap();

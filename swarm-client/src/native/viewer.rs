@@ -183,6 +183,8 @@ fn finish(mut fig: Figures) -> ViewerFigures {
         }
     }
     fig.n.rebuffer_ratio = fig.n.counts.rebuffer_ratio();
+    // a native viewer's stalls are its rebuffers
+    fig.f.stalls = fig.n.counts.rebuffers;
     fig.f.native = Some(fig.n);
     fig.f
 }
