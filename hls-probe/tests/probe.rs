@@ -9,13 +9,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hls-probe");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::free_port;
 
 /// (status, body) of GET path, or None when nothing answers.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -188,15 +182,9 @@ fn the_generated_runner_script_runs_the_probe() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let script = out.join("bin/run-hls-probe");
-    let sc = Command::new("shellcheck")
-        .arg(&script)
-        .output()
-        .expect("shellcheck is installed");
-    assert!(
-        sc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sc.stdout)
-    );
+    if let Err(e) = testkit::tools::shellcheck(&script) {
+        panic!("{e}");
+    }
 
     let path = format!(
         "{}:{}",

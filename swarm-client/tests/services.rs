@@ -20,16 +20,9 @@ fn the_unit_verifies_and_carries_the_derived_limits() {
         let dir = tempfile::tempdir().unwrap();
         run(&["systemd", "-p", profile, "-o", dir.path().to_str().unwrap()]);
         let unit = dir.path().join("systemd/hls-swarm-client.service");
-        let out = Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
-            .arg(&unit)
-            .output()
-            .expect("systemd-analyze");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && !err.contains("hls-swarm-client"),
-            "{profile}: {err}"
-        );
+        if let Err(e) = testkit::tools::systemd_verify(&[&unit]) {
+            panic!("{profile}: {e}");
+        }
         let text = std::fs::read_to_string(&unit).unwrap();
         assert!(
             text.lines().any(|l| l == format!("LimitNOFILE={nofile}")),
@@ -63,16 +56,9 @@ fn the_nixos_module_parses() {
         dir.path().to_str().unwrap(),
     ]);
     let file = dir.path().join("swarm-client.nix");
-    let out = Command::new("nix-instantiate")
-        .arg("--parse")
-        .arg(&file)
-        .output()
-        .expect("nix-instantiate (nix-bin)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = testkit::tools::nix_parse(&file) {
+        panic!("{}", e);
+    }
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("LimitNOFILE = \"2500\";"));
     assert!(text.contains("wantedBy = lib.mkIf (cfg.streamUrl != null)"));

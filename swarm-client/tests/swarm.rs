@@ -14,19 +14,8 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::procs::{children_named, live_mentioning};
+use testkit::{free_port, serial};
 
 /// FFmpeg writing a tiny live stream and nginx serving it.
 struct Origin {
@@ -250,42 +239,9 @@ impl Drop for Swarm {
     }
 }
 
-fn children_named(parent: u32, comm: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let close = stat.rfind(')').unwrap();
-        let name = &stat[stat.find('(').unwrap() + 1..close];
-        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
-        if rest[0] != "Z" && name == comm && rest[1].parse::<u32>().ok() == Some(parent) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 /// Live processes whose command line has `needle`.
 fn live_with(needle: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let zombie = stat
-                .rfind(')')
-                .is_some_and(|i| stat[i + 2..].starts_with('Z'));
-            !zombie
-                && std::fs::read_to_string(e.path().join("cmdline"))
-                    .unwrap_or_default()
-                    .replace('\0', " ")
-                    .contains(needle)
-        })
-        .count()
+    live_mentioning(needle).len()
 }
 
 /// Checks the Prometheus text format line by line; returns name → value of

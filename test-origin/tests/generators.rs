@@ -54,25 +54,6 @@ fn ensure_nginx_user() {
     }
 }
 
-/// `nginx -t` with a temp prefix; returns nginx's output on failure.
-fn nginx_t(conf: &str, prefix: &Path) -> Result<(), String> {
-    let file = prefix.join("nginx.conf");
-    std::fs::write(&file, conf).unwrap();
-    let out = Command::new("nginx")
-        .arg("-t")
-        .arg("-p")
-        .arg(prefix)
-        .arg("-c")
-        .arg(&file)
-        .output()
-        .expect("nginx is installed (apt-get install nginx-light)");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 fn local_site(dir: &Path) -> (Flavour, String) {
     let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
@@ -93,7 +74,7 @@ fn every_profile_passes_nginx_t_in_both_flavours() {
         let l = profile(&name);
         let dir = tempfile::tempdir().unwrap();
         let full = plain(&nginx_config(&l.config, &l.derived, &Flavour::Full));
-        if let Err(e) = nginx_t(&full, dir.path()) {
+        if let Err(e) = testkit::tools::nginx_t(&full, dir.path()) {
             panic!("{name} full:\n{e}");
         }
         let (flavour, _) = local_site(dir.path());
@@ -105,7 +86,7 @@ fn every_profile_passes_nginx_t_in_both_flavours() {
             !local.contains("\nuser "),
             "{name}: local flavour has no user"
         );
-        if let Err(e) = nginx_t(&local, dir.path()) {
+        if let Err(e) = testkit::tools::nginx_t(&local, dir.path()) {
             panic!("{name} local:\n{e}");
         }
     }
@@ -339,7 +320,7 @@ fn hostile_strings_are_rejected_or_inert() {
                     Err(e) => panic!("{ptr}={value:?}: unexpected error {e}"),
                     Ok(l) => {
                         let conf = plain(&nginx_config(&l.config, &l.derived, &Flavour::Full));
-                        nginx_t(&conf, dir.path()).unwrap_or_else(|e| {
+                        testkit::tools::nginx_t(&conf, dir.path()).unwrap_or_else(|e| {
                             panic!("{ptr}={value:?} accepted but nginx -t fails: {e}")
                         });
                     }

@@ -2,7 +2,9 @@
 //! tiny stream: requests, freshness, restarts, signals, cleanup, preflight.
 
 mod support;
+
 use support::{free_port, serial, TINY};
+use testkit::procs::{children_named, live_mentioning, processes, wait_until};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -180,51 +182,6 @@ impl Drop for Origin {
     }
 }
 
-/// (pid, ppid, state, comm, cmdline) of every process.
-fn processes() -> Vec<(u32, u32, char, String, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let comm = stat[stat.find('(').unwrap() + 1..close].to_owned();
-        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let state = rest[0].chars().next().unwrap();
-        let ppid = rest[1].parse().unwrap_or(0);
-        let cmd = std::fs::read_to_string(e.path().join("cmdline"))
-            .unwrap_or_default()
-            .replace('\0', " ");
-        out.push((pid, ppid, state, comm, cmd));
-    }
-    out
-}
-
-/// Live (not zombie) processes whose command line mentions `needle`.
-fn live_mentioning(needle: &str) -> Vec<(u32, String)> {
-    processes()
-        .into_iter()
-        .filter(|p| p.2 != 'Z' && p.4.contains(needle))
-        .map(|p| (p.0, p.4))
-        .collect()
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
-
 /// `#EXT-X-MEDIA-SEQUENCE` and the segment URIs of a playlist.
 fn parse_playlist(text: &str) -> (u64, Vec<String>) {
     let seq = text
@@ -382,12 +339,7 @@ fn local_run_serves_fresh_segments_restarts_and_stops_cleanly() {
     );
 
     // Kill FFmpeg from outside: it is restarted and the stream goes on.
-    let ffmpeg_pid = |o: &Origin| {
-        processes()
-            .into_iter()
-            .find(|p| p.1 == o.child.id() && p.3 == "ffmpeg" && p.2 != 'Z')
-            .map(|p| p.0)
-    };
+    let ffmpeg_pid = |o: &Origin| children_named(o.child.id(), "ffmpeg").first().copied();
     let old = ffmpeg_pid(&o).expect("an ffmpeg child");
     kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
     assert!(
@@ -459,8 +411,8 @@ fn sigkill_of_the_runner_takes_the_children_down() {
         .0;
     let workers: Vec<u32> = processes()
         .into_iter()
-        .filter(|p| p.1 == master)
-        .map(|p| p.0)
+        .filter(|p| p.ppid == master)
+        .map(|p| p.pid)
         .collect();
     assert!(!workers.is_empty());
     o.signal(Signal::SIGKILL);
@@ -510,15 +462,9 @@ fn runner_script_is_deterministic_passes_shellcheck_and_serves() {
         std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
         0o755
     );
-    let sc = Command::new("shellcheck")
-        .arg(&a)
-        .output()
-        .expect("shellcheck is installed");
-    assert!(
-        sc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sc.stdout)
-    );
+    if let Err(e) = testkit::tools::shellcheck(&a) {
+        panic!("{e}");
+    }
 
     let port = free_port();
     let mut cmd = Command::new("bash");

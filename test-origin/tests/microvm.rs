@@ -25,15 +25,9 @@ fn the_origin_vm_boots_serves_and_stops() {
         String::from_utf8_lossy(&out.stderr)
     );
     for script in ["microvm-run", "microvm-stop"] {
-        let sc = Command::new("shellcheck")
-            .arg(dir.path().join("bin").join(script))
-            .output()
-            .unwrap();
-        assert!(
-            sc.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&sc.stdout)
-        );
+        if let Err(e) = testkit::tools::shellcheck(&dir.path().join("bin").join(script)) {
+            panic!("{script}: {e}");
+        }
     }
     let run = std::fs::read_to_string(dir.path().join("bin/microvm-run")).unwrap();
     assert!(

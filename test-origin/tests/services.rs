@@ -1,7 +1,6 @@
 //! The systemd, NixOS-module and sysctl targets, checked with
 //! `systemd-analyze verify`, `nix-instantiate --parse` and a proc-like tree.
 
-use std::path::Path;
 use std::process::Command;
 
 use common::render::Template;
@@ -17,22 +16,6 @@ fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn verify(units: &[&Path]) -> Result<(), String> {
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .args(units)
-        .output()
-        .expect("systemd-analyze is installed");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    // verify exits 0 with warnings it found; treat every line about our units as a failure
-    let ours = err.lines().filter(|l| l.contains("hls-")).count();
-    if out.status.success() && ours == 0 {
-        Ok(())
-    } else {
-        Err(err)
-    }
 }
 
 #[test]
@@ -52,7 +35,8 @@ fn systemd_units_of_every_profile_verify() {
             sd.join("hls-generator.service"),
             sd.join("hls-nginx.service"),
         );
-        verify(&[&generator, &nginx]).unwrap_or_else(|e| panic!("{profile}: {e}"));
+        testkit::tools::systemd_verify(&[&generator, &nginx])
+            .unwrap_or_else(|e| panic!("{profile}: {e}"));
 
         // ExecStart is the one FFmpeg builder, with % doubled and the HLS dir a variable
         let l = common::load::<TestOrigin>(&common::Request {
@@ -137,7 +121,7 @@ fn verify_catches_a_broken_unit() {
     ]);
     let unit = dir.path().join("systemd/hls-generator.service");
     assert!(
-        verify(&[&unit]).is_err(),
+        testkit::tools::systemd_verify(&[&unit]).is_err(),
         "a missing program must fail verification"
     );
 }
@@ -154,16 +138,9 @@ fn nixos_modules_parse_and_grant_no_access() {
             dir.path().to_str().unwrap(),
         ]);
         let file = dir.path().join("test-origin.nix");
-        let out = Command::new("nix-instantiate")
-            .arg("--parse")
-            .arg(&file)
-            .output()
-            .expect("nix-instantiate is installed (nix-bin)");
-        assert!(
-            out.status.success(),
-            "{profile}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = testkit::tools::nix_parse(&file) {
+            panic!("{profile}: {}", e);
+        }
         let text = std::fs::read_to_string(&file).unwrap();
         for bad in [
             "password",
@@ -185,16 +162,9 @@ fn nixos_modules_parse_and_grant_no_access() {
             insta::assert_snapshot!("nixos-module-default", text);
         }
         let guest = dir.path().join("test-origin-microvm.nix");
-        let out = Command::new("nix-instantiate")
-            .arg("--parse")
-            .arg(&guest)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{profile} guest: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = testkit::tools::nix_parse(&guest) {
+            panic!("{profile} guest: {}", e);
+        }
         let g = std::fs::read_to_string(&guest).unwrap();
         assert!(g.contains("vcpu = 4;") && g.contains("mem = 4096;"));
         assert_eq!(

@@ -45,13 +45,7 @@ fn binaries() -> PathBuf {
     target.join("debug")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::free_port;
 
 struct Origin(Child);
 

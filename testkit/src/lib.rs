@@ -1,0 +1,27 @@
+//! What the workspace's tests share (a dev-dependency of every component):
+//! free ports, the lock that runs heavy tests one at a time, process
+//! helpers, and the validators that run real tools on generated files
+//! (`nginx -t`, shellcheck, `nix-instantiate --parse`, `systemd-analyze
+//! verify`).
+
+pub mod procs;
+pub mod tools;
+
+use std::sync::{Mutex, MutexGuard};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Tests that start encoders, origins, containers or VMs run one at a time
+/// (within a test binary; cargo runs the binaries one after another).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A TCP port on 127.0.0.1 nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port on 127.0.0.1")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
