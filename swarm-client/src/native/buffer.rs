@@ -157,6 +157,34 @@ impl Playout {
             && self.anchor_pos + (now - self.anchor_wall).as_secs_f64() >= self.buffered
     }
 
+    /// Whether playback has started.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The stream ended (VOD played out): the clock stops where the media
+    /// ends, and running dry there is not a stall.
+    pub fn end(&mut self, now: Instant, out: &mut Vec<BufferEvent>) {
+        if !self.playing {
+            return;
+        }
+        let dry_at = self.anchor_wall + secs(self.buffered - self.anchor_pos);
+        let t = now.min(dry_at).max(self.anchor_wall);
+        let reached = self.anchor_pos + (t - self.anchor_wall).as_secs_f64();
+        while let Some(&(end, appeared)) = self.unplayed.front() {
+            if end > reached + 1e-6 {
+                break;
+            }
+            self.unplayed.pop_front();
+            let at = self.anchor_wall + secs(end - self.anchor_pos);
+            out.push(BufferEvent::Latency(at.saturating_duration_since(appeared)));
+        }
+        self.qoe.play_time += t - self.anchor_wall;
+        self.anchor_pos = reached;
+        self.anchor_wall = t;
+        self.playing = false;
+    }
+
     /// When the buffer runs (or ran) dry: `None` before playback starts.
     pub fn dry_at(&self) -> Option<Instant> {
         if let Some(s) = self.stall_since {

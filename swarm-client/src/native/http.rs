@@ -24,22 +24,20 @@ use super::player::Failure;
 /// The connection's read buffer: response heads must fit in it.
 pub const READ_BUFFER: usize = 16 * 1024;
 
-/// Counters of one connection's socket, shared with its IO wrapper.
+/// When the first byte of a response arrived: the first read after the
+/// last write, noted above TLS (so a TLS session ticket is not taken for it).
 #[derive(Debug)]
-struct Meter {
+struct Mark {
     base: Instant,
-    /// Bytes read from the socket (heads and bodies).
-    read: AtomicU64,
     /// Nanoseconds since `base` of the first read after the last write.
     first_read_ns: AtomicU64,
     awaiting_read: AtomicBool,
 }
 
-impl Meter {
+impl Mark {
     fn new() -> Self {
-        Meter {
+        Mark {
             base: Instant::now(),
-            read: AtomicU64::new(0),
             first_read_ns: AtomicU64::new(0),
             awaiting_read: AtomicBool::new(false),
         }
@@ -53,11 +51,13 @@ impl Meter {
     }
 }
 
-/// A socket that counts what it reads and notes when the first byte after
-/// a request arrived (for the TTFB).
+/// An IO wrapper that counts the bytes read into `read`, and/or notes the
+/// first read after a write in `mark`. Under TLS it is used twice: counting
+/// on the socket, marking on the decrypted side.
 struct Metered<S> {
     inner: S,
-    meter: Arc<Meter>,
+    read: Option<Arc<AtomicU64>>,
+    mark: Option<Arc<Mark>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
@@ -70,11 +70,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         if n > 0 {
-            let m = &self.meter;
-            m.read.fetch_add(n as u64, Ordering::Relaxed);
-            if m.awaiting_read.swap(false, Ordering::Relaxed) {
-                m.first_read_ns
-                    .store(m.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if let Some(read) = &self.read {
+                read.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            if let Some(m) = &self.mark {
+                if m.awaiting_read.swap(false, Ordering::Relaxed) {
+                    m.first_read_ns
+                        .store(m.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }
             }
         }
         r
@@ -88,8 +91,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.meter.awaiting_read.store(true, Ordering::Relaxed);
+        if let Some(m) = &self.mark {
+            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                m.awaiting_read.store(true, Ordering::Relaxed);
+            }
         }
         r
     }
@@ -201,7 +206,7 @@ struct Origin {
 struct Conn {
     origin: Origin,
     sender: http1::SendRequest<Empty<Bytes>>,
-    meter: Arc<Meter>,
+    mark: Arc<Mark>,
 }
 
 /// How viewers talk to the origin (the same for every viewer of a swarm).
@@ -245,6 +250,8 @@ pub struct Client {
     cfg: Arc<ClientConfig>,
     user_agent: HeaderValue,
     conn: Option<Conn>,
+    /// Bytes read from every socket this client opened (TLS records included).
+    wire: Arc<AtomicU64>,
 }
 
 /// Called with the byte count of each body chunk as it arrives.
@@ -268,7 +275,14 @@ impl Client {
             user_agent: HeaderValue::from_str(user_agent)
                 .unwrap_or_else(|_| HeaderValue::from_static("hls-swarm")),
             conn: None,
+            wire: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Bytes read off the wire so far, over all connections (heads, bodies,
+    /// TLS records), including responses that failed or were cut short.
+    pub fn wire_bytes(&self) -> u64 {
+        self.wire.load(Ordering::Relaxed)
     }
 
     /// Closes the connection (the next request opens a new one).
@@ -293,10 +307,11 @@ impl Client {
             match tokio::time::timeout(self.cfg.timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => {
                     let _ = tcp.set_nodelay(true);
-                    let meter = Arc::new(Meter::new());
+                    let mark = Arc::new(Mark::new());
                     let metered = Metered {
                         inner: tcp,
-                        meter: Arc::clone(&meter),
+                        read: Some(Arc::clone(&self.wire)),
+                        mark: None,
                     };
                     let stream = if origin.tls {
                         let cfg = self.cfg.tls.clone().ok_or(Failure::Unsupported)?;
@@ -315,7 +330,11 @@ impl Client {
                     } else {
                         Stream::Plain(metered)
                     };
-                    let io = TokioIo::new(stream);
+                    let io = TokioIo::new(Metered {
+                        inner: stream,
+                        read: None,
+                        mark: Some(Arc::clone(&mark)),
+                    });
                     let (sender, conn) = http1::Builder::new()
                         .read_buf_exact_size(Some(READ_BUFFER))
                         .handshake::<_, Empty<Bytes>>(io)
@@ -327,7 +346,7 @@ impl Client {
                     return Ok(Conn {
                         origin: origin.clone(),
                         sender,
-                        meter,
+                        mark,
                     });
                 }
                 Ok(Err(e)) => last = io_failure(&e),
@@ -335,6 +354,28 @@ impl Client {
             }
         }
         Err(last)
+    }
+
+    /// The GET request for `url` with the swarm's headers.
+    fn request(&self, url: &Url) -> Result<http::Request<Empty<Bytes>>, Failure> {
+        let mut req =
+            http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
+                .body(Empty::<Bytes>::new())
+                .map_err(|_| Failure::Broken)?;
+        let host_header = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let h = req.headers_mut();
+        h.insert(
+            HOST,
+            HeaderValue::from_str(&host_header).map_err(|_| Failure::Broken)?,
+        );
+        h.insert(USER_AGENT, self.user_agent.clone());
+        for (k, v) in &self.cfg.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        Ok(req)
     }
 
     /// GETs `url`. Keeps up to `keep` bytes of the body; counts every chunk
@@ -357,61 +398,48 @@ impl Client {
             host,
         };
         let started = Instant::now();
+        let read_before = self.wire_bytes();
         let mut connect = None;
-        let reuse = self
+        let mut reused = self
             .conn
             .as_ref()
             .is_some_and(|c| c.origin == origin && !c.sender.is_closed());
-        if !reuse {
-            self.conn = None;
-            let t = Instant::now();
-            self.conn = Some(self.connect(&origin).await?);
-            connect = Some(t.elapsed());
-        }
-        let mut req =
-            http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
-                .body(Empty::<Bytes>::new())
-                .map_err(|_| Failure::Broken)?;
-        let host_header = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
-        let h = req.headers_mut();
-        h.insert(
-            HOST,
-            HeaderValue::from_str(&host_header).map_err(|_| Failure::Broken)?,
-        );
-        h.insert(USER_AGENT, self.user_agent.clone());
-        for (k, v) in &self.cfg.headers {
-            h.insert(k.clone(), v.clone());
-        }
         let timeout = self.cfg.timeout;
-        let conn = self.conn.as_mut().expect("connected");
-        let read_before = conn.meter.read.load(Ordering::Relaxed);
-        if tokio::time::timeout(timeout, conn.sender.ready())
-            .await
-            .map_or(true, |r| r.is_err())
-        {
-            self.conn = None;
-            return Err(Failure::Broken);
-        }
-        let sent = Instant::now();
-        let resp = match tokio::time::timeout(timeout, conn.sender.send_request(req)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => {
+        let (resp, sent, mark) = loop {
+            if !reused {
                 self.conn = None;
-                return Err(Failure::Broken);
+                let t = Instant::now();
+                self.conn = Some(self.connect(&origin).await?);
+                connect = Some(t.elapsed());
             }
-            Err(_) => {
-                self.conn = None;
-                return Err(Failure::Timeout);
+            let req = self.request(url)?;
+            let conn = self.conn.as_mut().expect("connected");
+            let sent = Instant::now();
+            let result = match tokio::time::timeout(timeout, conn.sender.ready()).await {
+                Ok(Ok(())) => tokio::time::timeout(timeout, conn.sender.send_request(req))
+                    .await
+                    .map(|r| r.map_err(|_| ())),
+                Ok(Err(_)) => Ok(Err(())),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(Ok(r)) => break (r, sent, Arc::clone(&conn.mark)),
+                // a kept-alive connection the server closed meanwhile: open
+                // a new one and send again, once, as a player does
+                Ok(Err(())) if reused && self.wire_bytes() == read_before => {
+                    reused = false;
+                }
+                Ok(Err(())) => {
+                    self.conn = None;
+                    return Err(Failure::Broken);
+                }
+                Err(_) => {
+                    self.conn = None;
+                    return Err(Failure::Timeout);
+                }
             }
         };
-        let first_byte = conn
-            .meter
-            .first_read()
-            .unwrap_or_else(Instant::now)
-            .max(sent);
+        let first_byte = mark.first_read().unwrap_or_else(Instant::now).max(sent);
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -453,8 +481,7 @@ impl Client {
             }
         }
         let end = Instant::now();
-        let conn = self.conn.as_mut().expect("connected");
-        let wire_bytes = conn.meter.read.load(Ordering::Relaxed) - read_before;
+        let wire_bytes = self.wire_bytes() - read_before;
         if truncated {
             // the rest of the body is unread: this connection cannot be reused
             self.conn = None;

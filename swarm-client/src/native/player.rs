@@ -16,6 +16,9 @@ use crate::config::VariantMode;
 /// Target durations from the end where a live viewer starts (hls.js
 /// `liveSyncDurationCount`).
 pub const LIVE_SYNC_COUNT: f64 = 3.0;
+/// Media buffered ahead beyond which no more segments are fetched (hls.js
+/// `maxBufferLength`): a VOD is not downloaded in one burst.
+pub const MAX_BUFFER_SEC: f64 = 30.0;
 
 /// What a request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -285,8 +288,28 @@ impl Player {
         self.push_buffer_events(ev);
     }
 
+    /// Every track is a VOD playlist loaded to its end.
+    fn vod_loaded(&self) -> bool {
+        !self.tracks.is_empty()
+            && self
+                .tracks
+                .iter()
+                .all(|t| t.loaded && t.end_list && t.pending.is_empty())
+    }
+
     /// What to do at `now`.
     pub fn next(&mut self, now: Instant) -> Next {
+        if matches!(self.phase, Phase::Playing)
+            && self.vod_loaded()
+            && self.playout.dry_at().is_none_or(|end| end <= now)
+        {
+            // played to the end: not a stall
+            let mut ev = Vec::new();
+            self.playout.end(now, &mut ev);
+            self.push_buffer_events(ev);
+            self.phase = Phase::Done;
+            return Next::Done;
+        }
         self.tick(now);
         match &self.phase {
             Phase::Done => return Next::Done,
@@ -319,11 +342,17 @@ impl Player {
                 });
             }
         }
-        // 2. the next segment of the track with the least media in
+        // 2. the next segment of the track with the least media in, unless
+        // the buffer is full
+        let level = self.playout.level(now);
+        let full = self.playout.started() && level >= MAX_BUFFER_SEC;
         let mut best: Option<(usize, f64)> = None;
         for (i, t) in self.tracks.iter().enumerate() {
             if let Some(p) = t.pending.front() {
-                if p.retry_at.is_none_or(|r| r <= now) && best.is_none_or(|b| t.buffered < b.1) {
+                if !full
+                    && p.retry_at.is_none_or(|r| r <= now)
+                    && best.is_none_or(|b| t.buffered < b.1)
+                {
                     best = Some((i, t.buffered));
                 }
             }
@@ -352,15 +381,11 @@ impl Player {
                 init: false,
             });
         }
-        // 3. VOD played out
-        if !self.tracks.is_empty()
-            && self
-                .tracks
-                .iter()
-                .all(|t| t.loaded && t.end_list && t.pending.is_empty())
-        {
-            self.phase = Phase::Done;
-            return Next::Done;
+        // 3. VOD: everything loaded; wait for the buffer to play out
+        if self.vod_loaded() {
+            if let Some(end) = self.playout.dry_at() {
+                return Next::WaitUntil(end);
+            }
         }
         // 4. sleep until the next reload or retry
         let wake = self
@@ -371,6 +396,7 @@ impl Player {
                     .into_iter()
                     .chain(t.pending.front().and_then(|p| p.retry_at))
             })
+            .chain(full.then(|| now + Duration::from_secs_f64(level - MAX_BUFFER_SEC + 0.1)))
             .min()
             .unwrap_or(now + Duration::from_secs(1));
         Next::WaitUntil(wake)
@@ -492,7 +518,9 @@ impl Player {
         let last = m.last_sequence();
         let shared_start = self.start_seq;
         let t = &mut self.tracks[i];
-        let first_load = !t.loaded;
+        // after a reset or a variant switch nothing is known of when the
+        // listed segments appeared: estimate as on a first load
+        let first_load = !t.loaded || t.highest_seen.is_none();
         t.loaded = true;
         t.target_duration = m.target_duration;
         t.fail_since = None;
@@ -503,6 +531,16 @@ impl Player {
             (Some(_), None) => true,
             (None, _) => false,
         };
+        // a playlist a little behind one seen before (a stale cache or
+        // another server behind a balancer) is ignored, as hls.js does; one
+        // far behind means the sequence was reset
+        let window = 2 * m.segments.len().max(1) as u64;
+        let stale =
+            matches!((last, t.highest_seen), (Some(l), Some(h)) if l < h && h - l <= window);
+        if stale {
+            t.next_reload = started + Duration::from_secs_f64(m.target_duration / 2.0);
+            return;
+        }
         let went_back = matches!((last, t.highest_seen), (Some(l), Some(h)) if l < h);
         let far_jump = t
             .next_seq
@@ -840,6 +878,15 @@ mod tests {
         let ev: Vec<Event> = p.drain_events().collect();
         assert!(ev.contains(&Event::SegmentsSkipped(6)), "{ev:?}");
         assert_eq!(get(p.next(at(t0, 4.0))).seq, Some(12));
+        // a playlist a little behind (a stale cache): ignored, no reset
+        p.on_playlist(&r2, &u, &media(10, 5, false), at(t0, 5.0), at(t0, 5.0))
+            .unwrap();
+        let ev: Vec<Event> = p
+            .drain_events()
+            .filter(|e| !matches!(e, Event::Buffer(_)))
+            .collect();
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(get(p.next(at(t0, 5.0))).seq, Some(12));
         // a media sequence far ahead (encoder restarted): a reset, started at the live edge
         p.on_playlist(&r2, &u, &media(5000, 5, false), at(t0, 6.0), at(t0, 6.0))
             .unwrap();
@@ -882,7 +929,12 @@ mod tests {
             assert_eq!(r.seq, Some(want));
             p.on_segment_done(&r, 1, t0, t0);
         }
-        assert_eq!(p.next(t0), Next::Done);
+        // 6 s of media buffered: the viewer plays it out, then it is done
+        assert_eq!(p.next(t0), Next::WaitUntil(at(t0, 6.0)));
+        assert_eq!(p.next(at(t0, 6.0)), Next::Done);
+        let q = p.qoe(at(t0, 7.0));
+        assert_eq!(q.rebuffer_count, 0, "the end is not a stall");
+        assert!((q.play_time.as_secs_f64() - 6.0).abs() < 1e-6);
     }
 
     #[test]

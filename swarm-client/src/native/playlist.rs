@@ -33,7 +33,12 @@ pub enum PlaylistError {
     BadUri,
     #[error("bad playlist: a master playlist without variants")]
     NoVariants,
+    #[error("bad playlist: EXT-X-MEDIA-SEQUENCE out of range")]
+    BadSequence,
 }
+
+/// The highest media sequence number accepted (far from overflow).
+pub const MAX_SEQUENCE: u64 = u64::MAX / 4;
 
 /// One variant of a master playlist.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +145,9 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
             }
             if p.target_duration == 0 {
                 return Err(PlaylistError::NoTargetDuration);
+            }
+            if p.media_sequence > MAX_SEQUENCE {
+                return Err(PlaylistError::BadSequence);
             }
             if p.target_duration as f64 > MAX_DURATION_SEC {
                 return Err(PlaylistError::TargetDurationTooLong);
@@ -258,6 +266,10 @@ mod tests {
         check(
             b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nfile:///etc/passwd\n",
             PlaylistError::BadUri,
+        );
+        check(
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXTINF:2,\na.ts\n",
+            PlaylistError::BadSequence,
         );
         let huge = vec![b'#'; MAX_PLAYLIST_BYTES + 1];
         check(&huge, PlaylistError::TooLarge);

@@ -199,6 +199,15 @@ async fn play(
     let mut client = Client::new(Arc::clone(&shared.client), &spec.user_agent);
     let mut player = Player::new(spec.player.clone(), Instant::now());
     let slot = &shared.slots[spec.id as usize];
+    // bytes off the wire, counted from the client's sockets (failed and
+    // cut-short responses included)
+    let mut wire_seen = 0u64;
+    let mut count_wire = |client: &Client, fig: &mut Figures| {
+        let w = client.wire_bytes();
+        fig.f.bytes += w - wire_seen;
+        shared.metrics.bytes.inc_by(w - wire_seen);
+        wire_seen = w;
+    };
     let end = loop {
         let next = player.next(Instant::now());
         absorb(&mut player, shared, fig);
@@ -217,6 +226,7 @@ async fn play(
                     r = fetch(&mut client, &req, shared, fig) => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
                 };
+                count_wire(&client, fig);
                 let Some((result, started)) = done else {
                     break End::Stopped;
                 };
@@ -294,8 +304,6 @@ async fn fetch(
             Ok(r) => r,
             Err(f) => return (Err(f), began),
         };
-        fig.f.bytes += resp.wire_bytes;
-        m.bytes.inc_by(resp.wire_bytes);
         let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
         if redirect || resp.status >= 400 {
             // successful responses are recorded on delivery, when the kind
