@@ -31,22 +31,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Runs `program args` and returns its error output when it fails.
-fn tool(program: &str, args: &[&str], file: &Path) -> Option<String> {
-    match Command::new(program).args(args).arg(file).output() {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "{}: {}{}",
-            file.display(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )),
-        Err(e) => Some(format!(
-            "cannot run {program} ({e}); install it (see README, Setup)"
-        )),
-    }
-}
-
 /// For a config that a generated unit runs: the `RuntimeDirectory=` values of
 /// the units beside it (systemd creates them under /run before the start).
 fn runtime_directories(conf: &Path) -> Option<Vec<String>> {
@@ -118,7 +102,7 @@ fn check_files(root: &Path, out: &Path) -> Vec<Row> {
     let nginx_failures = nginx
         .iter()
         .filter_map(|f| match runtime_directories(f) {
-            None => tool("nginx", &["-t", "-p", &p, "-c"], f),
+            None => testkit::tools::nginx_t_file(f, prefix.path()).err(),
             Some(dirs) => nginx_t_as_a_service(f, &p, &dirs),
         })
         .collect();
@@ -126,7 +110,7 @@ fn check_files(root: &Path, out: &Path) -> Vec<Row> {
     let scripts = named(&|f| f.parent().is_some_and(|p| p.ends_with("bin")));
     let script_failures = scripts
         .iter()
-        .filter_map(|f| tool("shellcheck", &[], f))
+        .filter_map(|f| testkit::tools::shellcheck(f).err())
         .collect();
 
     let mut nix = named(&|f| f.extension().is_some_and(|e| e == "nix"));
@@ -135,7 +119,7 @@ fn check_files(root: &Path, out: &Path) -> Vec<Row> {
     nix.push(root.join("flake.nix"));
     let nix_failures = nix
         .iter()
-        .filter_map(|f| tool("nix-instantiate", &["--parse"], f))
+        .filter_map(|f| testkit::tools::nix_parse(f).err())
         .collect();
 
     let units = named(&|f| {
@@ -147,26 +131,8 @@ fn check_files(root: &Path, out: &Path) -> Vec<Row> {
     dirs.dedup();
     for dir in dirs {
         let batch: Vec<&PathBuf> = units.iter().filter(|u| u.parent() == Some(dir)).collect();
-        match Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
-            .args(&batch)
-            .output()
-        {
-            Ok(o) => {
-                let err = String::from_utf8_lossy(&o.stderr);
-                let names: Vec<String> = batch
-                    .iter()
-                    .filter_map(|u| u.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .collect();
-                let ours: Vec<&str> = err
-                    .lines()
-                    .filter(|l| names.iter().any(|n| l.contains(n.as_str())))
-                    .collect();
-                if !o.status.success() || !ours.is_empty() {
-                    unit_failures.push(format!("{}: {err}", dir.display()));
-                }
-            }
-            Err(e) => unit_failures.push(format!("cannot run systemd-analyze ({e})")),
+        if let Err(e) = testkit::tools::systemd_verify(&batch) {
+            unit_failures.push(format!("{}: {e}", dir.display()));
         }
     }
     let mut rows = vec![
