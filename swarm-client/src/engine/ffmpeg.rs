@@ -183,12 +183,8 @@ impl Swarm {
     async fn run_async(self) -> Result<Outcome> {
         let c = &self.config;
         let n = c.clients as usize;
-        let metrics = Metrics::default();
-        metrics.viewers_target.set(i64::from(c.clients));
-        let server = super::metrics::start(self.metrics_addr, &metrics).await?;
-
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
+        let metrics = control.metrics.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let schedule = ramp_schedule(c, self.seed);
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
@@ -208,8 +204,7 @@ impl Swarm {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = term.recv() => { stop_reason = "SIGTERM"; break; }
-                _ = int.recv() => { stop_reason = "interrupted"; break; }
+                r = control.signalled() => { stop_reason = r; break; }
                 Some(msg) = rx.recv() => {
                     self.handle(msg, &mut viewers, &metrics, &mut rng, &mut ever_reached);
                     while let Ok(m) = rx.try_recv() {
@@ -378,7 +373,7 @@ impl Swarm {
                 signal_group(pid, Signal::SIGKILL);
             }
         }
-        server.abort();
+        control.finish();
 
         let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
         let summary = Summary::new(

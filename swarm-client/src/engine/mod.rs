@@ -61,3 +61,42 @@ pub fn print_status(tty: bool, line: &str) {
         println!("{line}");
     }
 }
+
+/// What both engines start with: the metrics and their endpoint, and the
+/// signals that stop a run.
+pub struct Control {
+    pub metrics: metrics::Metrics,
+    server: tokio::task::JoinHandle<()>,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Control {
+    /// Serves metrics on `addr` (target viewers set) and listens for
+    /// SIGTERM and SIGINT.
+    pub async fn start(addr: std::net::SocketAddr, clients: u32) -> anyhow::Result<Control> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let metrics = metrics::Metrics::default();
+        metrics.viewers_target.set(i64::from(clients));
+        let server = metrics::start(addr, &metrics).await?;
+        Ok(Control {
+            metrics,
+            server,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves with the reason when SIGTERM or SIGINT arrives.
+    pub async fn signalled(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "interrupted",
+        }
+    }
+
+    /// Stops the metrics endpoint.
+    pub fn finish(&self) {
+        self.server.abort();
+    }
+}

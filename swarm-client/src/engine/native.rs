@@ -18,7 +18,6 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 use url::Url;
 
-use super::metrics::Metrics;
 use super::summary::{self, Summary, ViewerFigures};
 use super::{ramp_schedule, Outcome};
 use crate::config::Config;
@@ -96,11 +95,8 @@ impl Swarm {
     async fn run_async(self, workers: &[tokio::runtime::Handle]) -> Result<Outcome> {
         let c = &self.config;
         let n = c.clients as usize;
-        let metrics = Metrics::default();
-        metrics.viewers_target.set(i64::from(c.clients));
-        let server = super::metrics::start(self.metrics_addr, &metrics).await?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
+        let metrics = control.metrics.clone();
 
         let start = Instant::now();
         let shared = Arc::new(Shared {
@@ -155,8 +151,7 @@ impl Swarm {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = wake => break,
-                _ = term.recv() => { stop_reason = "SIGTERM"; break; }
-                _ = int.recv() => { stop_reason = "interrupted"; break; }
+                r = control.signalled() => { stop_reason = r; break; }
             }
             let now = Instant::now();
             let ever = metrics.playlists.get() > 0;
@@ -215,7 +210,7 @@ impl Swarm {
                 }),
             }
         }
-        server.abort();
+        control.finish();
         let never_reached = metrics.playlists.get() == 0;
         let recorder = shared
             .recorder
