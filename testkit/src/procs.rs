@@ -77,3 +77,36 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// `root` and every process under it.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let all = processes();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(all.iter().filter(|c| c.ppid == p).map(|c| c.pid));
+        i += 1;
+    }
+    out
+}
+
+/// CPU time a process has used so far, in nanoseconds: the scheduler's exact
+/// run time of each of its threads (`/proc/PID/task/*/schedstat`). Unlike
+/// utime + stime, which are sampled at the clock tick, this does not miss
+/// processes that run for a few microseconds at a time (an FFmpeg viewer).
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// [`cpu_ns`] of `root` and every process under it.
+pub fn tree_cpu_ns(root: u32) -> u64 {
+    descendants(root).into_iter().map(cpu_ns).sum()
+}

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use testkit::procs::{children_named, tree_cpu_ns};
 
 /// One measured figure.
 struct Row {
@@ -125,8 +126,10 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          each profile's config (JSON Schema compilation dominates).\n\
          - Swarm engines: release builds; one local test origin (320x180, 10 fps, 350 kbit/s \
          video, ultrafast) and `swarm-client run` with 200 viewers (ramp 50/s), first \
-         `--engine native`, then `--engine ffmpeg`. CPU from utime+stime in /proc/PID/stat of \
-         the swarm process and its children over 25 s after the ramp; native memory is the \
+         `--engine native`, then `--engine ffmpeg`. CPU is the scheduler's exact run time \
+         (/proc/PID/task/*/schedstat) of the swarm process, its threads and its children over \
+         25 s after the ramp (utime+stime are sampled at the clock tick and miss much of the \
+         FFmpeg viewers, which run for microseconds at a time); native memory is the \
          swarm process's peak RSS divided by the viewers (runtime and histograms included, so \
          an upper bound); FFmpeg memory is the viewers' summed PSS plus the supervisor's RSS. \
          Targets: native at most 1/10 of the CPU and 1/100 of the memory per viewer.\n\
@@ -233,70 +236,6 @@ fn pss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
-/// Children of `parent` running `comm` (the swarm also runs `ss` now and then).
-fn children(parent: u32, comm: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-                .filter(|pid| {
-                    let stat =
-                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    let name = stat
-                        .find('(')
-                        .zip(stat.rfind(')'))
-                        .map(|(a, b)| &stat[a + 1..b]);
-                    name == Some(comm)
-                        && stat
-                            .rfind(')')
-                            .and_then(|c| stat[c + 2..].split(' ').nth(1)?.parse::<u32>().ok())
-                            == Some(parent)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Processes under `root` (itself included).
-fn descendants(root: u32) -> Vec<u32> {
-    let mut parent_of = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if let Some(ppid) = stat
-            .rfind(')')
-            .and_then(|c| stat[c + 2..].split(' ').nth(1)?.parse::<u32>().ok())
-        {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    out
-}
-
-fn tree_ticks(root: u32) -> u64 {
-    descendants(root).into_iter().map(cpu_ticks).sum()
-}
-
 /// What one swarm run used, measured over a window after its ramp.
 struct SwarmUse {
     viewers: usize,
@@ -344,21 +283,21 @@ fn measure_swarm(
     let pid = swarm.id();
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(settle));
-    let (t0, o0) = (tree_ticks(pid), tree_ticks(origin_pid));
+    let (t0, o0) = (tree_cpu_ns(pid), tree_cpu_ns(origin_pid));
     let w0 = Instant::now();
     let mut rss = 0;
     let mut pss = 0;
     let mut viewers = 0;
     while w0.elapsed() < Duration::from_secs(window) {
         rss = rss.max(proc_status_kb(pid, "VmRSS:"));
-        let kids = children(pid, "ffmpeg");
+        let kids = children_named(pid, "ffmpeg");
         viewers = viewers.max(kids.len());
         pss = pss.max(kids.iter().map(|k| pss_kb(*k)).sum::<u64>());
         std::thread::sleep(Duration::from_secs(1));
     }
     let secs_measured = w0.elapsed().as_secs_f64();
-    let cpu = (tree_ticks(pid) - t0) as f64 / 100.0 / secs_measured;
-    let origin_cpu = (tree_ticks(origin_pid).saturating_sub(o0)) as f64 / 100.0 / secs_measured;
+    let cpu = tree_cpu_ns(pid).saturating_sub(t0) as f64 / 1e9 / secs_measured;
+    let origin_cpu = tree_cpu_ns(origin_pid).saturating_sub(o0) as f64 / 1e9 / secs_measured;
     while start.elapsed() < Duration::from_secs(secs + 30) {
         if swarm.try_wait()?.is_some() {
             break;

@@ -249,6 +249,9 @@ pub struct Response {
 pub struct Client {
     cfg: Arc<ClientConfig>,
     user_agent: HeaderValue,
+    /// The `Host` header of the last request: the URL's host and port as
+    /// written, and its value.
+    host: Option<(String, HeaderValue)>,
     conn: Option<Conn>,
     /// Bytes read from every socket this client opened (TLS records included).
     wire: Arc<AtomicU64>,
@@ -274,6 +277,7 @@ impl Client {
             cfg,
             user_agent: HeaderValue::from_str(user_agent)
                 .unwrap_or_else(|_| HeaderValue::from_static("hls-swarm")),
+            host: None,
             conn: None,
             wire: Arc::new(AtomicU64::new(0)),
         }
@@ -357,20 +361,19 @@ impl Client {
     }
 
     /// The GET request for `url` with the swarm's headers.
-    fn request(&self, url: &Url) -> Result<http::Request<Empty<Bytes>>, Failure> {
+    fn request(&mut self, url: &Url) -> Result<http::Request<Empty<Bytes>>, Failure> {
         let mut req =
             http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
                 .body(Empty::<Bytes>::new())
                 .map_err(|_| Failure::Broken)?;
-        let host_header = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
+        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        if self.host.as_ref().is_none_or(|(h, _)| h != host) {
+            let value = HeaderValue::from_str(host).map_err(|_| Failure::Broken)?;
+            self.host = Some((host.to_owned(), value));
+        }
         let h = req.headers_mut();
-        h.insert(
-            HOST,
-            HeaderValue::from_str(&host_header).map_err(|_| Failure::Broken)?,
-        );
+        h.reserve(2 + self.cfg.headers.len());
+        h.insert(HOST, self.host.as_ref().expect("set above").1.clone());
         h.insert(USER_AGENT, self.user_agent.clone());
         for (k, v) in &self.cfg.headers {
             h.insert(k.clone(), v.clone());
@@ -450,8 +453,29 @@ impl Client {
         let mut kept = Vec::new();
         let mut body_bytes = 0u64;
         let mut truncated = false;
+        // one timer for the whole body, moved on only when it fires (a timer
+        // per chunk costs more than the chunk)
+        let mut last_chunk = Instant::now();
+        let idle = tokio::time::sleep(timeout);
+        tokio::pin!(idle);
         loop {
-            match tokio::time::timeout(timeout, body.frame()).await {
+            let next = tokio::select! {
+                biased;
+                f = body.frame() => Ok(f),
+                () = &mut idle => Err(()),
+            };
+            let next = match next {
+                Err(()) if last_chunk.elapsed() < timeout => {
+                    idle.as_mut().reset((last_chunk + timeout).into());
+                    continue;
+                }
+                Ok(f) => {
+                    last_chunk = Instant::now();
+                    Ok(f)
+                }
+                Err(()) => Err(()),
+            };
+            match next {
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         body_bytes += data.len() as u64;
