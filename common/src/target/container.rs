@@ -947,3 +947,59 @@ pub fn labels(
     }
     m
 }
+
+/// The text parts of an image, for review: its settings and the layers'
+/// entries (as `image` and `image<path>` for the files it writes itself;
+/// layers of host files are named only, as they differ between hosts).
+pub fn describe(spec: &ImageSpec) -> Vec<(String, String)> {
+    let mut head = String::new();
+    let mut files = Vec::new();
+    let list = |v: &[String]| format!("[{}]", v.join(", "));
+    head.push_str(&format!("name: {}:{}\n", spec.name, spec.tag));
+    head.push_str(&format!("user: {}\n", spec.user));
+    head.push_str(&format!("entrypoint: {}\n", list(&spec.entrypoint)));
+    head.push_str(&format!("cmd: {}\n", list(&spec.cmd)));
+    head.push_str(&format!("working dir: {}\n", spec.working_dir));
+    head.push_str(&format!("exposed ports: {}\n", list(&spec.exposed_ports)));
+    head.push_str(&format!("volumes: {}\n", list(&spec.volumes)));
+    head.push_str("env:\n");
+    for e in &spec.env {
+        head.push_str(&format!("  {e}\n"));
+    }
+    head.push_str("labels:\n");
+    for (k, v) in &spec.labels {
+        head.push_str(&format!("  {k} = {v}\n"));
+    }
+    for layer in &spec.layers {
+        if layer
+            .entries
+            .iter()
+            .any(|e| matches!(e.content, Content::HostFile(_)))
+        {
+            head.push_str(&format!("layer {}: files from the host\n", layer.name));
+            continue;
+        }
+        head.push_str(&format!("layer {}:\n", layer.name));
+        for e in &layer.entries {
+            let what = match &e.content {
+                Content::Dir => "dir".to_owned(),
+                Content::Bytes(b) => {
+                    files.push((
+                        format!("image{}", e.path),
+                        String::from_utf8_lossy(b).into_owned(),
+                    ));
+                    format!("file, {} bytes", b.len())
+                }
+                Content::Symlink(t) => format!("symlink to {t}"),
+                Content::HostFile(_) => unreachable!("layers of host files are skipped"),
+            };
+            head.push_str(&format!(
+                "  {} {:o} {}:{} {what}\n",
+                e.path, e.mode, e.uid, e.gid
+            ));
+        }
+    }
+    let mut out = vec![("image".to_owned(), head)];
+    out.extend(files);
+    out
+}

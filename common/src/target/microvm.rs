@@ -545,6 +545,67 @@ echo "microvm-stop: stopped"
     )
 }
 
+/// The text parts of a microVM, for review: its shape, the guest's /init and
+/// the host's run and stop scripts (the guest's files are the image's).
+pub fn describe(spec: &VmSpec) -> Vec<(String, String)> {
+    let mut head = format!(
+        "name: {}\nvcpus: {}\nmemory: {} MB\nserial port: 127.0.0.1:{}\nmodules: {}\nguest env: {}\n",
+        spec.name,
+        spec.vcpus,
+        spec.memory_mb,
+        spec.serial_port,
+        spec.modules.join(", "),
+        spec.guest_env.join(", ")
+    );
+    match &spec.net {
+        Net::User { forwards } => {
+            head.push_str("net: user\n");
+            for (var, host, guest) in forwards {
+                head.push_str(&format!("  forward {var} 127.0.0.1:{host} -> {guest}\n"));
+            }
+        }
+        Net::Tap {
+            device,
+            mac,
+            ip,
+            prefix,
+            gateway,
+        } => head.push_str(&format!(
+            "net: tap {device} mac {mac} address {ip}/{prefix} gateway {gateway}\n"
+        )),
+    }
+    if let Some((mount, mb, uid)) = &spec.log_volume {
+        head.push_str(&format!("log volume: {mount}, {mb} MB, uid {uid}\n"));
+    }
+    head.push_str("sysctls:\n");
+    for (k, v) in &spec.sysctls {
+        head.push_str(&format!("  {k} = {v}\n"));
+    }
+    for s in &spec.services {
+        head.push_str(&format!(
+            "service {} as {}: {} {}\n",
+            s.name,
+            s.user,
+            s.env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            s.argv.join(" ")
+        ));
+    }
+    let modules: Vec<String> = spec.modules.iter().map(|m| format!("{m}.ko")).collect();
+    vec![
+        ("microvm".into(), head),
+        (
+            "microvm/init".into(),
+            init_script(spec, &modules, "VERSION"),
+        ),
+        ("microvm/bin/microvm-run".into(), run_script(spec)),
+        ("microvm/bin/microvm-stop".into(), stop_script(spec)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,3 +147,111 @@ fn need<C: Targets>(l: &Loaded<C>, target: &str) -> Result<Deployment> {
         None => bail!("{} has no {target} target", C::NAME),
     }
 }
+
+/// Every text a component generates for one profile, as (name, content): the
+/// config files, the runner script, the systemd and NixOS files, the sysctl
+/// file, and the text parts of the image and of the microVM (their spec and
+/// the files written into them; files copied from the host are named by
+/// layer only). Snapshot tests keep all of it under review, so a change to
+/// any artifact shows as a diff. `programs` are the host programs' paths (as
+/// `resolve_programs` gives them, runner tools included).
+pub fn generated_texts<C: Targets>(
+    l: &Loaded<C>,
+    programs: &Programs,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for kind in C::TARGETS {
+        let k = kind.as_str();
+        match kind {
+            TargetKind::Configs => {
+                out.push((
+                    format!("configs/{}.json", C::NAME),
+                    container::config_document(&l.profile, &l.config, &l.derived)?,
+                ));
+                for (p, t) in C::config_files(l) {
+                    out.push((format!("configs/{p}"), t));
+                }
+            }
+            TargetKind::Runner => {
+                let s = C::runner(l)?;
+                out.push((format!("runner/bin/{}", s.name), runner::render(&s)));
+            }
+            TargetKind::Container => {
+                let spec = C::image(l, programs)?;
+                out.extend(container::describe(&spec));
+            }
+            TargetKind::Microvm => {
+                let spec = C::microvm(
+                    l,
+                    programs,
+                    PathBuf::from("/boot/vmlinuz-VERSION"),
+                    PathBuf::from("/lib/modules/VERSION"),
+                )?;
+                out.extend(microvm::describe(&spec));
+            }
+            TargetKind::NixosModule => {
+                for (p, t) in C::nixos_module(l)? {
+                    out.push((format!("{k}/{p}"), t));
+                }
+            }
+            TargetKind::Systemd => {
+                for (p, t) in C::systemd(l, programs)? {
+                    out.push((format!("{k}/{p}"), t));
+                }
+            }
+            TargetKind::Sysctl => {
+                out.push((
+                    format!("{k}/{}.conf", C::NAME),
+                    crate::render::sysctl::sysctl_conf(
+                        &format!("{} kernel settings", C::NAME),
+                        &C::sysctls(),
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`generated_texts`] as one document: each text under a `=== name ===`
+/// line, a text met before only named.
+pub fn generated_document<C: Targets>(l: &Loaded<C>, programs: &Programs) -> Result<String> {
+    let mut doc = String::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (name, text) in generated_texts(l, programs)? {
+        if let Some(first) = seen.get(&text) {
+            doc.push_str(&format!("=== {name} === the same as {first}\n"));
+            continue;
+        }
+        seen.insert(text.clone(), name.clone());
+        doc.push_str(&format!("=== {name} ===\n{text}"));
+        if !text.ends_with('\n') {
+            doc.push('\n');
+        }
+    }
+    Ok(doc)
+}
+
+/// [`generated_document`] of every profile of `C`, with the programs found
+/// on this host and `own` as the component's own binary (its path written as
+/// `/usr/local/bin/<name>`, so the documents do not depend on where it was
+/// built): what the components' snapshot tests hold under review.
+pub fn profile_documents<C: Targets>(own: &str) -> Result<Vec<(String, String)>> {
+    let flags: Vec<String> = C::PROGRAMS
+        .iter()
+        .filter(|(n, _)| *n == C::NAME)
+        .map(|_| format!("{}={own}", C::NAME))
+        .collect();
+    let programs = crate::cli::resolve_programs::<C>(&flags, true)?;
+    let mut out = Vec::new();
+    for profile in crate::component::profile_names::<C>()? {
+        let l = crate::component::load::<C>(&crate::Request {
+            profile: profile.clone(),
+            ..Default::default()
+        })?;
+        let doc =
+            generated_document(&l, &programs)?.replace(own, &format!("/usr/local/bin/{}", C::NAME));
+        out.push((profile, doc));
+    }
+    Ok(out)
+}
