@@ -4,19 +4,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::render::shell::quote;
-use common::target::container::{
-    account_entries, config_document, labels, program_layers_with_own, Entry, ImageSpec, Layer,
-    Program,
-};
+use common::target::container::ImageSpec;
+use common::target::deployment::{self, ImageParts};
 
-use common::target::{Programs, TargetKind};
+use common::target::{Programs, TargetKind, Targets};
 use common::Loaded;
 
 use crate::config::Config;
 use crate::derive::Derived;
-
-/// Image name of the swarm client.
-pub const IMAGE_NAME: &str = "hls-swarm-swarm-client";
 
 /// The non-root user of the image.
 pub const IMAGE_USER: (&str, u32) = ("swarm", 1000);
@@ -58,90 +53,35 @@ exec /usr/local/bin/swarm-client run "$STREAM_URL" --profile {profile} \
     )
 }
 
-/// The OCI image of the swarm client.
-pub fn container_image(
-    profile: &str,
-    c: &Config,
-    d: &Derived,
-    binaries: &BTreeMap<String, PathBuf>,
-) -> anyhow::Result<ImageSpec> {
-    let bin = |n: &str| -> anyhow::Result<PathBuf> {
-        binaries
-            .get(n)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no path for `{n}`"))
-    };
-    let own = bin("swarm-client")?;
-    let programs = vec![
-        Program {
-            name: "ffmpeg".into(),
-            executables: vec![bin("ffmpeg")?],
-            data: vec![],
-        },
-        Program {
-            name: "ffprobe".into(),
-            executables: vec![bin("ffprobe")?],
-            data: vec![],
-        },
-        Program {
-            name: "ss and bash".into(),
-            executables: vec![bin("ss")?, bin("bash")?, bin("env")?],
-            data: vec![],
-        },
-    ];
-    // our own binary goes to /usr/local/bin whatever its host path
-    let mut layers = program_layers_with_own(&programs, "swarm-client", &own)?;
-    let (user, uid) = IMAGE_USER;
-    layers.push(Layer {
-        name: "accounts and directories".into(),
-        entries: account_entries(user, uid, "/tmp"),
-    });
-    layers.push(Layer {
-        name: "generated configs".into(),
-        entries: vec![
-            Entry::bytes(
-                "/usr/local/bin/swarm-entrypoint",
-                entrypoint_script(profile),
-                0o755,
-            ),
-            Entry::bytes(
-                "/etc/hls-swarm/swarm-client.json",
-                config_document(profile, c, d)?,
-                0o644,
-            ),
-        ],
-    });
-    let image_labels = labels(
-        IMAGE_NAME,
-        format!("hls-swarm swarm client (simulated HLS viewers), profile {profile}"),
-        &[
-            ("swarm.profile", profile.to_owned()),
-            ("swarm.clients.default", c.clients.to_string()),
-        ],
-    );
-    Ok(ImageSpec {
-        name: IMAGE_NAME.into(),
-        tag: profile.into(),
-        layers,
-        user: user.into(),
-        entrypoint: vec!["/usr/local/bin/swarm-entrypoint".into()],
-        cmd: vec![],
+/// What the swarm's image holds besides its programs: the entrypoint script
+/// and the settings it reads, with the profile's values as defaults.
+pub fn image_parts(profile: &str, c: &Config) -> ImageParts {
+    ImageParts {
+        title: format!("hls-swarm swarm client (simulated HLS viewers), profile {profile}"),
+        user: IMAGE_USER,
+        home: "/tmp",
+        working_dir: "/tmp",
+        entrypoint: ("swarm-entrypoint".into(), entrypoint_script(profile)),
         env: vec![
-            "PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin".into(),
-            format!("CLIENTS={}", c.clients),
-            format!("RAMP_RATE={}", c.ramp_rate),
-            format!("RAMP_JITTER={}", c.ramp_jitter),
-            format!("METRICS_PORT={}", c.metrics_port),
-            format!("LOG_LEVEL={}", c.log_level.as_str()),
-            format!("VARIANT={}", c.variant.as_str()),
-            format!("TIMEOUT={}", c.timeout),
-            format!("ENGINE={}", c.engine.as_str()),
+            ("CLIENTS".into(), c.clients.to_string()),
+            ("RAMP_RATE".into(), c.ramp_rate.to_string()),
+            ("RAMP_JITTER".into(), c.ramp_jitter.to_string()),
+            ("METRICS_PORT".into(), c.metrics_port.to_string()),
+            ("LOG_LEVEL".into(), c.log_level.as_str().into()),
+            ("VARIANT".into(), c.variant.as_str().into()),
+            ("TIMEOUT".into(), c.timeout.to_string()),
+            ("ENGINE".into(), c.engine.as_str().into()),
         ],
-        exposed_ports: vec![format!("{}/tcp", c.metrics_port)],
+        ports: vec![c.metrics_port as u16],
         volumes: vec![],
-        labels: image_labels,
-        working_dir: "/tmp".into(),
-    })
+        dirs: vec![],
+        files: vec![],
+        program_data: vec![],
+        labels: vec![
+            ("swarm.profile".into(), profile.to_owned()),
+            ("swarm.clients.default".into(), c.clients.to_string()),
+        ],
+    }
 }
 
 /// Where the admin puts `STREAM_URL=…` for the service.
@@ -245,15 +185,14 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
 /// guest's init as `swarm`, 2 vCPUs and `vmMemoryMB`, the metrics port
 /// forwarded to 127.0.0.1; STREAM_URL, CLIENTS and DURATION come from the host.
 pub fn microvm_spec(
-    profile: &str,
-    c: &Config,
-    d: &Derived,
-    binaries: &BTreeMap<String, PathBuf>,
+    l: &Loaded<crate::SwarmClient>,
+    binaries: &Programs,
     kernel: PathBuf,
     modules_dir: PathBuf,
 ) -> anyhow::Result<common::target::microvm::VmSpec> {
     use common::target::microvm::{GuestService, Net, VmSpec};
-    let image = container_image(profile, c, d, binaries)?;
+    let (c, d) = (&l.config, &l.derived);
+    let image = crate::SwarmClient::image(l, binaries)?;
     let env: Vec<(String, String)> = image
         .env
         .iter()
@@ -296,7 +235,7 @@ pub fn microvm_spec(
     })
 }
 
-impl common::Targets for crate::SwarmClient {
+impl Targets for crate::SwarmClient {
     const TARGETS: &'static [TargetKind] = &[
         TargetKind::Configs,
         TargetKind::Container,
@@ -324,7 +263,7 @@ impl common::Targets for crate::SwarmClient {
     }
 
     fn image(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<ImageSpec> {
-        container_image(&l.profile, &l.config, &l.derived, programs)
+        deployment::image(l, &image_parts(&l.profile, &l.config), programs)
     }
 
     fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {
@@ -345,13 +284,6 @@ impl common::Targets for crate::SwarmClient {
         kernel: PathBuf,
         modules_dir: PathBuf,
     ) -> anyhow::Result<common::target::microvm::VmSpec> {
-        microvm_spec(
-            &l.profile,
-            &l.config,
-            &l.derived,
-            programs,
-            kernel,
-            modules_dir,
-        )
+        microvm_spec(l, programs, kernel, modules_dir)
     }
 }

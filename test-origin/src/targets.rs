@@ -2,10 +2,11 @@
 //! `common::target`'s; the pieces come from this crate's generators.
 
 use common::render::Template;
-use common::target::container::ImageSpec;
+use common::target::container::{Entry, ImageSpec};
+use common::target::deployment::{self, ImageParts};
 use common::target::microvm::VmSpec;
 use common::target::runner::{EnvVar, Ready, Script, Service, VarKind};
-use common::target::{Programs, TargetKind};
+use common::target::{Programs, TargetKind, Targets};
 use common::Loaded;
 
 use crate::banner::banner;
@@ -108,118 +109,48 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("nginx", "nginx-light"),
 ];
 
-/// Image name of the origin.
-pub const IMAGE_NAME: &str = "hls-swarm-test-origin";
-
 /// The non-root user of the image.
 pub const IMAGE_USER: (&str, u32) = ("nginx", 1000);
 
-/// The OCI image of the origin: programs from the host (`binaries`: name →
-/// host path), the runner script as entrypoint, the generated configs.
-pub fn container_image(
-    profile: &str,
-    c: &Config,
-    d: &Derived,
-    binaries: &std::collections::BTreeMap<String, std::path::PathBuf>,
-) -> anyhow::Result<common::target::container::ImageSpec> {
-    use common::target::container::{
-        account_entries, config_document, labels, program_layers, Entry, ImageSpec, Layer, Program,
-    };
-    let bin = |n: &str| -> anyhow::Result<std::path::PathBuf> {
-        binaries
-            .get(n)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no path for `{n}`"))
-    };
-    let mime = std::path::PathBuf::from("/etc/nginx/mime.types");
-    let shell: Vec<std::path::PathBuf> = common::target::RUNNER_TOOLS
-        .iter()
-        .map(|(n, _)| bin(n))
-        .collect::<anyhow::Result<_>>()?;
-    let programs = vec![
-        Program {
-            name: "ffmpeg".into(),
-            executables: vec![bin("ffmpeg")?],
-            data: vec![],
-        },
-        Program {
-            name: "ffprobe".into(),
-            executables: vec![bin("ffprobe")?],
-            data: vec![],
-        },
-        Program {
-            name: "nginx".into(),
-            executables: vec![bin("nginx")?],
-            data: if mime.is_file() { vec![mime] } else { vec![] },
-        },
-        Program {
-            name: "bash and coreutils".into(),
-            executables: shell,
-            data: vec![],
-        },
-    ];
-    let mut layers = program_layers(&programs)?;
-
-    let (user, uid) = IMAGE_USER;
-    let mut etc = account_entries(user, uid, "/var/cache/nginx");
-    etc.push(Entry::dir(c.server.hls_dir.as_str(), 0o775, 0, uid));
-    etc.push(Entry::dir(c.logging.directory.as_str(), 0o755, uid, uid));
-    etc.push(Entry::dir("/var/cache/nginx", 0o755, uid, uid));
-    layers.push(Layer {
-        name: "accounts and directories".into(),
-        entries: etc,
-    });
-
+/// What the origin's image holds besides its programs: the runner script as
+/// entrypoint, the production nginx config, the stream and log directories.
+pub fn image_parts(profile: &str, c: &Config, d: &Derived) -> ImageParts {
+    let (_, uid) = IMAGE_USER;
     let script = runner_script(profile, c, d);
     let full = nginx_config(c, d, &Flavour::Full)
         .as_plain()
         .expect("the full flavour has no variables");
-    layers.push(Layer {
-        name: "generated configs".into(),
-        entries: vec![
-            Entry::bytes(
-                format!("/usr/local/bin/{RUNNER_NAME}"),
-                common::target::runner::render(&script),
-                0o755,
-            ),
-            Entry::bytes(
-                "/etc/hls-swarm/test-origin.json",
-                config_document(profile, c, d)?,
-                0o644,
-            ),
-            Entry::bytes("/etc/nginx/nginx.conf", full, 0o644),
-        ],
-    });
-
-    let image_labels = labels(
-        IMAGE_NAME,
-        format!("hls-swarm test origin (FFmpeg + nginx), profile {profile}"),
-        &[
-            ("hls.profile", profile.to_owned()),
-            ("hls.segment-duration", c.hls.segment_duration.to_string()),
-            ("hls.list-size", c.hls.list_size.to_string()),
-        ],
-    );
-    Ok(ImageSpec {
-        name: IMAGE_NAME.into(),
-        tag: profile.into(),
-        layers,
-        user: user.into(),
-        entrypoint: vec![format!("/usr/local/bin/{RUNNER_NAME}")],
-        cmd: vec![],
+    ImageParts {
+        title: format!("hls-swarm test origin (FFmpeg + nginx), profile {profile}"),
+        user: IMAGE_USER,
+        home: "/var/cache/nginx",
+        working_dir: "/",
+        entrypoint: (script.name.clone(), common::target::runner::render(&script)),
         env: vec![
-            "PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin".into(),
-            format!("HLS_DIR={}", c.server.hls_dir),
-            format!("PORT={}", c.server.port),
+            ("HLS_DIR".into(), c.server.hls_dir.to_string()),
+            ("PORT".into(), c.server.port.to_string()),
             // inside the container's own network namespace; reachable only
             // where the user publishes the port
-            "LISTEN_ADDR=0.0.0.0".into(),
+            ("LISTEN_ADDR".into(), "0.0.0.0".into()),
         ],
-        exposed_ports: vec![format!("{}/tcp", c.server.port)],
+        ports: vec![c.server.port as u16],
         volumes: vec![c.server.hls_dir.to_string()],
-        labels: image_labels,
-        working_dir: "/".into(),
-    })
+        dirs: vec![
+            Entry::dir(c.server.hls_dir.as_str(), 0o775, 0, uid),
+            Entry::dir(c.logging.directory.as_str(), 0o755, uid, uid),
+            Entry::dir("/var/cache/nginx", 0o755, uid, uid),
+        ],
+        files: vec![("/etc/nginx/nginx.conf".into(), full)],
+        program_data: vec![("nginx", "/etc/nginx/mime.types".into())],
+        labels: vec![
+            ("hls.profile".into(), profile.to_owned()),
+            (
+                "hls.segment-duration".into(),
+                c.hls.segment_duration.to_string(),
+            ),
+            ("hls.list-size".into(), c.hls.list_size.to_string()),
+        ],
+    }
 }
 
 /// Where nginx keeps its state when run by systemd (RuntimeDirectory).
@@ -415,15 +346,14 @@ pub struct SystemdParts {
 /// The origin's microVM: the image's files, the runner script started by the
 /// guest's init as uid 1000, SPEC's 4 vCPUs / 4096 MB, forwards on 127.0.0.1.
 pub fn microvm_spec(
-    profile: &str,
-    c: &Config,
-    d: &Derived,
-    binaries: &std::collections::BTreeMap<String, std::path::PathBuf>,
+    l: &Loaded<crate::TestOrigin>,
+    binaries: &Programs,
     kernel: std::path::PathBuf,
     modules_dir: std::path::PathBuf,
 ) -> anyhow::Result<common::target::microvm::VmSpec> {
     use common::target::microvm::{GuestService, Net, VmSpec};
-    let image = container_image(profile, c, d, binaries)?;
+    let c = &l.config;
+    let image = crate::TestOrigin::image(l, binaries)?;
     let mut entries: Vec<common::target::container::Entry> = Vec::new();
     for l in image.layers {
         entries.extend(l.entries);
@@ -588,7 +518,7 @@ pub fn microvm_nix_guest(profile: &str, c: &Config) -> String {
     o
 }
 
-impl common::Targets for crate::TestOrigin {
+impl Targets for crate::TestOrigin {
     const TARGETS: &'static [TargetKind] = TargetKind::ALL;
     const PROGRAMS: &'static [(&'static str, &'static str)] = PROGRAMS;
 
@@ -620,7 +550,7 @@ impl common::Targets for crate::TestOrigin {
     }
 
     fn image(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<ImageSpec> {
-        container_image(&l.profile, &l.config, &l.derived, programs)
+        deployment::image(l, &image_parts(&l.profile, &l.config, &l.derived), programs)
     }
 
     fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {
@@ -653,13 +583,6 @@ impl common::Targets for crate::TestOrigin {
         kernel: std::path::PathBuf,
         modules_dir: std::path::PathBuf,
     ) -> anyhow::Result<VmSpec> {
-        microvm_spec(
-            &l.profile,
-            &l.config,
-            &l.derived,
-            programs,
-            kernel,
-            modules_dir,
-        )
+        microvm_spec(l, programs, kernel, modules_dir)
     }
 }

@@ -95,16 +95,60 @@ fn program(programs: &Programs, name: &str) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no path for `{name}`"))
 }
 
-/// The OCI image: the programs with their libraries (the component's own
-/// binary in /usr/local/bin), the runner script as entrypoint, the merged
-/// config in /etc/hls-swarm/, a non-root user.
-pub fn image<C: Targets>(l: &Loaded<C>, d: &Deployment, programs: &Programs) -> Result<ImageSpec> {
+/// What a component puts into its OCI image besides its programs: the one
+/// description every image is assembled from by [`image`].
+#[derive(Clone, Debug)]
+pub struct ImageParts {
+    /// The image's description label (`hls-swarm stream probe, profile default`).
+    pub title: String,
+    /// The non-root user (name, uid) and its home directory.
+    pub user: (&'static str, u32),
+    pub home: &'static str,
+    pub working_dir: &'static str,
+    /// The entrypoint: a script in /usr/local/bin (file name, text).
+    pub entrypoint: (String, String),
+    /// Environment defaults (PATH comes first, from here).
+    pub env: Vec<(String, String)>,
+    pub ports: Vec<u16>,
+    pub volumes: Vec<String>,
+    /// Directories besides the account's (their owners set).
+    pub dirs: Vec<Entry>,
+    /// Generated files besides the entrypoint and `/etc/hls-swarm/<component>.json`
+    /// (absolute path, text), mode 0644.
+    pub files: Vec<(String, String)>,
+    /// Data files a program needs (program, host path), taken when present.
+    pub program_data: Vec<(&'static str, PathBuf)>,
+    /// Labels besides the standard OCI ones.
+    pub labels: Vec<(String, String)>,
+}
+
+/// The PATH of every image.
+pub const IMAGE_PATH: &str = "PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin";
+
+/// The OCI image of a component: its programs with their shared-library
+/// closure (its own binary in /usr/local/bin), bash and the coreutils every
+/// entrypoint script may use, the account and directories, the entrypoint
+/// and the generated configs, as `parts` describes them.
+pub fn image<C: Targets>(
+    l: &Loaded<C>,
+    parts: &ImageParts,
+    programs: &Programs,
+) -> Result<ImageSpec> {
+    let tool = |n: &str| RUNNER_TOOLS.iter().any(|(t, _)| *t == n);
     let mut host_programs = Vec::new();
-    for (name, _) in C::PROGRAMS.iter().filter(|(n, _)| *n != C::NAME) {
+    for (name, _) in C::PROGRAMS
+        .iter()
+        .filter(|(n, _)| *n != C::NAME && !tool(n))
+    {
         host_programs.push(Program {
             name: (*name).into(),
             executables: vec![program(programs, name)?],
-            data: vec![],
+            data: parts
+                .program_data
+                .iter()
+                .filter(|(n, d)| n == name && d.is_file())
+                .map(|(_, d)| d.clone())
+                .collect(),
         });
     }
     host_programs.push(Program {
@@ -120,50 +164,86 @@ pub fn image<C: Targets>(l: &Loaded<C>, d: &Deployment, programs: &Programs) -> 
     } else {
         program_layers(&host_programs)?
     };
-    let (user, uid) = d.user;
+    let (user, uid) = parts.user;
+    let mut accounts = account_entries(user, uid, parts.home);
+    accounts.extend(parts.dirs.iter().cloned());
     layers.push(Layer {
         name: "accounts and directories".into(),
-        entries: account_entries(user, uid, "/tmp"),
+        entries: accounts,
     });
-    let runner = runner::<C>(d);
+    let (entry_name, entry_text) = &parts.entrypoint;
+    let entrypoint = format!("/usr/local/bin/{entry_name}");
+    let mut generated = vec![
+        Entry::bytes(entrypoint.clone(), entry_text.clone(), 0o755),
+        Entry::bytes(
+            format!("/etc/hls-swarm/{}.json", C::NAME),
+            config_document(&l.profile, &l.config, &l.derived)?,
+            0o644,
+        ),
+    ];
+    generated.extend(
+        parts
+            .files
+            .iter()
+            .map(|(path, text)| Entry::bytes(path.clone(), text.clone(), 0o644)),
+    );
     layers.push(Layer {
         name: "generated configs".into(),
-        entries: vec![
-            Entry::bytes(
-                format!("/usr/local/bin/{}", runner.name),
-                super::runner::render(&runner),
-                0o755,
-            ),
-            Entry::bytes(
-                format!("/etc/hls-swarm/{}.json", C::NAME),
-                config_document(&l.profile, &l.config, &l.derived)?,
-                0o644,
-            ),
-        ],
+        entries: generated,
     });
-    let profile_label = format!("{}.profile", C::NAME);
-    let mut extra = vec![(profile_label.as_str(), l.profile.clone())];
-    extra.extend(d.labels.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin".to_owned()];
-    env.extend(
-        d.env
-            .iter()
-            .filter_map(|v| env_default(v).map(|x| format!("{}={x}", v.name))),
-    );
+    let extra: Vec<(&str, String)> = parts
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let mut env = vec![IMAGE_PATH.to_owned()];
+    env.extend(parts.env.iter().map(|(k, v)| format!("{k}={v}")));
     let name = image_name::<C>();
     Ok(ImageSpec {
-        labels: labels(&name, d.title.clone(), &extra),
+        labels: labels(&name, parts.title.clone(), &extra),
         name,
         tag: l.profile.clone(),
         layers,
         user: user.into(),
-        entrypoint: vec![format!("/usr/local/bin/{}", runner.name)],
+        entrypoint: vec![entrypoint],
         cmd: vec![],
         env,
-        exposed_ports: d.ports.iter().map(|p| format!("{p}/tcp")).collect(),
-        volumes: vec![],
-        working_dir: "/tmp".into(),
+        exposed_ports: parts.ports.iter().map(|p| format!("{p}/tcp")).collect(),
+        volumes: parts.volumes.clone(),
+        working_dir: parts.working_dir.into(),
     })
+}
+
+/// The image of a simple component: its runner script as entrypoint, its
+/// settings' defaults as environment, user and ports from the deployment.
+pub fn simple_image<C: Targets>(
+    l: &Loaded<C>,
+    d: &Deployment,
+    programs: &Programs,
+) -> Result<ImageSpec> {
+    let runner = runner::<C>(d);
+    let profile_label = format!("{}.profile", C::NAME);
+    let mut labels = vec![(profile_label, l.profile.clone())];
+    labels.extend(d.labels.iter().cloned());
+    let parts = ImageParts {
+        title: d.title.clone(),
+        user: d.user,
+        home: "/tmp",
+        working_dir: "/tmp",
+        entrypoint: (runner.name.clone(), super::runner::render(&runner)),
+        env: d
+            .env
+            .iter()
+            .filter_map(|v| env_default(v).map(|x| (v.name.to_owned(), x)))
+            .collect(),
+        ports: d.ports.clone(),
+        volumes: vec![],
+        dirs: vec![],
+        files: vec![],
+        program_data: vec![],
+        labels,
+    };
+    image(l, &parts, programs)
 }
 
 /// The systemd target: one hardened service with a dynamic user, restarted on

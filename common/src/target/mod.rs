@@ -117,7 +117,7 @@ pub trait Targets: Component + Sized {
 
     /// The OCI image.
     fn image(l: &Loaded<Self>, programs: &Programs) -> Result<container::ImageSpec> {
-        deployment::image::<Self>(l, &need::<Self>(l, "container")?, programs)
+        deployment::simple_image::<Self>(l, &need::<Self>(l, "container")?, programs)
     }
 
     /// The systemd target's files (relative path, content).
