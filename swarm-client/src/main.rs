@@ -180,7 +180,8 @@ fn run(command: Command) -> Result<()> {
             let l = profile.load::<SwarmClient>()?;
             let map = match (l.config.variant, program) {
                 (VariantMode::All, _) => StreamMap::All,
-                (VariantMode::First, _) => StreamMap::First,
+                // as `run` does: FFmpeg viewers have no ABR
+                (VariantMode::First | VariantMode::Abr, _) => StreamMap::First,
                 (_, Some(p)) => StreamMap::Program(p),
                 (mode, None) => {
                     let ffprobe = common::host::find_program("ffprobe", "ffmpeg")?;
@@ -205,7 +206,14 @@ fn run(command: Command) -> Result<()> {
                 progress_fd: Some(PROGRESS_FD),
                 resolve: viewer.resolve,
                 headers,
-                caps: Capabilities::FULL,
+                // the options this host's FFmpeg has, as `run` gives them
+                caps: match common::host::find_program("ffmpeg", "ffmpeg") {
+                    Ok(ffmpeg) => swarm_client::run::probe_capabilities(&ffmpeg),
+                    Err(_) => {
+                        eprintln!("swarm-client: note: no ffmpeg on PATH; printing the options of FFmpeg 6.1+");
+                        Capabilities::FULL
+                    }
+                },
             };
             for a in viewer_args(&l.config, &url, id, &opts) {
                 writeln!(out, "{a}")?;

@@ -26,9 +26,51 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("env", "coreutils"),
 ];
 
+/// The settings the image reads from the environment: (variable, config
+/// key). The entrypoint passes each on as `--set key=$VARIABLE`; the image's
+/// defaults are the profile's values.
+pub const IMAGE_SETTINGS: &[(&str, &str)] = &[
+    ("CLIENTS", "clients"),
+    ("RAMP_RATE", "rampRate"),
+    ("RAMP_JITTER", "rampJitter"),
+    ("METRICS_PORT", "metricsPort"),
+    ("LOG_LEVEL", "logLevel"),
+    ("VARIANT", "variant"),
+    ("TIMEOUT", "timeout"),
+    ("ENGINE", "engine"),
+];
+
+/// The profile's value of each [`IMAGE_SETTINGS`] entry: (variable, value,
+/// whether it is a string).
+fn image_settings(c: &Config) -> Vec<(&'static str, String, bool)> {
+    let v = serde_json::to_value(c).expect("configs serialize");
+    IMAGE_SETTINGS
+        .iter()
+        .map(|(var, key)| match &v[*key] {
+            serde_json::Value::String(s) => (*var, s.clone(), true),
+            other => (*var, other.to_string(), false),
+        })
+        .collect()
+}
+
 /// The container's entrypoint: `STREAM_URL` and the settings from the
 /// environment, or the arguments as given.
-pub fn entrypoint_script(profile: &str) -> String {
+pub fn entrypoint_script(profile: &str, c: &Config) -> String {
+    let sets: Vec<String> = image_settings(c)
+        .iter()
+        .zip(IMAGE_SETTINGS)
+        .map(|((var, _, string), (_, key))| {
+            if *string {
+                format!(r#"--set "{key}=\"${var}\"""#)
+            } else {
+                format!(r#"--set "{key}=${var}""#)
+            }
+        })
+        .collect();
+    let mut lines = String::new();
+    for chunk in sets.chunks(3) {
+        lines.push_str(&format!("  {} \\\n", chunk.join(" ")));
+    }
     format!(
         r#"#!/usr/bin/env bash
 # hls-swarm swarm-client container entrypoint (generated; do not edit)
@@ -44,10 +86,7 @@ if [[ -z ${{STREAM_URL:-}} ]]; then
   exit 2
 fi
 exec /usr/local/bin/swarm-client run "$STREAM_URL" --profile {profile} \
-  --set "clients=$CLIENTS" --set "rampRate=$RAMP_RATE" --set "rampJitter=$RAMP_JITTER" \
-  --set "metricsPort=$METRICS_PORT" --set "logLevel=\"$LOG_LEVEL\"" --set "variant=\"$VARIANT\"" \
-  --set "timeout=$TIMEOUT" --set "engine=\"$ENGINE\"" --metrics-addr "0.0.0.0:$METRICS_PORT" \
-  ${{DURATION:+--duration "$DURATION"}} "$@"
+{lines}  --metrics-addr "0.0.0.0:$METRICS_PORT" ${{DURATION:+--duration "$DURATION"}} "$@"
 "#,
         profile = quote(profile)
     )
@@ -61,17 +100,11 @@ pub fn image_parts(profile: &str, c: &Config) -> ImageParts {
         user: IMAGE_USER,
         home: "/tmp",
         working_dir: "/tmp",
-        entrypoint: ("swarm-entrypoint".into(), entrypoint_script(profile)),
-        env: vec![
-            ("CLIENTS".into(), c.clients.to_string()),
-            ("RAMP_RATE".into(), c.ramp_rate.to_string()),
-            ("RAMP_JITTER".into(), c.ramp_jitter.to_string()),
-            ("METRICS_PORT".into(), c.metrics_port.to_string()),
-            ("LOG_LEVEL".into(), c.log_level.as_str().into()),
-            ("VARIANT".into(), c.variant.as_str().into()),
-            ("TIMEOUT".into(), c.timeout.to_string()),
-            ("ENGINE".into(), c.engine.as_str().into()),
-        ],
+        entrypoint: ("swarm-entrypoint".into(), entrypoint_script(profile, c)),
+        env: image_settings(c)
+            .into_iter()
+            .map(|(var, value, _)| (var.to_owned(), value))
+            .collect(),
         ports: vec![c.metrics_port as u16],
         volumes: vec![],
         dirs: vec![],
