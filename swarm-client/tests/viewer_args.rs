@@ -81,21 +81,14 @@ fn viewer_args_follow_the_installed_ffmpeg() {
         .output()
         .expect("ffmpeg is installed");
     let has_retry = String::from_utf8_lossy(&help.stdout).contains("seg_max_retry");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_swarm-client"))
-        .args([
+    let args = testkit::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_swarm-client")).args([
             "viewer-args",
             "http://127.0.0.1:9/s.m3u8",
             "--profile",
             "default",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ]),
     );
-    let args = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         args.lines().any(|a| a == "-seg_max_retry"),
         has_retry,

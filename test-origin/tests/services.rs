@@ -9,13 +9,7 @@ use test_origin::TestOrigin;
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    testkit::run_ok(Command::new(BIN).args(args))
 }
 
 #[test]

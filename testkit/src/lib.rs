@@ -25,3 +25,18 @@ pub fn free_port() -> u16 {
         .expect("its address")
         .port()
 }
+
+/// Runs `cmd` to its end and returns its stdout; panics with its stderr
+/// when it fails.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
