@@ -372,12 +372,8 @@ pub fn microvm_spec(
     }
     let net = match c.networking.mode {
         crate::config::NetMode::User => Net::User {
-            forwards: vec![
-                ("HTTP_PORT".into(), 17080, c.server.port as u16),
-                ("SSH_PORT".into(), 17122, 22),
-                ("NGINX_EXPORTER_PORT".into(), 17113, 9113),
-                ("NODE_EXPORTER_PORT".into(), 17100, 9100),
-            ],
+            // the one port the guest serves (it runs no SSH and no exporters)
+            forwards: vec![("HTTP_PORT".into(), 17080, c.server.port as u16)],
         },
         crate::config::NetMode::Tap => Net::Tap {
             device: c.networking.tap.device.to_string(),
@@ -471,15 +467,10 @@ pub fn microvm_nix_guest(profile: &str, c: &Config) -> String {
                 "    interfaces = [ {{ type = \"user\"; id = \"usernet\"; mac = {}; }} ];",
                 string(c.networking.tap.mac.as_str())
             ));
+            // only the origin's port: SSH is off and the exporters listen on
+            // the guest's 127.0.0.1, which a forward does not reach
             out("    forwardPorts = [");
-            for (host, guest) in [
-                (17080u32, c.server.port),
-                (17122, 22),
-                (17113, 9113),
-                (17100, 9100),
-            ] {
-                out(&format!("      {{ from = \"host\"; host.address = \"127.0.0.1\"; host.port = {host}; guest.port = {guest}; }}"));
-            }
+            out(&format!("      {{ from = \"host\"; host.address = \"127.0.0.1\"; host.port = 17080; guest.port = {}; }}", c.server.port));
             out("    ];");
         }
         crate::config::NetMode::Tap => {

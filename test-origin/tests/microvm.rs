@@ -51,9 +51,6 @@ fn the_origin_vm_boots_serves_and_stops() {
         let started = Command::new(dir.path().join("bin/microvm-run"))
             .env("HTTP_PORT", http.to_string())
             .env("SERIAL_PORT", serial_port.to_string())
-            .env("SSH_PORT", free_port().to_string())
-            .env("NGINX_EXPORTER_PORT", free_port().to_string())
-            .env("NODE_EXPORTER_PORT", free_port().to_string())
             .output()
             .expect("qemu-system-x86 is installed");
         assert!(
@@ -238,9 +235,6 @@ fn a_logged_vm_keeps_its_logs_on_a_volume() {
     let started = Command::new(dir.path().join("bin/microvm-run"))
         .env("HTTP_PORT", http.to_string())
         .env("SERIAL_PORT", free_port().to_string())
-        .env("SSH_PORT", free_port().to_string())
-        .env("NGINX_EXPORTER_PORT", free_port().to_string())
-        .env("NODE_EXPORTER_PORT", free_port().to_string())
         .env("ACCEL", "tcg")
         .output()
         .unwrap();
