@@ -12,6 +12,7 @@ pub mod component;
 pub mod describe;
 pub mod error;
 pub mod host;
+pub mod local_run;
 pub mod probe;
 pub mod profile;
 pub mod render;

@@ -1,0 +1,349 @@
+//! The local run: a component's run description — the same [`Script`] the
+//! runner target renders as bash — executed here, its services under the
+//! [`Supervisor`]. What the runner script does, this does: settings from
+//! their defaults or the caller, checked by kind; computed values; free
+//! ports; directories and files; the banner; the services, restarted when
+//! they die; the wait for readiness; cleanup of the state dir at the end.
+//! The two cannot drift apart, because both read one description.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::cli::UsageError;
+use crate::host::{ensure_port_free, ensure_writable_dir, find_program};
+use crate::render::{resolve_all, Template};
+use crate::supervise::{shutdown_flag, Event, Spec, Supervisor};
+use crate::target::runner::{Ready, Script, VarKind};
+
+/// How to run a description here.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Values that replace settings' defaults (variable, value), e.g.
+    /// `("HLS_DIR", "/srv/hls")`; each is checked by its kind.
+    pub set: Vec<(&'static str, String)>,
+    /// How long services get between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// A description running here.
+pub struct Running {
+    name: String,
+    state: Option<tempfile::TempDir>,
+    vars: BTreeMap<&'static str, String>,
+    ready: Vec<Ready>,
+    services: Vec<(String, usize)>,
+    sup: Supervisor,
+    shutdown: Arc<AtomicBool>,
+    grace: Duration,
+}
+
+fn check(name: &str, kind: VarKind, value: &str) -> Result<String> {
+    let bad = |expected: &str| -> anyhow::Error {
+        UsageError(format!("{name}: expected {expected}, got `{value}`")).into()
+    };
+    Ok(match kind {
+        VarKind::Port => match value.parse::<u16>() {
+            Ok(p) if p > 0 => p.to_string(),
+            _ => return Err(bad("a port number from 1 to 65535")),
+        },
+        VarKind::Path => {
+            if !value.starts_with('/')
+                || value
+                    .chars()
+                    .any(|c| c.is_whitespace() || "'\"`;$\\{}#".contains(c))
+            {
+                return Err(bad(
+                    "an absolute path without spaces, quotes, `;`, `$`, `\\`, braces or `#`",
+                ));
+            }
+            value.to_owned()
+        }
+        VarKind::ListenAddr => match value.trim_matches(['[', ']']).parse::<IpAddr>() {
+            Ok(IpAddr::V6(a)) => format!("[{a}]"),
+            Ok(a) => a.to_string(),
+            Err(_) => return Err(bad("an IP address")),
+        },
+        VarKind::Url => {
+            if !(value.starts_with("http://") || value.starts_with("https://"))
+                || value
+                    .chars()
+                    .any(|c| c.is_whitespace() || "'\"`$\\".contains(c))
+            {
+                return Err(bad("an http:// or https:// URL"));
+            }
+            value.to_owned()
+        }
+    })
+}
+
+/// The address a client uses for a listen address (`0.0.0.0` → 127.0.0.1).
+fn url_host(listen: &str) -> String {
+    match listen {
+        "0.0.0.0" => "127.0.0.1".into(),
+        "[::]" => "[::1]".into(),
+        other => other.into(),
+    }
+}
+
+/// The variable a template is, when it is exactly one (`HLS_DIR`).
+fn only_var(t: &Template) -> Option<&'static str> {
+    match t.vars().as_slice() {
+        [v] if t.as_plain().is_none() && t.pieces().len() == 1 => Some(v),
+        _ => None,
+    }
+}
+
+/// Starts `script` here: checks everything first (programs, settings, ports,
+/// directories), then writes its files, prints its banner and starts its
+/// services. Nothing is started when a check fails.
+pub fn start(script: &Script, opts: &Options) -> Result<Running> {
+    let mut programs = Vec::new();
+    for s in &script.services {
+        programs.push(find_program(s.program, s.debian_package)?);
+    }
+    let state = tempfile::Builder::new()
+        .prefix(&format!("{}-", script.name))
+        .tempdir()
+        .context("cannot create a temp dir")?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // services started by root drop to other users (nginx workers): they
+        // must reach what is in here
+        std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    let mut vars: BTreeMap<&'static str, String> = BTreeMap::new();
+    let state_dir = state
+        .path()
+        .to_str()
+        .ok_or_else(|| anyhow!("the temp dir {} is not UTF-8", state.path().display()))?;
+    vars.insert("STATE_DIR", state_dir.to_owned());
+    let lookup = |vars: &BTreeMap<&'static str, String>, t: &Template| {
+        t.resolve(&|v| vars.get(v).cloned())
+            .map_err(anyhow::Error::from)
+    };
+    for v in &script.env {
+        let given = opts.set.iter().find(|(n, _)| *n == v.name);
+        let value = match given {
+            Some((_, x)) => x.clone(),
+            None => lookup(&vars, &v.default)?,
+        };
+        let value = check(v.name, v.kind, &value)?;
+        if v.kind == VarKind::ListenAddr {
+            vars.insert("URL_HOST", url_host(&value));
+        }
+        vars.insert(v.name, value);
+    }
+    for (name, t) in &script.computed {
+        let value = lookup(&vars, t)?;
+        vars.insert(name, value);
+    }
+    for (addr, port) in &script.free_ports {
+        let ip: IpAddr = vars[addr]
+            .trim_matches(['[', ']'])
+            .parse()
+            .with_context(|| format!("{addr} is not an address"))?;
+        let p: u16 = vars[port].parse()?;
+        ensure_port_free(ip, p, &format!("--port or {port}"))?;
+    }
+    for d in &script.dirs {
+        let path = PathBuf::from(lookup(&vars, d)?);
+        let hint = only_var(d).unwrap_or("its setting");
+        ensure_writable_dir(&path, hint)?;
+    }
+    for (path, content) in &script.files {
+        let path = lookup(&vars, path)?;
+        std::fs::write(&path, lookup(&vars, content)?)
+            .with_context(|| format!("cannot write {path}"))?;
+    }
+    if let Some(b) = &script.banner {
+        print!("{}", lookup(&vars, b)?);
+    }
+    let shutdown = shutdown_flag()?;
+    let mut sup = Supervisor::new()?;
+    let mut services = Vec::new();
+    for (s, program) in script.services.iter().zip(programs) {
+        let args = resolve_all(&s.args, &|v| vars.get(v).cloned())?;
+        let idx = sup.start(Spec {
+            name: s.name.clone(),
+            program,
+            args,
+            env: Vec::new(),
+            echo: true,
+        })?;
+        services.push((s.name.clone(), idx));
+    }
+    Ok(Running {
+        name: script.name.clone(),
+        state: Some(state),
+        vars,
+        ready: script.ready.clone(),
+        services,
+        sup,
+        shutdown,
+        grace: opts.grace,
+    })
+}
+
+impl Running {
+    /// A setting's or computed value of the run (`BASE_URL`, `HLS_DIR`).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// The run's state dir (removed at the end).
+    pub fn state_dir(&self) -> &Path {
+        self.state.as_ref().expect("until the end").path()
+    }
+
+    fn value(&self, t: &Template) -> String {
+        t.resolve(&|v| self.vars.get(v).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Each readiness condition and whether it holds now.
+    fn readiness(&self) -> Vec<(String, bool)> {
+        self.ready
+            .iter()
+            .map(|r| match r {
+                Ready::File(p) => {
+                    let p = self.value(p);
+                    let ok = Path::new(&p).is_file();
+                    (p, ok)
+                }
+                Ready::Http { port_var, path } => {
+                    let url = format!(
+                        "http://{}:{}{path}",
+                        self.vars
+                            .get("URL_HOST")
+                            .map_or("127.0.0.1", |s| s.as_str()),
+                        self.vars.get(port_var).map_or("", |s| s.as_str())
+                    );
+                    let ok = crate::probe::is_ok(&url, Duration::from_secs(1));
+                    (url, ok)
+                }
+            })
+            .collect()
+    }
+
+    /// Passes on the supervisor's events; a service that gave up ends the run.
+    fn watch(&mut self) -> Result<()> {
+        for e in self.sup.poll() {
+            if let Event::GaveUp { last_output, .. } = &e {
+                let mut msg = e.to_string();
+                msg.push_str("\nits last lines:");
+                for l in last_output.iter().rev().take(15).rev() {
+                    msg.push_str(&format!("\n  {l}"));
+                }
+                self.sup.stop_all(self.grace);
+                bail!(msg);
+            }
+            eprintln!("{}: {e}", self.name);
+        }
+        Ok(())
+    }
+
+    /// Waits until every readiness condition holds: `Some(time taken)`, or
+    /// `None` when a stop was asked for first. Fails (stopping everything)
+    /// after `timeout`, naming each condition and the services' last lines.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<Option<Duration>> {
+        let started = Instant::now();
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            self.watch()?;
+            let conds = self.readiness();
+            if conds.iter().all(|(_, ok)| *ok) {
+                return Ok(Some(started.elapsed()));
+            }
+            if started.elapsed() > timeout {
+                let mut msg = format!("not ready within {} s:", timeout.as_secs());
+                for (what, ok) in conds {
+                    let state = match (what.starts_with("http"), ok) {
+                        (true, true) => "answers",
+                        (true, false) => "does not answer",
+                        (false, true) => "exists",
+                        (false, false) => "missing",
+                    };
+                    msg.push_str(&format!("\n  {what} {state}"));
+                }
+                for (name, idx) in &self.services {
+                    msg.push_str(&format!("\nlast lines of {name}:"));
+                    for l in self.sup.last_output(*idx).iter().rev().take(10).rev() {
+                        msg.push_str(&format!("\n  {l}"));
+                    }
+                }
+                self.sup.stop_all(self.grace);
+                bail!(msg);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops every service and removes the state dir.
+    pub fn stop(mut self) -> Result<()> {
+        self.sup.stop_all(self.grace);
+        if let Some(s) = self.state.take() {
+            s.close().context("cannot remove the temp dir")?;
+        }
+        Ok(())
+    }
+
+    /// Runs until Ctrl-C or SIGTERM (then stops cleanly: Ok) or until a
+    /// service keeps failing (Err, with its last lines).
+    pub fn run_until_stopped(mut self) -> Result<()> {
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                eprintln!("{}: stopping", self.name);
+                let name = self.name.clone();
+                self.stop()?;
+                eprintln!("{name}: stopped");
+                return Ok(());
+            }
+            self.watch()?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_by_kind() {
+        assert_eq!(check("PORT", VarKind::Port, "8080").unwrap(), "8080");
+        for bad in ["0", "65536", "x", ""] {
+            let e = check("PORT", VarKind::Port, bad).unwrap_err().to_string();
+            assert!(e.starts_with("PORT: expected a port"), "{e}");
+        }
+        assert_eq!(check("D", VarKind::Path, "/srv/hls").unwrap(), "/srv/hls");
+        for bad in ["relative", "/a b", "/a;b", "/a$b", "/a{b"] {
+            assert!(check("D", VarKind::Path, bad).is_err(), "{bad}");
+        }
+        assert_eq!(check("L", VarKind::ListenAddr, "::1").unwrap(), "[::1]");
+        assert_eq!(
+            check("L", VarKind::ListenAddr, "0.0.0.0").unwrap(),
+            "0.0.0.0"
+        );
+        assert!(check("L", VarKind::ListenAddr, "localhost").is_err());
+        assert!(check("U", VarKind::Url, "ftp://x").is_err());
+        assert!(check("U", VarKind::Url, "http://x/$(id)").is_err());
+        assert_eq!(url_host("0.0.0.0"), "127.0.0.1");
+        assert_eq!(url_host("[::]"), "[::1]");
+        assert_eq!(url_host("10.0.0.2"), "10.0.0.2");
+    }
+
+    #[test]
+    fn only_single_variable_templates_name_a_setting() {
+        assert_eq!(only_var(&Template::var("HLS_DIR")), Some("HLS_DIR"));
+        assert_eq!(only_var(&Template::var("STATE_DIR").join("/run")), None);
+        assert_eq!(only_var(&Template::text("/x")), None);
+    }
+}
