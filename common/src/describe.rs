@@ -15,9 +15,9 @@ pub struct ComponentInfo {
     pub targets: Vec<&'static str>,
     /// Programs its artifacts take from the host.
     pub programs: Vec<&'static str>,
-    /// The Debian package of each program (for "install it with" notes).
+    /// The same with the Debian package of each (for [`TargetKind::host_programs`]).
     #[serde(skip)]
-    pub debian_packages: std::collections::BTreeMap<&'static str, &'static str>,
+    pub program_packages: Vec<(&'static str, &'static str)>,
     /// File name of its runner script (`bin/<runner>`), when it has one.
     pub runner: Option<String>,
     /// Files the `configs` target writes besides `<name>.json`.
@@ -63,12 +63,7 @@ pub fn describe<C: Targets>() -> ComponentInfo {
             .collect(),
         targets: C::TARGETS.iter().map(|k| k.as_str()).collect(),
         programs: C::PROGRAMS.iter().map(|(n, _)| *n).collect(),
-        debian_packages: C::PROGRAMS
-            .iter()
-            .chain(crate::target::RUNNER_TOOLS)
-            .copied()
-            .chain([("busybox", "busybox-static")])
-            .collect(),
+        program_packages: C::PROGRAMS.to_vec(),
         runner,
         config_files: C::config_files(&l)
             .into_iter()

@@ -16,7 +16,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use common::cli::UsageError;
 use common::describe::ComponentInfo;
-use common::target::{TargetKind, RUNNER_TOOLS};
+use common::target::TargetKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -151,26 +151,7 @@ fn jobs(components: &[ComponentInfo], o: &Options) -> Result<Vec<Job>> {
             {
                 continue;
             }
-            // the configs, runner, NixOS and sysctl targets are text: they need no host program
-            let mut programs: Vec<&'static str> = match kind {
-                TargetKind::Container | TargetKind::Microvm | TargetKind::Systemd => {
-                    c.programs.clone()
-                }
-                _ => Vec::new(),
-            };
-            if matches!(kind, TargetKind::Container | TargetKind::Microvm) {
-                programs.extend(RUNNER_TOOLS.iter().map(|(n, _)| *n));
-            }
-            if *kind == TargetKind::Microvm {
-                programs.push("busybox");
-            }
-            programs.retain(|p| *p != c.name);
-            programs.sort();
-            programs.dedup();
-            let programs: Vec<(&'static str, &'static str)> = programs
-                .into_iter()
-                .map(|p| (p, c.debian_packages.get(p).copied().unwrap_or(p)))
-                .collect();
+            let programs = kind.host_programs(&c.program_packages, c.name);
             let make = |profile: Option<String>| Job {
                 component: c.name,
                 profile,
@@ -197,16 +178,7 @@ fn jobs(components: &[ComponentInfo], o: &Options) -> Result<Vec<Job>> {
 
 /// Programs of a job that this host lacks, and for a microVM a missing kernel.
 fn missing(job: &Job) -> Vec<String> {
-    let mut m: Vec<String> = job
-        .programs
-        .iter()
-        .filter(|(p, _)| common::host::find_program(p, "").is_err())
-        .map(|(p, package)| format!("{p} (apt-get install {package})"))
-        .collect();
-    if job.target == TargetKind::Microvm && common::target::microvm::host_kernel().is_err() {
-        m.push("a kernel in /boot (apt-get install linux-image-amd64)".into());
-    }
-    m
+    job.target.missing_on_host(&job.programs)
 }
 
 fn sha256_file(path: &Path) -> Result<String> {

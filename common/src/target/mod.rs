@@ -58,6 +58,49 @@ impl TargetKind {
     pub fn per_profile(self) -> bool {
         self != TargetKind::Sysctl
     }
+
+    /// The host programs building this target takes, as (name, Debian
+    /// package), for a component whose artifacts use `programs` and whose
+    /// own binary is `own`: text targets take none; systemd units name the
+    /// programs' paths; the image copies them and the runner tools; the
+    /// microVM also takes busybox.
+    pub fn host_programs(
+        self,
+        programs: &[(&'static str, &'static str)],
+        own: &str,
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut out: Vec<(&'static str, &'static str)> = match self {
+            TargetKind::Container | TargetKind::Microvm | TargetKind::Systemd => programs.to_vec(),
+            _ => Vec::new(),
+        };
+        if matches!(self, TargetKind::Container | TargetKind::Microvm) {
+            out.extend(RUNNER_TOOLS);
+        }
+        if self == TargetKind::Microvm {
+            out.push(("busybox", "busybox-static"));
+        }
+        out.retain(|(p, _)| *p != own);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// What this host lacks of `needed` (the target's [`host_programs`]):
+    /// each missing program with the command that installs it, and for a
+    /// microVM a missing kernel.
+    ///
+    /// [`host_programs`]: TargetKind::host_programs
+    pub fn missing_on_host(self, needed: &[(&'static str, &'static str)]) -> Vec<String> {
+        let mut m: Vec<String> = needed
+            .iter()
+            .filter(|(p, _)| crate::host::find_program(p, "").is_err())
+            .map(|(p, package)| format!("{p} (apt-get install {package})"))
+            .collect();
+        if self == TargetKind::Microvm && microvm::host_kernel().is_err() {
+            m.push("a kernel in /boot (apt-get install linux-image-amd64)".into());
+        }
+        m
+    }
 }
 
 /// Host programs by name (`ffmpeg` → `/usr/bin/ffmpeg`).
@@ -254,4 +297,33 @@ pub fn profile_documents<C: Targets>(own: &str) -> Result<Vec<(String, String)>>
         out.push((profile, doc));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_target_names_the_host_programs_it_takes() {
+        let programs = [("me", "hls-swarm"), ("ffmpeg", "ffmpeg")];
+        for text in [
+            TargetKind::Configs,
+            TargetKind::Runner,
+            TargetKind::NixosModule,
+            TargetKind::Sysctl,
+        ] {
+            assert!(text.host_programs(&programs, "me").is_empty(), "{text:?}");
+        }
+        assert_eq!(
+            TargetKind::Systemd.host_programs(&programs, "me"),
+            [("ffmpeg", "ffmpeg")]
+        );
+        let image = TargetKind::Container.host_programs(&programs, "me");
+        assert!(image.contains(&("ffmpeg", "ffmpeg")) && image.contains(&("bash", "bash")));
+        assert!(!image.iter().any(|(p, _)| *p == "me" || *p == "busybox"));
+        let vm = TargetKind::Microvm.host_programs(&programs, "me");
+        assert!(vm.contains(&("busybox", "busybox-static")));
+        let missing = TargetKind::Systemd.missing_on_host(&[("surely-not-here-xyz", "xyz-tools")]);
+        assert_eq!(missing, ["surely-not-here-xyz (apt-get install xyz-tools)"]);
+    }
 }
