@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     let cli: Cli = common::cli::parse::<Cli, HlsProbe>();
     let mut out = std::io::stdout().lock();
     report(match cli.command {
-        Command::Common(c) => c.run::<HlsProbe>(&mut out),
+        Command::Common(c) => c.run::<Cli, HlsProbe>(&mut out),
         Command::Targets(t) => t.run::<HlsProbe>(&mut out),
         Command::Run {
             mut profile,

@@ -128,7 +128,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Common(c) => c.run::<SwarmClient>(&mut out),
+        Command::Common(c) => c.run::<Cli, SwarmClient>(&mut out),
         Command::Targets(t) => t.run::<SwarmClient>(&mut out),
         Command::Run {
             url,

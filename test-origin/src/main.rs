@@ -109,7 +109,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Common(c) => c.run::<TestOrigin>(&mut out),
+        Command::Common(c) => c.run::<Cli, TestOrigin>(&mut out),
         Command::Targets(t) => t.run::<TestOrigin>(&mut out),
         Command::FfmpegArgs { profile, json } => {
             let l = profile.load::<TestOrigin>()?;

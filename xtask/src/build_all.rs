@@ -181,6 +181,43 @@ fn missing(job: &Job) -> Vec<String> {
     job.target.missing_on_host(&job.programs)
 }
 
+/// Writes the shell completions (bash, zsh, fish) and man pages of binary
+/// `name` into OUT/docs/NAME/ (built beside, then moved in place).
+fn docs(out: &Path, bin: &Path, name: &str) -> Result<(String, Vec<FileEntry>)> {
+    let dir = out.join("docs").join(name);
+    let tmp = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let run = |args: &[&str]| -> Result<Vec<u8>> {
+        let o = Command::new(bin)
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        if !o.status.success() {
+            anyhow::bail!(
+                "{name} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Ok(o.stdout)
+    };
+    for (shell, file) in [
+        ("bash", format!("completions/bash/{name}")),
+        ("zsh", format!("completions/zsh/_{name}")),
+        ("fish", format!("completions/fish/{name}.fish")),
+    ] {
+        common::artifact::write_atomic(&tmp.join(file), &run(&["completions", shell])?)?;
+    }
+    let man = tmp.join("man/man1");
+    run(&["man", "--out", &man.to_string_lossy()])?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir)?;
+    Ok((
+        format!("{name} completions and man pages"),
+        files_under(out, &dir)?,
+    ))
+}
+
 fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut f = std::fs::File::open(path)?;
@@ -448,6 +485,26 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+
+    // shell completions and man pages of each binary, unless only some
+    // targets were asked for
+    if o.targets.is_empty() {
+        for c in &wanted {
+            let (label, files) = docs(&out, &bin_dir.join(c.name), c.name)?;
+            rows.push((
+                label,
+                "built".to_owned(),
+                files.len(),
+                files.iter().map(|f| f.size).sum(),
+            ));
+            artifacts.push(Artifact {
+                component: c.name,
+                profile: None,
+                target: "docs",
+                files,
+            });
+        }
+    }
 
     let index = serde_json::json!({ "artifacts": artifacts, "skipped": skipped });
     let index_path = out.join("index.json");

@@ -10,11 +10,12 @@ use clap::{Args, Subcommand};
 
 mod targets;
 
-pub use targets::{parse, resolve_programs, TargetCommand};
+pub use targets::{command, parse, resolve_programs, TargetCommand};
 
 use crate::component::{load, schema, Component, Loaded};
 use crate::error::ConfigError;
 use crate::profile::{ProfileSet, Request};
+use crate::target::Targets;
 
 /// Selecting and overriding a profile.
 #[derive(Args, Clone, Debug)]
@@ -93,12 +94,45 @@ pub enum CommonCommand {
     },
     /// Print the JSON Schema that every merged config is validated against
     Schema,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    ///
+    /// e.g. `test-origin completions bash > ~/.local/share/bash-completion/completions/test-origin`
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: DIR/<binary>.1 and one DIR/<binary>-<subcommand>.1 per subcommand
+    Man {
+        /// Output directory (e.g. ~/.local/share/man/man1)
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 impl CommonCommand {
-    /// Runs the subcommand for component `C`, writing to `out`.
-    pub fn run<C: Component>(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+    /// Runs the subcommand for component `C`, whose command line is `P`,
+    /// writing to `out`.
+    pub fn run<P: clap::CommandFactory, C: Targets>(
+        &self,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
         match self {
+            CommonCommand::Completions { shell } => {
+                let mut cmd = command::<P, C>();
+                // into a buffer first: the generator panics on a closed pipe
+                let mut text = Vec::new();
+                clap_complete::generate(*shell, &mut cmd, C::NAME, &mut text);
+                out.write_all(&text)?;
+            }
+            CommonCommand::Man { out: dir } => {
+                let files = man_pages(&command::<P, C>())?;
+                for (name, bytes) in files {
+                    let path = dir.join(name);
+                    crate::artifact::write_atomic(&path, &bytes)?;
+                    writeln!(out, "{}", path.display())?;
+                }
+            }
             CommonCommand::Profiles { profiles } => {
                 let mut set = ProfileSet::from_component_toml(C::NAME, C::PROFILES_TOML)?;
                 for f in profiles {
@@ -129,6 +163,36 @@ impl CommonCommand {
         }
         Ok(())
     }
+}
+
+/// The man pages of a command: `<name>.1` and one `<name>-<sub>.1` for each
+/// visible subcommand, as (file name, roff).
+pub fn man_pages(cmd: &clap::Command) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let name = cmd.get_name().to_owned();
+    let mut cmd = cmd.clone().version(env!("CARGO_PKG_VERSION"));
+    cmd.build();
+    let mut out = Vec::new();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .date("")
+        .render(&mut page)?;
+    out.push((format!("{name}.1"), page));
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let full = format!("{name}-{}", sub.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(
+            sub.clone()
+                .name(full.clone())
+                .version(env!("CARGO_PKG_VERSION")),
+        )
+        .date("")
+        .render(&mut page)?;
+        out.push((format!("{full}.1"), page));
+    }
+    Ok(out)
 }
 
 /// An error in what the user asked for that is not about the config

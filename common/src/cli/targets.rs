@@ -204,6 +204,13 @@ pub fn resolve_programs<C: Targets>(flags: &[String], with_tools: bool) -> Resul
 /// it lacks are hidden, the others get the component's own help text. `P`'s
 /// subcommand enum must flatten [`TargetCommand`].
 pub fn parse<P: Parser, C: Targets>() -> P {
+    let matches = command::<P, C>().get_matches();
+    P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The command line of component `C`'s binary as [`parse`] reads it (for
+/// completions and man pages too).
+pub fn command<P: clap::CommandFactory, C: Targets>() -> clap::Command {
     let mut cmd = P::command();
     for kind in TargetKind::ALL {
         let have = C::TARGETS.contains(kind);
@@ -218,6 +225,5 @@ pub fn parse<P: Parser, C: Targets>() -> P {
             }
         });
     }
-    let matches = cmd.get_matches();
-    P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    cmd
 }
