@@ -230,7 +230,7 @@ fn the_generated_image_runs_the_probe_in_podman() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    let inspect = Command::new("skopeo")
+    let inspect = testkit::tool("skopeo", "skopeo")
         .args([
             "inspect",
             "--config",
@@ -264,7 +264,7 @@ fn the_generated_image_runs_the_probe_in_podman() {
     }
 
     let podman = || {
-        let mut c = Command::new("podman");
+        let mut c = testkit::tool("podman", "podman");
         c.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
         c
     };
@@ -310,7 +310,7 @@ fn the_generated_image_runs_the_probe_in_podman() {
     struct Stop<'a>(&'a str);
     impl Drop for Stop<'_> {
         fn drop(&mut self) {
-            let _ = Command::new("podman")
+            let _ = testkit::tool("podman", "podman")
                 .args([
                     "--runtime",
                     "runc",

@@ -56,7 +56,7 @@ fn sha256(p: &Path) -> String {
 }
 
 fn skopeo(args: &[&str]) -> Value {
-    let out = Command::new("skopeo")
+    let out = testkit::tool("skopeo", "skopeo")
         .args(args)
         .output()
         .expect("skopeo is installed");
@@ -74,7 +74,7 @@ fn layers(archive: &Path) -> Vec<String> {
 }
 
 fn podman() -> Command {
-    let mut c = Command::new("podman");
+    let mut c = testkit::tool("podman", "podman");
     c.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
     c
 }
@@ -172,7 +172,7 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
     );
     let bundle = tmp.path().join("bundle");
     ok(
-        Command::new("umoci")
+        testkit::tool("umoci", "umoci")
             .args(["unpack", "--image"])
             .arg(format!("{}:default", layout.display()))
             .arg(&bundle)
@@ -478,7 +478,7 @@ fn push_to_a_local_registry_matches_the_local_digest() {
         ),
     )
     .unwrap();
-    let mut registry = Command::new("docker-registry")
+    let mut registry = testkit::tool("docker-registry", "docker-registry")
         .arg("serve")
         .arg(&conf)
         .stdout(std::process::Stdio::null())

@@ -40,3 +40,15 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A command for host program `name` (from Debian package `package`); a
+/// test that needs a program this host lacks fails saying how to get it.
+pub fn tool(name: &str, package: &str) -> std::process::Command {
+    match which::which(name) {
+        Ok(path) => std::process::Command::new(path),
+        Err(_) => panic!(
+            "`{name}` is not installed: `cargo xtask test --setup-only` installs everything \
+             the tests use (or: sudo apt-get install {package})"
+        ),
+    }
+}

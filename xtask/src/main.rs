@@ -11,6 +11,7 @@ mod check;
 mod lab;
 mod nix_profiles;
 mod registry;
+mod setup;
 
 /// Builds, checks and measures the hls-swarm workspace.
 #[derive(Parser)]
@@ -44,7 +45,28 @@ enum Task {
         only: Option<bench::Part>,
     },
     /// Start a local test origin, put 10 viewers on it for 30 s, print the summary
+    ///
+    /// Installs FFmpeg and nginx first when they are missing and it may (root,
+    /// or sudo without a password); otherwise prints the command to run.
     Demo,
+    /// Run the test suite (`cargo test --workspace`, or `cargo test ARGS…`)
+    ///
+    /// First checks the host programs the tests use (nginx, FFmpeg, podman,
+    /// QEMU, Nix's parser, …) and installs the missing Debian packages when it
+    /// may (root, or sudo without a password); otherwise prints the one command
+    /// to run and exits 1.
+    Test {
+        /// Only check (and install) what the tests need; run no test
+        #[arg(long)]
+        setup_only: bool,
+        /// Arguments for `cargo test` instead of `--workspace`
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CARGO_TEST_ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Write nix/profiles.json (components, profiles, targets) for the flake
     NixProfiles,
 }
@@ -56,7 +78,26 @@ fn main() -> ExitCode {
         Task::BuildAll(o) => build_all::run(&root, &o),
         Task::Check { artifacts_only } => check::run(&root, artifacts_only),
         Task::Bench { only } => bench::run(&root, only),
-        Task::Demo => lab::demo(&root),
+        Task::Demo => setup::ensure("the demo", setup::DEMO, false).and_then(|ready| {
+            if ready {
+                lab::demo(&root)
+            } else {
+                Ok(false)
+            }
+        }),
+        Task::Test { setup_only, args } => {
+            setup::ensure("the tests", setup::TESTS, true).and_then(|ready| {
+                if !ready || setup_only {
+                    return Ok(ready);
+                }
+                let mut a = vec!["test"];
+                if args.is_empty() {
+                    a.push("--workspace");
+                }
+                a.extend(args.iter().map(String::as_str));
+                run("cargo", &a)
+            })
+        }
         Task::NixProfiles => nix_profiles::write(&root).map(|_| true),
     };
     match result {

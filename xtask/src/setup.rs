@@ -1,0 +1,272 @@
+//! What `cargo xtask demo` and `cargo xtask test` need from the host, and
+//! getting it: each checks its list, installs the missing Debian packages
+//! itself when it may (root, or sudo without a password), and otherwise
+//! prints the one command to run and stops.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+/// Something the host must have, and the Debian package that brings it.
+#[derive(Clone, Copy, Debug)]
+pub struct Need {
+    /// What it is, as a user reads it (`ffmpeg`, `a kernel in /boot`).
+    pub what: &'static str,
+    pub package: &'static str,
+    pub check: Check,
+}
+
+/// How to tell whether the host has it.
+#[derive(Clone, Copy, Debug)]
+pub enum Check {
+    /// A program on PATH (or in /usr/sbin, /sbin).
+    Program(&'static str),
+    /// A file.
+    File(&'static str),
+    /// A kernel image in /boot with its modules.
+    Kernel,
+    /// A statically linked busybox.
+    StaticBusybox,
+}
+
+const fn program(name: &'static str, package: &'static str) -> Need {
+    Need {
+        what: name,
+        package,
+        check: Check::Program(name),
+    }
+}
+
+/// What the demo runs: the test origin (FFmpeg, nginx).
+pub const DEMO: &[Need] = &[program("ffmpeg", "ffmpeg"), program("nginx", "nginx-light")];
+
+/// What the test suite runs: the origin, the real-tool validators, images
+/// (podman, a local registry), microVMs (QEMU, a kernel, busybox) and Nix's
+/// parser.
+pub const TESTS: &[Need] = &[
+    program("ffmpeg", "ffmpeg"),
+    program("ffprobe", "ffmpeg"),
+    program("nginx", "nginx-light"),
+    program("ss", "iproute2"),
+    program("shellcheck", "shellcheck"),
+    program("curl", "curl"),
+    Need {
+        what: "CA certificates",
+        package: "ca-certificates",
+        check: Check::File("/etc/ssl/certs/ca-certificates.crt"),
+    },
+    program("skopeo", "skopeo"),
+    program("umoci", "umoci"),
+    program("podman", "podman"),
+    program("runc", "runc"),
+    program("docker-registry", "docker-registry"),
+    program("newuidmap", "uidmap"),
+    program("slirp4netns", "slirp4netns"),
+    program("fuse-overlayfs", "fuse-overlayfs"),
+    program("nix-instantiate", "nix-bin"),
+    program("qemu-system-x86_64", "qemu-system-x86"),
+    Need {
+        what: "a kernel in /boot",
+        package: "linux-image-amd64",
+        check: Check::Kernel,
+    },
+    Need {
+        what: "a static busybox",
+        package: "busybox-static",
+        check: Check::StaticBusybox,
+    },
+    program("mke2fs", "e2fsprogs"),
+];
+
+/// The account the production nginx config runs its workers as; the tests
+/// run that config, so they need it.
+pub const NGINX_USER: &str = "nginx";
+
+fn on_path(name: &str) -> bool {
+    which::which(name).is_ok()
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(name).is_file())
+}
+
+impl Need {
+    pub fn present(&self) -> bool {
+        match self.check {
+            Check::Program(p) => on_path(p),
+            Check::File(f) => Path::new(f).is_file(),
+            Check::Kernel => common::target::microvm::host_kernel().is_ok(),
+            Check::StaticBusybox => which::which("busybox")
+                .ok()
+                .and_then(|b| std::fs::read(b).ok())
+                .and_then(|bytes| common::closure::elf_deps(&bytes).ok())
+                .is_some_and(|d| d.interpreter.is_none()),
+        }
+    }
+}
+
+fn user_exists(name: &str) -> bool {
+    std::fs::read_to_string("/etc/passwd")
+        .map(|p| p.lines().any(|l| l.split(':').next() == Some(name)))
+        .unwrap_or(false)
+}
+
+/// What is missing and the commands that fix it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// What is missing, as a user reads it.
+    pub missing: Vec<String>,
+    /// Debian packages to install, sorted, each once.
+    pub packages: Vec<&'static str>,
+    /// The account to create, if any.
+    pub user: Option<&'static str>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.packages.is_empty() && self.user.is_none()
+    }
+
+    /// The commands that fix it, prefixed with `sudo ` where given.
+    pub fn commands(&self, sudo: &str) -> Vec<String> {
+        let mut c = Vec::new();
+        if !self.packages.is_empty() {
+            c.push(format!("{sudo}apt-get update"));
+            c.push(format!(
+                "{sudo}apt-get install -y --no-install-recommends {}",
+                self.packages.join(" ")
+            ));
+        }
+        if let Some(u) = self.user {
+            c.push(format!(
+                "{sudo}useradd --system --no-create-home --shell /usr/sbin/nologin {u}"
+            ));
+        }
+        c
+    }
+}
+
+/// The plan for `needs` (and the nginx account when `user` says so), given
+/// which of them are present.
+pub fn plan(
+    needs: &[Need],
+    present: impl Fn(&Need) -> bool,
+    user: Option<(&'static str, bool)>,
+) -> Plan {
+    let mut p = Plan::default();
+    for n in needs.iter().filter(|n| !present(n)) {
+        p.missing.push(format!("{} ({})", n.what, n.package));
+        if !p.packages.contains(&n.package) {
+            p.packages.push(n.package);
+        }
+    }
+    p.packages.sort_unstable();
+    if let Some((name, exists)) = user {
+        if !exists {
+            p.missing.push(format!("the `{name}` account"));
+            p.user = Some(name);
+        }
+    }
+    p
+}
+
+/// How this process may install packages: as root, with passwordless sudo,
+/// or not at all.
+fn privilege() -> Option<&'static str> {
+    if nix::unistd::geteuid().is_root() {
+        return Some("");
+    }
+    let sudo_ok = Command::new("sudo")
+        .args(["-n", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    sudo_ok.then_some("sudo ")
+}
+
+/// Makes sure the host has `needs` (and the nginx account when
+/// `nginx_user`), installing what is missing when it may. `Ok(false)` when
+/// it may not: the command to run has been printed.
+pub fn ensure(purpose: &str, needs: &[Need], nginx_user: bool) -> Result<bool> {
+    let plan = plan(
+        needs,
+        Need::present,
+        nginx_user.then(|| (NGINX_USER, user_exists(NGINX_USER))),
+    );
+    if plan.is_empty() {
+        return Ok(true);
+    }
+    eprintln!("{purpose} needs: {}", plan.missing.join(", "));
+    let Some(sudo) = privilege() else {
+        eprintln!("install them with (then run this again):\n");
+        eprintln!("  {}\n", plan.commands("sudo ").join(" && "));
+        return Ok(false);
+    };
+    for cmd in plan.commands(sudo) {
+        eprintln!("$ {cmd}");
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let status = Command::new(words[0])
+            .args(&words[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            bail!("`{cmd}` failed ({status})");
+        }
+    }
+    let still = self::plan(needs, Need::present, None);
+    if !still.missing.is_empty() {
+        bail!(
+            "still missing after the install: {}",
+            still.missing.join(", ")
+        );
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_lists_each_package_once_and_the_account() {
+        let p = plan(
+            TESTS,
+            |n| !matches!(n.package, "ffmpeg" | "uidmap"),
+            Some(("nginx", false)),
+        );
+        assert_eq!(p.packages, ["ffmpeg", "uidmap"]);
+        assert_eq!(p.user, Some("nginx"));
+        assert_eq!(
+            p.missing,
+            [
+                "ffmpeg (ffmpeg)",
+                "ffprobe (ffmpeg)",
+                "newuidmap (uidmap)",
+                "the `nginx` account"
+            ]
+        );
+        assert_eq!(
+            p.commands("sudo "),
+            [
+                "sudo apt-get update",
+                "sudo apt-get install -y --no-install-recommends ffmpeg uidmap",
+                "sudo useradd --system --no-create-home --shell /usr/sbin/nologin nginx"
+            ]
+        );
+        let none = plan(DEMO, |_| true, Some(("nginx", true)));
+        assert!(none.is_empty() && none.commands("").is_empty());
+    }
+
+    #[test]
+    fn presence_is_read_from_the_host() {
+        assert!(program("sh", "dash").present());
+        assert!(!program("surely-not-a-program-xyz", "x").present());
+        assert!(Need {
+            what: "passwd",
+            package: "base-files",
+            check: Check::File("/etc/passwd"),
+        }
+        .present());
+        assert!(user_exists("root"));
+        assert!(!user_exists("surely-not-a-user-xyz"));
+    }
+}
