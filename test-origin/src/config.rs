@@ -205,6 +205,8 @@ pub struct Networking {
 pub struct Tap {
     /// Host tap device.
     pub device: IfName,
+    /// Host bridge the tap device joins; it holds the gateway's address.
+    pub bridge: IfName,
     /// Guest MAC address.
     pub mac: MacAddr,
 }

@@ -377,6 +377,7 @@ pub fn microvm_spec(
         },
         crate::config::NetMode::Tap => Net::Tap {
             device: c.networking.tap.device.to_string(),
+            bridge: c.networking.tap.bridge.to_string(),
             mac: c.networking.tap.mac.to_string(),
             ip: c.networking.static_ip.to_string(),
             prefix: c

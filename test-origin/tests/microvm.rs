@@ -285,3 +285,106 @@ fn a_logged_vm_keeps_its_logs_on_a_volume() {
         );
     }
 }
+
+/// The tap profile's network, whole: `bin/microvm-net` refuses to change
+/// anything without root, `check` says what is missing, `up` and `down` are
+/// idempotent — and the guest, booted on the tap device, serves the stream
+/// at its static address. All of it inside a network namespace this test
+/// creates, so the host's own network is never touched.
+#[test]
+fn the_tap_network_is_set_up_in_a_namespace_and_the_guest_serves_on_it() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["microvm", "-p", "tap", "-o"])
+            .arg(dir.path())
+            .args(TINY),
+    );
+    let net = dir.path().join("bin/microvm-net");
+    testkit::tools::shellcheck(&net).unwrap_or_else(|e| panic!("microvm-net: {e}"));
+    let run = std::fs::read_to_string(dir.path().join("bin/microvm-run")).unwrap();
+    assert!(run.contains("ifname=hlstap0"), "{run}");
+    assert!(!run.contains("hostfwd"), "a tap guest has no forwards");
+
+    // without root nothing changes, and it says how to do it
+    let as_nobody = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&net)
+        .arg("up")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&as_nobody.stderr);
+    assert_eq!(as_nobody.status.code(), Some(1), "{err}");
+    assert!(err.contains("up needs root: run `sudo"), "{err}");
+
+    // set-up, check and tear-down, twice each, in a fresh namespace
+    let steps = format!(
+        r#"set -u
+n={net}
+echo "== check before"; "$n" check; echo "rc=$?"
+"$n" up && "$n" up || exit 9
+echo "== check after"; "$n" check; echo "rc=$?"
+ip -o link show dev hlstap0
+ip -o addr show dev hlsbr0
+"$n" down && "$n" down || exit 9
+echo "== check removed"; "$n" check; echo "rc=$?"
+"#,
+        net = net.display()
+    );
+    let out = testkit::run_ok(
+        Command::new("unshare")
+            .args(["--net", "bash", "-c", &steps])
+            .stderr(std::process::Stdio::inherit()),
+    );
+    let sections: Vec<&str> = out.split("== ").collect();
+    assert!(sections[1].starts_with("check before\nrc=1\n"), "{out}");
+    assert!(sections[2].contains("rc=0"), "{out}");
+    assert!(sections[2].contains("master hlsbr0"), "{out}");
+    assert!(sections[2].contains("inet 10.177.0.1/24"), "{out}");
+    assert!(sections[3].ends_with("rc=1\n"), "{out}");
+    let check = Command::new("unshare")
+        .args(["--net"])
+        .arg(&net)
+        .arg("check")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(err.contains("bridge hlsbr0 does not exist"), "{err}");
+    assert!(err.contains("tap device hlstap0 does not exist"), "{err}");
+    assert!(err.contains("sudo "), "{err}");
+    // microvm-run refuses to start on a missing network, saying what is missing
+    let refused = Command::new("unshare")
+        .args(["--net"])
+        .arg(dir.path().join("bin/microvm-run"))
+        .output()
+        .unwrap();
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the network is not ready"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // the guest on the tap device: its stream at 10.177.0.10
+    let serial_port = free_port();
+    let boot = format!(
+        r#"set -u
+ip link set lo up  # the console listens on 127.0.0.1 of the namespace
+"{dir}/bin/microvm-net" up >/dev/null || exit 9
+SERIAL_PORT={serial_port} "{dir}/bin/microvm-run" >/dev/null || exit 9
+served=no
+for _ in $(seq 120); do
+  if curl -sf --max-time 2 http://10.177.0.10:17080/stream.m3u8 | grep -q EXTINF; then served=yes; break; fi
+  sleep 1
+done
+"{dir}/bin/microvm-stop" >/dev/null
+"{dir}/bin/microvm-net" down >/dev/null
+echo "served=$served"
+"#,
+        dir = dir.path().display()
+    );
+    let out = testkit::run_ok(Command::new("unshare").args(["--net", "bash", "-c", &boot]));
+    let console = std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
+    assert!(out.contains("served=yes"), "{out}\nconsole:\n{console}");
+}
