@@ -223,7 +223,7 @@ pub fn microvm_spec(
     kernel: PathBuf,
     modules_dir: PathBuf,
 ) -> anyhow::Result<common::target::microvm::VmSpec> {
-    use common::target::microvm::{GuestService, Net, VmSpec};
+    use common::target::microvm::{GuestService, Net, VmShape, VmSpec};
     let (c, d) = (&l.config, &l.derived);
     let image = crate::SwarmClient::image(l, binaries)?;
     let env: Vec<(String, String)> = image
@@ -251,20 +251,22 @@ pub fn microvm_spec(
             argv: vec!["/usr/local/bin/swarm-entrypoint".into()],
             user: IMAGE_USER.0.into(),
         }],
-        vcpus: 2,
-        memory_mb: d.vm_memory_mb,
-        net: Net::User {
-            forwards: vec![(
-                "METRICS_PORT".into(),
-                c.metrics_port as u16,
-                c.metrics_port as u16,
-            )],
+        shape: VmShape {
+            vcpus: 2,
+            memory_mb: d.vm_memory_mb,
+            net: Net::User {
+                forwards: vec![(
+                    "METRICS_PORT".into(),
+                    c.metrics_port as u16,
+                    c.metrics_port as u16,
+                )],
+            },
+            log_volume: None,
         },
         serial_port: 17023,
         guest_env: ["STREAM_URL", "CLIENTS", "DURATION"]
             .map(String::from)
             .to_vec(),
-        log_volume: None,
     })
 }
 

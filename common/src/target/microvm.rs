@@ -58,14 +58,23 @@ pub struct VmSpec {
     pub modules: Vec<String>,
     pub sysctls: BTreeMap<String, String>,
     pub services: Vec<GuestService>,
-    pub vcpus: u32,
-    pub memory_mb: u64,
-    pub net: Net,
+    /// vCPUs, memory, network, log volume: what a microvm.nix guest of the
+    /// component also takes.
+    pub shape: VmShape,
     /// Host TCP port of the serial console (127.0.0.1).
     pub serial_port: u16,
     /// Environment variables that `microvm-run` passes from the host to the
     /// services (through the kernel command line, so values may not hold spaces).
     pub guest_env: Vec<String>,
+}
+
+/// The machine a microVM is: the part of a [`VmSpec`] that a microvm.nix
+/// guest ([`nix_guest`]) is made from too.
+#[derive(Clone, Debug)]
+pub struct VmShape {
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub net: Net,
     /// A persistent ext4 volume (mount point, size in MB, owner uid), kept in
     /// DIR/run/ across runs.
     pub log_volume: Option<(String, u64, u32)>,
@@ -204,7 +213,7 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
         ));
     }
     s.push_str("echo 'init: network'\nip link set lo up\nip link set eth0 up\n");
-    match &spec.net {
+    match &spec.shape.net {
         Net::User { .. } => {
             s.push_str("ip addr add 10.0.2.15/24 dev eth0\nip route add default via 10.0.2.2\n")
         }
@@ -221,7 +230,7 @@ fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String 
             ));
         }
     }
-    if let Some((mp, _, uid)) = &spec.log_volume {
+    if let Some((mp, _, uid)) = &spec.shape.log_volume {
         s.push_str(&format!(
             "echo 'init: log volume'\nmkdir -p {mp}\nfor _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b /dev/vda ] && break; sleep 0.2; done\nif [ ! -b /dev/vda ] && [ -e /sys/block/vda/dev ]; then IFS=: read -r maj min < /sys/block/vda/dev; mknod /dev/vda b \"$maj\" \"$min\"; fi\nif mount -t ext4 /dev/vda {mp}; then chown {uid}:{uid} {mp}; else echo 'init: no log volume; block devices:'; cat /proc/partitions; grep -o 'virtio_mmio.device=[^ ]*' /proc/cmdline; fi\n",
             mp = quote(mp)
@@ -438,7 +447,7 @@ fn net_script(spec: &VmSpec) -> Option<String> {
         prefix,
         gateway,
         ..
-    } = &spec.net
+    } = &spec.shape.net
     else {
         return None;
     };
@@ -461,7 +470,7 @@ fn run_script(spec: &VmSpec) -> String {
     let mut device = "virtio-net-device,netdev=n0".to_owned();
     let mut guest = String::new();
     let mut drive = String::new();
-    if let Some((mp, size, _)) = &spec.log_volume {
+    if let Some((mp, size, _)) = &spec.shape.log_volume {
         guest.push_str(&format!(
             "logimg=\"$here/run/logs.img\"  # persistent {mp} volume\nif [[ ! -f $logimg ]]; then\n  command -v mke2fs >/dev/null 2>&1 || die \"mke2fs is not installed; install it with: sudo apt-get install e2fsprogs\"\n  mkdir -p \"$here/run\"\n  truncate -s {size}M \"$logimg\"\n  mke2fs -q -t ext4 -F \"$logimg\"\nfi\n"
         ));
@@ -475,7 +484,7 @@ fn run_script(spec: &VmSpec) -> String {
             "if [[ -n ${{{v}:-}} ]]; then\n  if ! [[ ${v} =~ ^[A-Za-z0-9:/._?=\\&%+,@-]+$ ]]; then die \"{v} may hold no spaces or shell characters\"; fi\n  append=\"$append hlsenv.{v}=${v}\"\nfi\n"
         ));
     }
-    match &spec.net {
+    match &spec.shape.net {
         Net::User { forwards } => {
             for (var, default, guest) in forwards {
                 env_doc.push_str(&format!("#   {var:<14} host port (127.0.0.1) for guest port {guest} (default {default})\n"));
@@ -543,8 +552,8 @@ echo "microvm-run: {name} started with $ACCEL (pid $(cat "$pidfile")); console: 
         serial = spec.serial_port,
         guest = guest,
         drive = drive,
-        vcpus = spec.vcpus,
-        mem = spec.memory_mb,
+        vcpus = spec.shape.vcpus,
+        mem = spec.shape.memory_mb,
     )
 }
 
@@ -584,19 +593,131 @@ echo "microvm-stop: stopped"
     )
 }
 
+/// What a microvm.nix guest adds to a [`VmSpec`]: the NixOS module it runs
+/// and the names microvm.nix wants.
+#[derive(Clone, Debug)]
+pub struct NixGuest {
+    /// What it runs, for the header (`the hls-swarm test origin (profile default)`).
+    pub title: String,
+    /// The module file beside it (`test-origin.nix`) and its option path
+    /// (`services.hls-swarm.test-origin`).
+    pub module: String,
+    pub option_path: String,
+    pub host_name: String,
+    /// The MAC of the user-networking interface.
+    pub mac: String,
+    /// Kernel settings of the VM itself (the module sets the component's).
+    pub sysctls: Vec<(String, String)>,
+}
+
+/// The microvm.nix guest configuration of a VM `shape`: its vCPUs, memory,
+/// forwards (on 127.0.0.1) or tap device with the static address, and log
+/// volume, from the same spec the microVM target boots — running the
+/// component's NixOS module. It adds no users, passwords or SSH keys.
+pub fn nix_guest(shape: &VmShape, g: &NixGuest) -> String {
+    use crate::render::nix::string;
+    let mut o = String::new();
+    let mut out = |l: &str| {
+        o.push_str(l);
+        o.push('\n');
+    };
+    out("# Generated by hls-swarm; do not edit.");
+    out(&format!("# microvm.nix guest running {}.", g.title));
+    out("# Import it in a nixosSystem together with microvm.nixosModules.microvm.");
+    out("{ lib, ... }:");
+    out("{");
+    out(&format!("  imports = [ ./{} ];", g.module));
+    out(&format!("  {}.enable = true;", g.option_path));
+    out(&format!("  {}.openFirewall = true;", g.option_path));
+    out(&format!(
+        "  networking.hostName = {};",
+        string(&g.host_name)
+    ));
+    out("  # access is opt-in: add users or SSH keys in your own configuration");
+    out("  users.mutableUsers = false;");
+    out("  services.openssh.enable = lib.mkDefault false;");
+    if !g.sysctls.is_empty() {
+        let settings: Vec<String> = g
+            .sysctls
+            .iter()
+            .map(|(k, v)| {
+                let value = if v.parse::<i64>().is_ok() {
+                    v.clone()
+                } else {
+                    string(v)
+                };
+                format!("{} = {value};", string(k))
+            })
+            .collect();
+        out(&format!(
+            "  boot.kernel.sysctl = {{ {} }};",
+            settings.join(" ")
+        ));
+    }
+    out("  microvm = {");
+    out("    hypervisor = \"qemu\";");
+    out(&format!("    vcpu = {};", shape.vcpus));
+    out(&format!("    mem = {};", shape.memory_mb));
+    match &shape.net {
+        Net::User { forwards } => {
+            out(&format!(
+                "    interfaces = [ {{ type = \"user\"; id = \"usernet\"; mac = {}; }} ];",
+                string(&g.mac)
+            ));
+            out("    forwardPorts = [");
+            for (_, host, guest) in forwards {
+                out(&format!("      {{ from = \"host\"; host.address = \"127.0.0.1\"; host.port = {host}; guest.port = {guest}; }}"));
+            }
+            out("    ];");
+        }
+        Net::Tap { device, mac, .. } => {
+            out(&format!(
+                "    interfaces = [ {{ type = \"tap\"; id = {}; mac = {}; }} ];",
+                string(device),
+                string(mac)
+            ));
+        }
+    }
+    if let Some((mount, mb, _)) = &shape.log_volume {
+        out(&format!(
+            "    volumes = [ {{ image = \"hls-logs.img\"; mountPoint = {}; size = {mb}; }} ];",
+            string(mount)
+        ));
+    }
+    out("  };");
+    if let Net::Tap {
+        ip,
+        prefix,
+        gateway,
+        ..
+    } = &shape.net
+    {
+        out(&format!(
+            "  networking.interfaces.eth0.ipv4.addresses = [ {{ address = {}; prefixLength = {prefix}; }} ];",
+            string(ip)
+        ));
+        out(&format!(
+            "  networking.defaultGateway = {};",
+            string(gateway)
+        ));
+    }
+    out("}");
+    o
+}
+
 /// The text parts of a microVM, for review: its shape, the guest's /init and
 /// the host's run and stop scripts (the guest's files are the image's).
 pub fn describe(spec: &VmSpec) -> Vec<(String, String)> {
     let mut head = format!(
         "name: {}\nvcpus: {}\nmemory: {} MB\nserial port: 127.0.0.1:{}\nmodules: {}\nguest env: {}\n",
         spec.name,
-        spec.vcpus,
-        spec.memory_mb,
+        spec.shape.vcpus,
+        spec.shape.memory_mb,
         spec.serial_port,
         spec.modules.join(", "),
         spec.guest_env.join(", ")
     );
-    match &spec.net {
+    match &spec.shape.net {
         Net::User { forwards } => {
             head.push_str("net: user\n");
             for (var, host, guest) in forwards {
@@ -614,7 +735,7 @@ pub fn describe(spec: &VmSpec) -> Vec<(String, String)> {
             "net: tap {device} in bridge {bridge}, mac {mac} address {ip}/{prefix} gateway {gateway}\n"
         )),
     }
-    if let Some((mount, mb, uid)) = &spec.log_volume {
+    if let Some((mount, mb, uid)) = &spec.shape.log_volume {
         head.push_str(&format!("log volume: {mount}, {mb} MB, uid {uid}\n"));
     }
     head.push_str("sysctls:\n");
