@@ -1,0 +1,495 @@
+//! Writing an image: layer tars with sorted entries, numeric owners and one
+//! mtime, gzip without timestamps, blobs cached by a hash of their inputs,
+//! then the image layout (or its archive).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::oci::*;
+use super::*;
+
+/// A writer that hashes and counts what passes through.
+pub(super) struct Hashing<W: Write> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Entries sorted by path, with every missing parent directory added (root, 0755).
+pub(super) fn normalized(entries: &[Entry]) -> Result<Vec<Entry>> {
+    let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
+    for e in entries {
+        if !e.path.starts_with('/')
+            || e.path.contains("/../")
+            || e.path.ends_with('/') && e.path != "/"
+        {
+            bail!("bad image path {:?}", e.path);
+        }
+        if by_path.insert(e.path.clone(), e.clone()).is_some() {
+            bail!("{} is in the layer twice", e.path);
+        }
+    }
+    let paths: Vec<String> = by_path.keys().cloned().collect();
+    for p in paths {
+        let mut parent = Path::new(&p).parent();
+        while let Some(d) = parent {
+            let ds = d.to_string_lossy().to_string();
+            if ds == "/" {
+                break;
+            }
+            by_path
+                .entry(ds.clone())
+                .or_insert_with(|| Entry::dir(ds, 0o755, 0, 0));
+            parent = d.parent();
+        }
+    }
+    Ok(by_path.into_values().collect())
+}
+
+/// The key of a layer's inputs: paths, modes, owners, and for host files their
+/// identity (path, size, mtime, inode); for bytes, their hash.
+pub(super) fn layer_key(entries: &[Entry], mtime: u64) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    h.update(format!("hls-swarm layer v1 mtime={mtime}\n"));
+    for e in entries {
+        h.update(format!("{}\0{:o}\0{}\0{}\0", e.path, e.mode, e.uid, e.gid));
+        match &e.content {
+            Content::HostFile(p) => {
+                let m =
+                    std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+                h.update(format!(
+                    "file\0{}\0{}\0{}\0{}\n",
+                    p.display(),
+                    m.len(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000,
+                    m.ino()
+                ));
+            }
+            Content::Bytes(b) => h.update(format!("bytes\0{}\n", sha256_hex(b))),
+            Content::Dir => h.update("dir\n"),
+            Content::Symlink(t) => h.update(format!("symlink\0{t}\n")),
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Writes the layer tar, gzipped, to `out`; returns (diff_id, digest, size).
+pub(super) fn write_layer(
+    entries: &[Entry],
+    mtime: u64,
+    out: &Path,
+) -> Result<(String, String, u64)> {
+    let file = std::fs::File::create(out)?;
+    let gz_out = Hashing {
+        inner: std::io::BufWriter::new(file),
+        hash: Sha256::new(),
+        len: 0,
+    };
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(gz_out, flate2::Compression::default());
+    let tar_out = Hashing {
+        inner: gz,
+        hash: Sha256::new(),
+        len: 0,
+    };
+    let mut tar = tar::Builder::new(tar_out);
+    tar.mode(tar::HeaderMode::Deterministic);
+    for e in entries {
+        let rel = e.path.trim_start_matches('/');
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(e.mode);
+        header.set_uid(u64::from(e.uid));
+        header.set_gid(u64::from(e.gid));
+        header.set_mtime(mtime);
+        match &e.content {
+            Content::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, format!("{rel}/"), std::io::empty())?;
+            }
+            Content::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, rel, target)?;
+            }
+            Content::Bytes(b) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(b.len() as u64);
+                tar.append_data(&mut header, rel, &b[..])?;
+            }
+            Content::HostFile(p) => {
+                let mut f = std::fs::File::open(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let len = f.metadata()?.len();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(len);
+                tar.append_data(&mut header, rel, (&mut f).take(len))?;
+            }
+        }
+    }
+    let tar_out = tar.into_inner()?;
+    let diff_id = hex(&tar_out.hash.finalize());
+    let mut gz_out = tar_out.inner.finish()?;
+    gz_out.flush()?;
+    let digest = hex(&gz_out.hash.finalize());
+    Ok((diff_id, digest, gz_out.len))
+}
+
+/// Where layer blobs are kept between builds.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("hls-swarm").join("layers")
+}
+
+/// A layer from the cache, or built and put there.
+pub(super) fn cached_layer(
+    entries: &[Entry],
+    mtime: u64,
+    cache: &Path,
+) -> Result<(String, String, u64, PathBuf, bool)> {
+    let key = layer_key(entries, mtime)?;
+    let meta = cache.join(format!("{key}.json"));
+    if let Ok(text) = std::fs::read_to_string(&meta) {
+        let v: Value = serde_json::from_str(&text)?;
+        let digest = v["digest"].as_str().unwrap_or_default().to_owned();
+        let blob = cache.join(&digest);
+        if blob.is_file() {
+            return Ok((
+                v["diffId"].as_str().unwrap_or_default().to_owned(),
+                digest,
+                v["size"].as_u64().unwrap_or(0),
+                blob,
+                false,
+            ));
+        }
+    }
+    std::fs::create_dir_all(cache)
+        .with_context(|| format!("cannot create the layer cache {}", cache.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(cache)?;
+    let (diff_id, digest, size) = write_layer(entries, mtime, tmp.path())?;
+    let blob = cache.join(&digest);
+    tmp.persist(&blob)?;
+    crate::artifact::write_atomic(
+        &meta,
+        canonical_json(&json!({"diffId": diff_id, "digest": digest, "size": size})).as_bytes(),
+    )?;
+    Ok((diff_id, digest, size, blob, true))
+}
+
+/// Builds the image into `out` (written to a temp path next to it, then
+/// renamed); with `push`, also pushes it to that reference.
+pub fn build(
+    spec: &ImageSpec,
+    out: &Path,
+    format: Format,
+    cache: &Path,
+    progress: bool,
+    push: Option<&str>,
+) -> Result<Built> {
+    let mtime = source_date_epoch();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    let stage = tempfile::Builder::new()
+        .prefix(".oci-build-")
+        .tempdir_in(&parent)?;
+    let layout = stage.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+
+    let bar = if progress {
+        let b = indicatif::ProgressBar::new(spec.layers.len() as u64 + 1);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut diff_ids = Vec::new();
+    let mut layer_descs = Vec::new();
+    let mut built = Built {
+        manifest_digest: String::new(),
+        config_digest: String::new(),
+        layers: Vec::new(),
+        compressed: 0,
+    };
+    let mut history = Vec::new();
+    for layer in &spec.layers {
+        bar.set_message(format!("layer: {}", layer.name));
+        let entries = normalized(&layer.entries)?;
+        let (diff_id, digest, size, blob, fresh) = cached_layer(&entries, mtime, cache)?;
+        if fresh {
+            built.compressed += 1;
+        }
+        let dest = blobs.join(&digest);
+        if std::fs::hard_link(&blob, &dest).is_err() {
+            std::fs::copy(&blob, &dest)?;
+        }
+        diff_ids.push(format!("sha256:{diff_id}"));
+        layer_descs.push(descriptor(
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            &digest,
+            size,
+        ));
+        history.push(json!({"created_by": format!("hls-swarm: {}", layer.name)}));
+        built
+            .layers
+            .push((layer.name.clone(), format!("sha256:{digest}"), size));
+        bar.inc(1);
+    }
+    bar.set_message("config and manifest");
+
+    let set = |v: &[String]| -> Value {
+        Value::Object(v.iter().map(|k| (k.clone(), json!({}))).collect())
+    };
+    let mut config = json!({
+        "User": spec.user,
+        "Env": spec.env,
+        "Entrypoint": spec.entrypoint,
+        "WorkingDir": spec.working_dir,
+        "Labels": spec.labels,
+        "ExposedPorts": set(&spec.exposed_ports),
+        "Volumes": set(&spec.volumes),
+    });
+    if !spec.cmd.is_empty() {
+        config["Cmd"] = json!(spec.cmd);
+    }
+    let created = format_rfc3339(mtime);
+    let image_config = json!({
+        "created": created,
+        "architecture": host_arch(),
+        "os": "linux",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    });
+    // the typed OCI structures accept it: a check that the JSON is a valid config
+    let _: oci_spec::image::ImageConfiguration = serde_json::from_value(image_config.clone())
+        .context("the image config is not valid OCI")?;
+    let config_bytes = canonical_json(&image_config).into_bytes();
+    let config_digest = sha256_hex(&config_bytes);
+    std::fs::write(blobs.join(&config_digest), &config_bytes)?;
+
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        "org.opencontainers.image.title".to_owned(),
+        spec.name.clone(),
+    );
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config_bytes.len() as u64),
+        "layers": layer_descs,
+        "annotations": annotations,
+    });
+    let _: oci_spec::image::ImageManifest =
+        serde_json::from_value(manifest.clone()).context("the manifest is not valid OCI")?;
+    let manifest_bytes = canonical_json(&manifest).into_bytes();
+    let manifest_digest = sha256_hex(&manifest_bytes);
+    std::fs::write(blobs.join(&manifest_digest), &manifest_bytes)?;
+
+    let mut mdesc = descriptor(
+        "application/vnd.oci.image.manifest.v1+json",
+        &manifest_digest,
+        manifest_bytes.len() as u64,
+    );
+    mdesc["annotations"] = json!({
+        "org.opencontainers.image.ref.name": spec.tag,
+        "io.containerd.image.name": format!("{}:{}", spec.name, spec.tag),
+    });
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [mdesc]});
+    std::fs::write(layout.join("index.json"), canonical_json(&index))?;
+    std::fs::write(
+        layout.join("oci-layout"),
+        canonical_json(&json!({"imageLayoutVersion": "1.0.0"})),
+    )?;
+
+    if let Some(reference) = push {
+        bar.set_message(format!("pushing to {reference}"));
+        push_layout(&layout, reference)?;
+    }
+    let staged = match format {
+        Format::OciDir => layout,
+        Format::OciArchive => {
+            let archive = stage.path().join("image.tar");
+            tar_dir(&layout, &archive, mtime)?;
+            archive
+        }
+    };
+    if out.exists() {
+        if out.is_dir() {
+            std::fs::remove_dir_all(out)?;
+        } else {
+            std::fs::remove_file(out)?;
+        }
+    }
+    std::fs::rename(&staged, out).with_context(|| format!("cannot write {}", out.display()))?;
+    bar.finish_and_clear();
+    built.manifest_digest = format!("sha256:{manifest_digest}");
+    built.config_digest = format!("sha256:{config_digest}");
+    Ok(built)
+}
+
+/// A deterministic tar of a directory (sorted, numeric owners 0, fixed mtime).
+pub(super) fn tar_dir(dir: &Path, out: &Path, mtime: u64) -> Result<()> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files)?;
+    files.sort();
+    let mut tar = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(out)?));
+    for rel in files {
+        let p = dir.join(&rel);
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        if p.is_dir() {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            tar.append_data(&mut header, format!("{rel}/"), std::io::empty())?;
+        } else {
+            let mut f = std::fs::File::open(&p)?;
+            let len = f.metadata()?.len();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(0o644);
+            header.set_size(len);
+            tar.append_data(&mut header, &rel, (&mut f).take(len))?;
+        }
+    }
+    tar.into_inner()?.flush()?;
+    Ok(())
+}
+
+pub(super) fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        let rel = p.strip_prefix(root)?.to_string_lossy().to_string();
+        out.push(rel);
+        if p.is_dir() {
+            collect(root, &p, out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::oci::*;
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let v = json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn layers_are_deterministic_and_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"hello").unwrap();
+        let spec = ImageSpec {
+            name: "t".into(),
+            tag: "x".into(),
+            layers: vec![Layer {
+                name: "one".into(),
+                entries: vec![
+                    Entry::host_file("/usr/bin/f", &f, 0o755),
+                    Entry::bytes("/etc/a", "a\n", 0o644),
+                    Entry::dir("/tmp", 0o1777, 0, 0),
+                ],
+            }],
+            user: "1000".into(),
+            entrypoint: vec!["/usr/bin/f".into()],
+            cmd: vec![],
+            env: vec![],
+            exposed_ports: vec![],
+            volumes: vec![],
+            labels: BTreeMap::new(),
+            working_dir: "/".into(),
+        };
+        let cache = dir.path().join("cache");
+        let a = build(
+            &spec,
+            &dir.path().join("a.tar"),
+            Format::OciArchive,
+            &cache,
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.compressed, 1);
+        let b = build(
+            &spec,
+            &dir.path().join("b.tar"),
+            Format::OciArchive,
+            &cache,
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(b.compressed, 0, "second build comes from the cache");
+        assert_eq!(
+            std::fs::read(dir.path().join("a.tar")).unwrap(),
+            std::fs::read(dir.path().join("b.tar")).unwrap()
+        );
+        let c = build(
+            &spec,
+            &dir.path().join("c.tar"),
+            Format::OciArchive,
+            &dir.path().join("cache2"),
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            a.manifest_digest, c.manifest_digest,
+            "a cold build gives the same bytes"
+        );
+        // nothing half-written next to the output
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(".oci-build-")),
+            "{names:?}"
+        );
+    }
+}
