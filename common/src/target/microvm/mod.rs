@@ -1,0 +1,158 @@
+//! The microvm target: the host kernel, an initramfs with the same files as
+//! the container image plus the virtio modules the guest needs and a small
+//! init, and scripts that start and stop `qemu-system-x86_64 -M microvm`.
+//!
+//! Nothing listens beyond 127.0.0.1 on the host (forwards and the serial
+//! console), the guest has no login at all, and its services run as uid 1000.
+//!
+//! Its parts: `modules` (the host kernel and the modules the guest loads),
+//! `initramfs` (the guest's files as a cpio archive, and the build),
+//! `scripts` (the guest's init and the host's run, stop and network
+//! scripts, kept as `.sh` files) and `nix` (the microvm.nix guest).
+
+mod initramfs;
+mod modules;
+mod nix;
+mod scripts;
+
+pub use initramfs::build;
+pub use modules::{host_kernel, module_closure};
+pub use nix::{nix_guest, NixGuest};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::target::container::Entry;
+
+/// How the guest is networked.
+#[derive(Clone, Debug)]
+pub enum Net {
+    /// QEMU user networking; `(env var, default host port, guest port)` forwards,
+    /// each bound to 127.0.0.1 on the host.
+    User { forwards: Vec<(String, u16, u16)> },
+    /// A host tap device in a bridge, and a static address; `bin/microvm-net`
+    /// sets both up (the bridge holds the gateway's address).
+    Tap {
+        device: String,
+        bridge: String,
+        mac: String,
+        ip: String,
+        prefix: u8,
+        gateway: String,
+    },
+}
+
+/// A service the guest's init starts.
+#[derive(Clone, Debug)]
+pub struct GuestService {
+    pub name: String,
+    /// Environment assignments (`PORT=17080`).
+    pub env: Vec<(String, String)>,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// The (non-root) user it runs as; must be in the guest's /etc/passwd.
+    pub user: String,
+}
+
+/// Everything about a microVM.
+#[derive(Clone, Debug)]
+pub struct VmSpec {
+    /// Short name (`test-origin`), used for the pid file and messages.
+    pub name: String,
+    /// The guest's files (the container image's entries).
+    pub entries: Vec<Entry>,
+    pub kernel: PathBuf,
+    /// `/lib/modules/<version>` of that kernel.
+    pub modules_dir: PathBuf,
+    /// Modules to load, by name; their dependencies come along.
+    pub modules: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    pub services: Vec<GuestService>,
+    /// vCPUs, memory, network, log volume: what a microvm.nix guest of the
+    /// component also takes.
+    pub shape: VmShape,
+    /// Host TCP port of the serial console (127.0.0.1).
+    pub serial_port: u16,
+    /// Environment variables that `microvm-run` passes from the host to the
+    /// services (through the kernel command line, so values may not hold spaces).
+    pub guest_env: Vec<String>,
+}
+
+/// The machine a microVM is: the part of a [`VmSpec`] that a microvm.nix
+/// guest ([`nix_guest`]) is made from too.
+#[derive(Clone, Debug)]
+pub struct VmShape {
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub net: Net,
+    /// A persistent ext4 volume (mount point, size in MB, owner uid), kept in
+    /// DIR/run/ across runs.
+    pub log_volume: Option<(String, u64, u32)>,
+}
+
+/// The text parts of a microVM, for review: its shape, the guest's /init and
+/// the host's run and stop scripts (the guest's files are the image's).
+pub fn describe(spec: &VmSpec) -> Vec<(String, String)> {
+    let mut head = format!(
+        "name: {}\nvcpus: {}\nmemory: {} MB\nserial port: 127.0.0.1:{}\nmodules: {}\nguest env: {}\n",
+        spec.name,
+        spec.shape.vcpus,
+        spec.shape.memory_mb,
+        spec.serial_port,
+        spec.modules.join(", "),
+        spec.guest_env.join(", ")
+    );
+    match &spec.shape.net {
+        Net::User { forwards } => {
+            head.push_str("net: user\n");
+            for (var, host, guest) in forwards {
+                head.push_str(&format!("  forward {var} 127.0.0.1:{host} -> {guest}\n"));
+            }
+        }
+        Net::Tap {
+            device,
+            bridge,
+            mac,
+            ip,
+            prefix,
+            gateway,
+        } => head.push_str(&format!(
+            "net: tap {device} in bridge {bridge}, mac {mac} address {ip}/{prefix} gateway {gateway}\n"
+        )),
+    }
+    if let Some((mount, mb, uid)) = &spec.shape.log_volume {
+        head.push_str(&format!("log volume: {mount}, {mb} MB, uid {uid}\n"));
+    }
+    head.push_str("sysctls:\n");
+    for (k, v) in &spec.sysctls {
+        head.push_str(&format!("  {k} = {v}\n"));
+    }
+    for s in &spec.services {
+        head.push_str(&format!(
+            "service {} as {}: {} {}\n",
+            s.name,
+            s.user,
+            s.env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            s.argv.join(" ")
+        ));
+    }
+    let modules: Vec<String> = spec.modules.iter().map(|m| format!("{m}.ko")).collect();
+    let mut out = vec![
+        ("microvm".into(), head),
+        (
+            "microvm/init".into(),
+            scripts::init_script(spec, &modules, "VERSION"),
+        ),
+        ("microvm/bin/microvm-run".into(), scripts::run_script(spec)),
+        (
+            "microvm/bin/microvm-stop".into(),
+            scripts::stop_script(spec),
+        ),
+    ];
+    out.extend(scripts::net_script(spec).map(|t| ("microvm/bin/microvm-net".into(), t)));
+    out
+}

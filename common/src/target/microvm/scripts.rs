@@ -1,0 +1,228 @@
+//! The microVM's shell scripts: the guest's /init, and the host's
+//! `microvm-run`, `microvm-stop` and (tap networking) `microvm-net`. The
+//! long texts are `.sh` files beside this one with `@NAME@` placeholders.
+
+use crate::render::shell::quote;
+
+use super::*;
+
+/// `template` with each `@KEY@` replaced by its value, in one pass (a value
+/// is never searched for keys).
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let hit = values
+            .iter()
+            .find(|(k, _)| after.starts_with(k) && after[k.len()..].starts_with('@'));
+        match hit {
+            Some((k, v)) => {
+                out.push_str(v);
+                rest = &after[k.len() + 1..];
+            }
+            None => {
+                out.push('@');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The guest's /init (busybox sh).
+pub(super) fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String {
+    let mut s = String::from(
+        "#!/bin/sh\n# hls-swarm microVM init (generated; do not edit)\n\
+         export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin\n\
+         mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n\
+         mkdir -p /dev/pts /dev/shm /run\nmount -t devpts devpts /dev/pts\n\
+         mount -t tmpfs -o mode=1777 tmpfs /tmp\nmount -t tmpfs -o mode=0755 tmpfs /run\n\
+         echo 'init: loading modules'\n",
+    );
+    for m in module_paths {
+        let path = format!("/lib/modules/{version}/{m}");
+        if m.ends_with("virtio_mmio.ko") {
+            // the kernel leaves module parameters on its command line to modprobe
+            s.push_str("args=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in virtio_mmio.device=*) args=\"$args device=${p#virtio_mmio.device=}\" ;; esac; done\n");
+            s.push_str(&format!(
+                "# shellcheck disable=SC2086\ninsmod {} $args\n",
+                quote(&path)
+            ));
+        } else {
+            s.push_str(&format!("insmod {}\n", quote(&path)));
+        }
+    }
+    s.push_str("echo 'init: kernel settings'\n");
+    for (k, v) in &spec.sysctls {
+        let file = format!("/proc/sys/{}", k.replace('.', "/"));
+        s.push_str(&format!(
+            "if [ ! -e {f} ]; then echo {msg}; elif ! echo {v} 2>/dev/null > {f}; then echo {fail}; fi\n",
+            fail = quote(&format!("init: cannot set {k} (the kernel refused {v})")),
+            f = quote(&file),
+            v = quote(v),
+            msg = quote(&format!("init: skipping {k}: not in this kernel"))
+        ));
+    }
+    s.push_str("echo 'init: network'\nip link set lo up\nip link set eth0 up\n");
+    match &spec.shape.net {
+        Net::User { .. } => {
+            s.push_str("ip addr add 10.0.2.15/24 dev eth0\nip route add default via 10.0.2.2\n")
+        }
+        Net::Tap {
+            ip,
+            prefix,
+            gateway,
+            ..
+        } => {
+            s.push_str(&format!(
+                "ip addr add {}/{prefix} dev eth0\nip route add default via {}\n",
+                quote(ip),
+                quote(gateway)
+            ));
+        }
+    }
+    if let Some((mp, _, uid)) = &spec.shape.log_volume {
+        s.push_str(&format!(
+            "echo 'init: log volume'\nmkdir -p {mp}\nfor _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b /dev/vda ] && break; sleep 0.2; done\nif [ ! -b /dev/vda ] && [ -e /sys/block/vda/dev ]; then IFS=: read -r maj min < /sys/block/vda/dev; mknod /dev/vda b \"$maj\" \"$min\"; fi\nif mount -t ext4 /dev/vda {mp}; then chown {uid}:{uid} {mp}; else echo 'init: no log volume; block devices:'; cat /proc/partitions; grep -o 'virtio_mmio.device=[^ ]*' /proc/cmdline; fi\n",
+            mp = quote(mp)
+        ));
+    }
+    s.push_str("guest_env=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in hlsenv.*=*) guest_env=\"$guest_env ${p#hlsenv.}\" ;; esac; done\n");
+    s.push_str("pids=\"\"\n");
+    for svc in &spec.services {
+        let env: Vec<String> = svc
+            .env
+            .iter()
+            .map(|(k, v)| quote(&format!("{k}={v}")))
+            .collect();
+        let argv: Vec<String> = svc.argv.iter().map(|a| quote(a)).collect();
+        let command = format!(
+            "exec env -i PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin HOME=/tmp {} \"$@\" {}",
+            env.join(" "),
+            argv.join(" ")
+        );
+        s.push_str(&format!(
+            "echo {msg}\n# host settings (guest_env) come last and win\n# shellcheck disable=SC2086\nsu -s /bin/sh {user} -c {cmd} sh $guest_env </dev/null &\npids=\"$pids $!\"\n",
+            msg = quote(&format!("init: starting {} as {}", svc.name, svc.user)),
+            cmd = quote(&command),
+            user = quote(&svc.user),
+        ));
+    }
+    s.push_str(
+        "stop() { echo 'init: stopping'; for p in $pids; do kill -TERM \"$p\" 2>/dev/null; done; sleep 3; sync; umount -a -r 2>/dev/null; poweroff -f; }\n\
+         trap stop TERM INT\n\
+         # microvm-stop writes this line on the console for a clean shutdown; the\n\
+         # services read nothing from it (their stdin is /dev/null)\n\
+         (while read -r line; do case \"$line\" in *hls-swarm:poweroff*) stop ;; esac; done) </dev/console &\n\
+         # when a service ends the machine powers off\n\
+         for p in $pids; do wait \"$p\"; done\n\
+         echo 'init: services ended'\nsync\npoweroff -f\n",
+    );
+    s
+}
+
+/// `bin/microvm-net` of a tap-networked VM: `up` (as root) creates the
+/// bridge with the gateway's address and the tap device in it, `down`
+/// removes them, `check` says what is missing. Doing any of them twice
+/// changes nothing.
+pub(super) fn net_script(spec: &VmSpec) -> Option<String> {
+    let Net::Tap {
+        device,
+        bridge,
+        ip,
+        prefix,
+        gateway,
+        ..
+    } = &spec.shape.net
+    else {
+        return None;
+    };
+    let q = crate::render::shell::quote;
+    Some(format!(
+        "#!/usr/bin/env bash\n# Sets up, removes or checks the network of the {name} microVM (generated by hls-swarm; do not edit).\nset -euo pipefail\nBRIDGE={bridge}\nTAP={tap}\nADDRESS={address}\nGUEST={guest}\n{body}",
+        name = spec.name,
+        bridge = q(bridge),
+        tap = q(device),
+        address = q(&format!("{gateway}/{prefix}")),
+        guest = q(ip),
+        body = include_str!("net.sh"),
+    ))
+}
+
+pub(super) fn run_script(spec: &VmSpec) -> String {
+    let mut env_doc = String::new();
+    let mut netdev = String::from("user,id=n0");
+    let mut checks = String::new();
+    let mut device = "virtio-net-device,netdev=n0".to_owned();
+    let mut guest = String::new();
+    let mut drive = String::new();
+    if let Some((mp, size, _)) = &spec.shape.log_volume {
+        guest.push_str(&format!(
+            "logimg=\"$here/run/logs.img\"  # persistent {mp} volume\nif [[ ! -f $logimg ]]; then\n  command -v mke2fs >/dev/null 2>&1 || die \"mke2fs is not installed; install it with: sudo apt-get install e2fsprogs\"\n  mkdir -p \"$here/run\"\n  truncate -s {size}M \"$logimg\"\n  mke2fs -q -t ext4 -F \"$logimg\"\nfi\n"
+        ));
+        drive = " \\\n  -drive \"file=$logimg,if=none,id=logs,format=raw\" -device virtio-blk-device,drive=logs".into();
+    }
+    for v in &spec.guest_env {
+        env_doc.push_str(&format!(
+            "#   {v:<14} passed to the guest's services when set (no spaces)\n"
+        ));
+        guest.push_str(&format!(
+            "if [[ -n ${{{v}:-}} ]]; then\n  if ! [[ ${v} =~ ^[A-Za-z0-9:/._?=\\&%+,@-]+$ ]]; then die \"{v} may hold no spaces or shell characters\"; fi\n  append=\"$append hlsenv.{v}=${v}\"\nfi\n"
+        ));
+    }
+    match &spec.shape.net {
+        Net::User { forwards } => {
+            for (var, default, guest) in forwards {
+                env_doc.push_str(&format!("#   {var:<14} host port (127.0.0.1) for guest port {guest} (default {default})\n"));
+                checks.push_str(&format!(
+                    "{var}=\"${{{var}:-{default}}}\"\nif ! [[ ${var} =~ ^[0-9]{{1,5}}$ ]] || (({var} < 1 || {var} > 65535)); then die \"{var} must be a port number\"; fi\n"
+                ));
+                netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:${{{var}}}-:{guest}"));
+            }
+        }
+        Net::Tap {
+            device: dev, mac, ..
+        } => {
+            // what is missing goes to stderr, and the run stops
+            checks.push_str("\"$here/bin/microvm-net\" check >/dev/null\n");
+            netdev = format!("tap,id=n0,ifname={dev},script=no,downscript=no");
+            device = format!("virtio-net-device,netdev=n0,mac={mac}");
+        }
+    }
+    fill(
+        include_str!("run.sh"),
+        &[
+            ("NAME", &spec.name),
+            ("ENV_DOC", &env_doc),
+            ("SERIAL", &spec.serial_port.to_string()),
+            ("CHECKS", &checks),
+            ("GUEST", &guest),
+            ("VCPUS", &spec.shape.vcpus.to_string()),
+            ("MEM", &spec.shape.memory_mb.to_string()),
+            ("NETDEV", &netdev),
+            ("DEVICE", &device),
+            ("DRIVE", &drive),
+        ],
+    )
+}
+
+/// The host's `bin/microvm-stop`.
+pub(super) fn stop_script(spec: &VmSpec) -> String {
+    fill(include_str!("stop.sh"), &[("NAME", &spec.name)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        assert_eq!(
+            fill("a @X@ b @Y@ @Z@ x@y.z", &[("X", "@Y@"), ("Y", "2")]),
+            "a @Y@ b 2 @Z@ x@y.z"
+        );
+    }
+}
