@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use crate::deploy::{TargetKind, Targets};
 use crate::profile::ProfileSet;
-use crate::target::{TargetKind, Targets};
 
 /// One component: its profiles (in definition order) and targets.
 #[derive(Clone, Debug, Serialize)]

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::UsageError;
+use crate::deploy::runner::{Ready, Script, VarKind};
 use crate::host::{ensure_port_free, ensure_writable_dir, find_program};
 use crate::render::{resolve_all, Template};
 use crate::supervise::{shutdown_flag, Event, Spec, Supervisor};
-use crate::target::runner::{Ready, Script, VarKind};
 
 /// How to run a description here.
 #[derive(Clone, Debug, Default)]

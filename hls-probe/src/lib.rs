@@ -3,9 +3,9 @@
 //! workspace: a typed config, two profiles and a [`Deployment`], from which
 //! `common` builds its runner script, container image and systemd unit.
 
+use common::deploy::runner::{EnvVar, Ready, VarKind};
+use common::deploy::{Deployment, TargetKind};
 use common::render::Template;
-use common::target::runner::{EnvVar, Ready, VarKind};
-use common::target::{Deployment, TargetKind};
 use common::types::HttpUrl;
 use common::Loaded;
 use schemars::JsonSchema;

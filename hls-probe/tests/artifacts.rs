@@ -7,7 +7,7 @@ use hls_probe::HlsProbe;
 #[test]
 fn every_generated_text_of_every_profile() {
     let docs =
-        common::target::profile_documents::<HlsProbe>(env!("CARGO_BIN_EXE_hls-probe")).unwrap();
+        common::deploy::profile_documents::<HlsProbe>(env!("CARGO_BIN_EXE_hls-probe")).unwrap();
     assert_eq!(
         docs.len(),
         common::profile_names::<HlsProbe>().unwrap().len()

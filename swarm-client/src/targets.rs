@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use common::deploy::container::ImageSpec;
+use common::deploy::deployment::{self, ImageParts};
 use common::render::shell::quote;
-use common::target::container::ImageSpec;
-use common::target::deployment::{self, ImageParts};
 
-use common::target::{Programs, TargetKind, Targets};
+use common::deploy::{Programs, TargetKind, Targets};
 use common::Loaded;
 
 use crate::config::Config;
@@ -127,7 +127,7 @@ pub fn service(
     c: &Config,
     d: &Derived,
     program: &str,
-) -> common::target::systemd::Service {
+) -> common::deploy::systemd::Service {
     use common::render::Template;
     let exec = [program, "run", "${STREAM_URL}", "--profile", profile]
         .iter()
@@ -143,7 +143,7 @@ pub fn service(
             Template::text(format!("127.0.0.1:{}", c.metrics_port)),
         ])
         .collect();
-    common::target::systemd::Service {
+    common::deploy::systemd::Service {
         name: "hls-swarm-client".into(),
         description: format!(
             "hls-swarm swarm client: {} simulated viewers (profile {profile})",
@@ -172,7 +172,7 @@ pub fn systemd_files(
     program: &str,
 ) -> Vec<(String, String)> {
     vec![
-        ("systemd/hls-swarm-client.service".into(), common::target::systemd::render_service(&service(profile, c, d, program))),
+        ("systemd/hls-swarm-client.service".into(), common::deploy::systemd::render_service(&service(profile, c, d, program))),
         (
             "hls-swarm/swarm-client.env.example".into(),
             "# Copy to /etc/hls-swarm/swarm-client.env and set the stream to load.\nSTREAM_URL=http://127.0.0.1:17080/stream.m3u8\n".into(),
@@ -187,7 +187,7 @@ pub fn systemd_files(
 /// The NixOS module of the swarm client: the same service, started only when
 /// `streamUrl` is set.
 pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
-    use common::target::nixos::{render, Module};
+    use common::deploy::nixos::{render, Module};
     let mut svc = service(profile, c, d, "swarm-client");
     svc.environment_file = None;
     let module = Module {
@@ -222,8 +222,8 @@ pub fn microvm_spec(
     binaries: &Programs,
     kernel: PathBuf,
     modules_dir: PathBuf,
-) -> anyhow::Result<common::target::microvm::VmSpec> {
-    use common::target::microvm::{GuestService, Net, VmShape, VmSpec};
+) -> anyhow::Result<common::deploy::microvm::VmSpec> {
+    use common::deploy::microvm::{GuestService, Net, VmShape, VmSpec};
     let (c, d) = (&l.config, &l.derived);
     let image = crate::SwarmClient::image(l, binaries)?;
     let env: Vec<(String, String)> = image
@@ -318,7 +318,7 @@ impl Targets for crate::SwarmClient {
         programs: &Programs,
         kernel: PathBuf,
         modules_dir: PathBuf,
-    ) -> anyhow::Result<common::target::microvm::VmSpec> {
+    ) -> anyhow::Result<common::deploy::microvm::VmSpec> {
         microvm_spec(l, programs, kernel, modules_dir)
     }
 }

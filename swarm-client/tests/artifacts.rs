@@ -6,7 +6,7 @@ use swarm_client::SwarmClient;
 
 #[test]
 fn every_generated_text_of_every_profile() {
-    let docs = common::target::profile_documents::<SwarmClient>(env!("CARGO_BIN_EXE_swarm-client"))
+    let docs = common::deploy::profile_documents::<SwarmClient>(env!("CARGO_BIN_EXE_swarm-client"))
         .unwrap();
     assert_eq!(
         docs.len(),

@@ -1,12 +1,12 @@
 //! What the test origin puts into each deployment target. The formats are
-//! `common::target`'s; the pieces come from this crate's generators.
+//! `common::deploy`'s; the pieces come from this crate's generators.
 
+use common::deploy::container::{Entry, ImageSpec};
+use common::deploy::deployment::{self, ImageParts};
+use common::deploy::microvm::{Net, VmShape, VmSpec};
+use common::deploy::runner::{EnvVar, Ready, Script, Service, VarKind};
+use common::deploy::{Programs, TargetKind, Targets};
 use common::render::Template;
-use common::target::container::{Entry, ImageSpec};
-use common::target::deployment::{self, ImageParts};
-use common::target::microvm::{Net, VmShape, VmSpec};
-use common::target::runner::{EnvVar, Ready, Script, Service, VarKind};
-use common::target::{Programs, TargetKind, Targets};
 use common::Loaded;
 
 use crate::banner::banner;
@@ -125,7 +125,7 @@ pub fn image_parts(profile: &str, c: &Config, d: &Derived) -> ImageParts {
         user: IMAGE_USER,
         home: "/var/cache/nginx",
         working_dir: "/",
-        entrypoint: (script.name.clone(), common::target::runner::render(&script)),
+        entrypoint: (script.name.clone(), common::deploy::runner::render(&script)),
         env: vec![
             ("HLS_DIR".into(), c.server.hls_dir.to_string()),
             ("PORT".into(), c.server.port.to_string()),
@@ -181,7 +181,7 @@ pub fn systemd_files(
     ffmpeg: &str,
     nginx: &str,
 ) -> Vec<(String, String)> {
-    use common::target::systemd::{render_service, render_slice, sysusers, tmpfiles};
+    use common::deploy::systemd::{render_service, render_slice, sysusers, tmpfiles};
     let hls = c.server.hls_dir.as_str();
     let parts = systemd_parts(profile, c, d, ffmpeg, nginx);
     let mut files: Vec<(String, String)> = parts
@@ -219,7 +219,7 @@ pub fn systemd_parts(
     ffmpeg: &str,
     nginx: &str,
 ) -> SystemdParts {
-    use common::target::systemd::{Service, Slice};
+    use common::deploy::systemd::{Service, Slice};
     let hls = c.server.hls_dir.as_str();
     let mut generator_cmd = vec![Template::text(ffmpeg)];
     generator_cmd.extend(ffmpeg_args(c, d, &Template::var("HLS_DIR")));
@@ -290,8 +290,8 @@ pub fn systemd_parts(
 /// from nixpkgs), a tmpfs for the stream, the slices, the sysctls, and the
 /// nginx and node exporters on 127.0.0.1.
 pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
+    use common::deploy::nixos::{render, Module};
     use common::render::nix::string;
-    use common::target::nixos::{render, Module};
     // the same units as the systemd target; the program paths are replaced by
     // store paths below
     let files = systemd_parts(profile, c, d, "ffmpeg", "nginx");
@@ -339,8 +339,8 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
 
 /// The units of the origin, before rendering.
 pub struct SystemdParts {
-    pub services: Vec<common::target::systemd::Service>,
-    pub slices: Vec<common::target::systemd::Slice>,
+    pub services: Vec<common::deploy::systemd::Service>,
+    pub slices: Vec<common::deploy::systemd::Slice>,
 }
 
 /// The origin's microVM: the image's files, the runner script started by the
@@ -350,11 +350,11 @@ pub fn microvm_spec(
     binaries: &Programs,
     kernel: std::path::PathBuf,
     modules_dir: std::path::PathBuf,
-) -> anyhow::Result<common::target::microvm::VmSpec> {
-    use common::target::microvm::{GuestService, VmSpec};
+) -> anyhow::Result<common::deploy::microvm::VmSpec> {
+    use common::deploy::microvm::{GuestService, VmSpec};
     let c = &l.config;
     let image = crate::TestOrigin::image(l, binaries)?;
-    let mut entries: Vec<common::target::container::Entry> = Vec::new();
+    let mut entries: Vec<common::deploy::container::Entry> = Vec::new();
     for l in image.layers {
         entries.extend(l.entries);
     }
@@ -445,9 +445,9 @@ pub const VM_SYSCTLS: &[(&str, &str)] = &[
 
 /// The microvm.nix guest that runs the origin module, on the microVM's machine.
 pub fn microvm_nix_guest(profile: &str, c: &Config) -> String {
-    common::target::microvm::nix_guest(
+    common::deploy::microvm::nix_guest(
         &vm_shape(c),
-        &common::target::microvm::NixGuest {
+        &common::deploy::microvm::NixGuest {
             title: format!("the hls-swarm test origin (profile {profile})"),
             module: "test-origin.nix".into(),
             option_path: "services.hls-swarm.test-origin".into(),

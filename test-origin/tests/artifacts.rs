@@ -7,7 +7,7 @@ use test_origin::TestOrigin;
 #[test]
 fn every_generated_text_of_every_profile() {
     let docs =
-        common::target::profile_documents::<TestOrigin>(env!("CARGO_BIN_EXE_test-origin")).unwrap();
+        common::deploy::profile_documents::<TestOrigin>(env!("CARGO_BIN_EXE_test-origin")).unwrap();
     assert_eq!(
         docs.len(),
         common::profile_names::<TestOrigin>().unwrap().len()

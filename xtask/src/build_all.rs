@@ -15,8 +15,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use common::cli::UsageError;
+use common::deploy::TargetKind;
 use common::describe::ComponentInfo;
-use common::target::TargetKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -338,7 +338,7 @@ fn job_key(job: &Job, own_hash: &str, args: &[String]) -> String {
         }
     }
     if job.target == TargetKind::Microvm {
-        if let Ok((k, _)) = common::target::microvm::host_kernel() {
+        if let Ok((k, _)) = common::deploy::microvm::host_kernel() {
             h.update(k.to_string_lossy().as_bytes());
         }
     }

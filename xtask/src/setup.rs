@@ -95,7 +95,7 @@ impl Need {
         match self.check {
             Check::Program(p) => on_path(p),
             Check::File(f) => Path::new(f).is_file(),
-            Check::Kernel => common::target::microvm::host_kernel().is_ok(),
+            Check::Kernel => common::deploy::microvm::host_kernel().is_ok(),
             Check::StaticBusybox => which::which("busybox")
                 .ok()
                 .and_then(|b| std::fs::read(b).ok())

@@ -13,9 +13,9 @@ mod targets;
 pub use targets::{command, parse, resolve_programs, TargetCommand};
 
 use crate::component::{load, schema, Component, Loaded};
+use crate::deploy::Targets;
 use crate::error::ConfigError;
 use crate::profile::{ProfileSet, Request};
-use crate::target::Targets;
 
 /// Selecting and overriding a profile.
 #[derive(Args, Clone, Debug)]
@@ -262,10 +262,10 @@ impl ContainerArgs {
     /// Builds `spec` as asked and reports what was written.
     pub fn build(
         &self,
-        spec: &crate::target::container::ImageSpec,
+        spec: &crate::deploy::container::ImageSpec,
         out: &mut dyn Write,
-    ) -> anyhow::Result<crate::target::container::Built> {
-        use crate::target::container::{build, check_push_reference, default_cache_dir, Format};
+    ) -> anyhow::Result<crate::deploy::container::Built> {
+        use crate::deploy::container::{build, check_push_reference, default_cache_dir, Format};
         if let Some(r) = &self.push {
             check_push_reference(r)?;
         }
@@ -327,7 +327,7 @@ impl SysctlArgs {
             None => {}
         }
         if self.apply {
-            crate::target::sysctl::apply_and_report(settings, &self.proc_root)?;
+            crate::deploy::sysctl::apply_and_report(settings, &self.proc_root)?;
         }
         Ok(())
     }

@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 
 use super::{programs_from_flags, ContainerArgs, ProfileArgs, SysctlArgs, UsageError};
 use crate::artifact::write_files;
-use crate::target::container::config_document;
-use crate::target::{Programs, TargetKind, Targets, RUNNER_TOOLS};
+use crate::deploy::container::config_document;
+use crate::deploy::{Programs, TargetKind, Targets, RUNNER_TOOLS};
 
 /// Subcommands that build a component's deployment artifacts.
 #[derive(Subcommand, Clone, Debug)]
@@ -124,7 +124,7 @@ impl TargetCommand {
             }
             TargetCommand::Runner { profile, out: dir } => {
                 let l = profile.load::<C>()?;
-                let path = crate::target::runner::write(&dir, &C::runner(&l)?)?;
+                let path = crate::deploy::runner::write(&dir, &C::runner(&l)?)?;
                 writeln!(out, "{}", path.display())?;
                 Ok(())
             }
@@ -144,7 +144,7 @@ impl TargetCommand {
                 let l = profile.load::<C>()?;
                 let (host_kernel, host_modules) = match (&kernel, &modules_dir) {
                     (Some(k), Some(m)) => (k.clone(), m.clone()),
-                    _ => crate::target::microvm::host_kernel()?,
+                    _ => crate::deploy::microvm::host_kernel()?,
                 };
                 let programs = resolve_programs::<C>(&binaries, true)?;
                 let spec = C::microvm(
@@ -153,7 +153,7 @@ impl TargetCommand {
                     kernel.unwrap_or(host_kernel),
                     modules_dir.unwrap_or(host_modules),
                 )?;
-                crate::target::microvm::build(&spec, &dir)?;
+                crate::deploy::microvm::build(&spec, &dir)?;
                 writeln!(out, "{}", dir.join("bin/microvm-run").display())?;
                 Ok(())
             }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::target::container::Content;
+use crate::deploy::container::Content;
 
 use super::scripts::{init_script, net_script, run_script, stop_script};
 use super::*;

@@ -22,7 +22,7 @@ pub use nix::{nix_guest, NixGuest};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::target::container::Entry;
+use crate::deploy::container::Entry;
 
 /// How the guest is networked.
 #[derive(Clone, Debug)]

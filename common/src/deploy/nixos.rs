@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::deploy::systemd::{service_settings, Service, Slice};
 use crate::render::nix::{attr, escape, indented, string};
-use crate::target::systemd::{service_settings, Service, Slice};
 
 /// A NixOS module for one component.
 #[derive(Clone, Debug, Default)]
