@@ -176,11 +176,13 @@ fn the_generated_runner_script_runs_the_probe() {
     let dir = tempfile::tempdir().unwrap();
     let (_nginx, url) = serve_stream(dir.path());
     let out = dir.path().join("runner");
-    let o = Command::new(BIN)
-        .args(["runner", "-p", "frequent", "-o", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    testkit::run_ok(Command::new(BIN).args([
+        "runner",
+        "-p",
+        "frequent",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
     let script = out.join("bin/run-hls-probe");
     if let Err(e) = testkit::tools::shellcheck(&script) {
         panic!("{e}");
@@ -222,13 +224,12 @@ fn the_generated_image_runs_the_probe_in_podman() {
     let dir = tempfile::tempdir().unwrap();
     let (_nginx, url) = serve_stream(dir.path());
     let image = dir.path().join("probe.oci.tar");
-    let o = Command::new(BIN)
-        .args(["container", "-p", "frequent", "-o", image.to_str().unwrap()])
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["container", "-p", "frequent", "-o", image.to_str().unwrap()])
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache")),
+    );
 
     let inspect = testkit::tool("skopeo", "skopeo")
         .args([

@@ -2,10 +2,8 @@
 //! HLS dir, tiny stream): measurement, metrics, restarts, an origin that goes
 //! away, an unreachable URL, signals.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -155,38 +153,18 @@ impl Drop for Origin {
 
 /// A running swarm and everything it printed.
 struct Swarm {
-    child: Child,
-    output: Arc<Mutex<String>>,
+    proc: testkit::Captured,
 }
 
 impl Swarm {
     fn start(args: &[&str]) -> Swarm {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = Arc::new(Mutex::new(String::new()));
-        for r in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let out = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    let mut o = out.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
+        Swarm {
+            proc: testkit::Captured::spawn(Command::new(BIN).args(args)),
         }
-        Swarm { child, output }
     }
 
     fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        self.proc.output()
     }
 
     fn metrics_url(&self) -> String {
@@ -211,7 +189,7 @@ impl Swarm {
     fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let t = Instant::now();
         loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
+            if let Some(s) = self.proc.child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(100)); // let the readers drain
                 return s;
             }
@@ -226,15 +204,15 @@ impl Swarm {
 
     /// Live viewer processes of this swarm (children running ffmpeg).
     fn viewers(&self) -> Vec<u32> {
-        children_named(self.child.id(), "ffmpeg")
+        children_named(self.proc.child.id(), "ffmpeg")
     }
 }
 
 impl Drop for Swarm {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if matches!(self.proc.child.try_wait(), Ok(None)) {
+            let _ = self.proc.child.kill();
+            let _ = self.proc.child.wait();
         }
     }
 }
@@ -467,7 +445,7 @@ fn sigterm_stops_every_viewer() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let viewers = s.viewers();
-    kill(Pid::from_raw(s.child.id() as i32), Signal::SIGTERM).unwrap();
+    kill(Pid::from_raw(s.proc.child.id() as i32), Signal::SIGTERM).unwrap();
     let status = s.wait(Duration::from_secs(10));
     assert!(status.success(), "{}", s.output());
     assert!(s.output().contains("stopping (SIGTERM)"));
@@ -485,16 +463,12 @@ fn highest_and_lowest_variants_are_found_by_probing_the_master_playlist() {
     let origin = Origin::start();
     let master = origin.url().replace("stream.m3u8", "master.m3u8");
     for (mode, program) in [("highest", "0:p:1"), ("lowest", "0:p:0")] {
-        let out = Command::new(BIN)
-            .args(["viewer-args", &master, "--set", &format!("variant={mode}")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let args = String::from_utf8(out.stdout).unwrap();
+        let args = testkit::run_ok(Command::new(BIN).args([
+            "viewer-args",
+            &master,
+            "--set",
+            &format!("variant={mode}"),
+        ]));
         assert!(args.lines().any(|l| l == program), "{mode}: {args}");
     }
 }

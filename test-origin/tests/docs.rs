@@ -10,12 +10,7 @@ fn completions_are_valid_shell_and_cover_the_subcommands() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("test-origin.bash");
     std::fs::write(&file, &bash).unwrap();
-    let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    testkit::run_ok(Command::new("bash").arg("-n").arg(&file));
     for sub in ["run", "container", "nginx-config", "completions", "man"] {
         assert!(bash.contains(sub), "no `{sub}` in the bash completions");
     }

@@ -6,10 +6,8 @@ mod support;
 use support::{free_port, serial, TINY};
 use testkit::procs::{children_named, live_mentioning, processes, wait_until};
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -81,35 +79,15 @@ fn get(url: &str) -> Resp {
 
 /// A running origin (the Rust runner or the script) and what it printed.
 struct Origin {
-    child: Child,
+    proc: testkit::Captured,
     base: String,
-    output: Arc<Mutex<String>>,
 }
 
 impl Origin {
     fn spawn(mut cmd: Command, port: u16) -> Origin {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let output = Arc::new(Mutex::new(String::new()));
-        for r in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let out = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    let mut o = out.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
-        }
         Origin {
-            child,
+            proc: testkit::Captured::spawn(&mut cmd),
             base: format!("http://127.0.0.1:{port}"),
-            output,
         }
     }
 
@@ -122,14 +100,14 @@ impl Origin {
     }
 
     fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        self.proc.output()
     }
 
     /// Waits until /health answers and the playlist is served.
     fn wait_ready(&mut self) {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(30) {
-            if let Some(s) = self.child.try_wait().unwrap() {
+            if let Some(s) = self.proc.child.try_wait().unwrap() {
                 panic!("origin exited with {s}:\n{}", self.output());
             }
             if self.output().contains("ready after")
@@ -153,14 +131,14 @@ impl Origin {
     }
 
     fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), sig).unwrap();
+        kill(Pid::from_raw(self.proc.child.id() as i32), sig).unwrap();
     }
 
     /// Waits for the exit; panics after `limit`.
     fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let t = Instant::now();
         loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
+            if let Some(s) = self.proc.child.try_wait().unwrap() {
                 return s;
             }
             assert!(
@@ -175,9 +153,9 @@ impl Origin {
 
 impl Drop for Origin {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if matches!(self.proc.child.try_wait(), Ok(None)) {
+            let _ = self.proc.child.kill();
+            let _ = self.proc.child.wait();
         }
     }
 }
@@ -339,7 +317,7 @@ fn local_run_serves_fresh_segments_restarts_and_stops_cleanly() {
     );
 
     // Kill FFmpeg from outside: it is restarted and the stream goes on.
-    let ffmpeg_pid = |o: &Origin| children_named(o.child.id(), "ffmpeg").first().copied();
+    let ffmpeg_pid = |o: &Origin| children_named(o.proc.child.id(), "ffmpeg").first().copied();
     let old = ffmpeg_pid(&o).expect("an ffmpeg child");
     kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
     assert!(
@@ -432,16 +410,11 @@ fn sigkill_of_the_runner_takes_the_children_down() {
 }
 
 fn write_script(dir: &Path, profile: &str) -> PathBuf {
-    let out = Command::new(BIN)
-        .args(["runner", "-p", profile, "-o"])
-        .arg(dir)
-        .args(TINY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["runner", "-p", profile, "-o"])
+            .arg(dir)
+            .args(TINY),
     );
     dir.join("bin/test-hls-origin")
 }

@@ -13,16 +13,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
 fn the_origin_vm_boots_serves_and_stops() {
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["microvm", "-o"])
-        .arg(dir.path())
-        .args(TINY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["microvm", "-o"])
+            .arg(dir.path())
+            .args(TINY),
     );
     for script in ["microvm-run", "microvm-stop"] {
         if let Err(e) = testkit::tools::shellcheck(&dir.path().join("bin").join(script)) {
@@ -167,28 +162,18 @@ fn swarm_bin() -> std::path::PathBuf {
 /// host port `http`; returns its console (the swarm's summary).
 fn swarm_vm_against(http: u16) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(swarm_bin())
-        .args(["microvm", "-o"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testkit::run_ok(
+        Command::new(swarm_bin())
+            .args(["microvm", "-o"])
+            .arg(dir.path()),
     );
-    let started = Command::new(dir.path().join("bin/microvm-run"))
-        .env("STREAM_URL", format!("http://10.0.2.2:{http}/stream.m3u8"))
-        .env("CLIENTS", "2")
-        .env("DURATION", "10s")
-        .env("METRICS_PORT", free_port().to_string())
-        .env("SERIAL_PORT", free_port().to_string())
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
+    testkit::run_ok(
+        Command::new(dir.path().join("bin/microvm-run"))
+            .env("STREAM_URL", format!("http://10.0.2.2:{http}/stream.m3u8"))
+            .env("CLIENTS", "2")
+            .env("DURATION", "10s")
+            .env("METRICS_PORT", free_port().to_string())
+            .env("SERIAL_PORT", free_port().to_string()),
     );
     let pid: u32 = std::fs::read_to_string(dir.path().join("run/microvm.pid"))
         .unwrap()
@@ -220,28 +205,18 @@ fn swarm_vm_against(http: u16) -> String {
 fn a_logged_vm_keeps_its_logs_on_a_volume() {
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["microvm", "-p", "logged", "-o"])
-        .arg(dir.path())
-        .args(TINY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["microvm", "-p", "logged", "-o"])
+            .arg(dir.path())
+            .args(TINY),
     );
     let http = free_port();
-    let started = Command::new(dir.path().join("bin/microvm-run"))
-        .env("HTTP_PORT", http.to_string())
-        .env("SERIAL_PORT", free_port().to_string())
-        .env("ACCEL", "tcg")
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
+    testkit::run_ok(
+        Command::new(dir.path().join("bin/microvm-run"))
+            .env("HTTP_PORT", http.to_string())
+            .env("SERIAL_PORT", free_port().to_string())
+            .env("ACCEL", "tcg"),
     );
     let base = format!("http://127.0.0.1:{http}");
     let t = Instant::now();

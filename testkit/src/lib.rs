@@ -52,3 +52,47 @@ pub fn tool(name: &str, package: &str) -> std::process::Command {
         ),
     }
 }
+
+/// A child process whose stdout and stderr are collected, line by line, as
+/// it runs.
+pub struct Captured {
+    pub child: std::process::Child,
+    output: std::sync::Arc<Mutex<String>>,
+}
+
+impl Captured {
+    /// Spawns `cmd` with stdin closed and its output collected.
+    pub fn spawn(cmd: &mut std::process::Command) -> Captured {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let output = std::sync::Arc::new(Mutex::new(String::new()));
+        for r in [
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("piped")),
+        ] {
+            let out = std::sync::Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Captured { child, output }
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
