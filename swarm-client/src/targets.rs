@@ -171,17 +171,16 @@ pub fn systemd_files(
     d: &Derived,
     program: &str,
 ) -> Vec<(String, String)> {
-    vec![
-        ("systemd/hls-swarm-client.service".into(), common::deploy::systemd::render_service(&service(profile, c, d, program))),
-        (
+    common::deploy::systemd::files(&common::deploy::systemd::Units {
+        component: "swarm-client".into(),
+        services: vec![service(profile, c, d, program)],
+        sysctls: crate::sysctl::sysctls(),
+        files: vec![(
             "hls-swarm/swarm-client.env.example".into(),
             "# Copy to /etc/hls-swarm/swarm-client.env and set the stream to load.\nSTREAM_URL=http://127.0.0.1:17080/stream.m3u8\n".into(),
-        ),
-        (
-            "sysctl.d/90-hls-swarm-client.conf".into(),
-            common::render::sysctl::sysctl_conf("hls-swarm swarm client", &crate::sysctl::sysctls()),
-        ),
-    ]
+        )],
+        ..Default::default()
+    })
 }
 
 /// The NixOS module of the swarm client: the same service, started only when

@@ -181,34 +181,25 @@ pub fn systemd_files(
     ffmpeg: &str,
     nginx: &str,
 ) -> Vec<(String, String)> {
-    use common::deploy::systemd::{render_service, render_slice, sysusers, tmpfiles};
     let hls = c.server.hls_dir.as_str();
     let parts = systemd_parts(profile, c, d, ffmpeg, nginx);
-    let mut files: Vec<(String, String)> = parts
-        .services
-        .iter()
-        .map(|s| (format!("systemd/{}.service", s.name), render_service(s)))
-        .collect();
-    for s in &parts.slices {
-        files.push((format!("systemd/{}.slice", s.name), render_slice(s)));
-    }
-    files.push((
-        "sysusers.d/hls-origin.conf".into(),
-        sysusers(&[("hls", "hls-swarm encoder", "/var/empty")]),
-    ));
-    files.push((
-        "tmpfiles.d/hls-origin.conf".into(),
-        tmpfiles(&[(hls, 0o755, "hls", "hls")]),
-    ));
-    files.push((
-        "sysctl.d/90-hls-origin.conf".into(),
-        common::render::sysctl::sysctl_conf("hls-swarm test origin", &crate::sysctl::sysctls()),
-    ));
-    files.push((
-        "hls-swarm/test-origin/nginx.conf".into(),
-        service_nginx_config(c, d),
-    ));
-    files
+    common::deploy::systemd::files(&common::deploy::systemd::Units {
+        component: "test-origin".into(),
+        services: parts.services,
+        slices: parts.slices,
+        set_name: "hls-origin".into(),
+        users: vec![(
+            "hls".into(),
+            "hls-swarm encoder".into(),
+            "/var/empty".into(),
+        )],
+        dirs: vec![(hls.to_owned(), 0o755, "hls".into(), "hls".into())],
+        sysctls: crate::sysctl::sysctls(),
+        files: vec![(
+            "hls-swarm/test-origin/nginx.conf".into(),
+            service_nginx_config(c, d),
+        )],
+    })
 }
 
 /// The services and slices of the origin (for the systemd and NixOS targets).

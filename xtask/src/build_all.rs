@@ -295,7 +295,7 @@ fn job_args(job: &Job, dir: &Path, own: &Path, cache: &Path, has_own: bool) -> V
         TargetKind::Sysctl => {
             a.extend([
                 "--output".into(),
-                dir.join(format!("90-{}.conf", job.component))
+                dir.join(common::deploy::systemd::sysctl_file_name(job.component))
                     .to_string_lossy()
                     .into_owned(),
             ]);

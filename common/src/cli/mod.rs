@@ -316,11 +316,11 @@ impl SysctlArgs {
     /// Prints, writes and/or applies `settings` as asked.
     pub fn run(
         &self,
-        title: &str,
+        component: &str,
         settings: &std::collections::BTreeMap<&str, &str>,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let text = crate::render::sysctl::sysctl_conf(title, settings);
+        let text = crate::deploy::sysctl::file_text(component, settings);
         match &self.output {
             Some(path) => crate::artifact::write_atomic(path, text.as_bytes())?,
             None if !self.apply => write!(out, "{text}")?,

@@ -177,9 +177,7 @@ impl TargetCommand {
                 }
                 write_files(&dir, &C::systemd(&l, &programs)?, out)
             }
-            TargetCommand::Sysctl { args } => {
-                args.run(&format!("{} kernel settings", C::NAME), &C::sysctls(), out)
-            }
+            TargetCommand::Sysctl { args } => args.run(C::NAME, &C::sysctls(), out),
         }
     }
 }

@@ -274,16 +274,10 @@ pub fn systemd<C: Targets>(d: &Deployment, programs: &Programs) -> Result<Vec<(S
         wanted_by: Some("multi-user.target".into()),
         ..Default::default()
     };
-    let mut files = vec![(
-        format!("systemd/{}.service", C::NAME),
-        super::systemd::render_service(&service),
-    )];
-    let sysctls = C::sysctls();
-    if !sysctls.is_empty() {
-        files.push((
-            format!("sysctl.d/90-{}.conf", C::NAME),
-            crate::render::sysctl::sysctl_conf(C::NAME, &sysctls),
-        ));
-    }
-    Ok(files)
+    Ok(super::systemd::files(&super::systemd::Units {
+        component: C::NAME.into(),
+        services: vec![service],
+        sysctls: C::sysctls(),
+        ..Default::default()
+    }))
 }

@@ -244,11 +244,8 @@ pub fn generated_texts<C: Targets>(
             }
             TargetKind::Sysctl => {
                 out.push((
-                    format!("{k}/{}.conf", C::NAME),
-                    crate::render::sysctl::sysctl_conf(
-                        &format!("{} kernel settings", C::NAME),
-                        &C::sysctls(),
-                    ),
+                    format!("{k}/{}", systemd::sysctl_file_name(C::NAME)),
+                    sysctl::file_text(C::NAME, &C::sysctls()),
                 ));
             }
         }

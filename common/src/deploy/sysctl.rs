@@ -6,6 +6,12 @@ use std::path::{Path, PathBuf};
 
 /// TCP tuning for hosts that serve or pull many HLS streams; components start
 /// from it and change what differs.
+/// The sysctl.d file of a component's kernel settings (what the sysctl
+/// target prints and the systemd target installs).
+pub fn file_text(component: &str, settings: &BTreeMap<&str, &str>) -> String {
+    crate::render::sysctl::sysctl_conf(&format!("{component} kernel settings"), settings)
+}
+
 pub fn tcp_tuning() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([
         ("fs.file-max", "2097152"),

@@ -193,6 +193,72 @@ pub fn tmpfiles(dirs: &[(&str, u32, &str, &str)]) -> String {
     o
 }
 
+/// The sysctl.d file of a component: `90-<component>.conf`, the one name
+/// the sysctl and systemd targets both write.
+pub fn sysctl_file_name(component: &str) -> String {
+    format!("90-{component}.conf")
+}
+
+/// Everything a component's systemd target holds, as one description that
+/// [`files`] writes out: units, the accounts and directories they need, the
+/// component's kernel settings, and the files its units read.
+#[derive(Clone, Debug, Default)]
+pub struct Units {
+    /// The component (names the sysctl.d file).
+    pub component: String,
+    pub services: Vec<Service>,
+    pub slices: Vec<Slice>,
+    /// The name of the sysusers.d and tmpfiles.d files (`hls-origin`).
+    pub set_name: String,
+    /// System users: (name, description, home).
+    pub users: Vec<(String, String, String)>,
+    /// Directories: (path, mode, user, group).
+    pub dirs: Vec<(String, u32, String, String)>,
+    /// Kernel settings (empty: no sysctl.d file); the same file as the
+    /// component's sysctl target writes.
+    pub sysctls: std::collections::BTreeMap<&'static str, &'static str>,
+    /// Other files (path relative to the output, text): configs the units
+    /// read, examples for the admin.
+    pub files: Vec<(String, String)>,
+}
+
+/// The files of the systemd target, as (relative path, text): `systemd/`
+/// units, `sysusers.d/`, `tmpfiles.d/`, `sysctl.d/` and the component's own.
+pub fn files(u: &Units) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = u
+        .services
+        .iter()
+        .map(|s| (format!("systemd/{}.service", s.name), render_service(s)))
+        .collect();
+    for s in &u.slices {
+        out.push((format!("systemd/{}.slice", s.name), render_slice(s)));
+    }
+    if !u.users.is_empty() {
+        let users: Vec<(&str, &str, &str)> = u
+            .users
+            .iter()
+            .map(|(n, d, h)| (n.as_str(), d.as_str(), h.as_str()))
+            .collect();
+        out.push((format!("sysusers.d/{}.conf", u.set_name), sysusers(&users)));
+    }
+    if !u.dirs.is_empty() {
+        let dirs: Vec<(&str, u32, &str, &str)> = u
+            .dirs
+            .iter()
+            .map(|(p, m, us, g)| (p.as_str(), *m, us.as_str(), g.as_str()))
+            .collect();
+        out.push((format!("tmpfiles.d/{}.conf", u.set_name), tmpfiles(&dirs)));
+    }
+    if !u.sysctls.is_empty() {
+        out.push((
+            format!("sysctl.d/{}", sysctl_file_name(&u.component)),
+            crate::deploy::sysctl::file_text(&u.component, &u.sysctls),
+        ));
+    }
+    out.extend(u.files.iter().cloned());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +287,49 @@ mod tests {
         );
         assert!(text.contains("Environment=HLS_DIR=/var/hls\n"), "{text}");
         assert!(!text.contains("[Install]"), "not enabled unless asked");
+    }
+
+    #[test]
+    fn a_units_description_is_written_out_whole() {
+        let u = Units {
+            component: "demo".into(),
+            services: vec![Service {
+                name: "demo".into(),
+                restart: "always".into(),
+                ..Default::default()
+            }],
+            slices: vec![Slice {
+                name: "demo".into(),
+                ..Default::default()
+            }],
+            set_name: "demo-set".into(),
+            users: vec![("demo".into(), "a demo".into(), "/var/empty".into())],
+            dirs: vec![("/var/demo".into(), 0o750, "demo".into(), "demo".into())],
+            sysctls: [("net.core.somaxconn", "4096")].into(),
+            files: vec![("demo/demo.conf".into(), "x\n".into())],
+        };
+        let files = files(&u);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "systemd/demo.service",
+                "systemd/demo.slice",
+                "sysusers.d/demo-set.conf",
+                "tmpfiles.d/demo-set.conf",
+                "sysctl.d/90-demo.conf",
+                "demo/demo.conf"
+            ]
+        );
+        assert_eq!(
+            files[3].1.lines().nth(1),
+            Some("d /var/demo 0750 demo demo -")
+        );
+        assert!(files[4].1.contains("net.core.somaxconn = 4096"));
+        let bare = super::files(&Units {
+            component: "demo".into(),
+            ..Default::default()
+        });
+        assert!(bare.is_empty(), "nothing described, nothing written");
     }
 }
