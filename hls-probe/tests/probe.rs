@@ -1,5 +1,5 @@
-//! hls-probe against a real stream: FFmpeg writes a short HLS stream, nginx
-//! serves it, the probe (and its generated runner script) report health.
+//! hls-probe against a real stream (the test origin, `testkit::origin`):
+//! the probe, its generated runner script and its image report health.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_hls-probe");
 
 use testkit::free_port;
+use testkit::origin::TestOrigin;
 
 /// (status, body) of GET path, or None when nothing answers.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -49,66 +50,16 @@ impl Drop for Kill {
     }
 }
 
-/// A 6 s HLS stream served by nginx on a free port; returns its URL.
-fn serve_stream(dir: &Path) -> (Kill, String) {
-    let hls = dir.join("hls");
-    std::fs::create_dir_all(&hls).unwrap();
-    let ff = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x90:rate=10",
-            "-t",
-            "6",
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-        ])
-        .args(["-hls_playlist_type", "vod"])
-        .arg(hls.join("stream.m3u8"))
-        .status()
-        .expect("ffmpeg is installed");
-    assert!(ff.success());
-    let port = free_port();
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n  server {{ listen 127.0.0.1:{port}; root {h}; }}\n}}\n",
-            d = dir.display(),
-            h = hls.display()
-        ),
-    )
-    .unwrap();
-    let nginx = Kill(
-        Command::new("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(&conf)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx is installed"),
-    );
-    let url = format!("http://127.0.0.1:{port}/stream.m3u8");
-    wait_for(port, "/stream.m3u8", 200, 10);
-    (nginx, url)
+/// The real test origin with a light stream; returns it and its URL.
+fn serve_stream() -> (TestOrigin, String) {
+    let o = TestOrigin::start(&[], 2);
+    let url = o.url();
+    (o, url)
 }
 
 #[test]
 fn health_follows_the_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let (nginx, url) = serve_stream(dir.path());
+    let (mut origin, url) = serve_stream();
     let port = free_port();
     let _probe = Kill(
         Command::new(BIN)
@@ -127,14 +78,16 @@ fn health_follows_the_stream() {
     );
     let body = wait_for(port, "/health", 200, 20);
     // one entry per stream (ffprobe lists a stream again for each program)
-    assert_eq!(body, "ok: streams h264\n");
+    // one entry per stream, in the stream's order (ffprobe lists a stream
+    // again for each program)
+    assert_eq!(body, "ok: streams h264,aac\n");
     let (_, metrics) = get(port, "/metrics").unwrap();
     assert!(metrics.contains("hls_probe_up 1"), "{metrics}");
     assert!(!metrics.contains("hls_probe_checks_total 0\n"), "{metrics}");
     assert_eq!(get(port, "/nothing").unwrap().0, 404);
 
     // the origin goes away: after 3 failed probes (frequent) it is unhealthy
-    drop(nginx);
+    origin.stop();
     let body = wait_for(port, "/health", 503, 30);
     assert!(body.starts_with("unhealthy"), "{body}");
     let (_, metrics) = get(port, "/metrics").unwrap();
@@ -174,7 +127,7 @@ fn bad_input_exits_2_and_says_where() {
 #[test]
 fn the_generated_runner_script_runs_the_probe() {
     let dir = tempfile::tempdir().unwrap();
-    let (_nginx, url) = serve_stream(dir.path());
+    let (_origin, url) = serve_stream();
     let out = dir.path().join("runner");
     testkit::run_ok(Command::new(BIN).args([
         "runner",
@@ -222,7 +175,7 @@ fn the_generated_runner_script_runs_the_probe() {
 #[test]
 fn the_generated_image_runs_the_probe_in_podman() {
     let dir = tempfile::tempdir().unwrap();
-    let (_nginx, url) = serve_stream(dir.path());
+    let (_origin, url) = serve_stream();
     let image = dir.path().join("probe.oci.tar");
     testkit::run_ok(
         Command::new(BIN)

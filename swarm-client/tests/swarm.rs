@@ -3,7 +3,7 @@
 //! away, an unreachable URL, signals.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -12,143 +12,21 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 
+use testkit::origin::TestOrigin;
 use testkit::procs::{children_named, live_mentioning};
 use testkit::{free_port, serial};
 
-/// FFmpeg writing a tiny live stream and nginx serving it.
-struct Origin {
-    _dir: tempfile::TempDir,
-    port: u16,
-    ffmpeg: Child,
-    nginx: Child,
-}
-
-impl Origin {
-    fn start() -> Origin {
-        let dir = tempfile::tempdir().unwrap();
-        let hls = dir.path().join("hls");
-        std::fs::create_dir(&hls).unwrap();
-        // a master playlist with two variants (the same media) for variant picking
-        std::fs::write(
-            hls.join("master.m3u8"),
-            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=160x90\nstream.m3u8\n\
-             #EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=160x90\nstream.m3u8?hi\n",
-        )
-        .unwrap();
-        let port = free_port();
-        let run = dir.path();
-        let conf = format!(
-            "worker_processes 1;\npid {run}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n\
-             types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}\naccess_log off;\n\
-             client_body_temp_path {run}/cb; proxy_temp_path {run}/px; fastcgi_temp_path {run}/fc;\n\
-             uwsgi_temp_path {run}/uw; scgi_temp_path {run}/sc;\n\
-             server {{ listen 127.0.0.1:{port}; root {hls}; }}\n}}\n",
-            run = run.display(),
-            hls = hls.display()
-        );
-        std::fs::write(run.join("nginx.conf"), conf).unwrap();
-        let nginx = Command::new("nginx")
-            .arg("-p")
-            .arg(run)
-            .arg("-c")
-            .arg(run.join("nginx.conf"))
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("nginx is installed");
-        let ffmpeg = Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=160x90:rate=10",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=1000:sample_rate=48000",
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "10",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "32k",
-            ])
-            .args([
-                "-f",
-                "hls",
-                "-hls_time",
-                "1",
-                "-hls_list_size",
-                "6",
-                "-hls_delete_threshold",
-                "5",
-            ])
-            .args([
-                "-hls_start_number_source",
-                "epoch",
-                "-hls_flags",
-                "delete_segments+omit_endlist+temp_file",
-            ])
-            .arg(hls.join("stream.m3u8"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("ffmpeg is installed");
-        let o = Origin {
-            _dir: dir,
-            port,
-            ffmpeg,
-            nginx,
-        };
-        let url = o.url();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(20) {
-            if hls.join("stream.m3u8").exists()
-                && matches!(
-                    common::probe::http_get(&url, Duration::from_secs(1)),
-                    Ok((200, _))
-                )
-            {
-                // let a few segments accumulate
-                std::thread::sleep(Duration::from_secs(2));
-                return o;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("test origin did not come up");
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/stream.m3u8", self.port)
-    }
-
-    fn stop(&mut self) {
-        for c in [&mut self.ffmpeg, &mut self.nginx] {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(c.id() as i32), Signal::SIGKILL);
-            let _ = c.wait();
-        }
-    }
-}
-
-use std::os::unix::process::CommandExt;
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// The real test origin with a light stream (1 s segments), plus a master
+/// playlist with two variants (the same media) for variant picking.
+fn origin() -> TestOrigin {
+    let o = TestOrigin::start(&[], 3);
+    std::fs::write(
+        o.hls_dir().join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=320x180\nstream.m3u8\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=320x180\nstream.m3u8?hi\n",
+    )
+    .unwrap();
+    o
 }
 
 /// A running swarm and everything it printed.
@@ -267,7 +145,7 @@ fn summary(path: &Path) -> Value {
 #[test]
 fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
     let _g = serial();
-    let origin = Origin::start();
+    let origin = origin();
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("summary.json");
     let mut s = Swarm::start(&[
@@ -341,7 +219,7 @@ fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
 #[test]
 fn an_origin_that_goes_away_is_counted_and_the_swarm_carries_on() {
     let _g = serial();
-    let mut origin = Origin::start();
+    let mut origin = origin();
     let url = origin.url();
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("summary.json");
@@ -426,7 +304,7 @@ fn a_url_that_never_answers_exits_3() {
 #[test]
 fn sigterm_stops_every_viewer() {
     let _g = serial();
-    let origin = Origin::start();
+    let origin = origin();
     let mut s = Swarm::start(&[
         "run",
         "--engine",
@@ -460,7 +338,7 @@ fn sigterm_stops_every_viewer() {
 #[test]
 fn highest_and_lowest_variants_are_found_by_probing_the_master_playlist() {
     let _g = serial();
-    let origin = Origin::start();
+    let origin = origin();
     let master = origin.url().replace("stream.m3u8", "master.m3u8");
     for (mode, program) in [("highest", "0:p:1"), ("lowest", "0:p:0")] {
         let args = testkit::run_ok(Command::new(BIN).args([
@@ -503,7 +381,7 @@ fn bad_input_exits_2() {
 #[test]
 fn ffmpeg_engine_counts_requests_at_every_log_level() {
     let _g = serial();
-    let origin = Origin::start();
+    let origin = origin();
     for profile in ["stress", "burst", "extreme"] {
         let tmp = tempfile::tempdir().unwrap();
         let json = tmp.path().join("summary.json");
@@ -552,7 +430,7 @@ fn ffmpeg_engine_counts_requests_at_every_log_level() {
 #[test]
 fn native_engine_plays_a_real_origin_and_exports_histograms() {
     let _g = serial();
-    let origin = Origin::start();
+    let origin = origin();
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("summary.json");
     let mut s = Swarm::start(&[

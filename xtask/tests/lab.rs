@@ -3,68 +3,10 @@
 //! for 60 s. Every viewer plays at real time without a rebuffer, and the
 //! swarm's body bytes match the bytes nginx logged.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The directory holding the test-origin and swarm-client binaries: the one
-/// of this test's build when `cargo test --workspace` built them, else a
-/// build of our own.
-fn binaries() -> PathBuf {
-    let here = Path::new(env!("CARGO_BIN_EXE_xtask"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    if here.join("test-origin").exists() && here.join("swarm-client").exists() {
-        return here;
-    }
-    let target = root().join("target").join("lab-test");
-    let ok = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "test-origin",
-            "-p",
-            "swarm-client",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(root())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "cargo build of the lab binaries failed");
-    target.join("debug")
-}
-
-use testkit::free_port;
-
-struct Origin(Child);
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use testkit::origin::TestOrigin;
 
 /// Sums the `$body_bytes_sent` field of nginx's `timing` and `hls_perf` lines.
 fn logged_body_bytes(dir: &Path) -> (u64, usize) {
@@ -92,56 +34,32 @@ fn logged_body_bytes(dir: &Path) -> (u64, usize) {
 
 #[test]
 fn native_viewers_on_the_test_origin_reconcile_with_nginx_logs() {
-    let bin = binaries();
+    let bin = testkit::origin::binaries();
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
-    let port = free_port();
-    let origin = Origin(
-        Command::new(bin.join("test-origin"))
-            .args([
-                "run",
-                "-p",
-                "debug",
-                "--port",
-                &port.to_string(),
-                "--log-dir",
-            ])
-            .arg(&logs)
-            .args([
-                "--set",
-                "logging.gzip=0",
-                "--set",
-                "logging.flushInterval=\"1s\"",
-            ])
-            .args(["--set", "video.width=320", "--set", "video.height=180"])
-            .args(["--set", "video.bitrate=300k", "--set", "video.maxrate=330k"])
-            .args([
-                "--set",
-                "video.bufsize=600k",
-                "--set",
-                "encoder.framerate=10",
-            ])
-            .args(["--set", "encoder.preset=\"ultrafast\""])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}/stream.m3u8");
     // a viewer starts 3 segments back from the live edge: wait until the
-    // playlist has that many (a viewer joining a fresh stream rebuffers)
-    let t = Instant::now();
-    while common::probe::http_get(&url, Duration::from_secs(1)).map_or(true, |(status, body)| {
-        status != 200 || body.matches("#EXTINF").count() < 4
-    }) {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the origin did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // playlist has 4 (a viewer joining a fresh stream rebuffers)
+    let mut origin = TestOrigin::start(
+        &[
+            "-p",
+            "debug",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--set",
+            "logging.gzip=0",
+            "--set",
+            "logging.flushInterval=\"1s\"",
+            "--set",
+            "video.bitrate=300k",
+            "--set",
+            "video.maxrate=330k",
+            "--set",
+            "video.bufsize=600k",
+        ],
+        4,
+    );
+    let url = origin.url();
     let json = tmp.path().join("summary.json");
     let out = Command::new(bin.join("swarm-client"))
         .args(["run", &url, "--set", "clients=20", "--set", "rampRate=10"])
@@ -163,7 +81,7 @@ fn native_viewers_on_the_test_origin_reconcile_with_nginx_logs() {
         String::from_utf8_lossy(&out.stderr)
     );
     // stop the origin: nginx flushes its logs
-    drop(origin);
+    origin.stop();
 
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

@@ -2,16 +2,7 @@
 #![allow(dead_code)]
 
 /// Overrides that make the stream tiny, so that 2 cores keep up.
-pub const TINY: &[&str] = &[
-    "--set",
-    "video.width=320",
-    "--set",
-    "video.height=180",
-    "--set",
-    "encoder.framerate=10",
-    "--set",
-    "encoder.preset=ultrafast",
-];
+pub use testkit::origin::TINY;
 
 #[allow(unused_imports)]
 pub use testkit::{free_port, serial};

@@ -1,0 +1,153 @@
+//! The real test origin — `test-origin run`: FFmpeg and nginx from the one
+//! builder of each — with a tiny stream, for the tests of every component
+//! (and the workspace's binaries those tests need).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::Captured;
+
+/// A tiny stream: 320x180 at 10 fps, ultrafast.
+pub const TINY: &[&str] = &[
+    "--set",
+    "video.width=320",
+    "--set",
+    "video.height=180",
+    "--set",
+    "encoder.framerate=10",
+    "--set",
+    "encoder.preset=ultrafast",
+];
+
+/// Short segments, so a test sees many in a few seconds: 1 s, 6 listed.
+pub const SHORT_SEGMENTS: &[&str] = &["--set", "hls.segmentDuration=1", "--set", "hls.listSize=6"];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_path_buf()
+}
+
+/// The directory holding the workspace's binaries (`test-origin`,
+/// `swarm-client`, …): the one of the running test's build when `cargo test
+/// --workspace` built them, else a build of our own in `target/lab-test`
+/// (a target dir of its own, so it never waits for the build running us).
+pub fn binaries() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    // target/debug/deps/<test> → target/debug
+    let here = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test runs from target/<profile>/deps")
+        .to_path_buf();
+    let names = ["test-origin", "swarm-client", "hls-probe"];
+    if names.iter().all(|n| here.join(n).is_file()) {
+        return here;
+    }
+    let target = workspace_root().join("target").join("lab-test");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "--target-dir"]).arg(&target);
+    for n in names {
+        cmd.args(["-p", n]);
+    }
+    let ok = cmd
+        .current_dir(workspace_root())
+        .status()
+        .expect("cargo runs")
+        .success();
+    assert!(ok, "cargo build of the workspace's binaries failed");
+    target.join("debug")
+}
+
+/// A running `test-origin run` on a free port of 127.0.0.1, its stream in a
+/// temp dir this test can add files to. Stopped (SIGTERM, as a user would)
+/// when dropped.
+pub struct TestOrigin {
+    proc: Option<Captured>,
+    pub port: u16,
+    hls: tempfile::TempDir,
+}
+
+impl TestOrigin {
+    /// Starts it with the [`TINY`] stream in [`SHORT_SEGMENTS`] and `extra` arguments, and waits
+    /// until it says it is ready and the playlist lists `segments`.
+    pub fn start(extra: &[&str], segments: usize) -> TestOrigin {
+        let hls = tempfile::tempdir().expect("a temp dir");
+        let port = crate::free_port();
+        let proc = Captured::spawn(
+            Command::new(binaries().join("test-origin"))
+                .args(["run", "--port", &port.to_string(), "--hls-dir"])
+                .arg(hls.path())
+                .args(TINY)
+                .args(SHORT_SEGMENTS)
+                .args(extra),
+        );
+        let mut o = TestOrigin {
+            proc: Some(proc),
+            port,
+            hls,
+        };
+        let t = Instant::now();
+        loop {
+            let p = o.proc.as_mut().expect("running");
+            if let Ok(Some(s)) = p.child.try_wait() {
+                panic!("test-origin exited ({s}):\n{}", p.output());
+            }
+            let listed = std::fs::read_to_string(o.hls.path().join("stream.m3u8"))
+                .map(|p| p.matches("#EXTINF").count())
+                .unwrap_or(0);
+            if p.output().contains("ready after") && listed >= segments {
+                return o;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(40),
+                "test-origin not ready within 40 s:\n{}",
+                p.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The media playlist's URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/stream.m3u8", self.port)
+    }
+
+    /// Where the stream is written (files put here are served too).
+    pub fn hls_dir(&self) -> &Path {
+        self.hls.path()
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        self.proc.as_ref().map(Captured::output).unwrap_or_default()
+    }
+
+    /// Stops it as Ctrl-C would, and waits (10 s at most, then SIGKILL).
+    pub fn stop(&mut self) {
+        let Some(mut p) = self.proc.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &p.child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+}
+
+impl Drop for TestOrigin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
