@@ -46,6 +46,43 @@ impl Backoff {
     }
 }
 
+/// One child's place in a restart policy: pure, driven by the times it is
+/// given, so the policy is tested without processes. The supervisor and
+/// both swarm engines keep one per child.
+#[derive(Clone, Debug, Default)]
+pub struct Restarts {
+    attempt: u32,
+    started: Option<Instant>,
+}
+
+impl Restarts {
+    /// It started at `at`.
+    pub fn started(&mut self, at: Instant) {
+        self.started = Some(at);
+    }
+
+    /// It ended — or could not start — at `at`: how long it ran, and the
+    /// delay before the next start under `policy` (a run of at least
+    /// `reset_after` starts the backoff over; `unit` in [0, 1) draws the
+    /// jitter).
+    pub fn ended(&mut self, policy: &Backoff, at: Instant, unit: f64) -> (Duration, Duration) {
+        let ran = self
+            .started
+            .take()
+            .map_or(Duration::ZERO, |s| at.saturating_duration_since(s));
+        if ran >= policy.reset_after {
+            self.attempt = 0;
+        }
+        self.attempt += 1;
+        (ran, policy.delay(self.attempt, unit))
+    }
+
+    /// Restarts in the current series (0 before the first).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
 impl Default for Backoff {
     fn default() -> Self {
         Self {
@@ -258,9 +295,8 @@ impl std::fmt::Display for Event {
 struct Supervised {
     spec: Spec,
     child: Option<Child>,
-    started: Instant,
     restart_at: Option<Instant>,
-    attempt: u32,
+    policy: Restarts,
     quick_failures: u32,
     restarts: u32,
     tail: Tail,
@@ -331,12 +367,13 @@ impl Supervisor {
     pub fn start(&mut self, spec: Spec) -> Result<usize> {
         let tail = Tail::default();
         let child = Self::spawn(&spec, &tail, &mut self.watchdog)?;
+        let mut policy = Restarts::default();
+        policy.started(Instant::now());
         self.children.push(Supervised {
             spec,
             child: Some(child),
-            started: Instant::now(),
             restart_at: None,
-            attempt: 0,
+            policy,
             quick_failures: 0,
             restarts: 0,
             tail,
@@ -370,10 +407,7 @@ impl Supervisor {
                 signal_group(pid, Signal::SIGKILL);
                 self.watchdog.remove(pid);
                 c.child = None;
-                let ran_for = now - c.started;
-                if ran_for >= self.backoff.reset_after {
-                    c.attempt = 0;
-                }
+                let (ran_for, delay) = c.policy.ended(&self.backoff, now, 0.5);
                 if ran_for < self.quick {
                     c.quick_failures += 1;
                 } else {
@@ -388,15 +422,13 @@ impl Supervisor {
                     });
                     continue;
                 }
-                c.attempt += 1;
-                let delay = self.backoff.delay(c.attempt, 0.5);
                 c.restart_at = Some(now + delay);
                 events.push(Event::Exited {
                     name: c.spec.name.clone(),
                     status: describe(status),
                     ran_for,
                     restart_in: delay,
-                    attempt: c.attempt,
+                    attempt: c.policy.attempt(),
                 });
             } else if c.restart_at.is_some_and(|t| t <= now) {
                 c.restart_at = None;
@@ -407,7 +439,7 @@ impl Supervisor {
                             pid: child.id(),
                         });
                         c.child = Some(child);
-                        c.started = now;
+                        c.policy.started(now);
                         c.restarts += 1;
                     }
                     Err(e) => {
@@ -492,5 +524,38 @@ mod tests {
         assert_eq!(b.delay(20, 0.5), Duration::from_secs(5));
         assert_eq!(b.delay(1, 0.0).as_millis(), 200);
         assert_eq!(b.delay(1, 1.0).as_millis(), 300);
+    }
+
+    #[test]
+    fn restarts_back_off_and_start_over_after_a_long_run() {
+        let policy = Backoff {
+            initial: Duration::from_secs(1),
+            factor: 2.0,
+            max: Duration::from_secs(5),
+            jitter: 0.0,
+            reset_after: Duration::from_secs(30),
+        };
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut r = Restarts::default();
+        // could not start at all: the first delay
+        assert_eq!(
+            r.ended(&policy, at(0), 0.5),
+            (Duration::ZERO, Duration::from_secs(1))
+        );
+        // quick failures: 2, 4, then capped at 5
+        let mut delays = Vec::new();
+        for s in [1u64, 4, 9] {
+            r.started(at(s));
+            let (ran, d) = r.ended(&policy, at(s + 1), 0.5);
+            assert_eq!(ran, Duration::from_secs(1));
+            delays.push(d.as_secs());
+        }
+        assert_eq!(delays, [2, 4, 5]);
+        assert_eq!(r.attempt(), 4);
+        // a run of 30 s starts the series over
+        r.started(at(20));
+        assert_eq!(r.ended(&policy, at(50), 0.5).1, Duration::from_secs(1));
+        assert_eq!(r.attempt(), 1);
     }
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use common::supervise::Restarts;
 use common::supervise::{prepare_in_group, signal_group};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -72,7 +73,7 @@ struct Viewer {
     gen: u64,
     started: Option<Instant>,
     restart_at: Option<Instant>,
-    attempt: u32,
+    restarts: Restarts,
     figures: ViewerFigures,
     slow_since: Option<Instant>,
     last_progress: Option<Instant>,
@@ -123,7 +124,9 @@ impl Swarm {
         v.gen += 1;
         let gen = v.gen;
         v.pid = child.id();
-        v.started = Some(Instant::now());
+        let now = Instant::now();
+        v.started = Some(now);
+        v.restarts.started(now);
         v.slow_since = None;
         v.last_progress = None;
         v.figures.starts += 1;
@@ -228,7 +231,10 @@ impl Swarm {
             while next < n && now - start >= schedule[next] {
                 if let Err(e) = self.spawn_viewer(next, &mut viewers[next], &tx) {
                     eprintln!("swarm-client: {e:#}");
-                    viewers[next].restart_at = Some(now + VIEWER_BACKOFF.delay(1, rng.f64()));
+                    let (_, delay) = viewers[next]
+                        .restarts
+                        .ended(&VIEWER_BACKOFF, now, rng.f64());
+                    viewers[next].restart_at = Some(now + delay);
                 } else {
                     metrics.starts.inc();
                 }
@@ -246,8 +252,8 @@ impl Swarm {
                         }
                         Err(e) => {
                             eprintln!("swarm-client: {e:#}");
-                            v.attempt += 1;
-                            v.restart_at = Some(now + VIEWER_BACKOFF.delay(v.attempt, rng.f64()));
+                            let (_, delay) = v.restarts.ended(&VIEWER_BACKOFF, now, rng.f64());
+                            v.restart_at = Some(now + delay);
                         }
                     }
                 }
@@ -472,14 +478,9 @@ impl Swarm {
                     // the group may hold nothing else, but make sure
                     signal_group(pid, Signal::SIGKILL);
                 }
-                let ran = v.started.map_or(Duration::ZERO, |s| now - s);
                 v.figures.media_seconds += v.figures.current_media_us as f64 / 1e6;
                 v.figures.current_media_us = 0;
-                if ran >= VIEWER_BACKOFF.reset_after {
-                    v.attempt = 0;
-                }
-                v.attempt += 1;
-                let delay = VIEWER_BACKOFF.delay(v.attempt, rng.f64());
+                let (ran, delay) = v.restarts.ended(&VIEWER_BACKOFF, now, rng.f64());
                 v.restart_at = Some(now + delay);
                 v.stalled = false;
                 eprintln!(

@@ -135,12 +135,12 @@ pub async fn run(
         _ = stop.wait_for(|s| *s) => return finish(fig),
     }
     let mut rng = fastrand::Rng::with_seed(spec.seed);
-    let mut attempt = 0u32;
+    let mut restarts = common::supervise::Restarts::default();
     let slot = &shared.slots[spec.id as usize];
     loop {
         fig.f.starts += 1;
         shared.metrics.starts.inc();
-        let began = Instant::now();
+        restarts.started(Instant::now());
         slot.active.store(true, Ordering::Relaxed);
         let end = play(&spec, &shared, &mut fig, &mut stop).await;
         slot.active.store(false, Ordering::Relaxed);
@@ -150,11 +150,7 @@ pub async fn run(
             End::Failed => {
                 fig.n.counts.viewer_failures += 1;
                 shared.metrics.viewer_failures.inc();
-                if began.elapsed() >= VIEWER_BACKOFF.reset_after {
-                    attempt = 0;
-                }
-                attempt += 1;
-                let delay = VIEWER_BACKOFF.delay(attempt, rng.f64());
+                let (_, delay) = restarts.ended(&VIEWER_BACKOFF, Instant::now(), rng.f64());
                 if shared.check {
                     println!(
                         "{:>8.3}s  viewer failed: the playlist was unreachable for the timeout; starting over in {:.2} s",
