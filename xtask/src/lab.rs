@@ -1,8 +1,6 @@
 //! The whole lab on this machine: a local test origin and a swarm on it.
 //! `cargo xtask demo` runs it for people; `cargo xtask bench` measures it.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,28 +43,6 @@ pub fn build(root: &Path, release: bool) -> Result<PathBuf> {
     Ok(target_dir(root).join(if release { "release" } else { "debug" }))
 }
 
-pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// `GET path` on 127.0.0.1:port answers 200.
-pub fn http_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
-    else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 16];
-    let n = s.read(&mut head).unwrap_or(0);
-    head[..n].starts_with(b"HTTP/1.1 200")
-}
-
 /// How many segments the origin's playlist lists now (0 when it does not answer).
 pub fn segments_listed(port: u16) -> usize {
     common::probe::http_get(
@@ -90,7 +66,7 @@ pub struct Origin {
 
 impl Origin {
     pub fn start(bin: &Path, extra: &[&str], quiet: bool) -> Result<Origin> {
-        let port = free_port()?;
+        let port = testkit::free_port();
         let mut cmd = Command::new(bin.join("test-origin"));
         cmd.args(["run", "--port", &port.to_string()])
             .args(LIGHT_ORIGIN)
@@ -104,7 +80,9 @@ impl Origin {
         let t = Instant::now();
         // viewers start 3 segments back from the live edge: wait until the
         // playlist lists 4, or the first viewers would rebuffer
-        while !(http_ok(port, "/health") && segments_listed(port) >= 4) {
+        let health = format!("http://127.0.0.1:{port}/health");
+        while !(common::probe::is_ok(&health, Duration::from_secs(1)) && segments_listed(port) >= 4)
+        {
             if let Some(s) = o.child.try_wait()? {
                 bail!("the test origin exited ({s})");
             }
