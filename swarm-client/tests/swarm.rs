@@ -1,6 +1,6 @@
-//! The swarm against a real origin this test starts (nginx serving a live FFmpeg
-//! HLS dir, tiny stream): measurement, metrics, restarts, an origin that goes
-//! away, an unreachable URL, signals.
+//! The swarm against the real test origin (`testkit::origin`, tiny stream in
+//! 1 s segments): measurement, metrics, restarts, an origin that goes away,
+//! an unreachable URL, signals.
 
 use std::path::Path;
 use std::process::Command;
@@ -43,6 +43,16 @@ impl Swarm {
 
     fn output(&self) -> String {
         self.proc.output()
+    }
+
+    /// Its `/metrics` text `after` a while, and the values by name.
+    fn metrics_after(&self, after: Duration) -> (String, std::collections::BTreeMap<String, f64>) {
+        let url = self.metrics_url();
+        std::thread::sleep(after);
+        let (status, text) = common::probe::http_get(&url, Duration::from_secs(3)).unwrap();
+        assert_eq!(status, 200, "{text}");
+        let m = parse_prometheus(&text);
+        (text, m)
     }
 
     fn metrics_url(&self) -> String {
@@ -166,11 +176,7 @@ fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
         "--summary-json",
         json.to_str().unwrap(),
     ]);
-    let metrics = s.metrics_url();
-    std::thread::sleep(Duration::from_secs(5));
-    let (status, text) = common::probe::http_get(&metrics, Duration::from_secs(3)).unwrap();
-    assert_eq!(status, 200);
-    let m = parse_prometheus(&text);
+    let (text, m) = s.metrics_after(Duration::from_secs(5));
     assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
     assert_eq!(m["hls_swarm_viewers_target"], 5.0);
     assert!(m["hls_swarm_bytes_total"] > 0.0);
@@ -447,11 +453,7 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
         "--summary-json",
         json.to_str().unwrap(),
     ]);
-    let metrics = s.metrics_url();
-    std::thread::sleep(Duration::from_secs(6));
-    let (status, text) = common::probe::http_get(&metrics, Duration::from_secs(3)).unwrap();
-    assert_eq!(status, 200);
-    let m = parse_prometheus(&text);
+    let (text, m) = s.metrics_after(Duration::from_secs(6));
     assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
     assert!(m["hls_swarm_body_bytes_total"] > 0.0, "{text}");
     assert!(m["hls_swarm_startup_seconds_count"] >= 5.0, "{text}");
