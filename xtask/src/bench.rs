@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use testkit::procs::{children_named, tree_cpu_ns};
+use testkit::procs::{children_named, tree_cpu_ns, CpuGroup};
 
 /// One measured figure.
 struct Row {
@@ -126,10 +126,15 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          each profile's config (JSON Schema compilation dominates).\n\
          - Swarm engines: release builds; one local test origin (320x180, 10 fps, 350 kbit/s \
          video, ultrafast) and `swarm-client run` with 200 viewers (ramp 50/s), first \
-         `--engine native`, then `--engine ffmpeg`. CPU is the scheduler's exact run time \
-         (/proc/PID/task/*/schedstat) of the swarm process, its threads and its children over \
-         25 s after the ramp (utime+stime are sampled at the clock tick and miss much of the \
-         FFmpeg viewers, which run for microseconds at a time); native memory is the \
+         `--engine native`, then `--engine ffmpeg`. CPU is the exact run time of the swarm \
+         and of everything it starts (FFmpeg viewers, the `ss` the FFmpeg engine runs once a \
+         second to count bytes) over 25 s after the ramp: each swarm runs in a control group of \
+         its own and the figure is the group's CPU accounting (cgroup v1 `cpuacct.usage` or v2 \
+         `cpu.stat`), which also counts processes that exited within the window. Where no \
+         control group can be made (not root), the scheduler's run time of the process tree \
+         is sampled instead (/proc/PID/task/*/schedstat), which misses such short-lived \
+         helpers; the table says which was used. utime+stime are not used: they are sampled \
+         at the clock tick and miss much of the FFmpeg viewers. Native memory is the \
          swarm process's peak RSS divided by the viewers (runtime and histograms included, so \
          an upper bound); FFmpeg memory is the viewers' summed PSS plus the supervisor's RSS. \
          Targets: native at most 1/10 of the CPU and 1/100 of the memory per viewer.\n\
@@ -241,6 +246,8 @@ struct SwarmUse {
     viewers: usize,
     /// Swarm process plus its children (FFmpeg viewers), share of one core.
     cpu_cores: f64,
+    /// How `cpu_cores` was counted.
+    cpu_by: &'static str,
     /// The origin's processes (nginx, FFmpeg), share of one core.
     origin_cores: f64,
     /// Peak RSS of the swarm process.
@@ -265,7 +272,14 @@ fn measure_swarm(
     use std::time::{Duration, Instant};
     let tmp = tempfile::tempdir()?;
     let json = tmp.path().join("summary.json");
-    let mut swarm = Command::new(bin.join("swarm-client"))
+    // a control group counts every process the swarm starts, even the ones
+    // that have exited by the end of the window; without one, sample the tree
+    let group = CpuGroup::create("bench-swarm");
+    let mut swarm = match &group {
+        Some(g) => g.command(&bin.join("swarm-client")),
+        None => Command::new(bin.join("swarm-client")),
+    };
+    let mut swarm = swarm
         .arg("run")
         .arg(origin.url())
         .args(args)
@@ -283,7 +297,12 @@ fn measure_swarm(
     let pid = swarm.id();
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(settle));
-    let (t0, o0) = (tree_cpu_ns(pid), tree_cpu_ns(origin_pid));
+    let swarm_cpu = || {
+        group
+            .as_ref()
+            .map_or_else(|| tree_cpu_ns(pid), CpuGroup::cpu_ns)
+    };
+    let (t0, o0) = (swarm_cpu(), tree_cpu_ns(origin_pid));
     let w0 = Instant::now();
     let mut rss = 0;
     let mut pss = 0;
@@ -296,7 +315,7 @@ fn measure_swarm(
         std::thread::sleep(Duration::from_secs(1));
     }
     let secs_measured = w0.elapsed().as_secs_f64();
-    let cpu = tree_cpu_ns(pid).saturating_sub(t0) as f64 / 1e9 / secs_measured;
+    let cpu = swarm_cpu().saturating_sub(t0) as f64 / 1e9 / secs_measured;
     let origin_cpu = tree_cpu_ns(origin_pid).saturating_sub(o0) as f64 / 1e9 / secs_measured;
     while start.elapsed() < Duration::from_secs(secs + 30) {
         if swarm.try_wait()?.is_some() {
@@ -312,6 +331,11 @@ fn measure_swarm(
     Ok(SwarmUse {
         viewers,
         cpu_cores: cpu,
+        cpu_by: if group.is_some() {
+            "control group"
+        } else {
+            "process tree"
+        },
         origin_cores: origin_cpu,
         swarm_rss_kb: rss,
         viewers_pss_kb: pss,
@@ -408,9 +432,18 @@ fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
         ),
         (
             area(),
+            "CPU counted by".into(),
+            if n.cpu_by == f.cpu_by {
+                n.cpu_by.to_owned()
+            } else {
+                format!("{} (native), {} (ffmpeg)", n.cpu_by, f.cpu_by)
+            },
+        ),
+        (
+            area(),
             "native vs ffmpeg".into(),
             format!(
-                "CPU 1/{:.0}, memory 1/{:.0} (targets 1/10 and 1/100)",
+                "CPU 1/{:.1}, memory 1/{:.0} (targets 1/10 and 1/100)",
                 f.cpu_cores / n.cpu_cores.max(1e-9),
                 ffmpeg_mem / native_mem.max(1e-9)
             ),
