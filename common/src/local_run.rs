@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::UsageError;
 use crate::deploy::runner::{Ready, Script, VarKind};
 use crate::host::{ensure_port_free, ensure_writable_dir, find_program};
 use crate::render::{resolve_all, Template};
@@ -41,45 +40,6 @@ pub struct Running {
     sup: Supervisor,
     shutdown: Arc<AtomicBool>,
     grace: Duration,
-}
-
-fn check(name: &str, kind: VarKind, value: &str) -> Result<String> {
-    let bad = |expected: &str| -> anyhow::Error {
-        UsageError(format!("{name}: expected {expected}, got `{value}`")).into()
-    };
-    Ok(match kind {
-        VarKind::Port => match value.parse::<u16>() {
-            Ok(p) if p > 0 => p.to_string(),
-            _ => return Err(bad("a port number from 1 to 65535")),
-        },
-        VarKind::Path => {
-            if !value.starts_with('/')
-                || value
-                    .chars()
-                    .any(|c| c.is_whitespace() || "'\"`;$\\{}#".contains(c))
-            {
-                return Err(bad(
-                    "an absolute path without spaces, quotes, `;`, `$`, `\\`, braces or `#`",
-                ));
-            }
-            value.to_owned()
-        }
-        VarKind::ListenAddr => match value.trim_matches(['[', ']']).parse::<IpAddr>() {
-            Ok(IpAddr::V6(a)) => format!("[{a}]"),
-            Ok(a) => a.to_string(),
-            Err(_) => return Err(bad("an IP address")),
-        },
-        VarKind::Url => {
-            if !(value.starts_with("http://") || value.starts_with("https://"))
-                || value
-                    .chars()
-                    .any(|c| c.is_whitespace() || "'\"`$\\".contains(c))
-            {
-                return Err(bad("an http:// or https:// URL"));
-            }
-            value.to_owned()
-        }
-    })
 }
 
 /// The address a client uses for a listen address (`0.0.0.0` → 127.0.0.1).
@@ -133,7 +93,7 @@ pub fn start(script: &Script, opts: &Options) -> Result<Running> {
             Some((_, x)) => x.clone(),
             None => lookup(&vars, &v.default)?,
         };
-        let value = check(v.name, v.kind, &value)?;
+        let value = v.kind.check(v.name, &value)?;
         if v.kind == VarKind::ListenAddr {
             vars.insert("URL_HOST", url_host(&value));
         }
@@ -318,23 +278,23 @@ mod tests {
 
     #[test]
     fn settings_are_checked_by_kind() {
-        assert_eq!(check("PORT", VarKind::Port, "8080").unwrap(), "8080");
+        assert_eq!(VarKind::Port.check("PORT", "8080").unwrap(), "8080");
         for bad in ["0", "65536", "x", ""] {
-            let e = check("PORT", VarKind::Port, bad).unwrap_err().to_string();
+            let e = VarKind::Port.check("PORT", bad).unwrap_err().to_string();
             assert!(e.starts_with("PORT: expected a port"), "{e}");
         }
-        assert_eq!(check("D", VarKind::Path, "/srv/hls").unwrap(), "/srv/hls");
+        assert_eq!(VarKind::Path.check("D", "/srv/hls").unwrap(), "/srv/hls");
         for bad in ["relative", "/a b", "/a;b", "/a$b", "/a{b"] {
-            assert!(check("D", VarKind::Path, bad).is_err(), "{bad}");
+            assert!(VarKind::Path.check("D", bad).is_err(), "{bad}");
         }
-        assert_eq!(check("L", VarKind::ListenAddr, "::1").unwrap(), "[::1]");
+        assert_eq!(VarKind::ListenAddr.check("L", "::1").unwrap(), "[::1]");
         assert_eq!(
-            check("L", VarKind::ListenAddr, "0.0.0.0").unwrap(),
+            VarKind::ListenAddr.check("L", "0.0.0.0").unwrap(),
             "0.0.0.0"
         );
-        assert!(check("L", VarKind::ListenAddr, "localhost").is_err());
-        assert!(check("U", VarKind::Url, "ftp://x").is_err());
-        assert!(check("U", VarKind::Url, "http://x/$(id)").is_err());
+        assert!(VarKind::ListenAddr.check("L", "localhost").is_err());
+        assert!(VarKind::Url.check("U", "ftp://x").is_err());
+        assert!(VarKind::Url.check("U", "http://x/$(id)").is_err());
         assert_eq!(url_host("0.0.0.0"), "127.0.0.1");
         assert_eq!(url_host("[::]"), "[::1]");
         assert_eq!(url_host("10.0.0.2"), "10.0.0.2");

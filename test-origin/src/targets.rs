@@ -4,7 +4,8 @@
 use common::deploy::container::{Entry, ImageSpec};
 use common::deploy::deployment::{self, ImageParts};
 use common::deploy::microvm::{Net, VmShape, VmSpec};
-use common::deploy::runner::{EnvVar, Ready, Script, Service, VarKind};
+use common::deploy::runner::{EnvVar, Ready, Script, Service, System, VarKind};
+use common::deploy::systemd as unit;
 use common::deploy::{Programs, TargetKind, Targets};
 use common::render::Template;
 use common::Loaded;
@@ -21,18 +22,19 @@ pub const RUNNER_NAME: &str = "test-hls-origin";
 /// The standalone runner script: `PORT`, `HLS_DIR` and `LISTEN_ADDR` are read
 /// from the environment at run time.
 pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
+    let hls_dir = c.server.hls_dir.as_str();
     let hls = Template::var("HLS_DIR");
     let run = Template::var("RUN_DIR");
     let mut listen = Template::var("LISTEN_ADDR");
     listen.push_text(":");
     listen.push(&Template::var("PORT"));
     let flavour = Flavour::Local(LocalSite {
-        listen,
+        listen: Template::var("LISTEN"),
         root: hls.clone(),
         run_dir: run.clone(),
         log_dir: Template::var("LOG_DIR"),
     });
-    let conf = run.join("/nginx.conf");
+    let conf = Template::var("NGINX_CONF");
     let mut base_url = Template::text("http://");
     base_url.push(&Template::var("URL_HOST"));
     base_url.push_text(":");
@@ -70,6 +72,8 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         ],
         computed: vec![
             ("RUN_DIR", Template::var("STATE_DIR").join("/run")),
+            ("NGINX_CONF", run.join("/nginx.conf")),
+            ("LISTEN", listen),
             ("BASE_URL", base_url),
         ],
         free_ports: vec![("URL_HOST", "PORT")],
@@ -82,12 +86,46 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 program: "ffmpeg",
                 debian_package: "ffmpeg",
                 args: ffmpeg_args(c, d, &hls),
+                unit: Some(unit::Service {
+                    name: "hls-generator".into(),
+                    description: format!(
+                        "hls-swarm test origin: FFmpeg live encoder (profile {profile})"
+                    ),
+                    user: Some("hls".into()),
+                    restart: "always".into(),
+                    restart_sec: 2,
+                    slice: Some("hls-origin-generator".into()),
+                    read_write_paths: vec![hls_dir.to_owned()],
+                    wanted_by: Some("multi-user.target".into()),
+                    ..Default::default()
+                }),
             },
             Service {
                 name: "nginx".into(),
                 program: "nginx",
                 debian_package: "nginx-light",
                 args: nginx_args(&run, &conf),
+                unit: Some(unit::Service {
+                    name: "hls-nginx".into(),
+                    description: format!(
+                        "hls-swarm test origin: nginx serving {hls_dir} (profile {profile})"
+                    ),
+                    dynamic_user: true,
+                    restart: "always".into(),
+                    restart_sec: 2,
+                    after: vec!["hls-generator.service".into()],
+                    slice: Some("hls-origin-nginx".into()),
+                    runtime_directory: Some(if c.logging.enabled {
+                        format!("{SERVICE_RUN} {SERVICE_RUN}/logs")
+                    } else {
+                        SERVICE_RUN.to_owned()
+                    }),
+                    bind_read_only_paths: vec![hls_dir.to_owned()],
+                    limit_nofile: Some(65535),
+                    strict: true,
+                    wanted_by: Some("multi-user.target".into()),
+                    ..Default::default()
+                }),
             },
         ],
         ready: vec![
@@ -98,6 +136,49 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
             },
         ],
         ready_timeout_secs: 30,
+        system: Some(System {
+            values: vec![
+                ("PORT", c.server.port.to_string()),
+                ("HLS_DIR", hls_dir.to_owned()),
+                // nginx's `listen PORT`: an origin serves the machines of
+                // the swarm (the NixOS module opens the port only with
+                // `openFirewall`)
+                ("LISTEN", c.server.port.to_string()),
+                ("LOG_DIR", format!("/run/{SERVICE_RUN}/logs")),
+                ("RUN_DIR", format!("/run/{SERVICE_RUN}")),
+                ("NGINX_CONF", "/etc/hls-swarm/test-origin/nginx.conf".into()),
+            ],
+            units: unit::Units {
+                component: "test-origin".into(),
+                set_name: "hls-origin".into(),
+                slices: vec![
+                    unit::Slice {
+                        name: "hls-origin".into(),
+                        description: "hls-swarm test origin".into(),
+                        memory_max: Some("3G".into()),
+                        memory_high: Some("2560M".into()),
+                    },
+                    unit::Slice {
+                        name: "hls-origin-generator".into(),
+                        description: "hls-swarm test origin: encoder".into(),
+                        ..Default::default()
+                    },
+                    unit::Slice {
+                        name: "hls-origin-nginx".into(),
+                        description: "hls-swarm test origin: nginx".into(),
+                        ..Default::default()
+                    },
+                ],
+                users: vec![(
+                    "hls".into(),
+                    "hls-swarm encoder".into(),
+                    "/var/empty".into(),
+                )],
+                dirs: vec![(hls_dir.to_owned(), 0o755, "hls".into(), "hls".into())],
+                sysctls: crate::sysctl::sysctls(),
+                ..Default::default()
+            },
+        }),
     }
 }
 
@@ -153,139 +234,30 @@ pub fn image_parts(profile: &str, c: &Config, d: &Derived) -> ImageParts {
     }
 }
 
-/// Where nginx keeps its state when run by systemd (RuntimeDirectory).
-pub const SERVICE_RUN_DIR: &str = "/run/hls-nginx";
-/// Where the service nginx config is installed.
-pub const SERVICE_NGINX_CONF: &str = "/etc/hls-swarm/test-origin/nginx.conf";
+/// Where nginx keeps its state when run by systemd: `/run/<this>`
+/// (RuntimeDirectory).
+const SERVICE_RUN: &str = "hls-nginx";
 
-/// The nginx config the services (systemd, NixOS) run: state in the runtime
-/// directory, listening on every address on the configured port.
-pub fn service_nginx_config(c: &Config, d: &Derived) -> String {
-    let site = LocalSite {
-        listen: Template::text(c.server.port.to_string()),
-        root: Template::text(c.server.hls_dir.as_str()),
-        run_dir: Template::text(SERVICE_RUN_DIR),
-        log_dir: Template::text(format!("{SERVICE_RUN_DIR}/logs")),
-    };
-    nginx_config(c, d, &Flavour::Local(site))
-        .as_plain()
-        .expect("no variables")
-}
-
-/// Files of the systemd target, as (relative path, content): units, slices,
-/// sysusers.d, tmpfiles.d, sysctl.d and the nginx config they use.
-pub fn systemd_files(
+/// The origin's units (systemd target and NixOS module): the run
+/// description's services as system services, programs at `program_path`.
+pub fn units(
     profile: &str,
     c: &Config,
     d: &Derived,
-    ffmpeg: &str,
-    nginx: &str,
-) -> Vec<(String, String)> {
-    let hls = c.server.hls_dir.as_str();
-    let parts = systemd_parts(profile, c, d, ffmpeg, nginx);
-    common::deploy::systemd::files(&common::deploy::systemd::Units {
-        component: "test-origin".into(),
-        services: parts.services,
-        slices: parts.slices,
-        set_name: "hls-origin".into(),
-        users: vec![(
-            "hls".into(),
-            "hls-swarm encoder".into(),
-            "/var/empty".into(),
-        )],
-        dirs: vec![(hls.to_owned(), 0o755, "hls".into(), "hls".into())],
-        sysctls: crate::sysctl::sysctls(),
-        files: vec![(
-            "hls-swarm/test-origin/nginx.conf".into(),
-            service_nginx_config(c, d),
-        )],
-    })
-}
-
-/// The services and slices of the origin (for the systemd and NixOS targets).
-pub fn systemd_parts(
-    profile: &str,
-    c: &Config,
-    d: &Derived,
-    ffmpeg: &str,
-    nginx: &str,
-) -> SystemdParts {
-    use common::deploy::systemd::{Service, Slice};
-    let hls = c.server.hls_dir.as_str();
-    let mut generator_cmd = vec![Template::text(ffmpeg)];
-    generator_cmd.extend(ffmpeg_args(c, d, &Template::var("HLS_DIR")));
-    let generator = Service {
-        name: "hls-generator".into(),
-        description: format!("hls-swarm test origin: FFmpeg live encoder (profile {profile})"),
-        exec_start: generator_cmd,
-        environment: vec![("HLS_DIR".into(), hls.to_owned())],
-        user: Some("hls".into()),
-        restart: "always".into(),
-        restart_sec: 2,
-        slice: Some("hls-origin-generator".into()),
-        read_write_paths: vec![hls.to_owned()],
-        wanted_by: Some("multi-user.target".into()),
-        ..Default::default()
-    };
-    let mut nginx_cmd = vec![Template::text(nginx)];
-    nginx_cmd.extend(nginx_args(
-        &Template::text(SERVICE_RUN_DIR),
-        &Template::text(SERVICE_NGINX_CONF),
-    ));
-    let run = SERVICE_RUN_DIR.trim_start_matches("/run/");
-    let nginx_unit = Service {
-        name: "hls-nginx".into(),
-        description: format!("hls-swarm test origin: nginx serving {hls} (profile {profile})"),
-        exec_start: nginx_cmd,
-        dynamic_user: true,
-        restart: "always".into(),
-        restart_sec: 2,
-        after: vec!["hls-generator.service".into()],
-        slice: Some("hls-origin-nginx".into()),
-        runtime_directory: Some(if c.logging.enabled {
-            format!("{run} {run}/logs")
-        } else {
-            run.to_owned()
-        }),
-        bind_read_only_paths: vec![hls.to_owned()],
-        limit_nofile: Some(65535),
-        strict: true,
-        wanted_by: Some("multi-user.target".into()),
-        ..Default::default()
-    };
-    let slices = [
-        Slice {
-            name: "hls-origin".into(),
-            description: "hls-swarm test origin".into(),
-            memory_max: Some("3G".into()),
-            memory_high: Some("2560M".into()),
-        },
-        Slice {
-            name: "hls-origin-generator".into(),
-            description: "hls-swarm test origin: encoder".into(),
-            ..Default::default()
-        },
-        Slice {
-            name: "hls-origin-nginx".into(),
-            description: "hls-swarm test origin: nginx".into(),
-            ..Default::default()
-        },
-    ];
-    SystemdParts {
-        services: vec![generator, nginx_unit],
-        slices: slices.to_vec(),
-    }
+    program_path: &dyn Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<unit::Units> {
+    unit::units_of(&runner_script(profile, c, d), program_path)
 }
 
 /// The NixOS module of the origin: the systemd target's services (programs
 /// from nixpkgs), a tmpfs for the stream, the slices, the sysctls, and the
 /// nginx and node exporters on 127.0.0.1.
-pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
+pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> anyhow::Result<String> {
     use common::deploy::nixos::{render, Module};
     use common::render::nix::string;
     // the same units as the systemd target; the program paths are replaced by
     // store paths below
-    let files = systemd_parts(profile, c, d, "ffmpeg", "nginx");
+    let units = units(profile, c, d, &|p| Ok(p.to_owned()))?;
     let hls = c.server.hls_dir.as_str();
     let module = Module {
         option_path: "services.hls-swarm.test-origin".into(),
@@ -296,13 +268,13 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
             ("hls-nginx".to_owned(), "${cfg.nginx}/bin/nginx".to_owned()),
         ]
         .into(),
-        users: vec![("hls".into(), "hls-swarm encoder".into())],
+        users: units.users.iter().map(|(n, d, _)| (n.clone(), d.clone())).collect(),
         tmpfs: Some((hls.to_owned(), d.recommended_tmpfs_mb)),
-        tmpfiles: vec![format!("d {hls} 0755 hls hls -")],
-        sysctls: crate::sysctl::sysctls().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-        slices: files.slices,
-        etc: vec![("hls-swarm/test-origin/nginx.conf".into(), service_nginx_config(c, d))],
-        services: files.services,
+        tmpfiles: units.dirs.iter().map(|(p, m, u, g)| format!("d {p} {m:04o} {u} {g} -")).collect(),
+        sysctls: units.sysctls.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        slices: units.slices,
+        etc: units.files,
+        services: units.services,
         firewall_ports: vec![c.server.port as u16],
         extra_options: vec![
             "exporters.enable = lib.mkOption {".into(),
@@ -325,13 +297,7 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> String {
             "};".into(),
         ],
     };
-    render(&module)
-}
-
-/// The units of the origin, before rendering.
-pub struct SystemdParts {
-    pub services: Vec<common::deploy::systemd::Service>,
-    pub slices: Vec<common::deploy::systemd::Slice>,
+    Ok(render(&module))
 }
 
 /// The origin's microVM: the image's files, the runner script started by the
@@ -488,21 +454,24 @@ impl Targets for crate::TestOrigin {
     }
 
     fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {
-        let path = |n: &str| programs[n].to_string_lossy().into_owned();
-        Ok(systemd_files(
-            &l.profile,
-            &l.config,
-            &l.derived,
-            &path("ffmpeg"),
-            &path("nginx"),
-        ))
+        let path = |n: &str| -> anyhow::Result<String> {
+            let p = programs
+                .get(n)
+                .ok_or_else(|| anyhow::anyhow!("no path for `{n}`"))?;
+            p.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", p.display()))
+        };
+        Ok(unit::files(&units(
+            &l.profile, &l.config, &l.derived, &path,
+        )?))
     }
 
     fn nixos_module(l: &Loaded<Self>) -> anyhow::Result<Vec<(String, String)>> {
         Ok(vec![
             (
                 "test-origin.nix".into(),
-                nixos_module(&l.profile, &l.config, &l.derived),
+                nixos_module(&l.profile, &l.config, &l.derived)?,
             ),
             (
                 "test-origin-microvm.nix".into(),

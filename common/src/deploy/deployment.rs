@@ -10,7 +10,7 @@ use super::container::{
     account_entries, config_document, labels, program_layers, program_layers_with_own, Entry,
     ImageSpec, Layer, Program,
 };
-use super::runner::{EnvVar, Ready, Script, Service, VarKind};
+use super::runner::{EnvVar, Ready, Script, Service, System, VarKind};
 use super::{Programs, Targets, RUNNER_TOOLS};
 use crate::component::Loaded;
 use crate::render::Template;
@@ -73,9 +73,34 @@ pub fn runner<C: Targets>(d: &Deployment) -> Script {
             program: d.program,
             debian_package: d.debian_package,
             args: d.args.clone(),
+            unit: Some(super::systemd::Service {
+                name: C::NAME.into(),
+                description: d.title.clone(),
+                dynamic_user: true,
+                restart: "on-failure".into(),
+                restart_sec: 5,
+                wanted_by: Some("multi-user.target".into()),
+                ..Default::default()
+            }),
         }],
         ready: d.ready.clone(),
         ready_timeout_secs: 30,
+        // as a system service: the settings' defaults, on 127.0.0.1
+        system: Some(System {
+            values: d
+                .env
+                .iter()
+                .filter_map(|v| match v.kind {
+                    VarKind::ListenAddr => Some((v.name, "127.0.0.1".to_owned())),
+                    _ => v.default.as_plain().map(|x| (v.name, x)),
+                })
+                .collect(),
+            units: super::systemd::Units {
+                component: C::NAME.into(),
+                sysctls: C::sysctls(),
+                ..Default::default()
+            },
+        }),
     }
 }
 
@@ -246,38 +271,15 @@ pub fn simple_image<C: Targets>(
     image(l, &parts, programs)
 }
 
-/// The systemd target: one hardened service with a dynamic user, restarted on
-/// failure, its settings as `Environment=` lines; plus the sysctl.d file when
-/// the component has kernel settings.
+/// The systemd target: the runner's service as one hardened unit with a
+/// dynamic user, restarted on failure, its settings as `Environment=` lines;
+/// plus the sysctl.d file when the component has kernel settings.
 pub fn systemd<C: Targets>(d: &Deployment, programs: &Programs) -> Result<Vec<(String, String)>> {
-    let path = program(programs, d.program)?;
-    let path = path
-        .to_str()
-        .ok_or_else(|| anyhow!("{} is not UTF-8", path.display()))?;
-    let mut exec = vec![Template::text(path)];
-    exec.extend(d.args.iter().cloned());
-    let service = super::systemd::Service {
-        name: C::NAME.into(),
-        description: d.title.clone(),
-        exec_start: exec,
-        environment: d
-            .env
-            .iter()
-            .filter_map(|v| match v.kind {
-                VarKind::ListenAddr => Some((v.name.to_owned(), "127.0.0.1".to_owned())),
-                _ => v.default.as_plain().map(|x| (v.name.to_owned(), x)),
-            })
-            .collect(),
-        dynamic_user: true,
-        restart: "on-failure".into(),
-        restart_sec: 5,
-        wanted_by: Some("multi-user.target".into()),
-        ..Default::default()
-    };
-    Ok(super::systemd::files(&super::systemd::Units {
-        component: C::NAME.into(),
-        services: vec![service],
-        sysctls: C::sysctls(),
-        ..Default::default()
-    }))
+    let units = super::systemd::units_of(&runner::<C>(d), &|name| {
+        let path = program(programs, name)?;
+        path.to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("{} is not UTF-8", path.display()))
+    })?;
+    Ok(super::systemd::files(&units))
 }

@@ -7,7 +7,9 @@
 //! A component describes the run as a [`Script`]; the text is rendered here.
 
 use std::fmt::Write;
+use std::net::IpAddr;
 
+use crate::cli::UsageError;
 use crate::render::shell::{heredoc_body, quote, word};
 use crate::render::Template;
 
@@ -22,6 +24,49 @@ pub enum VarKind {
     ListenAddr,
     /// An `http://` or `https://` URL without whitespace, quotes, `\`, `$` or backticks.
     Url,
+}
+
+impl VarKind {
+    /// `value` of the setting `name`, checked as this kind expects (and
+    /// normalised: an IPv6 address in brackets); the error names the setting
+    /// and what it expected.
+    pub fn check(self, name: &str, value: &str) -> Result<String, UsageError> {
+        let bad =
+            |expected: &str| UsageError(format!("{name}: expected {expected}, got `{value}`"));
+        Ok(match self {
+            VarKind::Port => match value.parse::<u16>() {
+                Ok(p) if p > 0 => p.to_string(),
+                _ => return Err(bad("a port number from 1 to 65535")),
+            },
+            VarKind::Path => {
+                if !value.starts_with('/')
+                    || value
+                        .chars()
+                        .any(|c| c.is_whitespace() || "'\"`;$\\{}#".contains(c))
+                {
+                    return Err(bad(
+                        "an absolute path without spaces, quotes, `;`, `$`, `\\`, braces or `#`",
+                    ));
+                }
+                value.to_owned()
+            }
+            VarKind::ListenAddr => match value.trim_matches(['[', ']']).parse::<IpAddr>() {
+                Ok(IpAddr::V6(a)) => format!("[{a}]"),
+                Ok(a) => a.to_string(),
+                Err(_) => return Err(bad("an IP address")),
+            },
+            VarKind::Url => {
+                if !(value.starts_with("http://") || value.starts_with("https://"))
+                    || value
+                        .chars()
+                        .any(|c| c.is_whitespace() || "'\"`$\\".contains(c))
+                {
+                    return Err(bad("an http:// or https:// URL"));
+                }
+                value.to_owned()
+            }
+        })
+    }
 }
 
 /// A setting read from the environment.
@@ -41,6 +86,26 @@ pub struct Service {
     pub program: &'static str,
     pub debian_package: &'static str,
     pub args: Vec<Template>,
+    /// Its unit when it runs as a system service (the systemd target and the
+    /// NixOS module), `None` when it does not. Its `exec_start` stays empty:
+    /// [`super::systemd::units_of`] fills it in from `program` and `args`.
+    pub unit: Option<super::systemd::Service>,
+}
+
+/// How the services of a run description run as system services (the
+/// systemd target and the NixOS module): the same programs, arguments and
+/// files, with the values fixed here.
+#[derive(Clone, Debug, Default)]
+pub struct System {
+    /// The fixed value of each setting and computed value that the services'
+    /// arguments and the files use. A setting stays `${NAME}` in
+    /// `ExecStart=`, set by an `Environment=` line (so an admin can change
+    /// it in a drop-in); a computed value is written in.
+    pub values: Vec<(&'static str, String)>,
+    /// The rest of the units' description: slices, users, directories,
+    /// kernel settings, extra files. Its services and the description's own
+    /// files are added by [`super::systemd::units_of`].
+    pub units: super::systemd::Units,
 }
 
 /// A condition the run waits for.
@@ -55,7 +120,9 @@ pub enum Ready {
     },
 }
 
-/// Everything a runner script does.
+/// A component's run description: what the runner script does, what the
+/// local run (`crate::local_run`) does, and, with [`System`], what the
+/// systemd units and the NixOS module run.
 #[derive(Clone, Debug)]
 pub struct Script {
     /// File name, also used in messages (`test-hls-origin`).
@@ -75,6 +142,8 @@ pub struct Script {
     pub services: Vec<Service>,
     pub ready: Vec<Ready>,
     pub ready_timeout_secs: u32,
+    /// How the services run as system services; `None` when they do not.
+    pub system: Option<System>,
 }
 
 const PATH_CHECK: &str = r#"valid_path() {

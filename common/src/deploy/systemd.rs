@@ -222,6 +222,79 @@ pub struct Units {
     pub files: Vec<(String, String)>,
 }
 
+/// The units of a run description: each service that has a unit, its
+/// `ExecStart=` the service's program (at `program_path(program)`) and
+/// arguments with the description's system values bound; the description's
+/// files with their paths and contents bound the same way (each must lie
+/// under /etc); and the rest of [`System::units`]. Setting values are checked
+/// as the runner checks them.
+///
+/// [`System::units`]: crate::deploy::runner::System::units
+pub fn units_of(
+    s: &crate::deploy::runner::Script,
+    program_path: &dyn Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<Units> {
+    use anyhow::{anyhow, bail};
+    let sys = s
+        .system
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} runs no system services", s.name))?;
+    let value = |name: &str| {
+        sys.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let setting = |name: &str| s.env.iter().find(|v| v.name == name);
+    for v in &s.env {
+        if let Some(x) = value(v.name) {
+            v.kind.check(v.name, &x)?;
+        }
+    }
+    let mut units = sys.units.clone();
+    for svc in &s.services {
+        let Some(unit) = &svc.unit else { continue };
+        let mut unit = unit.clone();
+        debug_assert!(unit.exec_start.is_empty(), "filled in from the service");
+        unit.exec_start = vec![Template::text(program_path(svc.program)?)];
+        for arg in &svc.args {
+            for name in arg.vars() {
+                match (setting(name), value(name)) {
+                    (Some(_), Some(v)) => {
+                        if !unit.environment.iter().any(|(k, _)| k == name) {
+                            unit.environment.push((name.to_owned(), v));
+                        }
+                    }
+                    (Some(_), None) if unit.environment_file.is_some() => {}
+                    (_, None) => bail!(
+                        "{}: `{name}` has no value for the system service {}",
+                        s.name,
+                        unit.name
+                    ),
+                    (None, Some(_)) => {}
+                }
+            }
+            unit.exec_start
+                .push(arg.bind(&|n| if setting(n).is_some() { None } else { value(n) }));
+        }
+        units.services.push(unit);
+    }
+    let lookup = |n: &str| value(n);
+    for (path, content) in &s.files {
+        let path = path.resolve(&lookup)?;
+        let Some(rel) = path.strip_prefix("/etc/") else {
+            bail!(
+                "{}: a system service reads its files from /etc, not {path}",
+                s.name
+            );
+        };
+        units
+            .files
+            .push((rel.to_owned(), content.resolve(&lookup)?));
+    }
+    Ok(units)
+}
+
 /// The files of the systemd target, as (relative path, text): `systemd/`
 /// units, `sysusers.d/`, `tmpfiles.d/`, `sysctl.d/` and the component's own.
 pub fn files(u: &Units) -> Vec<(String, String)> {
@@ -262,6 +335,7 @@ pub fn files(u: &Units) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::runner::Script;
 
     #[test]
     fn units_escape_percent_and_keep_variables() {
@@ -287,6 +361,110 @@ mod tests {
         );
         assert!(text.contains("Environment=HLS_DIR=/var/hls\n"), "{text}");
         assert!(!text.contains("[Install]"), "not enabled unless asked");
+    }
+
+    /// A run description with one setting (`DIR`), one computed value
+    /// (`CONF`), a service using both and a file at `CONF`.
+    fn description(values: Vec<(&'static str, String)>, conf: &str) -> Script {
+        use crate::deploy::runner::{EnvVar, Service as Run, System, VarKind};
+        let mut content = Template::text("root ");
+        content.push(&Template::var("DIR"));
+        Script {
+            name: "run-x".into(),
+            title: "x".into(),
+            env: vec![EnvVar {
+                name: "DIR",
+                default: Template::text("/srv/x"),
+                kind: VarKind::Path,
+                help: "where".into(),
+            }],
+            computed: vec![("CONF", Template::var("STATE_DIR").join("/x.conf"))],
+            free_ports: vec![],
+            dirs: vec![],
+            files: vec![(Template::var("CONF"), content)],
+            banner: None,
+            services: vec![
+                Run {
+                    name: "x".into(),
+                    program: "xd",
+                    debian_package: "x",
+                    args: vec![
+                        Template::text("-c"),
+                        Template::var("CONF"),
+                        Template::var("DIR").join("/%d"),
+                    ],
+                    unit: Some(Service {
+                        name: "x-daemon".into(),
+                        restart: "always".into(),
+                        ..Default::default()
+                    }),
+                },
+                Run {
+                    name: "helper".into(),
+                    program: "h",
+                    debian_package: "h",
+                    args: vec![],
+                    unit: None,
+                },
+            ],
+            ready: vec![],
+            ready_timeout_secs: 1,
+            system: Some(System {
+                values: values
+                    .into_iter()
+                    .chain([("CONF", conf.to_owned())])
+                    .collect(),
+                units: Units {
+                    component: "x".into(),
+                    ..Default::default()
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn a_run_description_becomes_units_with_the_same_arguments() {
+        let s = description(vec![("DIR", "/var/x".into())], "/etc/x/x.conf");
+        let units = units_of(&s, &|p| Ok(format!("/usr/bin/{p}"))).unwrap();
+        // only the service that has a unit
+        assert_eq!(units.services.len(), 1);
+        let unit = render_service(&units.services[0]);
+        // the setting stays a variable set by Environment=; the computed
+        // value is written in; `%` is escaped
+        assert!(
+            unit.contains("ExecStart=/usr/bin/xd -c /etc/x/x.conf ${DIR}/%%d\n"),
+            "{unit}"
+        );
+        assert!(unit.contains("Environment=DIR=/var/x\n"), "{unit}");
+        // the file is written at its /etc path with the values bound
+        assert_eq!(
+            units.files,
+            [("x/x.conf".to_owned(), "root /var/x".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_run_description_with_bad_system_values_is_refused() {
+        let err = |s: Script| units_of(&s, &|p| Ok(p.to_owned())).unwrap_err().to_string();
+        // a setting that fails its check, as the runner would refuse it
+        let e = err(description(vec![("DIR", "relative".into())], "/etc/x.conf"));
+        assert!(e.starts_with("DIR: expected an absolute path"), "{e}");
+        // a setting without a value (and no EnvironmentFile to set it)
+        let e = err(description(vec![], "/etc/x.conf"));
+        assert!(
+            e.contains("`DIR` has no value for the system service x-daemon"),
+            "{e}"
+        );
+        // a file outside /etc
+        let e = err(description(vec![("DIR", "/var/x".into())], "/run/x.conf"));
+        assert!(
+            e.contains("reads its files from /etc, not /run/x.conf"),
+            "{e}"
+        );
+        // no system part at all
+        let mut s = description(vec![], "/etc/x.conf");
+        s.system = None;
+        assert_eq!(err(s), "run-x runs no system services");
     }
 
     #[test]

@@ -106,6 +106,22 @@ impl Template {
         Ok(out)
     }
 
+    /// The template with the variables `lookup` knows filled in and the
+    /// others left as they are.
+    pub fn bind(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Template {
+        let mut out = Template::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.push_text(t),
+                Piece::Var(v) => match lookup(v) {
+                    Some(value) => out.push_text(&value),
+                    None => out.push(&Template::var(v)),
+                },
+            }
+        }
+        out
+    }
+
     /// The text of a template without variables.
     pub fn as_plain(&self) -> Option<String> {
         self.resolve(&|_| None).ok()
@@ -148,6 +164,16 @@ pub fn resolve_all(
 mod tests {
     use super::*;
     use std::fmt::Write;
+
+    #[test]
+    fn bind_fills_in_what_it_knows_and_keeps_the_rest() {
+        let mut t = Template::var("A");
+        t.push_text("/");
+        t.push(&Template::var("B"));
+        let bound = t.bind(&|v| (v == "A").then(|| "/srv".to_owned()));
+        assert_eq!(bound.vars(), ["B"]);
+        assert_eq!(bound.resolve(&|_| Some("x".into())).unwrap(), "/srv/x");
+    }
 
     #[test]
     fn text_and_vars_resolve() {
