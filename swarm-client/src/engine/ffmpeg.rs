@@ -13,22 +13,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::supervise::Restarts;
 use common::supervise::{prepare_in_group, signal_group};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
+use super::ffmpeg_viewer::ViewerState;
 use super::metrics::{Metrics, StatusLabel};
 use super::progress::{classify, split_level, LogEvent, ProgressParser};
 use super::summary::{self, Summary, ViewerFigures};
 use super::{netbytes, progress, ramp_schedule, Outcome, VIEWER_BACKOFF};
 use crate::config::Config;
 use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
-
-/// Below this speed for [`STALL_AFTER`], a viewer counts as stalled.
-pub const STALL_SPEED: f64 = 0.9;
-pub const STALL_AFTER: Duration = Duration::from_secs(5);
 
 /// How a run is set up.
 pub struct Swarm {
@@ -67,19 +63,6 @@ enum Msg {
     },
 }
 
-#[derive(Default)]
-struct Viewer {
-    pid: Option<u32>,
-    gen: u64,
-    started: Option<Instant>,
-    restart_at: Option<Instant>,
-    restarts: Restarts,
-    figures: ViewerFigures,
-    slow_since: Option<Instant>,
-    last_progress: Option<Instant>,
-    stalled: bool,
-}
-
 impl Swarm {
     /// Runs until the duration ends or SIGINT/SIGTERM; then stops every viewer.
     pub fn run(self) -> Result<Outcome> {
@@ -93,7 +76,7 @@ impl Swarm {
     fn spawn_viewer(
         &self,
         id: usize,
-        v: &mut Viewer,
+        v: &mut ViewerState,
         tx: &mpsc::UnboundedSender<Msg>,
     ) -> Result<()> {
         let args = viewer_args(&self.config, &self.url, id as u32, &self.viewer);
@@ -121,15 +104,7 @@ impl Swarm {
             .spawn()
             .with_context(|| format!("cannot start viewer {id} ({})", self.ffmpeg.display()))?;
         drop(write_end);
-        v.gen += 1;
-        let gen = v.gen;
-        v.pid = child.id();
-        let now = Instant::now();
-        v.started = Some(now);
-        v.restarts.started(now);
-        v.slow_since = None;
-        v.last_progress = None;
-        v.figures.starts += 1;
+        let gen = v.started(child.id(), Instant::now());
 
         let stderr = child.stderr.take().expect("piped stderr");
         let t = tx.clone();
@@ -191,7 +166,7 @@ impl Swarm {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let schedule = ramp_schedule(c, self.seed);
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
-        let mut viewers: Vec<Viewer> = (0..n).map(|_| Viewer::default()).collect();
+        let mut viewers: Vec<ViewerState> = (0..n).map(|_| ViewerState::default()).collect();
         let mut next = 0usize;
         let start = Instant::now();
         let end = self.duration.map(|d| start + d);
@@ -231,10 +206,7 @@ impl Swarm {
             while next < n && now - start >= schedule[next] {
                 if let Err(e) = self.spawn_viewer(next, &mut viewers[next], &tx) {
                     eprintln!("swarm-client: {e:#}");
-                    let (_, delay) = viewers[next]
-                        .restarts
-                        .ended(&VIEWER_BACKOFF, now, rng.f64());
-                    viewers[next].restart_at = Some(now + delay);
+                    viewers[next].ended(&VIEWER_BACKOFF, now, rng.f64());
                 } else {
                     metrics.starts.inc();
                 }
@@ -242,8 +214,7 @@ impl Swarm {
             }
             // restarts
             for (id, v) in viewers.iter_mut().enumerate() {
-                if v.pid.is_none() && v.restart_at.is_some_and(|t| t <= now) {
-                    v.restart_at = None;
+                if v.restart_due(now) {
                     match self.spawn_viewer(id, v, &tx) {
                         Ok(()) => {
                             v.figures.restarts += 1;
@@ -252,8 +223,7 @@ impl Swarm {
                         }
                         Err(e) => {
                             eprintln!("swarm-client: {e:#}");
-                            let (_, delay) = v.restarts.ended(&VIEWER_BACKOFF, now, rng.f64());
-                            v.restart_at = Some(now + delay);
+                            v.ended(&VIEWER_BACKOFF, now, rng.f64());
                         }
                     }
                 }
@@ -298,20 +268,9 @@ impl Swarm {
                 for v in viewers.iter_mut() {
                     if v.pid.is_some() {
                         active += 1;
-                        let silent = v
-                            .last_progress
-                            .map_or(v.started.is_some_and(|s| now - s > STALL_AFTER), |t| {
-                                now - t > STALL_AFTER
-                            });
-                        let slow = v.slow_since.is_some_and(|t| now - t > STALL_AFTER);
-                        let is_stalled = silent || slow;
-                        if is_stalled && !v.stalled {
-                            v.figures.stalls += 1;
-                        }
-                        v.stalled = is_stalled;
-                        if is_stalled {
-                            stalled += 1;
-                        }
+                    }
+                    if v.check_stall(now) {
+                        stalled += 1;
                     }
                 }
                 metrics.viewers_active.set(active);
@@ -401,57 +360,34 @@ impl Swarm {
     fn handle(
         &self,
         msg: Msg,
-        viewers: &mut [Viewer],
+        viewers: &mut [ViewerState],
         m: &Metrics,
         rng: &mut fastrand::Rng,
         reached: &mut bool,
     ) {
         match msg {
             Msg::Progress { id, gen, p } => {
-                let v = &mut viewers[id];
-                if v.gen != gen {
-                    return;
-                }
-                let now = Instant::now();
-                if p.out_time_us.is_some_and(|t| t > 0) {
+                if viewers[id].on_progress(gen, &p, Instant::now()) {
                     *reached = true;
-                    v.last_progress = Some(now);
-                }
-                if let Some(s) = p.speed {
-                    v.figures.last_speed = Some(s);
-                    if s < STALL_SPEED {
-                        v.slow_since.get_or_insert(now);
-                    } else {
-                        v.slow_since = None;
-                    }
-                }
-                if let Some(t) = p.out_time_us {
-                    v.figures.current_media_us = t.max(0) as u64;
                 }
             }
             Msg::Log { id, gen, e } => {
-                let v = &mut viewers[id];
-                if v.gen != gen {
+                if !viewers[id].on_log(gen, &e) {
                     return;
                 }
-                let f = &mut v.figures;
                 match e {
                     LogEvent::Segment => {
-                        f.segments += 1;
                         m.segments.inc();
                         *reached = true;
                     }
                     LogEvent::Playlist => {
-                        f.playlists += 1;
                         m.playlists.inc();
                     }
                     LogEvent::InputOpened => {
-                        f.playlists += 1;
                         m.playlists.inc();
                         *reached = true;
                     }
                     LogEvent::HttpError(code) => {
-                        *f.http_errors.entry(code).or_default() += 1;
                         m.http_errors
                             .get_or_create(&StatusLabel {
                                 status: code.to_string(),
@@ -459,11 +395,9 @@ impl Swarm {
                             .inc();
                     }
                     LogEvent::Timeout => {
-                        f.timeouts += 1;
                         m.timeouts.inc();
                     }
                     LogEvent::ConnectError => {
-                        f.connect_errors += 1;
                         m.connect_errors.inc();
                     }
                 }
@@ -473,16 +407,11 @@ impl Swarm {
                 if v.gen != gen {
                     return;
                 }
-                let now = Instant::now();
-                if let Some(pid) = v.pid.take() {
+                if let Some(pid) = v.pid {
                     // the group may hold nothing else, but make sure
                     signal_group(pid, Signal::SIGKILL);
                 }
-                v.figures.media_seconds += v.figures.current_media_us as f64 / 1e6;
-                v.figures.current_media_us = 0;
-                let (ran, delay) = v.restarts.ended(&VIEWER_BACKOFF, now, rng.f64());
-                v.restart_at = Some(now + delay);
-                v.stalled = false;
+                let (ran, delay) = v.ended(&VIEWER_BACKOFF, Instant::now(), rng.f64());
                 eprintln!(
                     "swarm-client: viewer {id} exited ({}) after {:.1} s; restarting in {:.2} s",
                     status,

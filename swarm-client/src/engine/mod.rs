@@ -3,6 +3,7 @@
 //! `native` (an async player per viewer) and `ffmpeg` (a process per viewer).
 
 pub mod ffmpeg;
+pub mod ffmpeg_viewer;
 pub mod metrics;
 pub mod native;
 pub mod netbytes;
