@@ -64,6 +64,12 @@ pub struct Captured {
 impl Captured {
     /// Spawns `cmd` with stdin closed and its output collected.
     pub fn spawn(cmd: &mut std::process::Command) -> Captured {
+        Captured::spawn_echoing(cmd, false)
+    }
+
+    /// [`Captured::spawn`], also printing each line as it comes when `echo`
+    /// (for a person watching, as `cargo xtask demo` is).
+    pub fn spawn_echoing(cmd: &mut std::process::Command, echo: bool) -> Captured {
         use std::io::BufRead;
         use std::process::Stdio;
         cmd.stdin(Stdio::null())
@@ -80,6 +86,9 @@ impl Captured {
             let out = std::sync::Arc::clone(&output);
             std::thread::spawn(move || {
                 for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                    if echo {
+                        println!("{line}");
+                    }
                     let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
                     o.push_str(&line);
                     o.push('\n');

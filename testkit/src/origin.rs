@@ -1,6 +1,8 @@
 //! The real test origin — `test-origin run`: FFmpeg and nginx from the one
 //! builder of each — with a tiny stream, for the tests of every component
-//! (and the workspace's binaries those tests need).
+//! (and the workspace's binaries those tests need); `cargo xtask demo` and
+//! `bench` start the same fixture from release binaries with a stream of
+//! their own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,18 +74,38 @@ pub struct TestOrigin {
 }
 
 impl TestOrigin {
-    /// Starts it with the [`TINY`] stream in [`SHORT_SEGMENTS`] and `extra` arguments, and waits
-    /// until it says it is ready and the playlist lists `segments`.
+    /// Starts it with the [`TINY`] stream in [`SHORT_SEGMENTS`] and `extra`
+    /// arguments, and waits until it says it is ready and the playlist lists
+    /// `segments`. Panics (with its output) when it does not come up.
     pub fn start(extra: &[&str], segments: usize) -> TestOrigin {
-        let hls = tempfile::tempdir().expect("a temp dir");
+        let mut args = TINY.to_vec();
+        args.extend(SHORT_SEGMENTS);
+        args.extend(extra);
+        TestOrigin::launch(&binaries(), &args, false, segments).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts `test-origin run` from the binaries in `bin` with `args` (the
+    /// stream's settings), printing its output as it comes when `echo`, and
+    /// waits (40 s at most) until it says it is ready and the playlist lists
+    /// `segments`. The error holds its output.
+    pub fn launch(
+        bin: &Path,
+        args: &[&str],
+        echo: bool,
+        segments: usize,
+    ) -> Result<TestOrigin, String> {
+        let hls = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
         let port = crate::free_port();
-        let proc = Captured::spawn(
-            Command::new(binaries().join("test-origin"))
+        let program = bin.join("test-origin");
+        if !program.is_file() {
+            return Err(format!("{} is missing (build it first)", program.display()));
+        }
+        let proc = Captured::spawn_echoing(
+            Command::new(program)
                 .args(["run", "--port", &port.to_string(), "--hls-dir"])
                 .arg(hls.path())
-                .args(TINY)
-                .args(SHORT_SEGMENTS)
-                .args(extra),
+                .args(args),
+            echo,
         );
         let mut o = TestOrigin {
             proc: Some(proc),
@@ -94,21 +116,28 @@ impl TestOrigin {
         loop {
             let p = o.proc.as_mut().expect("running");
             if let Ok(Some(s)) = p.child.try_wait() {
-                panic!("test-origin exited ({s}):\n{}", p.output());
+                return Err(format!("test-origin exited ({s}):\n{}", p.output()));
             }
             let listed = std::fs::read_to_string(o.hls.path().join("stream.m3u8"))
                 .map(|p| p.matches("#EXTINF").count())
                 .unwrap_or(0);
             if p.output().contains("ready after") && listed >= segments {
-                return o;
+                return Ok(o);
             }
-            assert!(
-                t.elapsed() < Duration::from_secs(40),
-                "test-origin not ready within 40 s:\n{}",
-                p.output()
-            );
+            if t.elapsed() > Duration::from_secs(40) {
+                return Err(format!(
+                    "test-origin not ready within 40 s:\n{}",
+                    p.output()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The process id of `test-origin run` (nginx and FFmpeg are its
+    /// children), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.child.id())
     }
 
     /// The media playlist's URL.

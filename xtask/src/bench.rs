@@ -261,7 +261,7 @@ struct SwarmUse {
 /// measures CPU over [`settle`, `settle` + `window`) seconds.
 fn measure_swarm(
     bin: &Path,
-    origin: &crate::lab::Origin,
+    origin: &testkit::origin::TestOrigin,
     origin_pid: u32,
     args: &[&str],
     secs: u64,
@@ -363,8 +363,8 @@ fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
         "--set",
         "encoder.preset=ultrafast",
     ];
-    let origin = crate::lab::Origin::start(&bin, &tiny, true)?;
-    let opid = origin.pid();
+    let origin = crate::lab::origin(&bin, &tiny, true)?;
+    let opid = origin.pid().context("the origin is not running")?;
     let common = [
         "--set",
         "clients=200",
@@ -472,8 +472,8 @@ fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
         "--set",
         "encoder.preset=ultrafast",
     ];
-    let origin = crate::lab::Origin::start(&bin, &light, true)?;
-    let opid = origin.pid();
+    let origin = crate::lab::origin(&bin, &light, true)?;
+    let opid = origin.pid().context("the origin is not running")?;
     let clients = 10_000;
     let args = [
         "--set",
