@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use common::deploy::container::ImageSpec;
 use common::deploy::deployment::{self, ImageParts};
-use common::render::shell::quote;
+use common::render::shell::command_by_option;
+use common::render::Template;
 
 use common::deploy::{Programs, TargetKind, Targets};
 use common::Loaded;
@@ -53,30 +54,40 @@ fn image_settings(c: &Config) -> Vec<(&'static str, String, bool)> {
         .collect()
 }
 
-/// The container's entrypoint: `STREAM_URL` and the settings from the
+/// The swarm's command line, in the image's entrypoint and in the unit
+/// alike: `run $STREAM_URL --profile PROFILE`, each [`IMAGE_SETTINGS`] entry
+/// as `--set key=$VARIABLE` (a string in TOML quotes), and the metrics
+/// endpoint on `listen`:`$METRICS_PORT`.
+pub fn run_command(profile: &str, c: &Config, listen: &str) -> Vec<Template> {
+    let mut words = vec![
+        Template::text("run"),
+        Template::var("STREAM_URL"),
+        Template::text("--profile"),
+        Template::text(profile),
+    ];
+    for ((var, _, string), (_, key)) in image_settings(c).iter().zip(IMAGE_SETTINGS) {
+        let quote = if *string { "\"" } else { "" };
+        let mut set = Template::text(format!("{key}={quote}"));
+        set.push(&Template::var(var));
+        set.push_text(quote);
+        words.extend([Template::text("--set"), set]);
+    }
+    let mut addr = Template::text(format!("{listen}:"));
+    addr.push(&Template::var("METRICS_PORT"));
+    words.extend([Template::text("--metrics-addr"), addr]);
+    words
+}
+
+/// The container's entrypoint: [`run_command`] with the settings from the
 /// environment, or the arguments as given.
 pub fn entrypoint_script(profile: &str, c: &Config) -> String {
-    let sets: Vec<String> = image_settings(c)
-        .iter()
-        .zip(IMAGE_SETTINGS)
-        .map(|((var, _, string), (_, key))| {
-            if *string {
-                format!(r#"--set "{key}=\"${var}\"""#)
-            } else {
-                format!(r#"--set "{key}=${var}""#)
-            }
-        })
-        .collect();
-    let mut lines = String::new();
-    for chunk in sets.chunks(3) {
-        lines.push_str(&format!("  {} \\\n", chunk.join(" ")));
-    }
     format!(
         r#"#!/usr/bin/env bash
 # hls-swarm swarm-client container entrypoint (generated; do not edit)
 # Runs `swarm-client run "$STREAM_URL"` with the settings below from the
-# environment (and DURATION, e.g. 30s, when set); any arguments are passed on (arguments that do not start with
-# `-` replace the whole command, e.g. `profiles` or `run URL …`).
+# environment (and DURATION, e.g. 30s, when set); any arguments are passed on
+# (arguments that do not start with `-` replace the whole command, e.g.
+# `profiles` or `run URL …`).
 set -euo pipefail
 if [[ $# -gt 0 && $1 != -* ]]; then
   exec /usr/local/bin/swarm-client "$@"
@@ -85,10 +96,10 @@ if [[ -z ${{STREAM_URL:-}} ]]; then
   echo "swarm-client: set STREAM_URL (e.g. -e STREAM_URL=http://origin:17080/stream.m3u8) or pass arguments" >&2
   exit 2
 fi
-exec /usr/local/bin/swarm-client run "$STREAM_URL" --profile {profile} \
-{lines}  --metrics-addr "0.0.0.0:$METRICS_PORT" ${{DURATION:+--duration "$DURATION"}} "$@"
+exec /usr/local/bin/swarm-client {} \
+    ${{DURATION:+--duration "$DURATION"}} "$@"
 "#,
-        profile = quote(profile)
+        command_by_option(&run_command(profile, c, "0.0.0.0"))
     )
 }
 
@@ -120,29 +131,18 @@ pub fn image_parts(profile: &str, c: &Config) -> ImageParts {
 /// Where the admin puts `STREAM_URL=…` for the service.
 pub const ENVIRONMENT_FILE: &str = "/etc/hls-swarm/swarm-client.env";
 
-/// The swarm's service: not started by default (it needs a `STREAM_URL`),
-/// open-file limit and memory cap from the derived values, restarted on failure.
+/// The swarm's service: [`run_command`] on 127.0.0.1 with the profile's
+/// settings as `Environment=`; not started by default (it needs a
+/// `STREAM_URL`), open-file limit and memory cap from the derived values,
+/// restarted on failure.
 pub fn service(
     profile: &str,
     c: &Config,
     d: &Derived,
     program: &str,
 ) -> common::deploy::systemd::Service {
-    use common::render::Template;
-    let exec = [program, "run", "${STREAM_URL}", "--profile", profile]
-        .iter()
-        .map(|w| {
-            if *w == "${STREAM_URL}" {
-                Template::var("STREAM_URL")
-            } else {
-                Template::text(*w)
-            }
-        })
-        .chain([
-            Template::text("--metrics-addr"),
-            Template::text(format!("127.0.0.1:{}", c.metrics_port)),
-        ])
-        .collect();
+    let mut exec = vec![Template::text(program)];
+    exec.extend(run_command(profile, c, "127.0.0.1"));
     common::deploy::systemd::Service {
         name: "hls-swarm-client".into(),
         description: format!(
@@ -153,6 +153,11 @@ pub fn service(
             "set STREAM_URL in {ENVIRONMENT_FILE}, then start it"
         )),
         exec_start: exec,
+        // the profile's values, for an admin to change in a drop-in
+        environment: image_settings(c)
+            .into_iter()
+            .map(|(var, value, _)| (var.to_owned(), value))
+            .collect(),
         environment_file: Some(ENVIRONMENT_FILE.into()),
         dynamic_user: true,
         restart: "on-failure".into(),

@@ -75,3 +75,76 @@ fn client_sysctls_differ_from_the_origins_where_spec_says() {
         .lines()
         .any(|l| l == "net.ipv4.tcp_rmem = 4096 1000000 16000000"));
 }
+
+/// The image's entrypoint, for every profile: shellcheck passes, and the
+/// settings it reads from the environment reach the swarm as `--set`s that
+/// the swarm's own config loading accepts with the values given.
+#[test]
+fn the_entrypoint_passes_the_environment_on_as_settings() {
+    use swarm_client::targets::entrypoint_script;
+    let dir = tempfile::tempdir().unwrap();
+    // stands in for /usr/local/bin/swarm-client: prints its arguments, one per line
+    let echo = dir.path().join("args");
+    std::fs::write(&echo, "#!/bin/sh\nprintf '%s\\n' \"$@\"\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&echo)
+        .status()
+        .unwrap();
+    for profile in common::profile_names::<swarm_client::SwarmClient>().unwrap() {
+        let l = common::load::<swarm_client::SwarmClient>(&common::Request {
+            profile: profile.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+        let script = dir.path().join(format!("entrypoint-{profile}"));
+        std::fs::write(&script, entrypoint_script(&profile, &l.config)).unwrap();
+        if let Err(e) = testkit::tools::shellcheck(&script) {
+            panic!("{profile}: {e}");
+        }
+        let text = entrypoint_script(&profile, &l.config)
+            .replace("/usr/local/bin/swarm-client", echo.to_str().unwrap());
+        std::fs::write(&script, text).unwrap();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script).env_clear().env("PATH", "/usr/bin:/bin");
+        for (var, value) in [
+            ("STREAM_URL", "http://127.0.0.1:9/s.m3u8"),
+            ("CLIENTS", "7"),
+            ("RAMP_RATE", "3"),
+            ("RAMP_JITTER", "0"),
+            ("METRICS_PORT", "9191"),
+            ("LOG_LEVEL", "debug"),
+            ("VARIANT", "lowest"),
+            ("TIMEOUT", "4"),
+            ("ENGINE", "ffmpeg"),
+            ("DURATION", "5s"),
+        ] {
+            cmd.env(var, value);
+        }
+        let out = testkit::run_ok(&mut cmd);
+        let args: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            args[..4],
+            ["run", "http://127.0.0.1:9/s.m3u8", "--profile", &profile]
+        );
+        assert!(
+            out.contains("\n--metrics-addr\n0.0.0.0:9191\n--duration\n5s\n"),
+            "{out}"
+        );
+        // the same --set arguments, given to the swarm's own config loading
+        let sets: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "--set")
+            .flat_map(|w| w.to_vec())
+            .collect();
+        assert_eq!(sets.len(), 16, "{out}");
+        let config = run(&[&["config", "--json", "-p", &profile][..], &sets].concat());
+        let v: serde_json::Value = serde_json::from_str(&config).unwrap();
+        let c = v.get("config").unwrap_or(&v);
+        assert_eq!(c["clients"], 7, "{profile}");
+        assert_eq!(c["logLevel"], "debug");
+        assert_eq!(c["variant"], "lowest");
+        assert_eq!(c["engine"], "ffmpeg");
+        assert_eq!(c["metricsPort"], 9191);
+    }
+}

@@ -32,6 +32,24 @@ pub fn command(words: &[Template]) -> String {
     parts.join(" \\\n    ")
 }
 
+/// Words of a command line, each option (a word starting with `-`) with the
+/// words after it on a line of its own, `\` continuations between them.
+pub fn command_by_option(words: &[Template]) -> String {
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for w in words {
+        let option = w.as_plain().is_some_and(|t| t.starts_with('-'));
+        match lines.last_mut() {
+            Some(line) if !option => line.push(word(w)),
+            _ => lines.push(vec![word(w)]),
+        }
+    }
+    lines
+        .iter()
+        .map(|l| l.join(" "))
+        .collect::<Vec<_>>()
+        .join(" \\\n    ")
+}
+
 /// A template as the body of an unquoted here-document (`<<EOF`): text is
 /// protected from expansion, variables expand.
 pub fn heredoc_body(t: &Template) -> String {
@@ -60,6 +78,21 @@ mod tests {
             .output()
             .unwrap();
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_command_by_option_keeps_each_option_with_its_values() {
+        let words = [
+            Template::text("run"),
+            Template::var("URL"),
+            Template::text("--set"),
+            Template::text("a b"),
+            Template::text("--quiet"),
+        ];
+        let text = command_by_option(&words);
+        assert_eq!(text, "run \"${URL}\" \\\n    --set 'a b' \\\n    --quiet");
+        let out = sh_echo(&format!("URL=u; printf '<%s>' {text}"));
+        assert_eq!(out, "<run><u><--set><a b><--quiet>");
     }
 
     #[test]
