@@ -52,6 +52,9 @@ pub struct Config {
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }))]
     pub headers: BTreeMap<String, HeaderValue>,
+    /// Service-level objectives: figure → limit, checked at the end of a run.
+    #[serde(default, skip_serializing_if = "crate::slo::Slo::is_empty")]
+    pub slo: crate::slo::Slo,
 }
 
 /// The default user agent base: `hls-swarm/<version>`.

@@ -5,6 +5,7 @@ pub mod derive;
 pub mod engine;
 pub mod native;
 pub mod run;
+pub mod slo;
 pub mod sysctl;
 pub mod targets;
 pub mod viewer;
@@ -23,5 +24,9 @@ impl common::Component for SwarmClient {
 
     fn derive(config: &Config) -> Derived {
         derive::derive(config)
+    }
+
+    fn check(config: &Config) -> Vec<(String, String)> {
+        slo::check(&config.slo, config.engine == config::Engine::Native)
     }
 }

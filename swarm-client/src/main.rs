@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
 use swarm_client::config::{Engine, VariantMode};
-use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
+use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs, SloFailed};
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
@@ -55,7 +55,12 @@ enum Command {
     /// process per viewer instead. `--check` plays it with one viewer for 10 s
     /// and prints every request as it happens.
     ///
-    /// Exit status: 0 done, 1 failure, 2 bad input, 3 stream never reachable.
+    /// `--slo FIGURE=LIMIT` (or the config's `slo` table) sets service-level
+    /// objectives, e.g. `--slo segmentTtfbP99=300ms --slo errorRate=0.001`;
+    /// the summary shows each with its measured value and PASS or FAIL.
+    ///
+    /// Exit status: 0 done, 1 failure, 2 bad input, 3 stream never reachable,
+    /// 4 an SLO failed.
     Run {
         /// The stream, e.g. http://127.0.0.1:17080/stream.m3u8
         url: String,
@@ -89,6 +94,13 @@ enum Command {
         /// engine; the system's trust store is always used)
         #[arg(long, value_name = "PEM")]
         ca_file: Option<PathBuf>,
+        /// A service-level objective, FIGURE=LIMIT: a duration for times
+        /// (`segmentTtfbP99=300ms`, `startupP95=2s`), a number otherwise
+        /// (`errorRate=0.001`, `rebufferRatio=0.005`,
+        /// `segmentDownloadRatioP99=0.5`, `minActiveViewers=0.99`). Repeatable;
+        /// the same as `--set slo.FIGURE=LIMIT`. Exit status 4 when one fails
+        #[arg(long, value_name = "FIGURE=LIMIT")]
+        slo: Vec<String>,
         #[command(flatten)]
         viewer: ViewerFlags,
     },
@@ -118,6 +130,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             if e.is::<NeverReachable>() {
                 ExitCode::from(3)
+            } else if e.is::<SloFailed>() {
+                ExitCode::from(4)
             } else {
                 ExitCode::from(exit_status(&e))
             }
@@ -141,6 +155,7 @@ fn run(command: Command) -> Result<()> {
             engine,
             check,
             ca_file,
+            slo,
             viewer,
         } => {
             drop(out);
@@ -164,6 +179,7 @@ fn run(command: Command) -> Result<()> {
                 }),
                 check,
                 ca_file,
+                slo,
             })
         }
         Command::ViewerArgs {

@@ -19,6 +19,11 @@ use crate::SwarmClient;
 #[error("the stream at {0} was never reachable: no viewer read anything")]
 pub struct NeverReachable(pub String);
 
+/// One or more service-level objectives failed: exit status 4.
+#[derive(Debug, thiserror::Error)]
+#[error("SLO failed: {}", .0.join(", "))]
+pub struct SloFailed(pub Vec<String>);
+
 /// What `run` was asked to do.
 #[derive(Clone, Debug)]
 pub struct RunArgs {
@@ -38,6 +43,8 @@ pub struct RunArgs {
     pub check: bool,
     /// `--ca-file`: more trusted CA certificates for HTTPS (native engine).
     pub ca_file: Option<PathBuf>,
+    /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
+    pub slo: Vec<String>,
 }
 
 /// How long `run --check` lasts unless --duration says otherwise.
@@ -212,7 +219,11 @@ pub fn run(a: RunArgs) -> Result<()> {
     } else if let Some(e) = a.engine {
         profile.set.push(format!("engine=\"{}\"", e.as_str()));
     }
+    for o in &a.slo {
+        profile.set.push(slo_set(o)?);
+    }
     let loaded = profile.load::<SwarmClient>()?;
+    let objectives = loaded.config.slo.clone();
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -250,9 +261,11 @@ pub fn run(a: RunArgs) -> Result<()> {
         Engine::Ffmpeg => run_ffmpeg(&a, loaded, plan)?,
         Engine::Native => run_native(&a, loaded, plan)?,
     };
-    print!("{}", outcome.summary.human());
+    let mut summary = outcome.summary;
+    summary.slo = crate::slo::evaluate(&objectives, &summary);
+    print!("{}", summary.human());
     if let Some(path) = &a.summary_json {
-        let json = serde_json::to_string_pretty(&outcome.summary)? + "\n";
+        let json = serde_json::to_string_pretty(&summary)? + "\n";
         common::artifact::write_atomic(path, json.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("summary written to {}", path.display());
@@ -260,7 +273,41 @@ pub fn run(a: RunArgs) -> Result<()> {
     if outcome.never_reached {
         return Err(NeverReachable(a.url).into());
     }
+    let failed: Vec<String> = summary
+        .slo
+        .iter()
+        .filter(|v| !v.pass)
+        .map(|v| v.line())
+        .collect();
+    if !failed.is_empty() {
+        return Err(SloFailed(failed).into());
+    }
     Ok(())
+}
+
+/// `--slo KEY=VALUE` as the `--set slo.KEY=VALUE` it stands for (a
+/// duration such as `300ms` is a string, a number stays a number).
+pub fn slo_set(arg: &str) -> Result<String, UsageError> {
+    let (key, value) = arg.split_once('=').ok_or_else(|| {
+        UsageError(format!(
+            "--slo {arg}: expected FIGURE=LIMIT, e.g. segmentTtfbP99=300ms or errorRate=0.001"
+        ))
+    })?;
+    let (key, value) = (key.trim(), value.trim());
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(UsageError(format!(
+            "--slo {arg}: `{key}` is not a figure name (see `swarm-client schema`, key slo)"
+        )));
+    }
+    if value.parse::<f64>().is_ok() {
+        Ok(format!("slo.{key}={value}"))
+    } else if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+        Ok(format!("slo.{key}=\"{value}\""))
+    } else {
+        Err(UsageError(format!(
+            "--slo {arg}: `{value}` is neither a number nor a duration such as 300ms"
+        )))
+    }
 }
 
 /// Checks that the URL answers now; a warning if not.

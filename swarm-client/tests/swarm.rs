@@ -41,6 +41,36 @@ impl Swarm {
         }
     }
 
+    /// `run URL` with `clients` native viewers at 10/s for `duration`,
+    /// metrics on a free port and the summary written to `summary.json` in
+    /// the temp dir it returns; `extra` arguments after.
+    fn native(
+        url: &str,
+        clients: u32,
+        duration: &str,
+        extra: &[&str],
+    ) -> (Swarm, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let json = tmp.path().join("summary.json");
+        let clients = format!("clients={clients}");
+        let mut args = vec![
+            "run",
+            url,
+            "--set",
+            &clients,
+            "--set",
+            "rampRate=10",
+            "--duration",
+            duration,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--summary-json",
+            json.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        (Swarm::start(&args), tmp)
+    }
+
     fn output(&self) -> String {
         self.proc.output()
     }
@@ -370,7 +400,18 @@ fn bad_input_exits_2() {
             "--set",
             "timeout=0",
         ],
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        // an objective without a limit, of the wrong kind, out of range
+        [
+            "errorRate",
+            "errorRate=1%",
+            "startupP95=2h",
+            "startupP95=0.5",
+        ]
+        .map(|o| vec!["run", "http://127.0.0.1:1/x.m3u8", "--slo", o]),
+    ) {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert_eq!(
             out.status.code(),
@@ -379,6 +420,87 @@ fn bad_input_exits_2() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The errors a person meets first with SLOs: a misspelt figure, a figure
+/// the engine does not measure.
+#[test]
+fn slo_mistakes_exit_2_and_say_what_to_do() {
+    let stderr = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let url = "http://127.0.0.1:1/x.m3u8";
+    let e = stderr(&["run", url, "--slo", "segmentTtbfP99=300ms"]);
+    assert!(
+        e.contains("slo.segmentTtbfP99") && e.contains("did you mean `slo.segmentTtfbP99`"),
+        "{e}"
+    );
+    let e = stderr(&["run", url, "--engine", "ffmpeg", "--slo", "startupP95=2s"]);
+    assert!(
+        e.contains("slo.startupP95") && e.contains("ffmpeg engine does not measure"),
+        "{e}"
+    );
+}
+
+/// Objectives are checked against the run's own figures: the ones the run
+/// meets pass, one it cannot meet fails, and the run exits 4 naming it.
+#[test]
+fn slos_are_checked_and_a_failure_exits_4() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 3);
+    let (mut s, tmp) = Swarm::native(
+        &origin.url(),
+        3,
+        "6s",
+        &[
+            "--slo",
+            "segmentTtfbP99=30s",
+            "--slo",
+            "errorRate=0.01",
+            "--slo",
+            "minActiveViewers=1",
+            // loopback answers in about a tenth of a millisecond, not in 1 µs
+            "--slo",
+            "segmentTtfbP50=1us",
+        ],
+    );
+    let json = tmp.path().join("summary.json");
+    let status = s.wait(Duration::from_secs(20));
+    let out = s.output();
+    assert_eq!(status.code(), Some(4), "{out}");
+    assert!(out.contains("SLOs: 3 of 4 passed"), "{out}");
+    assert!(
+        out.contains("error: SLO failed: segmentTtfbP50 ≤ 0.001 ms: "),
+        "{out}"
+    );
+    let v = summary(&json);
+    let verdicts: Vec<(String, bool)> = v["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["figure"].as_str().unwrap().to_owned(),
+                x["pass"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("segmentTtfbP50".to_owned(), false),
+            ("segmentTtfbP99".to_owned(), true),
+            ("errorRate".to_owned(), true),
+            ("minActiveViewers".to_owned(), true),
+        ]
+    );
+    // the measured values are the summary's own figures
+    let ttfb = &v["totals"]["native"]["requests"]["segment"]["ttfbMs"];
+    assert_eq!(v["slo"][0]["measured"], ttfb["p50"]);
+    assert_eq!(v["slo"][3]["measured"], 1.0);
+    assert_eq!(v["totals"]["minActiveShare"], 1.0);
 }
 
 /// Under the quiet profiles (log level warning/error) the FFmpeg engine still
@@ -437,22 +559,8 @@ fn ffmpeg_engine_counts_requests_at_every_log_level() {
 fn native_engine_plays_a_real_origin_and_exports_histograms() {
     let _g = serial();
     let origin = origin();
-    let tmp = tempfile::tempdir().unwrap();
+    let (mut s, tmp) = Swarm::native(&origin.url(), 5, "10s", &[]);
     let json = tmp.path().join("summary.json");
-    let mut s = Swarm::start(&[
-        "run",
-        &origin.url(),
-        "--set",
-        "clients=5",
-        "--set",
-        "rampRate=10",
-        "--duration",
-        "10s",
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--summary-json",
-        json.to_str().unwrap(),
-    ]);
     let (text, m) = s.metrics_after(Duration::from_secs(6));
     assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
     assert!(m["hls_swarm_body_bytes_total"] > 0.0, "{text}");

@@ -165,6 +165,7 @@ impl Swarm {
         let metrics = control.metrics.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let schedule = ramp_schedule(c, self.seed);
+        let mut active_share = super::ActiveShare::after(&schedule);
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
         let mut viewers: Vec<ViewerState> = (0..n).map(|_| ViewerState::default()).collect();
         let mut next = 0usize;
@@ -275,6 +276,7 @@ impl Swarm {
                 }
                 metrics.viewers_active.set(active);
                 metrics.viewers_stalled.set(stalled);
+                active_share.sample(now - start, active as usize, n);
                 let secs = (now - last_status).as_secs_f64();
                 let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();
                 let segments: u64 = viewers.iter().map(|v| v.figures.segments).sum();
@@ -341,7 +343,7 @@ impl Swarm {
         control.finish();
 
         let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
-        let summary = Summary::new(
+        let mut summary = Summary::new(
             &self.profile,
             &self.url,
             &self.config,
@@ -351,6 +353,7 @@ impl Swarm {
             figures,
             None,
         );
+        summary.totals.min_active_share = active_share.min();
         Ok(Outcome {
             summary,
             never_reached: !ever_reached,

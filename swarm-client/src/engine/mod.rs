@@ -51,6 +51,41 @@ pub fn ramp_schedule(c: &Config, seed: u64) -> Vec<Duration> {
         .collect()
 }
 
+/// The `minActiveViewers` figure: the fewest viewers active in any
+/// once-a-second sample after the ramp (its last start, plus one second to
+/// connect), as a share of the target; the last sample's share when the run
+/// ended before that.
+#[derive(Debug)]
+pub struct ActiveShare {
+    after: Duration,
+    min: Option<f64>,
+    last: Option<f64>,
+}
+
+impl ActiveShare {
+    /// Counts samples from one second after the last start of `schedule`.
+    pub fn after(schedule: &[Duration]) -> Self {
+        ActiveShare {
+            after: schedule.iter().max().copied().unwrap_or_default() + Duration::from_secs(1),
+            min: None,
+            last: None,
+        }
+    }
+
+    /// `active` of `target` viewers at `elapsed` into the run.
+    pub fn sample(&mut self, elapsed: Duration, active: usize, target: usize) {
+        let share = active as f64 / target.max(1) as f64;
+        self.last = Some(share);
+        if elapsed >= self.after {
+            self.min = Some(self.min.map_or(share, |m| m.min(share)));
+        }
+    }
+
+    pub fn min(&self) -> Option<f64> {
+        self.min.or(self.last)
+    }
+}
+
 /// Prints the once-a-second status line: rewritten in place on a terminal,
 /// one line each otherwise.
 pub fn print_status(tty: bool, line: &str) {
@@ -99,5 +134,27 @@ impl Control {
     /// Stops the metrics endpoint.
     pub fn finish(&self) {
         self.server.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_active_share_counts_from_a_second_after_the_ramp() {
+        let s = |ms| Duration::from_millis(ms);
+        let mut a = ActiveShare::after(&[s(0), s(2500), s(1000)]);
+        assert_eq!(a.min(), None);
+        // during the ramp: only the last sample counts, as a fallback
+        a.sample(s(1000), 1, 4);
+        assert_eq!(a.min(), Some(0.25));
+        a.sample(s(3000), 3, 4);
+        assert_eq!(a.min(), Some(0.75));
+        // after 2.5 s + 1 s: the fewest from here on
+        a.sample(s(3500), 4, 4);
+        a.sample(s(4500), 2, 4);
+        a.sample(s(5500), 4, 4);
+        assert_eq!(a.min(), Some(0.5));
     }
 }

@@ -116,7 +116,9 @@ impl Swarm {
             timeout: Duration::from_secs(u64::from(c.timeout)),
         };
         let mut seeds = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
-        let handles: Vec<_> = ramp_schedule(c, self.seed)
+        let schedule = ramp_schedule(c, self.seed);
+        let mut active_share = super::ActiveShare::after(&schedule);
+        let handles: Vec<_> = schedule
             .into_iter()
             .enumerate()
             .map(|(i, after)| {
@@ -171,6 +173,7 @@ impl Swarm {
             let stalled = shared.slots.iter().filter(|s| s.stalled(now_ns)).count();
             metrics.viewers_active.set(active as i64);
             metrics.viewers_stalled.set(stalled as i64);
+            active_share.sample(now - start, active, n);
             if self.check {
                 continue;
             }
@@ -227,6 +230,8 @@ impl Swarm {
             figures,
             Some(&recorder),
         );
+        let mut summary = summary;
+        summary.totals.min_active_share = active_share.min();
         Ok(Outcome {
             summary,
             never_reached,

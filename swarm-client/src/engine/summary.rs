@@ -200,6 +200,10 @@ pub struct Totals {
     /// Media seconds read per second of run, summed over viewers (≈ viewers
     /// when every one keeps up).
     pub media_rate: f64,
+    /// The fewest viewers active in any second after the ramp, as a share
+    /// of `viewers` (the last second's share when the run ended first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_active_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeTotals>,
 }
@@ -217,6 +221,9 @@ pub struct Summary {
     pub settings: serde_json::Value,
     pub totals: Totals,
     pub viewers: Vec<ViewerFigures>,
+    /// Each objective of the `slo` table, checked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<crate::slo::Verdict>,
 }
 
 impl Summary {
@@ -269,6 +276,7 @@ impl Summary {
             settings: serde_json::to_value(c).expect("configs serialize"),
             totals: t,
             viewers,
+            slo: Vec::new(),
         }
     }
 
@@ -379,6 +387,13 @@ impl Summary {
                 "  … {} more viewers (all of them are in --summary-json)",
                 self.viewers.len() - MAX_VIEWER_ROWS
             );
+        }
+        if !self.slo.is_empty() {
+            let passed = self.slo.iter().filter(|v| v.pass).count();
+            let _ = writeln!(o, "  SLOs: {passed} of {} passed", self.slo.len());
+            for v in &self.slo {
+                let _ = writeln!(o, "    {}", v.line());
+            }
         }
         o
     }

@@ -1,0 +1,511 @@
+//! Service-level objectives: limits on the run's figures (PLAYER.md) that
+//! decide whether the origin held. Set in the config's `slo` table (so a
+//! profile can carry them) or with `run --slo KEY=VALUE`; checked at the end
+//! of a run, each with its measured value and PASS/FAIL; any failure makes
+//! `run` exit with status 4.
+//!
+//! Every key is one entry of [`figures`]: the schema lists them all (an
+//! unknown key gets a did-you-mean), and the same entry says how the figure
+//! is read from a run's summary.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::engine::summary::{NativeTotals, Summary};
+use crate::native::recorder::Stats;
+
+/// The value of one objective as written: a duration (`"300ms"`, `"2s"`) or
+/// a number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Limit {
+    Number(f64),
+    Text(String),
+}
+
+/// The `slo` table: figure key → limit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Slo(pub BTreeMap<String, Limit>);
+
+impl Slo {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a figure is measured in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A time, written as a duration and shown in ms.
+    Millis,
+    /// A plain number (a ratio of times).
+    Number,
+    /// A share from 0 to 1.
+    Fraction,
+}
+
+/// One figure an objective can be set on.
+pub struct Figure {
+    pub key: String,
+    pub unit: Unit,
+    /// `true`: the figure must be at most the limit; `false`: at least.
+    pub at_most: bool,
+    /// Measured only by the native engine.
+    pub native_only: bool,
+    pub help: String,
+    measure: Measure,
+}
+
+/// How a figure is read from a run's summary.
+type Measure = Box<dyn Fn(&Summary) -> Option<f64> + Send + Sync>;
+
+/// One percentile of a distribution's summary.
+type Percentile = fn(&Stats) -> f64;
+
+impl Figure {
+    /// Its value in a run's summary; `None` when nothing was measured.
+    pub fn measure(&self, s: &Summary) -> Option<f64> {
+        (self.measure)(s)
+    }
+}
+
+/// The percentiles a timing objective can name: (key suffix, label, pick).
+const PERCENTILES: &[(&str, &str, Percentile)] = &[
+    ("P50", "median", |s| s.p50),
+    ("P90", "90th percentile", |s| s.p90),
+    ("P95", "95th percentile", |s| s.p95),
+    ("P99", "99th percentile", |s| s.p99),
+    ("P999", "99.9th percentile", |s| s.p999),
+];
+
+type Pick = fn(&NativeTotals) -> Option<&Stats>;
+
+/// Every figure an objective can be set on, in the order they are shown.
+pub fn figures() -> Vec<Figure> {
+    let distributions: [(&str, Unit, &str, Pick); 6] = [
+        (
+            "segmentTtfb",
+            Unit::Millis,
+            "time to first byte of segment requests",
+            |n| n.requests.get("segment").map(|k| &k.ttfb_ms),
+        ),
+        (
+            "playlistTtfb",
+            Unit::Millis,
+            "time to first byte of playlist requests",
+            |n| n.requests.get("playlist").map(|k| &k.ttfb_ms),
+        ),
+        (
+            "segmentDownload",
+            Unit::Millis,
+            "segment download time (first byte to last)",
+            |n| n.requests.get("segment").map(|k| &k.download_ms),
+        ),
+        (
+            "segmentDownloadRatio",
+            Unit::Number,
+            "segment download time / segment duration (above 1: slower than real time)",
+            |n| Some(&n.segment_download_ratio),
+        ),
+        (
+            "startup",
+            Unit::Millis,
+            "startup time (first request to first segment in)",
+            |n| Some(&n.startup_ms),
+        ),
+        (
+            "liveLatency",
+            Unit::Millis,
+            "live latency (playout position behind the segment's appearance)",
+            |n| Some(&n.live_latency_ms),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (base, unit, what, pick) in distributions {
+        for (suffix, label, p) in PERCENTILES {
+            out.push(Figure {
+                key: format!("{base}{suffix}"),
+                unit,
+                at_most: true,
+                native_only: true,
+                help: format!("{label} of the {what}: at most this"),
+                measure: Box::new(move |s: &Summary| {
+                    let stats = pick(s.totals.native.as_ref()?)?;
+                    (stats.count > 0).then(|| p(stats))
+                }),
+            });
+        }
+    }
+    out.push(Figure {
+        key: "rebufferRatio".into(),
+        unit: Unit::Fraction,
+        at_most: true,
+        native_only: true,
+        help: "time stalled / (time played + time stalled), over all viewers: at most this".into(),
+        measure: Box::new(|s: &Summary| {
+            let n = s.totals.native.as_ref()?;
+            (n.counts.play_sec + n.counts.rebuffer_sec > 0.0).then_some(n.rebuffer_ratio)
+        }),
+    });
+    out.push(Figure {
+        key: "errorRate".into(),
+        unit: Unit::Fraction,
+        at_most: true,
+        native_only: false,
+        help: "failed requests / all requests (HTTP errors, timeouts, connection \
+               errors and other failures): at most this"
+            .into(),
+        measure: Box::new(|s: &Summary| {
+            let failed = failed_requests(s);
+            let all = s.totals.segments + s.totals.playlists + failed;
+            (all > 0).then(|| failed as f64 / all as f64)
+        }),
+    });
+    out.push(Figure {
+        key: "minActiveViewers".into(),
+        unit: Unit::Fraction,
+        at_most: false,
+        native_only: false,
+        help: "the fewest viewers active in any second after the ramp, as a share of \
+               `clients`: at least this"
+            .into(),
+        measure: Box::new(|s: &Summary| s.totals.min_active_share),
+    });
+    out
+}
+
+/// HTTP errors, timeouts, connection errors and the native engine's other
+/// failures.
+pub fn failed_requests(s: &Summary) -> u64 {
+    let t = &s.totals;
+    t.http_errors.values().sum::<u64>()
+        + t.timeouts
+        + t.connect_errors
+        + t.native
+            .as_ref()
+            .map_or(0, |n| n.counts.errors.values().sum::<u64>())
+}
+
+/// A duration as written in an objective: a number and `us`, `ms`, `s` or
+/// `m`, up to an hour. In milliseconds.
+pub fn parse_millis(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| c.is_ascii_alphabetic())
+        .ok_or_else(|| format!("`{text}` has no unit (us, ms, s or m)"))?;
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number and a unit"))?;
+    let ms = n * match unit {
+        "us" => 0.001,
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "m" => 60_000.0,
+        _ => return Err(format!("`{unit}` is not a unit (us, ms, s or m)")),
+    };
+    if !(0.0..=3_600_000.0).contains(&ms) {
+        return Err(format!("`{text}` is not between 0 and 1 hour"));
+    }
+    Ok(ms)
+}
+
+/// One objective, checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// The figure's key (`segmentTtfbP99`).
+    pub figure: String,
+    /// `max` (the figure must be at most `limit`) or `min`.
+    pub bound: String,
+    /// The limit, in `unit`.
+    pub limit: f64,
+    /// `ms`, `number` or `fraction`.
+    pub unit: String,
+    /// What the run measured, in `unit`; absent when nothing was measured
+    /// (which fails the objective).
+    pub measured: Option<f64>,
+    pub pass: bool,
+}
+
+impl Verdict {
+    /// `segmentTtfbP99 ≤ 300 ms: 3.2 ms PASS`.
+    pub fn line(&self) -> String {
+        let show = |v: f64| match self.unit.as_str() {
+            "ms" => format!("{} ms", round(v)),
+            _ => round(v).to_string(),
+        };
+        format!(
+            "{} {} {}: {} {}",
+            self.figure,
+            if self.bound == "max" { "≤" } else { "≥" },
+            show(self.limit),
+            self.measured
+                .map_or_else(|| "not measured".to_owned(), show),
+            if self.pass { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1e4).round() / 1e4
+}
+
+/// The limit of `key` in its figure's unit.
+fn limit_value(f: &Figure, limit: &Limit) -> Result<f64, String> {
+    match (f.unit, limit) {
+        (Unit::Millis, Limit::Text(t)) => parse_millis(t),
+        (Unit::Millis, Limit::Number(_)) => Err("expected a duration such as \"300ms\"".into()),
+        (_, Limit::Number(n)) => Ok(*n),
+        (_, Limit::Text(t)) => Err(format!("expected a number, got \"{t}\"")),
+    }
+}
+
+/// Problems with an `slo` table that the schema cannot see: durations out of
+/// range, figures the engine does not measure. `(dotted path, message)`.
+pub fn check(slo: &Slo, native: bool) -> Vec<(String, String)> {
+    let all = figures();
+    let mut out = Vec::new();
+    for (key, limit) in &slo.0 {
+        let path = format!("slo.{key}");
+        let Some(f) = all.iter().find(|f| f.key == *key) else {
+            continue; // the schema names unknown keys
+        };
+        if let Err(e) = limit_value(f, limit) {
+            out.push((path.clone(), e));
+        }
+        if f.native_only && !native {
+            out.push((
+                path,
+                "the ffmpeg engine does not measure this figure; use the native engine \
+                 (`--engine native`) or drop the objective"
+                    .into(),
+            ));
+        }
+    }
+    out
+}
+
+/// Checks every objective of `slo` against the run summarised in `s`, in
+/// the order of [`figures`]. An objective whose figure was not measured fails.
+pub fn evaluate(slo: &Slo, s: &Summary) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for f in figures() {
+        let Some(limit) = slo.0.get(&f.key) else {
+            continue;
+        };
+        let Ok(limit) = limit_value(&f, limit) else {
+            continue; // refused when the config was loaded
+        };
+        let measured = f.measure(s);
+        let pass = measured.is_some_and(|m| if f.at_most { m <= limit } else { m >= limit });
+        out.push(Verdict {
+            figure: f.key.clone(),
+            bound: if f.at_most { "max" } else { "min" }.into(),
+            limit,
+            unit: match f.unit {
+                Unit::Millis => "ms",
+                Unit::Number => "number",
+                Unit::Fraction => "fraction",
+            }
+            .into(),
+            measured,
+            pass,
+        });
+    }
+    out
+}
+
+impl JsonSchema for Slo {
+    fn schema_name() -> Cow<'static, str> {
+        "Slo".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let mut properties = serde_json::Map::new();
+        for f in figures() {
+            let value = match f.unit {
+                Unit::Millis => json!({
+                    "type": "string",
+                    "pattern": r"^[0-9]+(\.[0-9]+)?(us|ms|s|m)$",
+                    "description": format!("{} (a duration: \"300ms\", \"2s\")", f.help),
+                }),
+                Unit::Number => json!({
+                    "type": "number", "minimum": 0, "maximum": 1000,
+                    "description": f.help,
+                }),
+                Unit::Fraction => json!({
+                    "type": "number", "minimum": 0, "maximum": 1,
+                    "description": f.help,
+                }),
+            };
+            properties.insert(f.key, value);
+        }
+        let schema: Value = json!({
+            "type": "object",
+            "description": "Service-level objectives: limits on the run's figures, checked at \
+                            the end (exit status 4 when one fails)",
+            "properties": properties,
+            "additionalProperties": false,
+        });
+        Schema::try_from(schema).expect("an object schema")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::summary::{KindStats, Totals};
+
+    fn summary(totals: Totals) -> Summary {
+        Summary {
+            engine: "native".into(),
+            url: "http://x/s.m3u8".into(),
+            profile: "default".into(),
+            seed: 1,
+            duration_sec: 10.0,
+            stopped_by: "duration reached".into(),
+            settings: Value::Null,
+            totals,
+            viewers: vec![],
+            slo: vec![],
+        }
+    }
+
+    fn stats(p50: f64, p99: f64) -> Stats {
+        Stats {
+            count: 100,
+            p50,
+            p99,
+            ..Default::default()
+        }
+    }
+
+    fn slo(pairs: &[(&str, Limit)]) -> Slo {
+        Slo(pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect())
+    }
+
+    #[test]
+    fn durations_are_read_in_milliseconds_and_bounded() {
+        assert_eq!(parse_millis("300ms"), Ok(300.0));
+        assert_eq!(parse_millis("2s"), Ok(2000.0));
+        assert_eq!(parse_millis("1.5s"), Ok(1500.0));
+        assert_eq!(parse_millis("250us"), Ok(0.25));
+        assert_eq!(parse_millis("1m"), Ok(60_000.0));
+        assert!(parse_millis("300").unwrap_err().contains("no unit"));
+        assert!(parse_millis("3h").unwrap_err().contains("not a unit"));
+        assert!(parse_millis("61m").unwrap_err().contains("1 hour"));
+    }
+
+    #[test]
+    fn objectives_pass_and_fail_on_the_measured_figures() {
+        let mut n = NativeTotals::default();
+        n.requests.insert(
+            "segment".into(),
+            KindStats {
+                ttfb_ms: stats(1.0, 250.0),
+                ..Default::default()
+            },
+        );
+        n.startup_ms = stats(800.0, 2500.0);
+        n.counts.play_sec = 990.0;
+        n.counts.rebuffer_sec = 10.0;
+        n.rebuffer_ratio = 0.01;
+        let mut t = Totals {
+            segments: 990,
+            playlists: 0,
+            timeouts: 10,
+            min_active_share: Some(0.98),
+            native: Some(n),
+            ..Default::default()
+        };
+        t.http_errors.insert(404, 0);
+        let s = summary(t);
+        let v = evaluate(
+            &slo(&[
+                ("segmentTtfbP99", Limit::Text("300ms".into())),
+                ("segmentTtfbP50", Limit::Text("500us".into())),
+                ("rebufferRatio", Limit::Number(0.005)),
+                ("errorRate", Limit::Number(0.01)),
+                ("minActiveViewers", Limit::Number(0.99)),
+                ("liveLatencyP95", Limit::Text("10s".into())),
+            ]),
+            &s,
+        );
+        let got: Vec<(&str, Option<f64>, bool)> = v
+            .iter()
+            .map(|v| (v.figure.as_str(), v.measured, v.pass))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("segmentTtfbP50", Some(1.0), false),
+                ("segmentTtfbP99", Some(250.0), true),
+                // nothing measured: fails
+                ("liveLatencyP95", None, false),
+                ("rebufferRatio", Some(0.01), false),
+                // 10 timeouts of 1000 requests
+                ("errorRate", Some(0.01), true),
+                ("minActiveViewers", Some(0.98), false),
+            ]
+        );
+        assert_eq!(v[1].line(), "segmentTtfbP99 ≤ 300 ms: 250 ms PASS");
+        assert_eq!(v[2].line(), "liveLatencyP95 ≤ 10000 ms: not measured FAIL");
+        assert_eq!(v[5].line(), "minActiveViewers ≥ 0.99: 0.98 FAIL");
+    }
+
+    #[test]
+    fn wrong_kinds_and_figures_the_engine_lacks_are_refused() {
+        let s = slo(&[
+            ("segmentTtfbP99", Limit::Number(300.0)),
+            ("errorRate", Limit::Text("1%".into())),
+            ("startupP95", Limit::Text("2s".into())),
+        ]);
+        let native = check(&s, true);
+        assert_eq!(
+            native,
+            [
+                (
+                    "slo.errorRate".to_owned(),
+                    "expected a number, got \"1%\"".to_owned()
+                ),
+                (
+                    "slo.segmentTtfbP99".to_owned(),
+                    "expected a duration such as \"300ms\"".to_owned()
+                ),
+            ]
+        );
+        let ffmpeg = check(&s, false);
+        assert!(ffmpeg
+            .iter()
+            .any(|(p, m)| p == "slo.startupP95" && m.contains("ffmpeg engine does not measure")));
+        // both engines count errors: only the type is wrong there
+        assert!(!ffmpeg
+            .iter()
+            .any(|(p, m)| p == "slo.errorRate" && m.contains("does not measure")));
+    }
+
+    #[test]
+    fn the_schema_lists_every_figure() {
+        let schema = serde_json::to_value(schemars::schema_for!(Slo)).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        assert_eq!(props.len(), figures().len());
+        for key in [
+            "segmentTtfbP99",
+            "startupP95",
+            "rebufferRatio",
+            "minActiveViewers",
+        ] {
+            assert!(props.contains_key(key), "{key}");
+        }
+        assert_eq!(schema["additionalProperties"], false);
+    }
+}
