@@ -30,6 +30,12 @@ pub trait Component {
     fn check(_config: &Self::Config) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// The JSON Schema of the results a run writes, for components whose
+    /// runs write results (`schema --results`).
+    fn results_schema() -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// A validated config with everything computed from it.

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod derive;
 pub mod engine;
+pub mod merge;
 pub mod native;
 pub mod run;
 pub mod slo;
@@ -28,5 +29,9 @@ impl common::Component for SwarmClient {
 
     fn check(config: &Config) -> Vec<(String, String)> {
         slo::check(&config.slo, config.engine == config::Engine::Native)
+    }
+
+    fn results_schema() -> Option<serde_json::Value> {
+        Some(common::schema::schema_of::<engine::summary::Summary>())
     }
 }

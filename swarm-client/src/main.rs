@@ -8,7 +8,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
 use swarm_client::config::{Engine, VariantMode};
-use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs, SloFailed};
+use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
+use swarm_client::slo::SloFailed;
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
@@ -105,6 +106,29 @@ enum Command {
         viewer: ViewerFlags,
     },
 
+    /// Merge the results of runs on several machines into one run's results
+    ///
+    /// Each FILE is a results file (`run --summary-json FILE`, or an earlier
+    /// merge) of the same engine. Counters add up, the histograms merge (so the
+    /// percentiles are those of every sample together, as one big machine
+    /// would have measured them), the per-second series merge by wall-clock
+    /// second, and the SLOs — the first run's, and --slo — are checked again on
+    /// the merged figures.
+    ///
+    /// Exit status: 0 merged, 2 bad input, 4 an SLO failed.
+    Merge {
+        /// The results files
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write the merged results (JSON) to FILE
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// An objective to check, FIGURE=LIMIT (replaces the runs' own of
+        /// that figure); repeatable
+        #[arg(long, value_name = "FIGURE=LIMIT")]
+        slo: Vec<String>,
+    },
+
     /// Print the FFmpeg arguments of one viewer (one per line)
     ViewerArgs {
         /// The stream URL
@@ -181,6 +205,14 @@ fn run(command: Command) -> Result<()> {
                 ca_file,
                 slo,
             })
+        }
+        Command::Merge {
+            files,
+            out: merged,
+            slo,
+        } => {
+            drop(out);
+            swarm_client::merge::run(&files, merged.as_deref(), &slo)
         }
         Command::ViewerArgs {
             url,

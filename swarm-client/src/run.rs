@@ -19,11 +19,6 @@ use crate::SwarmClient;
 #[error("the stream at {0} was never reachable: no viewer read anything")]
 pub struct NeverReachable(pub String);
 
-/// One or more service-level objectives failed: exit status 4.
-#[derive(Debug, thiserror::Error)]
-#[error("SLO failed: {}", .0.join(", "))]
-pub struct SloFailed(pub Vec<String>);
-
 /// What `run` was asked to do.
 #[derive(Clone, Debug)]
 pub struct RunArgs {
@@ -273,40 +268,14 @@ pub fn run(a: RunArgs) -> Result<()> {
     if outcome.never_reached {
         return Err(NeverReachable(a.url).into());
     }
-    let failed: Vec<String> = summary
-        .slo
-        .iter()
-        .filter(|v| !v.pass)
-        .map(|v| v.line())
-        .collect();
-    if !failed.is_empty() {
-        return Err(SloFailed(failed).into());
-    }
-    Ok(())
+    Ok(crate::slo::gate(&summary.slo)?)
 }
 
-/// `--slo KEY=VALUE` as the `--set slo.KEY=VALUE` it stands for (a
-/// duration such as `300ms` is a string, a number stays a number).
+/// `--slo FIGURE=LIMIT` as the `--set slo.FIGURE=LIMIT` it stands for.
 pub fn slo_set(arg: &str) -> Result<String, UsageError> {
-    let (key, value) = arg.split_once('=').ok_or_else(|| {
-        UsageError(format!(
-            "--slo {arg}: expected FIGURE=LIMIT, e.g. segmentTtfbP99=300ms or errorRate=0.001"
-        ))
-    })?;
-    let (key, value) = (key.trim(), value.trim());
-    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(UsageError(format!(
-            "--slo {arg}: `{key}` is not a figure name (see `swarm-client schema`, key slo)"
-        )));
-    }
-    if value.parse::<f64>().is_ok() {
-        Ok(format!("slo.{key}={value}"))
-    } else if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
-        Ok(format!("slo.{key}=\"{value}\""))
-    } else {
-        Err(UsageError(format!(
-            "--slo {arg}: `{value}` is neither a number nor a duration such as 300ms"
-        )))
+    match crate::slo::parse_flag(arg).map_err(UsageError)? {
+        (key, crate::slo::Limit::Number(n)) => Ok(format!("slo.{key}={n}")),
+        (key, crate::slo::Limit::Text(t)) => Ok(format!("slo.{key}=\"{t}\"")),
     }
 }
 

@@ -216,7 +216,7 @@ pub fn parse_millis(text: &str) -> Result<f64, String> {
 }
 
 /// One objective, checked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     /// The figure's key (`segmentTtfbP99`).
@@ -256,6 +256,25 @@ fn round(v: f64) -> f64 {
     (v * 1e4).round() / 1e4
 }
 
+/// One or more service-level objectives failed: exit status 4.
+#[derive(Debug, thiserror::Error)]
+#[error("SLO failed: {}", .0.join(", "))]
+pub struct SloFailed(pub Vec<String>);
+
+/// `Err` naming every failed objective of `verdicts`, `Ok` when all passed.
+pub fn gate(verdicts: &[Verdict]) -> Result<(), SloFailed> {
+    let failed: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.pass)
+        .map(Verdict::line)
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(SloFailed(failed))
+    }
+}
+
 /// The limit of `key` in its figure's unit.
 fn limit_value(f: &Figure, limit: &Limit) -> Result<f64, String> {
     match (f.unit, limit) {
@@ -289,6 +308,33 @@ pub fn check(slo: &Slo, native: bool) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `FIGURE=LIMIT` as given to `--slo`: the figure's key and its limit (a
+/// number, or a duration such as `300ms`). The key must be a figure's.
+pub fn parse_flag(arg: &str) -> Result<(String, Limit), String> {
+    let (key, value) = arg.split_once('=').ok_or_else(|| {
+        format!("--slo {arg}: expected FIGURE=LIMIT, e.g. segmentTtfbP99=300ms or errorRate=0.001")
+    })?;
+    let (key, value) = (key.trim(), value.trim());
+    let all = figures();
+    if !all.iter().any(|f| f.key == key) {
+        let hint = common::suggest::closest(key, all.iter().map(|f| f.key.as_str()))
+            .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
+        return Err(format!("--slo {arg}: `{key}` is not a figure{hint}"));
+    }
+    let limit = match value.parse::<f64>() {
+        Ok(n) => Limit::Number(n),
+        Err(_) if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') => {
+            Limit::Text(value.to_owned())
+        }
+        Err(_) => {
+            return Err(format!(
+                "--slo {arg}: `{value}` is neither a number nor a duration such as 300ms"
+            ))
+        }
+    };
+    Ok((key.to_owned(), limit))
 }
 
 /// Checks every objective of `slo` against the run summarised in `s`, in
@@ -364,6 +410,9 @@ mod tests {
 
     fn summary(totals: Totals) -> Summary {
         Summary {
+            format: crate::engine::summary::RESULTS_FORMAT.into(),
+            version: crate::engine::summary::RESULTS_VERSION,
+            series: vec![],
             engine: "native".into(),
             url: "http://x/s.m3u8".into(),
             profile: "default".into(),

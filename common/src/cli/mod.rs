@@ -93,7 +93,12 @@ pub enum CommonCommand {
         toml: bool,
     },
     /// Print the JSON Schema that every merged config is validated against
-    Schema,
+    Schema {
+        /// Print the schema of the results a run writes instead (the
+        /// components whose runs write results)
+        #[arg(long)]
+        results: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     ///
     /// e.g. `test-origin completions bash > ~/.local/share/bash-completion/completions/test-origin`
@@ -157,8 +162,18 @@ impl CommonCommand {
                     write!(out, "{}", toml::to_string(&value)?)?;
                 }
             }
-            CommonCommand::Schema => {
+            CommonCommand::Schema { results: false } => {
                 writeln!(out, "{}", serde_json::to_string_pretty(&schema::<C>())?)?;
+            }
+            CommonCommand::Schema { results: true } => {
+                let s = C::results_schema().ok_or_else(|| {
+                    UsageError(format!(
+                        "{} writes no results; `{} schema` prints its config's schema",
+                        C::NAME,
+                        C::NAME
+                    ))
+                })?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
             }
         }
         Ok(())

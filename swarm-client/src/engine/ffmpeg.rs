@@ -165,7 +165,7 @@ impl Swarm {
         let metrics = control.metrics.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let schedule = ramp_schedule(c, self.seed);
-        let mut active_share = super::ActiveShare::after(&schedule);
+        let mut series = super::Series::new(&schedule, c.clients);
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
         let mut viewers: Vec<ViewerState> = (0..n).map(|_| ViewerState::default()).collect();
         let mut next = 0usize;
@@ -229,7 +229,7 @@ impl Swarm {
                     }
                 }
             }
-            if now - last_status >= Duration::from_secs(1) {
+            if let Some(second) = series.due(super::unix_now()) {
                 let pids: std::collections::BTreeSet<u32> =
                     viewers.iter().filter_map(|v| v.pid).collect();
                 match netbytes::snapshot().await {
@@ -276,7 +276,22 @@ impl Swarm {
                 }
                 metrics.viewers_active.set(active);
                 metrics.viewers_stalled.set(stalled);
-                active_share.sample(now - start, active as usize, n);
+                let sum = |f: fn(&ViewerFigures) -> u64| {
+                    viewers.iter().map(|v| f(&v.figures)).sum::<u64>()
+                };
+                series.sample(
+                    second,
+                    now - start,
+                    (active as u64, stalled as u64),
+                    (
+                        sum(|f| f.bytes),
+                        sum(|f| f.segments + f.playlists),
+                        sum(|f| {
+                            f.http_errors.values().sum::<u64>() + f.timeouts + f.connect_errors
+                        }),
+                    ),
+                    None,
+                );
                 let secs = (now - last_status).as_secs_f64();
                 let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();
                 let segments: u64 = viewers.iter().map(|v| v.figures.segments).sum();
@@ -343,7 +358,7 @@ impl Swarm {
         control.finish();
 
         let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
-        let mut summary = Summary::new(
+        let summary = Summary::new(
             &self.profile,
             &self.url,
             &self.config,
@@ -352,8 +367,8 @@ impl Swarm {
             stop_reason,
             figures,
             None,
+            series.seconds,
         );
-        summary.totals.min_active_share = active_share.min();
         Ok(Outcome {
             summary,
             never_reached: !ever_reached,

@@ -51,38 +51,83 @@ pub fn ramp_schedule(c: &Config, seed: u64) -> Vec<Duration> {
         .collect()
 }
 
-/// The `minActiveViewers` figure: the fewest viewers active in any
-/// once-a-second sample after the ramp (its last start, plus one second to
-/// connect), as a share of the target; the last sample's share when the run
-/// ended before that.
-#[derive(Debug)]
-pub struct ActiveShare {
-    after: Duration,
-    min: Option<f64>,
-    last: Option<f64>,
+/// The series of a run: one [`summary::Second`] per wall-clock second (so
+/// runs on several machines line up), made from running totals sampled
+/// just after each second ends.
+pub struct Series {
+    ramp_over: Duration,
+    target: u64,
+    last: Option<u64>,
+    prev: (u64, u64, u64),
+    prev_ttfb: Option<hdrhistogram::Histogram<u64>>,
+    pub seconds: Vec<summary::Second>,
 }
 
-impl ActiveShare {
-    /// Counts samples from one second after the last start of `schedule`.
-    pub fn after(schedule: &[Duration]) -> Self {
-        ActiveShare {
-            after: schedule.iter().max().copied().unwrap_or_default() + Duration::from_secs(1),
-            min: None,
+/// Now as Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Series {
+    /// A series for a run of `target` viewers started on `schedule`.
+    pub fn new(schedule: &[Duration], target: u32) -> Self {
+        Series {
+            ramp_over: schedule.iter().max().copied().unwrap_or_default() + Duration::from_secs(1),
+            target: u64::from(target),
             last: None,
+            prev: (0, 0, 0),
+            prev_ttfb: None,
+            seconds: Vec::new(),
         }
     }
 
-    /// `active` of `target` viewers at `elapsed` into the run.
-    pub fn sample(&mut self, elapsed: Duration, active: usize, target: usize) {
-        let share = active as f64 / target.max(1) as f64;
-        self.last = Some(share);
-        if elapsed >= self.after {
-            self.min = Some(self.min.map_or(share, |m| m.min(share)));
-        }
+    /// The wall-clock second (Unix time) `now` is in, when it differs from
+    /// the last sample's: time to take one.
+    pub fn due(&self, now: u64) -> Option<u64> {
+        (self.last != Some(now)).then_some(now)
     }
 
-    pub fn min(&self) -> Option<f64> {
-        self.min.or(self.last)
+    /// A sample at Unix second `t`, `elapsed` into the run: viewers active
+    /// and stalled, the running totals (bytes, requests, failed requests),
+    /// and the running histogram of segment TTFB (native).
+    pub fn sample(
+        &mut self,
+        t: u64,
+        elapsed: Duration,
+        (active, stalled): (u64, u64),
+        (bytes, requests, errors): (u64, u64, u64),
+        ttfb: Option<&hdrhistogram::Histogram<u64>>,
+    ) {
+        let (b0, r0, e0) = self.prev;
+        let mut second = summary::Second {
+            t,
+            active,
+            stalled,
+            target: self.target,
+            after_ramp: elapsed >= self.ramp_over,
+            bytes: bytes.saturating_sub(b0),
+            requests: requests.saturating_sub(r0),
+            errors: errors.saturating_sub(e0),
+            ..Default::default()
+        };
+        if let Some(h) = ttfb {
+            let mut within = h.clone();
+            if let Some(p) = &self.prev_ttfb {
+                let _ = within.subtract(p);
+            }
+            if !within.is_empty() {
+                let ms = |q: f64| within.value_at_quantile(q) as f64 / 1000.0;
+                second.ttfb_p50_ms = Some(ms(0.5));
+                second.ttfb_p99_ms = Some(ms(0.99));
+                second.ttfb = Some(crate::native::recorder::Encoded::of(&within));
+            }
+            self.prev_ttfb = Some(h.clone());
+        }
+        self.prev = (bytes, requests, errors);
+        self.last = Some(t);
+        self.seconds.push(second);
     }
 }
 
@@ -142,19 +187,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_active_share_counts_from_a_second_after_the_ramp() {
-        let s = |ms| Duration::from_millis(ms);
-        let mut a = ActiveShare::after(&[s(0), s(2500), s(1000)]);
-        assert_eq!(a.min(), None);
-        // during the ramp: only the last sample counts, as a fallback
-        a.sample(s(1000), 1, 4);
-        assert_eq!(a.min(), Some(0.25));
-        a.sample(s(3000), 3, 4);
-        assert_eq!(a.min(), Some(0.75));
-        // after 2.5 s + 1 s: the fewest from here on
-        a.sample(s(3500), 4, 4);
-        a.sample(s(4500), 2, 4);
-        a.sample(s(5500), 4, 4);
-        assert_eq!(a.min(), Some(0.5));
+    fn a_series_holds_each_seconds_own_counts() {
+        let ms = Duration::from_millis;
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        let mut s = Series::new(&[ms(0), ms(2500), ms(1000)], 4);
+        assert_eq!(s.due(100), Some(100));
+        h.record(1000).unwrap();
+        s.sample(100, ms(1000), (1, 0), (10, 2, 0), Some(&h));
+        assert_eq!(s.due(100), None, "one sample a second");
+        for _ in 0..99 {
+            h.record(5000).unwrap();
+        }
+        s.sample(101, ms(2000), (3, 1), (25, 6, 1), Some(&h));
+        // no request in this second: no TTFB
+        s.sample(103, ms(4000), (4, 0), (40, 6, 1), Some(&h));
+        let got: Vec<_> = s
+            .seconds
+            .iter()
+            .map(|x| {
+                (
+                    x.t,
+                    x.active,
+                    x.after_ramp,
+                    x.bytes,
+                    x.requests,
+                    x.errors,
+                    x.ttfb_p50_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (100, 1, false, 10, 2, 0, Some(1.0)),
+                // 5 ms at 3 significant digits: the bucket's highest value
+                (101, 3, false, 15, 4, 1, Some(5.003)),
+                (103, 4, true, 15, 0, 0, None),
+            ]
+        );
+        // the second's own histogram: 99 samples of 5 ms, not the first 1 ms
+        assert_eq!(
+            s.seconds[1].ttfb.as_ref().unwrap().decode().unwrap().len(),
+            99
+        );
+        assert_eq!(summary::min_active_share(&s.seconds), Some(1.0));
+        s.sample(104, ms(5000), (2, 0), (40, 6, 1), None);
+        assert_eq!(summary::min_active_share(&s.seconds), Some(0.5));
+        // before the ramp is over: the last second's share
+        assert_eq!(summary::min_active_share(&s.seconds[..2]), Some(0.75));
     }
 }

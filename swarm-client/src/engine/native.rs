@@ -117,7 +117,7 @@ impl Swarm {
         };
         let mut seeds = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
         let schedule = ramp_schedule(c, self.seed);
-        let mut active_share = super::ActiveShare::after(&schedule);
+        let mut series = super::Series::new(&schedule, c.clients);
         let handles: Vec<_> = schedule
             .into_iter()
             .enumerate()
@@ -138,7 +138,9 @@ impl Swarm {
             .collect();
 
         let end = self.duration.map(|d| start + d);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // look 10 times a second; act once per wall-clock second
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tick.tick().await;
         let mut stop_reason = "duration reached";
         let (mut last_bytes, mut last_segments) = (0u64, 0u64);
@@ -155,6 +157,9 @@ impl Swarm {
                 _ = wake => break,
                 r = control.signalled() => { stop_reason = r; break; }
             }
+            let Some(second) = series.due(super::unix_now()) else {
+                continue;
+            };
             let now = Instant::now();
             let ever = metrics.playlists.get() > 0;
             if !ever
@@ -173,7 +178,24 @@ impl Swarm {
             let stalled = shared.slots.iter().filter(|s| s.stalled(now_ns)).count();
             metrics.viewers_active.set(active as i64);
             metrics.viewers_stalled.set(stalled as i64);
-            active_share.sample(now - start, active, n);
+            let ttfb = shared
+                .recorder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .kinds
+                .get(&crate::native::player::Kind::Segment)
+                .map(|k| k.ttfb.clone());
+            series.sample(
+                second,
+                now - start,
+                (active as u64, stalled as u64),
+                (
+                    metrics.bytes.get(),
+                    metrics.segments.get() + metrics.playlists.get(),
+                    shared.failures.load(Ordering::Relaxed),
+                ),
+                ttfb.as_ref(),
+            );
             if self.check {
                 continue;
             }
@@ -229,9 +251,8 @@ impl Swarm {
             stop_reason,
             figures,
             Some(&recorder),
+            series.seconds,
         );
-        let mut summary = summary;
-        summary.totals.min_active_share = active_share.min();
         Ok(Outcome {
             summary,
             never_reached,

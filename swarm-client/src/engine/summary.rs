@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::native::recorder::{Encoded, Recorder, Stats, RATIO_SCALE};
 
 /// What one viewer did over the whole run (all its processes).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewerFigures {
     pub id: u32,
@@ -39,7 +40,7 @@ pub struct ViewerFigures {
 }
 
 /// Counters of native viewers (PLAYER.md §1–3): a viewer's, or their sum.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NativeCounts {
     /// Response body bytes (what the origin's access log calls body bytes).
@@ -94,7 +95,7 @@ impl NativeCounts {
 }
 
 /// A native viewer's own figures, over all its playbacks.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NativeFigures {
     #[serde(flatten)]
@@ -107,7 +108,7 @@ pub struct NativeFigures {
     pub live_latency_ms: Option<Latency>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Latency {
     pub last: f64,
     pub p50: f64,
@@ -115,7 +116,7 @@ pub struct Latency {
 }
 
 /// The native engine's totals and distributions.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NativeTotals {
     #[serde(flatten)]
@@ -134,7 +135,7 @@ pub struct NativeTotals {
     pub histograms: BTreeMap<String, Encoded>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KindStats {
     pub connect_ms: Stats,
@@ -143,7 +144,7 @@ pub struct KindStats {
 }
 
 impl NativeTotals {
-    fn new(viewers: &[ViewerFigures], r: &Recorder) -> Self {
+    pub fn new(viewers: &[ViewerFigures], r: &Recorder) -> Self {
         let mut t = NativeTotals::default();
         for v in viewers.iter().filter_map(|v| v.native.as_ref()) {
             t.counts.add(&v.counts);
@@ -158,32 +159,17 @@ impl NativeTotals {
                     download_ms: Stats::of(&h.download, 1000.0),
                 },
             );
-            t.histograms
-                .insert(format!("{}.connect", k.as_str()), Encoded::of(&h.connect));
-            t.histograms
-                .insert(format!("{}.ttfb", k.as_str()), Encoded::of(&h.ttfb));
-            t.histograms
-                .insert(format!("{}.download", k.as_str()), Encoded::of(&h.download));
         }
         t.segment_download_ratio = Stats::of(&r.download_ratio, RATIO_SCALE);
         t.startup_ms = Stats::of(&r.startup, 1000.0);
         t.rebuffer_ms = Stats::of(&r.rebuffer, 1000.0);
         t.live_latency_ms = Stats::of(&r.live_latency, 1000.0);
-        t.histograms.insert(
-            "segment.downloadRatio".into(),
-            Encoded::of(&r.download_ratio),
-        );
-        t.histograms
-            .insert("startup".into(), Encoded::of(&r.startup));
-        t.histograms
-            .insert("rebuffer".into(), Encoded::of(&r.rebuffer));
-        t.histograms
-            .insert("liveLatency".into(), Encoded::of(&r.live_latency));
+        t.histograms = r.encoded();
         t
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub viewers: u32,
@@ -201,16 +187,73 @@ pub struct Totals {
     /// when every one keeps up).
     pub media_rate: f64,
     /// The fewest viewers active in any second after the ramp, as a share
-    /// of `viewers` (the last second's share when the run ended first).
+    /// of `viewers` (the last second's share when the run ended first); see
+    /// [`min_active_share`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_active_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeTotals>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// The name of the results format, in every results file.
+pub const RESULTS_FORMAT: &str = "hls-swarm-results";
+/// Its version: a reader refuses others.
+pub const RESULTS_VERSION: u32 = 1;
+
+/// One wall-clock second of a run: for charts, and for merging runs from
+/// many machines by time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Second {
+    /// Unix time of the second's end, in whole seconds.
+    pub t: u64,
+    /// Viewers running, and stalled, at that moment.
+    pub active: u64,
+    pub stalled: u64,
+    /// Viewers the run aims at (`clients`).
+    pub target: u64,
+    /// Whether the ramp's last start was at least a second before.
+    pub after_ramp: bool,
+    /// Within the second: bytes received, requests loaded (segments and
+    /// playlists), failed requests.
+    pub bytes: u64,
+    pub requests: u64,
+    pub errors: u64,
+    /// TTFB of the segment requests answered within the second, in ms
+    /// (native engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_p99_ms: Option<f64>,
+    /// The histogram those come from (µs), so merged seconds have true
+    /// percentiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb: Option<Encoded>,
+}
+
+/// The `minActiveViewers` figure of a series: the fewest viewers active in
+/// any second after the ramp, as a share of the target; the last second's
+/// share when the run ended before that.
+pub fn min_active_share(series: &[Second]) -> Option<f64> {
+    let share = |s: &Second| s.active as f64 / s.target.max(1) as f64;
+    series
+        .iter()
+        .filter(|s| s.after_ramp)
+        .map(share)
+        .reduce(f64::min)
+        .or_else(|| series.last().map(share))
+}
+
+/// The results of a run (or of runs merged): settings, totals, every
+/// viewer's figures, the series of seconds and the SLO verdicts. Its JSON
+/// Schema is `swarm-client schema --results`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
+    /// `hls-swarm-results`.
+    pub format: String,
+    /// The format's version (1).
+    pub version: u32,
     /// `native` or `ffmpeg`.
     pub engine: String,
     pub url: String,
@@ -221,9 +264,49 @@ pub struct Summary {
     pub settings: serde_json::Value,
     pub totals: Totals,
     pub viewers: Vec<ViewerFigures>,
+    /// One entry per wall-clock second.
+    #[serde(default)]
+    pub series: Vec<Second>,
     /// Each objective of the `slo` table, checked.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<crate::slo::Verdict>,
+}
+
+/// The totals of `viewers` over `secs` of run, aiming at `target` viewers:
+/// sums of their counters, and the native figures from `recorder`.
+pub fn totals(
+    viewers: &[ViewerFigures],
+    target: u32,
+    secs: f64,
+    recorder: Option<&Recorder>,
+    series: &[Second],
+) -> Totals {
+    let mut t = Totals {
+        viewers: target,
+        ..Default::default()
+    };
+    let mut media = 0.0;
+    for v in viewers {
+        if v.starts > 0 {
+            t.viewers_started += 1;
+        }
+        t.starts += v.starts;
+        t.restarts += v.restarts;
+        t.bytes += v.bytes;
+        t.segments += v.segments;
+        t.playlists += v.playlists;
+        for (k, n) in &v.http_errors {
+            *t.http_errors.entry(*k).or_default() += n;
+        }
+        t.timeouts += v.timeouts;
+        t.connect_errors += v.connect_errors;
+        t.stalls += v.stalls;
+        media += v.media_seconds;
+    }
+    t.media_rate = media / secs.max(1e-9);
+    t.min_active_share = min_active_share(series);
+    t.native = recorder.map(|r| NativeTotals::new(viewers, r));
+    t
 }
 
 impl Summary {
@@ -237,36 +320,17 @@ impl Summary {
         stopped_by: &str,
         mut viewers: Vec<ViewerFigures>,
         recorder: Option<&Recorder>,
+        series: Vec<Second>,
     ) -> Self {
-        let mut t = Totals {
-            viewers: c.clients,
-            ..Default::default()
-        };
         let secs = ran_for.as_secs_f64().max(1e-9);
-        let mut media = 0.0;
         for (i, v) in viewers.iter_mut().enumerate() {
             v.id = i as u32;
             v.media_seconds += v.current_media_us as f64 / 1e6;
             v.current_media_us = 0;
-            if v.starts > 0 {
-                t.viewers_started += 1;
-            }
-            t.starts += v.starts;
-            t.restarts += v.restarts;
-            t.bytes += v.bytes;
-            t.segments += v.segments;
-            t.playlists += v.playlists;
-            for (k, n) in &v.http_errors {
-                *t.http_errors.entry(*k).or_default() += n;
-            }
-            t.timeouts += v.timeouts;
-            t.connect_errors += v.connect_errors;
-            t.stalls += v.stalls;
-            media += v.media_seconds;
         }
-        t.media_rate = media / secs;
-        t.native = recorder.map(|r| NativeTotals::new(&viewers, r));
         Summary {
+            format: RESULTS_FORMAT.into(),
+            version: RESULTS_VERSION,
             engine: c.engine.as_str().to_owned(),
             url: url.to_owned(),
             profile: profile.to_owned(),
@@ -274,8 +338,9 @@ impl Summary {
             duration_sec: (secs * 10.0).round() / 10.0,
             stopped_by: stopped_by.to_owned(),
             settings: serde_json::to_value(c).expect("configs serialize"),
-            totals: t,
+            totals: totals(&viewers, c.clients, secs, recorder, &series),
             viewers,
+            series,
             slo: Vec::new(),
         }
     }

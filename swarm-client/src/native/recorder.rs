@@ -128,9 +128,59 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Every histogram by name (`segment.ttfb`, `startup`, …), encoded so
+    /// that it merges exactly: what the results file keeps.
+    pub fn encoded(&self) -> BTreeMap<String, Encoded> {
+        let mut out = BTreeMap::new();
+        for (k, t) in &self.kinds {
+            let k = k.as_str();
+            out.insert(format!("{k}.connect"), Encoded::of(&t.connect));
+            out.insert(format!("{k}.ttfb"), Encoded::of(&t.ttfb));
+            out.insert(format!("{k}.download"), Encoded::of(&t.download));
+        }
+        out.insert(
+            "segment.downloadRatio".into(),
+            Encoded::of(&self.download_ratio),
+        );
+        out.insert("startup".into(), Encoded::of(&self.startup));
+        out.insert("rebuffer".into(), Encoded::of(&self.rebuffer));
+        out.insert("liveLatency".into(), Encoded::of(&self.live_latency));
+        out
+    }
+
+    /// The recorder [`Recorder::encoded`] wrote; an error names a histogram
+    /// that is missing or does not decode.
+    pub fn from_encoded(m: &BTreeMap<String, Encoded>) -> Result<Recorder, String> {
+        let get = |name: &str| -> Result<Histogram<u64>, String> {
+            m.get(name)
+                .ok_or_else(|| format!("the histogram `{name}` is missing"))?
+                .decode()
+                .ok_or_else(|| format!("the histogram `{name}` does not decode"))
+        };
+        let mut r = Recorder::default();
+        for k in Kind::ALL {
+            let s = k.as_str();
+            r.kinds.insert(
+                k,
+                KindTimings {
+                    connect: get(&format!("{s}.connect"))?,
+                    ttfb: get(&format!("{s}.ttfb"))?,
+                    download: get(&format!("{s}.download"))?,
+                },
+            );
+        }
+        r.download_ratio = get("segment.downloadRatio")?;
+        r.startup = get("startup")?;
+        r.rebuffer = get("rebuffer")?;
+        r.live_latency = get("liveLatency")?;
+        Ok(r)
+    }
+}
+
 /// A histogram's summary: count, mean, percentiles, max — in milliseconds
 /// for timings, plain for ratios.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub count: u64,
@@ -170,7 +220,7 @@ fn round3(x: f64) -> f64 {
 /// A histogram in a form that merges exactly: the recorded buckets as
 /// `[value, count]` pairs (each value the highest equivalent value of its
 /// bucket), with the histogram's bounds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Encoded {
     pub low: u64,
