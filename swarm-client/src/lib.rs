@@ -5,6 +5,7 @@ pub mod derive;
 pub mod engine;
 pub mod merge;
 pub mod native;
+pub mod report;
 pub mod run;
 pub mod slo;
 pub mod sysctl;

@@ -95,6 +95,9 @@ enum Command {
         /// engine; the system's trust store is always used)
         #[arg(long, value_name = "PEM")]
         ca_file: Option<PathBuf>,
+        /// Also write the HTML report of the run to FILE (as `report` does)
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
         /// A service-level objective, FIGURE=LIMIT: a duration for times
         /// (`segmentTtfbP99=300ms`, `startupP95=2s`), a number otherwise
         /// (`errorRate=0.001`, `rebufferRatio=0.005`,
@@ -127,6 +130,21 @@ enum Command {
         /// that figure); repeatable
         #[arg(long, value_name = "FIGURE=LIMIT")]
         slo: Vec<String>,
+    },
+
+    /// Write a run's results as one self-contained HTML report
+    ///
+    /// Charts over time (viewers, throughput, requests/s, segment TTFB p50 and
+    /// p99, errors, stalled viewers), the SLO verdicts, percentile tables by
+    /// request kind, what viewers felt (startup, rebuffers, live latency) and
+    /// the settings. Nothing is loaded from the network when it is viewed.
+    Report {
+        /// A results file (`run --summary-json`, or `merge -o`)
+        #[arg(value_name = "RESULTS")]
+        results: PathBuf,
+        /// The HTML file to write
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
     },
 
     /// Print the FFmpeg arguments of one viewer (one per line)
@@ -179,6 +197,7 @@ fn run(command: Command) -> Result<()> {
             engine,
             check,
             ca_file,
+            report,
             slo,
             viewer,
         } => {
@@ -203,6 +222,7 @@ fn run(command: Command) -> Result<()> {
                 }),
                 check,
                 ca_file,
+                report,
                 slo,
             })
         }
@@ -213,6 +233,13 @@ fn run(command: Command) -> Result<()> {
         } => {
             drop(out);
             swarm_client::merge::run(&files, merged.as_deref(), &slo)
+        }
+        Command::Report { results, out: html } => {
+            drop(out);
+            let summary = swarm_client::merge::read(&results)?;
+            swarm_client::report::write(&summary, &html)?;
+            println!("report written to {}", html.display());
+            Ok(())
         }
         Command::ViewerArgs {
             url,

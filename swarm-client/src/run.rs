@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub check: bool,
     /// `--ca-file`: more trusted CA certificates for HTTPS (native engine).
     pub ca_file: Option<PathBuf>,
+    /// `--report FILE`: the HTML report, written at the end.
+    pub report: Option<PathBuf>,
     /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
     pub slo: Vec<String>,
 }
@@ -264,6 +266,10 @@ pub fn run(a: RunArgs) -> Result<()> {
         common::artifact::write_atomic(path, json.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("summary written to {}", path.display());
+    }
+    if let Some(path) = &a.report {
+        crate::report::write(&summary, path)?;
+        println!("report written to {}", path.display());
     }
     if outcome.never_reached {
         return Err(NeverReachable(a.url).into());

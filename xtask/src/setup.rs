@@ -42,8 +42,8 @@ const fn program(name: &'static str, package: &'static str) -> Need {
 pub const DEMO: &[Need] = &[program("ffmpeg", "ffmpeg"), program("nginx", "nginx-light")];
 
 /// What the test suite runs: the origin, the real-tool validators, images
-/// (podman, a local registry), microVMs (QEMU, a kernel, busybox) and Nix's
-/// parser.
+/// (podman, a local registry), microVMs (QEMU, a kernel, busybox), Nix's
+/// parser and a browser.
 pub const TESTS: &[Need] = &[
     program("ffmpeg", "ffmpeg"),
     program("ffprobe", "ffmpeg"),
@@ -77,6 +77,8 @@ pub const TESTS: &[Need] = &[
         check: Check::StaticBusybox,
     },
     program("mke2fs", "e2fsprogs"),
+    // the swarm's HTML report, opened in a real browser
+    program("chromium", "chromium"),
 ];
 
 /// The account the production nginx config runs its workers as; the tests

@@ -1,0 +1,469 @@
+//! `swarm-client report`: a run's results (or merged results) as one
+//! self-contained HTML file — charts over time drawn here as inline SVG (no
+//! script, nothing loaded from the network when it is viewed), the SLO
+//! verdicts, percentile tables by request kind, the QoE figures and the run's
+//! settings. The same results give the same bytes.
+
+use std::fmt::Write;
+
+use crate::engine::summary::{bytes, rate, Second, Summary};
+use crate::native::recorder::Stats;
+
+/// `s` safe inside HTML text and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A number for a chart: at most 3 decimals, no trailing zeros.
+fn num(v: f64) -> String {
+    let s = format!("{:.3}", v);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above `v` (an axis' top).
+fn nice_max(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * p >= v {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
+/// One line of a chart: a value per second (`None`: a gap).
+pub struct Line<'a> {
+    pub label: &'a str,
+    pub color: &'a str,
+    pub dashed: bool,
+    pub values: Vec<Option<f64>>,
+}
+
+const W: f64 = 560.0;
+const H: f64 = 220.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 30.0;
+
+/// A line chart over the run's seconds, as an SVG figure.
+pub fn chart(id: &str, title: &str, unit: &str, lines: &[Line]) -> String {
+    let n = lines.iter().map(|l| l.values.len()).max().unwrap_or(0);
+    let top = nice_max(
+        lines
+            .iter()
+            .flat_map(|l| l.values.iter().flatten())
+            .copied()
+            .fold(0.0, f64::max),
+    );
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let x = |i: usize| LEFT + pw * i as f64 / (n.max(2) - 1) as f64;
+    let y = |v: f64| TOP + ph * (1.0 - v / top);
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<figure class=\"chart\" id=\"chart-{id}\"><figcaption>{} <span>({})</span></figcaption>\
+         <svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
+        esc(title),
+        esc(unit),
+        esc(title)
+    );
+    // grid and y labels
+    for k in 0..=4 {
+        let v = top * k as f64 / 4.0;
+        let (x2, gy, lx, ly) = (num(W - RIGHT), num(y(v)), num(LEFT - 6.0), num(y(v) + 4.0));
+        let _ = write!(
+            o,
+            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{gy}\" y2=\"{gy}\"/>\
+             <text class=\"ylabel\" x=\"{lx}\" y=\"{ly}\">{}</text>",
+            num(v)
+        );
+    }
+    // x labels: seconds from the first
+    let step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]
+        .into_iter()
+        .find(|s| n / s <= 8)
+        .unwrap_or(7200);
+    let mut i = 0;
+    while i < n.max(1) {
+        let _ = write!(
+            o,
+            "<text class=\"xlabel\" x=\"{}\" y=\"{}\">{i} s</text>",
+            num(x(i)),
+            num(H - 10.0)
+        );
+        i += step;
+    }
+    if n == 0 || lines.iter().all(|l| l.values.iter().all(Option::is_none)) {
+        let _ = write!(
+            o,
+            "<text class=\"empty\" x=\"{}\" y=\"{}\">no data</text>",
+            num(W / 2.0),
+            num(H / 2.0)
+        );
+    }
+    for l in lines {
+        let mut d = String::new();
+        let mut pen = false;
+        for (i, v) in l.values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    let _ = write!(
+                        d,
+                        "{}{},{} ",
+                        if pen { "L" } else { "M" },
+                        num(x(i)),
+                        num(y(*v))
+                    );
+                    pen = true;
+                }
+                None => pen = false,
+            }
+        }
+        if !d.is_empty() {
+            let _ = write!(
+                o,
+                "<path class=\"line\" d=\"{}\" stroke=\"{}\"{}><title>{}</title></path>",
+                d.trim_end(),
+                l.color,
+                if l.dashed {
+                    " stroke-dasharray=\"6 4\""
+                } else {
+                    ""
+                },
+                esc(l.label)
+            );
+        }
+    }
+    o.push_str("</svg><div class=\"legend\">");
+    for l in lines {
+        let _ = write!(
+            o,
+            "<span><i style=\"background:{}\"></i>{}</span>",
+            l.color,
+            esc(l.label)
+        );
+    }
+    o.push_str("</div></figure>\n");
+    o
+}
+
+fn per_second(series: &[Second], f: impl Fn(&Second) -> Option<f64>) -> Vec<Option<f64>> {
+    series.iter().map(f).collect()
+}
+
+/// The charts of a run, over its seconds.
+fn charts(series: &[Second]) -> String {
+    let v = |f: fn(&Second) -> u64| per_second(series, |s| Some(f(s) as f64));
+    let mut o = String::from("<section id=\"charts\">\n<h2>Over time</h2>\n<div class=\"grid\">\n");
+    o.push_str(&chart(
+        "viewers",
+        "Viewers",
+        "active and target",
+        &[
+            Line {
+                label: "active",
+                color: "#1f77b4",
+                dashed: false,
+                values: v(|s| s.active),
+            },
+            Line {
+                label: "target",
+                color: "#7f7f7f",
+                dashed: true,
+                values: v(|s| s.target),
+            },
+        ],
+    ));
+    o.push_str(&chart(
+        "throughput",
+        "Throughput",
+        "Mbit/s",
+        &[Line {
+            label: "received",
+            color: "#2ca02c",
+            dashed: false,
+            values: per_second(series, |s| Some(s.bytes as f64 * 8.0 / 1e6)),
+        }],
+    ));
+    o.push_str(&chart(
+        "requests",
+        "Requests",
+        "per second",
+        &[Line {
+            label: "segments and playlists",
+            color: "#9467bd",
+            dashed: false,
+            values: v(|s| s.requests),
+        }],
+    ));
+    o.push_str(&chart(
+        "ttfb",
+        "Segment TTFB",
+        "ms",
+        &[
+            Line {
+                label: "p50",
+                color: "#17becf",
+                dashed: false,
+                values: per_second(series, |s| s.ttfb_p50_ms),
+            },
+            Line {
+                label: "p99",
+                color: "#ff7f0e",
+                dashed: false,
+                values: per_second(series, |s| s.ttfb_p99_ms),
+            },
+        ],
+    ));
+    o.push_str(&chart(
+        "errors",
+        "Errors",
+        "failed requests per second",
+        &[Line {
+            label: "errors",
+            color: "#d62728",
+            dashed: false,
+            values: v(|s| s.errors),
+        }],
+    ));
+    o.push_str(&chart(
+        "stalled",
+        "Stalled viewers",
+        "viewers",
+        &[Line {
+            label: "stalled",
+            color: "#8c564b",
+            dashed: false,
+            values: v(|s| s.stalled),
+        }],
+    ));
+    o.push_str("</div>\n</section>\n");
+    o
+}
+
+fn stats_row(o: &mut String, name: &str, s: &Stats) {
+    let _ = write!(o, "<tr><th>{}</th><td>{}</td>", esc(name), s.count);
+    for v in [s.p50, s.p90, s.p95, s.p99, s.p999, s.max] {
+        // nothing measured: no percentiles, rather than zeros
+        let cell = if s.count == 0 { "-".to_owned() } else { num(v) };
+        let _ = write!(o, "<td>{cell}</td>");
+    }
+    o.push_str("</tr>\n");
+}
+
+const STATS_HEAD: &str = "<tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p95</th>\
+                          <th>p99</th><th>p99.9</th><th>max</th></tr>";
+
+/// The whole report.
+pub fn html(s: &Summary) -> String {
+    let t = &s.totals;
+    let mut o = String::new();
+    let title = format!("hls-swarm: {} viewers of {}", t.viewers, s.url);
+    let _ = write!(
+        o,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        esc(&title),
+        esc(&title)
+    );
+    let started = s.series.first().map(|f| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(f.t.saturating_sub(1));
+        humantime::format_rfc3339_seconds(at).to_string()
+    });
+    let _ = writeln!(
+        o,
+        "<p class=\"meta\">{} engine · profile {} · {} s{} · {} · seed {}</p>",
+        esc(&s.engine),
+        esc(&s.profile),
+        num(s.duration_sec),
+        started.map_or_else(String::new, |a| format!(" from {a}")),
+        esc(&s.stopped_by),
+        s.seed
+    );
+    // verdicts first: the answer to "did it hold?"
+    if !s.slo.is_empty() {
+        let passed = s.slo.iter().filter(|v| v.pass).count();
+        let _ = writeln!(
+            o,
+            "<section id=\"slo\">\n<h2>SLOs: {passed} of {} passed</h2>\n<table>\n\
+             <tr><th>objective</th><th>measured</th><th>verdict</th></tr>",
+            s.slo.len()
+        );
+        for v in &s.slo {
+            let line = v.line();
+            let (objective, rest) = line.split_once(": ").unwrap_or((&line, ""));
+            let measured = rest.rsplit_once(' ').map_or(rest, |(m, _)| m);
+            let _ = writeln!(
+                o,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if v.pass { "pass" } else { "fail" },
+                esc(objective),
+                esc(measured),
+                if v.pass { "PASS" } else { "FAIL" }
+            );
+        }
+        o.push_str("</table>\n</section>\n");
+    }
+    let _ = writeln!(
+        o,
+        "<section id=\"totals\">\n<h2>Totals</h2>\n<table>\n\
+         <tr><th>viewers started</th><td>{} of {}</td></tr>\n\
+         <tr><th>received</th><td>{} ({} average)</td></tr>\n\
+         <tr><th>segments, playlists</th><td>{}, {}</td></tr>\n\
+         <tr><th>HTTP errors, timeouts, connection errors</th><td>{}, {}, {}</td></tr>\n\
+         <tr><th>restarts, stalls</th><td>{}, {}</td></tr>\n\
+         <tr><th>fewest viewers active after the ramp</th><td>{}</td></tr>\n</table>\n</section>",
+        t.viewers_started,
+        t.viewers,
+        esc(&bytes(t.bytes)),
+        esc(&rate(t.bytes as f64 / s.duration_sec.max(1e-9))),
+        t.segments,
+        t.playlists,
+        t.http_errors.values().sum::<u64>(),
+        t.timeouts,
+        t.connect_errors,
+        t.restarts,
+        t.stalls,
+        t.min_active_share
+            .map_or_else(|| "-".to_owned(), |m| format!("{} %", num(m * 100.0))),
+    );
+    o.push_str(&charts(&s.series));
+    if let Some(n) = &t.native {
+        let _ = writeln!(
+            o,
+            "<section id=\"requests\">\n<h2>Requests (ms)</h2>\n<table class=\"stats\">"
+        );
+        for (kind, k) in &n.requests {
+            if k.ttfb_ms.count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                o,
+                "<tr class=\"kind\"><th colspan=\"8\">{}</th></tr>{STATS_HEAD}",
+                esc(kind)
+            );
+            stats_row(&mut o, "connect", &k.connect_ms);
+            stats_row(&mut o, "TTFB", &k.ttfb_ms);
+            stats_row(&mut o, "download", &k.download_ms);
+        }
+        o.push_str("</table>\n</section>\n");
+        let _ = writeln!(
+            o,
+            "<section id=\"qoe\">\n<h2>What viewers felt</h2>\n<table class=\"stats\">{STATS_HEAD}"
+        );
+        stats_row(&mut o, "startup (ms)", &n.startup_ms);
+        stats_row(&mut o, "segment download ratio", &n.segment_download_ratio);
+        stats_row(&mut o, "live latency (ms)", &n.live_latency_ms);
+        stats_row(&mut o, "rebuffer length (ms)", &n.rebuffer_ms);
+        let c = &n.counts;
+        let _ = writeln!(
+            o,
+            "</table>\n<table>\n<tr><th>rebuffers</th><td>{} ({} s, ratio {})</td></tr>\n\
+             <tr><th>segments gone, skipped, failed</th><td>{}, {}, {}</td></tr>\n\
+             <tr><th>ABR switches up, down</th><td>{}, {}</td></tr>\n</table>\n</section>",
+            c.rebuffers,
+            num(c.rebuffer_sec),
+            num(n.rebuffer_ratio),
+            c.segments_gone,
+            c.segments_skipped,
+            c.segments_failed,
+            c.switches_up,
+            c.switches_down
+        );
+    }
+    let settings = serde_json::to_string_pretty(&s.settings).unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "<section id=\"settings\">\n<h2>Settings</h2>\n<pre>{}</pre>\n</section>\n\
+         <footer>hls-swarm {} · results format {} version {}</footer>\n</body>\n</html>",
+        esc(&settings),
+        env!("CARGO_PKG_VERSION"),
+        esc(&s.format),
+        s.version
+    );
+    o
+}
+
+/// Writes the report of `s` to `path` (atomically).
+pub fn write(s: &Summary, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    common::artifact::write_atomic(path, html(s).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}\
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}\
+.meta{color:#555;margin:0 0 16px}#slo td:first-child{text-align:left}table{border-collapse:collapse;margin:4px 0}\
+th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th{text-align:left;font-weight:600}\
+tr.kind th{padding-top:12px;border:0}tr.pass td:last-child{color:#1a7f37;font-weight:600}\
+tr.fail td:last-child{color:#c62828;font-weight:600}tr.fail{background:#fdecea}\
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}\
+figure.chart{margin:0;border:1px solid #e3e3e3;border-radius:4px;padding:8px}\
+figcaption{font-weight:600}figcaption span{font-weight:400;color:#666}\
+svg{width:100%;height:auto;display:block}.grid line{stroke:#eee}line.grid{stroke:#e6e6e6}\
+text{font-size:11px;fill:#666}text.ylabel{text-anchor:end}text.xlabel{text-anchor:middle}\
+text.empty{text-anchor:middle;font-size:14px}path.line{fill:none;stroke-width:1.8}\
+.legend span{margin-right:14px;font-size:12px}.legend i{display:inline-block;width:12px;height:3px;margin:0 4px 3px 0}\
+pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}footer{margin-top:24px;color:#888;font-size:12px}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_tops_are_round_numbers() {
+        assert_eq!(nice_max(0.0), 1.0);
+        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(13.0), 20.0);
+        assert_eq!(nice_max(0.21), 0.25);
+        assert_eq!(nice_max(480.0), 500.0);
+        assert_eq!(num(2.5), "2.5");
+        assert_eq!(num(3.0), "3");
+    }
+
+    #[test]
+    fn a_chart_draws_each_line_with_gaps_and_says_when_empty() {
+        let svg = chart(
+            "t",
+            "T <b>",
+            "ms",
+            &[Line {
+                label: "p99",
+                color: "#000",
+                dashed: false,
+                values: vec![Some(1.0), None, Some(4.0), Some(2.0)],
+            }],
+        );
+        // a gap starts a new stroke; the axis tops at 5, the plot is 492
+        // wide from x 56 and 178 high from y 12
+        assert!(
+            svg.contains("d=\"M56,154.4 M384,47.6 L548,118.8\""),
+            "{svg}"
+        );
+        assert!(svg.contains("T &lt;b&gt;"), "titles are escaped");
+        assert!(!svg.contains("no data"));
+        let empty = chart("e", "E", "x", &[]);
+        assert!(empty.contains("no data") && !empty.contains("<path"));
+    }
+}
