@@ -51,6 +51,8 @@ enum Command {
     /// `rampJitter` ms), restarts a viewer that exits with backoff, prints a
     /// status line every second, serves Prometheus metrics, and at the end
     /// (--duration, Ctrl-C or SIGTERM) stops every viewer and prints a summary.
+    /// On a terminal a live view shows the figures as they come (`--plain`:
+    /// a status line a second instead, as when the output is not a terminal).
     /// The native engine (the default) plays the stream in an async task per
     /// viewer and times every request; `--engine ffmpeg` runs an FFmpeg
     /// process per viewer instead. `--check` plays it with one viewer for 10 s
@@ -95,6 +97,9 @@ enum Command {
         /// engine; the system's trust store is always used)
         #[arg(long, value_name = "PEM")]
         ca_file: Option<PathBuf>,
+        /// A status line a second even on a terminal, instead of the live view
+        #[arg(long)]
+        plain: bool,
         /// Also write the HTML report of the run to FILE (as `report` does)
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
@@ -197,6 +202,7 @@ fn run(command: Command) -> Result<()> {
             engine,
             check,
             ca_file,
+            plain,
             report,
             slo,
             viewer,
@@ -222,6 +228,7 @@ fn run(command: Command) -> Result<()> {
                 }),
                 check,
                 ca_file,
+                plain,
                 report,
                 slo,
             })

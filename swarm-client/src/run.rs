@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub check: bool,
     /// `--ca-file`: more trusted CA certificates for HTTPS (native engine).
     pub ca_file: Option<PathBuf>,
+    /// `--plain`: status lines even on a terminal.
+    pub plain: bool,
     /// `--report FILE`: the HTML report, written at the end.
     pub report: Option<PathBuf>,
     /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
@@ -396,6 +398,7 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         seed,
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
+        plain: a.plain,
         reachable_at_start: reachable,
         check: a.check,
         config: c,
@@ -438,6 +441,7 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         seed,
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
+        plain: a.plain,
         reachable_at_start: reachable,
         viewer_logs: a.viewer_logs.clone(),
         config: c,

@@ -77,8 +77,10 @@ pub const TESTS: &[Need] = &[
         check: Check::StaticBusybox,
     },
     program("mke2fs", "e2fsprogs"),
-    // the swarm's HTML report, opened in a real browser
+    // the swarm's HTML report, opened in a real browser; its live view, in
+    // a real terminal
     program("chromium", "chromium"),
+    program("tmux", "tmux"),
 ];
 
 /// The account the production nginx config runs its workers as; the tests

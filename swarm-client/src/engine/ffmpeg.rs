@@ -38,6 +38,8 @@ pub struct Swarm {
     pub metrics_addr: SocketAddr,
     /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
     pub tty: bool,
+    /// Status lines even on a terminal (no live view).
+    pub plain: bool,
     /// Append each viewer's log to DIR/viewer-<id>.log.
     pub viewer_logs: Option<PathBuf>,
     /// Whether the preflight reached the URL; if not, the run ends (exit 3)
@@ -166,6 +168,7 @@ impl Swarm {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let schedule = ramp_schedule(c, self.seed);
         let mut series = super::Series::new(&schedule, c.clients);
+        let mut display = super::display::Display::choose(self.tty, self.plain);
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
         let mut viewers: Vec<ViewerState> = (0..n).map(|_| ViewerState::default()).collect();
         let mut next = 0usize;
@@ -311,15 +314,27 @@ impl Swarm {
                     summary::rate((bytes - status_bytes) as f64 / secs),
                     (segments - status_segments) as f64 / secs,
                 );
-                super::print_status(self.tty, &line);
+                display.show(&super::display::Frame {
+                    url: &self.url,
+                    engine: "ffmpeg",
+                    elapsed: now - start,
+                    duration: self.duration,
+                    target: n as u64,
+                    active: active as u64,
+                    ramp: next as f64 / n as f64,
+                    restarts,
+                    stalled: stalled as u64,
+                    rebuffers: None,
+                    errors: metrics.error_kinds(),
+                    series: &series.seconds,
+                    line,
+                });
                 status_bytes = bytes;
                 status_segments = segments;
                 last_status = now;
             }
         }
-        if self.tty {
-            println!();
-        }
+        display.finish();
         eprintln!("swarm-client: stopping ({stop_reason})");
         let ran_for = start.elapsed();
         // the bytes of the last second
@@ -406,6 +421,7 @@ impl Swarm {
                         *reached = true;
                     }
                     LogEvent::HttpError(code) => {
+                        m.tally(format!("HTTP {code}"));
                         m.http_errors
                             .get_or_create(&StatusLabel {
                                 status: code.to_string(),
@@ -413,9 +429,11 @@ impl Swarm {
                             .inc();
                     }
                     LogEvent::Timeout => {
+                        m.tally("timeout".into());
                         m.timeouts.inc();
                     }
                     LogEvent::ConnectError => {
+                        m.tally("connection".into());
                         m.connect_errors.inc();
                     }
                 }

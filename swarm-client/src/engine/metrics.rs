@@ -78,11 +78,35 @@ pub struct Metrics {
     pub viewer_failures: Counter,
     pub abr_switches: Family<DirectionLabel, Counter>,
     pub errors: Family<ReasonLabel, Counter>,
+    /// Failed requests by kind (`HTTP 404`, `timeout`, `connection`, a
+    /// reason), for the live view; not exported (the families above are).
+    pub error_kinds: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+}
+
+impl Metrics {
+    /// Counts one failed request of `kind` for the live view.
+    pub fn tally(&self, kind: String) {
+        *self
+            .error_kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// The failed requests by kind so far.
+    pub fn error_kinds(&self) -> std::collections::BTreeMap<String, u64> {
+        self.error_kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
+            error_kinds: Default::default(),
             viewers_target: Gauge::default(),
             viewers_active: Gauge::default(),
             viewers_stalled: Gauge::default(),

@@ -2,6 +2,7 @@
 //! share the ramp, the restart backoff, the metrics and the summary:
 //! `native` (an async player per viewer) and `ffmpeg` (a process per viewer).
 
+pub mod display;
 pub mod ffmpeg;
 pub mod ffmpeg_viewer;
 pub mod metrics;

@@ -43,6 +43,8 @@ pub struct Swarm {
     pub reachable_at_start: bool,
     /// Print every request as it happens (and no status line).
     pub check: bool,
+    /// Status lines even on a terminal (no live view).
+    pub plain: bool,
 }
 
 impl Swarm {
@@ -118,6 +120,12 @@ impl Swarm {
         let mut seeds = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
         let schedule = ramp_schedule(c, self.seed);
         let mut series = super::Series::new(&schedule, c.clients);
+        // --check prints requests, not a status
+        let mut display = if self.check {
+            super::display::Display::Lines { tty: false }
+        } else {
+            super::display::Display::choose(self.tty, self.plain)
+        };
         let handles: Vec<_> = schedule
             .into_iter()
             .enumerate()
@@ -214,14 +222,26 @@ impl Swarm {
                 (segments - last_segments) as f64 / secs,
                 metrics.rebuffers.get(),
             );
-            super::print_status(self.tty, &line);
+            display.show(&super::display::Frame {
+                url: self.url.as_str(),
+                engine: "native",
+                elapsed,
+                duration: self.duration,
+                target: n as u64,
+                active: active as u64,
+                ramp: started,
+                restarts: metrics.restarts.get(),
+                stalled: stalled as u64,
+                rebuffers: Some(metrics.rebuffers.get()),
+                errors: metrics.error_kinds(),
+                series: &series.seconds,
+                line,
+            });
             last_bytes = bytes;
             last_segments = segments;
             last = now;
         }
-        if self.tty && !self.check {
-            println!();
-        }
+        display.finish();
         eprintln!("swarm-client: stopping ({stop_reason})");
         let ran_for = start.elapsed();
         let _ = stop_tx.send(true);

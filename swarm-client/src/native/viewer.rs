@@ -85,6 +85,12 @@ impl Figures {
     fn error(&mut self, shared: &Shared, f: &Failure) {
         let m = &shared.metrics;
         shared.failures.fetch_add(1, Ordering::Relaxed);
+        m.tally(match f {
+            Failure::Status(code) => format!("HTTP {code}"),
+            Failure::Timeout => "timeout".into(),
+            Failure::Connect => "connection".into(),
+            other => other.message(),
+        });
         match f {
             Failure::Status(code) => {
                 *self.f.http_errors.entry(*code).or_default() += 1;
