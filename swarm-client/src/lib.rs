@@ -3,6 +3,7 @@
 pub mod config;
 pub mod derive;
 pub mod engine;
+pub mod log;
 pub mod merge;
 pub mod native;
 pub mod report;

@@ -100,6 +100,10 @@ enum Command {
         /// A status line a second even on a terminal, instead of the live view
         #[arg(long)]
         plain: bool,
+        /// The swarm's own log lines (start, stop, warnings, SLO verdicts,
+        /// errors) on stderr: `text`, or `json`, one object a line
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: swarm_client::log::Format,
         /// Also write the HTML report of the run to FILE (as `report` does)
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
@@ -135,6 +139,9 @@ enum Command {
         /// that figure); repeatable
         #[arg(long, value_name = "FIGURE=LIMIT")]
         slo: Vec<String>,
+        /// The log lines on stderr: `text`, or `json`, one object a line
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: swarm_client::log::Format,
     },
 
     /// Write a run's results as one self-contained HTML report
@@ -174,14 +181,20 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.is::<NeverReachable>() {
-                ExitCode::from(3)
+            let status = if e.is::<NeverReachable>() {
+                3
             } else if e.is::<SloFailed>() {
-                ExitCode::from(4)
+                4
             } else {
-                ExitCode::from(exit_status(&e))
-            }
+                exit_status(&e)
+            };
+            swarm_client::log::emit(
+                swarm_client::log::Level::Error,
+                "error",
+                &format!("{e:#}"),
+                serde_json::json!({ "exitStatus": status }),
+            );
+            ExitCode::from(status)
         }
     }
 }
@@ -203,6 +216,7 @@ fn run(command: Command) -> Result<()> {
             check,
             ca_file,
             plain,
+            log_format,
             report,
             slo,
             viewer,
@@ -229,6 +243,7 @@ fn run(command: Command) -> Result<()> {
                 check,
                 ca_file,
                 plain,
+                log_format,
                 report,
                 slo,
             })
@@ -237,9 +252,10 @@ fn run(command: Command) -> Result<()> {
             files,
             out: merged,
             slo,
+            log_format,
         } => {
             drop(out);
-            swarm_client::merge::run(&files, merged.as_deref(), &slo)
+            swarm_client::merge::run(&files, merged.as_deref(), &slo, log_format)
         }
         Command::Report { results, out: html } => {
             drop(out);
@@ -292,7 +308,10 @@ fn run(command: Command) -> Result<()> {
                 caps: match common::host::find_program("ffmpeg", "ffmpeg") {
                     Ok(ffmpeg) => swarm_client::run::probe_capabilities(&ffmpeg),
                     Err(_) => {
-                        eprintln!("swarm-client: note: no ffmpeg on PATH; printing the options of FFmpeg 6.1+");
+                        swarm_client::log::note(
+                            "ffmpeg-capability",
+                            "no ffmpeg on PATH; printing the options of FFmpeg 6.1+",
+                        );
                         Capabilities::FULL
                     }
                 },

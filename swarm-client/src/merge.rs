@@ -176,7 +176,13 @@ pub fn merge(runs: &[Summary]) -> Result<Summary, String> {
 /// results, merges them, checks the SLOs (the first run's, with `slo`
 /// flags replacing or adding objectives), prints the summary and writes the
 /// merged results to `out`. Exit status 4 (`SloFailed`) when one fails.
-pub fn run(files: &[std::path::PathBuf], out: Option<&Path>, slo: &[String]) -> Result<()> {
+pub fn run(
+    files: &[std::path::PathBuf],
+    out: Option<&Path>,
+    slo: &[String],
+    log_format: crate::log::Format,
+) -> Result<()> {
+    crate::log::set(log_format);
     let runs = files.iter().map(|f| read(f)).collect::<Result<Vec<_>>>()?;
     let mut merged = merge(&runs).map_err(UsageError)?;
     let mut objectives: crate::slo::Slo =
@@ -194,6 +200,7 @@ pub fn run(files: &[std::path::PathBuf], out: Option<&Path>, slo: &[String]) -> 
         s.insert("slo".into(), serde_json::to_value(&objectives)?);
     }
     merged.slo = crate::slo::evaluate(&objectives, &merged);
+    crate::log::verdicts(&merged.slo);
     println!(
         "merged {} results: {} viewers, {} seconds",
         runs.len(),

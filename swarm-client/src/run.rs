@@ -40,6 +40,8 @@ pub struct RunArgs {
     pub ca_file: Option<PathBuf>,
     /// `--plain`: status lines even on a terminal.
     pub plain: bool,
+    /// `--log-format`: the swarm's own log lines as text or JSON.
+    pub log_format: crate::log::Format,
     /// `--report FILE`: the HTML report, written at the end.
     pub report: Option<PathBuf>,
     /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
@@ -155,8 +157,9 @@ fn check_fd_limit(wanted: u64) {
     let now = getrlimit(Resource::RLIMIT_NOFILE)
         .map(|l| l.0)
         .unwrap_or(soft);
-    eprintln!(
-        "swarm-client: warning: the open-file limit is {now}, below the {wanted} this swarm may need; raise it with `ulimit -n {wanted}`"
+    crate::log::warning(
+        "open-file-limit",
+        &format!("the open-file limit is {now}, below the {wanted} this swarm may need; raise it with `ulimit -n {wanted}`"),
     );
 }
 
@@ -166,7 +169,10 @@ fn stream_map(c: &Config, url: &str) -> StreamMap {
         VariantMode::All => StreamMap::All,
         VariantMode::First => StreamMap::First,
         VariantMode::Abr => {
-            eprintln!("swarm-client: warning: variant `abr` needs the native engine; FFmpeg viewers read the first variant");
+            crate::log::warning(
+                "variant",
+                "variant `abr` needs the native engine; FFmpeg viewers read the first variant",
+            );
             StreamMap::First
         }
         mode => {
@@ -180,7 +186,13 @@ fn stream_map(c: &Config, url: &str) -> StreamMap {
                     StreamMap::Program(id)
                 }
                 Err(e) => {
-                    eprintln!("swarm-client: warning: cannot pick the {} variant ({e}); reading the first", mode.as_str());
+                    crate::log::warning(
+                        "variant",
+                        &format!(
+                            "cannot pick the {} variant ({e}); reading the first",
+                            mode.as_str()
+                        ),
+                    );
                     StreamMap::First
                 }
             }
@@ -202,6 +214,7 @@ fn request_headers(c: &Config, extra: &[(String, String)]) -> Vec<(String, Strin
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
+    crate::log::set(a.log_format);
     check_url(&a.url)?;
     let headers = a
         .headers
@@ -238,7 +251,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         a.duration
     };
     let c = &loaded.config;
-    println!(
+    let banner = format!(
         "swarm-client: {} {} viewers of {} at {}/s (±{} ms), profile {}, seed {seed}{}",
         c.clients,
         c.engine.as_str(),
@@ -249,6 +262,16 @@ pub fn run(a: RunArgs) -> Result<()> {
         duration
             .map(|d| format!(", for {} s", d.as_secs()))
             .unwrap_or_default()
+    );
+    println!("{banner}");
+    crate::log::record(
+        "start",
+        &banner,
+        serde_json::json!({
+            "url": a.url, "engine": c.engine.as_str(), "clients": c.clients,
+            "rampRate": c.ramp_rate, "profile": loaded.profile, "seed": seed,
+            "durationSec": duration.map(|d| d.as_secs()),
+        }),
     );
     let plan = Plan {
         headers,
@@ -263,6 +286,17 @@ pub fn run(a: RunArgs) -> Result<()> {
     let mut summary = outcome.summary;
     summary.slo = crate::slo::evaluate(&objectives, &summary);
     print!("{}", summary.human());
+    let t = &summary.totals;
+    crate::log::record(
+        "summary",
+        &format!("{} of {} viewers started", t.viewers_started, t.viewers),
+        serde_json::json!({
+            "durationSec": summary.duration_sec, "viewersStarted": t.viewers_started,
+            "segments": t.segments, "playlists": t.playlists, "bytes": t.bytes,
+            "failedRequests": crate::slo::failed_requests(&summary),
+        }),
+    );
+    crate::log::verdicts(&summary.slo);
     if let Some(path) = &a.summary_json {
         let json = serde_json::to_string_pretty(&summary)? + "\n";
         common::artifact::write_atomic(path, json.as_bytes())
@@ -293,11 +327,14 @@ fn preflight_reachable(url: &str, c: &Config) -> bool {
     match common::probe::http_get(url, timeout) {
         Ok((200, _)) => true,
         Ok((status, _)) => {
-            eprintln!("swarm-client: warning: {url} answered HTTP {status}");
+            crate::log::warning("preflight", &format!("{url} answered HTTP {status}"));
             false
         }
         Err(e) => {
-            eprintln!("swarm-client: warning: {url} is not reachable now ({e}); starting anyway");
+            crate::log::warning(
+                "preflight",
+                &format!("{url} is not reachable now ({e}); starting anyway"),
+            );
             false
         }
     }
@@ -330,13 +367,16 @@ fn native_preflight(url: &url::Url, client: &crate::native::http::ClientConfig) 
     match result {
         Ok(200) => true,
         Ok(status) => {
-            eprintln!("swarm-client: warning: {url} answered HTTP {status}");
+            crate::log::warning("preflight", &format!("{url} answered HTTP {status}"));
             false
         }
         Err(f) => {
-            eprintln!(
-                "swarm-client: warning: {url} is not reachable now ({}); starting anyway",
-                f.message()
+            crate::log::warning(
+                "preflight",
+                &format!(
+                    "{url} is not reachable now ({}); starting anyway",
+                    f.message()
+                ),
             );
             false
         }
@@ -418,7 +458,10 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     let ffmpeg = find_program("ffmpeg", "ffmpeg")?;
     let caps = probe_capabilities(&ffmpeg);
     if !caps.seg_max_retry {
-        eprintln!("swarm-client: note: this FFmpeg has no -seg_max_retry (FFmpeg 6.1+); segments are not retried");
+        crate::log::note(
+            "ffmpeg-capability",
+            "this FFmpeg has no -seg_max_retry (FFmpeg 6.1+); segments are not retried",
+        );
     }
     check_fd_limit(d.recommended_fd_limit);
     if let Some(dir) = &a.viewer_logs {

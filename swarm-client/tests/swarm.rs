@@ -718,3 +718,53 @@ fn shards_run_side_by_side_merge_into_one_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.json: not hls-swarm results"), "{err}");
 }
+
+/// `--log-format json`: every line the swarm logs on stderr is one JSON
+/// object — start, stop, summary, each SLO verdict, the final error.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 3);
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            &origin.url(),
+            "--set",
+            "clients=2",
+            "--duration",
+            "3s",
+        ])
+        .args(["--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--slo", "errorRate=0.5", "--slo", "segmentTtfbP50=1us"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["start", "stop", "summary", "slo", "slo", "error"],
+        "{stderr}"
+    );
+    for e in &events {
+        assert!(e["ts"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
+        assert!(e["message"].is_string() && e["level"].is_string(), "{e}");
+    }
+    assert_eq!(events[0]["clients"], 2);
+    assert_eq!(events[1]["reason"], "duration reached");
+    assert_eq!(events[3]["figure"], "segmentTtfbP50");
+    assert_eq!(events[3]["pass"], false);
+    assert_eq!(events[4]["figure"], "errorRate");
+    assert_eq!(events[4]["pass"], true);
+    assert_eq!(events[5]["level"], "error");
+    assert_eq!(events[5]["exitStatus"], 4);
+    // the summary table stays on stdout, for people
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SLOs: 1 of 2 passed"));
+}

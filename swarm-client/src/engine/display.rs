@@ -58,7 +58,10 @@ impl Display {
         if tty && !plain && !dumb {
             match Live::start() {
                 Ok(l) => return Display::Live(Box::new(l)),
-                Err(e) => eprintln!("swarm-client: no live view ({e}); status lines instead"),
+                Err(e) => crate::log::warning(
+                    "live-view",
+                    &format!("no live view ({e}); status lines instead"),
+                ),
             }
         }
         Display::Lines { tty }

@@ -209,7 +209,7 @@ impl Swarm {
             // ramp
             while next < n && now - start >= schedule[next] {
                 if let Err(e) = self.spawn_viewer(next, &mut viewers[next], &tx) {
-                    eprintln!("swarm-client: {e:#}");
+                    crate::log::warning("viewer-start", &format!("{e:#}"));
                     viewers[next].ended(&VIEWER_BACKOFF, now, rng.f64());
                 } else {
                     metrics.starts.inc();
@@ -226,7 +226,7 @@ impl Swarm {
                             metrics.restarts.inc();
                         }
                         Err(e) => {
-                            eprintln!("swarm-client: {e:#}");
+                            crate::log::warning("viewer-start", &format!("{e:#}"));
                             v.ended(&VIEWER_BACKOFF, now, rng.f64());
                         }
                     }
@@ -251,7 +251,7 @@ impl Swarm {
                             && now - start > Duration::from_secs(10)
                         {
                             net_warned = true;
-                            eprintln!("swarm-client: warning: the kernel reports no TCP byte counters (load the tcp_diag module); bytes are not measured");
+                            crate::log::warning("byte-counters", "the kernel reports no TCP byte counters (load the tcp_diag module); bytes are not measured");
                         }
                         let delta = net.update(&snap, &pids);
                         for v in viewers.iter_mut() {
@@ -263,7 +263,10 @@ impl Swarm {
                     }
                     None if !net_warned => {
                         net_warned = true;
-                        eprintln!("swarm-client: warning: `ss` (package iproute2) is missing; bytes are not measured");
+                        crate::log::warning(
+                            "byte-counters",
+                            "`ss` (package iproute2) is missing; bytes are not measured",
+                        );
                     }
                     None => {}
                 }
@@ -335,7 +338,12 @@ impl Swarm {
             }
         }
         display.finish();
-        eprintln!("swarm-client: stopping ({stop_reason})");
+        crate::log::emit(
+            crate::log::Level::Info,
+            "stop",
+            &format!("stopping ({stop_reason})"),
+            serde_json::json!({ "reason": stop_reason }),
+        );
         let ran_for = start.elapsed();
         // the bytes of the last second
         let pids: std::collections::BTreeSet<u32> = viewers.iter().filter_map(|v| v.pid).collect();
@@ -448,11 +456,18 @@ impl Swarm {
                     signal_group(pid, Signal::SIGKILL);
                 }
                 let (ran, delay) = v.ended(&VIEWER_BACKOFF, Instant::now(), rng.f64());
-                eprintln!(
-                    "swarm-client: viewer {id} exited ({}) after {:.1} s; restarting in {:.2} s",
-                    status,
-                    ran.as_secs_f64(),
-                    delay.as_secs_f64()
+                crate::log::emit(
+                    crate::log::Level::Info,
+                    "viewer-exit",
+                    &format!(
+                        "viewer {id} exited ({status}) after {:.1} s; restarting in {:.2} s",
+                        ran.as_secs_f64(),
+                        delay.as_secs_f64()
+                    ),
+                    serde_json::json!({
+                        "viewer": id, "status": status.to_string(),
+                        "ranSec": ran.as_secs_f64(), "restartInSec": delay.as_secs_f64(),
+                    }),
                 );
             }
         }
