@@ -3,6 +3,7 @@
 pub mod config;
 pub mod derive;
 pub mod engine;
+pub mod grafana;
 pub mod log;
 pub mod merge;
 pub mod native;

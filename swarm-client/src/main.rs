@@ -159,6 +159,18 @@ enum Command {
         out: PathBuf,
     },
 
+    /// Print (or write) a Grafana dashboard for the swarm's metrics
+    ///
+    /// The report's panels over the `hls_swarm_*` metrics, summed over every
+    /// swarm Prometheus scrapes, and a row for the origin's nginx exporter
+    /// (port 9113 of the NixOS module). Import it in Grafana and pick the
+    /// Prometheus data source.
+    GrafanaDashboard {
+        /// Write it to FILE instead of printing it
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
     /// Print the FFmpeg arguments of one viewer (one per line)
     ViewerArgs {
         /// The stream URL
@@ -256,6 +268,18 @@ fn run(command: Command) -> Result<()> {
         } => {
             drop(out);
             swarm_client::merge::run(&files, merged.as_deref(), &slo, log_format)
+        }
+        Command::GrafanaDashboard { out: file } => {
+            let text = serde_json::to_string_pretty(&swarm_client::grafana::dashboard())? + "\n";
+            match file {
+                Some(path) => {
+                    common::artifact::write_atomic(&path, text.as_bytes())?;
+                    drop(out);
+                    println!("dashboard written to {}", path.display());
+                }
+                None => out.write_all(text.as_bytes())?,
+            }
+            Ok(())
         }
         Command::Report { results, out: html } => {
             drop(out);

@@ -148,3 +148,32 @@ fn the_entrypoint_passes_the_environment_on_as_settings() {
         assert_eq!(c["metricsPort"], 9191);
     }
 }
+
+/// `grafana-dashboard -o FILE` writes the dashboard Grafana imports: JSON
+/// with the swarm's panels, a Prometheus data-source variable, the same
+/// bytes each time.
+#[test]
+fn the_grafana_dashboard_is_written_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard.json");
+    run(&["grafana-dashboard", "-o", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text, run(&["grafana-dashboard"]), "the same bytes");
+    let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(d["uid"], "hls-swarm");
+    assert_eq!(d["templating"]["list"][0]["query"], "prometheus");
+    let exprs: Vec<&str> = d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(
+        exprs.contains(&"sum(hls_swarm_viewers_active)"),
+        "{exprs:?}"
+    );
+    assert!(exprs
+        .iter()
+        .any(|e| e.contains("hls_swarm_request_ttfb_seconds_bucket")));
+}
