@@ -7,6 +7,7 @@ pub mod grafana;
 pub mod log;
 pub mod merge;
 pub mod native;
+pub mod origin;
 pub mod report;
 pub mod run;
 pub mod slo;

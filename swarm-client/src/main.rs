@@ -37,6 +37,8 @@ struct ViewerFlags {
     no_cache: bool,
 }
 
+// parsed once per process: the size of `run`'s flags does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     #[command(flatten)]
@@ -104,6 +106,15 @@ enum Command {
         /// errors) on stderr: `text`, or `json`, one object a line
         #[arg(long, value_enum, default_value = "text")]
         log_format: swarm_client::log::Format,
+        /// The origin's nginx `stub_status` (e.g.
+        /// http://origin:17080/nginx_status): its connections and requests/s,
+        /// read each second, beside the swarm's figures
+        #[arg(long, value_name = "URL")]
+        origin_status: Option<String>,
+        /// The origin's node exporter (e.g. http://origin:9100/metrics): the
+        /// CPU its machine uses, read each second
+        #[arg(long, value_name = "URL")]
+        origin_node: Option<String>,
         /// Also write the HTML report of the run to FILE (as `report` does)
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
@@ -229,6 +240,8 @@ fn run(command: Command) -> Result<()> {
             ca_file,
             plain,
             log_format,
+            origin_status,
+            origin_node,
             report,
             slo,
             viewer,
@@ -256,6 +269,10 @@ fn run(command: Command) -> Result<()> {
                 ca_file,
                 plain,
                 log_format,
+                origin: swarm_client::origin::Sources {
+                    status: origin_status,
+                    node: origin_node,
+                },
                 report,
                 slo,
             })

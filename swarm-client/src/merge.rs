@@ -79,6 +79,10 @@ pub fn merge_series(runs: &[&[Second]]) -> Result<Vec<Second>, String> {
             e.0.bytes += s.bytes;
             e.0.requests += s.requests;
             e.0.errors += s.errors;
+            // shards watch one origin: its figures are the same, not added
+            e.0.origin_connections = e.0.origin_connections.max(s.origin_connections);
+            e.0.origin_requests = max_f(e.0.origin_requests, s.origin_requests);
+            e.0.origin_cpu = max_f(e.0.origin_cpu, s.origin_cpu);
             e.1 += 1;
             if let Some(enc) = &s.ttfb {
                 let h = enc.decode().ok_or_else(|| {
@@ -115,6 +119,14 @@ pub fn merge_series(runs: &[&[Second]]) -> Result<Vec<Second>, String> {
             s
         })
         .collect())
+}
+
+fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
 }
 
 /// The results of `runs` as one run's.

@@ -257,6 +257,45 @@ fn charts(series: &[Second]) -> String {
             values: v(|s| s.stalled),
         }],
     ));
+    // the origin beside the swarm, when it was read
+    if series
+        .iter()
+        .any(|s| s.origin_connections.is_some() || s.origin_cpu.is_some())
+    {
+        o.push_str(&chart(
+            "origin-connections",
+            "Origin connections",
+            "nginx, active",
+            &[Line {
+                label: "connections",
+                color: "#1f77b4",
+                dashed: false,
+                values: per_second(series, |s| s.origin_connections.map(|c| c as f64)),
+            }],
+        ));
+        o.push_str(&chart(
+            "origin-requests",
+            "Origin requests",
+            "per second, as nginx counts them",
+            &[Line {
+                label: "served",
+                color: "#9467bd",
+                dashed: false,
+                values: per_second(series, |s| s.origin_requests),
+            }],
+        ));
+        o.push_str(&chart(
+            "origin-cpu",
+            "Origin CPU",
+            "cores",
+            &[Line {
+                label: "busy",
+                color: "#e377c2",
+                dashed: false,
+                values: per_second(series, |s| s.origin_cpu),
+            }],
+        ));
+    }
     o.push_str("</div>\n</section>\n");
     o
 }

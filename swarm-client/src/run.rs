@@ -42,6 +42,8 @@ pub struct RunArgs {
     pub plain: bool,
     /// `--log-format`: the swarm's own log lines as text or JSON.
     pub log_format: crate::log::Format,
+    /// `--origin-status`, `--origin-node`: the origin beside the swarm.
+    pub origin: crate::origin::Sources,
     /// `--report FILE`: the HTML report, written at the end.
     pub report: Option<PathBuf>,
     /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
@@ -216,6 +218,9 @@ fn request_headers(c: &Config, extra: &[(String, String)]) -> Vec<(String, Strin
 pub fn run(a: RunArgs) -> Result<()> {
     crate::log::set(a.log_format);
     check_url(&a.url)?;
+    for u in a.origin.status.iter().chain(&a.origin.node) {
+        check_url(u)?;
+    }
     let headers = a
         .headers
         .iter()
@@ -439,6 +444,7 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
         plain: a.plain,
+        origin: crate::origin::Watcher::start(a.origin.clone()),
         reachable_at_start: reachable,
         check: a.check,
         config: c,
@@ -485,6 +491,7 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
         plain: a.plain,
+        origin: crate::origin::Watcher::start(a.origin.clone()),
         reachable_at_start: reachable,
         viewer_logs: a.viewer_logs.clone(),
         config: c,

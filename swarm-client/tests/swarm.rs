@@ -768,3 +768,107 @@ fn json_logs_are_one_object_a_line() {
     // the summary table stays on stdout, for people
     assert!(String::from_utf8_lossy(&out.stdout).contains("SLOs: 1 of 2 passed"));
 }
+
+/// The origin beside the swarm: its nginx stub_status and a real node
+/// exporter (loopback, CPU collector only) read each second, into the
+/// results' seconds and the report.
+#[test]
+fn the_origin_is_read_beside_the_swarm() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 3);
+    let ne_port = free_port();
+    let mut exporter = testkit::Captured::spawn(
+        testkit::tool("prometheus-node-exporter", "prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{ne_port}"))
+            .args(["--collector.disable-defaults", "--collector.cpu"]),
+    );
+    let node = format!("http://127.0.0.1:{ne_port}/metrics");
+    assert!(
+        testkit::procs::wait_until(Duration::from_secs(10), || common::probe::is_ok(
+            &node,
+            Duration::from_secs(1)
+        )),
+        "{}",
+        exporter.output()
+    );
+    let status = format!("http://127.0.0.1:{}/nginx_status", origin.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let (json, report) = (tmp.path().join("run.json"), tmp.path().join("report.html"));
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            &origin.url(),
+            "--set",
+            "clients=3",
+            "--duration",
+            "6s",
+        ])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(["--origin-status", &status, "--origin-node", &node])
+        .arg("--summary-json")
+        .arg(&json)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let _ = exporter.child.kill();
+    let _ = exporter.child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = summary(&json);
+    let seconds = v["series"].as_array().unwrap();
+    let later = &seconds[seconds.len() / 2..];
+    // the viewers' keep-alive connections (and the reader's own) are open
+    assert!(
+        later
+            .iter()
+            .all(|s| s["originConnections"].as_u64().is_some_and(|c| c >= 3)),
+        "{seconds:?}"
+    );
+    // nginx counts the viewers' requests
+    assert!(
+        later
+            .iter()
+            .any(|s| s["originRequests"].as_f64().is_some_and(|r| r >= 1.0)),
+        "{seconds:?}"
+    );
+    // the machine is doing something, and not more than it has
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!(
+        later.iter().all(|s| s["originCpu"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0 && c <= cores + 0.5)),
+        "{seconds:?}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    for id in [
+        "chart-origin-connections",
+        "chart-origin-requests",
+        "chart-origin-cpu",
+    ] {
+        assert!(html.contains(id), "{id}");
+    }
+    // a URL that is not a stub_status page: a warning, and the run goes on
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            &origin.url(),
+            "--set",
+            "clients=1",
+            "--duration",
+            "2s",
+        ])
+        .args([
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--origin-status",
+            &origin.url(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gave no nginx stub_status"));
+}

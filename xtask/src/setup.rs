@@ -81,6 +81,8 @@ pub const TESTS: &[Need] = &[
     // a real terminal
     program("chromium", "chromium"),
     program("tmux", "tmux"),
+    // the origin beside the swarm: its machine's CPU
+    program("prometheus-node-exporter", "prometheus-node-exporter"),
 ];
 
 /// The account the production nginx config runs its workers as; the tests

@@ -152,6 +152,28 @@ fn last(series: &[Second], n: usize, f: impl Fn(&Second) -> u64) -> Vec<u64> {
     series[from..].iter().map(f).collect()
 }
 
+/// The origin's figures of the last second, when they are read.
+fn origin_line(now: Option<&Second>) -> String {
+    let Some(s) = now else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(c) = s.origin_connections {
+        parts.push(format!("{c} conn"));
+    }
+    if let Some(r) = s.origin_requests {
+        parts.push(format!("{r:.0} req/s"));
+    }
+    if let Some(c) = s.origin_cpu {
+        parts.push(format!("CPU {c:.2} cores"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("origin {}", parts.join(" · "))
+    }
+}
+
 fn render(ui: &mut ratatui::Frame, f: &Frame) {
     let area = ui.area();
     let rows = Layout::vertical([
@@ -261,6 +283,7 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
                 "received {}",
                 super::summary::bytes(f.series.iter().map(|s| s.bytes).sum())
             )),
+            Line::from(origin_line(now)),
         ])
         .block(Block::default().borders(Borders::ALL).title(" Playback ")),
         cells[5],

@@ -40,6 +40,8 @@ pub struct Swarm {
     pub tty: bool,
     /// Status lines even on a terminal (no live view).
     pub plain: bool,
+    /// The origin's figures, read beside the run.
+    pub origin: Option<crate::origin::Watcher>,
     /// Append each viewer's log to DIR/viewer-<id>.log.
     pub viewer_logs: Option<PathBuf>,
     /// Whether the preflight reached the URL; if not, the run ends (exit 3)
@@ -298,6 +300,9 @@ impl Swarm {
                     ),
                     None,
                 );
+                if let Some(w) = &self.origin {
+                    series.origin(w.latest());
+                }
                 let secs = (now - last_status).as_secs_f64();
                 let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();
                 let segments: u64 = viewers.iter().map(|v| v.figures.segments).sum();

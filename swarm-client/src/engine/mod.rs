@@ -90,6 +90,15 @@ impl Series {
         (self.last != Some(now)).then_some(now)
     }
 
+    /// The origin's figures of the last sample's second.
+    pub fn origin(&mut self, o: crate::origin::OriginSample) {
+        if let Some(s) = self.seconds.last_mut() {
+            s.origin_connections = o.connections;
+            s.origin_requests = o.requests_per_sec;
+            s.origin_cpu = o.cpu_cores;
+        }
+    }
+
     /// A sample at Unix second `t`, `elapsed` into the run: viewers active
     /// and stalled, the running totals (bytes, requests, failed requests),
     /// and the running histogram of segment TTFB (native).

@@ -45,6 +45,8 @@ pub struct Swarm {
     pub check: bool,
     /// Status lines even on a terminal (no live view).
     pub plain: bool,
+    /// The origin's figures, read beside the run.
+    pub origin: Option<crate::origin::Watcher>,
 }
 
 impl Swarm {
@@ -204,6 +206,9 @@ impl Swarm {
                 ),
                 ttfb.as_ref(),
             );
+            if let Some(w) = &self.origin {
+                series.origin(w.latest());
+            }
             if self.check {
                 continue;
             }

@@ -229,6 +229,15 @@ pub struct Second {
     /// percentiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttfb: Option<Encoded>,
+    /// The origin beside the swarm (`run --origin-status`, `--origin-node`):
+    /// nginx's active connections, requests it served per second, CPU of
+    /// its machine in cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_connections: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_requests: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_cpu: Option<f64>,
 }
 
 /// The `minActiveViewers` figure of a series: the fewest viewers active in
