@@ -24,6 +24,8 @@ pub enum Part {
     Generators,
     /// the swarm engines side by side, and 10 000 native viewers
     Swarm,
+    /// the generated nginx config against a stock one, with wrk
+    Origin,
     /// container image builds
     Images,
     /// cargo xtask build-all
@@ -36,6 +38,8 @@ fn part_of(area: &str) -> Part {
         Part::Images
     } else if area.starts_with("swarm") {
         Part::Swarm
+    } else if area.starts_with("origin") {
+        Part::Origin
     } else if area == "build-all" {
         Part::BuildAll
     } else {
@@ -89,6 +93,10 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         eprintln!("== swarm scale: 10 000 native viewers (about 2 minutes)");
         figures.extend(scale_bench(root)?);
     }
+    if wanted(Part::Origin) {
+        eprintln!("== origin: generated and stock nginx configs side by side (about 2 minutes)");
+        figures.extend(crate::bench_origin::bench(root)?);
+    }
     if wanted(Part::Images) {
         eprintln!("== container images: cold, warm and profile-change builds");
         figures.extend(image_bench(root)?);
@@ -105,7 +113,13 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
             .filter(|r| part_of(&r.0) != part)
             .collect();
         all.extend(figures);
-        let order = [Part::Generators, Part::Swarm, Part::Images, Part::BuildAll];
+        let order = [
+            Part::Generators,
+            Part::Swarm,
+            Part::Origin,
+            Part::Images,
+            Part::BuildAll,
+        ];
         all.sort_by_key(|r| order.iter().position(|p| *p == part_of(&r.0)));
         figures = all;
     }
@@ -143,6 +157,13 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          of the swarm and of the origin (nginx + FFmpeg) over 40 s after the ramp; figures \
          from the run's summary. Targets: all 10 000 active, ≥ 99 % of segments faster than \
          real time (download ratio p99 < 1), no rebuffers, RSS under 1 GB.\n\
+         - Origin: the generated local nginx config (`test-origin nginx-config --flavour \
+         local`, `worker_processes` set to 1, then `auto`) against a minimal stock config \
+         (Debian's `sendfile on; tcp_nopush on;`, nginx's defaults otherwise, no access log, \
+         as the generated one), each serving the same 100 KB segment and 10-entry playlist \
+         from the page cache, loaded in turn by wrk (1 thread, 50 connections, 10 s, \
+         `--latency`) on this machine: requests/s, p99 latency, and the ratio generated / \
+         stock.\n\
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \
