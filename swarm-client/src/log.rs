@@ -92,6 +92,16 @@ pub fn warning(event: &str, message: &str) {
     emit(Level::Warning, event, message, Value::Null);
 }
 
+/// The run is stopping, and why (`duration reached`, `interrupted`, …).
+pub fn stopping(reason: &str) {
+    emit(
+        Level::Info,
+        "stop",
+        &format!("stopping ({reason})"),
+        json!({ "reason": reason }),
+    );
+}
+
 /// An event only machines need (people read it elsewhere: the banner, the
 /// summary table): logged only as JSON.
 pub fn record(event: &str, message: &str, fields: Value) {

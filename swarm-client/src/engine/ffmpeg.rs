@@ -343,12 +343,7 @@ impl Swarm {
             }
         }
         display.finish();
-        crate::log::emit(
-            crate::log::Level::Info,
-            "stop",
-            &format!("stopping ({stop_reason})"),
-            serde_json::json!({ "reason": stop_reason }),
-        );
+        crate::log::stopping(stop_reason);
         let ran_for = start.elapsed();
         // the bytes of the last second
         let pids: std::collections::BTreeSet<u32> = viewers.iter().filter_map(|v| v.pid).collect();

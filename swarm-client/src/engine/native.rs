@@ -247,12 +247,7 @@ impl Swarm {
             last = now;
         }
         display.finish();
-        crate::log::emit(
-            crate::log::Level::Info,
-            "stop",
-            &format!("stopping ({stop_reason})"),
-            serde_json::json!({ "reason": stop_reason }),
-        );
+        crate::log::stopping(stop_reason);
         let ran_for = start.elapsed();
         let _ = stop_tx.send(true);
         let mut figures: Vec<ViewerFigures> = Vec::with_capacity(n);
