@@ -94,7 +94,7 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         figures.extend(scale_bench(root)?);
     }
     if wanted(Part::Origin) {
-        eprintln!("== origin: generated and stock nginx configs side by side (about 2 minutes)");
+        eprintln!("== origin: generated and stock nginx configs side by side (about 10 minutes)");
         figures.extend(crate::bench_origin::bench(root)?);
     }
     if wanted(Part::Images) {
@@ -160,10 +160,18 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          - Origin: the generated local nginx config (`test-origin nginx-config --flavour \
          local`, `worker_processes` set to 1, then `auto`) against a minimal stock config \
          (Debian's `sendfile on; tcp_nopush on;`, nginx's defaults otherwise, no access log, \
-         as the generated one), each serving the same 100 KB segment and 10-entry playlist \
-         from the page cache, loaded in turn by wrk (1 thread, 50 connections, 10 s, \
-         `--latency`) on this machine: requests/s, p99 latency, and the ratio generated / \
-         stock.\n\
+         as the generated one), loaded in turn by wrk (1 thread, 50 connections, \
+         `--latency`) on this machine. Hot: the same 100 KB segment and 10-entry playlist \
+         from the page cache, 10 s each. Directives: each tuning directive the generated \
+         config keeps, taken out, and each it dropped, put back, 5 s per file with one \
+         worker, as a ratio to the generated config as it is (run first and last; the two \
+         show the run-to-run spread). Live: a local test origin (640x360, 800 kbit/s, FFmpeg \
+         rewriting the playlist every segment) served by its own generated config and by \
+         the stock config from the same directory: wrk on the playlist for 10 s, then 1000 \
+         native viewers (ramp 200/s) for 120 s on each, with the listed segments that \
+         answered 404, TTFB from the swarm's results and nginx's CPU (its process tree). \
+         Cold: 4000 files of 100 KB on disk, the page cache dropped before each config, wrk \
+         asking for each file in turn for 3 s (skipped where the cache cannot be dropped).\n\
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \

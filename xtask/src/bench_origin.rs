@@ -1,13 +1,16 @@
 //! `cargo xtask bench --only origin`: the generated nginx config against a
-//! minimal stock config, side by side in one run, serving the same files
-//! with wrk as the load: requests/s and p99 latency for a 100 KB segment and
-//! a playlist (hot in the page cache), with one worker and with `auto`.
+//! minimal stock config, side by side, serving the same files: wrk on a hot
+//! 100 KB segment and a playlist (1 worker and `auto`); every tuning
+//! directive tried the other way; the live stream (FFmpeg rewriting the
+//! playlist) under wrk and under 1000 native viewers for 2 minutes; and
+//! segments read cold from disk where the page cache can be dropped.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use testkit::procs::{children_named, tree_cpu_ns};
 
 /// One results row: (area, figure, value).
 type Figure = (String, String, String);
@@ -74,7 +77,8 @@ fn generated_config(
 struct Nginx(Child);
 
 impl Nginx {
-    fn start(conf: &Path, run: &Path, port: u16) -> Result<Nginx> {
+    /// Starts nginx with `conf` and waits until `probe` (a path) answers 200.
+    fn start(conf: &Path, run: &Path, port: u16, probe: &str) -> Result<Nginx> {
         let child = Command::new("nginx")
             .arg("-p")
             .arg(run)
@@ -86,7 +90,7 @@ impl Nginx {
             .spawn()
             .context("cannot start nginx")?;
         let mut n = Nginx(child);
-        let url = format!("http://127.0.0.1:{port}/seg.ts");
+        let url = format!("http://127.0.0.1:{port}{probe}");
         let t = Instant::now();
         // the segment is not text: ask for its status only
         while common::probe::http_status(&url, Duration::from_millis(500)) != Ok(200) {
@@ -143,25 +147,150 @@ pub fn parse_wrk(text: &str) -> Option<(f64, f64)> {
     Some((rps, ms))
 }
 
-fn wrk(url: &str, secs: u32) -> Result<(f64, f64)> {
-    let out = Command::new("wrk")
-        .args(["-t1", "-c50", &format!("-d{secs}s"), "--latency", url])
+/// wrk with 1 thread and 50 connections for `secs` on `url` (and a Lua
+/// `script` choosing the requests, when given): (req/s, p99 ms).
+fn wrk(url: &str, secs: u32, script: Option<&Path>) -> Result<(f64, f64)> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t1", "-c50", &format!("-d{secs}s"), "--latency"]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    let out = cmd
+        .arg(url)
         .output()
         .context("cannot run wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse_wrk(&text).with_context(|| format!("cannot read wrk's report:\n{text}"))
 }
 
-/// Both configs, both worker settings, both files.
-pub fn bench(root: &Path) -> Result<Vec<Figure>> {
-    let bin = crate::lab::build(root, true)?;
-    let tmp = tempfile::tempdir()?;
-    let hls = tmp.path().join("hls");
-    std::fs::create_dir_all(&hls)?;
-    // 100 KB of stable bytes, and a playlist of ten of them
+/// Starts nginx on a free port with the config `make(port, run_dir)` gives,
+/// in a run directory of its own under `tmp`, once `probe` answers 200.
+fn serve(
+    tmp: &Path,
+    name: &str,
+    probe: &str,
+    make: impl FnOnce(u16, &Path) -> Result<String>,
+) -> Result<(Nginx, u16)> {
+    let run = tmp.join(format!("run-{name}"));
+    std::fs::create_dir_all(&run)?;
+    let port = testkit::free_port();
+    let conf = run.join("nginx.conf");
+    std::fs::write(&conf, make(port, &run)?)?;
+    Ok((Nginx::start(&conf, &run, port, probe)?, port))
+}
+
+/// The generated config without the lines that start with `directive`.
+fn without(text: &str, directive: &str) -> Result<String> {
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with(directive))
+        .collect();
+    if kept.len() == text.lines().count() {
+        bail!("the generated config has no `{directive}` any more");
+    }
+    Ok(kept.join("\n") + "\n")
+}
+
+/// The generated config with `line` added after the first line that is `after`.
+fn with_line(text: &str, after: &str, line: &str) -> Result<String> {
+    let mut out = String::new();
+    let mut done = false;
+    for l in text.lines() {
+        out.push_str(l);
+        out.push('\n');
+        if !done && l.trim() == after {
+            let indent = &l[..l.len() - l.trim_start().len()];
+            out.push_str(&format!("{indent}{line}\n"));
+            done = true;
+        }
+    }
+    if !done {
+        bail!("the generated config has no `{after}` line any more");
+    }
+    Ok(out)
+}
+
+/// A change to the generated config: a directive it keeps taken out, or one
+/// it dropped put back.
+struct Edit {
+    what: &'static str,
+    kept: bool,
+    apply: fn(&str) -> Result<String>,
+}
+
+/// Every tuning directive the generated config keeps or dropped, each tried
+/// the other way.
+const EDITS: &[Edit] = &[
+    Edit {
+        what: "open_file_cache (all its lines)",
+        kept: true,
+        apply: |t| without(t, "open_file_cache"),
+    },
+    Edit {
+        what: "tcp_nopush on",
+        kept: true,
+        apply: |t| without(t, "tcp_nopush"),
+    },
+    Edit {
+        what: "multi_accept on",
+        kept: true,
+        apply: |t| without(t, "multi_accept"),
+    },
+    Edit {
+        what: "listen … reuseport",
+        kept: true,
+        apply: |t| Ok(t.replace(" reuseport;", ";")),
+    },
+    Edit {
+        what: "keepalive_requests 10000 (nginx's default: 1000)",
+        kept: true,
+        apply: |t| Ok(t.replace("keepalive_requests 10000;", "keepalive_requests 1000;")),
+    },
+    Edit {
+        what: "aio threads (and its thread_pool of 32)",
+        kept: false,
+        apply: |t| {
+            let t = with_line(
+                t,
+                "error_log stderr warn;",
+                "thread_pool hls threads=32 max_queue=65536;",
+            )?;
+            with_line(&t, "sendfile on;", "aio threads=hls;")
+        },
+    },
+    Edit {
+        what: "directio 4m",
+        kept: false,
+        apply: |t| with_line(t, "sendfile on;", "directio 4m;"),
+    },
+    Edit {
+        what: "sendfile_max_chunk 512k (nginx's default: 2m)",
+        kept: false,
+        apply: |t| with_line(t, "sendfile on;", "sendfile_max_chunk 512k;"),
+    },
+    Edit {
+        what: "output_buffers 2 256k",
+        kept: false,
+        apply: |t| with_line(t, "sendfile on;", "output_buffers 2 256k;"),
+    },
+];
+
+/// The hot files: a 100 KB segment, a 6 MB one (a 2-second segment of the
+/// 4K profile) and a playlist, with what the tables call them.
+const HOT_FILES: &[(&str, &str)] = &[
+    ("seg.ts", "segment 100 KB"),
+    ("big.ts", "segment 6 MB"),
+    ("stream.m3u8", "playlist"),
+];
+
+/// The hot files, of stable bytes.
+fn write_hot_files(hls: &Path) -> Result<()> {
+    std::fs::create_dir_all(hls)?;
     let mut rng = fastrand::Rng::with_seed(1);
-    let segment: Vec<u8> = (0..100_000).map(|_| rng.u8(..)).collect();
-    std::fs::write(hls.join("seg.ts"), segment)?;
+    for (name, size) in [("seg.ts", 100_000), ("big.ts", 6_000_000)] {
+        let data: Vec<u8> = (0..size).map(|_| rng.u8(..)).collect();
+        std::fs::write(hls.join(name), data)?;
+    }
     let mut playlist = String::from(
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n",
     );
@@ -169,33 +298,87 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
         playlist.push_str(&format!("#EXTINF:2.000000,\nseg{i}.ts\n"));
     }
     std::fs::write(hls.join("stream.m3u8"), playlist)?;
-    let secs = 10;
+    Ok(())
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    a / b.max(1e-9)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median (req/s, p99 ms) of each (config, file), by index.
+type Medians = std::collections::BTreeMap<(usize, usize), (f64, f64)>;
+
+/// wrk on every hot file of every config (running nginx, port), `reps`
+/// rounds of `secs` each, the configs taking turns within a round so that
+/// the machine's drift touches them alike; the medians.
+fn take_turns(configs: &[(String, u16)], reps: usize, secs: u32) -> Result<Medians> {
+    let mut all: std::collections::BTreeMap<(usize, usize), Vec<(f64, f64)>> = Default::default();
+    for rep in 0..reps {
+        eprintln!("   round {}/{reps}", rep + 1);
+        for (f, (file, _)) in HOT_FILES.iter().enumerate() {
+            for (c, (_, port)) in configs.iter().enumerate() {
+                let m = wrk(&format!("http://127.0.0.1:{port}/{file}"), secs, None)?;
+                all.entry((c, f)).or_default().push(m);
+            }
+        }
+    }
+    Ok(all
+        .into_iter()
+        .map(|(k, v)| {
+            let rps = median(v.iter().map(|m| m.0).collect());
+            let p99 = median(v.iter().map(|m| m.1).collect());
+            (k, (rps, p99))
+        })
+        .collect())
+}
+
+/// The whole origin benchmark: hot files, each directive, the live stream
+/// (wrk and the native swarm), cold files.
+pub fn bench(root: &Path) -> Result<Vec<Figure>> {
+    let bin = crate::lab::build(root, true)?;
+    let mut rows = hot(&bin)?;
+    rows.extend(directives(&bin)?);
+    rows.extend(live(&bin)?);
+    rows.extend(cold(&bin, root)?);
+    Ok(rows)
+}
+
+/// Rounds of the hot and directive runs, and seconds of wrk in each.
+const REPS: usize = 5;
+const SECS: u32 = 4;
+
+/// Generated against stock on hot files, with 1 worker and with `auto`.
+fn hot(bin: &Path) -> Result<Vec<Figure>> {
+    let tmp = tempfile::tempdir()?;
+    let hls = tmp.path().join("hls");
+    write_hot_files(&hls)?;
     let mut rows = Vec::new();
     for workers in ["1", "auto"] {
-        // (config, file) → (req/s, p99 ms)
-        let mut results = std::collections::BTreeMap::new();
-        for kind in ["generated", "stock"] {
-            let run = tmp.path().join(format!("run-{kind}-{workers}"));
-            std::fs::create_dir_all(&run)?;
-            let port = testkit::free_port();
-            let text = match kind {
-                "generated" => generated_config(&bin, workers, port, &hls, &run)?,
-                _ => stock_config(workers, port, &hls, &run),
-            };
-            let conf = run.join("nginx.conf");
-            std::fs::write(&conf, text)?;
-            let nginx = Nginx::start(&conf, &run, port)?;
-            for file in ["seg.ts", "stream.m3u8"] {
-                let url = format!("http://127.0.0.1:{port}/{file}");
-                eprintln!("   {kind} config, {workers} worker(s): {file} for {secs} s");
-                results.insert((kind, file), wrk(&url, secs)?);
-            }
-            drop(nginx);
-        }
-        for (file, what) in [("seg.ts", "segment (100 KB)"), ("stream.m3u8", "playlist")] {
-            let (g, s) = (results[&("generated", file)], results[&("stock", file)]);
+        eprintln!("   worker_processes {workers}: generated and stock configs");
+        let (g_nginx, g_port) = serve(tmp.path(), &format!("gen-{workers}"), "/seg.ts", |p, r| {
+            generated_config(bin, workers, p, &hls, r)
+        })?;
+        let (s_nginx, s_port) = serve(
+            tmp.path(),
+            &format!("stock-{workers}"),
+            "/seg.ts",
+            |p, r| Ok(stock_config(workers, p, &hls, r)),
+        )?;
+        let m = take_turns(
+            &[("generated".into(), g_port), ("stock".into(), s_port)],
+            REPS,
+            SECS,
+        )?;
+        drop((g_nginx, s_nginx));
+        for (f, (_, what)) in HOT_FILES.iter().enumerate() {
+            let (g, s) = (m[&(0, f)], m[&(1, f)]);
             rows.push((
-                "origin nginx (wrk, 1 thread, 50 connections, hot files)".to_owned(),
+                format!("origin nginx (wrk, 1 thread, 50 connections, hot files, median of {REPS} × {SECS} s)"),
                 format!("{what}, worker_processes {workers}: generated / stock req/s (p99 ms)"),
                 format!(
                     "{:.0} ({:.2}) / {:.0} ({:.2}) = {:.2}×",
@@ -203,12 +386,299 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
                     g.1,
                     s.0,
                     s.1,
-                    g.0 / s.0.max(1e-9)
+                    ratio(g.0, s.0)
                 ),
             ));
         }
     }
     Ok(rows)
+}
+
+/// Each tuning directive the other way round, against the generated config
+/// as it is, all taking turns.
+fn directives(bin: &Path) -> Result<Vec<Figure>> {
+    let tmp = tempfile::tempdir()?;
+    let hls = tmp.path().join("hls");
+    write_hot_files(&hls)?;
+    let mut running = Vec::new();
+    let mut configs = Vec::new();
+    for (i, edit) in std::iter::once(None)
+        .chain(EDITS.iter().map(Some))
+        .enumerate()
+    {
+        let (nginx, port) = serve(tmp.path(), &format!("edit-{i}"), "/seg.ts", |p, r| {
+            let text = generated_config(bin, "1", p, &hls, r)?;
+            match edit {
+                Some(e) => (e.apply)(&text),
+                None => Ok(text),
+            }
+        })?;
+        running.push(nginx);
+        configs.push((String::new(), port));
+    }
+    eprintln!(
+        "   the generated config and {} variants, {} files, {REPS} rounds of {SECS} s",
+        EDITS.len(),
+        HOT_FILES.len()
+    );
+    let m = take_turns(&configs, REPS, SECS)?;
+    drop(running);
+    let area =
+        || format!("origin directives (wrk, 1 worker, median of {REPS} × {SECS} s, hot files)");
+    let show = |c: usize| {
+        HOT_FILES
+            .iter()
+            .enumerate()
+            .map(|(f, (_, what))| {
+                if c == 0 {
+                    format!(
+                        "{what} {:.0} req/s (p99 {:.2} ms)",
+                        m[&(0, f)].0,
+                        m[&(0, f)].1
+                    )
+                } else {
+                    format!(
+                        "{what} {:.2}× (p99 {:.2} ms)",
+                        ratio(m[&(c, f)].0, m[&(0, f)].0),
+                        m[&(c, f)].1
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows = vec![(area(), "the generated config as it is".to_owned(), show(0))];
+    for (i, e) in EDITS.iter().enumerate() {
+        rows.push((
+            area(),
+            format!(
+                "{} {} ({}), against the generated config",
+                if e.kept { "without" } else { "with" },
+                e.what,
+                if e.kept { "kept" } else { "dropped" }
+            ),
+            show(i + 1),
+        ));
+    }
+    Ok(rows)
+}
+
+/// The figures of one swarm run against one nginx.
+struct SwarmLoad {
+    summary: serde_json::Value,
+    nginx_cores: f64,
+}
+
+/// The native swarm (`viewers`, `secs`) on `url`; the CPU of the nginx whose
+/// master is `nginx_pid`, over the whole run.
+fn swarm_load(bin: &Path, url: &str, viewers: u32, secs: u64, nginx_pid: u32) -> Result<SwarmLoad> {
+    let tmp = tempfile::tempdir()?;
+    let json = tmp.path().join("summary.json");
+    let c0 = tree_cpu_ns(nginx_pid);
+    let t0 = Instant::now();
+    let status = Command::new(bin.join("swarm-client"))
+        .args(["run", url, "--engine", "native", "--plain", "--seed", "1"])
+        .args(["--set", &format!("clients={viewers}")])
+        .args(["--set", "rampRate=200"])
+        .args(["--duration", &format!("{secs}s")])
+        .args(["--metrics-addr", "127.0.0.1:0", "--summary-json"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("cannot run swarm-client")?;
+    let nginx_cores =
+        tree_cpu_ns(nginx_pid).saturating_sub(c0) as f64 / 1e9 / t0.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the swarm failed ({status}) on {url}");
+    }
+    let summary = serde_json::from_str(
+        &std::fs::read_to_string(&json).context("the swarm wrote no summary")?,
+    )?;
+    Ok(SwarmLoad {
+        summary,
+        nginx_cores,
+    })
+}
+
+/// The live stream (FFmpeg rewriting the playlist as it goes) served by the
+/// origin's own generated config and by the stock config from the same
+/// directory: wrk on the playlist, then the native swarm for 2 minutes each.
+fn live(bin: &Path) -> Result<Vec<Figure>> {
+    let origin = crate::lab::origin(bin, &[], true)?;
+    let opid = origin.pid().context("the origin is not running")?;
+    let gen_nginx = *children_named(opid, "nginx")
+        .first()
+        .context("the origin has no nginx")?;
+    let tmp = tempfile::tempdir()?;
+    let hls = origin.hls_dir().to_owned();
+    let (stock, stock_port) = serve(tmp.path(), "stock-live", "/stream.m3u8", |p, r| {
+        Ok(stock_config("auto", p, &hls, r))
+    })?;
+    let configs = [
+        ("generated", origin.port, gen_nginx),
+        ("stock", stock_port, stock.0.id()),
+    ];
+    let area = || "origin live stream (FFmpeg writing; worker_processes auto)".to_owned();
+    let mut rows = Vec::new();
+    let mut playlist = Vec::new();
+    for (name, port, _) in configs {
+        eprintln!("   {name} config: the live playlist for 10 s (wrk)");
+        playlist.push(wrk(
+            &format!("http://127.0.0.1:{port}/stream.m3u8"),
+            10,
+            None,
+        )?);
+    }
+    rows.push((
+        area(),
+        "playlist being rewritten, wrk: generated / stock req/s (p99 ms)".to_owned(),
+        format!(
+            "{:.0} ({:.2}) / {:.0} ({:.2}) = {:.2}×",
+            playlist[0].0,
+            playlist[0].1,
+            playlist[1].0,
+            playlist[1].1,
+            ratio(playlist[0].0, playlist[1].0)
+        ),
+    ));
+    let (viewers, secs) = (1000, 120);
+    for (name, port, pid) in configs {
+        eprintln!("   {name} config: {viewers} native viewers for {secs} s");
+        let url = format!("http://127.0.0.1:{port}/stream.m3u8");
+        let l = swarm_load(bin, &url, viewers, secs, pid)?;
+        let t = &l.summary["totals"];
+        let n = &t["native"];
+        let req = &n["requests"];
+        let requests =
+            t["segments"].as_f64().unwrap_or(0.0) + t["playlists"].as_f64().unwrap_or(0.0);
+        let http_errors: u64 = t["httpErrors"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
+        rows.push((
+            area(),
+            format!("{name} config, {viewers} native viewers for {secs} s: viewers started, listed segments that answered 404, HTTP errors, rebuffers"),
+            format!(
+                "{}, {}, {}, {}",
+                t["viewersStarted"], n["segmentsGone"], http_errors, n["rebuffers"]
+            ),
+        ));
+        rows.push((
+            area(),
+            format!("{name} config, {viewers} native viewers: segment TTFB p50 / p99, playlist TTFB p99 (ms)"),
+            format!(
+                "{} / {}, {}",
+                req["segment"]["ttfbMs"]["p50"],
+                req["segment"]["ttfbMs"]["p99"],
+                req["playlist"]["ttfbMs"]["p99"]
+            ),
+        ));
+        rows.push((
+            area(),
+            format!("{name} config, {viewers} native viewers: nginx CPU, requests per CPU-second"),
+            format!(
+                "{:.3} cores, {:.0}",
+                l.nginx_cores,
+                requests / (l.nginx_cores * secs as f64).max(1e-9)
+            ),
+        ));
+    }
+    drop(stock);
+    drop(origin);
+    Ok(rows)
+}
+
+/// Segments read from disk with an empty page cache (where this machine
+/// lets the bench drop it): generated, generated with `aio threads` and
+/// stock, one worker each, for 2 s, each request a file not read before.
+fn cold(bin: &Path, root: &Path) -> Result<Vec<Figure>> {
+    let area = || "origin cold segments (wrk, 1 worker, page cache dropped)".to_owned();
+    let drop_caches = Path::new("/proc/sys/vm/drop_caches");
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .open(drop_caches)
+        .is_err()
+    {
+        return Ok(vec![(
+            area(),
+            "skipped".into(),
+            "the page cache cannot be dropped here (needs root)".into(),
+        )]);
+    }
+    // on the target directory's disk: a tmpfs is never cold
+    let tmp = tempfile::tempdir_in(crate::lab::target_dir(root))?;
+    let fs = Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(tmp.path())
+        .output()?;
+    if String::from_utf8_lossy(&fs.stdout).trim() == "tmpfs" {
+        return Ok(vec![(
+            area(),
+            "skipped".into(),
+            "the target directory is in memory (tmpfs)".into(),
+        )]);
+    }
+    let files = 6000;
+    let hls = tmp.path().join("hls");
+    std::fs::create_dir_all(hls.join("c"))?;
+    eprintln!("   writing {files} segments of 100 KB");
+    let mut rng = fastrand::Rng::with_seed(2);
+    for i in 0..files {
+        let data: Vec<u8> = (0..100_000).map(|_| rng.u8(..)).collect();
+        std::fs::write(hls.join(format!("c/{i}.ts")), data)?;
+    }
+    write_hot_files(&hls)?;
+    // each file in turn; a run short enough not to come round again, so
+    // that every request is a cold read (checked below)
+    let script = tmp.path().join("cold.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local i = 0\nrequest = function()\n  i = i + 1\n  \
+             return wrk.format(\"GET\", \"/c/\" .. (i % {files}) .. \".ts\")\nend\n"
+        ),
+    )?;
+    let aio = EDITS
+        .iter()
+        .find(|e| e.what.starts_with("aio"))
+        .context("no aio edit")?;
+    let mut results = Vec::new();
+    for name in ["generated", "generated with aio threads", "stock"] {
+        let (nginx, port) = serve(
+            tmp.path(),
+            &name.replace(' ', "-"),
+            "/seg.ts",
+            |p, r| match name {
+                "stock" => Ok(stock_config("1", p, &hls, r)),
+                "generated" => generated_config(bin, "1", p, &hls, r),
+                _ => (aio.apply)(&generated_config(bin, "1", p, &hls, r)?),
+            },
+        )?;
+        let _ = Command::new("sync").status();
+        std::fs::write(drop_caches, "3\n").context("cannot drop the page cache")?;
+        eprintln!("   {name} config: cold segments for 2 s");
+        let (rps, p99) = wrk(&format!("http://127.0.0.1:{port}/"), 2, Some(&script))?;
+        if rps * 2.0 > files as f64 {
+            bail!(
+                "{name}: {rps:.0} req/s read all {files} files within the run; the cold \
+                 measure needs more files"
+            );
+        }
+        results.push((name, (rps, p99)));
+        drop(nginx);
+    }
+    let stock = results[2].1 .0;
+    Ok(results
+        .into_iter()
+        .map(|(name, (rps, p99))| {
+            (
+                area(),
+                format!("{name} config: req/s (p99 ms), against stock"),
+                format!("{rps:.0} ({p99:.2}), {:.2}×", ratio(rps, stock)),
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]
