@@ -2,6 +2,7 @@
 #   <component>[-<profile>]                runner (or `run` wrapper)
 #   <component>-container[-<profile>]      OCI archive
 #   <component>-vm[-<profile>]             microVM (bin/microvm-run)
+#   <component>-kubernetes[-<profile>]     Kubernetes manifests (image hls-swarm-<component>:<profile>)
 #   <component>-<file>-config[-<profile>]  generated config files (test-origin-nginx-config)
 # A profile's aliases get the same packages (stress-test is also stress).
 { pkgs, src, registry }:
@@ -50,6 +51,9 @@ let
       wrapProgram $out/bin/microvm-run --prefix PATH : ${lib.makeBinPath [ pkgs.qemu_kvm pkgs.coreutils ]}
     '';
 
+  kubernetes = c: p: artifact c p "${c.name}-kubernetes-${p}"
+    "kubernetes --profile ${p} --image hls-swarm-${c.name}:${p} --out $out";
+
   configs = c: p: artifact c p "${c.name}-configs-${p}" "configs --profile ${p} --out $out";
   configFile = c: p: file: pkgs.runCommand "${c.name}-${lib.removeSuffix ".conf" file}-config-${p}" { } ''
     cp ${configs c p}/${file} $out
@@ -66,6 +70,7 @@ let
       ]
       ++ lib.optional (has c "container") { name = "${c.name}-container-${n}"; value = container c p; }
       ++ lib.optional (has c "microvm") { name = "${c.name}-vm-${n}"; value = vm c p; }
+      ++ lib.optional (has c "kubernetes") { name = "${c.name}-kubernetes-${n}"; value = kubernetes c p; }
       ++ map (f: { name = "${c.name}-${lib.removeSuffix ".conf" f}-config-${n}"; value = configFile c p f; }) c.config_files)
       (namesOf prof);
 
@@ -75,6 +80,7 @@ let
     [ { name = c.name; value = runner c p; } ]
     ++ lib.optional (has c "container") { name = "${c.name}-container"; value = container c p; }
     ++ lib.optional (has c "microvm") { name = "${c.name}-vm"; value = vm c p; }
+    ++ lib.optional (has c "kubernetes") { name = "${c.name}-kubernetes"; value = kubernetes c p; }
     ++ map (f: { name = "${c.name}-${lib.removeSuffix ".conf" f}-config"; value = configFile c p f; }) c.config_files;
 in
 builtins.listToAttrs (lib.concatMap (c: defaults c ++ lib.concatMap (perProfile c) c.profiles) registry.components)

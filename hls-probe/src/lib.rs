@@ -75,6 +75,7 @@ impl common::Targets for HlsProbe {
         TargetKind::Runner,
         TargetKind::Container,
         TargetKind::Systemd,
+        TargetKind::Kubernetes,
     ];
     const PROGRAMS: &'static [(&'static str, &'static str)] =
         &[("hls-probe", "hls-swarm"), ("ffprobe", "ffmpeg")];

@@ -127,6 +127,8 @@ enum Command {
         slo: Vec<String>,
         #[command(flatten)]
         viewer: ViewerFlags,
+        #[command(flatten)]
+        part: swarm_client::run::Part,
     },
 
     /// Merge the results of runs on several machines into one run's results
@@ -138,11 +140,22 @@ enum Command {
     /// second, and the SLOs — the first run's, and --slo — are checked again on
     /// the merged figures.
     ///
-    /// Exit status: 0 merged, 2 bad input, 4 an SLO failed.
+    /// With --from-logs, the results come from the output of shards run
+    /// with `--print-results` (e.g. `kubectl logs -l job-name=NAME
+    /// --tail=-1`): every shard 0..COUNT must be there exactly once.
+    ///
+    /// Exit status: 0 merged, 2 bad input (a missing or doubled shard too),
+    /// 4 an SLO failed.
     Merge {
         /// The results files
-        #[arg(required = true, value_name = "FILE")]
+        #[arg(required_unless_present = "from_logs", value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Read the shards' results from this log output (`-`: stdin)
+        #[arg(long, value_name = "FILE")]
+        from_logs: Option<PathBuf>,
+        /// Also write the HTML report of the merged run to FILE
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
         /// Write the merged results (JSON) to FILE
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
@@ -245,6 +258,7 @@ fn run(command: Command) -> Result<()> {
             report,
             slo,
             viewer,
+            part,
         } => {
             drop(out);
             swarm_client::run::run(RunArgs {
@@ -275,16 +289,28 @@ fn run(command: Command) -> Result<()> {
                 },
                 report,
                 slo,
+                part,
             })
         }
         Command::Merge {
             files,
+            from_logs,
+            report,
             out: merged,
             slo,
             log_format,
         } => {
             drop(out);
-            swarm_client::merge::run(&files, merged.as_deref(), &slo, log_format)
+            swarm_client::merge::run(
+                &swarm_client::merge::Inputs {
+                    files,
+                    from_logs,
+                    report,
+                },
+                merged.as_deref(),
+                &slo,
+                log_format,
+            )
         }
         Command::GrafanaDashboard { out: file } => {
             let text = serde_json::to_string_pretty(&swarm_client::grafana::dashboard())? + "\n";

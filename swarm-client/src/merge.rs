@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use common::cli::UsageError;
 
 use crate::engine::summary::{
-    self, Second, Summary, ViewerFigures, RESULTS_FORMAT, RESULTS_VERSION,
+    self, NativeTotals, Second, Summary, ViewerFigures, RESULTS_FORMAT, RESULTS_VERSION,
 };
 use crate::native::recorder::{Encoded, Recorder};
 
@@ -41,27 +41,167 @@ pub fn parse(text: &str) -> Result<Summary, String> {
     serde_json::from_value(v).map_err(|e| format!("not valid results ({e})"))
 }
 
-/// Distinct values in order of first appearance, joined.
-fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> String {
-    let mut seen: Vec<&str> = Vec::new();
-    for v in values {
-        if !seen.contains(&v) {
-            seen.push(v);
-        }
-    }
-    seen.join(", ")
+/// The line before a shard's results in its output (`run --print-results`).
+pub const BEGIN: &str = "-----BEGIN HLS-SWARM RESULTS-----";
+/// The line after them.
+pub const END: &str = "-----END HLS-SWARM RESULTS-----";
+
+/// Results as `run --print-results` prints them: the JSON on one line
+/// between [`BEGIN`] and [`END`].
+pub fn printed(s: &Summary) -> Result<String> {
+    Ok(format!("{BEGIN}\n{}\n{END}", serde_json::to_string(s)?))
 }
 
-/// The seconds of several runs merged by wall-clock second: counts add up,
-/// TTFB histograms merge; a second is after the ramp when it is in every
-/// run that has it, and counts for `minActiveViewers` only when every run
-/// has a sample in it.
-pub fn merge_series(runs: &[&[Second]]) -> Result<Vec<Second>, String> {
-    let mut by_t: BTreeMap<u64, (Second, usize, Option<hdrhistogram::Histogram<u64>>)> =
-        BTreeMap::new();
-    for run in runs {
-        for s in *run {
-            let e = by_t.entry(s.t).or_insert_with(|| {
+/// Every results block in `log` (the output of one or more runs with
+/// `--print-results`, e.g. `kubectl logs -l job-name=… --tail=-1`, with or
+/// without `--prefix`): a line that ends with [`BEGIN`], the JSON on the next
+/// line (after any prefix), a line that ends with [`END`].
+pub fn from_logs(log: &str) -> Result<Vec<Summary>, String> {
+    let mut out = Vec::new();
+    each_in_logs(log.as_bytes(), |s| {
+        out.push(s);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`from_logs`] read line by line, each results block handed to `f` as it
+/// is read (a merge of many shards holds one at a time); how many there were.
+pub fn each_in_logs(
+    log: impl std::io::BufRead,
+    mut f: impl FnMut(Summary) -> Result<(), String>,
+) -> Result<usize, String> {
+    let mut lines = log.lines().enumerate();
+    let next = |lines: &mut std::iter::Enumerate<_>| -> Result<Option<(usize, String)>, String> {
+        match Iterator::next(lines) {
+            Some((n, Ok(l))) => Ok(Some((n, l))),
+            Some((n, Err(e))) => Err(format!("line {}: {e}", n + 1)),
+            None => Ok(None),
+        }
+    };
+    let mut count = 0;
+    while let Some((n, line)) = next(&mut lines)? {
+        if !line.trim_end().ends_with(BEGIN) {
+            continue;
+        }
+        let (m, json) = next(&mut lines)?
+            .ok_or_else(|| format!("line {}: the results end after the marker", n + 1))?;
+        let json = json.find('{').map_or("", |i| &json[i..]);
+        let summary = parse(json).map_err(|e| format!("line {}: {e}", m + 1))?;
+        match next(&mut lines)? {
+            Some((_, end)) if end.trim_end().ends_with(END) => {}
+            _ => {
+                return Err(format!(
+                    "line {}: the results are not followed by `{END}` (cut off?)",
+                    m + 1
+                ))
+            }
+        }
+        f(summary)?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!(
+            "no results in it: expected blocks between `{BEGIN}` and `{END}` lines, \
+             printed by `swarm-client run --print-results`"
+        ));
+    }
+    Ok(count)
+}
+
+/// Checks that shards of one run are all there, once each: the same count
+/// and total, every index from 0 to count − 1, viewer ranges that tile the
+/// whole run. `shards` holds each merged run's shard (`None`: a whole run).
+pub fn check_shards(shards: &[Option<crate::engine::Shard>]) -> Result<(), String> {
+    let parts: Vec<_> = shards.iter().flatten().copied().collect();
+    if parts.is_empty() {
+        return Ok(());
+    }
+    if parts.len() < shards.len() {
+        return Err(
+            "some results are shards of a run and some are not; merge the shards \
+                    of one run"
+                .into(),
+        );
+    }
+    let first = parts[0];
+    if let Some(o) = parts
+        .iter()
+        .find(|s| (s.count, s.total_viewers) != (first.count, first.total_viewers))
+    {
+        return Err(format!(
+            "shards of different runs: {} shards of {} viewers, and {} of {}",
+            first.count, first.total_viewers, o.count, o.total_viewers
+        ));
+    }
+    let mut seen = vec![0u32; first.count as usize];
+    for s in &parts {
+        seen[s.index as usize] += 1;
+        let expected = crate::engine::Shard::of(s.index, s.count, s.total_viewers)?;
+        if *s != expected {
+            return Err(format!(
+                "shard {} holds viewers {}..{}; expected {}..{}",
+                s.index,
+                s.first_viewer,
+                s.first_viewer + s.viewers,
+                expected.first_viewer,
+                expected.first_viewer + expected.viewers
+            ));
+        }
+    }
+    let list = |pred: &dyn Fn(u32) -> bool| {
+        (0..first.count)
+            .filter(|i| pred(seen[*i as usize]))
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+    };
+    let twice = list(&|n| n > 1);
+    if !twice.is_empty() {
+        return Err(format!(
+            "shard {} reported more than once (a retried pod's output too?); keep one \
+             results block per shard",
+            twice.join(", ")
+        ));
+    }
+    let missing = list(&|n| n == 0);
+    if !missing.is_empty() {
+        return Err(format!(
+            "shard {} of {} missing: {} of {} shards reported; collect the logs of every pod \
+             (kubectl logs --max-log-requests={})",
+            missing.join(", "),
+            first.count,
+            parts.len(),
+            first.count,
+            first.count
+        ));
+    }
+    Ok(())
+}
+
+/// Distinct values in order of first appearance.
+fn push_distinct(seen: &mut Vec<String>, v: &str) {
+    if !seen.iter().any(|s| s == v) {
+        seen.push(v.to_owned());
+    }
+}
+
+/// Seconds of several runs merged by wall-clock second, one run at a time:
+/// counts add up, TTFB histograms merge; a second is after the ramp when it
+/// is in every run that has it, and counts for `minActiveViewers` only when
+/// every run has a sample in it.
+#[derive(Default)]
+pub struct SeriesMerger {
+    by_t: BTreeMap<u64, (Second, usize, Option<hdrhistogram::Histogram<u64>>)>,
+    runs: usize,
+    total: u64,
+}
+
+impl SeriesMerger {
+    pub fn add(&mut self, run: &[Second]) -> Result<(), String> {
+        self.runs += 1;
+        self.total += run.first().map_or(0, |s| s.target);
+        for s in run {
+            let e = self.by_t.entry(s.t).or_insert_with(|| {
                 (
                     Second {
                         t: s.t,
@@ -96,29 +236,39 @@ pub fn merge_series(runs: &[&[Second]]) -> Result<Vec<Second>, String> {
                 }
             }
         }
+        Ok(())
     }
-    let total = runs
-        .iter()
-        .map(|r| r.first().map_or(0, |s| s.target))
-        .sum::<u64>();
-    Ok(by_t
-        .into_values()
-        .map(|(mut s, n, h)| {
-            // a second some run has no sample of: its viewers are not
-            // counted, so it cannot tell the fewest active
-            if n < runs.len() {
-                s.after_ramp = false;
-                s.target = total;
-            }
-            if let Some(h) = h.filter(|h| !h.is_empty()) {
-                let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-                s.ttfb_p50_ms = Some(ms(0.5));
-                s.ttfb_p99_ms = Some(ms(0.99));
-                s.ttfb = Some(Encoded::of(&h));
-            }
-            s
-        })
-        .collect())
+
+    pub fn finish(self) -> Vec<Second> {
+        let (runs, total) = (self.runs, self.total);
+        self.by_t
+            .into_values()
+            .map(|(mut s, n, h)| {
+                // a second some run has no sample of: its viewers are not
+                // counted, so it cannot tell the fewest active
+                if n < runs {
+                    s.after_ramp = false;
+                    s.target = total;
+                }
+                if let Some(h) = h.filter(|h| !h.is_empty()) {
+                    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+                    s.ttfb_p50_ms = Some(ms(0.5));
+                    s.ttfb_p99_ms = Some(ms(0.99));
+                    s.ttfb = Some(Encoded::of(&h));
+                }
+                s
+            })
+            .collect()
+    }
+}
+
+/// The seconds of several runs merged (see [`SeriesMerger`]).
+pub fn merge_series(runs: &[&[Second]]) -> Result<Vec<Second>, String> {
+    let mut m = SeriesMerger::default();
+    for r in runs {
+        m.add(r)?;
+    }
+    Ok(m.finish())
 }
 
 fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -129,77 +279,181 @@ fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// The results of `runs` as one run's.
-pub fn merge(runs: &[Summary]) -> Result<Summary, String> {
-    let first = runs.first().ok_or("nothing to merge")?;
-    if let Some(other) = runs.iter().find(|r| r.engine != first.engine) {
-        return Err(format!(
-            "runs of different engines ({} and {}) measure different figures; merge the \
-             runs of one engine",
-            first.engine, other.engine
-        ));
-    }
-    let mut viewers: Vec<ViewerFigures> = runs.iter().flat_map(|r| r.viewers.clone()).collect();
-    viewers.sort_by_key(|v| v.id);
-    let recorder = match runs
-        .iter()
-        .map(|r| r.totals.native.as_ref().map(|n| &n.histograms))
-        .collect::<Option<Vec<_>>>()
-    {
-        Some(all) => {
-            let mut merged = Recorder::default();
-            for h in all {
-                merged.merge(&Recorder::from_encoded(h)?);
-            }
-            Some(merged)
-        }
-        None => None,
-    };
-    let series = merge_series(&runs.iter().map(|r| r.series.as_slice()).collect::<Vec<_>>())?;
-    // the runs ran side by side: the merged run lasts from the first
-    // second to the last, or as long as the longest run without seconds
-    let duration = match (series.first(), series.last()) {
-        (Some(a), Some(b)) => (b.t - a.t + 1) as f64,
-        _ => runs.iter().map(|r| r.duration_sec).fold(0.0, f64::max),
-    };
-    let target: u32 = runs.iter().map(|r| r.totals.viewers).sum();
-    let mut settings = first.settings.clone();
-    if let Some(c) = settings.get_mut("clients") {
-        *c = target.into();
-    }
-    Ok(Summary {
-        format: RESULTS_FORMAT.into(),
-        version: RESULTS_VERSION,
-        engine: first.engine.clone(),
-        url: distinct(runs.iter().map(|r| r.url.as_str())),
-        profile: distinct(runs.iter().map(|r| r.profile.as_str())),
-        seed: first.seed,
-        duration_sec: duration,
-        stopped_by: distinct(runs.iter().map(|r| r.stopped_by.as_str())),
-        settings,
-        totals: summary::totals(&viewers, target, duration, recorder.as_ref(), &series),
-        viewers,
-        series,
-        slo: Vec::new(),
-    })
+/// Runs merged one at a time (so that a merge of many shards holds only
+/// the merged figures and the run being read): [`Merger::add`] each, then
+/// [`Merger::finish`].
+#[derive(Default)]
+pub struct Merger {
+    /// The first run, without its viewers and seconds.
+    first: Option<Summary>,
+    urls: Vec<String>,
+    profiles: Vec<String>,
+    stopped: Vec<String>,
+    viewers: Vec<ViewerFigures>,
+    recorder: Option<Recorder>,
+    all_native: bool,
+    series: SeriesMerger,
+    totals: summary::Totals,
+    counts: summary::NativeCounts,
+    longest: f64,
+    shards: Vec<Option<crate::engine::Shard>>,
 }
 
-/// `swarm-client merge FILE… [-o OUT] [--slo FIGURE=LIMIT…]`: reads the
-/// results, merges them, checks the SLOs (the first run's, with `slo`
-/// flags replacing or adding objectives), prints the summary and writes the
-/// merged results to `out`. Exit status 4 (`SloFailed`) when one fails.
+impl Merger {
+    pub fn add(&mut self, mut r: Summary) -> Result<(), String> {
+        if let Some(first) = &self.first {
+            if r.engine != first.engine {
+                return Err(format!(
+                    "runs of different engines ({} and {}) measure different figures; merge \
+                     the runs of one engine",
+                    first.engine, r.engine
+                ));
+            }
+        } else {
+            self.all_native = true;
+        }
+        push_distinct(&mut self.urls, &r.url);
+        push_distinct(&mut self.profiles, &r.profile);
+        push_distinct(&mut self.stopped, &r.stopped_by);
+        self.viewers.append(&mut r.viewers);
+        match r.totals.native.as_ref().map(|n| &n.histograms) {
+            Some(h) if self.all_native => {
+                let h = Recorder::from_encoded(h)?;
+                self.recorder
+                    .get_or_insert_with(Recorder::default)
+                    .merge(&h);
+            }
+            _ => {
+                self.all_native = false;
+                self.recorder = None;
+            }
+        }
+        self.series.add(&r.series)?;
+        r.series = Vec::new();
+        self.totals.viewers += r.totals.viewers;
+        self.totals.add_counts(&r.totals);
+        if let Some(n) = &r.totals.native {
+            self.counts.add(&n.counts);
+        }
+        self.longest = self.longest.max(r.duration_sec);
+        self.shards.push(r.shard);
+        if self.first.is_none() {
+            r.totals = summary::Totals::default();
+            self.first = Some(r);
+        }
+        Ok(())
+    }
+
+    /// The results of the runs added, as one run's.
+    pub fn finish(self) -> Result<Summary, String> {
+        let first = self.first.ok_or("nothing to merge")?;
+        check_shards(&self.shards)?;
+        let mut viewers = self.viewers;
+        viewers.sort_by_key(|v| v.id);
+        if self.shards.iter().any(Option::is_some) {
+            if let Some(w) = viewers.windows(2).find(|w| w[0].id == w[1].id) {
+                return Err(format!("viewer {} is in two shards", w[0].id));
+            }
+        }
+        let series = self.series.finish();
+        // the runs ran side by side: the merged run lasts from the first
+        // second to the last, or as long as the longest run without seconds
+        let duration = match (series.first(), series.last()) {
+            (Some(a), Some(b)) => (b.t - a.t + 1) as f64,
+            _ => self.longest,
+        };
+        let mut totals = self.totals;
+        totals.min_active_share = summary::min_active_share(&series);
+        totals.native = self
+            .recorder
+            .as_ref()
+            .map(|r| NativeTotals::of(self.counts, r));
+        let mut settings = first.settings.clone();
+        if let Some(c) = settings.get_mut("clients") {
+            *c = totals.viewers.into();
+        }
+        Ok(Summary {
+            format: RESULTS_FORMAT.into(),
+            version: RESULTS_VERSION,
+            engine: first.engine.clone(),
+            url: self.urls.join(", "),
+            profile: self.profiles.join(", "),
+            seed: first.seed,
+            duration_sec: duration,
+            stopped_by: self.stopped.join(", "),
+            settings,
+            totals,
+            viewers,
+            series,
+            slo: Vec::new(),
+            shard: None,
+        })
+    }
+}
+
+/// The results of `runs` as one run's.
+pub fn merge(runs: &[Summary]) -> Result<Summary, String> {
+    let mut m = Merger::default();
+    for r in runs {
+        m.add(r.clone())?;
+    }
+    m.finish()
+}
+
+/// What `merge` reads and writes besides `-o`.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// Results files.
+    pub files: Vec<std::path::PathBuf>,
+    /// Log output holding shards' results (`-`: stdin).
+    pub from_logs: Option<std::path::PathBuf>,
+    /// The HTML report to write.
+    pub report: Option<std::path::PathBuf>,
+}
+
+/// `swarm-client merge FILE… [--from-logs LOG] [-o OUT] [--slo FIGURE=LIMIT…]`:
+/// reads the results, merges them, checks the SLOs (the first run's, with
+/// `slo` flags replacing or adding objectives), prints the summary and writes
+/// the merged results to `out`. Exit status 4 (`SloFailed`) when one fails.
 pub fn run(
-    files: &[std::path::PathBuf],
+    inputs: &Inputs,
     out: Option<&Path>,
     slo: &[String],
     log_format: crate::log::Format,
 ) -> Result<()> {
     crate::log::set(log_format);
-    let runs = files.iter().map(|f| read(f)).collect::<Result<Vec<_>>>()?;
-    let mut merged = merge(&runs).map_err(UsageError)?;
+    // one run at a time: a merge of a thousand shards holds only the
+    // merged figures and the shard being read
+    let mut merger = Merger::default();
+    let mut runs = 0;
+    let mut first_slo = None;
+    let mut add = |s: Summary, merger: &mut Merger| -> Result<(), String> {
+        if first_slo.is_none() {
+            first_slo = Some(s.settings.get("slo").cloned().unwrap_or_default());
+        }
+        runs += 1;
+        merger.add(s)
+    };
+    for f in &inputs.files {
+        add(read(f)?, &mut merger).map_err(|e| UsageError(format!("{}: {e}", f.display())))?;
+    }
+    if let Some(log) = &inputs.from_logs {
+        let (name, reader): (String, Box<dyn std::io::BufRead>) = if log.as_os_str() == "-" {
+            ("stdin".into(), Box::new(std::io::stdin().lock()))
+        } else {
+            let f = std::fs::File::open(log)
+                .with_context(|| format!("cannot read {}", log.display()))?;
+            (
+                log.display().to_string(),
+                Box::new(std::io::BufReader::new(f)),
+            )
+        };
+        each_in_logs(reader, |s| add(s, &mut merger))
+            .map_err(|e| UsageError(format!("--from-logs {name}: {e}")))?;
+    }
+    let mut merged = merger.finish().map_err(UsageError)?;
     let mut objectives: crate::slo::Slo =
-        serde_json::from_value(runs[0].settings.get("slo").cloned().unwrap_or_default())
-            .unwrap_or_default();
+        serde_json::from_value(first_slo.unwrap_or_default()).unwrap_or_default();
     for flag in slo {
         let (k, v) = crate::slo::parse_flag(flag).map_err(UsageError)?;
         objectives.0.insert(k, v);
@@ -215,8 +469,8 @@ pub fn run(
     crate::log::verdicts(&merged.slo);
     println!(
         "merged {} results: {} viewers, {} seconds",
-        runs.len(),
-        merged.viewers.len(),
+        runs,
+        merged.totals.viewers,
         merged.series.len()
     );
     print!("{}", merged.human());
@@ -225,6 +479,10 @@ pub fn run(
         common::artifact::write_atomic(path, json.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("merged results written to {}", path.display());
+    }
+    if let Some(path) = &inputs.report {
+        crate::report::write(&merged, path)?;
+        println!("report written to {}", path.display());
     }
     Ok(crate::slo::gate(&merged.slo)?)
 }

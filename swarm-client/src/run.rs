@@ -48,6 +48,37 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
     /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
     pub slo: Vec<String>,
+    /// How this run takes part in a bigger one.
+    pub part: Part,
+}
+
+/// How a run takes part in a bigger one (a Kubernetes Indexed Job's pods,
+/// or machines started by hand): the flags of `run` for it.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Part {
+    /// Play only shard INDEX of COUNT of the run: viewers
+    /// [INDEX·clients/COUNT, (INDEX+1)·clients/COUNT) of the config's
+    /// `clients`, numbered, timed and seeded as in the whole run. Needs
+    /// --seed, the same on every shard: then the shards together are
+    /// exactly the run one machine would make. A shard's SLO verdicts are
+    /// not its exit status: `merge` judges the whole run
+    #[arg(long, value_name = "INDEX/COUNT", help_heading = "Distributed runs")]
+    pub shard: Option<String>,
+    /// Wait until this wall-clock time (RFC 3339, e.g.
+    /// 2026-11-26T18:00:00Z) before the ramp, so that shards on many
+    /// machines ramp as one; /readyz answers 200 from then on
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak,
+          help_heading = "Distributed runs")]
+    pub start_at: Option<std::time::SystemTime>,
+    /// At the end, print the results (JSON, one line) on stdout between
+    /// two marker lines, for `merge --from-logs`
+    #[arg(long, help_heading = "Distributed runs")]
+    pub print_results: bool,
+    /// Leave the per-viewer figures out of the results (totals, histograms
+    /// and the series stay): a shard of 10 000 viewers writes about 6 MB
+    /// of them
+    #[arg(long, help_heading = "Distributed runs")]
+    pub no_viewer_details: bool,
 }
 
 /// How long `run --check` lasts unless --duration says otherwise.
@@ -239,8 +270,22 @@ pub fn run(a: RunArgs) -> Result<()> {
     for o in &a.slo {
         profile.set.push(slo_set(o)?);
     }
-    let loaded = profile.load::<SwarmClient>()?;
+    let mut loaded = profile.load::<SwarmClient>()?;
     let objectives = loaded.config.slo.clone();
+    let shard = match &a.part.shard {
+        None => crate::engine::Shard::whole(loaded.config.clients),
+        Some(text) => {
+            if a.seed.is_none() {
+                return Err(UsageError(format!(
+                    "--shard {text} needs --seed: every shard of a run takes the same seed"
+                ))
+                .into());
+            }
+            crate::engine::Shard::parse(text, loaded.config.clients)
+                .map_err(|e| UsageError(format!("{e} (clients = {})", loaded.config.clients)))?
+        }
+    };
+    loaded.config.clients = shard.viewers;
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -267,7 +312,18 @@ pub fn run(a: RunArgs) -> Result<()> {
         duration
             .map(|d| format!(", for {} s", d.as_secs()))
             .unwrap_or_default()
-    );
+    ) + &if shard.is_part() {
+        format!(
+            "; shard {} of {} (viewers {}–{} of {})",
+            shard.index,
+            shard.count,
+            shard.first_viewer,
+            shard.first_viewer + shard.viewers - 1,
+            shard.total_viewers
+        )
+    } else {
+        String::new()
+    };
     println!("{banner}");
     crate::log::record(
         "start",
@@ -281,6 +337,8 @@ pub fn run(a: RunArgs) -> Result<()> {
     let plan = Plan {
         headers,
         seed,
+        shard,
+        start_at: a.part.start_at,
         metrics_addr,
         duration,
     };
@@ -289,6 +347,10 @@ pub fn run(a: RunArgs) -> Result<()> {
         Engine::Native => run_native(&a, loaded, plan)?,
     };
     let mut summary = outcome.summary;
+    summary.set_shard(shard);
+    if a.part.no_viewer_details {
+        summary.viewers.clear();
+    }
     summary.slo = crate::slo::evaluate(&objectives, &summary);
     print!("{}", summary.human());
     let t = &summary.totals;
@@ -312,8 +374,15 @@ pub fn run(a: RunArgs) -> Result<()> {
         crate::report::write(&summary, path)?;
         println!("report written to {}", path.display());
     }
+    if a.part.print_results {
+        println!("{}", crate::merge::printed(&summary)?);
+    }
     if outcome.never_reached {
         return Err(NeverReachable(a.url).into());
+    }
+    if shard.is_part() {
+        // one shard's figures are not the run's: merge judges the objectives
+        return Ok(());
     }
     Ok(crate::slo::gate(&summary.slo)?)
 }
@@ -395,6 +464,8 @@ struct Plan {
     /// Headers from the command line.
     headers: Vec<(String, String)>,
     seed: u64,
+    shard: crate::engine::Shard,
+    start_at: Option<std::time::SystemTime>,
     metrics_addr: SocketAddr,
     duration: Option<Duration>,
 }
@@ -403,6 +474,8 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     let Plan {
         headers,
         seed,
+        shard,
+        start_at,
         metrics_addr,
         duration,
     } = plan;
@@ -441,6 +514,8 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         client,
         duration,
         seed,
+        shard,
+        start_at,
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
         plain: a.plain,
@@ -456,6 +531,8 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     let Plan {
         headers,
         seed,
+        shard,
+        start_at,
         metrics_addr,
         duration,
     } = plan;
@@ -488,6 +565,8 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         },
         duration,
         seed,
+        shard,
+        start_at,
         metrics_addr,
         tty: std::io::stdout().is_terminal(),
         plain: a.plain,

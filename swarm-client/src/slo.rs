@@ -423,6 +423,7 @@ mod tests {
             totals,
             viewers: vec![],
             slo: vec![],
+            shard: None,
         }
     }
 

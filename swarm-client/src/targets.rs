@@ -103,6 +103,121 @@ exec /usr/local/bin/swarm-client {} \
     )
 }
 
+/// How long each pod of the swarm's Job plays unless `--duration` says.
+pub const JOB_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The swarm as a Kubernetes Indexed Job: `--pods` pods, pod i
+/// (`JOB_COMPLETION_INDEX`) playing shard i of the run with [`run_command`]
+/// and the same seed, all starting at `--start-at`, each printing its
+/// results for `merge --from-logs`; a headless Service names the pods and
+/// lets Prometheus scrape each one's metrics.
+pub fn kubernetes_workload(
+    profile: &str,
+    c: &Config,
+    k: &common::deploy::kubernetes::Options,
+) -> anyhow::Result<common::deploy::kubernetes::Workload> {
+    use common::cli::UsageError;
+    use common::deploy::kubernetes::{argument, Kind, Value, Workload};
+    let pods = k.pods.unwrap_or(1);
+    if pods > c.clients {
+        return Err(UsageError(format!(
+            "--pods {pods}: more pods than viewers (clients = {}); every pod needs a viewer",
+            c.clients
+        ))
+        .into());
+    }
+    let url = match &k.url {
+        Some(u) => {
+            crate::run::check_url(u).map_err(|e| UsageError(format!("--url: {}", e.0)))?;
+            u.clone()
+        }
+        None => "http://hls-swarm-test-origin:17080/stream.m3u8".to_owned(),
+    };
+    let duration = k.duration.unwrap_or(JOB_DURATION);
+    let index = Template::var("JOB_COMPLETION_INDEX");
+    let mut shard = index.clone();
+    shard.push_text(&format!("/{pods}"));
+    let mut args: Vec<String> = run_command(profile, c, "0.0.0.0")
+        .iter()
+        .map(argument)
+        .collect();
+    args.extend([
+        "--shard".to_owned(),
+        argument(&shard),
+        "--seed".to_owned(),
+        k.seed.unwrap_or(1).to_string(),
+        "--duration".to_owned(),
+        humantime::format_duration(duration).to_string(),
+        "--print-results".to_owned(),
+        "--plain".to_owned(),
+    ]);
+    if let Some(at) = k.start_at {
+        args.extend([
+            "--start-at".to_owned(),
+            humantime::format_rfc3339_seconds(at).to_string(),
+        ]);
+    }
+    let results_dir = "/results";
+    if k.results_claim.is_some() {
+        let mut file = Template::text(format!("{results_dir}/shard-"));
+        file.push(&index);
+        file.push_text(".json");
+        args.extend(["--summary-json".to_owned(), argument(&file)]);
+    }
+    let mut env = vec![
+        (
+            "JOB_COMPLETION_INDEX".to_owned(),
+            Value::Field(
+                "metadata.annotations['batch.kubernetes.io/job-completion-index']".to_owned(),
+            ),
+        ),
+        ("STREAM_URL".to_owned(), Value::Text(url)),
+    ];
+    env.extend(
+        image_settings(c)
+            .into_iter()
+            .map(|(var, value, _)| (var.to_owned(), Value::Text(value))),
+    );
+    // the largest shard's viewers: about 64 KB and 0.25 millicores each
+    // (docs/BENCHMARKS.md), on top of the process itself
+    let per_pod = u64::from(c.clients.div_ceil(pods));
+    let port = c.metrics_port as u16;
+    Ok(Workload {
+        name: "hls-swarm-swarm-client".into(),
+        component: "swarm-client".into(),
+        profile: profile.to_owned(),
+        image: k.image.clone(),
+        namespace: k.namespace.clone(),
+        kind: Kind::Shards { pods, retries: 1 },
+        uid: IMAGE_USER.1,
+        command: vec!["/usr/local/bin/swarm-client".into()],
+        args,
+        env,
+        ports: vec![("metrics".into(), port)],
+        probes: Some(("metrics".into(), "/healthz".into(), "/readyz".into())),
+        scrape: Some((port, "/metrics".into())),
+        memory_volumes: Vec::new(),
+        claim: k
+            .results_claim
+            .clone()
+            .map(|claim| (claim, results_dir.to_owned())),
+        cpu_millis: 100 + per_pod / 4,
+        memory_mb: 64 + per_pod * 64 / 1024,
+        sysctls: crate::sysctl::sysctls(),
+        notes: vec![format!(
+            "An Indexed Job of {pods} pod(s) playing {} viewers in all, each pod its share \
+             (`--shard $(JOB_COMPLETION_INDEX)/{pods}`) for {}, then printing its results \
+             between marker lines. Collect and merge them when the Job is complete:\n\n\
+             ```\nkubectl wait --for=condition=complete job/hls-swarm-swarm-client --timeout=-1s\n\
+             kubectl logs -l job-name=hls-swarm-swarm-client --tail=-1 --max-log-requests={pods} \\\n\
+             \x20 | swarm-client merge --from-logs - -o merged.json --report report.html\n```\n\n\
+             A Job runs once: delete it (`kubectl delete -k .`) before applying it again.",
+            c.clients,
+            humantime::format_duration(duration)
+        )],
+    })
+}
+
 /// What the swarm's image holds besides its programs: the entrypoint script
 /// and the settings it reads, with the profile's values as defaults.
 pub fn image_parts(profile: &str, c: &Config) -> ImageParts {
@@ -282,6 +397,7 @@ impl Targets for crate::SwarmClient {
         TargetKind::NixosModule,
         TargetKind::Systemd,
         TargetKind::Sysctl,
+        TargetKind::Kubernetes,
     ];
     const PROGRAMS: &'static [(&'static str, &'static str)] = PROGRAMS;
 
@@ -293,6 +409,7 @@ impl Targets for crate::SwarmClient {
             TargetKind::NixosModule => Some("Write the NixOS module DIR/swarm-client.nix"),
             TargetKind::Systemd => Some("Write the systemd unit (not enabled: it needs STREAM_URL), an example environment file and the sysctl.d file\n\nThe unit runs this binary unless --binary swarm-client=PATH says otherwise."),
             TargetKind::Sysctl => Some("Print (or write, or apply) the client's kernel settings as a sysctl.d file"),
+            TargetKind::Kubernetes => Some("Write Kubernetes manifests to DIR: the swarm as an Indexed Job of --pods pods, a headless Service, a kustomization and a README\n\nPod i plays viewers [i·clients/N, (i+1)·clients/N) of the profile's clients (--set clients=… for the whole run), with the same --seed, from --start-at, for --duration, and prints its results for `merge --from-logs`. Hardened: non-root, read-only root filesystem, no capabilities, seccomp RuntimeDefault."),
             TargetKind::Runner => None,
         }
     }
@@ -303,6 +420,13 @@ impl Targets for crate::SwarmClient {
 
     fn image(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<ImageSpec> {
         deployment::image(l, &image_parts(&l.profile, &l.config), programs)
+    }
+
+    fn kubernetes(
+        l: &Loaded<Self>,
+        k: &common::deploy::kubernetes::Options,
+    ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
+        kubernetes_workload(&l.profile, &l.config, k)
     }
 
     fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {

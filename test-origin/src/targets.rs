@@ -418,6 +418,73 @@ pub fn microvm_nix_guest(profile: &str, c: &Config) -> String {
     )
 }
 
+/// The origin on Kubernetes: its image (the runner script runs FFmpeg and
+/// nginx) as one pod, the stream on a memory-backed volume of
+/// `recommendedTmpfsMB`, the settings its image reads set for the pod.
+pub fn kubernetes_workload(
+    profile: &str,
+    c: &Config,
+    d: &Derived,
+    k: &common::deploy::kubernetes::Options,
+) -> anyhow::Result<common::deploy::kubernetes::Workload> {
+    use common::deploy::kubernetes::{Kind, ScratchVolume, Value, Workload};
+    k.only("test-origin", &[])?;
+    let hls = c.server.hls_dir.to_string();
+    let mut env = vec![
+        ("HLS_DIR".to_owned(), Value::Text(hls.clone())),
+        ("PORT".to_owned(), Value::Text(c.server.port.to_string())),
+        // the pod's own network namespace, reached through the Service
+        ("LISTEN_ADDR".to_owned(), Value::Text("0.0.0.0".into())),
+    ];
+    let mut volumes = vec![ScratchVolume {
+        name: "hls".into(),
+        mount: hls,
+        size_mb: d.recommended_tmpfs_mb,
+        memory: true,
+    }];
+    if c.logging.enabled {
+        let logs = c.logging.directory.to_string();
+        env.push(("LOG_DIR".to_owned(), Value::Text(logs.clone())));
+        volumes.push(ScratchVolume {
+            name: "logs".into(),
+            mount: logs,
+            size_mb: 1024,
+            memory: false,
+        });
+    }
+    let variants = d.variant_count;
+    Ok(Workload {
+        name: "hls-swarm-test-origin".into(),
+        component: "test-origin".into(),
+        profile: profile.to_owned(),
+        image: k.image.clone(),
+        namespace: k.namespace.clone(),
+        kind: Kind::Service,
+        uid: IMAGE_USER.1,
+        command: Vec::new(),
+        args: Vec::new(),
+        env,
+        ports: vec![("http".into(), c.server.port as u16)],
+        probes: Some(("http".into(), "/health".into(), "/health".into())),
+        // nginx's stub_status is not Prometheus text: no scrape annotations
+        scrape: None,
+        // an encoder per variant and nginx; the memory volume counts
+        // against the pod's memory
+        cpu_millis: 500 * variants + 250,
+        memory_mb: d.recommended_tmpfs_mb + 256 * variants + 128,
+        memory_volumes: volumes,
+        claim: None,
+        sysctls: crate::sysctl::sysctls(),
+        notes: vec![format!(
+            "Viewers in the cluster load `http://hls-swarm-test-origin:{}/stream.m3u8`. From \
+             your machine: `kubectl port-forward deployment/hls-swarm-test-origin {}` and \
+             http://127.0.0.1:{}/stream.m3u8. The CPU and memory requests are starting \
+             points from the profile ({} variant(s), {} MiB of stream in memory).",
+            c.server.port, c.server.port, c.server.port, variants, d.recommended_tmpfs_mb
+        )],
+    })
+}
+
 impl Targets for crate::TestOrigin {
     const TARGETS: &'static [TargetKind] = TargetKind::ALL;
     const PROGRAMS: &'static [(&'static str, &'static str)] = PROGRAMS;
@@ -431,6 +498,7 @@ impl Targets for crate::TestOrigin {
             TargetKind::NixosModule => "Write the NixOS module DIR/test-origin.nix and the microvm.nix guest DIR/test-origin-microvm.nix\n\n`services.hls-swarm.test-origin.enable = true;` runs the encoder and nginx as hardened systemd services with a tmpfs for the stream, the slices, the sysctls and exporters on 127.0.0.1. It grants no access: no passwords, no SSH keys, no root login; `openFirewall` opens the port.",
             TargetKind::Systemd => "Write systemd units, slices, sysusers.d, tmpfiles.d and sysctl.d files\n\nFor hosts that are not NixOS: copy DIR/systemd/* to /etc/systemd/system, DIR/sysusers.d, DIR/tmpfiles.d and DIR/sysctl.d to /etc, and DIR/hls-swarm/test-origin/nginx.conf to /etc/hls-swarm/test-origin/. The units run ffmpeg and nginx from PATH unless --binary says otherwise.",
             TargetKind::Sysctl => "Print (or write, or apply) the origin's kernel settings as a sysctl.d file",
+            TargetKind::Kubernetes => "Write Kubernetes manifests to DIR: a Deployment and a Service of the origin's image, a kustomization and a README\n\nThe stream on a memory-backed emptyDir of recommendedTmpfsMB; probes on /health; non-root (uid 1000), read-only root filesystem, no capabilities, seccomp RuntimeDefault; the namespaced safe sysctls in the pod, the rest in the README as node settings. Viewers in the cluster reach it at http://hls-swarm-test-origin:17080/stream.m3u8.",
         })
     }
 
@@ -451,6 +519,13 @@ impl Targets for crate::TestOrigin {
 
     fn image(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<ImageSpec> {
         deployment::image(l, &image_parts(&l.profile, &l.config, &l.derived), programs)
+    }
+
+    fn kubernetes(
+        l: &Loaded<Self>,
+        k: &common::deploy::kubernetes::Options,
+    ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
+        kubernetes_workload(&l.profile, &l.config, &l.derived, k)
     }
 
     fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {

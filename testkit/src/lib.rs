@@ -106,3 +106,39 @@ impl Captured {
             .clone()
     }
 }
+
+/// The Kubernetes versions the manifests are validated against: the oldest
+/// supported and the newest kubernetes-validate knows.
+pub const KUBERNETES_VERSIONS: &[&str] = &["1.33.0", "1.37.0"];
+
+/// Validates Kubernetes manifests with the official schemas
+/// (kubernetes-validate, strict: unknown fields are errors) of every
+/// [`KUBERNETES_VERSIONS`]; panics with the validator's output when one
+/// fails, or when the validator is missing.
+pub fn kubernetes_validate(files: &[std::path::PathBuf]) {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import kubernetes_validate"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        have,
+        "kubernetes-validate is not installed: `cargo xtask test --setup-only` installs \
+         everything the tests use (or: python3 -m pip install kubernetes-validate)"
+    );
+    for v in KUBERNETES_VERSIONS {
+        let out = std::process::Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--strict", "-k", v])
+            .args(files)
+            .output()
+            .expect("python3 runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && !text.contains("ERROR"),
+            "Kubernetes {v} rejects {files:?}:\n{text}"
+        );
+    }
+}

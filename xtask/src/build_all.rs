@@ -300,6 +300,19 @@ fn job_args(job: &Job, dir: &Path, own: &Path, cache: &Path, has_own: bool) -> V
                     .into_owned(),
             ]);
         }
+        TargetKind::Kubernetes => {
+            // the image the container target builds, under its own name
+            a.extend([
+                "--image".into(),
+                format!(
+                    "hls-swarm-{}:{}",
+                    job.component,
+                    job.profile.as_deref().unwrap_or("default")
+                ),
+                "--out".into(),
+                d,
+            ]);
+        }
         _ => a.extend(["--out".into(), d]),
     }
     if has_own

@@ -28,6 +28,9 @@ pub enum Check {
     Kernel,
     /// A statically linked busybox.
     StaticBusybox,
+    /// A Python module, installed with pip (`package` is then pip's
+    /// requirement, e.g. `kubernetes-validate==1.37.0`).
+    PythonModule(&'static str),
 }
 
 const fn program(name: &'static str, package: &'static str) -> Need {
@@ -83,6 +86,12 @@ pub const TESTS: &[Need] = &[
     program("tmux", "tmux"),
     // the origin beside the swarm: its machine's CPU
     program("prometheus-node-exporter", "prometheus-node-exporter"),
+    // the official schemas of Kubernetes 1.33 and later, for the manifests
+    Need {
+        what: "kubernetes-validate (PyPI)",
+        package: "kubernetes-validate==1.37.0",
+        check: Check::PythonModule("kubernetes_validate"),
+    },
 ];
 
 /// The account the production nginx config runs its workers as; the tests
@@ -102,6 +111,10 @@ impl Need {
             Check::Program(p) => on_path(p),
             Check::File(f) => Path::new(f).is_file(),
             Check::Kernel => common::deploy::microvm::host_kernel().is_ok(),
+            Check::PythonModule(m) => Command::new("python3")
+                .args(["-c", &format!("import {m}")])
+                .output()
+                .is_ok_and(|o| o.status.success()),
             Check::StaticBusybox => which::which("busybox")
                 .ok()
                 .and_then(|b| std::fs::read(b).ok())
@@ -124,13 +137,15 @@ pub struct Plan {
     pub missing: Vec<String>,
     /// Debian packages to install, sorted, each once.
     pub packages: Vec<&'static str>,
+    /// Python packages to install with pip.
+    pub pip: Vec<&'static str>,
     /// The account to create, if any.
     pub user: Option<&'static str>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.packages.is_empty() && self.user.is_none()
+        self.packages.is_empty() && self.pip.is_empty() && self.user.is_none()
     }
 
     /// The commands that fix it, prefixed with `sudo ` where given.
@@ -148,6 +163,12 @@ impl Plan {
                 "{sudo}useradd --system --no-create-home --shell /usr/sbin/nologin {u}"
             ));
         }
+        if !self.pip.is_empty() {
+            c.push(format!(
+                "python3 -m pip install --quiet --disable-pip-version-check {}",
+                self.pip.join(" ")
+            ));
+        }
         c
     }
 }
@@ -162,7 +183,9 @@ pub fn plan(
     let mut p = Plan::default();
     for n in needs.iter().filter(|n| !present(n)) {
         p.missing.push(format!("{} ({})", n.what, n.package));
-        if !p.packages.contains(&n.package) {
+        if matches!(n.check, Check::PythonModule(_)) {
+            p.pip.push(n.package);
+        } else if !p.packages.contains(&n.package) {
             p.packages.push(n.package);
         }
     }

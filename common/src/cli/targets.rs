@@ -1,5 +1,5 @@
 //! The target subcommands every component gets (`configs`, `runner`,
-//! `container`, `microvm`, `nixos-module`, `systemd`, `sysctl`): each loads the
+//! `container`, `microvm`, `nixos-module`, `systemd`, `sysctl`, `kubernetes`): each loads the
 //! selected profile, asks the component's [`Targets`] for the artifact and
 //! writes it. Subcommands of targets a component lacks are hidden and refused.
 
@@ -83,6 +83,79 @@ pub enum TargetCommand {
         #[command(flatten)]
         args: SysctlArgs,
     },
+    /// Write Kubernetes manifests to DIR: one YAML file per object, a
+    /// kustomization (`kubectl apply -k DIR`) and a README
+    Kubernetes {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[command(flatten)]
+        kubernetes: KubernetesArgs,
+        /// Output directory
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The options of the kubernetes target.
+#[derive(clap::Args, Clone, Debug)]
+pub struct KubernetesArgs {
+    /// The image the pods run, pushed where the cluster pulls from, e.g.
+    /// registry.example.com/hls-swarm-test-origin:default (the container
+    /// target builds it; `skopeo copy` pushes it)
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+    /// The objects' namespace (default: the one kubectl uses)
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// swarm-client: the pods sharing the run, as an Indexed Job (default 1);
+    /// pod i plays viewers [i·clients/N, (i+1)·clients/N)
+    #[arg(long, value_name = "N")]
+    pub pods: Option<u32>,
+    /// swarm-client: how long each pod plays (default 10m)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// swarm-client: the wall-clock time (RFC 3339, e.g.
+    /// 2026-11-26T18:00:00Z) every pod waits for, so that the ramp is global
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// swarm-client: the run's seed, the same in every pod (default 1)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// swarm-client: the stream the pods load (default: the test origin's
+    /// Service in the same namespace)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// swarm-client: a PersistentVolumeClaim each pod also writes its
+    /// results to, as shard-INDEX.json
+    #[arg(long, value_name = "CLAIM")]
+    pub results_claim: Option<String>,
+}
+
+impl KubernetesArgs {
+    /// The options, checked: exit status 2 naming a bad value.
+    pub fn options(&self) -> Result<crate::deploy::kubernetes::Options, UsageError> {
+        use crate::deploy::kubernetes::{check_dns_name, check_image, check_namespace};
+        check_image(&self.image)?;
+        if let Some(ns) = &self.namespace {
+            check_namespace(ns)?;
+        }
+        if self.pods == Some(0) {
+            return Err(UsageError("--pods 0: expected at least 1 pod".to_owned()));
+        }
+        if let Some(c) = &self.results_claim {
+            check_dns_name("--results-claim", c)?;
+        }
+        Ok(crate::deploy::kubernetes::Options {
+            image: self.image.clone(),
+            namespace: self.namespace.clone(),
+            pods: self.pods,
+            duration: self.duration,
+            start_at: self.start_at,
+            seed: self.seed,
+            url: self.url.clone(),
+            results_claim: self.results_claim.clone(),
+        })
+    }
 }
 
 impl TargetCommand {
@@ -96,6 +169,7 @@ impl TargetCommand {
             TargetCommand::NixosModule { .. } => TargetKind::NixosModule,
             TargetCommand::Systemd { .. } => TargetKind::Systemd,
             TargetCommand::Sysctl { .. } => TargetKind::Sysctl,
+            TargetCommand::Kubernetes { .. } => TargetKind::Kubernetes,
         }
     }
 
@@ -178,6 +252,16 @@ impl TargetCommand {
                 write_files(&dir, &C::systemd(&l, &programs)?, out)
             }
             TargetCommand::Sysctl { args } => args.run(C::NAME, &C::sysctls(), out),
+            TargetCommand::Kubernetes {
+                profile,
+                kubernetes,
+                out: dir,
+            } => {
+                let opts = kubernetes.options()?;
+                let l = profile.load::<C>()?;
+                let w = C::kubernetes(&l, &opts)?;
+                write_files(&dir, &crate::deploy::kubernetes::files(&w)?, out)
+            }
         }
     }
 }

@@ -271,6 +271,66 @@ pub fn simple_image<C: Targets>(
     image(l, &parts, programs)
 }
 
+/// The kubernetes target of a simple component: its image as a hardened
+/// Deployment of one pod, its settings as the container's environment (the
+/// listen address 0.0.0.0: the pod's own network namespace, reached through
+/// the Service), probed where the runner waits for it to be ready.
+pub fn kubernetes<C: Targets>(
+    l: &Loaded<C>,
+    d: &Deployment,
+    k: &super::kubernetes::Options,
+) -> Result<super::kubernetes::Workload> {
+    use super::kubernetes::{Kind, Value, Workload};
+    k.only(C::NAME, &[])?;
+    let port_name = |i: usize| {
+        if i == 0 {
+            "http".to_owned()
+        } else {
+            format!("port-{i}")
+        }
+    };
+    let ports: Vec<(String, u16)> = d
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (port_name(i), *p))
+        .collect();
+    let probes = d.ready.iter().find_map(|r| match r {
+        Ready::Http { path, .. } if !ports.is_empty() => {
+            Some((ports[0].0.clone(), path.clone(), path.clone()))
+        }
+        _ => None,
+    });
+    Ok(Workload {
+        name: image_name::<C>(),
+        component: C::NAME.into(),
+        profile: l.profile.clone(),
+        image: k.image.clone(),
+        namespace: k.namespace.clone(),
+        kind: Kind::Service,
+        uid: d.user.1,
+        command: Vec::new(),
+        args: Vec::new(),
+        env: d
+            .env
+            .iter()
+            .filter_map(|v| env_default(v).map(|x| (v.name.to_owned(), Value::Text(x))))
+            .collect(),
+        ports,
+        scrape: probes
+            .as_ref()
+            .filter(|(_, _, path)| path == "/metrics")
+            .map(|(_, _, path)| (d.ports[0], path.clone())),
+        probes,
+        memory_volumes: Vec::new(),
+        claim: None,
+        cpu_millis: 100,
+        memory_mb: 64,
+        sysctls: C::sysctls(),
+        notes: Vec::new(),
+    })
+}
+
 /// The systemd target: the runner's service as one hardened unit with a
 /// dynamic user, restarted on failure, its settings as `Environment=` lines;
 /// plus the sysctl.d file when the component has kernel settings.

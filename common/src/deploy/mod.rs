@@ -9,6 +9,7 @@
 
 pub mod container;
 pub mod deployment;
+pub mod kubernetes;
 pub mod microvm;
 pub mod nixos;
 pub mod runner;
@@ -34,6 +35,7 @@ crate::word_enum! {
         NixosModule = "nixos-module",
         Systemd = "systemd",
         Sysctl = "sysctl",
+        Kubernetes = "kubernetes",
     }
 }
 
@@ -47,6 +49,7 @@ impl TargetKind {
         TargetKind::NixosModule,
         TargetKind::Systemd,
         TargetKind::Sysctl,
+        TargetKind::Kubernetes,
     ];
 
     /// The kind named `s` (its subcommand name).
@@ -173,6 +176,12 @@ pub trait Targets: Component + Sized {
         bail!("{} has no nixos-module target", Self::NAME)
     }
 
+    /// The kubernetes target's workload: by default the deployment's one
+    /// command as a hardened Deployment of the component's image.
+    fn kubernetes(l: &Loaded<Self>, k: &kubernetes::Options) -> Result<kubernetes::Workload> {
+        deployment::kubernetes::<Self>(l, &need::<Self>(l, "kubernetes")?, k)
+    }
+
     /// The microVM.
     fn microvm(
         _l: &Loaded<Self>,
@@ -247,6 +256,12 @@ pub fn generated_texts<C: Targets>(
                     format!("{k}/{}", systemd::sysctl_file_name(C::NAME)),
                     sysctl::file_text(C::NAME, &C::sysctls()),
                 ));
+            }
+            TargetKind::Kubernetes => {
+                let opts = kubernetes::Options::example::<C>(&l.profile);
+                for (p, t) in kubernetes::files(&C::kubernetes(l, &opts)?)? {
+                    out.push((format!("{k}/{p}"), t));
+                }
             }
         }
     }

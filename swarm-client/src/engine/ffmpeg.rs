@@ -35,6 +35,10 @@ pub struct Swarm {
     pub viewer: ViewerOptions,
     pub duration: Option<Duration>,
     pub seed: u64,
+    /// The part of the run this process plays.
+    pub shard: super::Shard,
+    /// A wall-clock time to wait for before the ramp (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
     pub metrics_addr: SocketAddr,
     /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
     pub tty: bool,
@@ -167,8 +171,11 @@ impl Swarm {
         let n = c.clients as usize;
         let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
         let metrics = control.metrics.clone();
+        if let Some(reason) = control.wait_until(self.start_at).await {
+            return Err(anyhow::anyhow!("{reason} while waiting for --start-at"));
+        }
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-        let schedule = ramp_schedule(c, self.seed);
+        let schedule = ramp_schedule(c, self.seed, self.shard);
         let mut series = super::Series::new(&schedule, c.clients);
         let mut display = super::display::Display::choose(self.tty, self.plain);
         let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));

@@ -81,6 +81,8 @@ pub struct Metrics {
     /// Failed requests by kind (`HTTP 404`, `timeout`, `connection`, a
     /// reason), for the live view; not exported (the families above are).
     pub error_kinds: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+    /// The ramp has begun (after `--start-at`): `/readyz` answers 200.
+    pub ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Metrics {
@@ -107,6 +109,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             error_kinds: Default::default(),
+            ready: Default::default(),
             viewers_target: Gauge::default(),
             viewers_active: Gauge::default(),
             viewers_stalled: Gauge::default(),
@@ -284,16 +287,27 @@ pub async fn start(
         format!("cannot serve metrics on {addr}; choose another --metrics-addr")
     })?;
     println!("metrics on http://{}/metrics", listener.local_addr()?);
-    Ok(tokio::spawn(serve(listener, Arc::new(metrics.registry()))))
+    Ok(tokio::spawn(serve(
+        listener,
+        Arc::new(metrics.registry()),
+        Arc::clone(&metrics.ready),
+    )))
 }
 
-/// Serves `GET /metrics` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
+/// Serves `GET /metrics` on `listener` until the task is dropped, with
+/// `/healthz` (200 while the swarm runs) and `/readyz` (200 once `ready`:
+/// the ramp has begun) for a container's probes.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
             continue;
         };
         let registry = Arc::clone(&registry);
+        let ready = ready.load(std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             let mut n = 0;
@@ -331,8 +345,24 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     text,
                 )
+            } else if path == "/healthz" {
+                ("200 OK", "text/plain", "ok\n".to_owned())
+            } else if path == "/readyz" {
+                if ready {
+                    ("200 OK", "text/plain", "ready\n".to_owned())
+                } else {
+                    (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        "waiting for the start\n".to_owned(),
+                    )
+                }
             } else {
-                ("404 Not Found", "text/plain", "see /metrics\n".to_owned())
+                (
+                    "404 Not Found",
+                    "text/plain",
+                    "see /metrics, /healthz, /readyz\n".to_owned(),
+                )
             };
             let len = body.len();
             let body = if method == "HEAD" {

@@ -14,6 +14,8 @@ pub mod summary;
 use std::time::Duration;
 
 use common::supervise::Backoff;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use summary::Summary;
@@ -35,11 +37,84 @@ pub struct Outcome {
     pub never_reached: bool,
 }
 
-/// The start time of every viewer: `id / rampRate` seconds plus up to
-/// `rampJitter` ms of seeded jitter.
-pub fn ramp_schedule(c: &Config, seed: u64) -> Vec<Duration> {
+/// The part of a run one process plays (`run --shard I/N`): viewers
+/// `firstViewer..firstViewer + viewers` of `totalViewers`, numbered, timed
+/// and seeded as in the whole run, so that the shards together are exactly
+/// the run one machine would have made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Shard {
+    /// This shard's index, from 0.
+    pub index: u32,
+    /// How many shards the run has.
+    pub count: u32,
+    pub first_viewer: u32,
+    pub viewers: u32,
+    pub total_viewers: u32,
+}
+
+impl Shard {
+    /// The whole run of `total` viewers as one shard.
+    pub fn whole(total: u32) -> Shard {
+        Shard {
+            index: 0,
+            count: 1,
+            first_viewer: 0,
+            viewers: total,
+            total_viewers: total,
+        }
+    }
+
+    /// Shard `index` of `count` of a run of `total` viewers: viewers
+    /// `[index·total/count, (index+1)·total/count)`.
+    pub fn of(index: u32, count: u32, total: u32) -> Result<Shard, String> {
+        if count == 0 {
+            return Err("0 shards: expected at least 1".into());
+        }
+        if index >= count {
+            return Err(format!(
+                "shard {index} of {count}: the index counts from 0 to {}",
+                count - 1
+            ));
+        }
+        if count > total {
+            return Err(format!(
+                "{count} shards for {total} viewers: every shard needs a viewer; use at most \
+                 {total} shards or more clients"
+            ));
+        }
+        let at = |i: u32| (u64::from(i) * u64::from(total) / u64::from(count)) as u32;
+        Ok(Shard {
+            index,
+            count,
+            first_viewer: at(index),
+            viewers: at(index + 1) - at(index),
+            total_viewers: total,
+        })
+    }
+
+    /// Parses `--shard I/N` for a run of `total` viewers.
+    pub fn parse(text: &str, total: u32) -> Result<Shard, String> {
+        let bad = || format!("--shard `{text}`: expected INDEX/COUNT, e.g. 0/4");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let i = i.trim().parse().map_err(|_| bad())?;
+        let n = n.trim().parse().map_err(|_| bad())?;
+        Shard::of(i, n, total).map_err(|e| format!("--shard {text}: {e}"))
+    }
+
+    /// Whether this is a part of a bigger run.
+    pub fn is_part(&self) -> bool {
+        self.count > 1
+    }
+}
+
+/// The start time of each viewer of `shard`: viewer `id` of the whole run
+/// starts `id / rampRate` seconds in, plus up to `rampJitter` ms of jitter
+/// seeded by `seed` (the same for every shard), so that the shards' ramps
+/// together are the whole run's ramp.
+pub fn ramp_schedule(c: &Config, seed: u64, shard: Shard) -> Vec<Duration> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    (0..c.clients)
+    (0..shard.first_viewer + shard.viewers)
         .map(|i| {
             let base = Duration::from_secs_f64(f64::from(i) / f64::from(c.ramp_rate));
             let jitter = if c.ramp_jitter == 0 {
@@ -49,6 +124,16 @@ pub fn ramp_schedule(c: &Config, seed: u64) -> Vec<Duration> {
             };
             base + Duration::from_millis(u64::from(jitter))
         })
+        .skip(shard.first_viewer as usize)
+        .collect()
+}
+
+/// The seed of each viewer of `shard`, as in the whole run.
+pub fn viewer_seeds(seed: u64, shard: Shard) -> Vec<u64> {
+    let mut rng = fastrand::Rng::with_seed(seed.wrapping_add(1));
+    (0..shard.first_viewer + shard.viewers)
+        .map(|_| rng.u64(..))
+        .skip(shard.first_viewer as usize)
         .collect()
 }
 
@@ -186,6 +271,28 @@ impl Control {
         }
     }
 
+    /// Waits until `at` (wall clock), answering `/readyz` only after it;
+    /// the reason when a signal came first.
+    pub async fn wait_until(&mut self, at: Option<std::time::SystemTime>) -> Option<&'static str> {
+        if let Some(at) = at {
+            if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
+                println!(
+                    "waiting {} s for the start at {}",
+                    wait.as_secs(),
+                    humantime::format_rfc3339_seconds(at)
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    r = self.signalled() => return Some(r),
+                }
+            }
+        }
+        self.metrics
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        None
+    }
+
     /// Stops the metrics endpoint.
     pub fn finish(&self) {
         self.server.abort();
@@ -195,6 +302,48 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_together_are_the_whole_run() {
+        let mut c = common::component::load::<crate::SwarmClient>(&common::Request {
+            profile: "default".into(),
+            ..Default::default()
+        })
+        .expect("the default profile loads")
+        .config;
+        c.clients = 10;
+        c.ramp_rate = 4;
+        c.ramp_jitter = 300;
+        let whole = Shard::whole(10);
+        let all = ramp_schedule(&c, 9, whole);
+        let seeds = viewer_seeds(9, whole);
+        let mut joined = Vec::new();
+        let mut joined_seeds = Vec::new();
+        let mut ranges = Vec::new();
+        for i in 0..3 {
+            let s = Shard::of(i, 3, 10).unwrap();
+            ranges.push((s.first_viewer, s.viewers));
+            joined.extend(ramp_schedule(&c, 9, s));
+            joined_seeds.extend(viewer_seeds(9, s));
+        }
+        assert_eq!(ranges, [(0, 3), (3, 3), (6, 4)]);
+        assert_eq!(joined, all, "the same start times as one machine's run");
+        assert_eq!(joined_seeds, seeds);
+        assert!(
+            all[9] >= Duration::from_millis(2250),
+            "viewer 9 starts 9/4 s in"
+        );
+        assert_eq!(Shard::parse("2/3", 10).unwrap().first_viewer, 6);
+        for (text, expected) in [
+            ("0/0", "0 shards"),
+            ("3/3", "counts from 0 to 2"),
+            ("0/11", "11 shards for 10 viewers"),
+            ("a/3", "expected INDEX/COUNT"),
+        ] {
+            let e = Shard::parse(text, 10).unwrap_err();
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+    }
 
     #[test]
     fn a_series_holds_each_seconds_own_counts() {

@@ -35,6 +35,10 @@ pub struct Swarm {
     pub client: ClientConfig,
     pub duration: Option<Duration>,
     pub seed: u64,
+    /// The part of the run this process plays.
+    pub shard: super::Shard,
+    /// A wall-clock time to wait for before the ramp (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
     pub metrics_addr: SocketAddr,
     /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
     pub tty: bool,
@@ -101,6 +105,9 @@ impl Swarm {
         let n = c.clients as usize;
         let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
         let metrics = control.metrics.clone();
+        if let Some(reason) = control.wait_until(self.start_at).await {
+            return Err(anyhow::anyhow!("{reason} while waiting for --start-at"));
+        }
 
         let start = Instant::now();
         let shared = Arc::new(Shared {
@@ -119,9 +126,12 @@ impl Swarm {
             seg_max_retry: c.seg_max_retry,
             timeout: Duration::from_secs(u64::from(c.timeout)),
         };
-        let mut seeds = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
-        let schedule = ramp_schedule(c, self.seed);
+        let seeds = super::viewer_seeds(self.seed, self.shard);
+        let schedule = ramp_schedule(c, self.seed, self.shard);
         let mut series = super::Series::new(&schedule, c.clients);
+        let mut starts = schedule.clone();
+        starts.sort();
+        let first_start = starts.first().copied().unwrap_or_default();
         // --check prints requests, not a status
         let mut display = if self.check {
             super::display::Display::Lines { tty: false }
@@ -132,12 +142,14 @@ impl Swarm {
             .into_iter()
             .enumerate()
             .map(|(i, after)| {
+                let id = self.shard.first_viewer + i as u32;
                 let spec = ViewerSpec {
-                    id: i as u32,
+                    id,
+                    slot: i,
                     start_after: after,
                     player: player.clone(),
-                    user_agent: user_agent(c, i as u32),
-                    seed: seeds.u64(..),
+                    user_agent: user_agent(c, id),
+                    seed: seeds[i],
                 };
                 workers[i % workers.len()].spawn(viewer::run(
                     spec,
@@ -174,7 +186,7 @@ impl Swarm {
             let ever = metrics.playlists.get() > 0;
             if !ever
                 && !self.reachable_at_start
-                && now - start >= Duration::from_secs(u64::from(c.timeout))
+                && now - start >= first_start + Duration::from_secs(u64::from(c.timeout))
             {
                 stop_reason = "stream never reachable";
                 break;
@@ -217,7 +229,7 @@ impl Swarm {
             let segments = metrics.segments.get();
             let errors = shared.failures.load(Ordering::Relaxed);
             let elapsed = now - start;
-            let started = ramp_progress(c, elapsed);
+            let started = starts.partition_point(|s| *s <= elapsed) as f64 / n.max(1) as f64;
             let line = format!(
                 "[{:>4.0}s] viewers {active}/{n} (ramp {:.0} %) | restarts {} | {} | {:.1} seg/s | errors {errors} | stalled {stalled} | rebuffers {}",
                 elapsed.as_secs_f64(),
@@ -283,10 +295,4 @@ impl Swarm {
             never_reached,
         })
     }
-}
-
-/// The share of viewers whose ramp start has passed.
-fn ramp_progress(c: &Config, elapsed: Duration) -> f64 {
-    let due = elapsed.as_secs_f64() * f64::from(c.ramp_rate);
-    (due / f64::from(c.clients)).min(1.0)
 }

@@ -145,10 +145,19 @@ pub struct KindStats {
 
 impl NativeTotals {
     pub fn new(viewers: &[ViewerFigures], r: &Recorder) -> Self {
-        let mut t = NativeTotals::default();
+        let mut counts = NativeCounts::default();
         for v in viewers.iter().filter_map(|v| v.native.as_ref()) {
-            t.counts.add(&v.counts);
+            counts.add(&v.counts);
         }
+        NativeTotals::of(counts, r)
+    }
+
+    /// The totals of summed `counts` and the histograms of `r`.
+    pub fn of(counts: NativeCounts, r: &Recorder) -> Self {
+        let mut t = NativeTotals {
+            counts,
+            ..Default::default()
+        };
         t.rebuffer_ratio = t.counts.rebuffer_ratio();
         for (k, h) in &r.kinds {
             t.requests.insert(
@@ -279,6 +288,9 @@ pub struct Summary {
     /// Each objective of the `slo` table, checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<crate::slo::Verdict>,
+    /// The part of a bigger run these results are (`run --shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::Shard>,
 }
 
 /// The totals of `viewers` over `secs` of run, aiming at `target` viewers:
@@ -318,6 +330,27 @@ pub fn totals(
     t
 }
 
+impl Totals {
+    /// Adds the counters of `o` (another run's totals; not `viewers`, the
+    /// shares or the native figures, which come from merged data).
+    pub fn add_counts(&mut self, o: &Totals) {
+        self.viewers_started += o.viewers_started;
+        self.starts += o.starts;
+        self.restarts += o.restarts;
+        self.bytes += o.bytes;
+        self.segments += o.segments;
+        self.playlists += o.playlists;
+        for (k, n) in &o.http_errors {
+            *self.http_errors.entry(*k).or_default() += n;
+        }
+        self.timeouts += o.timeouts;
+        self.connect_errors += o.connect_errors;
+        self.stalls += o.stalls;
+        // runs side by side: their media rates add up
+        self.media_rate += o.media_rate;
+    }
+}
+
 impl Summary {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -351,7 +384,17 @@ impl Summary {
             viewers,
             series,
             slo: Vec::new(),
+            shard: None,
         }
+    }
+
+    /// Marks these results as `shard` of a bigger run: viewers numbered
+    /// from the shard's first.
+    pub fn set_shard(&mut self, shard: super::Shard) {
+        for (i, v) in self.viewers.iter_mut().enumerate() {
+            v.id = shard.first_viewer + i as u32;
+        }
+        self.shard = shard.is_part().then_some(shard);
     }
 
     /// A table for a terminal.

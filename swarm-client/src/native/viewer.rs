@@ -61,7 +61,10 @@ impl Slot {
 
 /// One viewer's settings.
 pub struct ViewerSpec {
+    /// Its number in the whole run (shards number from their first viewer).
     pub id: u32,
+    /// Its slot in this process's table of viewers.
+    pub slot: usize,
     pub start_after: Duration,
     pub player: PlayerConfig,
     pub user_agent: String,
@@ -142,7 +145,7 @@ pub async fn run(
     }
     let mut rng = fastrand::Rng::with_seed(spec.seed);
     let mut restarts = common::supervise::Restarts::default();
-    let slot = &shared.slots[spec.id as usize];
+    let slot = &shared.slots[spec.slot];
     loop {
         fig.f.starts += 1;
         shared.metrics.starts.inc();
@@ -200,7 +203,7 @@ async fn play(
 ) -> End {
     let mut client = Client::new(Arc::clone(&shared.client), &spec.user_agent);
     let mut player = Player::new(spec.player.clone(), Instant::now());
-    let slot = &shared.slots[spec.id as usize];
+    let slot = &shared.slots[spec.slot];
     // bytes off the wire, counted from the client's sockets (failed and
     // cut-short responses included)
     let mut wire_seen = 0u64;
