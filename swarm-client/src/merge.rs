@@ -25,20 +25,32 @@ pub fn read(path: &Path) -> Result<Summary> {
 
 /// A results document, checked.
 pub fn parse(text: &str) -> Result<Summary, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
-    if v["format"] != RESULTS_FORMAT {
+    // the header first, skipping the rest; then the results straight into
+    // their types (no tree of values in between: a shard may be megabytes)
+    #[derive(serde::Deserialize)]
+    struct Header {
+        format: Option<serde_json::Value>,
+        version: Option<serde_json::Value>,
+    }
+    // as this swarm-client writes them, the header is their first bytes
+    let ours = format!("{{\"format\":\"{RESULTS_FORMAT}\",\"version\":{RESULTS_VERSION},");
+    if text.starts_with(&ours) {
+        return serde_json::from_str(text).map_err(|e| format!("not valid results ({e})"));
+    }
+    let h: Header = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    if h.format.as_ref().and_then(|f| f.as_str()) != Some(RESULTS_FORMAT) {
         return Err(format!(
             "not hls-swarm results (expected \"format\": \"{RESULTS_FORMAT}\"; write them with \
              `swarm-client run --summary-json FILE`)"
         ));
     }
-    if v["version"] != RESULTS_VERSION {
+    if h.version.as_ref().and_then(|v| v.as_u64()) != Some(u64::from(RESULTS_VERSION)) {
         return Err(format!(
             "results version {} (this swarm-client reads version {RESULTS_VERSION})",
-            v["version"]
+            h.version.unwrap_or_default()
         ));
     }
-    serde_json::from_value(v).map_err(|e| format!("not valid results ({e})"))
+    serde_json::from_str(text).map_err(|e| format!("not valid results ({e})"))
 }
 
 /// The line before a shard's results in its output (`run --print-results`).
@@ -65,30 +77,84 @@ pub fn from_logs(log: &str) -> Result<Vec<Summary>, String> {
     Ok(out)
 }
 
-/// [`from_logs`] read line by line, each results block handed to `f` as it
-/// is read (a merge of many shards holds one at a time); how many there were.
+/// [`from_logs`] read line by line, each results block handed to `f` in
+/// the order of the log as it is read (a merge of many shards holds a few
+/// at a time); how many there were. The blocks are parsed on every core.
 pub fn each_in_logs(
-    log: impl std::io::BufRead,
+    log: impl std::io::BufRead + Send,
     mut f: impl FnMut(Summary) -> Result<(), String>,
 ) -> Result<usize, String> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<(usize, usize, String)>(workers);
+        let raw_rx = std::sync::Arc::new(std::sync::Mutex::new(raw_rx));
+        let (done_tx, done_rx) =
+            std::sync::mpsc::sync_channel::<(usize, Result<Summary, String>)>(workers);
+        let reader = scope.spawn(move || read_blocks(log, &raw_tx));
+        for _ in 0..workers {
+            let (rx, tx) = (std::sync::Arc::clone(&raw_rx), done_tx.clone());
+            scope.spawn(move || loop {
+                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((seq, line, json)) = next else { break };
+                let parsed = parse(&json).map_err(|e| format!("line {line}: {e}"));
+                if tx.send((seq, parsed)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(done_tx);
+        // hand them on in the order of the log
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        let mut failed = None;
+        for (seq, parsed) in done_rx {
+            pending.insert(seq, parsed);
+            while let Some(p) = pending.remove(&next) {
+                next += 1;
+                if failed.is_none() {
+                    if let Err(e) = p.and_then(&mut f) {
+                        failed = Some(e);
+                    }
+                }
+            }
+        }
+        let count = reader
+            .join()
+            .map_err(|_| "the log reader failed".to_owned())??;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if count == 0 {
+            return Err(format!(
+                "no results in it: expected blocks between `{BEGIN}` and `{END}` lines, \
+                 printed by `swarm-client run --print-results`"
+            ));
+        }
+        Ok(count)
+    })
+}
+
+/// The results blocks of `log`, sent as (sequence, line, JSON) to `tx`.
+fn read_blocks(
+    log: impl std::io::BufRead,
+    tx: &std::sync::mpsc::SyncSender<(usize, usize, String)>,
+) -> Result<usize, String> {
     let mut lines = log.lines().enumerate();
-    let next = |lines: &mut std::iter::Enumerate<_>| -> Result<Option<(usize, String)>, String> {
-        match Iterator::next(lines) {
+    let mut next = || -> Result<Option<(usize, String)>, String> {
+        match lines.next() {
             Some((n, Ok(l))) => Ok(Some((n, l))),
             Some((n, Err(e))) => Err(format!("line {}: {e}", n + 1)),
             None => Ok(None),
         }
     };
     let mut count = 0;
-    while let Some((n, line)) = next(&mut lines)? {
+    while let Some((n, line)) = next()? {
         if !line.trim_end().ends_with(BEGIN) {
             continue;
         }
-        let (m, json) = next(&mut lines)?
-            .ok_or_else(|| format!("line {}: the results end after the marker", n + 1))?;
-        let json = json.find('{').map_or("", |i| &json[i..]);
-        let summary = parse(json).map_err(|e| format!("line {}: {e}", m + 1))?;
-        match next(&mut lines)? {
+        let (m, mut json) =
+            next()?.ok_or_else(|| format!("line {}: the results end after the marker", n + 1))?;
+        match next()? {
             Some((_, end)) if end.trim_end().ends_with(END) => {}
             _ => {
                 return Err(format!(
@@ -97,14 +163,14 @@ pub fn each_in_logs(
                 ))
             }
         }
-        f(summary)?;
+        // a `kubectl logs --prefix` before the JSON
+        if let Some(i) = json.find('{') {
+            json.drain(..i);
+        }
+        if tx.send((count, m + 1, json)).is_err() {
+            break;
+        }
         count += 1;
-    }
-    if count == 0 {
-        return Err(format!(
-            "no results in it: expected blocks between `{BEGIN}` and `{END}` lines, \
-             printed by `swarm-client run --print-results`"
-        ));
     }
     Ok(count)
 }
@@ -225,14 +291,15 @@ impl SeriesMerger {
             e.0.origin_cpu = max_f(e.0.origin_cpu, s.origin_cpu);
             e.1 += 1;
             if let Some(enc) = &s.ttfb {
-                let h = enc.decode().ok_or_else(|| {
-                    format!("the TTFB histogram of second {} does not decode", s.t)
-                })?;
                 match &mut e.2 {
-                    Some(all) => all
-                        .add(&h)
-                        .map_err(|_| format!("second {}: histograms of other bounds", s.t))?,
-                    None => e.2 = Some(h),
+                    Some(all) => enc
+                        .add_to(all)
+                        .map_err(|err| format!("the TTFB histogram of second {}: {err}", s.t))?,
+                    None => {
+                        e.2 = Some(enc.decode().ok_or_else(|| {
+                            format!("the TTFB histogram of second {} does not decode", s.t)
+                        })?)
+                    }
                 }
             }
         }
@@ -317,12 +384,10 @@ impl Merger {
         push_distinct(&mut self.stopped, &r.stopped_by);
         self.viewers.append(&mut r.viewers);
         match r.totals.native.as_ref().map(|n| &n.histograms) {
-            Some(h) if self.all_native => {
-                let h = Recorder::from_encoded(h)?;
-                self.recorder
-                    .get_or_insert_with(Recorder::default)
-                    .merge(&h);
-            }
+            Some(h) if self.all_native => match &mut self.recorder {
+                Some(all) => all.merge_encoded(h)?,
+                None => self.recorder = Some(Recorder::from_encoded(h)?),
+            },
             _ => {
                 self.all_native = false;
                 self.recorder = None;
@@ -438,8 +503,11 @@ pub fn run(
         add(read(f)?, &mut merger).map_err(|e| UsageError(format!("{}: {e}", f.display())))?;
     }
     if let Some(log) = &inputs.from_logs {
-        let (name, reader): (String, Box<dyn std::io::BufRead>) = if log.as_os_str() == "-" {
-            ("stdin".into(), Box::new(std::io::stdin().lock()))
+        let (name, reader): (String, Box<dyn std::io::BufRead + Send>) = if log.as_os_str() == "-" {
+            (
+                "stdin".into(),
+                Box::new(std::io::BufReader::new(std::io::stdin())),
+            )
         } else {
             let f = std::fs::File::open(log)
                 .with_context(|| format!("cannot read {}", log.display()))?;

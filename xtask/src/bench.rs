@@ -26,6 +26,8 @@ pub enum Part {
     Swarm,
     /// the generated nginx config against a stock one, with wrk
     Origin,
+    /// `swarm-client merge` of 1000 shards
+    Merge,
     /// container image builds
     Images,
     /// cargo xtask build-all
@@ -40,6 +42,8 @@ fn part_of(area: &str) -> Part {
         Part::Swarm
     } else if area.starts_with("origin") {
         Part::Origin
+    } else if area.starts_with("merge") {
+        Part::Merge
     } else if area == "build-all" {
         Part::BuildAll
     } else {
@@ -97,6 +101,10 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         eprintln!("== origin: generated and stock nginx configs side by side (about 10 minutes)");
         figures.extend(crate::bench_origin::bench(root)?);
     }
+    if wanted(Part::Merge) {
+        eprintln!("== merge: 1000 shards of a 10 000 000-viewer run (about 2 minutes)");
+        figures.extend(crate::bench_merge::bench(root)?);
+    }
     if wanted(Part::Images) {
         eprintln!("== container images: cold, warm and profile-change builds");
         figures.extend(image_bench(root)?);
@@ -117,6 +125,7 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
             Part::Generators,
             Part::Swarm,
             Part::Origin,
+            Part::Merge,
             Part::Images,
             Part::BuildAll,
         ];
@@ -172,6 +181,13 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          answered 404, TTFB from the swarm's results and nginx's CPU (its process tree). \
          Cold: 4000 files of 100 KB on disk, the page cache dropped before each config, wrk \
          asking for each file in turn for 3 s (skipped where the cache cannot be dropped).\n\
+         - Merge: 1000 shard results of a 10 000 000-viewer run as the pods of an Indexed \
+         Job print them (`run --print-results --no-viewer-details`): each with the \
+         histograms of 10 000 viewers (60 000 requests and 6000 player figures drawn at \
+         random over two decades, which fills the buckets a long run fills) and a 600-second \
+         series with a segment-TTFB histogram of 2500 requests per second; `swarm-client \
+         merge --from-logs FILE -o OUT` (release), wall time and the peak RSS the kernel \
+         reports for it (VmHWM, read every 5 ms while it runs). Targets: under 5 s and 500 MB.\n\
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \
@@ -251,7 +267,7 @@ fn machine() -> String {
     )
 }
 
-fn proc_status_kb(pid: u32, key: &str) -> u64 {
+pub(crate) fn proc_status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()

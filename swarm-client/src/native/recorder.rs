@@ -178,6 +178,30 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Adds the histograms [`Recorder::encoded`] wrote (another run's) to
+    /// these, as [`Recorder::merge`] does, without decoding them first.
+    pub fn merge_encoded(&mut self, m: &BTreeMap<String, Encoded>) -> Result<(), String> {
+        let add = |name: &str, h: &mut Histogram<u64>| -> Result<(), String> {
+            m.get(name)
+                .ok_or_else(|| format!("the histogram `{name}` is missing"))?
+                .add_to(h)
+                .map_err(|e| format!("the histogram `{name}`: {e}"))
+        };
+        for k in Kind::ALL {
+            let s = k.as_str();
+            let t = self.kinds.entry(k).or_default();
+            add(&format!("{s}.connect"), &mut t.connect)?;
+            add(&format!("{s}.ttfb"), &mut t.ttfb)?;
+            add(&format!("{s}.download"), &mut t.download)?;
+        }
+        add("segment.downloadRatio", &mut self.download_ratio)?;
+        add("startup", &mut self.startup)?;
+        add("rebuffer", &mut self.rebuffer)?;
+        add("liveLatency", &mut self.live_latency)
+    }
+}
+
 /// A histogram's summary: count, mean, percentiles, max — in milliseconds
 /// for timings, plain for ratios.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -240,6 +264,29 @@ impl Encoded {
                 .map(|v| (v.value_iterated_to(), v.count_at_value()))
                 .collect(),
         }
+    }
+
+    /// `h` with `sigfig` significant digits (fewer than its own): fewer,
+    /// wider buckets; `None` when it cannot be made.
+    pub fn coarse(h: &Histogram<u64>, sigfig: u8) -> Option<Encoded> {
+        let mut c = Histogram::new_with_bounds(h.low(), h.high(), sigfig).ok()?;
+        for v in h.iter_recorded() {
+            c.record_n(v.value_iterated_to(), v.count_at_value()).ok()?;
+        }
+        Some(Encoded::of(&c))
+    }
+
+    /// Adds these counts to `h`, a histogram of the same bounds, without
+    /// making a histogram of them first (merging many shards stays cheap).
+    pub fn add_to(&self, h: &mut Histogram<u64>) -> Result<(), String> {
+        if (h.low(), h.high(), h.sigfig()) != (self.low, self.high, self.sigfig) {
+            return Err("histograms of other bounds".into());
+        }
+        for (v, n) in &self.counts {
+            h.record_n(*v, *n)
+                .map_err(|_| format!("the value {v} is out of the histogram's bounds"))?;
+        }
+        Ok(())
     }
 
     /// The histogram again (`None` when the bounds are unusable).
