@@ -103,6 +103,10 @@ exec /usr/local/bin/swarm-client {} \
     )
 }
 
+/// Above this many viewers per pod, the Job's pods leave the per-viewer
+/// figures out of their results (`--no-viewer-details`).
+pub const MAX_DETAILED_VIEWERS: u64 = 5000;
+
 /// How long each pod of the swarm's Job plays unless `--duration` says.
 pub const JOB_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -151,6 +155,12 @@ pub fn kubernetes_workload(
         "--print-results".to_owned(),
         "--plain".to_owned(),
     ]);
+    // a pod's log must hold its results: the kubelet keeps 10 MiB of it by
+    // default, and each viewer's own figures take about 560 bytes
+    let per_pod = u64::from(c.clients.div_ceil(pods));
+    if per_pod > MAX_DETAILED_VIEWERS {
+        args.push("--no-viewer-details".to_owned());
+    }
     if let Some(at) = k.start_at {
         args.extend([
             "--start-at".to_owned(),
@@ -180,7 +190,6 @@ pub fn kubernetes_workload(
     );
     // the largest shard's viewers: about 64 KB and 0.25 millicores each
     // (docs/BENCHMARKS.md), on top of the process itself
-    let per_pod = u64::from(c.clients.div_ceil(pods));
     let port = c.metrics_port as u16;
     Ok(Workload {
         name: "hls-swarm-swarm-client".into(),

@@ -170,17 +170,18 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          local`, `worker_processes` set to 1, then `auto`) against a minimal stock config \
          (Debian's `sendfile on; tcp_nopush on;`, nginx's defaults otherwise, no access log, \
          as the generated one), loaded in turn by wrk (1 thread, 50 connections, \
-         `--latency`) on this machine. Hot: the same 100 KB segment and 10-entry playlist \
-         from the page cache, 10 s each. Directives: each tuning directive the generated \
-         config keeps, taken out, and each it dropped, put back, 5 s per file with one \
-         worker, as a ratio to the generated config as it is (run first and last; the two \
-         show the run-to-run spread). Live: a local test origin (640x360, 800 kbit/s, FFmpeg \
+         `--latency`) on this machine. Hot: the same 100 KB segment, 6 MB segment and \
+         10-entry playlist from the page cache; every config under test runs at once and \
+         they take turns, 4 s each, in 5 rounds, so that the machine's drift touches them \
+         alike; the medians. Directives: each tuning directive the generated config keeps, \
+         taken out, and each it dropped, put back, with one worker, in the same rounds, as \
+         a ratio to the generated config as it is. Live: a local test origin (640x360, 800 kbit/s, FFmpeg \
          rewriting the playlist every segment) served by its own generated config and by \
          the stock config from the same directory: wrk on the playlist for 10 s, then 1000 \
          native viewers (ramp 200/s) for 120 s on each, with the listed segments that \
          answered 404, TTFB from the swarm's results and nginx's CPU (its process tree). \
-         Cold: 4000 files of 100 KB on disk, the page cache dropped before each config, wrk \
-         asking for each file in turn for 3 s (skipped where the cache cannot be dropped).\n\
+         Cold: 10 000 files of 100 KB on disk, the page cache dropped before each config, wrk \
+         asking for each file in turn for 1 s (skipped where the cache cannot be dropped).\n\
          - Merge: 1000 shard results of a 10 000 000-viewer run as the pods of an Indexed \
          Job print them (`run --print-results --no-viewer-details`): each with the \
          histograms of 10 000 viewers (60 000 requests and 6000 player figures drawn at \

@@ -341,10 +341,26 @@ fn take_turns(configs: &[(String, u16)], reps: usize, secs: u32) -> Result<Media
 /// (wrk and the native swarm), cold files.
 pub fn bench(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
-    let mut rows = hot(&bin)?;
-    rows.extend(directives(&bin)?);
-    rows.extend(live(&bin)?);
-    rows.extend(cold(&bin, root)?);
+    let mut rows = Vec::new();
+    let show = |part: &[Figure]| {
+        // as each part ends, so that a later failure loses nothing
+        for (area, figure, value) in part {
+            eprintln!("   | {area} | {figure} | {value} |");
+        }
+    };
+    for part in [hot(&bin)?, directives(&bin)?, live(&bin)?] {
+        show(&part);
+        rows.extend(part);
+    }
+    let cold = cold(&bin, root).unwrap_or_else(|e| {
+        vec![(
+            "origin cold segments (wrk, 1 worker, page cache dropped)".to_owned(),
+            "not measured".to_owned(),
+            format!("{e:#}"),
+        )]
+    });
+    show(&cold);
+    rows.extend(cold);
     Ok(rows)
 }
 
@@ -591,7 +607,7 @@ fn live(bin: &Path) -> Result<Vec<Figure>> {
 
 /// Segments read from disk with an empty page cache (where this machine
 /// lets the bench drop it): generated, generated with `aio threads` and
-/// stock, one worker each, for 2 s, each request a file not read before.
+/// stock, one worker each, for 1 s, each request a file not read before.
 fn cold(bin: &Path, root: &Path) -> Result<Vec<Figure>> {
     let area = || "origin cold segments (wrk, 1 worker, page cache dropped)".to_owned();
     let drop_caches = Path::new("/proc/sys/vm/drop_caches");
@@ -619,7 +635,7 @@ fn cold(bin: &Path, root: &Path) -> Result<Vec<Figure>> {
             "the target directory is in memory (tmpfs)".into(),
         )]);
     }
-    let files = 6000;
+    let files = 10_000;
     let hls = tmp.path().join("hls");
     std::fs::create_dir_all(hls.join("c"))?;
     eprintln!("   writing {files} segments of 100 KB");
@@ -657,12 +673,12 @@ fn cold(bin: &Path, root: &Path) -> Result<Vec<Figure>> {
         )?;
         let _ = Command::new("sync").status();
         std::fs::write(drop_caches, "3\n").context("cannot drop the page cache")?;
-        eprintln!("   {name} config: cold segments for 2 s");
-        let (rps, p99) = wrk(&format!("http://127.0.0.1:{port}/"), 2, Some(&script))?;
-        if rps * 2.0 > files as f64 {
+        eprintln!("   {name} config: cold segments for 1 s");
+        let (rps, p99) = wrk(&format!("http://127.0.0.1:{port}/"), 1, Some(&script))?;
+        if rps > files as f64 {
             bail!(
-                "{name}: {rps:.0} req/s read all {files} files within the run; the cold \
-                 measure needs more files"
+                "{name}: {rps:.0} req/s read all {files} files within the second; this \
+                 machine's disk is faster than the measure (its host caches it)"
             );
         }
         results.push((name, (rps, p99)));
