@@ -98,7 +98,7 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         figures.extend(scale_bench(root)?);
     }
     if wanted(Part::Origin) {
-        eprintln!("== origin: generated and stock nginx configs side by side (about 10 minutes)");
+        eprintln!("== origin: generated and stock nginx configs side by side (about 20 minutes)");
         figures.extend(crate::bench_origin::bench(root)?);
     }
     if wanted(Part::Merge) {

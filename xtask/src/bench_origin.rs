@@ -348,9 +348,11 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
             eprintln!("   | {area} | {figure} | {value} |");
         }
     };
-    for part in [hot(&bin)?, directives(&bin)?, live(&bin)?] {
-        show(&part);
-        rows.extend(part);
+    let parts: [fn(&Path) -> Result<Vec<Figure>>; 3] = [hot, directives, live];
+    for part in parts {
+        let figures = part(&bin)?;
+        show(&figures);
+        rows.extend(figures);
     }
     let cold = cold(&bin, root).unwrap_or_else(|e| {
         vec![(
