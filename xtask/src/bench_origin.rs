@@ -348,7 +348,8 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
             eprintln!("   | {area} | {figure} | {value} |");
         }
     };
-    let parts: [fn(&Path) -> Result<Vec<Figure>>; 3] = [hot, directives, live];
+    type Part = fn(&Path) -> Result<Vec<Figure>>;
+    let parts: [Part; 3] = [hot, directives, live];
     for part in parts {
         let figures = part(&bin)?;
         show(&figures);
