@@ -153,6 +153,27 @@ fn explain(
                     describe_opt(node).unwrap_or_else(|| format!("a string matching `{pattern}`"))
                 }
                 ValidationErrorKind::MinItems { limit } => format!("at least {limit} item(s)"),
+                ValidationErrorKind::MaxItems { limit } => {
+                    let n = err.instance().as_array().map_or(0, Vec::len);
+                    return vec![problem(
+                        path,
+                        format!("at most {limit} item(s) allowed, got {n}"),
+                    )];
+                }
+                ValidationErrorKind::MaxProperties { limit } => {
+                    let n = err.instance().as_object().map_or(0, |o| o.len());
+                    return vec![problem(
+                        path,
+                        format!("at most {limit} entries allowed, got {n}"),
+                    )];
+                }
+                ValidationErrorKind::MaxLength { limit } => {
+                    let n = err.instance().as_str().map_or(0, |s| s.chars().count());
+                    return vec![problem(
+                        path,
+                        format!("at most {limit} characters allowed, got {n}: {given}"),
+                    )];
+                }
                 ValidationErrorKind::MinLength { limit } => {
                     format!("at least {limit} character(s)")
                 }

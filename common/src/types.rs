@@ -27,7 +27,7 @@ macro_rules! word_enum {
 }
 
 macro_rules! pattern_string {
-    ($(#[$meta:meta])* $name:ident, $pattern:expr, $description:expr) => {
+    ($(#[$meta:meta])* $name:ident, $pattern:expr, $max_len:expr, $description:expr) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -36,6 +36,8 @@ macro_rules! pattern_string {
         impl $name {
             /// The regular expression every value matches.
             pub const PATTERN: &'static str = $pattern;
+            /// The longest value, in characters.
+            pub const MAX_LEN: usize = $max_len;
 
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -44,11 +46,18 @@ macro_rules! pattern_string {
             /// Checks `s` against the pattern (for values that come from flags
             /// rather than a config).
             pub fn parse(s: &str) -> Result<Self, String> {
-                let schema = serde_json::json!({ "type": "string", "pattern": $pattern });
+                let schema = serde_json::json!({
+                    "type": "string", "pattern": $pattern, "maxLength": $max_len,
+                });
                 if jsonschema::is_valid(&schema, &serde_json::Value::from(s)) {
                     Ok(Self(s.to_owned()))
                 } else {
-                    Err(format!("expected {}, got {:?}", $description.to_lowercase(), s))
+                    Err(format!(
+                        "expected {} (at most {} characters), got {:?}",
+                        $description.to_lowercase(),
+                        $max_len,
+                        s
+                    ))
                 }
             }
         }
@@ -67,6 +76,7 @@ macro_rules! pattern_string {
                 json_schema!({
                     "type": "string",
                     "pattern": $pattern,
+                    "maxLength": $max_len,
                     "description": $description,
                 })
             }
@@ -78,6 +88,7 @@ pattern_string!(
     /// An absolute path without whitespace, quotes, `;`, `$`, `\`, `{`, `}` or `#`.
     AbsPath,
     r##"^/[^\s'"`;$\\{}#]*$"##,
+    1024,
     "An absolute path (starts with `/`) without whitespace, quotes, `;`, `$`, `\\`, `{`, `}` or `#`"
 );
 
@@ -85,6 +96,7 @@ pattern_string!(
     /// A file name: letters, digits, `.`, `_`, `-`, `%` (for printf patterns).
     FileName,
     r"^[A-Za-z0-9][A-Za-z0-9._%-]*$",
+    255,
     "A file name of letters, digits, `.`, `_`, `-` and `%` (no `/`, no spaces)"
 );
 
@@ -92,34 +104,41 @@ pattern_string!(
     /// A short identifier: letters, digits, `_`, `-`.
     Ident,
     r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    63,
     "A name of letters, digits, `_` and `-`"
 );
 
 pattern_string!(
-    /// A bitrate in kbit/s (`2000k`) or Mbit/s (`5M`).
+    /// A bitrate in kbit/s (`2000k`) or Mbit/s (`5M`), at most 999999k or 999M
+    /// (about 1 Gbit/s): the digits are bounded so that every consumer
+    /// (FFmpeg, x264, the sizing arithmetic) gets a number it can hold.
     Bitrate,
-    r"^[1-9][0-9]*[kM]$",
-    "A bitrate like `2000k` (kbit/s) or `5M` (Mbit/s)"
+    r"^([1-9][0-9]{0,5}k|[1-9][0-9]{0,2}M)$",
+    7,
+    "A bitrate like `2000k` (kbit/s) or `5M` (Mbit/s), at most `999999k` or `999M`"
 );
 
 pattern_string!(
-    /// A byte size as nginx writes it: `512k`, `4m`, `1024`.
+    /// A byte size as nginx writes it: `512k`, `4m`, `1024`; at most 6 digits.
     ByteSize,
-    r"^[1-9][0-9]*[kKmM]?$",
-    "A size like `512k`, `4m` or `65536` (bytes)"
+    r"^[1-9][0-9]{0,5}[kKmM]?$",
+    7,
+    "A size like `512k`, `4m` or `65536` (bytes), at most 6 digits"
 );
 
 pattern_string!(
-    /// A duration as nginx writes it: `10s`, `500ms`, `1m`.
+    /// A duration as nginx writes it: `10s`, `500ms`, `1m`; at most 6 digits.
     Interval,
-    r"^[1-9][0-9]*(ms|s|m|h)$",
-    "A duration like `10s`, `500ms` or `1m`"
+    r"^[1-9][0-9]{0,5}(ms|s|m|h)$",
+    8,
+    "A duration like `10s`, `500ms` or `1m`, at most 6 digits"
 );
 
 pattern_string!(
     /// A MAC address, lower- or upper-case hex, colon-separated.
     MacAddr,
     r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$",
+    17,
     "A MAC address like `02:00:00:01:77:01`"
 );
 
@@ -127,6 +146,7 @@ pattern_string!(
     /// An IPv4 address in dotted-quad form.
     Ipv4,
     r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$",
+    15,
     "An IPv4 address like `10.177.0.10`"
 );
 
@@ -134,13 +154,23 @@ pattern_string!(
     /// An IPv4 network in CIDR form.
     Ipv4Cidr,
     r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$",
+    18,
     "An IPv4 network like `10.177.0.0/24`"
+);
+
+pattern_string!(
+    /// An IPv4 address or network: `10.0.0.5` or `10.0.0.0/8`.
+    Ipv4Net,
+    r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/([0-9]|[12][0-9]|3[0-2]))?$",
+    18,
+    "An IPv4 address like `10.0.0.5` or network like `10.0.0.0/8`"
 );
 
 pattern_string!(
     /// A network interface name (at most 15 characters).
     IfName,
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$",
+    15,
     "A network interface name of up to 15 letters, digits, `_`, `.` and `-`"
 );
 
@@ -149,6 +179,7 @@ pattern_string!(
     /// file and a Nix string: no whitespace, quotes, `\\`, `$`, backquote or `%`.
     HttpUrl,
     r#"^https?://[^\s'"\\$`%]+$"#,
+    2048,
     "An http:// or https:// URL without spaces, quotes, `$`, `%` or backslashes"
 );
 
@@ -160,6 +191,21 @@ impl Bitrate {
         match unit {
             "M" => n * 1000,
             _ => n,
+        }
+    }
+}
+
+impl Interval {
+    /// The duration in milliseconds.
+    pub fn millis(&self) -> u64 {
+        let s = self.0.as_str();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let n: u64 = s[..split].parse().unwrap_or(0);
+        n * match &s[split..] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            _ => 3_600_000,
         }
     }
 }
@@ -216,6 +262,21 @@ mod tests {
         assert!(accepts::<Ipv4Cidr>("10.177.0.0/24") && !accepts::<Ipv4Cidr>("10.177.0.0/33"));
         assert!(accepts::<MacAddr>("02:00:00:01:77:01") && !accepts::<MacAddr>("02:00:00:01:77"));
         assert!(accepts::<Interval>("10s") && !accepts::<Interval>("10"));
+        assert_eq!(Interval("500ms".into()).millis(), 500);
+        assert_eq!(Interval("2m".into()).millis(), 120_000);
+        assert_eq!(Interval("1h".into()).millis(), 3_600_000);
+        // the largest value of each number-like type fits; one digit more does not
+        assert!(accepts::<Bitrate>("999999k") && !accepts::<Bitrate>("1000000k"));
+        assert!(accepts::<Bitrate>("999M") && !accepts::<Bitrate>("1000M"));
+        assert!(!accepts::<Bitrate>("99999999999999999999999k"));
+        assert!(accepts::<ByteSize>("999999m") && !accepts::<ByteSize>("1000000m"));
+        assert!(accepts::<Interval>("999999h") && !accepts::<Interval>("1000000h"));
+        assert!(accepts::<Ipv4Net>("10.0.0.5") && accepts::<Ipv4Net>("10.0.0.0/8"));
+        assert!(!accepts::<Ipv4Net>("10.0.0.0/33") && !accepts::<Ipv4Net>("all"));
+        // strings are bounded in length as well as shape
+        assert!(accepts::<FileName>(&"a".repeat(255)) && !accepts::<FileName>(&"a".repeat(256)));
+        let long_path = format!("/{}", "a".repeat(1023));
+        assert!(accepts::<AbsPath>(&long_path) && !accepts::<AbsPath>(&format!("{long_path}a")));
         assert!(accepts::<HttpUrl>("http://127.0.0.1:17080/stream.m3u8"));
         for bad in [
             "ftp://x/",

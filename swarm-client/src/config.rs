@@ -48,9 +48,10 @@ pub struct Config {
     /// The user agent's base; each viewer sends `<userAgent>/client-<id>`.
     #[serde(default = "default_user_agent")]
     pub user_agent: UserAgent,
-    /// Extra HTTP headers sent by every viewer (name → value).
+    /// Extra HTTP headers sent by every viewer (name → value; at most 32
+    /// headers, names up to 64 characters).
     #[serde(default)]
-    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }))]
+    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$" }, "maxProperties" = 32))]
     pub headers: BTreeMap<String, HeaderValue>,
     /// Service-level objectives: figure → limit, checked at the end of a run.
     #[serde(default, skip_serializing_if = "crate::slo::Slo::is_empty")]
@@ -67,10 +68,12 @@ pub fn default_user_agent() -> UserAgent {
 #[serde(transparent)]
 pub struct UserAgent(#[schemars(regex(pattern = r"^[!-~][ -~]{0,199}$"))] pub String);
 
-/// A header value: printable, no CR or LF.
+/// A header value: printable, no CR or LF, at most 1024 characters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct HeaderValue(#[schemars(regex(pattern = r"^[^\r\n\u0000]*$"))] pub String);
+pub struct HeaderValue(
+    #[schemars(regex(pattern = r"^[^\r\n\u0000]*$"), length(max = 1024))] pub String,
+);
 
 common::word_enum!(
     /// FFmpeg `-loglevel`.

@@ -1,7 +1,7 @@
 //! The typed config of the test origin (keys as in SPEC §3, camelCase).
 
 use common::types::{
-    AbsPath, Bitrate, ByteSize, FileName, IfName, Interval, Ipv4, Ipv4Cidr, MacAddr,
+    AbsPath, Bitrate, ByteSize, FileName, IfName, Interval, Ipv4, Ipv4Cidr, Ipv4Net, MacAddr,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ pub struct Config {
     pub test_pattern: TestPattern,
     /// The single-bitrate stream (also the source size of the ladder's input).
     pub video: Video,
-    /// The ABR ladder used when `multibitrate` is true, highest first.
+    /// The ABR ladder used when `multibitrate` is true, highest first (at most 16).
+    #[schemars(length(max = 16))]
     pub variants: Vec<Variant>,
     pub encoder: Encoder,
     pub networking: Networking,
@@ -45,6 +46,7 @@ pub struct Hls {
     /// Name of the master playlist (multibitrate).
     pub master_playlist: FileName,
     /// HLS muxer flags, joined with `+`.
+    #[schemars(length(max = 11))]
     pub flags: Vec<HlsFlag>,
 }
 
@@ -67,6 +69,11 @@ pub struct Server {
     pub port: u32,
     /// Directory FFmpeg writes the stream to and nginx serves.
     pub hls_dir: AbsPath,
+    /// Who may read `/nginx_status` besides loopback (127.0.0.1 and ::1):
+    /// IPv4 addresses or networks, e.g. `["10.0.0.0/8"]`. Everyone else gets 403.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub status_allow: Vec<Ipv4Net>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -218,9 +225,9 @@ pub struct Logging {
     pub enabled: bool,
     /// Directory of the log files.
     pub directory: AbsPath,
-    /// Access-log buffer size.
+    /// Access-log buffer size (at most 64m: each worker holds one per log file).
     pub buffer: ByteSize,
-    /// Longest time a log line stays in the buffer.
+    /// Longest time a log line stays in the buffer (at most 1h).
     pub flush_interval: Interval,
     /// gzip level of the logs (0 = off, 1–9).
     #[schemars(range(max = 9))]
@@ -237,6 +244,11 @@ pub struct LogFiles {
     pub manifests: FileName,
     pub access: FileName,
 }
+
+/// The largest `logging.buffer`, in bytes.
+pub const MAX_LOG_BUFFER: u64 = 64 * 1024 * 1024;
+/// The longest `logging.flushInterval`, in milliseconds.
+pub const MAX_LOG_FLUSH_MS: u64 = 3_600_000;
 
 /// Cross-field rules the schema cannot say.
 pub fn check(c: &Config) -> Vec<(String, String)> {
@@ -277,6 +289,24 @@ pub fn check(c: &Config) -> Vec<(String, String)> {
             &r.bitrate,
             &r.maxrate,
         );
+    }
+    if c.logging.buffer.bytes() > MAX_LOG_BUFFER {
+        out.push((
+            "logging.buffer".into(),
+            format!(
+                "{} is above the limit of 64m (each nginx worker holds one buffer per log file)",
+                c.logging.buffer
+            ),
+        ));
+    }
+    if c.logging.flush_interval.millis() > MAX_LOG_FLUSH_MS {
+        out.push((
+            "logging.flushInterval".into(),
+            format!(
+                "{} is above the limit of 1h (lines would wait that long to be written)",
+                c.logging.flush_interval
+            ),
+        ));
     }
     let dims = std::iter::once(("video".to_owned(), v.width, v.height)).chain(
         c.variants

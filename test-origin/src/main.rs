@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use common::cli::{report, CommonCommand, ProfileArgs, TargetCommand, UsageError};
 use common::render::{resolve_all, Template};
 use common::types::AbsPath;
-use test_origin::nginx::{nginx_config, Flavour, LocalSite};
+use test_origin::nginx::{nginx_config, required_dirs, Flavour, LocalSite};
 use test_origin::{ffmpeg, TestOrigin};
 
 /// A live HLS test origin: FFmpeg encodes a synthetic stream, nginx serves it
@@ -46,7 +46,7 @@ enum Command {
         profile: ProfileArgs,
         /// `full`: the production config (user nginx, system paths, all
         /// addresses); `local`: for a run on this machine (no user, pid, temp and
-        /// logs in --run-dir, listens on --listen)
+        /// logs in --run-dir, which is created if missing, listens on --listen)
         #[arg(long, value_enum, default_value_t = FlavourArg::Full)]
         flavour: FlavourArg,
         /// Port to listen on (default: `server.port` of the config)
@@ -82,8 +82,9 @@ enum Command {
         /// Address to listen on; 0.0.0.0 exposes the origin to the network
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
         listen: std::net::IpAddr,
-        /// Keep nginx's access logs in DIR (profiles with logging on, e.g.
-        /// `logged`, `debug`); without it they go to the temp dir and are removed
+        /// Where nginx's access logs go (profiles with logging on, e.g.
+        /// `logged`, `debug`); default: the config's `logging.directory`. They
+        /// are kept after the run.
         #[arg(long, value_name = "DIR")]
         log_dir: Option<PathBuf>,
         /// Once ready, read the stream with ffprobe and print codec and size
@@ -160,6 +161,21 @@ fn run(command: Command) -> Result<()> {
                     ))
                 }
             };
+            if let Flavour::Local(site) = &flavour {
+                // nginx -t opens the pid and log files: make the config usable as printed
+                let mut dirs = vec![site.run_dir.clone()];
+                dirs.extend(required_dirs(&l.config, &flavour));
+                for dir in resolve_all(&dirs, &|_| None)? {
+                    if !std::path::Path::new(&dir).is_dir() {
+                        std::fs::create_dir_all(&dir).map_err(|e| {
+                            UsageError(format!(
+                                "--run-dir: cannot create {dir} ({e}); pass --run-dir DIR with a directory you can write"
+                            ))
+                        })?;
+                        eprintln!("created {dir}");
+                    }
+                }
+            }
             let text = nginx_config(&l.config, &l.derived, &flavour).resolve(&|_| None)?;
             write!(out, "{text}")?;
             Ok(())

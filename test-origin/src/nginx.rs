@@ -160,7 +160,16 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("    open_file_cache_min_uses 1;");
     out!("    open_file_cache_errors on;");
     out!("    gzip off;");
+    // Only GET, HEAD and OPTIONS are served: no request needs a body or a long
+    // header, and a client that sends its request slowly is cut off.
     out!("    client_body_buffer_size 128k;");
+    out!("    client_max_body_size 1k;");
+    out!("    client_header_buffer_size 1k;");
+    out!("    large_client_header_buffers 4 8k;");
+    out!("    client_header_timeout 10s;");
+    out!("    client_body_timeout 10s;");
+    // a viewer on a slow link reads a segment for seconds, but never stalls 30 s
+    out!("    send_timeout 30s;");
     out!("    server_tokens off;");
     out!();
     out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time';");
@@ -224,6 +233,13 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     access_log(w, "            ", manifest_log);
     out!("        }}");
     out!();
+    // first of the regex locations: no dotfile (an editor's swap file, a
+    // `.git`) is ever served or listed
+    out!("        location ~ /\\. {{");
+    out!("            access_log off;");
+    out!("            return 404;");
+    out!("        }}");
+    out!();
     out!("        location ~ \\.m3u8$ {{");
     out!("            open_file_cache_valid 1s;");
     // a playlist asked for before it exists must not stay a cached 404
@@ -261,6 +277,12 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("        location = /nginx_status {{");
     out!("            access_log off;");
     out!("            add_header Cache-Control \"no-store\" always;");
+    out!("            allow 127.0.0.0/8;");
+    out!("            allow ::1;");
+    for net in &c.server.status_allow {
+        out!("            allow {net};");
+    }
+    out!("            deny all;");
     out!("            stub_status;");
     out!("        }}");
     out!();
@@ -271,6 +293,10 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
         out!(";");
         out!("            autoindex on;");
         out!("            autoindex_format {format};");
+        // `^~` skips the server's regex locations: repeat the dotfile rule
+        out!("            location ~ /\\. {{");
+        out!("                return 404;");
+        out!("            }}");
         out!("            add_header Cache-Control \"no-store\" always;");
         out!("{cors}");
         out!("        }}");

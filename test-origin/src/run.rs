@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use common::cli::ProfileArgs;
+use common::cli::{ProfileArgs, UsageError};
 use common::local_run::{self, Options};
 
 use crate::ffmpeg::entry_playlist;
@@ -61,9 +61,18 @@ pub fn run(opts: RunOptions) -> Result<()> {
     if let Some(dir) = &opts.hls_dir {
         set.push(("HLS_DIR", absolute(dir)?));
     }
-    if let Some(dir) = &opts.log_dir {
-        set.push(("LOG_DIR", absolute(dir)?));
-    }
+    // Logs a user asked for are kept: in --log-dir, else in logging.directory.
+    let log_dir = if c.logging.enabled {
+        let (dir, from) = match &opts.log_dir {
+            Some(dir) => (absolute(dir)?, "--log-dir"),
+            None => (c.logging.directory.to_string(), "logging.directory"),
+        };
+        writable_dir(&dir, from)?;
+        set.push(("LOG_DIR", dir.clone()));
+        Some(dir)
+    } else {
+        None
+    };
     let mut running = local_run::start(
         &script,
         &Options {
@@ -74,12 +83,8 @@ pub fn run(opts: RunOptions) -> Result<()> {
     if opts.hls_dir.is_none() {
         println!("  (the HLS dir is temporary and removed on exit)");
     }
-    if c.logging.enabled {
-        let logs = running.var("LOG_DIR").unwrap_or_default().to_owned();
-        match &opts.log_dir {
-            Some(_) => println!("  access logs: {logs}"),
-            None => println!("  access logs: {logs} (removed on exit; --log-dir DIR keeps them)"),
-        }
+    if let Some(dir) = &log_dir {
+        println!("  access logs: {dir} (kept after the run)");
     }
     let Some(took) = running.wait_ready(opts.ready_timeout)? else {
         return running.stop();
@@ -119,5 +124,25 @@ pub fn run(opts: RunOptions) -> Result<()> {
             bail!("ffprobe could not read {url}: {err}");
         }
     }
-    running.run_until_stopped()
+    let result = running.run_until_stopped();
+    if let Some(dir) = &log_dir {
+        println!("access logs kept in {dir}");
+    }
+    result
+}
+
+/// Makes sure `dir` exists and this user may write there, or says what to
+/// do instead (exit 2) before anything starts.
+fn writable_dir(dir: &str, from: &str) -> Result<()> {
+    let hint =
+        "pass --log-dir DIR (or --set logging.directory=/path) with a directory you can write";
+    let fail = |e: std::io::Error| -> anyhow::Error {
+        UsageError(format!(
+            "{from} {dir}: cannot write access logs there ({e}); {hint}"
+        ))
+        .into()
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    tempfile::tempfile_in(dir).map_err(fail)?;
+    Ok(())
 }

@@ -552,3 +552,62 @@ fn a_child_that_keeps_failing_ends_the_run_with_its_output() {
     );
     assert!(t.elapsed() < Duration::from_secs(20));
 }
+
+/// A profile that logs keeps its logs: in `logging.directory` (or
+/// `--log-dir`), named in the banner, there after the run.
+#[test]
+fn a_logged_run_keeps_its_access_logs_where_the_config_says() {
+    let _g = serial();
+    let logs = tempfile::tempdir().unwrap();
+    let dir = logs.path().join("nginx-logs");
+    let port = free_port();
+    let set = format!("logging.directory={}", dir.display());
+    let mut o = Origin::rust(
+        "debug",
+        port,
+        &["--set", &set, "--set", "logging.flushInterval=1s"],
+    );
+    o.wait_ready();
+    let banner = o.output();
+    assert!(
+        banner.contains(&format!(
+            "access logs: {} (kept after the run)",
+            dir.display()
+        )),
+        "{banner}"
+    );
+    let (_, segs) = parse_playlist(&get(&format!("{}/stream.m3u8", o.base)).text());
+    assert_eq!(get(&format!("{}/{}", o.base, segs[0])).status, 200);
+    kill(Pid::from_raw(o.proc.child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = o.proc.child.wait().unwrap();
+    assert!(status.success(), "{}", o.output());
+    assert!(o
+        .output()
+        .contains(&format!("access logs kept in {}", dir.display())));
+    // nginx wrote its buffers on exit; the files (gzip 4 in `debug`) are there
+    let segments = std::fs::read(dir.join("segments.log")).expect("segments.log kept");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(&segments[..]),
+        &mut text,
+    )
+    .expect("a gzip log");
+    assert!(text.contains(&format!("/{}", segs[0])), "{text}");
+    assert!(dir.join("manifests.log").is_file());
+
+    // a log directory that cannot be written is refused before anything starts
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "-p", "logged", "--port", &free_port().to_string()])
+        .arg("--log-dir")
+        .arg(f.path().join("logs"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--log-dir") && err.contains("cannot write access logs"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains("ready"));
+}

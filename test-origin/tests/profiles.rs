@@ -320,3 +320,129 @@ fn every_profile_validates_and_round_trips() {
         assert_eq!(serde_json::to_value(typed).unwrap(), c, "{name}");
     }
 }
+
+/// Every bound of the config, tried with the value just inside (accepted) and
+/// just over (exit 2 naming the key, nothing written).
+#[test]
+fn every_bound_is_enforced_just_over_it() {
+    // the reported defect: a rate that fits no integer was handed to FFmpeg
+    fails(
+        &["config", "--set", "video.bitrate=99999999999999999999999k"],
+        &["`video.bitrate`", "at most `999999k`"],
+    );
+    let variant = |n: usize| {
+        let one = "{name='v%',width=64,height=64,bitrate='100k',maxrate='100k',bufsize='100k',audioBitrate='32k'}";
+        let list: Vec<String> = (0..n).map(|i| one.replace('%', &i.to_string())).collect();
+        format!("variants=[{}]", list.join(","))
+    };
+    let long_name = format!("hls.playlistName={}", "a".repeat(256));
+    let long_dir = format!("server.hlsDir=/{}", "a".repeat(1024));
+    let allow = |n: usize| {
+        let list: Vec<String> = (0..n).map(|i| format!("'10.0.{i}.0/24'")).collect();
+        format!("server.statusAllow=[{}]", list.join(","))
+    };
+    let cases: Vec<(String, String, &str)> = vec![
+        // (just inside, just over, key)
+        (
+            "video.maxrate=999999k".into(),
+            "video.maxrate=1000000k".into(),
+            "video.maxrate",
+        ),
+        (
+            "video.maxrate=999M".into(),
+            "video.maxrate=1000M".into(),
+            "video.maxrate",
+        ),
+        (
+            "logging.buffer=64m".into(),
+            "logging.buffer=65m".into(),
+            "logging.buffer",
+        ),
+        (
+            "logging.flushInterval=60m".into(),
+            "logging.flushInterval=61m".into(),
+            "logging.flushInterval",
+        ),
+        (
+            "hls.listSize=1000".into(),
+            "hls.listSize=1001".into(),
+            "hls.listSize",
+        ),
+        (
+            "hls.segmentDuration=60".into(),
+            "hls.segmentDuration=61".into(),
+            "hls.segmentDuration",
+        ),
+        (
+            "server.port=65535".into(),
+            "server.port=65536".into(),
+            "server.port",
+        ),
+        (variant(16), variant(17), "variants"),
+        (allow(64), allow(65), "server.statusAllow"),
+        (
+            format!("hls.playlistName={}", "a".repeat(255)),
+            long_name,
+            "hls.playlistName",
+        ),
+        (
+            format!("server.hlsDir=/{}", "a".repeat(1023)),
+            long_dir,
+            "server.hlsDir",
+        ),
+    ];
+    for (inside, over, key) in &cases {
+        config_json(&["--set", inside]);
+        fails(&["config", "--set", over], &[&format!("`{key}")]);
+    }
+    // minrate ≤ bitrate ≤ maxrate holds at the top of the range too
+    fails(
+        &[
+            "config",
+            "--set",
+            "video.bitrate=999999k",
+            "--set",
+            "video.maxrate=999M",
+        ],
+        &["`video.maxrate`", "below bitrate"],
+    );
+    // a bad value leaves no artifact behind
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("units");
+    let o = out.to_str().unwrap();
+    fails(
+        &["systemd", "--set", "video.bitrate=1000000k", "-o", o],
+        &["`video.bitrate`"],
+    );
+    assert!(!out.exists(), "a refused config wrote {o}");
+    // an overrides file over 1 MiB is refused before it is parsed
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, format!("# {}\n", "x".repeat(1024 * 1024))).unwrap();
+    fails(
+        &["config", "--overrides", big.to_str().unwrap()],
+        &["big.toml", "larger than the limit of 1024 KiB"],
+    );
+    fails(
+        &["profiles", "--profiles", big.to_str().unwrap()],
+        &["larger than the limit"],
+    );
+}
+
+/// `sysctl` takes the profile arguments every other subcommand takes.
+#[test]
+fn sysctl_takes_a_profile() {
+    let plain = run(&["sysctl"]);
+    let logged = run(&["sysctl", "--profile", "logged", "--set", "hls.listSize=4"]);
+    assert!(
+        logged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logged.stderr)
+    );
+    assert_eq!(
+        plain.stdout, logged.stdout,
+        "the host settings do not depend on the profile"
+    );
+    assert!(String::from_utf8_lossy(&logged.stdout).contains("net.core.somaxconn = 65535"));
+    fails(&["sysctl", "-p", "nope"], &["unknown profile `nope`"]);
+    fails(&["sysctl", "--set", "hls.listSize=0"], &["`hls.listSize`"]);
+}

@@ -4,6 +4,7 @@
 //! (`nginx -t`, shellcheck, `nix-instantiate --parse`, `systemd-analyze
 //! verify`).
 
+pub mod netns;
 pub mod origin;
 pub mod procs;
 pub mod tools;

@@ -79,7 +79,12 @@ pub enum TargetCommand {
         binaries: Vec<String>,
     },
     /// Print (or write, or apply) the kernel settings as a sysctl.d file
+    ///
+    /// The settings are the host's, the same for every profile; the profile
+    /// (and any --set) is read and checked like the other subcommands do.
     Sysctl {
+        #[command(flatten)]
+        profile: ProfileArgs,
         #[command(flatten)]
         args: SysctlArgs,
     },
@@ -251,7 +256,10 @@ impl TargetCommand {
                 }
                 write_files(&dir, &C::systemd(&l, &programs)?, out)
             }
-            TargetCommand::Sysctl { args } => args.run(C::NAME, &C::sysctls(), out),
+            TargetCommand::Sysctl { profile, args } => {
+                profile.load::<C>()?;
+                args.run(C::NAME, &C::sysctls(), out)
+            }
             TargetCommand::Kubernetes {
                 profile,
                 kubernetes,

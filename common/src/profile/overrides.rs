@@ -55,12 +55,29 @@ fn parse_literal(raw: &str) -> Value {
     Value::String(raw.to_owned())
 }
 
-/// Reads a TOML or JSON file (by extension; `.json` is JSON, anything else TOML).
+/// The largest `--overrides` or `--profiles` file, in bytes.
+pub const MAX_DATA_FILE: u64 = 1024 * 1024;
+
+/// Reads a TOML or JSON file (by extension; `.json` is JSON, anything else
+/// TOML) of at most [`MAX_DATA_FILE`] bytes.
 pub fn read_data_file(path: &Path) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+    use std::io::Read;
+    let err = |reason: String| ConfigError::File {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DATA_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_DATA_FILE {
+        return Err(err(format!(
+            "it is larger than the limit of {} KiB for a config file; a config is a few KiB",
+            MAX_DATA_FILE / 1024
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| err("it is not UTF-8 text".into()))?;
     let parsed: Result<Value, String> = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
@@ -126,6 +143,13 @@ mod tests {
         let j = dir.path().join("o.json");
         std::fs::write(&j, "{\"hls\": {\"listSize\": 4}}").unwrap();
         assert_eq!(read_data_file(&j).unwrap(), json!({"hls": {"listSize": 4}}));
+        // the size limit: just at it is read, one byte over is refused
+        let pad = |n: usize| format!("#{}\n", "x".repeat(n - 2));
+        std::fs::write(&t, pad(MAX_DATA_FILE as usize)).unwrap();
+        assert_eq!(read_data_file(&t).unwrap(), json!({}));
+        std::fs::write(&t, pad(MAX_DATA_FILE as usize + 1)).unwrap();
+        let e = read_data_file(&t).unwrap_err().to_string();
+        assert!(e.contains("larger than the limit of 1024 KiB"), "{e}");
         std::fs::write(&j, "[1]").unwrap();
         assert!(read_data_file(&j).is_err());
         assert!(read_data_file(&dir.path().join("missing.toml")).is_err());
