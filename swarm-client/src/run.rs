@@ -334,6 +334,13 @@ pub fn run(a: RunArgs) -> Result<()> {
             "durationSec": duration.map(|d| d.as_secs()),
         }),
     );
+    let results = Results {
+        objectives,
+        shard,
+        no_viewer_details: a.part.no_viewer_details,
+        summary_json: a.summary_json.clone(),
+        report: a.report.clone(),
+    };
     let plan = Plan {
         headers,
         seed,
@@ -341,17 +348,14 @@ pub fn run(a: RunArgs) -> Result<()> {
         start_at: a.part.start_at,
         metrics_addr,
         duration,
+        checkpoint: results.checkpoint(),
     };
     let outcome = match c.engine {
         Engine::Ffmpeg => run_ffmpeg(&a, loaded, plan)?,
         Engine::Native => run_native(&a, loaded, plan)?,
     };
     let mut summary = outcome.summary;
-    summary.set_shard(shard);
-    if a.part.no_viewer_details {
-        summary.viewers.clear();
-    }
-    summary.slo = crate::slo::evaluate(&objectives, &summary);
+    results.complete(&mut summary);
     print!("{}", summary.human());
     let t = &summary.totals;
     crate::log::record(
@@ -364,15 +368,8 @@ pub fn run(a: RunArgs) -> Result<()> {
         }),
     );
     crate::log::verdicts(&summary.slo);
-    if let Some(path) = &a.summary_json {
-        let json = serde_json::to_string_pretty(&summary)? + "\n";
-        common::artifact::write_atomic(path, json.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("summary written to {}", path.display());
-    }
-    if let Some(path) = &a.report {
-        crate::report::write(&summary, path)?;
-        println!("report written to {}", path.display());
+    for line in results.write(&summary)? {
+        println!("{line}");
     }
     if a.part.print_results {
         println!("{}", crate::merge::printed(&summary)?);
@@ -385,6 +382,72 @@ pub fn run(a: RunArgs) -> Result<()> {
         return Ok(());
     }
     Ok(crate::slo::gate(&summary.slo)?)
+}
+
+/// What becomes of a run's results: made complete (shard, details,
+/// verdicts) and written to the files asked for, at the end and at each
+/// checkpoint.
+struct Results {
+    objectives: crate::slo::Slo,
+    shard: crate::engine::Shard,
+    no_viewer_details: bool,
+    summary_json: Option<PathBuf>,
+    report: Option<PathBuf>,
+}
+
+impl Results {
+    /// Numbers the viewers as in the whole run, leaves details out when
+    /// asked, and checks the objectives.
+    fn complete(&self, summary: &mut crate::engine::summary::Summary) {
+        summary.set_shard(self.shard);
+        if self.no_viewer_details {
+            summary.viewers.clear();
+        }
+        summary.slo = crate::slo::evaluate(&self.objectives, summary);
+    }
+
+    /// Writes the summary JSON and the report, each atomically (a reader
+    /// sees the last complete file, never a part); returns a line for each
+    /// file it wrote.
+    fn write(&self, summary: &crate::engine::summary::Summary) -> Result<Vec<String>> {
+        let mut wrote = Vec::new();
+        if let Some(path) = &self.summary_json {
+            let json = serde_json::to_string_pretty(summary)? + "\n";
+            common::artifact::write_atomic(path, json.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            wrote.push(format!("summary written to {}", path.display()));
+        }
+        if let Some(path) = &self.report {
+            crate::report::write(summary, path)?;
+            wrote.push(format!("report written to {}", path.display()));
+        }
+        Ok(wrote)
+    }
+
+    /// The engine's checkpoint: the same completion and files, every
+    /// [`crate::engine::CHECKPOINT_EVERY_SECS`]; a failed write is a
+    /// warning (once) and the run goes on.
+    fn checkpoint(&self) -> Option<crate::engine::Checkpoint> {
+        if self.summary_json.is_none() && self.report.is_none() {
+            return None;
+        }
+        let me = Results {
+            objectives: self.objectives.clone(),
+            shard: self.shard,
+            no_viewer_details: self.no_viewer_details,
+            summary_json: self.summary_json.clone(),
+            report: self.report.clone(),
+        };
+        let mut warned = false;
+        Some(Box::new(move |mut summary| {
+            me.complete(&mut summary);
+            if let Err(e) = me.write(&summary) {
+                if !std::mem::replace(&mut warned, true) {
+                    crate::log::warning("checkpoint", &format!("{e:#}; the run goes on"));
+                }
+            }
+        }))
+    }
 }
 
 /// `--slo FIGURE=LIMIT` as the `--set slo.FIGURE=LIMIT` it stands for.
@@ -468,6 +531,7 @@ struct Plan {
     start_at: Option<std::time::SystemTime>,
     metrics_addr: SocketAddr,
     duration: Option<Duration>,
+    checkpoint: Option<crate::engine::Checkpoint>,
 }
 
 fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
@@ -478,6 +542,7 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         start_at,
         metrics_addr,
         duration,
+        checkpoint,
     } = plan;
     let c = loaded.config;
     let url = url::Url::parse(&a.url)
@@ -522,6 +587,7 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         origin: crate::origin::Watcher::start(a.origin.clone()),
         reachable_at_start: reachable,
         check: a.check,
+        checkpoint,
         config: c,
     }
     .run()
@@ -535,6 +601,7 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         start_at,
         metrics_addr,
         duration,
+        checkpoint,
     } = plan;
     let c = loaded.config;
     let d = loaded.derived;
@@ -573,6 +640,7 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         origin: crate::origin::Watcher::start(a.origin.clone()),
         reachable_at_start: reachable,
         viewer_logs: a.viewer_logs.clone(),
+        checkpoint,
         config: c,
     }
     .run()

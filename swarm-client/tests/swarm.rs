@@ -872,3 +872,106 @@ fn the_origin_is_read_beside_the_swarm() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("gave no nginx stub_status"));
 }
+
+/// Results that follow the published results schema.
+fn assert_valid_results(v: &Value) {
+    let schema: Value = serde_json::from_str(&testkit::run_ok(
+        Command::new(BIN).args(["schema", "--results"]),
+    ))
+    .unwrap();
+    if let Err(e) = common::schema::validate(&schema, v, &Default::default()) {
+        panic!("results do not follow the schema: {e}");
+    }
+}
+
+/// Waits (`limit` at most) until `path` holds results with at least
+/// `segments` segments, and returns them.
+fn checkpoint_with(path: &Path, segments: u64, limit: Duration, s: &Swarm) -> Value {
+    let t = Instant::now();
+    loop {
+        // a reader only ever sees whole files: each read parses
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("a half-written results file: {e}"));
+            if v["totals"]["segments"].as_u64() >= Some(segments) {
+                return v;
+            }
+        }
+        assert!(
+            t.elapsed() < limit,
+            "no checkpoint with {segments} segments:\n{}",
+            s.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_run_killed_outright_leaves_its_last_checkpoint_and_sigterm_writes_the_final() {
+    let _g = serial();
+    let origin = origin();
+    for engine in ["native", "ffmpeg"] {
+        // SIGKILL: no chance to write anything at the end
+        let reports = tempfile::tempdir().unwrap();
+        let report = reports.path().join("report.html");
+        let (mut s, tmp) = Swarm::native(
+            &origin.url(),
+            3,
+            "10m",
+            &["--engine", engine, "--report", report.to_str().unwrap()],
+        );
+        let json = tmp.path().join("summary.json");
+        // checkpoints come every 5 s: wait for two with figures in them
+        let first = checkpoint_with(&json, 1, Duration::from_secs(30), &s);
+        let more = first["totals"]["segments"].as_u64().unwrap() + 1;
+        let second = checkpoint_with(&json, more, Duration::from_secs(30), &s);
+        kill(Pid::from_raw(s.proc.child.id() as i32), Signal::SIGKILL).unwrap();
+        s.wait(Duration::from_secs(10));
+        let kept = summary(&json);
+        assert_valid_results(&kept);
+        assert!(
+            kept["stoppedBy"]
+                .as_str()
+                .unwrap()
+                .starts_with("checkpoint"),
+            "{engine}"
+        );
+        assert_eq!(kept["totals"]["viewers"], 3, "{engine}");
+        assert_eq!(kept["viewers"].as_array().unwrap().len(), 3, "{engine}");
+        assert!(kept["totals"]["segments"].as_u64() >= second["totals"]["segments"].as_u64());
+        let ran = |v: &Value| v["durationSec"].as_f64().unwrap();
+        let apart = ran(&second) - ran(&first);
+        assert!(apart >= 4.0, "{engine}: checkpoints {apart} s apart");
+        assert!(ran(&kept) >= ran(&second));
+        assert!(kept["totals"]["bytes"].as_u64().unwrap() > 0);
+        // the viewers' figures add up to the totals, as in a final summary
+        let sum: u64 = kept["viewers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["segments"].as_u64().unwrap())
+            .sum();
+        assert_eq!(Some(sum), kept["totals"]["segments"].as_u64(), "{engine}");
+        let html = std::fs::read_to_string(&report).unwrap();
+        assert!(html.trim_end().ends_with("</html>"), "a whole report");
+    }
+
+    // SIGTERM: the final results replace the checkpoint
+    let (mut s, tmp) = Swarm::native(&origin.url(), 3, "10m", &[]);
+    let json = tmp.path().join("summary.json");
+    let cp = checkpoint_with(&json, 1, Duration::from_secs(30), &s);
+    std::thread::sleep(Duration::from_secs(1));
+    kill(Pid::from_raw(s.proc.child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(s.wait(Duration::from_secs(15)).success(), "{}", s.output());
+    let last = summary(&json);
+    assert_valid_results(&last);
+    assert_eq!(last["stoppedBy"], "SIGTERM");
+    assert!(last["totals"]["segments"].as_u64() >= cp["totals"]["segments"].as_u64());
+    assert!(last["durationSec"].as_f64() > cp["durationSec"].as_f64());
+    // no temp file is left beside the results
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["summary.json"]);
+}

@@ -44,6 +44,8 @@ pub struct Swarm {
     pub tty: bool,
     /// Status lines even on a terminal (no live view).
     pub plain: bool,
+    /// Called with the results so far every few seconds.
+    pub checkpoint: Option<super::Checkpoint>,
     /// The origin's figures, read beside the run.
     pub origin: Option<crate::origin::Watcher>,
     /// Append each viewer's log to DIR/viewer-<id>.log.
@@ -166,7 +168,7 @@ impl Swarm {
         Ok(())
     }
 
-    async fn run_async(self) -> Result<Outcome> {
+    async fn run_async(mut self) -> Result<Outcome> {
         let c = &self.config;
         let n = c.clients as usize;
         let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
@@ -191,6 +193,7 @@ impl Swarm {
         let mut net = netbytes::NetBytes::default();
         let mut net_warned = false;
         let mut stop_reason = "duration reached";
+        let mut seconds = 0u64;
 
         loop {
             tokio::select! {
@@ -309,6 +312,23 @@ impl Swarm {
                 );
                 if let Some(w) = &self.origin {
                     series.origin(w.latest());
+                }
+                seconds += 1;
+                if super::checkpoint_due(seconds).1 && self.checkpoint.is_some() {
+                    let summary = Summary::new(
+                        &self.profile,
+                        &self.url,
+                        &self.config,
+                        self.seed,
+                        now - start,
+                        super::CHECKPOINT_STOP,
+                        viewers.iter().map(|v| v.figures.clone()).collect(),
+                        None,
+                        series.seconds.clone(),
+                    );
+                    if let Some(write) = self.checkpoint.as_mut() {
+                        write(summary);
+                    }
                 }
                 let secs = (now - last_status).as_secs_f64();
                 let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();

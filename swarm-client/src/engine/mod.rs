@@ -30,6 +30,24 @@ pub const VIEWER_BACKOFF: Backoff = Backoff {
     reset_after: Duration::from_secs(30),
 };
 
+/// Writes a run's results as they stand while it goes on (the results
+/// files, atomically), so that a run killed outright leaves its last one.
+pub type Checkpoint = Box<dyn FnMut(Summary) + Send>;
+
+/// Seconds between two checkpoints.
+pub const CHECKPOINT_EVERY_SECS: u64 = 5;
+
+/// What `stoppedBy` says in a checkpoint: the run was still going.
+pub const CHECKPOINT_STOP: &str = "checkpoint (the run was still going)";
+
+/// When, counting the seconds of a run from 1, viewers are asked for copies
+/// of their figures (`ask`) and the checkpoint is written (`write`): one
+/// second apart, so that each viewer has had a step to make its copy.
+pub fn checkpoint_due(second: u64) -> (bool, bool) {
+    let phase = second % CHECKPOINT_EVERY_SECS;
+    (phase == CHECKPOINT_EVERY_SECS - 1, phase == 0 && second > 0)
+}
+
 /// How a run ended.
 pub struct Outcome {
     pub summary: Summary,

@@ -51,6 +51,8 @@ pub struct Swarm {
     pub plain: bool,
     /// The origin's figures, read beside the run.
     pub origin: Option<crate::origin::Watcher>,
+    /// Called with the results so far every few seconds.
+    pub checkpoint: Option<super::Checkpoint>,
 }
 
 impl Swarm {
@@ -100,7 +102,7 @@ impl Swarm {
         outcome
     }
 
-    async fn run_async(self, workers: &[tokio::runtime::Handle]) -> Result<Outcome> {
+    async fn run_async(mut self, workers: &[tokio::runtime::Handle]) -> Result<Outcome> {
         let c = &self.config;
         let n = c.clients as usize;
         let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
@@ -118,6 +120,7 @@ impl Swarm {
             epoch: start,
             check: self.check,
             failures: Default::default(),
+            checkpoint: Default::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let player = PlayerConfig {
@@ -167,6 +170,7 @@ impl Swarm {
         let mut stop_reason = "duration reached";
         let (mut last_bytes, mut last_segments) = (0u64, 0u64);
         let mut last = start;
+        let mut seconds = 0u64;
         loop {
             let wake = async {
                 match end {
@@ -221,6 +225,32 @@ impl Swarm {
             if let Some(w) = &self.origin {
                 series.origin(w.latest());
             }
+            seconds += 1;
+            if self.checkpoint.is_some() {
+                let (ask, write) = super::checkpoint_due(seconds);
+                if ask {
+                    shared.checkpoint.fetch_add(1, Ordering::Relaxed);
+                }
+                if write {
+                    let summary = self.results(
+                        &shared,
+                        now - start,
+                        super::CHECKPOINT_STOP,
+                        (0..n)
+                            .map(|i| {
+                                shared.slots[i].figures().unwrap_or(ViewerFigures {
+                                    id: i as u32,
+                                    ..Default::default()
+                                })
+                            })
+                            .collect(),
+                        series.seconds.clone(),
+                    );
+                    if let Some(write) = self.checkpoint.as_mut() {
+                        write(summary);
+                    }
+                }
+            }
             if self.check {
                 continue;
             }
@@ -274,25 +304,37 @@ impl Swarm {
         }
         control.finish();
         let never_reached = metrics.playlists.get() == 0;
+        let summary = self.results(&shared, ran_for, stop_reason, figures, series.seconds);
+        Ok(Outcome {
+            summary,
+            never_reached,
+        })
+    }
+
+    /// The results of the viewers' `figures` after `ran_for`.
+    fn results(
+        &self,
+        shared: &Shared,
+        ran_for: Duration,
+        stopped_by: &str,
+        figures: Vec<ViewerFigures>,
+        series: Vec<summary::Second>,
+    ) -> Summary {
         let recorder = shared
             .recorder
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let summary = Summary::new(
+        Summary::new(
             &self.profile,
             self.url.as_str(),
             &self.config,
             self.seed,
             ran_for,
-            stop_reason,
+            stopped_by,
             figures,
             Some(&recorder),
-            series.seconds,
-        );
-        Ok(Outcome {
-            summary,
-            never_reached,
-        })
+            series,
+        )
     }
 }

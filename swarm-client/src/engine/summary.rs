@@ -278,6 +278,9 @@ pub struct Summary {
     pub profile: String,
     pub seed: u64,
     pub duration_sec: f64,
+    /// Why the run ended (`duration reached`, `SIGTERM`, `interrupted`,
+    /// `stream never reachable`), or `checkpoint (the run was still going)`
+    /// in results written while it ran.
     pub stopped_by: String,
     pub settings: serde_json::Value,
     pub totals: Totals,

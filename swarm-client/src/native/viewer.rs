@@ -34,6 +34,9 @@ pub struct Shared {
     pub check: bool,
     /// Failed requests of every kind (for the status line).
     pub failures: AtomicU64,
+    /// Raised by the swarm before it writes a checkpoint: each viewer then
+    /// leaves a copy of its figures in its slot at its next step.
+    pub checkpoint: AtomicU64,
 }
 
 /// What the swarm reads of a viewer while it runs.
@@ -43,6 +46,8 @@ pub struct Slot {
     /// When the buffer runs (or ran) dry, ns since the epoch; `u64::MAX`
     /// when not playing.
     pub dry_at: AtomicU64,
+    /// The viewer's figures as of its last checkpoint copy (or its end).
+    pub figures: Mutex<Option<ViewerFigures>>,
 }
 
 impl Slot {
@@ -50,7 +55,20 @@ impl Slot {
         Slot {
             active: AtomicBool::new(false),
             dry_at: AtomicU64::new(u64::MAX),
+            figures: Mutex::new(None),
         }
+    }
+
+    /// The figures the viewer left here last, if any.
+    pub fn figures(&self) -> Option<ViewerFigures> {
+        self.figures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn keep(&self, f: ViewerFigures) {
+        *self.figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
     /// Stalled at `now` (ns since the epoch).
@@ -82,6 +100,8 @@ struct Figures {
     f: ViewerFigures,
     n: NativeFigures,
     latency: Option<Histogram<u32>>,
+    /// The last checkpoint this viewer left a copy for.
+    checkpoint: u64,
 }
 
 impl Figures {
@@ -137,6 +157,7 @@ pub async fn run(
         },
         n: NativeFigures::default(),
         latency: None,
+        checkpoint: 0,
     };
     let start = shared.epoch + spec.start_after;
     tokio::select! {
@@ -154,6 +175,7 @@ pub async fn run(
         let end = play(&spec, &shared, &mut fig, &mut stop).await;
         slot.active.store(false, Ordering::Relaxed);
         slot.dry_at.store(u64::MAX, Ordering::Relaxed);
+        slot.keep(summed(&fig, None));
         match end {
             End::Stopped | End::Done => break,
             End::Failed => {
@@ -179,19 +201,40 @@ pub async fn run(
     finish(fig)
 }
 
-fn finish(mut fig: Figures) -> ViewerFigures {
+fn finish(fig: Figures) -> ViewerFigures {
+    summed(&fig, None)
+}
+
+/// The viewer's figures as a result: those of its ended playbacks, plus
+/// the one under way (`playing`, as of `now`).
+fn summed(fig: &Figures, playing: Option<(&Player, Instant)>) -> ViewerFigures {
+    let mut f = fig.f.clone();
+    let mut n = fig.n.clone();
+    if let Some((player, now)) = playing {
+        add_qoe(&mut n, &player.qoe(now));
+    }
     if let Some(h) = &fig.latency {
         let ms = |q: f64| h.value_at_quantile(q) as f64;
-        if let Some(l) = fig.n.live_latency_ms.as_mut() {
+        if let Some(l) = n.live_latency_ms.as_mut() {
             l.p50 = ms(0.5);
             l.p95 = ms(0.95);
         }
     }
-    fig.n.rebuffer_ratio = fig.n.counts.rebuffer_ratio();
+    n.rebuffer_ratio = n.counts.rebuffer_ratio();
     // a native viewer's stalls are its rebuffers
-    fig.f.stalls = fig.n.counts.rebuffers;
-    fig.f.native = Some(fig.n);
-    fig.f
+    f.stalls = n.counts.rebuffers;
+    f.native = Some(n);
+    f
+}
+
+/// Adds one playback's QoE to a viewer's figures.
+fn add_qoe(n: &mut NativeFigures, q: &super::buffer::Qoe) {
+    if n.startup_ms.is_none() {
+        n.startup_ms = q.startup.map(|d| d.as_secs_f64() * 1000.0);
+    }
+    n.counts.play_sec += q.play_time.as_secs_f64();
+    n.counts.rebuffer_sec += q.rebuffer_time.as_secs_f64();
+    n.counts.rebuffers += q.rebuffer_count;
 }
 
 /// One playback, from the first request to the end, a failure or the stop.
@@ -217,6 +260,11 @@ async fn play(
         let next = player.next(Instant::now());
         absorb(&mut player, shared, fig);
         publish(&player, shared, slot);
+        let asked = shared.checkpoint.load(Ordering::Relaxed);
+        if asked != fig.checkpoint {
+            fig.checkpoint = asked;
+            slot.keep(summed(fig, Some((&player, Instant::now()))));
+        }
         match next {
             Next::Done => break End::Done,
             Next::Failed => break End::Failed,
@@ -265,13 +313,7 @@ async fn play(
             }
         }
     };
-    let q = player.qoe(Instant::now());
-    if fig.n.startup_ms.is_none() {
-        fig.n.startup_ms = q.startup.map(|d| d.as_secs_f64() * 1000.0);
-    }
-    fig.n.counts.play_sec += q.play_time.as_secs_f64();
-    fig.n.counts.rebuffer_sec += q.rebuffer_time.as_secs_f64();
-    fig.n.counts.rebuffers += q.rebuffer_count;
+    add_qoe(&mut fig.n, &player.qoe(Instant::now()));
     end
 }
 
