@@ -53,9 +53,142 @@ pub struct Config {
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$" }, "maxProperties" = 32))]
     pub headers: BTreeMap<String, HeaderValue>,
+    /// Network classes (native engine): name → the share of viewers on such
+    /// a link and the link itself. Shares add up to 1; none: every viewer
+    /// reads at full speed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = { "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$" }, "maxProperties" = 16))]
+    pub networks: BTreeMap<String, Network>,
     /// Service-level objectives: figure → limit, checked at the end of a run.
     #[serde(default, skip_serializing_if = "crate::slo::Slo::is_empty")]
     pub slo: crate::slo::Slo,
+}
+
+/// A class of viewers' network link, simulated by each viewer's own client:
+/// the rate its reads are paced to, a delay before each request (and each
+/// new connection), and a share of requests whose connection is cut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Network {
+    /// The share of viewers in this class (0–1; the classes' shares add up to 1).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub share: f64,
+    /// The link's downstream rate, e.g. `1.5mbit`, `800kbit` (16kbit–10gbit);
+    /// none: unpaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<LinkRate>,
+    /// Round-trip time added before each request and each new connection,
+    /// e.g. `150ms` (at most 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt: Option<Rtt>,
+    /// The share of requests whose connection is cut while the response
+    /// arrives (0–0.5): the viewer sees a broken connection and retries.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 0.5))]
+    pub drop: f64,
+}
+
+/// A link rate: `1.5mbit`, `800kbit`, `1gbit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct LinkRate(
+    #[schemars(
+        regex(pattern = r"^[0-9]{1,6}(\.[0-9]{1,3})?(kbit|mbit|gbit)$"),
+        length(max = 14)
+    )]
+    pub String,
+);
+
+impl LinkRate {
+    /// The rate in bits per second.
+    pub fn bits_per_sec(&self) -> u64 {
+        let s = self.0.as_str();
+        let (num, mult) = if let Some(n) = s.strip_suffix("kbit") {
+            (n, 1e3)
+        } else if let Some(n) = s.strip_suffix("mbit") {
+            (n, 1e6)
+        } else {
+            (s.strip_suffix("gbit").unwrap_or(s), 1e9)
+        };
+        (num.parse::<f64>().unwrap_or(0.0) * mult).round() as u64
+    }
+}
+
+/// A round-trip time: `150ms`, `2s`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Rtt(#[schemars(regex(pattern = r"^[0-9]{1,5}(ms|s)$"), length(max = 7))] pub String);
+
+impl Rtt {
+    pub fn duration(&self) -> std::time::Duration {
+        let s = self.0.as_str();
+        match s.strip_suffix("ms") {
+            Some(n) => std::time::Duration::from_millis(n.parse().unwrap_or(0)),
+            None => std::time::Duration::from_secs(s.trim_end_matches('s').parse().unwrap_or(0)),
+        }
+    }
+}
+
+/// The slowest and fastest link rates, in bits per second.
+pub const LINK_RATE_BOUNDS: (u64, u64) = (16_000, 10_000_000_000);
+/// The longest round-trip time.
+pub const MAX_RTT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The rules of `networks` the schema cannot say: shares add up to 1,
+/// rates and delays within bounds, the native engine.
+pub fn check_networks(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if c.networks.is_empty() {
+        return out;
+    }
+    if c.engine != Engine::Native {
+        out.push((
+            "networks".into(),
+            "network classes are simulated by native viewers; use engine = \"native\" (or --engine native)".into(),
+        ));
+    }
+    let sum: f64 = c.networks.values().map(|n| n.share).sum();
+    if (sum - 1.0).abs() > 1e-6 {
+        let list: Vec<String> = c
+            .networks
+            .iter()
+            .map(|(k, n)| format!("{k} {}", n.share))
+            .collect();
+        out.push((
+            "networks".into(),
+            format!(
+                "the shares add up to {sum} ({}); they must add up to 1",
+                list.join(" + ")
+            ),
+        ));
+    }
+    for (name, n) in &c.networks {
+        if n.share <= 0.0 {
+            out.push((
+                format!("networks.{name}.share"),
+                "must be above 0 (leave the class out instead)".into(),
+            ));
+        }
+        if let Some(r) = &n.rate {
+            let bps = r.bits_per_sec();
+            let (lo, hi) = LINK_RATE_BOUNDS;
+            if !(lo..=hi).contains(&bps) {
+                out.push((
+                    format!("networks.{name}.rate"),
+                    format!("{} is outside 16kbit–10gbit", r.0),
+                ));
+            }
+        }
+        if let Some(rtt) = &n.rtt {
+            if rtt.duration() > MAX_RTT {
+                out.push((
+                    format!("networks.{name}.rtt"),
+                    format!("{} is above the limit of 10s", rtt.0),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The default user agent base: `hls-swarm/<version>`.

@@ -32,7 +32,9 @@ impl common::Component for SwarmClient {
     }
 
     fn check(config: &Config) -> Vec<(String, String)> {
-        slo::check(&config.slo, config.engine == config::Engine::Native)
+        let mut out = slo::check(&config.slo, config.engine == config::Engine::Native);
+        out.extend(config::check_networks(config));
+        out
     }
 
     fn results_schema() -> Option<serde_json::Value> {

@@ -362,6 +362,7 @@ pub struct Merger {
     series: SeriesMerger,
     totals: summary::Totals,
     counts: summary::NativeCounts,
+    networks: BTreeMap<String, summary::NetworkTotals>,
     longest: f64,
     shards: Vec<Option<crate::engine::Shard>>,
 }
@@ -399,6 +400,9 @@ impl Merger {
         self.totals.add_counts(&r.totals);
         if let Some(n) = &r.totals.native {
             self.counts.add(&n.counts);
+            for (name, t) in &n.networks {
+                self.networks.entry(name.clone()).or_default().add_counts(t);
+            }
         }
         self.longest = self.longest.max(r.duration_sec);
         self.shards.push(r.shard);
@@ -432,7 +436,7 @@ impl Merger {
         totals.native = self
             .recorder
             .as_ref()
-            .map(|r| NativeTotals::of(self.counts, r));
+            .map(|r| NativeTotals::of(self.counts, self.networks, r));
         let mut settings = first.settings.clone();
         if let Some(c) = settings.get_mut("clients") {
             *c = totals.viewers.into();

@@ -430,6 +430,34 @@ pub fn html(s: &Summary) -> String {
             c.switches_up,
             c.switches_down
         );
+        if !n.networks.is_empty() {
+            o.push_str(
+                "<section id=\"networks\">\n<h2>Network classes</h2>\n<table>\n\
+                 <tr><th>network</th><th>viewers</th><th>segments</th><th>bytes</th>\
+                 <th>failed requests</th><th>segment TTFB p50 / p99 (ms)</th>\
+                 <th>startup p50 (ms)</th><th>rebuffers (ratio)</th><th>ABR down</th></tr>\n",
+            );
+            for (name, c) in &n.networks {
+                let _ = writeln!(
+                    o,
+                    "<tr><th>{}</th><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                     <td>{} / {}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                    esc(name),
+                    c.viewers_started,
+                    c.viewers,
+                    c.segments,
+                    crate::engine::summary::bytes(c.bytes),
+                    c.failed_requests,
+                    num(c.segment_ttfb_ms.p50),
+                    num(c.segment_ttfb_ms.p99),
+                    num(c.startup_ms.p50),
+                    c.rebuffers,
+                    num(c.rebuffer_ratio),
+                    c.switches_down
+                );
+            }
+            o.push_str("</table>\n</section>\n");
+        }
     }
     let settings = serde_json::to_string_pretty(&s.settings).unwrap_or_default();
     let _ = writeln!(

@@ -110,7 +110,7 @@ fn shard(index: u32, rng: &mut fastrand::Rng, pool: &[Encoded], t0: u64) -> Resu
             segments: viewers * SECONDS / 4,
             playlists: viewers * SECONDS / 4,
             media_rate: viewers as f64,
-            native: Some(NativeTotals::of(counts, &rec)),
+            native: Some(NativeTotals::of(counts, Default::default(), &rec)),
             ..Default::default()
         },
         viewers: Vec::new(),

@@ -29,6 +29,11 @@ pub struct DirectionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NetworkLabel {
+    pub network: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: String,
 }
@@ -78,6 +83,10 @@ pub struct Metrics {
     pub viewer_failures: Counter,
     pub abr_switches: Family<DirectionLabel, Counter>,
     pub errors: Family<ReasonLabel, Counter>,
+    /// Per network class: segment TTFB, rebuffers, failed requests.
+    pub network_segment_ttfb_seconds: Family<NetworkLabel, Histogram, fn() -> Histogram>,
+    pub network_rebuffers: Family<NetworkLabel, Counter>,
+    pub network_failed_requests: Family<NetworkLabel, Counter>,
     /// Failed requests by kind (`HTTP 404`, `timeout`, `connection`, a
     /// reason), for the live view; not exported (the families above are).
     pub error_kinds: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
@@ -136,6 +145,9 @@ impl Default for Metrics {
             viewer_failures: Counter::default(),
             abr_switches: Family::default(),
             errors: Family::default(),
+            network_segment_ttfb_seconds: Family::new_with_constructor(timing_histogram),
+            network_rebuffers: Family::default(),
+            network_failed_requests: Family::default(),
         }
     }
 }
@@ -237,6 +249,21 @@ impl Metrics {
             "rebuffers",
             "Times a native viewer's buffer ran dry",
             self.rebuffers.clone(),
+        );
+        r.register(
+            "network_segment_ttfb_seconds",
+            "Segment TTFB of the native viewers of each network class",
+            self.network_segment_ttfb_seconds.clone(),
+        );
+        r.register(
+            "network_rebuffers",
+            "Times the buffer of a viewer of each network class ran dry",
+            self.network_rebuffers.clone(),
+        );
+        r.register(
+            "network_failed_requests",
+            "Failed requests of the viewers of each network class",
+            self.network_failed_requests.clone(),
         );
         r.register(
             "rebuffer_seconds",

@@ -155,6 +155,24 @@ pub fn viewer_seeds(seed: u64, shard: Shard) -> Vec<u64> {
         .collect()
 }
 
+/// The network class of viewer `id` (numbered in the whole run), as an
+/// index into `shares` (which add up to 1): a golden-ratio sequence from the
+/// seed spreads each class evenly over the ramp and gives it its share of
+/// viewers within one or two, the same in every shard.
+pub fn network_index(seed: u64, id: u32, shares: &[f64]) -> Option<usize> {
+    let last = shares.len().checked_sub(1)?;
+    let offset = (seed % 1_000_003) as f64 / 1_000_003.0;
+    let u = (offset + f64::from(id) * 0.618_033_988_749_894_9).fract();
+    let mut upto = 0.0;
+    for (i, share) in shares.iter().enumerate() {
+        upto += share;
+        if u < upto {
+            return Some(i);
+        }
+    }
+    Some(last)
+}
+
 /// The series of a run: one [`summary::Second`] per wall-clock second (so
 /// runs on several machines line up), made from running totals sampled
 /// just after each second ends.
@@ -325,6 +343,24 @@ impl Control {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn network_classes_get_their_shares_evenly_and_alike_in_shards() {
+        let shares = [0.3, 0.7];
+        for n in [10u32, 100, 1000, 10_000] {
+            let mobile = (0..n)
+                .filter(|id| super::network_index(7, *id, &shares) == Some(0))
+                .count() as f64;
+            assert!((mobile - 0.3 * f64::from(n)).abs() <= 2.0, "{n}: {mobile}");
+            // and in the first tenth of the ramp too
+            let early = (0..n / 10)
+                .filter(|id| super::network_index(7, *id, &shares) == Some(0))
+                .count() as f64;
+            assert!((early - 0.03 * f64::from(n)).abs() <= 2.0, "{n}: {early}");
+        }
+        assert_eq!(super::network_index(1, 5, &[]), None);
+        assert_eq!(super::network_index(1, 5, &[1.0]), Some(0));
+    }
+
     use super::*;
 
     #[test]

@@ -130,6 +130,19 @@ impl Swarm {
             timeout: Duration::from_secs(u64::from(c.timeout)),
         };
         let seeds = super::viewer_seeds(self.seed, self.shard);
+        let classes: Vec<(Arc<str>, crate::native::http::Link)> = c
+            .networks
+            .iter()
+            .map(|(name, n)| {
+                let link = crate::native::http::Link {
+                    bytes_per_sec: n.rate.as_ref().map(|r| r.bits_per_sec() / 8),
+                    rtt: n.rtt.as_ref().map(|r| r.duration()).unwrap_or_default(),
+                    drop: n.drop,
+                };
+                (Arc::from(name.as_str()), link)
+            })
+            .collect();
+        let shares: Vec<f64> = c.networks.values().map(|n| n.share).collect();
         let schedule = ramp_schedule(c, self.seed, self.shard);
         let mut series = super::Series::new(&schedule, c.clients);
         let mut starts = schedule.clone();
@@ -153,6 +166,8 @@ impl Swarm {
                     player: player.clone(),
                     user_agent: user_agent(c, id),
                     seed: seeds[i],
+                    network: super::network_index(self.seed, id, &shares)
+                        .map(|k| classes[k].clone()),
                 };
                 workers[i % workers.len()].spawn(viewer::run(
                     spec,
@@ -162,6 +177,12 @@ impl Swarm {
             })
             .collect();
 
+        // the class of this process's viewer i, for figures it never handed in
+        let first = self.shard.first_viewer;
+        let network_of = |i: usize| {
+            super::network_index(self.seed, first + i as u32, &shares)
+                .map(|k| classes[k].0.to_string())
+        };
         let end = self.duration.map(|d| start + d);
         // look 10 times a second; act once per wall-clock second
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -238,8 +259,9 @@ impl Swarm {
                         super::CHECKPOINT_STOP,
                         (0..n)
                             .map(|i| {
-                                shared.slots[i].figures().unwrap_or(ViewerFigures {
+                                shared.slots[i].figures().unwrap_or_else(|| ViewerFigures {
                                     id: i as u32,
+                                    network: network_of(i),
                                     ..Default::default()
                                 })
                             })
@@ -298,6 +320,7 @@ impl Swarm {
                 Ok(Ok(f)) => figures.push(f),
                 _ => figures.push(ViewerFigures {
                     id: i as u32,
+                    network: network_of(i),
                     ..Default::default()
                 }),
             }

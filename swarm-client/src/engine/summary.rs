@@ -37,6 +37,95 @@ pub struct ViewerFigures {
     /// What a native viewer measured (PLAYER.md); absent for FFmpeg viewers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeFigures>,
+    /// Its network class (`networks` of the config), when there are classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+}
+
+impl ViewerFigures {
+    /// Its failed requests of every kind.
+    pub fn failed_requests(&self) -> u64 {
+        self.http_errors.values().sum::<u64>()
+            + self.timeouts
+            + self.connect_errors
+            + self
+                .native
+                .as_ref()
+                .map_or(0, |n| n.counts.errors.values().sum::<u64>())
+    }
+}
+
+/// One network class's figures: its viewers' counters added up, and the
+/// distributions of what they saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkTotals {
+    /// Viewers in the class, and those of them that started.
+    pub viewers: u64,
+    pub viewers_started: u64,
+    pub segments: u64,
+    /// Bytes read off the wire.
+    pub bytes: u64,
+    /// Failed requests of every kind (HTTP errors, timeouts, connections
+    /// refused or cut, playlist problems).
+    pub failed_requests: u64,
+    pub play_sec: f64,
+    pub rebuffers: u64,
+    pub rebuffer_sec: f64,
+    /// `rebufferSec / (playSec + rebufferSec)` of the class.
+    pub rebuffer_ratio: f64,
+    pub switches_up: u64,
+    pub switches_down: u64,
+    /// Segment TTFB and startup of the class's viewers, in ms.
+    pub segment_ttfb_ms: Stats,
+    pub startup_ms: Stats,
+}
+
+impl NetworkTotals {
+    /// Adds one viewer's figures in.
+    fn add_viewer(&mut self, v: &ViewerFigures) {
+        self.viewers += 1;
+        self.viewers_started += u64::from(v.starts > 0);
+        self.segments += v.segments;
+        self.bytes += v.bytes;
+        self.failed_requests += v.failed_requests();
+        if let Some(n) = &v.native {
+            self.play_sec += n.counts.play_sec;
+            self.rebuffers += n.counts.rebuffers;
+            self.rebuffer_sec += n.counts.rebuffer_sec;
+            self.switches_up += n.counts.switches_up;
+            self.switches_down += n.counts.switches_down;
+        }
+    }
+
+    /// Adds another run's counters of the class in (the distributions come
+    /// from the merged histograms).
+    pub fn add_counts(&mut self, o: &NetworkTotals) {
+        self.viewers += o.viewers;
+        self.viewers_started += o.viewers_started;
+        self.segments += o.segments;
+        self.bytes += o.bytes;
+        self.failed_requests += o.failed_requests;
+        self.play_sec += o.play_sec;
+        self.rebuffers += o.rebuffers;
+        self.rebuffer_sec += o.rebuffer_sec;
+        self.switches_up += o.switches_up;
+        self.switches_down += o.switches_down;
+    }
+
+    /// Fills in the ratio and the distributions from `r`.
+    fn complete(&mut self, name: &str, r: &Recorder) {
+        let watched = self.play_sec + self.rebuffer_sec;
+        self.rebuffer_ratio = if watched > 0.0 {
+            self.rebuffer_sec / watched
+        } else {
+            0.0
+        };
+        if let Some(h) = r.networks.get(name) {
+            self.segment_ttfb_ms = Stats::of(&h.segment_ttfb, 1000.0);
+            self.startup_ms = Stats::of(&h.startup, 1000.0);
+        }
+    }
 }
 
 /// Counters of native viewers (PLAYER.md §1–3): a viewer's, or their sum.
@@ -133,6 +222,9 @@ pub struct NativeTotals {
     /// The histograms behind these figures, in a form that merges exactly
     /// (timings in µs, the ratio in thousandths).
     pub histograms: BTreeMap<String, Encoded>,
+    /// Per network class (`networks` of the config), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, NetworkTotals>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -149,13 +241,28 @@ impl NativeTotals {
         for v in viewers.iter().filter_map(|v| v.native.as_ref()) {
             counts.add(&v.counts);
         }
-        NativeTotals::of(counts, r)
+        let mut networks: BTreeMap<String, NetworkTotals> = BTreeMap::new();
+        for v in viewers {
+            if let Some(name) = &v.network {
+                networks.entry(name.clone()).or_default().add_viewer(v);
+            }
+        }
+        NativeTotals::of(counts, networks, r)
     }
 
-    /// The totals of summed `counts` and the histograms of `r`.
-    pub fn of(counts: NativeCounts, r: &Recorder) -> Self {
+    /// The totals of summed `counts` and network classes' counters, and the
+    /// histograms of `r`.
+    pub fn of(
+        counts: NativeCounts,
+        mut networks: BTreeMap<String, NetworkTotals>,
+        r: &Recorder,
+    ) -> Self {
+        for (name, n) in networks.iter_mut() {
+            n.complete(name, r);
+        }
         let mut t = NativeTotals {
             counts,
+            networks,
             ..Default::default()
         };
         t.rebuffer_ratio = t.counts.rebuffer_ratio();
@@ -579,6 +686,47 @@ fn native_human(o: &mut String, n: &NativeTotals) {
     );
     for (msg, count) in &n.counts.errors {
         let _ = writeln!(o, "  error ×{count}: {msg}");
+    }
+    if !n.networks.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<10} {:>7} {:>9} {:>9} {:>7} {:>17} {:>10} {:>14} {:>9}",
+            "network",
+            "viewers",
+            "segments",
+            "bytes",
+            "errors",
+            "seg TTFB p50/p99",
+            "startup",
+            "rebuffers",
+            "ABR down"
+        );
+        for (name, c) in &n.networks {
+            let _ = writeln!(
+                o,
+                "  {:<10} {:>7} {:>9} {:>9} {:>7} {:>17} {:>10} {:>14} {:>9}",
+                name,
+                format!("{}/{}", c.viewers_started, c.viewers),
+                c.segments,
+                bytes(c.bytes),
+                c.failed_requests,
+                if c.segment_ttfb_ms.count == 0 {
+                    "-".to_owned()
+                } else {
+                    format!(
+                        "{:.0}/{:.0} ms",
+                        c.segment_ttfb_ms.p50, c.segment_ttfb_ms.p99
+                    )
+                },
+                if c.startup_ms.count == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0} ms", c.startup_ms.p50)
+                },
+                format!("{} ({:.3})", c.rebuffers, c.rebuffer_ratio),
+                c.switches_down
+            );
+        }
     }
 }
 

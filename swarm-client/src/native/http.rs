@@ -245,6 +245,26 @@ pub struct Response {
     pub truncated: bool,
 }
 
+/// A viewer's simulated network link (its network class): reads paced to
+/// a rate, with a small socket receive buffer so that the kernel's window
+/// pushes back on the server as a slow link would; a round-trip time before
+/// each new connection and each request; a share of responses cut.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Link {
+    pub bytes_per_sec: Option<u64>,
+    pub rtt: Duration,
+    pub drop: f64,
+}
+
+impl Link {
+    /// The socket receive buffer of a paced link: about 100 ms of the rate,
+    /// 4–256 KiB (the kernel doubles what it is given).
+    fn receive_buffer(&self) -> Option<u32> {
+        self.bytes_per_sec
+            .map(|b| (b / 10).clamp(4 * 1024, 256 * 1024) as u32)
+    }
+}
+
 /// One viewer's HTTP client: at most one connection at a time.
 pub struct Client {
     cfg: Arc<ClientConfig>,
@@ -255,6 +275,9 @@ pub struct Client {
     conn: Option<Conn>,
     /// Bytes read from every socket this client opened (TLS records included).
     wire: Arc<AtomicU64>,
+    link: Link,
+    /// Picks the responses `link.drop` cuts.
+    rng: fastrand::Rng,
 }
 
 /// Called with the byte count of each body chunk as it arrives.
@@ -280,7 +303,16 @@ impl Client {
             host: None,
             conn: None,
             wire: Arc::new(AtomicU64::new(0)),
+            link: Link::default(),
+            rng: fastrand::Rng::with_seed(0),
         }
+    }
+
+    /// The same client on a simulated `link`; `seed` picks the cut responses.
+    pub fn with_link(mut self, link: Link, seed: u64) -> Client {
+        self.link = link;
+        self.rng = fastrand::Rng::with_seed(seed);
+        self
     }
 
     /// Bytes read off the wire so far, over all connections (heads, bodies,
@@ -307,8 +339,23 @@ impl Client {
                 .collect(),
         };
         let mut last = Failure::Connect;
+        // the handshake's round trip on a simulated link
+        if !self.link.rtt.is_zero() {
+            tokio::time::sleep(self.link.rtt).await;
+        }
         for addr in addrs {
-            match tokio::time::timeout(self.cfg.timeout, TcpStream::connect(addr)).await {
+            let connect = async {
+                let socket = if addr.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                if let Some(size) = self.link.receive_buffer() {
+                    socket.set_recv_buffer_size(size)?;
+                }
+                socket.connect(addr).await
+            };
+            match tokio::time::timeout(self.cfg.timeout, connect).await {
                 Ok(Ok(tcp)) => {
                     let _ = tcp.set_nodelay(true);
                     let mark = Arc::new(Mark::new());
@@ -418,6 +465,10 @@ impl Client {
             let req = self.request(url)?;
             let conn = self.conn.as_mut().expect("connected");
             let sent = Instant::now();
+            // the request's round trip on a simulated link, in its TTFB
+            if !self.link.rtt.is_zero() {
+                tokio::time::sleep(self.link.rtt).await;
+            }
             let result = match tokio::time::timeout(timeout, conn.sender.ready()).await {
                 Ok(Ok(())) => tokio::time::timeout(timeout, conn.sender.send_request(req))
                     .await
@@ -453,6 +504,9 @@ impl Client {
         let mut kept = Vec::new();
         let mut body_bytes = 0u64;
         let mut truncated = false;
+        // a simulated link cuts this response after its first chunk
+        let cut = self.link.drop > 0.0 && self.rng.f64() < self.link.drop;
+        let paced_from = Instant::now();
         // one timer for the whole body, moved on only when it fires (a timer
         // per chunk costs more than the chunk)
         let mut last_chunk = Instant::now();
@@ -480,6 +534,20 @@ impl Client {
                     if let Ok(data) = frame.into_data() {
                         body_bytes += data.len() as u64;
                         on_bytes(data.len() as u64);
+                        if cut {
+                            self.conn = None;
+                            return Err(Failure::Broken);
+                        }
+                        if let Some(rate) = self.link.bytes_per_sec {
+                            // read no faster than the link: the next read
+                            // waits until these bytes would have arrived
+                            let due = paced_from
+                                + Duration::from_secs_f64(body_bytes as f64 / rate as f64);
+                            if due > Instant::now() {
+                                tokio::time::sleep_until(due.into()).await;
+                            }
+                            last_chunk = Instant::now();
+                        }
                         if kept.len() < keep {
                             let room = keep - kept.len();
                             kept.extend_from_slice(&data[..data.len().min(room)]);

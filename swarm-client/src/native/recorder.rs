@@ -42,6 +42,35 @@ impl Default for KindTimings {
     }
 }
 
+/// The histograms of one network class (`networks` of the config).
+#[derive(Clone, Debug)]
+pub struct NetworkTimings {
+    pub segment_ttfb: Histogram<u64>,
+    pub startup: Histogram<u64>,
+}
+
+impl Default for NetworkTimings {
+    fn default() -> Self {
+        NetworkTimings {
+            segment_ttfb: timing(),
+            startup: timing(),
+        }
+    }
+}
+
+/// The names of a network class's histograms in [`Recorder::encoded`].
+const NETWORK_HISTOGRAMS: [&str; 2] = ["segment.ttfb", "startup"];
+
+impl NetworkTimings {
+    fn get_mut(&mut self, name: &str) -> Option<&mut Histogram<u64>> {
+        match name {
+            "segment.ttfb" => Some(&mut self.segment_ttfb),
+            "startup" => Some(&mut self.startup),
+            _ => None,
+        }
+    }
+}
+
 /// One finished HTTP request.
 #[derive(Clone, Debug)]
 pub struct RequestSample {
@@ -62,6 +91,8 @@ pub struct Recorder {
     pub startup: Histogram<u64>,
     pub live_latency: Histogram<u64>,
     pub rebuffer: Histogram<u64>,
+    /// Per network class, by its name.
+    pub networks: BTreeMap<String, NetworkTimings>,
 }
 
 impl Default for Recorder {
@@ -76,6 +107,7 @@ impl Default for Recorder {
             startup: timing(),
             live_latency: timing(),
             rebuffer: timing(),
+            networks: BTreeMap::new(),
         }
     }
 }
@@ -109,6 +141,26 @@ impl Recorder {
         self.rebuffer.saturating_record(micros(d));
     }
 
+    /// A segment's TTFB, seen by a viewer of network class `network`.
+    pub fn network_ttfb(&mut self, network: &str, d: Duration) {
+        self.network(network)
+            .segment_ttfb
+            .saturating_record(micros(d));
+    }
+
+    /// A startup, seen by a viewer of network class `network`.
+    pub fn network_startup(&mut self, network: &str, d: Duration) {
+        self.network(network).startup.saturating_record(micros(d));
+    }
+
+    fn network(&mut self, name: &str) -> &mut NetworkTimings {
+        if !self.networks.contains_key(name) {
+            self.networks
+                .insert(name.to_owned(), NetworkTimings::default());
+        }
+        self.networks.get_mut(name).expect("inserted above")
+    }
+
     /// Adds `other` in: counts of equal values add up, so percentiles of the
     /// merge are those of all samples together.
     pub fn merge(&mut self, other: &Recorder) {
@@ -125,6 +177,11 @@ impl Recorder {
         add(&mut self.startup, &other.startup);
         add(&mut self.live_latency, &other.live_latency);
         add(&mut self.rebuffer, &other.rebuffer);
+        for (name, t) in &other.networks {
+            let mine = self.network(name);
+            add(&mut mine.segment_ttfb, &t.segment_ttfb);
+            add(&mut mine.startup, &t.startup);
+        }
     }
 }
 
@@ -146,7 +203,33 @@ impl Recorder {
         out.insert("startup".into(), Encoded::of(&self.startup));
         out.insert("rebuffer".into(), Encoded::of(&self.rebuffer));
         out.insert("liveLatency".into(), Encoded::of(&self.live_latency));
+        for (name, t) in &self.networks {
+            out.insert(
+                format!("network.{name}.segment.ttfb"),
+                Encoded::of(&t.segment_ttfb),
+            );
+            out.insert(format!("network.{name}.startup"), Encoded::of(&t.startup));
+        }
         out
+    }
+
+    /// The network-class histograms of an encoded set, as
+    /// (class, histogram name, histogram); a name it does not know is an error.
+    fn encoded_networks(
+        m: &BTreeMap<String, Encoded>,
+    ) -> Result<Vec<(&str, &str, &Encoded)>, String> {
+        let mut out = Vec::new();
+        for (key, e) in m.range("network.".to_owned()..) {
+            let Some(rest) = key.strip_prefix("network.") else {
+                break;
+            };
+            let hist = NETWORK_HISTOGRAMS
+                .iter()
+                .find(|h| rest.ends_with(&format!(".{h}")))
+                .ok_or_else(|| format!("the histogram `{key}` is not one a run writes"))?;
+            out.push((&rest[..rest.len() - hist.len() - 1], *hist, e));
+        }
+        Ok(out)
     }
 
     /// The recorder [`Recorder::encoded`] wrote; an error names a histogram
@@ -174,7 +257,20 @@ impl Recorder {
         r.startup = get("startup")?;
         r.rebuffer = get("rebuffer")?;
         r.live_latency = get("liveLatency")?;
+        r.merge_networks(m)?;
         Ok(r)
+    }
+
+    fn merge_networks(&mut self, m: &BTreeMap<String, Encoded>) -> Result<(), String> {
+        for (class, hist, e) in Recorder::encoded_networks(m)? {
+            let h = self
+                .network(class)
+                .get_mut(hist)
+                .expect("one of NETWORK_HISTOGRAMS");
+            e.add_to(h)
+                .map_err(|err| format!("the histogram `network.{class}.{hist}`: {err}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -198,7 +294,8 @@ impl Recorder {
         add("segment.downloadRatio", &mut self.download_ratio)?;
         add("startup", &mut self.startup)?;
         add("rebuffer", &mut self.rebuffer)?;
-        add("liveLatency", &mut self.live_latency)
+        add("liveLatency", &mut self.live_latency)?;
+        self.merge_networks(m)
     }
 }
 

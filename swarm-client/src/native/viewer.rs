@@ -15,7 +15,9 @@ use super::http::{Client, ClientConfig, Response};
 use super::player::{Event, Failure, Kind, Next, Player, PlayerConfig, Request};
 use super::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
 use super::recorder::{Recorder, RequestSample};
-use crate::engine::metrics::{DirectionLabel, KindLabel, Metrics, ReasonLabel, StatusLabel};
+use crate::engine::metrics::{
+    DirectionLabel, KindLabel, Metrics, NetworkLabel, ReasonLabel, StatusLabel,
+};
 use crate::engine::summary::{Latency, NativeFigures, ViewerFigures};
 use crate::engine::VIEWER_BACKOFF;
 
@@ -87,6 +89,8 @@ pub struct ViewerSpec {
     pub player: PlayerConfig,
     pub user_agent: String,
     pub seed: u64,
+    /// Its network class (name and link), when the config has classes.
+    pub network: Option<(Arc<str>, super::http::Link)>,
 }
 
 enum End {
@@ -108,6 +112,13 @@ impl Figures {
     fn error(&mut self, shared: &Shared, f: &Failure) {
         let m = &shared.metrics;
         shared.failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(name) = &self.f.network {
+            m.network_failed_requests
+                .get_or_create(&NetworkLabel {
+                    network: name.clone(),
+                })
+                .inc();
+        }
         m.tally(match f {
             Failure::Status(code) => format!("HTTP {code}"),
             Failure::Timeout => "timeout".into(),
@@ -153,6 +164,7 @@ pub async fn run(
     let mut fig = Figures {
         f: ViewerFigures {
             id: spec.id,
+            network: spec.network.as_ref().map(|(name, _)| name.to_string()),
             ..Default::default()
         },
         n: NativeFigures::default(),
@@ -245,6 +257,11 @@ async fn play(
     stop: &mut watch::Receiver<bool>,
 ) -> End {
     let mut client = Client::new(Arc::clone(&shared.client), &spec.user_agent);
+    if let Some((_, link)) = &spec.network {
+        // its own stream of cut decisions, apart from the player's
+        client = client.with_link(link.clone(), spec.seed ^ 0x9e37_79b9_7f4a_7c15);
+    }
+    let network = spec.network.as_ref().map(|(name, _)| &**name);
     let mut player = Player::new(spec.player.clone(), Instant::now());
     let slot = &shared.slots[spec.slot];
     // bytes off the wire, counted from the client's sockets (failed and
@@ -258,7 +275,7 @@ async fn play(
     };
     let end = loop {
         let next = player.next(Instant::now());
-        absorb(&mut player, shared, fig);
+        absorb(&mut player, shared, fig, network);
         publish(&player, shared, slot);
         let asked = shared.checkpoint.load(Ordering::Relaxed);
         if asked != fig.checkpoint {
@@ -290,10 +307,10 @@ async fn play(
                         &req,
                         resp,
                         &final_url,
-                        started,
-                        now,
+                        (started, now),
                         shared,
                         fig,
+                        network,
                     ),
                     Err(f) => {
                         fig.error(shared, &f);
@@ -309,7 +326,7 @@ async fn play(
                         player.on_failure(&req, f, now);
                     }
                 }
-                absorb(&mut player, shared, fig);
+                absorb(&mut player, shared, fig, network);
             }
         }
     };
@@ -437,14 +454,28 @@ fn deliver(
     req: &Request,
     resp: Response,
     final_url: &Url,
-    started: Instant,
-    now: Instant,
+    (started, now): (Instant, Instant),
     shared: &Shared,
     fig: &mut Figures,
+    network: Option<&str>,
 ) {
     if req.kind == Kind::Segment {
         let extinf = req.duration.filter(|_| !req.init);
         record(shared, Kind::Segment, &resp, extinf, final_url);
+        if let Some(name) = network {
+            shared
+                .recorder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .network_ttfb(name, resp.ttfb);
+            shared
+                .metrics
+                .network_segment_ttfb_seconds
+                .get_or_create(&NetworkLabel {
+                    network: name.to_owned(),
+                })
+                .observe(resp.ttfb.as_secs_f64());
+        }
         if let Some(d) = extinf {
             fig.f.segments += 1;
             fig.f.media_seconds += d;
@@ -483,7 +514,7 @@ fn deliver(
 }
 
 /// Takes the player's events into the figures, the recorder and the metrics.
-fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures) {
+fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Option<&str>) {
     let m = &shared.metrics;
     let events: Vec<Event> = player.drain_events().collect();
     if events.is_empty() {
@@ -494,10 +525,20 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures) {
         match e {
             Event::Buffer(BufferEvent::Startup(d)) => {
                 rec.startup(d);
+                if let Some(name) = network {
+                    rec.network_startup(name, d);
+                }
                 m.startup_seconds.observe(d.as_secs_f64());
             }
             Event::Buffer(BufferEvent::Stall) => {
                 m.rebuffers.inc();
+                if let Some(name) = network {
+                    m.network_rebuffers
+                        .get_or_create(&NetworkLabel {
+                            network: name.to_owned(),
+                        })
+                        .inc();
+                }
             }
             Event::Buffer(BufferEvent::Rebuffer(d)) => {
                 rec.rebuffer(d);
