@@ -45,6 +45,16 @@ pub fn ensure_writable_dir(dir: &Path, flag_hint: &str) -> Result<()> {
     Ok(())
 }
 
+/// Bytes free (for an unprivileged user) and in all on the filesystem of `dir`.
+pub fn disk_space(dir: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let v = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
+    let block = v.fragment_size() as u64;
+    Ok((
+        v.blocks_available() as u64 * block,
+        v.blocks() as u64 * block,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -257,8 +257,34 @@ impl Running {
 
     /// Runs until Ctrl-C or SIGTERM (then stops cleanly: Ok) or until a
     /// service keeps failing (Err, with its last lines).
-    pub fn run_until_stopped(mut self) -> Result<()> {
+    pub fn run_until_stopped(self) -> Result<()> {
+        self.run_until_stopped_checking(|| None)
+    }
+
+    /// The same, asking `check` about once a second whether a service that
+    /// runs is stuck: when it answers (service, why), the reason is printed
+    /// and the service killed, so that the supervisor starts it again with
+    /// its backoff (and ends the run if it keeps failing).
+    pub fn run_until_stopped_checking(
+        mut self,
+        mut check: impl FnMut() -> Option<(String, String)>,
+    ) -> Result<()> {
+        let mut next_check = std::time::Instant::now() + Duration::from_secs(1);
         loop {
+            if std::time::Instant::now() >= next_check {
+                next_check += Duration::from_secs(1);
+                if let Some((service, why)) = check() {
+                    let idx = self
+                        .services
+                        .iter()
+                        .find(|(name, _)| *name == service)
+                        .map(|(_, i)| *i);
+                    if let Some(pid) = idx.and_then(|i| self.sup.pid(i)) {
+                        eprintln!("{}: {why}; restarting {service}", self.name);
+                        crate::supervise::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+            }
             if self.shutdown.load(Ordering::Relaxed) {
                 eprintln!("{}: stopping", self.name);
                 let name = self.name.clone();

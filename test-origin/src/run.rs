@@ -124,11 +124,88 @@ pub fn run(opts: RunOptions) -> Result<()> {
             bail!("ffprobe could not read {url}: {err}");
         }
     }
-    let result = running.run_until_stopped();
+    let hls_dir = PathBuf::from(running.var("HLS_DIR").unwrap_or_default());
+    // a media playlist (the last: the master playlist never changes)
+    let media = crate::ffmpeg::playlist_paths(c).pop().unwrap_or_default();
+    let playlist = hls_dir.join(media);
+    let mut stall = StallCheck::new(
+        playlist,
+        Duration::from_secs(u64::from(c.hls.segment_duration) * 3).max(Duration::from_secs(6)),
+    );
+    let result = running.run_until_stopped_checking(|| stall.check());
     if let Some(dir) = &log_dir {
         println!("access logs kept in {dir}");
     }
     result
+}
+
+/// Watches the playlist FFmpeg rewrites every segment: when it has listed
+/// no new segment for `limit`, FFmpeg is stuck (it does not exit when its disk is
+/// full, for one), and the reason, with the filesystem's free space, is what
+/// the run prints before it restarts FFmpeg.
+struct StallCheck {
+    playlist: PathBuf,
+    limit: Duration,
+    last: Option<String>,
+    changed: std::time::Instant,
+}
+
+impl StallCheck {
+    fn new(playlist: PathBuf, limit: Duration) -> Self {
+        StallCheck {
+            playlist,
+            limit,
+            last: None,
+            changed: std::time::Instant::now(),
+        }
+    }
+
+    fn check(&mut self) -> Option<(String, String)> {
+        // the newest segment the playlist lists (FFmpeg on a full disk goes
+        // on rewriting the playlist, empty)
+        let newest = std::fs::read_to_string(&self.playlist).ok().and_then(|p| {
+            p.lines()
+                .rev()
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+        });
+        if newest.is_some() && newest != self.last {
+            self.last = newest;
+            self.changed = std::time::Instant::now();
+            return None;
+        }
+        let still = self.changed.elapsed();
+        if still < self.limit {
+            return None;
+        }
+        // give the restarted FFmpeg the same time
+        self.changed = std::time::Instant::now();
+        let dir = self.playlist.parent().unwrap_or(Path::new("/"));
+        let space = match common::host::disk_space(dir) {
+            Ok((free, total)) => {
+                let mb = |b: u64| b as f64 / 1_048_576.0;
+                if free < 1_048_576 {
+                    format!(
+                        "; the filesystem of {} is full (No space left on device: {:.1} of {:.1} MB free)",
+                        dir.display(),
+                        mb(free),
+                        mb(total)
+                    )
+                } else {
+                    format!("; {:.1} MB free in {}", mb(free), dir.display())
+                }
+            }
+            Err(e) => format!("; cannot read the free space of {}: {e}", dir.display()),
+        };
+        Some((
+            "ffmpeg".into(),
+            format!(
+                "the playlist {} has listed no new segment for {} s{space}",
+                self.playlist.display(),
+                still.as_secs()
+            ),
+        ))
+    }
 }
 
 /// Makes sure `dir` exists and this user may write there, or says what to

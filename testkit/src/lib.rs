@@ -7,6 +7,7 @@
 pub mod netns;
 pub mod origin;
 pub mod procs;
+pub mod proxy;
 pub mod tools;
 
 use std::sync::{Mutex, MutexGuard};

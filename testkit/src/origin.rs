@@ -71,6 +71,10 @@ pub struct TestOrigin {
     proc: Option<Captured>,
     pub port: u16,
     hls: tempfile::TempDir,
+    /// How it was started, for [`TestOrigin::restart`].
+    program: PathBuf,
+    args: Vec<String>,
+    echo: bool,
 }
 
 impl TestOrigin {
@@ -95,36 +99,57 @@ impl TestOrigin {
         segments: usize,
     ) -> Result<TestOrigin, String> {
         let hls = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
-        let port = crate::free_port();
         let program = bin.join("test-origin");
         if !program.is_file() {
             return Err(format!("{} is missing (build it first)", program.display()));
         }
-        let proc = Captured::spawn_echoing(
-            Command::new(program)
-                .args(["run", "--port", &port.to_string(), "--hls-dir"])
-                .arg(hls.path())
-                .args(args),
-            echo,
-        );
         let mut o = TestOrigin {
-            proc: Some(proc),
-            port,
+            proc: None,
+            port: crate::free_port(),
             hls,
+            program,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            echo,
         };
-        let t = Instant::now();
+        o.spawn(segments)?;
+        Ok(o)
+    }
+
+    /// Stops it (as Ctrl-C would) and starts it again on the same port and
+    /// HLS dir, as an operator restarting the origin would; waits until the
+    /// playlist lists `segments` again.
+    pub fn restart(&mut self, segments: usize) -> Result<(), String> {
+        self.stop();
+        self.spawn(segments)
+    }
+
+    fn spawn(&mut self, segments: usize) -> Result<(), String> {
+        let started = Instant::now();
+        self.proc = Some(Captured::spawn_echoing(
+            Command::new(&self.program)
+                .args(["run", "--port", &self.port.to_string(), "--hls-dir"])
+                .arg(self.hls.path())
+                .args(&self.args),
+            self.echo,
+        ));
+        let playlist = self.hls.path().join("stream.m3u8");
         loop {
-            let p = o.proc.as_mut().expect("running");
+            let p = self.proc.as_mut().expect("running");
             if let Ok(Some(s)) = p.child.try_wait() {
                 return Err(format!("test-origin exited ({s}):\n{}", p.output()));
             }
-            let listed = std::fs::read_to_string(o.hls.path().join("stream.m3u8"))
+            // a playlist written by this run (a restart finds the last one's)
+            let listed = std::fs::metadata(&playlist)
+                .and_then(|m| m.modified())
+                .ok()
+                .filter(|m| *m >= std::time::SystemTime::now() - started.elapsed())
+                .and_then(|_| std::fs::read_to_string(&playlist).ok())
                 .map(|p| p.matches("#EXTINF").count())
                 .unwrap_or(0);
             if p.output().contains("ready after") && listed >= segments {
-                return Ok(o);
+                return Ok(());
             }
-            if t.elapsed() > Duration::from_secs(40) {
+            if started.elapsed() > Duration::from_secs(40) {
                 return Err(format!(
                     "test-origin not ready within 40 s:\n{}",
                     p.output()

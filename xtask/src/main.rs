@@ -14,6 +14,7 @@ mod lab;
 mod nix_profiles;
 mod registry;
 mod setup;
+mod soak;
 
 /// Builds, checks and measures the hls-swarm workspace.
 #[derive(Parser)]
@@ -71,6 +72,15 @@ enum Task {
     },
     /// Write nix/profiles.json (components, profiles, targets) for the flake
     NixProfiles,
+    /// Run the lab for a long while and check what a long run must show
+    ///
+    /// A local test origin logging every request, and a native swarm of
+    /// --viewers on it for --minutes. Reports listed segments that answered
+    /// 404 (must be 0), the swarm's body bytes against nginx's logs (within
+    /// 0.5 %), the swarm's RSS and open files (less than 5 % growth after
+    /// the warm-up: 2 minutes, or half the run if shorter) and restarts.
+    /// Exit 1 when a check fails.
+    Soak(soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +111,13 @@ fn main() -> ExitCode {
             })
         }
         Task::NixProfiles => nix_profiles::write(&root).map(|_| true),
+        Task::Soak(o) => setup::ensure("the soak", setup::DEMO, false).and_then(|ready| {
+            if ready {
+                soak::run(&root, &o)
+            } else {
+                Ok(false)
+            }
+        }),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

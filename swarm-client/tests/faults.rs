@@ -1,0 +1,292 @@
+//! Faults during a run, with real parts: FFmpeg killed, an nginx worker
+//! killed, the whole origin stopped and started again, connections reset by
+//! a proxy in the way. For each, the origin recovers, the swarm counts what
+//! it saw, keeps the other viewers going, and writes complete results.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use testkit::origin::TestOrigin;
+use testkit::procs::{children_named, wait_until};
+use testkit::serial;
+
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
+
+/// A native swarm of `clients` on `url` for `secs`; `fault` runs `at`
+/// seconds in, while the swarm plays. Returns the results.
+fn swarm_with_fault(url: &str, clients: u32, secs: u64, at: u64, fault: impl FnOnce()) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            url,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--seed",
+            "3",
+            "--plain",
+        ])
+        .args([
+            "--set",
+            &format!("clients={clients}"),
+            "--set",
+            "rampRate=20",
+        ])
+        .args(["--duration", &format!("{secs}s"), "--summary-json"])
+        .arg(&json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(at));
+    fault();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        v["stoppedBy"], "duration reached",
+        "complete results: {text}"
+    );
+    v
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+/// Every viewer still plays at the end: active in the last second, and
+/// segments came in over the last 5 seconds.
+fn all_play_at_the_end(v: &Value, clients: u64) {
+    let series = v["series"].as_array().unwrap();
+    let last = &series[series.len() - 2];
+    assert_eq!(n(last, "active"), clients, "{last}");
+    let late: u64 = series[series.len() - 6..]
+        .iter()
+        .map(|s| n(s, "requests"))
+        .sum();
+    assert!(late >= clients, "{late} requests in the last 5 s");
+    for viewer in v["viewers"].as_array().unwrap() {
+        assert!(n(viewer, "segments") >= 5, "{viewer}");
+    }
+}
+
+fn failed(v: &Value) -> u64 {
+    let t = &v["totals"];
+    n(t, "timeouts")
+        + n(t, "connectErrors")
+        + t["httpErrors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .sum::<u64>()
+        + t["native"]["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .sum::<u64>()
+}
+
+#[test]
+fn ffmpeg_killed_is_restarted_and_viewers_follow_the_new_stream() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 4);
+    let pid = origin.pid().unwrap();
+    let v = swarm_with_fault(&origin.url(), 4, 30, 8, || {
+        let old = children_named(pid, "ffmpeg")[0];
+        kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
+        assert!(wait_until(Duration::from_secs(10), || {
+            children_named(pid, "ffmpeg")
+                .first()
+                .is_some_and(|p| *p != old)
+        }));
+    });
+    assert!(
+        origin.output().contains("ffmpeg restarted"),
+        "{}",
+        origin.output()
+    );
+    // the new FFmpeg numbers its segments from the clock
+    // (`-hls_start_number_source epoch`): the sequence jumps past the gap,
+    // and each viewer counts the segments it never saw
+    let nt = &v["totals"]["native"];
+    assert!(n(nt, "segmentsSkipped") >= 4, "{nt}");
+    assert_eq!(n(nt, "sequenceResets"), 0, "{nt}");
+    assert_eq!(n(nt, "viewerFailures"), 0, "{nt}");
+    all_play_at_the_end(&v, 4);
+}
+
+#[test]
+fn an_nginx_worker_killed_costs_connections_not_viewers() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 4);
+    let pid = origin.pid().unwrap();
+    let nginx = children_named(pid, "nginx")[0];
+    let workers = || children_named(nginx, "nginx");
+    let before = workers();
+    let v = swarm_with_fault(&origin.url(), 6, 20, 6, || {
+        for w in &before {
+            kill(Pid::from_raw(*w as i32), Signal::SIGKILL).unwrap();
+        }
+        assert!(wait_until(Duration::from_secs(10), || {
+            let now = workers();
+            !now.is_empty() && now.iter().all(|w| !before.contains(w))
+        }));
+    });
+    // the master started new workers; every viewer opened a new connection
+    // (kept-alive ones died with the workers) and played on
+    let nt = &v["totals"]["native"];
+    let connects = n(&nt["requests"]["segment"]["connectMs"], "count")
+        + n(&nt["requests"]["playlist"]["connectMs"], "count");
+    assert!(connects >= 12, "{connects} new connections for 6 viewers");
+    assert_eq!(n(nt, "viewerFailures"), 0, "{nt}");
+    assert_eq!(n(&v["totals"], "restarts"), 0);
+    assert!(
+        !origin.output().contains("nginx restarted"),
+        "the master stayed"
+    );
+    all_play_at_the_end(&v, 6);
+}
+
+#[test]
+fn an_origin_stopped_and_started_again_is_counted_and_played_through() {
+    let _g = serial();
+    let mut origin = TestOrigin::start(&[], 4);
+    let url = origin.url();
+    let mut down = Duration::ZERO;
+    let v = swarm_with_fault(&url, 4, 35, 8, || {
+        let t = Instant::now();
+        origin.restart(4).unwrap();
+        down = t.elapsed();
+    });
+    eprintln!("the origin was away for {down:?}");
+    // requests in the gap were refused; each viewer connected again when
+    // the origin came back, and played on
+    assert!(failed(&v) >= 1, "{}", v["totals"]);
+    let nt = &v["totals"]["native"];
+    let connects = n(&nt["requests"]["segment"]["connectMs"], "count")
+        + n(&nt["requests"]["playlist"]["connectMs"], "count");
+    assert!(
+        connects >= 8,
+        "{connects} connections for 4 viewers and a restart"
+    );
+    assert_eq!(
+        n(nt, "viewerFailures"),
+        0,
+        "a gap of {down:?} is below the 15 s timeout"
+    );
+    all_play_at_the_end(&v, 4);
+}
+
+#[test]
+fn connections_reset_in_the_way_are_counted_and_retried() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 4);
+    let proxy = testkit::proxy::ResetProxy::start(([127, 0, 0, 1], origin.port).into());
+    let url = format!("http://{}/stream.m3u8", proxy.addr);
+    let v = swarm_with_fault(&url, 4, 25, 6, || {
+        // reset every connection 10 times, 1 s apart
+        for _ in 0..10 {
+            proxy.reset_all();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let resets = proxy.resets.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(resets >= 10, "{resets} connections reset");
+    let nt = &v["totals"]["native"];
+    let connects = n(&nt["requests"]["segment"]["connectMs"], "count")
+        + n(&nt["requests"]["playlist"]["connectMs"], "count");
+    // each connection reset is a new one
+    assert!(
+        connects >= resets,
+        "{connects} connections for {resets} resets"
+    );
+    assert_eq!(n(nt, "viewerFailures"), 0, "{nt}");
+    all_play_at_the_end(&v, 4);
+}
+
+/// A tmpfs mounted for the test; unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_hls_filesystem_is_said_clearly_and_the_stream_comes_back_when_freed() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let hls = tmp.path().join("hls");
+    std::fs::create_dir(&hls).unwrap();
+    testkit::run_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+            .arg(&hls),
+    );
+    let _mount = Tmpfs(hls.clone());
+    let port = testkit::free_port();
+    let mut args: Vec<&str> = testkit::origin::TINY.to_vec();
+    args.extend(testkit::origin::SHORT_SEGMENTS);
+    let origin = testkit::Captured::spawn(
+        Command::new(testkit::origin::binaries().join("test-origin"))
+            .args(["run", "--port", &port.to_string(), "--hls-dir"])
+            .arg(&hls)
+            .args(&args),
+    );
+    let playlist = hls.join("stream.m3u8");
+    let listed = || {
+        std::fs::read_to_string(&playlist)
+            .map(|p| p.matches("#EXTINF").count())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(40), || listed() >= 4),
+        "{}",
+        origin.output()
+    );
+    let url = format!("http://127.0.0.1:{port}/stream.m3u8");
+    let filler = hls.join("filler");
+    let v = swarm_with_fault(&url, 3, 40, 6, || {
+        // fill the filesystem: FFmpeg's next segment has no room
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while std::io::Write::write_all(&mut f, &block).is_ok() {}
+        drop(f);
+        assert!(
+            wait_until(Duration::from_secs(15), || origin
+                .output()
+                .contains("No space left on device")),
+            "the origin does not say why: {}",
+            origin.output()
+        );
+        // free it: the supervisor's next restart of FFmpeg goes on
+        std::fs::remove_file(&filler).unwrap();
+    });
+    let out = origin.output();
+    assert!(out.contains("ffmpeg exited"), "{out}");
+    // the stream came back: segments were written after the filler went
+    let fresh = std::fs::metadata(&playlist).unwrap().modified().unwrap();
+    assert!(fresh.elapsed().unwrap() < Duration::from_secs(5), "{out}");
+    // the swarm saw the stream stop (no new segments: the viewers' buffers
+    // ran dry or the window moved on) and played on when it came back
+    let nt = &v["totals"]["native"];
+    assert!(
+        n(nt, "rebuffers") + n(nt, "segmentsSkipped") + n(nt, "segmentsGone") >= 3,
+        "{nt}"
+    );
+    assert_eq!(n(nt, "viewerFailures"), 0, "{nt}");
+    all_play_at_the_end(&v, 3);
+}
