@@ -412,9 +412,12 @@ impl Results {
     fn write(&self, summary: &crate::engine::summary::Summary) -> Result<Vec<String>> {
         let mut wrote = Vec::new();
         if let Some(path) = &self.summary_json {
-            let json = serde_json::to_string_pretty(summary)? + "\n";
-            common::artifact::write_atomic(path, json.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            // streamed: a long run's results are megabytes
+            common::artifact::write_atomic_with(path, 0o644, |w| {
+                serde_json::to_writer_pretty(&mut *w, summary)?;
+                w.write_all(b"\n")
+            })
+            .with_context(|| format!("cannot write {}", path.display()))?;
             wrote.push(format!("summary written to {}", path.display()));
         }
         if let Some(path) = &self.report {
@@ -439,9 +442,9 @@ impl Results {
             report: self.report.clone(),
         };
         let mut warned = false;
-        Some(Box::new(move |mut summary| {
-            me.complete(&mut summary);
-            if let Err(e) = me.write(&summary) {
+        Some(Box::new(move |summary| {
+            me.complete(summary);
+            if let Err(e) = me.write(summary) {
                 if !std::mem::replace(&mut warned, true) {
                     crate::log::warning("checkpoint", &format!("{e:#}; the run goes on"));
                 }

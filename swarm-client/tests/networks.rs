@@ -49,9 +49,13 @@ fn num(v: &Value, key: &str) -> f64 {
 fn distant_and_lossy_viewers_measure_their_link_and_the_others_play_clean() {
     let _g = serial();
     let origin = TestOrigin::start(&[], 3);
+    let reports = tempfile::tempdir().unwrap();
+    let report = reports.path().join("report.html");
     let (v, stdout) = run(
         &origin.url(),
         &[
+            "--report",
+            report.to_str().unwrap(),
             "--set",
             "clients=6",
             "--duration",
@@ -87,11 +91,14 @@ fn distant_and_lossy_viewers_measure_their_link_and_the_others_play_clean() {
         viewers.iter().filter(|x| x["network"] == "far").count() as f64,
         num(far, "viewers")
     );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<section id=\"networks\">"));
     for name in ["near", "far", "lossy"] {
         assert!(
             stdout.lines().any(|l| l.trim_start().starts_with(name)),
             "{stdout}"
         );
+        assert!(html.contains(&format!("<tr><th>{name}</th>")), "{name}");
     }
 }
 

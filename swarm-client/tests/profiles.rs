@@ -120,3 +120,45 @@ fn schema_snapshot() {
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
     insta::assert_json_snapshot!("swarm-client-schema", schema);
 }
+
+/// The swarm config's bounds: the value just inside is taken, the value just
+/// over is refused with exit 2 and the key named.
+#[test]
+fn every_bound_is_enforced_just_over_it() {
+    let headers = |n: usize| {
+        let list: Vec<String> = (0..n).map(|i| format!("X-H{i}='v'")).collect();
+        format!("headers={{{}}}", list.join(", "))
+    };
+    let networks = |n: usize| {
+        let share = 1.0 / n as f64;
+        let list: Vec<String> = (0..n).map(|i| format!("n{i}={{share={share}}}")).collect();
+        format!("networks={{{}}}", list.join(", "))
+    };
+    let value = |n: usize| format!("headers.X-Long=\"{}\"", "v".repeat(n));
+    let cases: Vec<(String, String, &str)> = vec![
+        ("clients=100000".into(), "clients=100001".into(), "clients"),
+        ("rampRate=10000".into(), "rampRate=10001".into(), "rampRate"),
+        ("timeout=3600".into(), "timeout=3601".into(), "timeout"),
+        (headers(32), headers(33), "headers"),
+        (value(1024), value(1025), "headers.X-Long"),
+        (networks(16), networks(17), "networks"),
+        (
+            "networks.a={share=1.0, rtt=\"10s\"}".into(),
+            "networks.a={share=1.0, rtt=\"11s\"}".into(),
+            "networks.a.rtt",
+        ),
+    ];
+    for (inside, over, key) in &cases {
+        let ok = run(&["config", "--set", inside]);
+        assert!(
+            ok.status.success(),
+            "{inside}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let bad = run(&["config", "--set", over]);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{over}: {err}");
+        assert!(err.contains(&format!("`{key}")), "{over}: {err}");
+        assert!(bad.stdout.is_empty());
+    }
+}

@@ -126,8 +126,84 @@ pub fn logged_body_bytes(dir: &Path) -> Result<(u64, usize)> {
     Ok((bytes, lines))
 }
 
-/// Runs the soak; `Ok(false)` when a check failed.
+/// Runs the soak and prints its table; `Ok(false)` when a check failed.
 pub fn run(root: &Path, o: &Options) -> Result<bool> {
+    let r = soak(root, o)?;
+    print!("{}", table(&r));
+    if let Some(dir) = &o.dir {
+        println!("logs, results and soak.json in {}", dir.display());
+    }
+    Ok(r.failed.is_empty())
+}
+
+/// The soak's figures as rows of docs/BENCHMARKS.md.
+pub fn rows(r: &Report) -> Vec<(String, String, String)> {
+    let first = r.samples.iter().find(|s| s.sec >= r.warm_up_sec);
+    let last = r.samples.last();
+    let mb = |s: Option<&Sample>| s.map_or(0.0, |s| s.rss_kb as f64 / 1024.0);
+    let fds = |s: Option<&Sample>| s.map_or(0, |s| s.fds);
+    let gb = |b: u64| b as f64 / 1e9;
+    let row = |f: &str, v: String| ("soak".to_owned(), f.to_owned(), v);
+    vec![
+        row(
+            "native viewers × minutes (release)",
+            format!(
+                "{} × {} ({} started)",
+                r.viewers, r.minutes, r.viewers_started
+            ),
+        ),
+        row(
+            "listed segments that answered 404",
+            r.listed_segments_404.to_string(),
+        ),
+        row(
+            "body bytes, swarm vs nginx's access log",
+            format!(
+                "{:.3} GB vs {:.3} GB ({:.4} %)",
+                gb(r.swarm_body_bytes),
+                gb(r.nginx_body_bytes),
+                r.bytes_diff * 100.0
+            ),
+        ),
+        row(
+            "swarm RSS from minute 2 to the end",
+            format!(
+                "{:.1} → {:.1} MB ({:+.1} %)",
+                mb(first),
+                mb(last),
+                r.rss_growth * 100.0
+            ),
+        ),
+        row(
+            "swarm open files from minute 2 to the end",
+            format!(
+                "{} → {} ({:+.1} %)",
+                fds(first),
+                fds(last),
+                r.fd_growth * 100.0
+            ),
+        ),
+        row(
+            "segments; rebuffers; HTTP errors",
+            format!("{}; {}; {}", r.segments, r.rebuffers, r.http_errors),
+        ),
+        row(
+            "restarts: viewers, origin (nginx or FFmpeg)",
+            format!("{}, {}", r.viewer_restarts, r.origin_restarts),
+        ),
+        row(
+            "checks",
+            if r.failed.is_empty() {
+                "all passed".to_owned()
+            } else {
+                format!("FAILED: {}", r.failed.join("; "))
+            },
+        ),
+    ]
+}
+
+/// Runs the soak and returns its report (written to DIR/soak.json too).
+pub fn soak(root: &Path, o: &Options) -> Result<Report> {
     let bin = crate::lab::build(root, o.release)?;
     let tmp = tempfile::tempdir()?;
     let dir = match &o.dir {
@@ -258,11 +334,7 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
     r.failed = checks(&r);
     let text = serde_json::to_string_pretty(&r)? + "\n";
     common::artifact::write_atomic(&dir.join("soak.json"), text.as_bytes())?;
-    print!("{}", table(&r));
-    if o.dir.is_some() {
-        println!("logs, results and soak.json in {}", dir.display());
-    }
-    Ok(r.failed.is_empty())
+    Ok(r)
 }
 
 /// The checks a soak must pass, as the failures' descriptions.

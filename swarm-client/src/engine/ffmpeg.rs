@@ -315,7 +315,7 @@ impl Swarm {
                 }
                 seconds += 1;
                 if super::checkpoint_due(seconds).1 && self.checkpoint.is_some() {
-                    let summary = Summary::new(
+                    let mut summary = Summary::new(
                         &self.profile,
                         &self.url,
                         &self.config,
@@ -324,11 +324,12 @@ impl Swarm {
                         super::CHECKPOINT_STOP,
                         viewers.iter().map(|v| v.figures.clone()).collect(),
                         None,
-                        series.seconds.clone(),
+                        std::mem::take(&mut series.seconds),
                     );
                     if let Some(write) = self.checkpoint.as_mut() {
-                        write(summary);
+                        write(&mut summary);
                     }
+                    series.seconds = std::mem::take(&mut summary.series);
                 }
                 let secs = (now - last_status).as_secs_f64();
                 let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();

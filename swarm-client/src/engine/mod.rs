@@ -32,7 +32,8 @@ pub const VIEWER_BACKOFF: Backoff = Backoff {
 
 /// Writes a run's results as they stand while it goes on (the results
 /// files, atomically), so that a run killed outright leaves its last one.
-pub type Checkpoint = Box<dyn FnMut(Summary) + Send>;
+/// The series is lent to it, not copied: it is handed back in the summary.
+pub type Checkpoint = Box<dyn FnMut(&mut Summary) + Send>;
 
 /// Seconds between two checkpoints.
 pub const CHECKPOINT_EVERY_SECS: u64 = 5;

@@ -253,7 +253,7 @@ impl Swarm {
                     shared.checkpoint.fetch_add(1, Ordering::Relaxed);
                 }
                 if write {
-                    let summary = self.results(
+                    let mut summary = self.results(
                         &shared,
                         now - start,
                         super::CHECKPOINT_STOP,
@@ -266,11 +266,12 @@ impl Swarm {
                                 })
                             })
                             .collect(),
-                        series.seconds.clone(),
+                        std::mem::take(&mut series.seconds),
                     );
                     if let Some(write) = self.checkpoint.as_mut() {
-                        write(summary);
+                        write(&mut summary);
                     }
+                    series.seconds = std::mem::take(&mut summary.series);
                 }
             }
             if self.check {

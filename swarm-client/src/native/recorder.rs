@@ -370,7 +370,10 @@ impl Encoded {
         for v in h.iter_recorded() {
             c.record_n(v.value_iterated_to(), v.count_at_value()).ok()?;
         }
-        Some(Encoded::of(&c))
+        let mut e = Encoded::of(&c);
+        // a long run keeps one of these a second: no spare capacity
+        e.counts.shrink_to_fit();
+        Some(e)
     }
 
     /// Adds these counts to `h`, a histogram of the same bounds, without
