@@ -35,6 +35,21 @@ fn run(url: &str, args: &[&str]) -> (Value, String) {
     (v, stdout)
 }
 
+/// The largest send queue of the origin's established connections on
+/// `port`, as `ss` reports it (bytes the peer's window has not taken yet).
+fn send_queue_max(port: u16) -> u64 {
+    let out = testkit::run_ok(testkit::tool("ss", "iproute2").args([
+        "-tnH",
+        "state",
+        "established",
+        &format!("( sport = :{port} )"),
+    ]));
+    out.lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 fn class<'a>(v: &'a Value, name: &str) -> &'a Value {
     let c = &v["totals"]["native"]["networks"][name];
     assert!(c.is_object(), "no figures for network {name}: {v:#}");
@@ -126,20 +141,34 @@ fn a_link_slower_than_the_stream_rebuffers_and_switches_down() {
     )
     .unwrap();
     let master = origin.url().replace("stream.m3u8", "master.m3u8");
-    let (v, _) = run(
-        &master,
-        &[
-            "--set",
-            "clients=4",
-            "--set",
-            "variant=\"abr\"",
-            "--duration",
-            "15s",
-            "--set",
-            &slow,
-            "--set",
-            "networks.fast={share=0.5}",
-        ],
+    let args = [
+        "--set",
+        "clients=4",
+        "--set",
+        "variant=\"abr\"",
+        "--duration",
+        "15s",
+        "--set",
+        &slow,
+        "--set",
+        "networks.fast={share=0.5}",
+    ];
+    // while it plays, the origin's side of the slow viewers' connections:
+    // their small receive windows hold nginx's sends back in its socket
+    let (v, queued) = std::thread::scope(|scope| {
+        let swarm = scope.spawn(|| run(&master, &args).0);
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        let mut most = 0u64;
+        for _ in 0..20 {
+            most = most.max(send_queue_max(origin.port));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        (swarm.join().unwrap(), most)
+    });
+    eprintln!("nginx held up to {queued} B for a slow viewer");
+    assert!(
+        queued >= 32 * 1024,
+        "nginx never had more than {queued} B queued for a slow viewer"
     );
     let (slow, fast) = (class(&v, "slow"), class(&v, "fast"));
     assert!(

@@ -600,8 +600,16 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
 fn shards_run_side_by_side_merge_into_one_run() {
     let _g = serial();
     let origin = TestOrigin::start(&[], 3);
-    let (mut a, ta) = Swarm::native(&origin.url(), 2, "6s", &["--seed", "1"]);
-    let (mut b, tb) = Swarm::native(&origin.url(), 3, "6s", &["--seed", "2"]);
+    // two network classes, so that their figures merge too
+    let classes = [
+        "--set",
+        "networks.far={share=0.5, rtt=\"20ms\"}",
+        "--set",
+        "networks.near={share=0.5}",
+    ];
+    let with = |seed: &'static str| [&["--seed", seed][..], &classes[..]].concat();
+    let (mut a, ta) = Swarm::native(&origin.url(), 2, "6s", &with("1"));
+    let (mut b, tb) = Swarm::native(&origin.url(), 3, "6s", &with("2"));
     for s in [&mut a, &mut b] {
         let status = s.wait(Duration::from_secs(20));
         assert!(status.success(), "{}", s.output());
@@ -688,6 +696,32 @@ fn shards_run_side_by_side_merge_into_one_run() {
             .unwrap()
     };
     assert_eq!(count(&m), count(&va) + count(&vb));
+    // each network class: counters add up, its TTFB histogram merges
+    for class in ["far", "near"] {
+        let c = |v: &Value, key: &str| {
+            v["totals"]["native"]["networks"][class][key]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        for key in ["viewers", "segments", "bytes"] {
+            assert_eq!(c(&m, key), c(&va, key) + c(&vb, key), "{class}.{key}");
+        }
+        let ttfb = |v: &Value| {
+            v["totals"]["native"]["networks"][class]["segmentTtfbMs"]["count"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        assert_eq!(ttfb(&m), ttfb(&va) + ttfb(&vb), "{class}");
+    }
+    assert_eq!(
+        m["totals"]["native"]["networks"]["far"]["viewers"]
+            .as_u64()
+            .unwrap()
+            + m["totals"]["native"]["networks"]["near"]["viewers"]
+                .as_u64()
+                .unwrap(),
+        5
+    );
     // seconds by wall clock: where both ran, the viewers add up
     let series = m["series"].as_array().unwrap();
     assert!(series.len() >= 6, "{series:?}");
