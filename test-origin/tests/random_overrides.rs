@@ -1,6 +1,7 @@
 //! Random overrides, fed to the real config pipeline: each either is
 //! refused with a key path (what the CLI reports with exit status 2), or
-//! gives a config whose generated nginx config passes `nginx -t` and whose
+//! gives a config whose generated nginx config passes `nginx -t`, whose
+//! runner script passes shellcheck, whose NixOS module parses, and whose
 //! FFmpeg arguments carry every number as FFmpeg reads it.
 
 use common::cli::ProfileArgs;
@@ -101,6 +102,17 @@ proptest! {
                     .resolve(&|_| None)
                     .unwrap();
                 let checked = testkit::tools::nginx_t(&text, dir.path());
+                prop_assert!(checked.is_ok(), "{sets:?}: {}", checked.unwrap_err());
+                // the runner script and the NixOS module that carry the same values
+                let script = dir.path().join("runner.sh");
+                let runner = test_origin::targets::runner_script("random", &l.config, &l.derived);
+                std::fs::write(&script, common::deploy::runner::render(&runner)).unwrap();
+                let checked = testkit::tools::shellcheck(&script);
+                prop_assert!(checked.is_ok(), "{sets:?}: {}", checked.unwrap_err());
+                let module = dir.path().join("module.nix");
+                let nix = test_origin::targets::nixos_module("random", &l.config, &l.derived).unwrap();
+                std::fs::write(&module, nix).unwrap();
+                let checked = testkit::tools::nix_parse(&module);
                 prop_assert!(checked.is_ok(), "{sets:?}: {}", checked.unwrap_err());
                 // every rate FFmpeg is handed fits the integer it parses into
                 let ffmpeg = resolve_all(

@@ -347,7 +347,105 @@ pub struct Encoded {
     pub low: u64,
     pub high: u64,
     pub sigfig: u8,
-    pub counts: Vec<(u64, u64)>,
+    pub counts: Pairs,
+}
+
+/// `[value, count]` pairs in ascending value, kept packed in memory (value
+/// steps and counts as LEB128 varints: a run keeps one histogram a second,
+/// about 3 bytes a bucket instead of 16) and written as a JSON array of
+/// pairs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pairs(Box<[u8]>);
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut n = 0u64;
+    let mut shift = 0;
+    while let Some(b) = bytes.get(*at) {
+        *at += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    n
+}
+
+impl Pairs {
+    /// Packs pairs given in ascending value; `None` when they are not.
+    pub fn from_sorted(pairs: impl IntoIterator<Item = (u64, u64)>) -> Option<Pairs> {
+        let mut out = Vec::new();
+        let mut last = 0u64;
+        for (i, (v, n)) in pairs.into_iter().enumerate() {
+            if i > 0 && v <= last {
+                return None;
+            }
+            put_varint(&mut out, v - if i > 0 { last } else { 0 });
+            put_varint(&mut out, n);
+            last = v;
+        }
+        Some(Pairs(out.into_boxed_slice()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut at = 0;
+        let mut value = 0u64;
+        std::iter::from_fn(move || {
+            if at >= self.0.len() {
+                return None;
+            }
+            value += get_varint(&self.0, &mut at);
+            Some((value, get_varint(&self.0, &mut at)))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Pairs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut pairs: Vec<(u64, u64)> = Vec::deserialize(d)?;
+        // values a run wrote are ascending and distinct; anything else is
+        // put in order, equal values summed
+        pairs.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(pairs.len());
+        for (v, n) in pairs {
+            match merged.last_mut() {
+                Some(last) if last.0 == v => last.1 = last.1.saturating_add(n),
+                _ => merged.push((v, n)),
+            }
+        }
+        Ok(Pairs::from_sorted(merged).expect("sorted and distinct"))
+    }
+}
+
+impl schemars::JsonSchema for Pairs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Pairs".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<(u64, u64)>>::json_schema(g)
+    }
 }
 
 impl Encoded {
@@ -356,10 +454,11 @@ impl Encoded {
             low: h.low(),
             high: h.high(),
             sigfig: h.sigfig(),
-            counts: h
-                .iter_recorded()
-                .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                .collect(),
+            counts: Pairs::from_sorted(
+                h.iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value())),
+            )
+            .expect("a histogram's buckets ascend"),
         }
     }
 
@@ -370,10 +469,7 @@ impl Encoded {
         for v in h.iter_recorded() {
             c.record_n(v.value_iterated_to(), v.count_at_value()).ok()?;
         }
-        let mut e = Encoded::of(&c);
-        // a long run keeps one of these a second: no spare capacity
-        e.counts.shrink_to_fit();
-        Some(e)
+        Some(Encoded::of(&c))
     }
 
     /// Adds these counts to `h`, a histogram of the same bounds, without
@@ -382,8 +478,8 @@ impl Encoded {
         if (h.low(), h.high(), h.sigfig()) != (self.low, self.high, self.sigfig) {
             return Err("histograms of other bounds".into());
         }
-        for (v, n) in &self.counts {
-            h.record_n(*v, *n)
+        for (v, n) in self.counts.iter() {
+            h.record_n(v, n)
                 .map_err(|_| format!("the value {v} is out of the histogram's bounds"))?;
         }
         Ok(())
@@ -392,8 +488,8 @@ impl Encoded {
     /// The histogram again (`None` when the bounds are unusable).
     pub fn decode(&self) -> Option<Histogram<u64>> {
         let mut h = Histogram::new_with_bounds(self.low, self.high, self.sigfig).ok()?;
-        for (v, n) in &self.counts {
-            h.record_n(*v, *n).ok()?;
+        for (v, n) in self.counts.iter() {
+            h.record_n(v, n).ok()?;
         }
         Some(h)
     }
@@ -402,6 +498,25 @@ impl Encoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_pack_and_read_back_and_write_as_json_pairs() {
+        let list = vec![(1, 5), (127, 1), (128, 300), (3_600_000_000, u64::MAX)];
+        let p = Pairs::from_sorted(list.clone()).unwrap();
+        assert_eq!(p.iter().collect::<Vec<_>>(), list);
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(
+            json,
+            "[[1,5],[127,1],[128,300],[3600000000,18446744073709551615]]"
+        );
+        let back: Pairs = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        // out of order or repeated values in a file are put right
+        let odd: Pairs = serde_json::from_str("[[9,1],[2,1],[9,2]]").unwrap();
+        assert_eq!(odd.iter().collect::<Vec<_>>(), vec![(2, 1), (9, 3)]);
+        assert!(Pairs::from_sorted([(3, 1), (3, 1)]).is_none());
+        assert!(Pairs::from_sorted(Vec::new()).unwrap().is_empty());
+    }
 
     #[test]
     fn percentiles_merge_and_encode() {
