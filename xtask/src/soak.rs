@@ -237,7 +237,8 @@ pub fn soak(root: &Path, o: &Options) -> Result<Report> {
     let json = dir.join("summary.json");
     let out = std::fs::File::create(dir.join("swarm.log"))?;
     let duration = Duration::from_secs(u64::from(o.minutes) * 60);
-    let ramp = (o.viewers / 30).clamp(1, 200).to_string();
+    // all started within 30 s (at 10/s at least)
+    let ramp = (o.viewers / 30).clamp(10, 200).to_string();
     let mut swarm = Command::new(bin.join("swarm-client"))
         .args([
             "run",
