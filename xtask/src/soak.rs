@@ -88,17 +88,21 @@ fn proc_sample(pid: u32, sec: u64) -> Option<Sample> {
     (rss_kb > 0).then_some(Sample { sec, rss_kb, fds })
 }
 
-/// Growth from the warm-up to the end: the median of the last three
-/// samples against the first sample at or after `warm_up` seconds.
-pub fn growth(samples: &[Sample], warm_up: u64, f: fn(&Sample) -> u64) -> f64 {
-    let Some(start) = samples.iter().find(|s| s.sec >= warm_up) else {
-        return 0.0;
-    };
+/// The value at the warm-up (the first sample at or after `warm_up`
+/// seconds) and at the end (the median of the last three samples).
+pub fn span(samples: &[Sample], warm_up: u64, f: fn(&Sample) -> u64) -> Option<(u64, u64)> {
+    let start = samples.iter().find(|s| s.sec >= warm_up)?;
     let mut tail: Vec<u64> = samples.iter().rev().take(3).map(f).collect();
     tail.sort_unstable();
-    let end = tail[tail.len() / 2] as f64;
-    let base = f(start).max(1) as f64;
-    (end - base) / base
+    Some((f(start), tail[tail.len() / 2]))
+}
+
+/// Growth from the warm-up to the end, as [`span`] measures them.
+pub fn growth(samples: &[Sample], warm_up: u64, f: fn(&Sample) -> u64) -> f64 {
+    span(samples, warm_up, f).map_or(0.0, |(base, end)| {
+        let base = base.max(1) as f64;
+        (end as f64 - base) / base
+    })
 }
 
 /// Sums the `$body_bytes_sent` of every line of nginx's `timing` and
@@ -138,10 +142,9 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
 
 /// The soak's figures as rows of docs/BENCHMARKS.md.
 pub fn rows(r: &Report) -> Vec<(String, String, String)> {
-    let first = r.samples.iter().find(|s| s.sec >= r.warm_up_sec);
-    let last = r.samples.last();
-    let mb = |s: Option<&Sample>| s.map_or(0.0, |s| s.rss_kb as f64 / 1024.0);
-    let fds = |s: Option<&Sample>| s.map_or(0, |s| s.fds);
+    let rss = span(&r.samples, r.warm_up_sec, |s| s.rss_kb).unwrap_or_default();
+    let fds = span(&r.samples, r.warm_up_sec, |s| s.fds).unwrap_or_default();
+    let mb = |kb: u64| kb as f64 / 1024.0;
     let gb = |b: u64| b as f64 / 1e9;
     let row = |f: &str, v: String| ("soak".to_owned(), f.to_owned(), v);
     vec![
@@ -169,19 +172,14 @@ pub fn rows(r: &Report) -> Vec<(String, String, String)> {
             "swarm RSS from minute 2 to the end",
             format!(
                 "{:.1} → {:.1} MB ({:+.1} %)",
-                mb(first),
-                mb(last),
+                mb(rss.0),
+                mb(rss.1),
                 r.rss_growth * 100.0
             ),
         ),
         row(
             "swarm open files from minute 2 to the end",
-            format!(
-                "{} → {} ({:+.1} %)",
-                fds(first),
-                fds(last),
-                r.fd_growth * 100.0
-            ),
+            format!("{} → {} ({:+.1} %)", fds.0, fds.1, r.fd_growth * 100.0),
         ),
         row(
             "segments; rebuffers; HTTP errors",
@@ -275,7 +273,8 @@ pub fn soak(root: &Path, o: &Options) -> Result<Report> {
                 dir.join("swarm.log").display()
             );
         }
-        if t >= next_sample {
+        // while the viewers play (not as the swarm stops them)
+        if t >= next_sample && t < duration {
             if let Some(s) = proc_sample(pid, t.as_secs()) {
                 if s.sec % 60 < SAMPLE_EVERY.as_secs() {
                     println!(
@@ -375,10 +374,9 @@ pub fn checks(r: &Report) -> Vec<String> {
 }
 
 fn table(r: &Report) -> String {
-    let first = r.samples.iter().find(|s| s.sec >= r.warm_up_sec);
-    let last = r.samples.last();
-    let mb = |s: Option<&Sample>| s.map_or(0.0, |s| s.rss_kb as f64 / 1024.0);
-    let fds = |s: Option<&Sample>| s.map_or(0, |s| s.fds);
+    let rss = span(&r.samples, r.warm_up_sec, |s| s.rss_kb).unwrap_or_default();
+    let fds = span(&r.samples, r.warm_up_sec, |s| s.fds).unwrap_or_default();
+    let mb = |kb: u64| kb as f64 / 1024.0;
     let mut o = String::new();
     use std::fmt::Write;
     let _ = writeln!(o, "\nsoak: {} viewers, {} min", r.viewers, r.minutes);
@@ -397,16 +395,16 @@ fn table(r: &Report) -> String {
     let _ = writeln!(
         o,
         "  swarm RSS            {:.1} MB at {} s → {:.1} MB at the end ({:+.1} %)",
-        mb(first),
+        mb(rss.0),
         r.warm_up_sec,
-        mb(last),
+        mb(rss.1),
         r.rss_growth * 100.0
     );
     let _ = writeln!(
         o,
         "  swarm open files     {} → {} ({:+.1} %)",
-        fds(first),
-        fds(last),
+        fds.0,
+        fds.1,
         r.fd_growth * 100.0
     );
     let _ = writeln!(
