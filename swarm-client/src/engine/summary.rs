@@ -115,16 +115,21 @@ impl NetworkTotals {
 
     /// Fills in the ratio and the distributions from `r`.
     fn complete(&mut self, name: &str, r: &Recorder) {
-        let watched = self.play_sec + self.rebuffer_sec;
-        self.rebuffer_ratio = if watched > 0.0 {
-            self.rebuffer_sec / watched
-        } else {
-            0.0
-        };
+        self.rebuffer_ratio = rebuffer_ratio(self.play_sec, self.rebuffer_sec);
         if let Some(h) = r.networks.get(name) {
             self.segment_ttfb_ms = Stats::of(&h.segment_ttfb, 1000.0);
             self.startup_ms = Stats::of(&h.startup, 1000.0);
         }
+    }
+}
+
+/// `rebuffer / (play + rebuffer)` (PLAYER.md); 0 before any playback.
+fn rebuffer_ratio(play_sec: f64, rebuffer_sec: f64) -> f64 {
+    let watched = play_sec + rebuffer_sec;
+    if watched > 0.0 {
+        rebuffer_sec / watched
+    } else {
+        0.0
     }
 }
 
@@ -174,12 +179,7 @@ impl NativeCounts {
 
     /// `rebuffer_sec / (play_sec + rebuffer_sec)`; 0 before any playback.
     pub fn rebuffer_ratio(&self) -> f64 {
-        let watched = self.play_sec + self.rebuffer_sec;
-        if watched > 0.0 {
-            self.rebuffer_sec / watched
-        } else {
-            0.0
-        }
+        rebuffer_ratio(self.play_sec, self.rebuffer_sec)
     }
 }
 
