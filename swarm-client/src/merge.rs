@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use common::cli::UsageError;
 
 use crate::engine::summary::{
-    self, NativeTotals, Second, Summary, ViewerFigures, RESULTS_FORMAT, RESULTS_VERSION,
+    self, NativeTotals, Second, Seconds, Summary, ViewerFigures, RESULTS_FORMAT, RESULTS_VERSION,
 };
 use crate::native::recorder::{Encoded, Recorder};
 
@@ -263,10 +263,10 @@ pub struct SeriesMerger {
 }
 
 impl SeriesMerger {
-    pub fn add(&mut self, run: &[Second]) -> Result<(), String> {
+    pub fn add(&mut self, run: &Seconds) -> Result<(), String> {
         self.runs += 1;
         self.total += run.first().map_or(0, |s| s.target);
-        for s in run {
+        for s in run.iter() {
             let e = self.by_t.entry(s.t).or_insert_with(|| {
                 (
                     Second {
@@ -306,7 +306,7 @@ impl SeriesMerger {
         Ok(())
     }
 
-    pub fn finish(self) -> Vec<Second> {
+    pub fn finish(self) -> Seconds {
         let (runs, total) = (self.runs, self.total);
         self.by_t
             .into_values()
@@ -330,7 +330,7 @@ impl SeriesMerger {
 }
 
 /// The seconds of several runs merged (see [`SeriesMerger`]).
-pub fn merge_series(runs: &[&[Second]]) -> Result<Vec<Second>, String> {
+pub fn merge_series(runs: &[&Seconds]) -> Result<Seconds, String> {
     let mut m = SeriesMerger::default();
     for r in runs {
         m.add(r)?;
@@ -395,7 +395,7 @@ impl Merger {
             }
         }
         self.series.add(&r.series)?;
-        r.series = Vec::new();
+        r.series = Seconds::new();
         self.totals.viewers += r.totals.viewers;
         self.totals.add_counts(&r.totals);
         if let Some(n) = &r.totals.native {
@@ -620,7 +620,7 @@ mod tests {
             "duration reached",
             viewers,
             Some(&r),
-            seconds,
+            seconds.iter().collect(),
         );
         // Summary::new numbers viewers from 0; a shard keeps its own ids
         for (v, id) in s.viewers.iter_mut().zip(ids) {
@@ -666,13 +666,14 @@ mod tests {
         // seconds by wall clock; the second the third shard misses does
         // not count for the fewest active
         assert_eq!(merged.series.len(), 8);
-        assert_eq!(merged.series[0].active, 7);
-        assert!(!merged.series[0].after_ramp);
-        assert_eq!(merged.series[2].bytes, 1000);
+        let series: Vec<Second> = merged.series.iter().collect();
+        assert_eq!(series[0].active, 7);
+        assert!(!series[0].after_ramp);
+        assert_eq!(series[2].bytes, 1000);
         // each shard had one viewer fewer in its fourth second: 1003 for
         // the first two, 1004 for the third
-        assert_eq!(merged.series[3].active, 8);
-        assert_eq!(merged.series[4].active, 9);
+        assert_eq!(series[3].active, 8);
+        assert_eq!(series[4].active, 9);
         assert_eq!(m.min_active_share, Some(0.8));
         let ids: Vec<u32> = merged.viewers.iter().map(|v| v.id).collect();
         assert_eq!(ids, (0..10).collect::<Vec<_>>());

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::engine::summary::{bytes, rate, Second, Summary};
+use crate::engine::summary::{bytes, rate, Second, Seconds, Summary};
 use crate::native::recorder::Stats;
 
 /// `s` safe inside HTML text and attribute values.
@@ -167,12 +167,12 @@ pub fn chart(id: &str, title: &str, unit: &str, lines: &[Line]) -> String {
     o
 }
 
-fn per_second(series: &[Second], f: impl Fn(&Second) -> Option<f64>) -> Vec<Option<f64>> {
-    series.iter().map(f).collect()
+fn per_second(series: &Seconds, f: impl Fn(&Second) -> Option<f64>) -> Vec<Option<f64>> {
+    series.iter().map(|s| f(&s)).collect()
 }
 
 /// The charts of a run, over its seconds.
-fn charts(series: &[Second]) -> String {
+fn charts(series: &Seconds) -> String {
     let v = |f: fn(&Second) -> u64| per_second(series, |s| Some(f(s) as f64));
     let mut o = String::from("<section id=\"charts\">\n<h2>Over time</h2>\n<div class=\"grid\">\n");
     o.push_str(&chart(

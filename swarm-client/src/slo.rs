@@ -412,7 +412,7 @@ mod tests {
         Summary {
             format: crate::engine::summary::RESULTS_FORMAT.into(),
             version: crate::engine::summary::RESULTS_VERSION,
-            series: vec![],
+            series: Default::default(),
             engine: "native".into(),
             url: "http://x/s.m3u8".into(),
             profile: "default".into(),

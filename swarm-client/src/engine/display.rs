@@ -17,7 +17,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
 use ratatui::Terminal;
 
-use super::summary::{rate, Second};
+use super::summary::{rate, Second, Seconds};
 
 /// One second of a run, as the display shows it.
 pub struct Frame<'a> {
@@ -35,8 +35,10 @@ pub struct Frame<'a> {
     pub rebuffers: Option<u64>,
     /// Failed requests by kind (`HTTP 404`, `timeout`, …), so far.
     pub errors: BTreeMap<String, u64>,
+    /// Body bytes received so far.
+    pub received: u64,
     /// The run's seconds so far.
-    pub series: &'a [Second],
+    pub series: &'a Seconds,
     /// The plain status line (what is printed when there is no live view).
     pub line: String,
 }
@@ -147,9 +149,9 @@ impl Drop for Live {
 }
 
 /// The last `n` values of a series figure.
-fn last(series: &[Second], n: usize, f: impl Fn(&Second) -> u64) -> Vec<u64> {
+fn last(series: &Seconds, n: usize, f: impl Fn(&Second) -> u64) -> Vec<u64> {
     let from = series.len().saturating_sub(n);
-    series[from..].iter().map(f).collect()
+    series.iter_from(from).map(|s| f(&s)).collect()
 }
 
 /// The origin's figures of the last second, when they are read.
@@ -219,6 +221,7 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
         rows[1],
     );
     let now = f.series.last();
+    let now = now.as_ref();
     let width = usize::from(area.width / 3).saturating_sub(2).max(1);
     let ttfb = now
         .and_then(|s| {
@@ -279,10 +282,7 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
     ui.render_widget(
         Paragraph::new(vec![
             Line::from(format!("rebuffers {rebuffers}")),
-            Line::from(format!(
-                "received {}",
-                super::summary::bytes(f.series.iter().map(|s| s.bytes).sum())
-            )),
+            Line::from(format!("received {}", super::summary::bytes(f.received))),
             Line::from(origin_line(now)),
         ])
         .block(Block::default().borders(Borders::ALL).title(" Playback ")),

@@ -362,6 +362,7 @@ impl Swarm {
                     stalled: stalled as u64,
                     rebuffers: None,
                     errors: metrics.error_kinds(),
+                    received: bytes,
                     series: &series.seconds,
                     line,
                 });

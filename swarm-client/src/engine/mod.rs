@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod native;
 pub mod netbytes;
 pub mod progress;
+pub mod seconds;
 pub mod summary;
 
 use std::time::Duration;
@@ -183,7 +184,7 @@ pub struct Series {
     last: Option<u64>,
     prev: (u64, u64, u64),
     prev_ttfb: Option<hdrhistogram::Histogram<u64>>,
-    pub seconds: Vec<summary::Second>,
+    pub seconds: seconds::Seconds,
 }
 
 /// Significant digits of each second's TTFB histogram in the results.
@@ -205,7 +206,7 @@ impl Series {
             last: None,
             prev: (0, 0, 0),
             prev_ttfb: None,
-            seconds: Vec::new(),
+            seconds: seconds::Seconds::new(),
         }
     }
 
@@ -217,10 +218,11 @@ impl Series {
 
     /// The origin's figures of the last sample's second.
     pub fn origin(&mut self, o: crate::origin::OriginSample) {
-        if let Some(s) = self.seconds.last_mut() {
+        if let Some(mut s) = self.seconds.last() {
             s.origin_connections = o.connections;
             s.origin_requests = o.requests_per_sec;
             s.origin_cpu = o.cpu_cores;
+            self.seconds.set_last(&s);
         }
     }
 
@@ -265,7 +267,7 @@ impl Series {
         }
         self.prev = (bytes, requests, errors);
         self.last = Some(t);
-        self.seconds.push(second);
+        self.seconds.push(&second);
     }
 }
 
@@ -447,13 +449,24 @@ mod tests {
         );
         // the second's own histogram: 99 samples of 5 ms, not the first 1 ms
         assert_eq!(
-            s.seconds[1].ttfb.as_ref().unwrap().decode().unwrap().len(),
+            s.seconds
+                .iter()
+                .nth(1)
+                .unwrap()
+                .ttfb
+                .unwrap()
+                .decode()
+                .unwrap()
+                .len(),
             99
         );
         assert_eq!(summary::min_active_share(&s.seconds), Some(1.0));
         s.sample(104, ms(5000), (2, 0), (40, 6, 1), None);
         assert_eq!(summary::min_active_share(&s.seconds), Some(0.5));
         // before the ramp is over: the last second's share
-        assert_eq!(summary::min_active_share(&s.seconds[..2]), Some(0.75));
+        assert_eq!(
+            summary::min_active_share(&s.seconds.iter().take(2).collect()),
+            Some(0.75)
+        );
     }
 }

@@ -304,6 +304,7 @@ impl Swarm {
                 stalled: stalled as u64,
                 rebuffers: Some(metrics.rebuffers.get()),
                 errors: metrics.error_kinds(),
+                received: bytes,
                 series: &series.seconds,
                 line,
             });
@@ -342,7 +343,7 @@ impl Swarm {
         ran_for: Duration,
         stopped_by: &str,
         figures: Vec<ViewerFigures>,
-        series: Vec<summary::Second>,
+        series: summary::Seconds,
     ) -> Summary {
         let recorder = shared
             .recorder

@@ -7,6 +7,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::seconds::Seconds;
 use crate::config::Config;
 use crate::native::recorder::{Encoded, Recorder, Stats, RATIO_SCALE};
 
@@ -359,14 +360,14 @@ pub struct Second {
 /// The `minActiveViewers` figure of a series: the fewest viewers active in
 /// any second after the ramp, as a share of the target; the last second's
 /// share when the run ended before that.
-pub fn min_active_share(series: &[Second]) -> Option<f64> {
+pub fn min_active_share(series: &Seconds) -> Option<f64> {
     let share = |s: &Second| s.active as f64 / s.target.max(1) as f64;
     series
         .iter()
         .filter(|s| s.after_ramp)
-        .map(share)
+        .map(|s| share(&s))
         .reduce(f64::min)
-        .or_else(|| series.last().map(share))
+        .or_else(|| series.last().map(|s| share(&s)))
 }
 
 /// The results of a run (or of runs merged): settings, totals, every
@@ -394,7 +395,7 @@ pub struct Summary {
     pub viewers: Vec<ViewerFigures>,
     /// One entry per wall-clock second.
     #[serde(default)]
-    pub series: Vec<Second>,
+    pub series: Seconds,
     /// Each objective of the `slo` table, checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<crate::slo::Verdict>,
@@ -410,7 +411,7 @@ pub fn totals(
     target: u32,
     secs: f64,
     recorder: Option<&Recorder>,
-    series: &[Second],
+    series: &Seconds,
 ) -> Totals {
     let mut t = Totals {
         viewers: target,
@@ -472,7 +473,7 @@ impl Summary {
         stopped_by: &str,
         mut viewers: Vec<ViewerFigures>,
         recorder: Option<&Recorder>,
-        series: Vec<Second>,
+        series: Seconds,
     ) -> Self {
         let secs = ran_for.as_secs_f64().max(1e-9);
         for (i, v) in viewers.iter_mut().enumerate() {

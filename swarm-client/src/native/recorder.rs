@@ -357,7 +357,7 @@ pub struct Encoded {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pairs(Box<[u8]>);
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
@@ -369,7 +369,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     }
 }
 
-fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
+pub(crate) fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     let mut n = 0u64;
     let mut shift = 0;
     while let Some(b) = bytes.get(*at) {
@@ -413,6 +413,16 @@ impl Pairs {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The packed bytes, for storing elsewhere.
+    pub(crate) fn packed(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Pairs from bytes [`Pairs::packed`] gave.
+    pub(crate) fn from_packed(bytes: &[u8]) -> Pairs {
+        Pairs(bytes.into())
     }
 }
 
