@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
 use swarm_client::config::{Engine, VariantMode};
-use swarm_client::run::{check_url, parse_header, NeverReachable, RunArgs};
+use swarm_client::run::{check_url, parse_header, NothingPlayed, RunArgs};
 use swarm_client::slo::SloFailed;
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
@@ -217,7 +217,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let status = if e.is::<NeverReachable>() {
+            let status = if e.is::<NothingPlayed>() {
                 3
             } else if e.is::<SloFailed>() {
                 4

@@ -14,10 +14,69 @@ use crate::engine::{ffmpeg, native, Outcome};
 use crate::viewer::{Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use crate::SwarmClient;
 
-/// The stream could not be reached at all: exit status 3.
+/// No viewer played the stream — it was never reachable, every playlist
+/// was refused, or no segment came in: exit status 3, with why.
 #[derive(Debug, thiserror::Error)]
-#[error("the stream at {0} was never reachable: no viewer read anything")]
-pub struct NeverReachable(pub String);
+#[error("{0}")]
+pub struct NothingPlayed(pub String);
+
+/// Why no viewer of a finished run played anything, or `None` when one
+/// did (a shard or a run without viewers is never judged here).
+pub fn nothing_played(
+    summary: &crate::engine::summary::Summary,
+    never_reached: bool,
+) -> Option<String> {
+    let t = &summary.totals;
+    let url = &summary.url;
+    if never_reached {
+        return Some(format!(
+            "the stream at {url} was never reachable: no viewer read anything"
+        ));
+    }
+    if t.viewers_started == 0 {
+        return None;
+    }
+    let played = match &t.native {
+        Some(n) => u64::from(t.viewers_started) > n.counts.never_played,
+        None => t.segments > 0,
+    };
+    if played {
+        return None;
+    }
+    // the failures, most frequent first
+    let mut why: Vec<(u64, String)> = t
+        .http_errors
+        .iter()
+        .map(|(s, n)| (*n, format!("HTTP {s}")))
+        .chain((t.timeouts > 0).then(|| (t.timeouts, "timeout".to_owned())))
+        .chain((t.connect_errors > 0).then(|| (t.connect_errors, "connection".to_owned())))
+        .chain(
+            t.native
+                .iter()
+                .flat_map(|n| n.counts.errors.iter().map(|(k, v)| (*v, k.clone()))),
+        )
+        .collect();
+    why.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let listed = why
+        .iter()
+        .take(4)
+        .map(|(n, k)| format!("{k} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let listed = if listed.is_empty() {
+        "no request failed: the run ended before a segment came in".to_owned()
+    } else {
+        listed
+    };
+    let read = crate::engine::summary::bytes(t.bytes);
+    Some(if t.playlists == 0 {
+        format!(
+            "the stream at {url} answered ({read} read) but no viewer could use a playlist of it: {listed}"
+        )
+    } else {
+        format!("no viewer played a segment of the stream at {url} ({read} read): {listed}")
+    })
+}
 
 /// What `run` was asked to do.
 #[derive(Clone, Debug)]
@@ -374,8 +433,8 @@ pub fn run(a: RunArgs) -> Result<()> {
     if a.part.print_results {
         println!("{}", crate::merge::printed(&summary)?);
     }
-    if outcome.never_reached {
-        return Err(NeverReachable(a.url).into());
+    if let Some(why) = nothing_played(&summary, outcome.never_reached) {
+        return Err(NothingPlayed(why).into());
     }
     if shard.is_part() {
         // one shard's figures are not the run's: merge judges the objectives
@@ -481,11 +540,16 @@ fn preflight_reachable(url: &str, c: &Config) -> bool {
 }
 
 /// The same check with the native engine's own HTTP client (so HTTPS, the
-/// CA file, `--resolve` and the headers apply), following redirects.
+/// CA file, `--resolve` and the headers apply), following redirects;
+/// bounded as a viewer's playlist request is: the whole check within the
+/// timeout (10 s at most), and no more of the body read than a playlist
+/// may have.
 fn native_preflight(url: &url::Url, client: &crate::native::http::ClientConfig) -> bool {
     use crate::native::http::Client;
     let mut cfg = client.clone();
     cfg.timeout = cfg.timeout.min(Duration::from_secs(10));
+    let deadline = cfg.timeout;
+    let began = std::time::Instant::now();
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -496,7 +560,9 @@ fn native_preflight(url: &url::Url, client: &crate::native::http::ClientConfig) 
         let mut c = Client::new(std::sync::Arc::new(cfg), "hls-swarm-preflight");
         let mut at = url.clone();
         for _ in 0..=crate::native::viewer::MAX_REDIRECTS {
-            let r = c.get(&at, 0, &mut |_| {}).await?;
+            let left = deadline.saturating_sub(began.elapsed());
+            let keep = crate::native::playlist::MAX_PLAYLIST_BYTES + 1;
+            let r = c.get(&at, keep, left, &mut |_| {}).await?;
             match r.location.as_deref().and_then(|l| at.join(l).ok()) {
                 Some(next) if (300..400).contains(&r.status) => at = next,
                 _ => return Ok(r.status),

@@ -121,6 +121,8 @@ impl Swarm {
             check: self.check,
             failures: Default::default(),
             checkpoint: Default::default(),
+            told_variants: Default::default(),
+            finished: Default::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let player = PlayerConfig {
@@ -203,6 +205,11 @@ impl Swarm {
                 _ = tick.tick() => {}
                 _ = wake => break,
                 r = control.signalled() => { stop_reason = r; break; }
+            }
+            if shared.finished.load(Ordering::Relaxed) == n as u64 && n > 0 {
+                // a VOD played to its end by every viewer
+                stop_reason = "every viewer finished";
+                break;
             }
             let Some(second) = series.due(super::unix_now()) else {
                 continue;
@@ -328,7 +335,7 @@ impl Swarm {
             }
         }
         control.finish();
-        let never_reached = metrics.playlists.get() == 0;
+        let never_reached = metrics.bytes.get() == 0;
         let summary = self.results(&shared, ran_for, stop_reason, figures, series.seconds);
         Ok(Outcome {
             summary,

@@ -150,6 +150,14 @@ pub struct NativeCounts {
     pub sequence_resets: u64,
     /// Playlist unreachable for `timeout`: the viewer started over.
     pub viewer_failures: u64,
+    /// Viewers (for one viewer: 1 or 0) that were started but never
+    /// played: no segment came in before the run ended.
+    #[serde(default)]
+    pub never_played: u64,
+    /// Playlists of a master that were not followed: a viewer follows at
+    /// most 16 (variants and renditions).
+    #[serde(default)]
+    pub variants_not_followed: u64,
     /// Seconds the playout clock advanced.
     pub play_sec: f64,
     pub rebuffers: u64,
@@ -168,6 +176,8 @@ impl NativeCounts {
         self.segments_failed += o.segments_failed;
         self.sequence_resets += o.sequence_resets;
         self.viewer_failures += o.viewer_failures;
+        self.never_played += o.never_played;
+        self.variants_not_followed += o.variants_not_followed;
         self.play_sec += o.play_sec;
         self.rebuffers += o.rebuffers;
         self.rebuffer_sec += o.rebuffer_sec;

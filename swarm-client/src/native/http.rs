@@ -24,6 +24,10 @@ use super::player::Failure;
 /// The connection's read buffer: response heads must fit in it.
 pub const READ_BUFFER: usize = 16 * 1024;
 
+/// The longest request target (path and query) the HTTP stack can send
+/// (the `http` crate's limit on a URI).
+pub const MAX_REQUEST_TARGET: usize = u16::MAX as usize - 1;
+
 /// When the first byte of a response arrived: the first read after the
 /// last write, noted above TLS (so a TLS session ticket is not taken for it).
 #[derive(Debug)]
@@ -409,10 +413,13 @@ impl Client {
 
     /// The GET request for `url` with the swarm's headers.
     fn request(&mut self, url: &Url) -> Result<http::Request<Empty<Bytes>>, Failure> {
-        let mut req =
-            http::Request::get(&url[url::Position::BeforePath..url::Position::AfterQuery])
-                .body(Empty::<Bytes>::new())
-                .map_err(|_| Failure::Broken)?;
+        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        if target.len() >= MAX_REQUEST_TARGET {
+            return Err(Failure::UrlTooLong);
+        }
+        let mut req = http::Request::get(target)
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| Failure::Broken)?;
         let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
         if self.host.as_ref().is_none_or(|(h, _)| h != host) {
             let value = HeaderValue::from_str(host).map_err(|_| Failure::Broken)?;
@@ -429,8 +436,28 @@ impl Client {
     }
 
     /// GETs `url`. Keeps up to `keep` bytes of the body; counts every chunk
-    /// with `on_bytes` as it arrives.
+    /// with `on_bytes` as it arrives. The whole request — connect, head
+    /// and body — ends within `deadline`, however the server sends it (a
+    /// body dripped a byte at a time never lets the idle timeout fire):
+    /// past it, a [`Failure::Timeout`].
     pub async fn get(
+        &mut self,
+        url: &Url,
+        keep: usize,
+        deadline: Duration,
+        on_bytes: &mut impl OnBytes,
+    ) -> Result<Response, Failure> {
+        match tokio::time::timeout(deadline, self.get_within(url, keep, on_bytes)).await {
+            Ok(r) => r,
+            Err(_) => {
+                // whatever was under way on the connection is abandoned
+                self.conn = None;
+                Err(Failure::Timeout)
+            }
+        }
+    }
+
+    async fn get_within(
         &mut self,
         url: &Url,
         keep: usize,

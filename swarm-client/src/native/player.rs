@@ -20,6 +20,21 @@ pub const LIVE_SYNC_COUNT: f64 = 3.0;
 /// `maxBufferLength`): a VOD is not downloaded in one burst.
 pub const MAX_BUFFER_SEC: f64 = 30.0;
 
+/// Playlists (variants and renditions) one viewer follows at most: with
+/// `variant = "all"` a master listing more is played in part, and the
+/// viewer says how many it left out ([`Event::VariantsNotFollowed`]).
+pub const MAX_TRACKS: usize = 16;
+/// Segments one track holds queued at most (and their URLs at most
+/// [`MAX_PENDING_URL_BYTES`]): a longer playlist is queued in turns,
+/// reloaded when the queue runs out.
+pub const MAX_PENDING: usize = 256;
+pub const MAX_PENDING_URL_BYTES: usize = 64 * 1024;
+
+/// A segment request must end within this many times its `EXTINF` (and
+/// never sooner than the `timeout`); a playlist request within the
+/// `timeout`. Past that, however the bytes trickle in, it is a timeout.
+pub const SEGMENT_DEADLINE_FACTOR: f64 = 4.0;
+
 /// What a request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -63,6 +78,19 @@ pub struct Request {
     pub init: bool,
 }
 
+impl Request {
+    /// How long this request may take in all, given the swarm's `timeout`
+    /// ([`SEGMENT_DEADLINE_FACTOR`]).
+    pub fn deadline(&self, timeout: Duration) -> Duration {
+        match self.duration {
+            Some(d) if self.kind == Kind::Segment => {
+                timeout.max(Duration::from_secs_f64(d * SEGMENT_DEADLINE_FACTOR))
+            }
+            _ => timeout,
+        }
+    }
+}
+
 /// What to do next.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Next {
@@ -89,6 +117,9 @@ pub enum Failure {
     Unsupported,
     /// The TLS handshake failed (e.g. a certificate not trusted).
     Tls,
+    /// The URL is longer than an HTTP request line may be here: no
+    /// request was sent, and none will be.
+    UrlTooLong,
 }
 
 impl Failure {
@@ -99,11 +130,29 @@ impl Failure {
             Failure::Timeout => "timeout".into(),
             Failure::Connect => "connection refused or unreachable".into(),
             Failure::Broken => "connection closed or broken mid-response".into(),
-            Failure::Playlist(e) => e.to_string(),
+            Failure::Playlist(e) => e.reason().into(),
             Failure::TooManyRedirects => "more than 5 redirects".into(),
             Failure::Unsupported => "unsupported URL scheme".into(),
             Failure::Tls => "TLS handshake failed (certificate not trusted? see --ca-file)".into(),
+            Failure::UrlTooLong => format!(
+                "URL too long (over {} bytes): not requested",
+                super::http::MAX_REQUEST_TARGET
+            ),
         }
+    }
+
+    /// The message with its details (a playlist error's line), for a
+    /// person reading one failure.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Playlist(e) => e.to_string(),
+            other => other.message(),
+        }
+    }
+
+    /// Whether trying the same request again could end otherwise.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, Failure::UrlTooLong | Failure::Unsupported)
     }
 }
 
@@ -123,6 +172,9 @@ pub enum Event {
         up: bool,
         bandwidth: u64,
     },
+    /// The master playlist listed more playlists than [`MAX_TRACKS`]:
+    /// these many were left out.
+    VariantsNotFollowed(u64),
 }
 
 /// How the player is set up.
@@ -161,6 +213,9 @@ struct Track {
     /// Media seconds of this track downloaded.
     buffered: f64,
     map_loaded: Option<Url>,
+    /// The last playlist listed more segments than were queued: load it
+    /// again when the queue runs out (even a VOD one).
+    more: bool,
 }
 
 impl Track {
@@ -179,6 +234,7 @@ impl Track {
             retry_at: None,
             buffered: 0.0,
             map_loaded: None,
+            more: false,
         }
     }
 
@@ -186,6 +242,9 @@ impl Track {
     fn due(&self) -> Option<Instant> {
         if let Some(r) = self.retry_at {
             return Some(r);
+        }
+        if self.more && self.pending.is_empty() {
+            return Some(self.next_reload);
         }
         if self.end_list && self.loaded {
             return None;
@@ -260,6 +319,11 @@ impl Player {
 
     pub fn stalled(&self, now: Instant) -> bool {
         self.playout.stalled(now)
+    }
+
+    /// Whether playback has started (a segment came in).
+    pub fn started(&self) -> bool {
+        self.playout.started()
     }
 
     /// When the buffer runs (or ran) dry; `None` before playback.
@@ -469,7 +533,15 @@ impl Player {
                 if self.cfg.variant == VariantMode::Abr {
                     self.ladder = ladder;
                 }
-                self.tracks = urls.into_iter().map(|u| Track::new(u, now)).collect();
+                if urls.len() > MAX_TRACKS {
+                    self.events
+                        .push(Event::VariantsNotFollowed((urls.len() - MAX_TRACKS) as u64));
+                }
+                self.tracks = urls
+                    .into_iter()
+                    .take(MAX_TRACKS)
+                    .map(|u| Track::new(u, now))
+                    .collect();
                 self.phase = Phase::Playing;
                 Ok(Kind::Master)
             }
@@ -591,9 +663,19 @@ impl Player {
                 back += s.duration;
             }
             appeared_at.reverse();
+            let mut url_bytes: usize = t.pending.iter().map(|p| p.seg.url.as_str().len()).sum();
+            t.more = false;
             for (k, s) in m.segments.into_iter().enumerate() {
                 let seq = first + k as u64;
                 if seq >= next && have_until.is_none_or(|h| seq > h) {
+                    url_bytes += s.url.as_str().len();
+                    if !t.pending.is_empty()
+                        && (t.pending.len() >= MAX_PENDING || url_bytes > MAX_PENDING_URL_BYTES)
+                    {
+                        // the rest is queued from a later load
+                        t.more = true;
+                        break;
+                    }
                     t.pending.push_back(Pending {
                         seq,
                         seg: s,
@@ -669,6 +751,7 @@ impl Player {
     /// `req` failed at `now`.
     pub fn on_failure(&mut self, req: &Request, f: Failure, now: Instant) {
         let timeout = self.cfg.timeout;
+        let retryable = f.retryable();
         match req.target {
             Target::Root => {
                 if let Phase::Root {
@@ -679,7 +762,7 @@ impl Player {
                 {
                     let since = *fail_since.get_or_insert(now);
                     *failures += 1;
-                    if now.saturating_duration_since(since) >= timeout {
+                    if !retryable || now.saturating_duration_since(since) >= timeout {
                         self.phase = Phase::Failed;
                     } else {
                         *retry_at = Some(now + retry_delay(*failures));
@@ -692,7 +775,7 @@ impl Player {
                 };
                 let since = *t.fail_since.get_or_insert(now);
                 t.failures += 1;
-                if now.saturating_duration_since(since) >= timeout {
+                if !retryable || now.saturating_duration_since(since) >= timeout {
                     self.phase = Phase::Failed;
                 } else {
                     t.retry_at = Some(now + retry_delay(t.failures));
@@ -711,7 +794,7 @@ impl Player {
                 }
                 let gone = matches!(f, Failure::Status(404 | 410));
                 p.tries += 1;
-                if gone || p.tries > max {
+                if gone || !retryable || p.tries > max {
                     let p = t.pending.pop_front().expect("front");
                     t.next_seq = Some(p.seq + 1);
                     self.events.push(if gone {
@@ -1018,5 +1101,114 @@ mod tests {
             "{down:?}"
         );
         assert_eq!(p.current_bandwidth(), Some(400_000));
+    }
+
+    #[test]
+    fn a_viewer_follows_at_most_max_tracks_and_says_how_many_it_left() {
+        let t0 = Instant::now();
+        let mut master = String::from("#EXTM3U\n");
+        for i in 0..1000 {
+            master += &format!("#EXT-X-STREAM-INF:BANDWIDTH={}\nv{i}.m3u8\n", 1000 + i);
+        }
+        let mut p = Player::new(cfg(VariantMode::All), t0);
+        let r = get(p.next(t0));
+        let u = r.url.clone();
+        p.on_playlist(&r, &u, master.as_bytes(), t0, t0).unwrap();
+        let ev: Vec<Event> = p.drain_events().collect();
+        assert_eq!(
+            ev,
+            vec![Event::VariantsNotFollowed(1000 - MAX_TRACKS as u64)]
+        );
+        let mut asked = std::collections::BTreeSet::new();
+        for _ in 0..MAX_TRACKS {
+            let r = get(p.next(t0));
+            assert_eq!(r.kind, Kind::Playlist);
+            asked.insert(r.url.to_string());
+            p.on_playlist(&r, &r.url.clone(), &media(0, 3, false), t0, t0)
+                .unwrap();
+        }
+        assert_eq!(asked.len(), MAX_TRACKS);
+        // every track loaded: what comes next is a segment, no other playlist
+        assert_eq!(get(p.next(t0)).kind, Kind::Segment);
+    }
+
+    #[test]
+    fn a_long_vod_playlist_is_queued_in_turns() {
+        let t0 = Instant::now();
+        let n = 3 * MAX_PENDING as u64 + 10;
+        let mut p = Player::new(cfg(VariantMode::All), t0);
+        let r = get(p.next(t0));
+        let u = r.url.clone();
+        let body = media(0, n, true);
+        p.on_playlist(&r, &u, &body, t0, t0).unwrap();
+        assert_eq!(p.tracks[0].pending.len(), MAX_PENDING);
+        // every segment once, in order, the playlist loaded again each time
+        // the queue ran out
+        let mut now = t0;
+        let mut want = 0;
+        let mut reloads = 0;
+        while want < n {
+            match p.next(now) {
+                Next::Get(r) if r.kind == Kind::Playlist => {
+                    reloads += 1;
+                    p.on_playlist(&r, &u, &body, now, now).unwrap();
+                    assert!(p.tracks[0].pending.len() <= MAX_PENDING);
+                }
+                Next::Get(r) => {
+                    assert_eq!(r.seq, Some(want));
+                    want += 1;
+                    p.on_segment_done(&r, 1, now, now);
+                }
+                Next::WaitUntil(t) => now = t,
+                other => panic!("{other:?} at segment {want}"),
+            }
+        }
+        assert_eq!(reloads, 3);
+        assert!(p.tracks[0].due().is_none(), "all queued: no more reloads");
+    }
+
+    #[test]
+    fn a_url_too_long_is_skipped_at_once_not_retried() {
+        let t0 = Instant::now();
+        let mut p = Player::new(cfg(VariantMode::All), t0);
+        let r = get(p.next(t0));
+        let u = r.url.clone();
+        p.on_playlist(&r, &u, &media(0, 4, false), t0, t0).unwrap();
+        let r = get(p.next(t0));
+        assert_eq!(r.seq, Some(1));
+        p.on_failure(&r, Failure::UrlTooLong, t0);
+        let ev: Vec<Event> = p.drain_events().collect();
+        assert!(ev.contains(&Event::SegmentFailed), "{ev:?}");
+        assert_eq!(get(p.next(t0)).seq, Some(2));
+        // a playlist whose URL cannot be sent: the viewer fails at once
+        let r = Request {
+            url: u.clone(),
+            kind: Kind::Playlist,
+            target: Target::Track(0),
+            seq: None,
+            duration: None,
+            init: false,
+        };
+        p.on_failure(&r, Failure::UrlTooLong, t0);
+        assert_eq!(p.next(t0), Next::Failed);
+    }
+
+    #[test]
+    fn deadlines_are_the_timeout_or_a_multiple_of_the_segment() {
+        let r = |kind, duration| Request {
+            url: url("http://o.test/a"),
+            kind,
+            target: Target::Root,
+            seq: None,
+            duration,
+            init: false,
+        };
+        let timeout = Duration::from_secs(5);
+        assert_eq!(r(Kind::Playlist, None).deadline(timeout), timeout);
+        assert_eq!(r(Kind::Segment, Some(1.0)).deadline(timeout), timeout);
+        assert_eq!(
+            r(Kind::Segment, Some(6.0)).deadline(timeout),
+            Duration::from_secs(24)
+        );
     }
 }

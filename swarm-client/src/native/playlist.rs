@@ -11,8 +11,9 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// The longest target or segment duration accepted, in seconds.
 pub const MAX_DURATION_SEC: f64 = 3600.0;
 
-/// What is wrong with a playlist. The messages form a small fixed set, so
-/// they can be counted by message.
+/// What is wrong with a playlist. [`PlaylistError::reason`] is one of a
+/// small fixed set, so failures can be counted by it; the message (the
+/// `Display`) adds the line where there is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlaylistError {
     #[error("bad playlist: not UTF-8")]
@@ -29,12 +30,45 @@ pub enum PlaylistError {
     TargetDurationTooLong,
     #[error("bad playlist: EXTINF duration not in (0, 3600] s")]
     BadSegmentDuration,
+    /// An `EXTINF` that is not a decimal number (`1e308`, `0x10`, `inf`).
+    #[error("bad playlist: EXTINF duration not a decimal number of seconds (line {0})")]
+    UnreadableDuration(u32),
+    /// A line the playlist syntax cannot hold (a lone CR), or one the
+    /// parser stopped at: the rest of the playlist would be lost.
+    #[error("bad playlist: unreadable line {0}")]
+    UnreadableLine(u32),
     #[error("bad playlist: a URI that cannot be resolved")]
     BadUri,
     #[error("bad playlist: a master playlist without variants")]
     NoVariants,
     #[error("bad playlist: EXT-X-MEDIA-SEQUENCE out of range")]
     BadSequence,
+}
+
+impl PlaylistError {
+    /// The kind of error without its line: what failures are counted by.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PlaylistError::UnreadableDuration(_) => {
+                "bad playlist: EXTINF duration not a decimal number of seconds"
+            }
+            PlaylistError::UnreadableLine(_) => "bad playlist: unreadable line",
+            PlaylistError::NotUtf8 => "bad playlist: not UTF-8",
+            PlaylistError::NotM3u8 => {
+                "bad playlist: not an M3U8 playlist (no #EXTM3U or unparsable)"
+            }
+            PlaylistError::TooLarge => "bad playlist: larger than 1 MiB",
+            PlaylistError::TooManyEntries => "bad playlist: more than 10000 entries",
+            PlaylistError::NoTargetDuration => "bad playlist: missing or zero EXT-X-TARGETDURATION",
+            PlaylistError::TargetDurationTooLong => {
+                "bad playlist: EXT-X-TARGETDURATION over 3600 s"
+            }
+            PlaylistError::BadSegmentDuration => "bad playlist: EXTINF duration not in (0, 3600] s",
+            PlaylistError::BadUri => "bad playlist: a URI that cannot be resolved",
+            PlaylistError::NoVariants => "bad playlist: a master playlist without variants",
+            PlaylistError::BadSequence => "bad playlist: EXT-X-MEDIA-SEQUENCE out of range",
+        }
+    }
 }
 
 /// The highest media sequence number accepted (far from overflow).
@@ -98,22 +132,80 @@ fn join(base: &Url, uri: &str) -> Result<Url, PlaylistError> {
     }
 }
 
+/// What the line scan found: the line number of each URI line.
+struct Lines {
+    uris: Vec<u32>,
+}
+
+/// Reads `body` line by line before m3u8-rs does, for what it would let
+/// through: m3u8-rs stops at the first line it cannot parse and returns
+/// what came before as a whole playlist, and it reads `EXTINF:1e308` as
+/// one second titled `e308`. Lines end in LF or CRLF; a CR anywhere else
+/// makes the line unreadable. An `EXTINF` duration must be a decimal
+/// number (RFC 8216 §4.3.2.1: decimal-integer or decimal-floating-point).
+fn scan_lines(body: &str) -> Result<Lines, PlaylistError> {
+    let mut uris = Vec::new();
+    for (i, line) in body.split('\n').enumerate() {
+        let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.contains('\r') {
+            return Err(PlaylistError::UnreadableLine(n));
+        }
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            let number = rest.split(',').next().unwrap_or("").trim();
+            let unsigned = number.strip_prefix('-').unwrap_or(number);
+            let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+            let decimal = !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit());
+            if !decimal {
+                return Err(PlaylistError::UnreadableDuration(n));
+            }
+            // m3u8-rs keeps an f32; the number itself is checked here
+            let d: f64 = number
+                .parse()
+                .map_err(|_| PlaylistError::UnreadableDuration(n))?;
+            if !(d > 0.0 && d <= MAX_DURATION_SEC) {
+                return Err(PlaylistError::BadSegmentDuration);
+            }
+        } else if !line.trim().is_empty() && !line.starts_with('#') {
+            if uris.len() >= MAX_ENTRIES {
+                return Err(PlaylistError::TooManyEntries);
+            }
+            uris.push(n);
+        }
+    }
+    Ok(Lines { uris })
+}
+
+/// m3u8-rs parsed `parsed` URI lines of the `lines.uris` there are: if it
+/// stopped early, the line after the last one it took is where.
+fn check_all_parsed(lines: &Lines, parsed: usize) -> Result<(), PlaylistError> {
+    if parsed < lines.uris.len() {
+        return Err(PlaylistError::UnreadableLine(lines.uris[parsed]));
+    }
+    Ok(())
+}
+
 /// Parses a playlist body loaded from `base`.
 pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
     if body.len() > MAX_PLAYLIST_BYTES {
         return Err(PlaylistError::TooLarge);
     }
-    if std::str::from_utf8(body).is_err() {
+    let Ok(text) = std::str::from_utf8(body) else {
         return Err(PlaylistError::NotUtf8);
-    }
+    };
     if !body.trim_ascii_start().starts_with(b"#EXTM3U") {
         return Err(PlaylistError::NotM3u8);
     }
+    let lines = scan_lines(text)?;
     match m3u8_rs::parse_playlist_res(body).map_err(|_| PlaylistError::NotM3u8)? {
         m3u8_rs::Playlist::MasterPlaylist(m) => {
             if m.variants.len() + m.alternatives.len() > MAX_ENTRIES {
                 return Err(PlaylistError::TooManyEntries);
             }
+            // I-frame variants carry their URI in an attribute, not a line
+            check_all_parsed(&lines, m.variants.iter().filter(|v| !v.is_i_frame).count())?;
             let variants = m
                 .variants
                 .iter()
@@ -143,6 +235,7 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
             if p.segments.len() > MAX_ENTRIES {
                 return Err(PlaylistError::TooManyEntries);
             }
+            check_all_parsed(&lines, p.segments.len())?;
             if p.target_duration == 0 {
                 return Err(PlaylistError::NoTargetDuration);
             }
@@ -278,5 +371,62 @@ mod tests {
             many.extend_from_slice(format!("#EXTINF:2,\ns{i}.ts\n").as_bytes());
         }
         check(&many, PlaylistError::TooManyEntries);
+    }
+
+    #[test]
+    fn durations_are_decimal_numbers() {
+        let check = |extinf: &str| {
+            let body = format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:{extinf}\na.ts\n");
+            parse(&base(), body.as_bytes()).map(|p| match p {
+                Playlist::Media(m) => m.segments[0].duration,
+                Playlist::Master { .. } => panic!("media expected"),
+            })
+        };
+        // m3u8-rs alone reads these as 1 s, 16 s, … with the rest as a title
+        for bad in [
+            "1e308,", "1E3,", "0x10,", "inf,", "NaN,", "+2,", "2.0.1,", ",", "abc",
+        ] {
+            assert_eq!(
+                check(bad),
+                Err(PlaylistError::UnreadableDuration(3)),
+                "EXTINF:{bad}"
+            );
+        }
+        assert_eq!(check("3601,"), Err(PlaylistError::BadSegmentDuration));
+        assert_eq!(check("0,"), Err(PlaylistError::BadSegmentDuration));
+        assert_eq!(check("-1.5,"), Err(PlaylistError::BadSegmentDuration));
+        for (good, want) in [("2,", 2.0), ("2.5,title", 2.5), ("3600", 3600.0)] {
+            let got = check(good).unwrap_or_else(|e| panic!("EXTINF:{good}: {e}"));
+            assert!((got - want).abs() < 1e-3, "EXTINF:{good}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_line_the_parser_cannot_read_is_an_error_with_its_number() {
+        // a lone CR inside a URI line: m3u8-rs would stop there and return
+        // the first segment as the whole playlist
+        let body = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb\r.ts\n#EXTINF:2,\nc.ts\n";
+        assert_eq!(parse(&base(), body), Err(PlaylistError::UnreadableLine(6)));
+        assert_eq!(
+            PlaylistError::UnreadableLine(6).to_string(),
+            "bad playlist: unreadable line 6"
+        );
+        assert_eq!(
+            PlaylistError::UnreadableLine(6).reason(),
+            "bad playlist: unreadable line"
+        );
+        // CRLF line ends are fine
+        let crlf =
+            b"#EXTM3U\r\n#EXT-X-TARGETDURATION:2\r\n#EXTINF:2,\r\na.ts\r\n#EXTINF:2,\r\nb.ts\r\n";
+        let Ok(Playlist::Media(m)) = parse(&base(), crlf) else {
+            panic!("CRLF playlist refused")
+        };
+        assert_eq!(m.segments.len(), 2);
+        // in a master playlist too
+        let master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\nb\rx.m3u8\n";
+        assert_eq!(
+            parse(&base(), master),
+            Err(PlaylistError::UnreadableLine(5))
+        );
     }
 }

@@ -39,6 +39,10 @@ pub struct Shared {
     /// Raised by the swarm before it writes a checkpoint: each viewer then
     /// leaves a copy of its figures in its slot at its next step.
     pub checkpoint: AtomicU64,
+    /// Whether a viewer has said that it left variants out (said once).
+    pub told_variants: AtomicBool,
+    /// Viewers that played their stream to its end (a VOD) and stopped.
+    pub finished: AtomicU64,
 }
 
 /// What the swarm reads of a viewer while it runs.
@@ -189,7 +193,11 @@ pub async fn run(
         slot.dry_at.store(u64::MAX, Ordering::Relaxed);
         slot.keep(summed(&fig, None));
         match end {
-            End::Stopped | End::Done => break,
+            End::Stopped => break,
+            End::Done => {
+                shared.finished.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
             End::Failed => {
                 fig.n.counts.viewer_failures += 1;
                 shared.metrics.viewer_failures.inc();
@@ -233,6 +241,7 @@ fn summed(fig: &Figures, playing: Option<(&Player, Instant)>) -> ViewerFigures {
         }
     }
     n.rebuffer_ratio = n.counts.rebuffer_ratio();
+    n.counts.never_played = u64::from(f.starts > 0 && n.startup_ms.is_none());
     // a native viewer's stalls are its rebuffers
     f.stalls = n.counts.rebuffers;
     f.native = Some(n);
@@ -262,7 +271,8 @@ async fn play(
         client = client.with_link(link.clone(), spec.seed ^ 0x9e37_79b9_7f4a_7c15);
     }
     let network = spec.network.as_ref().map(|(name, _)| &**name);
-    let mut player = Player::new(spec.player.clone(), Instant::now());
+    let began = Instant::now();
+    let mut player = Player::new(spec.player.clone(), began);
     let slot = &shared.slots[spec.slot];
     // bytes off the wire, counted from the client's sockets (failed and
     // cut-short responses included)
@@ -276,7 +286,7 @@ async fn play(
     let end = loop {
         let next = player.next(Instant::now());
         absorb(&mut player, shared, fig, network);
-        publish(&player, shared, slot);
+        publish(&player, shared, slot, began);
         let asked = shared.checkpoint.load(Ordering::Relaxed);
         if asked != fig.checkpoint {
             fig.checkpoint = asked;
@@ -319,7 +329,7 @@ async fn play(
                                 "{:>8.3}s  {:<8} FAILED {}  {}",
                                 shared.epoch.elapsed().as_secs_f64(),
                                 req.kind.as_str(),
-                                f.message(),
+                                f.detail(),
                                 req.url
                             );
                         }
@@ -334,9 +344,15 @@ async fn play(
     end
 }
 
-/// Publishes when this viewer's buffer runs dry, for the swarm's stall count.
-fn publish(player: &Player, shared: &Shared, slot: &Slot) {
-    let ns = player.dry_at().map_or(u64::MAX, |t| {
+/// Publishes when this viewer's buffer runs dry, for the swarm's stall
+/// count. A playback that has not started `timeout` after it began counts
+/// as stalled from then on: a viewer waiting for its first segment that
+/// long sees nothing, as one whose buffer ran dry does.
+fn publish(player: &Player, shared: &Shared, slot: &Slot, began: Instant) {
+    let dry = player
+        .dry_at()
+        .or_else(|| (!player.started()).then(|| began + shared.client.timeout));
+    let ns = dry.map_or(u64::MAX, |t| {
         t.saturating_duration_since(shared.epoch).as_nanos() as u64
     });
     slot.dry_at.store(ns, Ordering::Relaxed);
@@ -356,6 +372,8 @@ async fn fetch(
         MAX_PLAYLIST_BYTES + 1
     };
     let began = Instant::now();
+    // one deadline for the request and the redirects it leads to
+    let deadline = req.deadline(shared.client.timeout);
     let mut url = req.url.clone();
     let m = &shared.metrics;
     for hop in 0..=MAX_REDIRECTS {
@@ -364,7 +382,11 @@ async fn fetch(
             *body += n;
             m.body_bytes.inc_by(n);
         };
-        let resp = match client.get(&url, keep, &mut on_bytes).await {
+        let left = deadline.saturating_sub(began.elapsed());
+        if left.is_zero() {
+            return (Err(Failure::Timeout), began);
+        }
+        let resp = match client.get(&url, keep, left, &mut on_bytes).await {
             Ok(r) => r,
             Err(f) => return (Err(f), began),
         };
@@ -569,6 +591,20 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Opti
                 m.segments_skipped.inc_by(n);
             }
             Event::SequenceReset => fig.n.counts.sequence_resets += 1,
+            Event::VariantsNotFollowed(n) => {
+                fig.n.counts.variants_not_followed += n;
+                if !shared.told_variants.swap(true, Ordering::Relaxed) {
+                    crate::log::warning(
+                        "variants",
+                        &format!(
+                            "the master playlist lists {} playlists; a viewer follows the first {} \
+                             (variantsNotFollowed counts the rest)",
+                            n + super::player::MAX_TRACKS as u64,
+                            super::player::MAX_TRACKS
+                        ),
+                    );
+                }
+            }
             Event::Switch { up, .. } => {
                 if up {
                     fig.n.counts.switches_up += 1;
