@@ -1,9 +1,10 @@
 //! What the workspace's tests share (a dev-dependency of every component):
-//! free ports, the lock that runs heavy tests one at a time, process
+//! free ports, a hostile HTTP server, the lock that runs heavy tests one at a time, process
 //! helpers, and the validators that run real tools on generated files
 //! (`nginx -t`, shellcheck, `nix-instantiate --parse`, `systemd-analyze
 //! verify`).
 
+pub mod hostile;
 pub mod netns;
 pub mod origin;
 pub mod procs;

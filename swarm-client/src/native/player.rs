@@ -358,7 +358,7 @@ impl Player {
             && self
                 .tracks
                 .iter()
-                .all(|t| t.loaded && t.end_list && t.pending.is_empty())
+                .all(|t| t.loaded && t.end_list && !t.more && t.pending.is_empty())
     }
 
     /// What to do at `now`.

@@ -1,0 +1,372 @@
+//! The native engine against a hostile origin (`testkit::hostile`): bodies
+//! dripped a byte at a time or never ended, a preflight that must not hang,
+//! a master with thousands of variants, playlists the parser would cut
+//! short, durations with exponents, URLs too long to send, and runs in
+//! which nothing could be played. Every run is the real `swarm-client run`
+//! binary, bounded in time: a hang fails the test instead of holding it.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::hostile::{Hostile, Reply};
+
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
+
+/// Longer than any run here should take; a run still going then is a hang.
+const HANG: Duration = Duration::from_secs(60);
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    summary: Value,
+    took: Duration,
+}
+
+/// Runs `swarm-client run URL` (native, one viewer) with `args`, killing it
+/// (and failing) if it is still running after [`HANG`].
+fn swarm(url: &str, args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let began = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["run", url, "--metrics-addr", "127.0.0.1:0", "--seed", "7"])
+        .args(["--engine", "native", "--plain", "--set", "clients=1"])
+        .args(["--set", "rampJitter=0", "--summary-json"])
+        .arg(&json)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = testkit::procs::wait_until(HANG, || matches!(child.try_wait(), Ok(Some(_))));
+    if !done {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let took = began.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        done,
+        "swarm-client still running after {HANG:?}: it hangs\n{stdout}\n{stderr}"
+    );
+    let summary = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| panic!("no summary written\n{stdout}\n{stderr}"));
+    Run {
+        code: out.status.code(),
+        stdout,
+        stderr,
+        summary,
+        took,
+    }
+}
+
+fn native(r: &Run) -> &Value {
+    &r.summary["totals"]["native"]
+}
+
+fn errors(r: &Run, message: &str) -> u64 {
+    native(r)["errors"][message].as_u64().unwrap_or(0)
+}
+
+/// A live media playlist of `n` one-second segments under `/seg/`.
+fn media(n: u64) -> String {
+    let mut s = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for i in 0..n {
+        s += &format!("#EXTINF:1.000,\n/seg/{i}.ts\n");
+    }
+    s
+}
+
+#[test]
+fn a_dripping_playlist_times_out_and_the_viewer_fails() {
+    let s = Hostile::start();
+    // a valid playlist at 10 bytes a second: every byte resets an idle
+    // timer, so only a deadline on the whole request ends it
+    s.route(
+        "/drip.m3u8",
+        Reply::Drip {
+            body: media(20).into_bytes(),
+            chunk: 1,
+            every: Duration::from_millis(100),
+        },
+    );
+    let r = swarm(
+        &s.url("/drip.m3u8"),
+        &["--set", "timeout=2", "--duration", "9s"],
+    );
+    let t = &r.summary["totals"];
+    // the preflight and the viewer's first request each end at the 2 s
+    // deadline; the playlist unreachable for the timeout ends the run
+    assert!(t["timeouts"].as_u64().unwrap() >= 1, "{}", r.summary);
+    assert_eq!(t["playlists"], 0, "{}", r.summary);
+    assert_eq!(native(&r)["neverPlayed"], 1, "{}", r.summary);
+    assert_eq!(r.summary["stoppedBy"], "stream never reachable");
+    assert!(r.took < Duration::from_secs(9), "took {:?}", r.took);
+    assert_eq!(r.code, Some(3), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("no viewer could use a playlist") && r.stderr.contains("timeout ×"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_dripping_segment_times_out_within_its_deadline() {
+    let s = Hostile::start();
+    s.route("/live.m3u8", Reply::playlist(media(6)));
+    s.route(
+        "/seg/*",
+        Reply::Drip {
+            body: vec![0x47; 10_000],
+            chunk: 1,
+            every: Duration::from_millis(50),
+        },
+    );
+    // deadline: max(timeout 2 s, 4 × 1 s) = 4 s per segment request
+    let r = swarm(
+        &s.url("/live.m3u8"),
+        &[
+            "--set",
+            "timeout=2",
+            "--set",
+            "segMaxRetry=0",
+            "--duration",
+            "10s",
+        ],
+    );
+    let t = &r.summary["totals"];
+    let timeouts = t["timeouts"].as_u64().unwrap();
+    assert!((1..=3).contains(&timeouts), "{}", r.summary);
+    assert_eq!(native(&r)["segmentsFailed"], timeouts, "{}", r.summary);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no viewer played a segment"),
+        "{}",
+        r.stderr
+    );
+    // a viewer that never played counts as stalled once the timeout passed
+    let stalled: Vec<u64> = r.summary["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sec| sec["stalled"].as_u64().unwrap())
+        .collect();
+    assert!(
+        stalled.iter().filter(|s| **s == 1).count() >= 5,
+        "{stalled:?}"
+    );
+    assert_eq!(stalled.last(), Some(&1), "{stalled:?}");
+}
+
+#[test]
+fn an_endless_playlist_does_not_hold_the_preflight_or_the_run() {
+    let s = Hostile::start();
+    s.route(
+        "/endless.m3u8",
+        Reply::Endless {
+            chunk: "#EXT-X-PADDING\n".repeat(64).into_bytes(),
+            every: Duration::from_millis(10),
+        },
+    );
+    let r = swarm(
+        &s.url("/endless.m3u8"),
+        &["--set", "timeout=2", "--duration", "4s"],
+    );
+    // preflight (2 s) + the run (4 s), with room for the stop
+    assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
+    assert!(
+        r.summary["totals"]["timeouts"].as_u64().unwrap() >= 1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+}
+
+#[test]
+fn a_head_that_never_ends_or_a_body_shorter_than_its_length_is_a_timeout() {
+    let s = Hostile::start();
+    s.route(
+        "/head.m3u8",
+        Reply::EndlessHead {
+            every: Duration::from_millis(100),
+        },
+    );
+    s.route(
+        "/lying.m3u8",
+        Reply::Lying {
+            claimed: 100_000,
+            body: media(3).into_bytes(),
+        },
+    );
+    for path in ["/head.m3u8", "/lying.m3u8"] {
+        let r = swarm(&s.url(path), &["--set", "timeout=2", "--duration", "9s"]);
+        assert!(
+            r.summary["totals"]["timeouts"].as_u64().unwrap() >= 1,
+            "{path}: {}",
+            r.summary
+        );
+        assert_eq!(r.summary["stoppedBy"], "stream never reachable", "{path}");
+        assert!(r.took < Duration::from_secs(9), "{path}: took {:?}", r.took);
+        assert_eq!(r.code, Some(3), "{path}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_master_with_thousands_of_variants_is_followed_in_part_and_said_so() {
+    let s = Hostile::start();
+    let mut master = String::from("#EXTM3U\n");
+    for i in 0..3000 {
+        master += &format!("#EXT-X-STREAM-INF:BANDWIDTH={}\n/v/{i}.m3u8\n", 100_000 + i);
+    }
+    s.route("/master.m3u8", Reply::playlist(master));
+    // 4 s segments: 16 playlists reloaded every 2 s leave time for segments
+    s.route(
+        "/v/*",
+        Reply::playlist(
+            media(500)
+                .replace(":1.000,", ":4.000,")
+                .replace("DURATION:1", "DURATION:4"),
+        ),
+    );
+    s.route("/seg/*", Reply::segment(1000));
+    let r = swarm(&s.url("/master.m3u8"), &["--duration", "8s"]);
+    let variants: std::collections::BTreeSet<String> = s
+        .hits()
+        .into_iter()
+        .filter(|h| h.path.starts_with("/v/"))
+        .map(|h| h.path)
+        .collect();
+    assert_eq!(variants.len(), 16, "{variants:?}");
+    assert_eq!(
+        native(&r)["variantsNotFollowed"],
+        3000 - 16,
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.stderr
+            .contains("lists 3000 playlists; a viewer follows the first 16"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+#[test]
+fn a_playlist_the_parser_would_cut_short_is_refused_with_its_line() {
+    let s = Hostile::start();
+    // a lone CR in the URI on line 8: m3u8-rs alone would return the first
+    // two segments as the whole playlist
+    let body = media(6).replacen("/seg/2.ts", "/seg/2\r.ts", 1);
+    s.route("/cr.m3u8", Reply::playlist(body));
+    s.route("/seg/*", Reply::segment(1000));
+    let r = swarm(&s.url("/cr.m3u8"), &["--duration", "3s"]);
+    assert!(
+        errors(&r, "bad playlist: unreadable line") >= 1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["totals"]["segments"], 0, "{}", r.summary);
+    assert_eq!(
+        s.hits()
+            .iter()
+            .filter(|h| h.path.starts_with("/seg/"))
+            .count(),
+        0
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(r.stderr.contains("unreadable line"), "{}", r.stderr);
+}
+
+#[test]
+fn a_duration_with_an_exponent_is_refused() {
+    let s = Hostile::start();
+    let body = media(4).replacen("#EXTINF:1.000,", "#EXTINF:1e308,", 1);
+    s.route("/exp.m3u8", Reply::playlist(body));
+    s.route("/seg/*", Reply::segment(1000));
+    let r = swarm(&s.url("/exp.m3u8"), &["--duration", "3s"]);
+    assert!(
+        errors(
+            &r,
+            "bad playlist: EXTINF duration not a decimal number of seconds"
+        ) >= 1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["totals"]["segments"], 0, "{}", r.summary);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+}
+
+#[test]
+fn a_url_too_long_to_send_is_counted_once_and_never_requested() {
+    let s = Hostile::start();
+    let long = format!("/seg/{}.ts", "x".repeat(70_000));
+    let body = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n/seg/0.ts\n#EXTINF:1.0,\n{long}\n\
+         #EXTINF:1.0,\n/seg/2.ts\n#EXT-X-ENDLIST\n"
+    );
+    s.route("/vod.m3u8", Reply::playlist(body));
+    s.route("/seg/*", Reply::segment(1000));
+    // a VOD and no --duration: the run ends when the viewer played it out
+    let r = swarm(&s.url("/vod.m3u8"), &["--set", "segMaxRetry=3"]);
+    assert_eq!(
+        errors(&r, "URL too long (over 65534 bytes): not requested"),
+        1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(native(&r)["segmentsFailed"], 1, "{}", r.summary);
+    assert_eq!(r.summary["totals"]["segments"], 2, "{}", r.summary);
+    assert!(
+        s.hits().iter().all(|h| h.path.len() < 1000) && s.heads_too_long() == 0,
+        "the long URL reached the server"
+    );
+    assert_eq!(r.summary["stoppedBy"], "every viewer finished");
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+#[test]
+fn runs_in_which_nothing_played_exit_3_and_say_why() {
+    let s = Hostile::start();
+    // every playlist too large: bytes were read, so "never reachable" is wrong
+    s.route(
+        "/huge.m3u8",
+        Reply::playlist(format!("#EXTM3U\n{}", "#EXT-X-PADDING\n".repeat(80_000))),
+    );
+    let r = swarm(&s.url("/huge.m3u8"), &["--duration", "3s"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("answered (")
+            && r.stderr.contains("no viewer could use a playlist")
+            && r.stderr.contains("bad playlist: larger than 1 MiB ×"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("never reachable"), "{}", r.stderr);
+    // a master that lists itself: every playlist refused; exit 0 before
+    s.route(
+        "/loop.m3u8",
+        Reply::playlist("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\n/loop.m3u8\n"),
+    );
+    let r = swarm(&s.url("/loop.m3u8"), &["--duration", "3s"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no viewer played a segment") && r.stderr.contains("not an M3U8"),
+        "{}",
+        r.stderr
+    );
+    // nothing listening: never reachable, as before
+    let port = testkit::free_port();
+    let r = swarm(
+        &format!("http://127.0.0.1:{port}/x.m3u8"),
+        &["--set", "timeout=1", "--duration", "5s"],
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(r.stderr.contains("was never reachable"), "{}", r.stderr);
+}
