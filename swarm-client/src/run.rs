@@ -616,8 +616,7 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     let c = loaded.config;
     let url = url::Url::parse(&a.url)
         .map_err(|e| UsageError(format!("`{}` is not a stream URL: {e}", a.url)))?;
-    // a socket and a little slack per viewer
-    check_fd_limit(u64::from(c.clients) * 2 + 1024);
+    check_fd_limit(loaded.derived.recommended_fd_limit);
     let header_map =
         crate::native::http::headers(&request_headers(&c, &headers)).map_err(UsageError)?;
     if let Some(f) = &a.ca_file {

@@ -211,7 +211,7 @@ pub fn kubernetes_workload(
             .clone()
             .map(|claim| (claim, results_dir.to_owned())),
         cpu_millis: 100 + per_pod / 4,
-        memory_mb: 64 + per_pod * 64 / 1024,
+        memory_mb: 64 + per_pod * crate::derive::NATIVE_VIEWER_KB / 1024,
         sysctls: crate::sysctl::sysctls(),
         notes: vec![format!(
             "An Indexed Job of {pods} pod(s) playing {} viewers in all, each pod its share \

@@ -12,7 +12,15 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn derived(profile: &str) -> Value {
-    let out = run(&["config", "--json", "--profile", profile]);
+    derived_with(profile, &[])
+}
+
+fn derived_with(profile: &str, set: &[&str]) -> Value {
+    let mut args = vec!["config", "--json", "--profile", profile];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let out = run(&args);
     assert!(
         out.status.success(),
         "{}",
@@ -33,10 +41,10 @@ fn lists_every_profile_in_order() {
     assert_eq!(names, ["default", "stress", "gentle", "burst", "extreme"]);
 }
 
-/// SPEC §4 table and derived check values.
+/// SPEC §4 table and derived check values (the FFmpeg engine's sizing).
 #[test]
 fn profile_values_and_derived_check_values() {
-    let d = derived("default");
+    let d = derived_with("default", &["engine=\"ffmpeg\""]);
     assert_eq!(d["clients"], 50);
     let dd = &d["derived"];
     assert_eq!(dd["rampDuration"], 10);
@@ -46,7 +54,7 @@ fn profile_values_and_derived_check_values() {
     assert_eq!(dd["containerMemoryMB"], 1217);
     assert_eq!(dd["vmMemoryMB"], 1575);
 
-    let b = derived("burst");
+    let b = derived_with("burst", &["engine=\"ffmpeg\""]);
     assert_eq!(b["clients"], 100);
     assert_eq!(b["reconnect"], false);
     assert_eq!(b["derived"]["estimatedMemoryMB"], 1964);
@@ -60,7 +68,7 @@ fn profile_values_and_derived_check_values() {
         ("extreme", 500, 50, 20, "error", "all", true, 2, 1, 5),
     ];
     for (p, clients, rate, jitter, level, variant, reconnect, delay, retry, timeout) in table {
-        let v = derived(p);
+        let v = derived_with(p, &["engine=\"ffmpeg\""]);
         assert_eq!(v["clients"], clients, "{p}");
         assert_eq!(v["rampRate"], rate, "{p}");
         assert_eq!(v["rampJitter"], jitter, "{p}");
@@ -89,6 +97,30 @@ fn profile_values_and_derived_check_values() {
             "{p}"
         );
     }
+}
+
+/// The native engine's sizing (PLAYER.md §5): 64 KB and 2 descriptors a
+/// viewer, not an FFmpeg process's 19 MB and 15.
+#[test]
+fn native_sizing_follows_the_native_engine() {
+    let d = derived("default");
+    assert_eq!(d["engine"], "native");
+    let dd = &d["derived"];
+    // 50 viewers: ceil(50 × 64 / 1024) + 64
+    assert_eq!(dd["estimatedMemoryMB"], 68);
+    assert_eq!(dd["recommendedFdLimit"], 1124);
+    assert_eq!(dd["recommendedPorts"], 100);
+    assert_eq!(dd["containerMemoryMB"], 82);
+    assert_eq!(dd["vmMemoryMB"], 345);
+    let big = derived_with("default", &["clients=10000"]);
+    let bd = &big["derived"];
+    assert_eq!(bd["estimatedMemoryMB"], 689);
+    assert_eq!(bd["recommendedFdLimit"], 21024);
+    assert_eq!(bd["containerMemoryMB"], 827);
+    assert_eq!(bd["vmMemoryMB"], 1152);
+    let ff = derived_with("default", &["clients=10000", "engine=\"ffmpeg\""]);
+    assert_eq!(ff["derived"]["estimatedMemoryMB"], 190_064);
+    assert_eq!(ff["derived"]["recommendedFdLimit"], 151_000);
 }
 
 #[test]

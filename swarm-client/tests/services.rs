@@ -16,9 +16,24 @@ fn run(args: &[&str]) -> String {
 
 #[test]
 fn the_unit_verifies_and_carries_the_derived_limits() {
-    for (profile, nofile, memory) in [("default", 1750, 1217), ("extreme", 8500, 11477)] {
+    // (profile, engine, LimitNOFILE, MemoryMax): each engine's own sizing
+    for (profile, engine, nofile, memory) in [
+        ("default", "native", 1124, 82),
+        ("extreme", "native", 2024, 116),
+        ("default", "ffmpeg", 1750, 1217),
+        ("extreme", "ffmpeg", 8500, 11477),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        run(&["systemd", "-p", profile, "-o", dir.path().to_str().unwrap()]);
+        let engine_set = format!("engine=\"{engine}\"");
+        run(&[
+            "systemd",
+            "-p",
+            profile,
+            "--set",
+            &engine_set,
+            "-o",
+            dir.path().to_str().unwrap(),
+        ]);
         let unit = dir.path().join("systemd/hls-swarm-client.service");
         if let Err(e) = testkit::tools::systemd_verify(&[&unit]) {
             panic!("{profile}: {e}");
@@ -40,7 +55,7 @@ fn the_unit_verifies_and_carries_the_derived_limits() {
         assert!(text.contains(" run ${STREAM_URL} --profile "), "{text}");
         if profile == "default" {
             let normalized = text.replace(BIN, "/usr/local/bin/swarm-client");
-            insta::assert_snapshot!("systemd-swarm-client-default", normalized);
+            insta::assert_snapshot!(format!("systemd-swarm-client-default-{engine}"), normalized);
         }
     }
 }
@@ -60,7 +75,8 @@ fn the_nixos_module_parses() {
         panic!("{}", e);
     }
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("LimitNOFILE = \"2500\";"));
+    // burst: 100 native viewers, 2 descriptors each and 1024 more
+    assert!(text.contains("LimitNOFILE = \"1224\";"), "{text}");
     assert!(text.contains("wantedBy = lib.mkIf (cfg.streamUrl != null)"));
     assert!(!text.contains("password") && !text.contains("authorizedKeys"));
 }

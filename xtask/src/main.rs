@@ -15,6 +15,7 @@ mod nix_profiles;
 mod registry;
 mod setup;
 mod soak;
+mod tally;
 
 /// Builds, checks and measures the hls-swarm workspace.
 #[derive(Parser)]
@@ -62,6 +63,10 @@ enum Task {
         /// Only check (and install) what the tests need; run no test
         #[arg(long)]
         setup_only: bool,
+        /// Let the install remove packages that conflict with what it
+        /// installs (refused by default, saying which)
+        #[arg(long)]
+        allow_remove: bool,
         /// Arguments for `cargo test` instead of `--workspace`
         #[arg(
             trailing_var_arg = true,
@@ -90,28 +95,30 @@ fn main() -> ExitCode {
         Task::BuildAll(o) => build_all::run(&root, &o),
         Task::Check { artifacts_only } => check::run(&root, artifacts_only),
         Task::Bench { only } => bench::run(&root, only),
-        Task::Demo => setup::ensure("the demo", setup::DEMO, false).and_then(|ready| {
+        Task::Demo => setup::ensure("the demo", setup::DEMO, false, false).and_then(|ready| {
             if ready {
                 lab::demo(&root)
             } else {
                 Ok(false)
             }
         }),
-        Task::Test { setup_only, args } => {
-            setup::ensure("the tests", setup::TESTS, true).and_then(|ready| {
-                if !ready || setup_only {
-                    return Ok(ready);
-                }
-                let mut a = vec!["test"];
-                if args.is_empty() {
-                    a.push("--workspace");
-                }
-                a.extend(args.iter().map(String::as_str));
-                run("cargo", &a)
-            })
-        }
+        Task::Test {
+            setup_only,
+            allow_remove,
+            args,
+        } => setup::ensure("the tests", setup::TESTS, true, allow_remove).and_then(|ready| {
+            if !ready || setup_only {
+                return Ok(ready);
+            }
+            let mut a = vec!["test"];
+            if args.is_empty() {
+                a.extend(["--workspace", "--no-fail-fast"]);
+            }
+            a.extend(args.iter().map(String::as_str));
+            tally::run_tests(&a)
+        }),
         Task::NixProfiles => nix_profiles::write(&root).map(|_| true),
-        Task::Soak(o) => setup::ensure("the soak", setup::DEMO, false).and_then(|ready| {
+        Task::Soak(o) => setup::ensure("the soak", setup::DEMO, false, false).and_then(|ready| {
             if ready {
                 soak::run(&root, &o)
             } else {

@@ -148,13 +148,16 @@ impl Plan {
         self.packages.is_empty() && self.pip.is_empty() && self.user.is_none()
     }
 
-    /// The commands that fix it, prefixed with `sudo ` where given.
-    pub fn commands(&self, sudo: &str) -> Vec<String> {
+    /// The commands that fix it, prefixed with `sudo ` where given. The
+    /// install never removes a package (`--no-remove`) unless
+    /// `allow_remove`.
+    pub fn commands(&self, sudo: &str, allow_remove: bool) -> Vec<String> {
         let mut c = Vec::new();
         if !self.packages.is_empty() {
             c.push(format!("{sudo}apt-get update"));
             c.push(format!(
-                "{sudo}apt-get install -y --no-install-recommends {}",
+                "{sudo}apt-get install -y --no-install-recommends{} {}",
+                if allow_remove { "" } else { " --no-remove" },
                 self.packages.join(" ")
             ));
         }
@@ -212,10 +215,39 @@ fn privilege() -> Option<&'static str> {
     sudo_ok.then_some("sudo ")
 }
 
+/// The installed packages apt would remove to install `packages`: the
+/// `Remv NAME [VERSION]` lines of a simulated install.
+fn removals(sudo: &str, packages: &[&str]) -> Result<Vec<String>> {
+    let mut cmd = if sudo.is_empty() {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("apt-get");
+        c
+    };
+    let out = cmd
+        .args(["install", "-s", "-y", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()?;
+    Ok(removed_by(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The `Remv` lines of `apt-get install -s` output, as `NAME VERSION`.
+fn removed_by(simulation: &str) -> Vec<String> {
+    simulation
+        .lines()
+        .filter_map(|l| l.strip_prefix("Remv "))
+        .map(|l| l.replace(['[', ']'], ""))
+        .collect()
+}
+
 /// Makes sure the host has `needs` (and the nginx account when
 /// `nginx_user`), installing what is missing when it may. `Ok(false)` when
-/// it may not: the command to run has been printed.
-pub fn ensure(purpose: &str, needs: &[Need], nginx_user: bool) -> Result<bool> {
+/// it may not: the command to run has been printed. An install that would
+/// remove an installed package is refused, saying which and why, unless
+/// `allow_remove`.
+pub fn ensure(purpose: &str, needs: &[Need], nginx_user: bool, allow_remove: bool) -> Result<bool> {
     let plan = plan(
         needs,
         Need::present,
@@ -227,10 +259,23 @@ pub fn ensure(purpose: &str, needs: &[Need], nginx_user: bool) -> Result<bool> {
     eprintln!("{purpose} needs: {}", plan.missing.join(", "));
     let Some(sudo) = privilege() else {
         eprintln!("install them with (then run this again):\n");
-        eprintln!("  {}\n", plan.commands("sudo ").join(" && "));
+        eprintln!("  {}\n", plan.commands("sudo ", allow_remove).join(" && "));
         return Ok(false);
     };
-    for cmd in plan.commands(sudo) {
+    let commands = plan.commands(sudo, allow_remove);
+    for cmd in commands {
+        if cmd.contains("apt-get install") && !allow_remove {
+            let gone = removals(sudo, &plan.packages)?;
+            if !gone.is_empty() {
+                bail!(
+                    "installing {} would remove installed package(s) {}: they conflict with \
+                     what Debian's archive offers. Nothing was changed. Resolve the conflict \
+                     yourself, or let the set-up remove them: add --allow-remove",
+                    plan.packages.join(" "),
+                    gone.join(", ")
+                );
+            }
+        }
         eprintln!("$ {cmd}");
         let words: Vec<&str> = cmd.split_whitespace().collect();
         let status = Command::new(words[0])
@@ -274,15 +319,34 @@ mod tests {
             ]
         );
         assert_eq!(
-            p.commands("sudo "),
+            p.commands("sudo ", false),
             [
                 "sudo apt-get update",
-                "sudo apt-get install -y --no-install-recommends ffmpeg uidmap",
+                "sudo apt-get install -y --no-install-recommends --no-remove ffmpeg uidmap",
                 "sudo useradd --system --no-create-home --shell /usr/sbin/nologin nginx"
             ]
         );
+        assert_eq!(
+            p.commands("", true)[1],
+            "apt-get install -y --no-install-recommends ffmpeg uidmap"
+        );
         let none = plan(DEMO, |_| true, Some(("nginx", true)));
-        assert!(none.is_empty() && none.commands("").is_empty());
+        assert!(none.is_empty() && none.commands("", false).is_empty());
+    }
+
+    #[test]
+    fn removals_are_read_from_a_simulated_install() {
+        // what apt-get install -s printed here when QEMU from the archive met
+        // a newer qemu-utils
+        let sim = "NOTE: This is only a simulation!\n\
+                   Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]\n\
+                   Inst qemu-system-common (1:7.2+dfsg-7+deb12u18+b3 Debian:12.11/stable [amd64])\n\
+                   Conf qemu-system-common (1:7.2+dfsg-7+deb12u18+b3 Debian:12.11/stable [amd64])\n";
+        assert_eq!(
+            removed_by(sim),
+            ["qemu-utils 1:10.0.2+ds-2+deb13u1~bpo12+1"]
+        );
+        assert!(removed_by("Inst a (1 x)\nConf a (1 x)\n").is_empty());
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn without_privileges_a_missing_program_gives_the_install_command() {
     assert!(err.contains("the demo needs: ffmpeg (ffmpeg)"), "{err}");
     assert!(
         err.contains(
-            "sudo apt-get update && sudo apt-get install -y --no-install-recommends ffmpeg"
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends --no-remove ffmpeg"
         ),
         "{err}"
     );

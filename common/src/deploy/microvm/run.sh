@@ -31,7 +31,12 @@ if [[ $ACCEL == tcg ]]; then
   khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev/null || true)
   if [[ $khz =~ ^[1-9][0-9]{5,7}$ ]]; then append="$append tsc_early_khz=$khz"; fi
 fi
-qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp @VCPUS@ -m @MEM@ \
+# the guest unpacks its initramfs into memory while the archive is still
+# there: room for it twice, on top of what the services are sized for
+initrd_mb=$(( $(stat -c %s "$here/initramfs.cpio") / 1048576 ))
+mem=$(( 2 * initrd_mb + 128 ))
+if (( mem < @MEM@ )); then mem=@MEM@; fi
+qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp @VCPUS@ -m "$mem" \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$here/vmlinuz" -initrd "$here/initramfs.cpio" \
   -append "$append" \
