@@ -56,6 +56,9 @@ fn every_component_and_profile_passes_the_official_schemas() {
             let mut args = vec!["--profile", &profile, "--image", &image];
             if component == "swarm-client" {
                 args.extend(["--pods", "2", "--namespace", "load-test"]);
+                // typed-looking values: a timestamp and a number (each must
+                // reach the pod as the string it is)
+                args.extend(["--start-at", "2026-11-26T18:00:00Z", "--seed", "10"]);
             }
             let (code, out) = kubernetes(component, &args, &dir);
             assert_eq!(code, 0, "{component} {profile}: {out}");
@@ -94,6 +97,20 @@ fn every_component_and_profile_passes_the_official_schemas() {
         }
     }
     testkit::kubernetes_validate(&files);
+    // and what a YAML 1.1 reader (PyYAML, as kubectl's reads them) makes of
+    // the job's arguments: strings, every one
+    let job = tmp.path().join("swarm-client-default/job.yaml");
+    let out = testkit::run_ok(Command::new("python3").arg("-c").arg(
+        "import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); \
+         c = d['spec']['template']['spec']['containers'][0]; \
+         print([type(a).__name__ for a in c['args']], [type(e.get('value', '')).__name__ for e in c['env']])",
+    ).arg(&job));
+    assert!(
+        !out.contains("datetime") && !out.contains("bool") && !out.contains("int"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&job).unwrap();
+    assert!(text.contains("- '2026-11-26T18:00:00Z'"), "{text}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod nix;
 pub mod shell;
 pub mod sysctl;
 pub mod systemd;
+pub mod yaml;
 
 use std::fmt;
 
