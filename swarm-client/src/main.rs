@@ -216,6 +216,8 @@ fn main() -> ExitCode {
     let cli: Cli = common::cli::parse::<Cli, SwarmClient>();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        // a reader that closed stdout (`… | head -1`) had what it wanted
+        Err(e) if common::cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let status = if e.is::<NothingPlayed>() {
                 3

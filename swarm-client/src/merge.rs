@@ -18,8 +18,13 @@ use crate::native::recorder::{Encoded, Recorder};
 /// Reads one results file (`--summary-json` of `run`, or a merge), checking
 /// its format and version.
 pub fn read(path: &Path) -> Result<Summary> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // an input that cannot be read is bad input (exit 2), as a bad one is
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read {}: {e}; expected a results file (run --summary-json FILE)",
+            path.display()
+        ))
+    })?;
     parse(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())).into())
 }
 
@@ -513,8 +518,12 @@ pub fn run(
                 Box::new(std::io::BufReader::new(std::io::stdin())),
             )
         } else {
-            let f = std::fs::File::open(log)
-                .with_context(|| format!("cannot read {}", log.display()))?;
+            let f = std::fs::File::open(log).map_err(|e| {
+                UsageError(format!(
+                    "--from-logs {}: cannot read it: {e}; expected the pods' logs (or - for stdin)",
+                    log.display()
+                ))
+            })?;
             (
                 log.display().to_string(),
                 Box::new(std::io::BufReader::new(f)),

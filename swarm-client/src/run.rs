@@ -351,9 +351,20 @@ pub fn run(a: RunArgs) -> Result<()> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
     });
-    let metrics_addr = a
-        .metrics_addr
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], loaded.config.metrics_port as u16)));
+    // the profile's port, unless the user chose one, gives way to a free
+    // port when taken
+    let chosen_port = matches!(
+        loaded.provenance.source_of("metricsPort"),
+        Some(common::profile::Source::Set(_))
+            | Some(common::profile::Source::OverridesFile(_))
+            | Some(common::profile::Source::UserProfile { .. })
+    );
+    let metrics_addr = crate::engine::metrics::MetricsAt {
+        addr: a.metrics_addr.unwrap_or_else(|| {
+            SocketAddr::from(([127, 0, 0, 1], loaded.config.metrics_port as u16))
+        }),
+        or_any_free: a.metrics_addr.is_none() && !chosen_port,
+    };
     let duration = if a.check {
         Some(a.duration.unwrap_or(CHECK_DURATION))
     } else {
@@ -598,7 +609,7 @@ struct Plan {
     seed: u64,
     shard: crate::engine::Shard,
     start_at: Option<std::time::SystemTime>,
-    metrics_addr: SocketAddr,
+    metrics_addr: crate::engine::metrics::MetricsAt,
     duration: Option<Duration>,
     checkpoint: Option<crate::engine::Checkpoint>,
 }

@@ -542,3 +542,41 @@ fn https_with_a_private_ca() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no PEM certificate"));
 }
+
+/// A second swarm on the host: the profile's metrics port is taken, so it
+/// serves on a free one and says so; a port the user chose is not
+/// replaced.
+#[test]
+fn a_taken_metrics_port_gives_way_unless_it_was_chosen() {
+    let s = HlsServer::start(Shape::default());
+    // the first swarm's port (or whatever already holds it)
+    let _first = std::net::TcpListener::bind("127.0.0.1:9090");
+    assert!(std::net::TcpListener::bind("127.0.0.1:9090").is_err());
+    let url = s.url("/vod/stream.m3u8");
+    let out = Command::new(BIN)
+        .args(["run", &url, "--seed", "7", "--plain", "--set", "clients=1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let at = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics on http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no metrics line: {stdout}"));
+    assert_ne!(at, "9090/metrics", "{stdout}");
+    assert!(stderr.contains("port 9090 is taken"), "{stderr}");
+    let out = Command::new(BIN)
+        .args(["run", &url, "--seed", "7", "--plain", "--set", "clients=1"])
+        .args(["--set", "metricsPort=9090"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot serve metrics on 127.0.0.1:9090"),
+        "{stderr}"
+    );
+}

@@ -194,3 +194,52 @@ fn every_bound_is_enforced_just_over_it() {
         assert!(bad.stdout.is_empty());
     }
 }
+
+/// A printing command whose reader has gone (`schema | head -1`) ends
+/// quietly with success; an input file that is not there is bad input
+/// (exit 2) — in every binary of the workspace.
+#[test]
+fn a_closed_stdout_is_not_an_error_and_a_missing_file_is_bad_input() {
+    let bins = testkit::origin::binaries();
+    for bin in ["test-origin", "swarm-client", "hls-probe"] {
+        for args in [&["schema"][..], &["config", "--json"], &["profiles"]] {
+            // the read end closed before the program writes a byte: its
+            // first write fails, whatever the output's size
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let out = Command::new(bins.join(bin))
+                .args(args)
+                .stdout(writer)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && stderr.is_empty(),
+                "{bin} {args:?}: {} {stderr}",
+                out.status
+            );
+        }
+        for args in [
+            &["config", "--overrides", "/nonexistent/o.toml"][..],
+            &["config", "--profiles", "/nonexistent/p.toml"],
+        ] {
+            let out = Command::new(bins.join(bin)).args(args).output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{bin} {args:?}");
+        }
+    }
+    for args in [
+        &["merge", "/nonexistent/a.json", "-o", "/tmp/never.json"][..],
+        &[
+            "merge",
+            "--from-logs",
+            "/nonexistent/logs",
+            "-o",
+            "/tmp/never.json",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("/nonexistent/"), "{stderr}");
+    }
+}

@@ -228,10 +228,21 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// Prints an error the way every binary of the workspace does and returns its exit code.
+/// Whether `err` is a write to a closed stdout (`… | head -1`): for a
+/// command that prints, the reader having read enough is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints an error the way every binary of the workspace does and returns
+/// its exit code (success when the error is only a closed stdout).
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit_status(&e))

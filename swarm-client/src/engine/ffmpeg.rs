@@ -6,7 +6,6 @@
 //! parent-death signal of a child is tied to the thread that spawned it, so the
 //! thread that spawns viewers lives as long as the swarm.
 
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -39,7 +38,7 @@ pub struct Swarm {
     pub shard: super::Shard,
     /// A wall-clock time to wait for before the ramp (`--start-at`).
     pub start_at: Option<std::time::SystemTime>,
-    pub metrics_addr: SocketAddr,
+    pub metrics_addr: super::metrics::MetricsAt,
     /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
     pub tty: bool,
     /// Status lines even on a terminal (no live view).

@@ -304,15 +304,45 @@ impl Metrics {
     }
 }
 
-/// Binds `addr`, says where metrics are, and serves them in a task.
+/// Where the metrics endpoint listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsAt {
+    pub addr: std::net::SocketAddr,
+    /// The port was not asked for (it is the profile's `metricsPort`): when
+    /// it is taken — a second swarm on the host — any free port will do.
+    pub or_any_free: bool,
+}
+
+/// Binds where `at` says, says where metrics are, and serves them in a task.
 pub async fn start(
-    addr: std::net::SocketAddr,
+    at: MetricsAt,
     metrics: &Metrics,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use anyhow::Context;
-    let listener = TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot serve metrics on {addr}; choose another --metrics-addr")
-    })?;
+    let addr = at.addr;
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if at.or_any_free && e.kind() == std::io::ErrorKind::AddrInUse => {
+            let l = TcpListener::bind(std::net::SocketAddr::new(addr.ip(), 0))
+                .await
+                .with_context(|| format!("cannot serve metrics on {}", addr.ip()))?;
+            crate::log::note(
+                "metrics-port",
+                &format!(
+                    "port {} is taken (another swarm?); metrics on port {} instead \
+                     (--metrics-addr or --set metricsPort=N chooses one)",
+                    addr.port(),
+                    l.local_addr()?.port()
+                ),
+            );
+            l
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot serve metrics on {addr}; choose another --metrics-addr")
+            })
+        }
+    };
     println!("metrics on http://{}/metrics", listener.local_addr()?);
     Ok(tokio::spawn(serve(
         listener,

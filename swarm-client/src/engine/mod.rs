@@ -295,11 +295,11 @@ pub struct Control {
 impl Control {
     /// Serves metrics on `addr` (target viewers set) and listens for
     /// SIGTERM and SIGINT.
-    pub async fn start(addr: std::net::SocketAddr, clients: u32) -> anyhow::Result<Control> {
+    pub async fn start(at: metrics::MetricsAt, clients: u32) -> anyhow::Result<Control> {
         use tokio::signal::unix::{signal, SignalKind};
         let metrics = metrics::Metrics::default();
         metrics.viewers_target.set(i64::from(clients));
-        let server = metrics::start(addr, &metrics).await?;
+        let server = metrics::start(at, &metrics).await?;
         Ok(Control {
             metrics,
             server,

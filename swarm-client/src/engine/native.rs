@@ -9,7 +9,6 @@
 //! between threads, so waking one costs no cross-thread handoff; a
 //! work-stealing runtime spent most of its time in those at 200 viewers.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,7 +38,7 @@ pub struct Swarm {
     pub shard: super::Shard,
     /// A wall-clock time to wait for before the ramp (`--start-at`).
     pub start_at: Option<std::time::SystemTime>,
-    pub metrics_addr: SocketAddr,
+    pub metrics_addr: super::metrics::MetricsAt,
     /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
     pub tty: bool,
     /// Whether the preflight reached the URL; if not, the run ends (exit 3)
