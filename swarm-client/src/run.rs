@@ -410,6 +410,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         no_viewer_details: a.part.no_viewer_details,
         summary_json: a.summary_json.clone(),
         report: a.report.clone(),
+        request: request_settings(&headers, a.resolve),
     };
     let plan = Plan {
         headers,
@@ -463,6 +464,55 @@ struct Results {
     no_viewer_details: bool,
     summary_json: Option<PathBuf>,
     report: Option<PathBuf>,
+    /// What of the command line shaped the requests (`settings.request`).
+    request: serde_json::Value,
+}
+
+/// Header names whose values are credentials: written `<redacted>` in
+/// results (the name stays, so a run can be made again with one's own).
+fn secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "session",
+        "signature",
+        "key",
+        "jwt",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// A header's value as results record it.
+pub fn recorded_header(name: &str, value: &str) -> String {
+    let starts = |p: &str| {
+        value
+            .get(..p.len())
+            .is_some_and(|v| v.eq_ignore_ascii_case(p))
+    };
+    let looks_secret = starts("bearer ") || starts("basic ") || starts("digest ");
+    if secret_header(name) || looks_secret {
+        "<redacted>".into()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// `settings.request` of the results: the `--header`s (credentials
+/// redacted) and `--resolve`, which the config does not hold.
+fn request_settings(headers: &[(String, String)], resolve: Option<IpAddr>) -> serde_json::Value {
+    let h: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), recorded_header(k, v).into()))
+        .collect();
+    serde_json::json!({ "headers": h, "resolve": resolve.map(|ip| ip.to_string()) })
 }
 
 impl Results {
@@ -470,6 +520,17 @@ impl Results {
     /// asked, and checks the objectives.
     fn complete(&self, summary: &mut crate::engine::summary::Summary) {
         summary.set_shard(self.shard);
+        if let Some(settings) = summary.settings.as_object_mut() {
+            settings.insert("request".into(), self.request.clone());
+            // the config's own headers, redacted as the command line's are
+            if let Some(serde_json::Value::Object(h)) = settings.get_mut("headers") {
+                for (k, v) in h.iter_mut() {
+                    if let Some(text) = v.as_str() {
+                        *v = recorded_header(k, text).into();
+                    }
+                }
+            }
+        }
         if self.no_viewer_details {
             summary.viewers.clear();
         }
@@ -510,6 +571,7 @@ impl Results {
             no_viewer_details: self.no_viewer_details,
             summary_json: self.summary_json.clone(),
             report: self.report.clone(),
+            request: self.request.clone(),
         };
         let mut warned = false;
         Some(Box::new(move |summary| {
@@ -723,4 +785,41 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         config: c,
     }
     .run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted_and_the_rest_kept() {
+        for (name, value, want) in [
+            ("Authorization", "Bearer abc", "<redacted>"),
+            ("cookie", "a=b", "<redacted>"),
+            ("X-Api-Key", "k1", "<redacted>"),
+            ("X-Auth-Token", "t", "<redacted>"),
+            ("X-Session-Id", "s", "<redacted>"),
+            ("X-Custom", "bearer xyz", "<redacted>"),
+            ("X-Custom", "Basic dXNlcjpwdw==", "<redacted>"),
+            ("X-Test-Run", "42", "42"),
+            ("Accept", "*/*", "*/*"),
+            ("X-Cdn", "b", "b"),
+        ] {
+            assert_eq!(recorded_header(name, value), want, "{name}: {value}");
+        }
+        let r = request_settings(
+            &[
+                ("X-Test-Run".into(), "42".into()),
+                ("Cookie".into(), "c=1".into()),
+            ],
+            Some("192.0.2.10".parse().unwrap()),
+        );
+        assert_eq!(
+            r,
+            serde_json::json!({
+                "headers": { "X-Test-Run": "42", "Cookie": "<redacted>" },
+                "resolve": "192.0.2.10"
+            })
+        );
+    }
 }

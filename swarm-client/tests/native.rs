@@ -395,11 +395,24 @@ fn user_agent_resolve_and_ipv6() {
             "userAgent=\"lab test/1.0\"",
             "--resolve",
             "127.0.0.1",
+            "--header",
+            "X-Test-Run: 42",
+            "--header",
+            "Authorization: Bearer s3cr3t",
             "--duration",
             "3s",
         ],
     );
     assert!(v["totals"]["segments"].as_u64().unwrap() >= 6, "{v:#}");
+    // the results say how to make the run again, credentials left out
+    assert_eq!(
+        v["settings"]["request"],
+        serde_json::json!({
+            "headers": { "X-Test-Run": "42", "Authorization": "<redacted>" },
+            "resolve": "127.0.0.1"
+        })
+    );
+    assert!(!v.to_string().contains("s3cr3t"));
     let log = viewer_requests(&s);
     let mut agents: Vec<&str> = log.iter().map(|e| e.user_agent.as_str()).collect();
     agents.sort();
