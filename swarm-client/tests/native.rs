@@ -593,3 +593,51 @@ fn a_taken_metrics_port_gives_way_unless_it_was_chosen() {
         "{stderr}"
     );
 }
+
+/// Series whose labels are known before the run are at 0 from its start:
+/// a dashboard shows 0, not "no data".
+#[test]
+fn known_series_are_exported_at_zero_from_the_start() {
+    let s = HlsServer::start(Shape::default());
+    let port = testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["run", &s.url("/live/stream.m3u8"), "--seed", "7", "--plain"])
+        .args([
+            "--set",
+            "clients=1",
+            "--duration",
+            "4s",
+            "--metrics-addr",
+            &addr,
+        ])
+        .args(["--set", "networks.slow={share=0.5, rate=\"2mbit\"}"])
+        .args(["--set", "networks.fast={share=0.5}"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}/metrics");
+    let mut text = String::new();
+    testkit::procs::wait_until(Duration::from_secs(10), || {
+        match common::probe::http_get(&url, Duration::from_secs(1)) {
+            Ok((200, t)) => {
+                text = t;
+                true
+            }
+            _ => false,
+        }
+    });
+    let _ = child.wait();
+    for line in [
+        "hls_swarm_failed_requests_total 0",
+        "hls_swarm_abr_switches_total{direction=\"up\"} 0",
+        "hls_swarm_abr_switches_total{direction=\"down\"} 0",
+        "hls_swarm_network_rebuffers_total{network=\"slow\"} 0",
+        "hls_swarm_network_failed_requests_total{network=\"fast\"} 0",
+        "hls_swarm_errors_total{reason=\"connection closed or broken mid-response\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+}

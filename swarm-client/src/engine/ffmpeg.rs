@@ -172,6 +172,7 @@ impl Swarm {
         let n = c.clients as usize;
         let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
         let metrics = control.metrics.clone();
+        metrics.preset(c.networks.keys().map(String::as_str));
         if let Some(reason) = control.wait_until(self.start_at).await {
             return Err(anyhow::anyhow!("{reason} while waiting for --start-at"));
         }

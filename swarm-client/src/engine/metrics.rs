@@ -65,6 +65,8 @@ pub struct Metrics {
     pub segments: Counter,
     pub playlists: Counter,
     pub http_errors: Family<StatusLabel, Counter>,
+    /// Every failed request, whatever its kind (at 0 from the start).
+    pub failed_requests: Counter,
     pub timeouts: Counter,
     pub connect_errors: Counter,
     // native engine
@@ -95,8 +97,31 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one failed request of `kind` for the live view.
+    /// Puts every series whose labels are known before the run at 0, so
+    /// that a dashboard shows 0 rather than no data: both ABR directions,
+    /// each network class, each failure reason of the fixed set.
+    pub fn preset<'a>(&self, networks: impl IntoIterator<Item = &'a str>) {
+        for direction in ["up", "down"] {
+            let _ = self
+                .abr_switches
+                .get_or_create(&DirectionLabel { direction });
+        }
+        for network in networks {
+            let label = NetworkLabel {
+                network: network.to_owned(),
+            };
+            let _ = self.network_segment_ttfb_seconds.get_or_create(&label);
+            let _ = self.network_rebuffers.get_or_create(&label);
+            let _ = self.network_failed_requests.get_or_create(&label);
+        }
+        for reason in crate::native::player::Failure::reasons() {
+            let _ = self.errors.get_or_create(&ReasonLabel { reason });
+        }
+    }
+
+    /// Counts one failed request of `kind` (and in `failed_requests`).
     pub fn tally(&self, kind: String) {
+        self.failed_requests.inc();
         *self
             .error_kinds
             .lock()
@@ -128,6 +153,7 @@ impl Default for Metrics {
             segments: Counter::default(),
             playlists: Counter::default(),
             http_errors: Family::default(),
+            failed_requests: Counter::default(),
             timeouts: Counter::default(),
             connect_errors: Counter::default(),
             body_bytes: Counter::default(),
@@ -199,6 +225,11 @@ impl Metrics {
             "http_errors",
             "HTTP error responses by status",
             self.http_errors.clone(),
+        );
+        r.register(
+            "failed_requests",
+            "Failed requests of every kind: HTTP errors, timeouts, refused connections, other reasons",
+            self.failed_requests.clone(),
         );
         r.register(
             "timeouts",
@@ -433,5 +464,39 @@ pub async fn serve(
             let _ = sock.write_all(resp.as_bytes()).await;
             let _ = sock.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_with_known_labels_are_exported_at_zero_from_the_start() {
+        let m = Metrics::default();
+        m.preset(["mobile", "fiber"]);
+        let mut text = String::new();
+        encode(&mut text, &m.registry()).unwrap();
+        for line in [
+            "hls_swarm_failed_requests_total 0",
+            "hls_swarm_abr_switches_total{direction=\"up\"} 0",
+            "hls_swarm_abr_switches_total{direction=\"down\"} 0",
+            "hls_swarm_network_rebuffers_total{network=\"mobile\"} 0",
+            "hls_swarm_network_failed_requests_total{network=\"fiber\"} 0",
+            "hls_swarm_network_segment_ttfb_seconds_count{network=\"mobile\"} 0",
+            "hls_swarm_errors_total{reason=\"more than 5 redirects\"} 0",
+            "hls_swarm_errors_total{reason=\"bad playlist: unreadable line\"} 0",
+            "hls_swarm_errors_total{reason=\"URL too long (over 65534 bytes): not requested\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        // a failure of any kind counts in the total
+        m.tally("HTTP 503".into());
+        m.tally("timeout".into());
+        let mut text = String::new();
+        encode(&mut text, &m.registry()).unwrap();
+        assert!(text
+            .lines()
+            .any(|l| l == "hls_swarm_failed_requests_total 2"));
     }
 }

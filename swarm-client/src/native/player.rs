@@ -141,6 +141,23 @@ impl Failure {
         }
     }
 
+    /// The messages of the failures counted by reason (`errors{reason}`):
+    /// every kind but HTTP statuses, timeouts and refused connections.
+    pub fn reasons() -> Vec<String> {
+        let mut r: Vec<String> = [
+            Failure::Broken,
+            Failure::TooManyRedirects,
+            Failure::Unsupported,
+            Failure::Tls,
+            Failure::UrlTooLong,
+        ]
+        .iter()
+        .map(Failure::message)
+        .collect();
+        r.extend(PlaylistError::ALL.iter().map(|e| e.reason().to_owned()));
+        r
+    }
+
     /// The message with its details (a playlist error's line), for a
     /// person reading one failure.
     pub fn detail(&self) -> String {

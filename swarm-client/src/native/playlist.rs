@@ -46,6 +46,22 @@ pub enum PlaylistError {
 }
 
 impl PlaylistError {
+    /// One of each kind (lines at 0).
+    pub const ALL: [PlaylistError; 12] = [
+        PlaylistError::NotUtf8,
+        PlaylistError::NotM3u8,
+        PlaylistError::TooLarge,
+        PlaylistError::TooManyEntries,
+        PlaylistError::NoTargetDuration,
+        PlaylistError::TargetDurationTooLong,
+        PlaylistError::BadSegmentDuration,
+        PlaylistError::UnreadableDuration(0),
+        PlaylistError::UnreadableLine(0),
+        PlaylistError::BadUri,
+        PlaylistError::NoVariants,
+        PlaylistError::BadSequence,
+    ];
+
     /// The kind of error without its line: what failures are counted by.
     pub fn reason(&self) -> &'static str {
         match self {
