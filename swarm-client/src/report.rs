@@ -370,7 +370,8 @@ pub fn html(s: &Summary) -> String {
          <tr><th>viewers started</th><td>{} of {}</td></tr>\n\
          <tr><th>received</th><td>{} ({} average)</td></tr>\n\
          <tr><th>segments, playlists</th><td>{}, {}</td></tr>\n\
-         <tr><th>HTTP errors, timeouts, connection errors</th><td>{}, {}, {}</td></tr>\n\
+         <tr><th>failed requests (HTTP errors, timeouts, connection errors, other)</th>\
+         <td id=\"failed-requests\">{} ({}, {}, {}, {})</td></tr>\n\
          <tr><th>restarts, stalls</th><td>{}, {}</td></tr>\n\
          <tr><th>fewest viewers active after the ramp</th><td>{}</td></tr>\n</table>\n</section>",
         t.viewers_started,
@@ -379,9 +380,14 @@ pub fn html(s: &Summary) -> String {
         esc(&rate(t.bytes as f64 / s.duration_sec.max(1e-9))),
         t.segments,
         t.playlists,
+        // the same failures the errors chart draws, second by second
+        crate::slo::failed_requests(s),
         t.http_errors.values().sum::<u64>(),
         t.timeouts,
         t.connect_errors,
+        t.native
+            .as_ref()
+            .map_or(0, |n| n.counts.errors.values().sum::<u64>()),
         t.restarts,
         t.stalls,
         t.min_active_share

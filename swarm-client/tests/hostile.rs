@@ -370,3 +370,54 @@ fn runs_in_which_nothing_played_exit_3_and_say_why() {
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(r.stderr.contains("was never reachable"), "{}", r.stderr);
 }
+
+#[test]
+fn the_reports_failed_requests_are_the_errors_its_chart_draws() {
+    let s = Hostile::start();
+    s.route("/live.m3u8", Reply::playlist(media(6)));
+    // every segment cut short: "connection closed or broken mid-response"
+    s.route(
+        "/seg/*",
+        Reply::Cut {
+            claimed: 10_000,
+            body: vec![0x47; 1000],
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let r = swarm(
+        &s.url("/live.m3u8"),
+        &["--duration", "4s", "--report", report.to_str().unwrap()],
+    );
+    let broken = errors(&r, "connection closed or broken mid-response");
+    assert!(broken >= 2, "{}", r.summary);
+    let charted: u64 = r.summary["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sec| sec["errors"].as_u64().unwrap())
+        .sum();
+    assert_eq!(charted, broken, "{}", r.summary);
+    // and the series adds up to the totals in bytes and requests too
+    let sum = |key: &str| -> u64 {
+        r.summary["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|sec| sec[key].as_u64().unwrap())
+            .sum()
+    };
+    let t = &r.summary["totals"];
+    assert_eq!(sum("bytes"), t["bytes"].as_u64().unwrap());
+    assert_eq!(
+        sum("requests"),
+        t["segments"].as_u64().unwrap() + t["playlists"].as_u64().unwrap()
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    let cell = html
+        .split("<td id=\"failed-requests\">")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no failed-requests cell in the report"));
+    assert_eq!(cell, broken.to_string(), "the totals row");
+}

@@ -42,6 +42,9 @@ pub enum Reply {
     /// A 200 head that claims `Content-Length: claimed`, `body` (shorter),
     /// then nothing, the connection held open.
     Lying { claimed: u64, body: Vec<u8> },
+    /// A 200 head that claims `Content-Length: claimed`, `body` (shorter),
+    /// then the connection closed: a response cut short.
+    Cut { claimed: u64, body: Vec<u8> },
 }
 
 impl Reply {
@@ -339,6 +342,11 @@ fn serve(mut tcp: TcpStream, inner: &Inner) {
                         n += 1;
                     }
                 }
+                false
+            }
+            Reply::Cut { claimed, body } => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {claimed}\r\n\r\n");
+                let _ = send(&mut tcp, head.as_bytes(), inner) && send(&mut tcp, &body, inner);
                 false
             }
             Reply::Lying { claimed, body } => {

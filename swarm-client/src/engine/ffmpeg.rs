@@ -408,6 +408,17 @@ impl Swarm {
             }
         }
         control.finish();
+        // what came in after the last second's sample
+        let sum = |f: fn(&ViewerFigures) -> u64| viewers.iter().map(|v| f(&v.figures)).sum::<u64>();
+        series.close(
+            super::unix_now(),
+            ran_for,
+            (
+                sum(|f| f.bytes),
+                sum(|f| f.segments + f.playlists),
+                sum(|f| f.http_errors.values().sum::<u64>() + f.timeouts + f.connect_errors),
+            ),
+        );
 
         let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
         let summary = Summary::new(

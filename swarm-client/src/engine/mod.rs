@@ -269,6 +269,31 @@ impl Series {
         self.last = Some(t);
         self.seconds.push(&second);
     }
+
+    /// The last, partial second at the end of a run: what came in after the
+    /// last sample (the running totals as of the stop) is added to that
+    /// sample's second, or made a second of its own when the clock has
+    /// moved on, so that the series adds up to the totals.
+    pub fn close(&mut self, t: u64, elapsed: Duration, totals: (u64, u64, u64)) {
+        let (bytes, requests, errors) = totals;
+        match (self.due(t), self.seconds.last()) {
+            (None, Some(mut last)) => {
+                let (b0, r0, e0) = self.prev;
+                last.bytes += bytes.saturating_sub(b0);
+                last.requests += requests.saturating_sub(r0);
+                last.errors += errors.saturating_sub(e0);
+                self.seconds.set_last(&last);
+                self.prev = totals;
+            }
+            _ => {
+                let (active, stalled) = self
+                    .seconds
+                    .last()
+                    .map_or((0, 0), |s| (s.active, s.stalled));
+                self.sample(t, elapsed, (active, stalled), totals, None);
+            }
+        }
+    }
 }
 
 /// Prints the once-a-second status line: rewritten in place on a terminal,

@@ -335,6 +335,16 @@ impl Swarm {
             }
         }
         control.finish();
+        // what came in after the last second's sample
+        series.close(
+            super::unix_now(),
+            ran_for,
+            (
+                metrics.bytes.get(),
+                metrics.segments.get() + metrics.playlists.get(),
+                shared.failures.load(Ordering::Relaxed),
+            ),
+        );
         let never_reached = metrics.bytes.get() == 0;
         let summary = self.results(&shared, ran_for, stop_reason, figures, series.seconds);
         Ok(Outcome {
