@@ -16,6 +16,9 @@ pub trait Component {
     const NAME: &'static str;
     /// The crate's profile file (`include_str!("../profiles.toml")`).
     const PROFILES_TOML: &'static str;
+    /// Two `--set` examples of this component's own keys, for its help
+    /// (`clients=200`); a test runs each.
+    const SET_EXAMPLES: [&'static str; 2];
 
     /// The typed config. Its schema is derived with schemars; unknown keys must be
     /// rejected (`#[serde(deny_unknown_fields)]`).

@@ -59,18 +59,76 @@ fn only_var(t: &Template) -> Option<&'static str> {
     }
 }
 
+/// The file in a run's state dir that names the process owning it.
+const OWNER_FILE: &str = ".owner";
+
+/// This process as an owner: its pid and start time (clock ticks after
+/// boot, from /proc), so that a reused pid is not taken for it.
+fn owner_of(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the fields after the command, which is in parentheses
+    let rest = stat.rsplit_once(')')?.1;
+    let start = rest.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start}"))
+}
+
+/// Removes the state dirs of earlier runs named `prefix…` in `tmp` whose
+/// owner is gone (killed outright, with no chance to clean up): each had
+/// an owner file naming a process that no longer runs. Dirs of runs still
+/// going, and dirs without an owner file, are left alone. Returns those
+/// removed.
+pub fn remove_stale(tmp: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(prefix) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(e.path().join(OWNER_FILE)) else {
+            continue;
+        };
+        let alive = owner
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(owner_of)
+            .is_some_and(|now| now == owner.trim());
+        if !alive && std::fs::remove_dir_all(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed.sort();
+    removed
+}
+
 /// Starts `script` here: checks everything first (programs, settings, ports,
 /// directories), then writes its files, prints its banner and starts its
-/// services. Nothing is started when a check fails.
+/// services. Nothing is started when a check fails. State dirs that runs
+/// killed outright left behind are removed first.
 pub fn start(script: &Script, opts: &Options) -> Result<Running> {
     let mut programs = Vec::new();
     for s in &script.services {
         programs.push(find_program(s.program, s.debian_package)?);
     }
+    let prefix = format!("{}-", script.name);
+    for dir in remove_stale(&std::env::temp_dir(), &prefix) {
+        println!(
+            "removed {}: the state of a run that was killed before it could clean up",
+            dir.display()
+        );
+    }
     let state = tempfile::Builder::new()
-        .prefix(&format!("{}-", script.name))
+        .prefix(&prefix)
         .tempdir()
         .context("cannot create a temp dir")?;
+    if let Some(me) = owner_of(std::process::id()) {
+        std::fs::write(state.path().join(OWNER_FILE), format!("{me}\n"))
+            .context("cannot write the run's owner file")?;
+    }
     {
         use std::os::unix::fs::PermissionsExt;
         // services started by root drop to other users (nginx workers): they
@@ -331,5 +389,39 @@ mod tests {
         assert_eq!(only_var(&Template::var("HLS_DIR")), Some("HLS_DIR"));
         assert_eq!(only_var(&Template::var("STATE_DIR").join("/run")), None);
         assert_eq!(only_var(&Template::text("/x")), None);
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    fn only_dirs_of_runs_that_are_gone_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |name: &str, owner: Option<String>| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            if let Some(o) = owner {
+                std::fs::write(d.join(OWNER_FILE), o).unwrap();
+            }
+            d
+        };
+        // a process that has ended
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = child.id();
+        let gone = owner_of(gone_pid).unwrap_or(format!("{gone_pid} 1"));
+        child.wait().unwrap();
+        let me = owner_of(std::process::id()).unwrap();
+        let stale = dir("origin-aaa", Some(gone));
+        let live = dir("origin-bbb", Some(me.clone()));
+        // this pid, but another start time: the pid was reused
+        let reused = dir("origin-ccc", Some(format!("{} 1", std::process::id())));
+        let unknown = dir("origin-ddd", None);
+        let other = dir("other-eee", Some(format!("{gone_pid} 1")));
+        let removed = remove_stale(tmp.path(), "origin-");
+        assert_eq!(removed, vec![stale.clone(), reused.clone()]);
+        assert!(!stale.exists() && !reused.exists());
+        assert!(live.exists() && unknown.exists() && other.exists());
     }
 }

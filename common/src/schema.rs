@@ -68,6 +68,13 @@ fn explain(
         path,
         message,
     };
+    // an error about a table as a whole (too many entries, a bad key) comes
+    // from whichever layer last added to it, not the one that made it
+    let table_problem = |path: String, message: String| Problem {
+        source: prov.source_within(&path).cloned(),
+        path,
+        message,
+    };
     match err.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let valid: Vec<String> = node.map(|n| property_names(schema, n)).unwrap_or_default();
@@ -162,10 +169,32 @@ fn explain(
                 }
                 ValidationErrorKind::MaxProperties { limit } => {
                     let n = err.instance().as_object().map_or(0, |o| o.len());
-                    return vec![problem(
+                    return vec![table_problem(
                         path,
                         format!("at most {limit} entries allowed, got {n}"),
                     )];
+                }
+                ValidationErrorKind::PropertyNames { error } => {
+                    let key = error.instance().as_str().unwrap_or_default();
+                    let shown = compact(error.instance());
+                    let why = match error.kind() {
+                        ValidationErrorKind::MaxLength { limit } => format!(
+                            "a name of at most {limit} characters, got {} characters: {shown}",
+                            key.chars().count()
+                        ),
+                        ValidationErrorKind::MinLength { limit } => {
+                            format!("a name of at least {limit} character(s), got {shown}")
+                        }
+                        ValidationErrorKind::Pattern { .. } => {
+                            let names = node.and_then(|n| n.get("propertyNames"));
+                            match describe_opt(names) {
+                                Some(d) => format!("{d}, got {shown}"),
+                                None => format!("a name of letters, digits and -, got {shown}"),
+                            }
+                        }
+                        _ => format!("a valid name, got {shown}"),
+                    };
+                    return vec![table_problem(path, format!("bad key: expected {why}"))];
                 }
                 ValidationErrorKind::MaxLength { limit } => {
                     let n = err.instance().as_str().map_or(0, |s| s.chars().count());

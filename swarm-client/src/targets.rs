@@ -395,10 +395,20 @@ pub fn microvm_spec(
         guest_env: ["STREAM_URL", "CLIENTS", "DURATION"]
             .map(String::from)
             .to_vec(),
+        // the metrics endpoint's liveness answer: the swarm runs
+        health: Some((c.metrics_port as u16, "/healthz".into())),
     })
 }
 
 impl Targets for crate::SwarmClient {
+    const KUBERNETES_RUN_FLAGS: &'static [&'static str] = &[
+        "--pods",
+        "--duration",
+        "--start-at",
+        "--seed",
+        "--url",
+        "--results-claim",
+    ];
     const TARGETS: &'static [TargetKind] = &[
         TargetKind::Configs,
         TargetKind::Container,

@@ -98,33 +98,77 @@ fn failed(v: &Value) -> u64 {
             .sum::<u64>()
 }
 
-#[test]
-fn ffmpeg_killed_is_restarted_and_viewers_follow_the_new_stream() {
+/// The newest segment the playlist at `path` lists.
+fn newest_segment(path: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .rev()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// FFmpeg killed during a run with `segment_sec` segments: restarted by the
+/// origin, and each viewer counts the segments it missed in media time, not
+/// as a sequence reset — the new FFmpeg numbers its segments from the clock
+/// (`-hls_start_number_source epoch`, one number a second), so with 2 s
+/// segments the numbers jump by about twice the segments missed.
+fn ffmpeg_killed(segment_sec: u64) {
     let _g = serial();
-    let origin = TestOrigin::start(&[], 4);
+    let d = format!("hls.segmentDuration={segment_sec}");
+    let list = if segment_sec == 1 {
+        "hls.listSize=6"
+    } else {
+        "hls.listSize=3"
+    };
+    let origin = TestOrigin::start(&["--set", &d, "--set", list], 3);
     let pid = origin.pid().unwrap();
+    let playlist = origin.playlist();
+    let mut outage = Duration::ZERO;
     let v = swarm_with_fault(&origin.url(), 4, 30, 8, || {
         let old = children_named(pid, "ffmpeg")[0];
+        let last = newest_segment(&playlist);
+        let killed = Instant::now();
         kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
-        assert!(wait_until(Duration::from_secs(10), || {
-            children_named(pid, "ffmpeg")
-                .first()
-                .is_some_and(|p| *p != old)
+        // down until the new FFmpeg has written a segment
+        assert!(wait_until(Duration::from_secs(20), || {
+            newest_segment(&playlist).is_some_and(|s| Some(&s) != last.as_ref())
         }));
+        outage = killed.elapsed();
+        assert!(children_named(pid, "ffmpeg")
+            .first()
+            .is_some_and(|p| *p != old));
     });
+    eprintln!("{segment_sec} s segments: FFmpeg away for {outage:?}");
     assert!(
         origin.output().contains("ffmpeg restarted"),
         "{}",
         origin.output()
     );
-    // the new FFmpeg numbers its segments from the clock
-    // (`-hls_start_number_source epoch`): the sequence jumps past the gap,
-    // and each viewer counts the segments it never saw
     let nt = &v["totals"]["native"];
-    assert!(n(nt, "segmentsSkipped") >= 4, "{nt}");
-    assert_eq!(n(nt, "sequenceResets"), 0, "{nt}");
-    assert_eq!(n(nt, "viewerFailures"), 0, "{nt}");
+    assert_eq!(n(nt, "sequenceResets"), 0, "{segment_sec} s: {nt}");
+    assert_eq!(n(nt, "viewerFailures"), 0, "{segment_sec} s: {nt}");
+    // each viewer missed the media of the outage: at least a segment, and
+    // no more than the outage holds (plus one at each end)
+    let most = outage.as_secs_f64() / segment_sec as f64 + 2.0;
+    for viewer in v["viewers"].as_array().unwrap() {
+        let skipped = n(&viewer["native"], "segmentsSkipped");
+        assert!(
+            skipped >= 1 && skipped as f64 <= most,
+            "{segment_sec} s segments, away {outage:?}: {skipped} skipped: {viewer}"
+        );
+    }
     all_play_at_the_end(&v, 4);
+}
+
+#[test]
+fn ffmpeg_killed_is_restarted_and_viewers_follow_the_new_stream() {
+    ffmpeg_killed(1);
+}
+
+#[test]
+fn ffmpeg_killed_with_2_s_segments_is_counted_in_media_time() {
+    ffmpeg_killed(2);
 }
 
 #[test]
@@ -167,13 +211,38 @@ fn an_origin_stopped_and_started_again_is_counted_and_played_through() {
     let mut down = Duration::ZERO;
     let v = swarm_with_fault(&url, 4, 35, 8, || {
         let t = Instant::now();
-        origin.restart(4).unwrap();
+        // nothing listens for 3 s: longer than any viewer's reload interval
+        // (1 s segments: at most 1 s), so every viewer meets the outage
+        origin.restart_after(Duration::from_secs(3), 4).unwrap();
         down = t.elapsed();
     });
     eprintln!("the origin was away for {down:?}");
     // requests in the gap were refused; each viewer connected again when
     // the origin came back, and played on
-    assert!(failed(&v) >= 1, "{}", v["totals"]);
+    assert!(failed(&v) >= 4, "{}", v["totals"]);
+    for viewer in v["viewers"].as_array().unwrap() {
+        let f = n(viewer, "timeouts")
+            + n(viewer, "connectErrors")
+            + viewer["httpErrors"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|x| x.as_u64().unwrap())
+                .sum::<u64>()
+            + viewer["native"]["errors"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|x| x.as_u64().unwrap())
+                .sum::<u64>();
+        assert!(f >= 1, "each viewer met the outage: {viewer}");
+        // after the outage the viewer rejoined 3 target durations behind
+        // the live edge, and its rebuffers stopped: the outage's own stall
+        // (and one more at most, the new encoder's first segments being
+        // late), not one every segment for the rest of the run
+        let rebuffers = n(&viewer["native"], "rebuffers");
+        assert!(rebuffers <= 2, "{rebuffers} rebuffers: {viewer}");
+    }
     let nt = &v["totals"]["native"];
     let connects = n(&nt["requests"]["segment"]["connectMs"], "count")
         + n(&nt["requests"]["playlist"]["connectMs"], "count");

@@ -243,3 +243,91 @@ fn a_closed_stdout_is_not_an_error_and_a_missing_file_is_bad_input() {
         assert!(stderr.contains("/nonexistent/"), "{stderr}");
     }
 }
+
+/// Every subcommand's `--help` of every binary, by subcommand.
+fn helps(bin: &std::path::Path) -> Vec<(String, String)> {
+    let top = Command::new(bin).arg("--help").output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout).into_owned();
+    let subs: Vec<String> = top
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|s| *s != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(!subs.is_empty(), "{top}");
+    subs.into_iter()
+        .map(|s| {
+            let out = Command::new(bin).args([&s, "--help"]).output().unwrap();
+            (s, String::from_utf8_lossy(&out.stdout).into_owned())
+        })
+        .collect()
+}
+
+/// The examples in every help text work as written: each `--set` example
+/// is a key of that binary's own config, the kubernetes target lists only
+/// the flags it takes, and `--start-at`'s example is accepted.
+#[test]
+fn every_help_example_runs() {
+    let bins = testkit::origin::binaries();
+    for name in ["test-origin", "swarm-client", "hls-probe"] {
+        let bin = bins.join(name);
+        let mut examples = std::collections::BTreeSet::new();
+        for (sub, help) in helps(&bin) {
+            for piece in help.split("`--set ").skip(1) {
+                let example = piece.split('`').next().unwrap().to_owned();
+                // a form with placeholders (`slo.FIGURE=LIMIT`) is no example
+                let placeholder = example
+                    .split(|c: char| !c.is_ascii_alphabetic())
+                    .any(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase()));
+                if !placeholder {
+                    examples.insert(example);
+                }
+            }
+            if sub == "kubernetes" {
+                let runs = name == "swarm-client";
+                for flag in ["--pods", "--start-at", "--results-claim"] {
+                    assert_eq!(
+                        help.contains(flag),
+                        runs,
+                        "{name} kubernetes --help: {flag}"
+                    );
+                }
+                if runs {
+                    let at = help
+                        .split("RFC 3339, e.g. ")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                        .expect("a --start-at example");
+                    let dir = tempfile::tempdir().unwrap();
+                    let out = Command::new(&bin)
+                        .args(["kubernetes", "--image", "r.io/s:1", "--start-at", at, "-o"])
+                        .arg(dir.path().join("k"))
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "--start-at {at}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+        assert!(examples.len() >= 2, "{name}: {examples:?}");
+        for example in examples {
+            let out = Command::new(&bin)
+                .args(["config", "--set", &example])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name} --set {example}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -21,6 +21,7 @@ pub struct TestOrigin;
 impl common::Component for TestOrigin {
     const NAME: &'static str = "test-origin";
     const PROFILES_TOML: &'static str = include_str!("../profiles.toml");
+    const SET_EXAMPLES: [&'static str; 2] = ["hls.segmentDuration=4", "video.bitrate=1800k"];
     type Config = Config;
     type Derived = Derived;
 

@@ -355,6 +355,7 @@ pub fn microvm_spec(
         shape: vm_shape(c),
         serial_port: 17022,
         guest_env: vec![],
+        health: Some((c.server.port as u16, "/health".into())),
     })
 }
 

@@ -406,7 +406,23 @@ fn sigkill_of_the_runner_takes_the_children_down() {
         "left: {:?}",
         all.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
     );
-    let _ = std::fs::remove_dir_all(&state);
+    // killed outright, the run could not remove its state dir; the next
+    // run does, and says so
+    assert!(state.is_dir(), "{}", state.display());
+    let mut next = Origin::rust("low-latency", free_port(), &[]);
+    next.wait_ready();
+    assert!(!state.exists(), "{} left behind", state.display());
+    assert!(
+        next.output()
+            .contains(&format!("removed {}: the state of a run", state.display())),
+        "{}",
+        next.output()
+    );
+    // and its own, still running, is kept
+    let own = next.hls_dir().parent().unwrap().to_path_buf();
+    assert!(own.is_dir());
+    next.signal(Signal::SIGTERM);
+    next.wait_exit(Duration::from_secs(10));
 }
 
 fn write_script(dir: &Path, profile: &str) -> PathBuf {

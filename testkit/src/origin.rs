@@ -119,8 +119,20 @@ impl TestOrigin {
     /// HLS dir, as an operator restarting the origin would; waits until the
     /// playlist lists `segments` again.
     pub fn restart(&mut self, segments: usize) -> Result<(), String> {
+        self.restart_after(Duration::ZERO, segments)
+    }
+
+    /// [`TestOrigin::restart`], staying down (nothing listening on its
+    /// port) for `gap` first: an outage of a known length.
+    pub fn restart_after(&mut self, gap: Duration, segments: usize) -> Result<(), String> {
         self.stop();
+        std::thread::sleep(gap);
         self.spawn(segments)
+    }
+
+    /// Its media playlist on disk.
+    pub fn playlist(&self) -> PathBuf {
+        self.hls.path().join("stream.m3u8")
     }
 
     fn spawn(&mut self, segments: usize) -> Result<(), String> {

@@ -33,7 +33,7 @@ pub struct Options {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Only this target: configs, runner, container, microvm, nixos-module,
-    /// systemd or sysctl (repeatable)
+    /// systemd, sysctl or kubernetes (repeatable)
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
     /// Use debug builds of the components (faster to compile, bigger images)

@@ -31,6 +31,15 @@ pub enum Check {
     /// A Python module, installed with pip (`package` is then pip's
     /// requirement, e.g. `kubernetes-validate==1.37.0`).
     PythonModule(&'static str),
+    /// A file of an npm package installed into the workspace's
+    /// `target/npm` (`package` is then npm's spec, e.g. `hls.js@1.7.4`).
+    NpmFile(&'static str),
+}
+
+/// Where the tests' npm packages go: inside the workspace's target dir,
+/// nothing outside it.
+pub fn npm_prefix() -> std::path::PathBuf {
+    crate::workspace_root().join("target").join("npm")
 }
 
 const fn program(name: &'static str, package: &'static str) -> Need {
@@ -92,6 +101,13 @@ pub const TESTS: &[Need] = &[
         package: "kubernetes-validate==1.37.0",
         check: Check::PythonModule("kubernetes_validate"),
     },
+    // the native viewer's stalls against a real player's, in Chromium
+    program("npm", "npm"),
+    Need {
+        what: "hls.js (npm, in target/npm)",
+        package: "hls.js@1.7.4",
+        check: Check::NpmFile("node_modules/hls.js/dist/hls.min.js"),
+    },
 ];
 
 /// The account the production nginx config runs its workers as; the tests
@@ -111,6 +127,7 @@ impl Need {
             Check::Program(p) => on_path(p),
             Check::File(f) => Path::new(f).is_file(),
             Check::Kernel => common::deploy::microvm::host_kernel().is_ok(),
+            Check::NpmFile(f) => npm_prefix().join(f).is_file(),
             Check::PythonModule(m) => Command::new("python3")
                 .args(["-c", &format!("import {m}")])
                 .output()
@@ -139,13 +156,18 @@ pub struct Plan {
     pub packages: Vec<&'static str>,
     /// Python packages to install with pip.
     pub pip: Vec<&'static str>,
+    /// npm packages to install into [`npm_prefix`].
+    pub npm: Vec<&'static str>,
     /// The account to create, if any.
     pub user: Option<&'static str>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.packages.is_empty() && self.pip.is_empty() && self.user.is_none()
+        self.packages.is_empty()
+            && self.pip.is_empty()
+            && self.npm.is_empty()
+            && self.user.is_none()
     }
 
     /// The commands that fix it, prefixed with `sudo ` where given. The
@@ -172,6 +194,13 @@ impl Plan {
                 self.pip.join(" ")
             ));
         }
+        if !self.npm.is_empty() {
+            c.push(format!(
+                "npm install --prefix {} --no-save --no-audit --no-fund --silent {}",
+                npm_prefix().display(),
+                self.npm.join(" ")
+            ));
+        }
         c
     }
 }
@@ -188,6 +217,8 @@ pub fn plan(
         p.missing.push(format!("{} ({})", n.what, n.package));
         if matches!(n.check, Check::PythonModule(_)) {
             p.pip.push(n.package);
+        } else if matches!(n.check, Check::NpmFile(_)) {
+            p.npm.push(n.package);
         } else if !p.packages.contains(&n.package) {
             p.packages.push(n.package);
         }

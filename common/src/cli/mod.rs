@@ -24,8 +24,8 @@ pub struct ProfileArgs {
     #[arg(long, short = 'p', value_name = "NAME", default_value = "default")]
     pub profile: String,
 
-    /// Override one value, e.g. `--set hls.segmentDuration=4` or
-    /// `--set video.bitrate=3000k`. The value is a TOML literal; a bare word is a
+    /// Override one value (the component's examples are put in by
+    /// `targets::command`). The value is a TOML literal; a bare word is a
     /// string. Repeatable; applied after --overrides, and wins over the profile.
     #[arg(long = "set", short = 's', value_name = "PATH=VALUE")]
     pub set: Vec<String>,

@@ -112,25 +112,25 @@ pub struct KubernetesArgs {
     /// The objects' namespace (default: the one kubectl uses)
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
-    /// swarm-client: the pods sharing the run, as an Indexed Job (default 1);
+    /// The pods sharing the run, as an Indexed Job (default 1);
     /// pod i plays viewers [i·clients/N, (i+1)·clients/N)
     #[arg(long, value_name = "N")]
     pub pods: Option<u32>,
-    /// swarm-client: how long each pod plays (default 10m)
+    /// How long each pod plays (default 10m)
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<std::time::Duration>,
-    /// swarm-client: the wall-clock time (RFC 3339, e.g.
+    /// The wall-clock time (RFC 3339, e.g.
     /// 2026-11-26T18:00:00Z) every pod waits for, so that the ramp is global
     #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
     pub start_at: Option<std::time::SystemTime>,
-    /// swarm-client: the run's seed, the same in every pod (default 1)
+    /// The run's seed, the same in every pod (default 1)
     #[arg(long)]
     pub seed: Option<u64>,
-    /// swarm-client: the stream the pods load (default: the test origin's
+    /// The stream the pods load (default: the test origin's
     /// Service in the same namespace)
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// swarm-client: a PersistentVolumeClaim each pod also writes its
+    /// A PersistentVolumeClaim each pod also writes its
     /// results to, as shard-INDEX.json
     #[arg(long, value_name = "CLAIM")]
     pub results_claim: Option<String>,
@@ -315,5 +315,41 @@ pub fn command<P: clap::CommandFactory, C: Targets>() -> clap::Command {
             }
         });
     }
+    // the kubernetes flags of a run split over pods, where they apply
+    cmd = cmd.mut_subcommand(TargetKind::Kubernetes.as_str(), |mut s| {
+        for (id, flag) in KUBERNETES_RUN_FLAGS {
+            let hide = !C::KUBERNETES_RUN_FLAGS.contains(flag);
+            s = s.mut_arg(*id, |a| a.hide(hide));
+        }
+        s
+    });
+    // `--set` examples of this component's own keys, in every subcommand
+    let [a, b] = C::SET_EXAMPLES;
+    let help = format!(
+        "Override one value, e.g. `--set {a}` or `--set {b}`. The value is a TOML \
+         literal; a bare word is a string. Repeatable; applied after --overrides, and \
+         wins over the profile"
+    );
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|s| s.get_arguments().any(|a| a.get_id() == "set"))
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        let help = help.clone();
+        cmd = cmd.mut_subcommand(name, |s| {
+            s.mut_arg("set", |a| a.help(help.clone()).long_help(help))
+        });
+    }
     cmd
 }
+
+/// The kubernetes target's flags of a run split over pods: (clap id, flag).
+const KUBERNETES_RUN_FLAGS: &[(&str, &str)] = &[
+    ("pods", "--pods"),
+    ("duration", "--duration"),
+    ("start_at", "--start-at"),
+    ("seed", "--seed"),
+    ("url", "--url"),
+    ("results_claim", "--results-claim"),
+];

@@ -69,8 +69,8 @@ impl Options {
         ];
         match set.iter().find(|(flag, on)| *on && !takes.contains(flag)) {
             Some((flag, _)) => Err(UsageError(format!(
-                "{component} kubernetes does not take {flag} (it runs one long-lived pod); \
-                 {flag} is for swarm-client kubernetes"
+                "{component} kubernetes does not take {flag} (it runs one long-lived pod; \
+                 {flag} is for a run split over pods)"
             ))),
             None => Ok(()),
         }

@@ -136,6 +136,11 @@ pub trait Targets: Component + Sized {
     /// A program named like the component is its own binary.
     const PROGRAMS: &'static [(&'static str, &'static str)];
 
+    /// The flags of the kubernetes target that apply to this component
+    /// (`--pods`, `--start-at`, …: those of a run split over pods); its
+    /// help shows only these, and the others are refused.
+    const KUBERNETES_RUN_FLAGS: &'static [&'static str] = &[];
+
     /// Component-specific help for a target's subcommand.
     fn about(_kind: TargetKind) -> Option<&'static str> {
         None

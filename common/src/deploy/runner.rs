@@ -382,13 +382,26 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
                 }
             })
             .collect();
+        // what each condition is, as `log` arguments (shell words), for the
+        // message when one is not met
+        let names: Vec<String> = s
+            .ready
+            .iter()
+            .map(|r| match r {
+                Ready::File(p) => format!("{} exists", word(p)),
+                Ready::Http { port_var, path } => {
+                    format!("\"http://$URL_HOST:${port_var}\"{} answers", quote(path))
+                }
+            })
+            .collect();
         out!("deadline=$((SECONDS + {}))", s.ready_timeout_secs);
         out!("until {}; do", conds.join(" && "));
         out!("  if ((SECONDS >= deadline)); then");
-        out!(
-            "    log \"not ready within {} s; last lines of each service:\"",
-            s.ready_timeout_secs
-        );
+        out!("    log \"not ready within {} s:\"", s.ready_timeout_secs);
+        for (c, n) in conds.iter().zip(&names) {
+            out!("    if {c}; then log \"  yes:\" {n}; else log \"  NO:\" {n}; fi");
+        }
+        out!("    log \"last lines of each service:\"");
         out!("    for n in \"${{names[@]}}\"; do log \"--- $n\"; tail -n 10 \"$STATE_DIR/$n.log\" >&2 || true; done");
         out!("    exit 1");
         out!("  fi");

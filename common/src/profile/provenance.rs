@@ -93,6 +93,28 @@ impl Provenance {
         }
     }
 
+    /// The latest layer that set the value at `path` or anything in it:
+    /// for a problem with a table as a whole (too many entries, a bad
+    /// key), which an entry added by `--set` may have caused.
+    pub fn source_within(&self, path: &str) -> Option<&Source> {
+        let rank = |s: &Source| match s {
+            Source::Base => 0,
+            Source::Profile(_) => 1,
+            Source::UserProfile { .. } => 2,
+            Source::OverridesFile(_) => 3,
+            Source::Set(_) => 4,
+        };
+        let below = format!("{path}.");
+        let inside = format!("{path}[");
+        self.by_path
+            .iter()
+            .filter(|(p, _)| p.starts_with(&below) || p.starts_with(&inside))
+            .map(|(_, s)| s)
+            .max_by_key(|s| rank(s))
+            .filter(|s| self.source_of(path).is_none_or(|own| rank(s) >= rank(own)))
+            .or_else(|| self.source_of(path))
+    }
+
     /// The source of the value at `path` (or of the closest enclosing value).
     pub fn source_of(&self, path: &str) -> Option<&Source> {
         let mut p = path;

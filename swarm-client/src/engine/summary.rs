@@ -162,6 +162,10 @@ pub struct NativeCounts {
     pub play_sec: f64,
     pub rebuffers: u64,
     pub rebuffer_sec: f64,
+    /// Times the buffer ran dry and media came within a frame interval:
+    /// not stalls (PLAYER.md §2), counted apart.
+    #[serde(default)]
+    pub micro_gaps: u64,
     pub switches_up: u64,
     pub switches_down: u64,
     /// Failures other than HTTP statuses, timeouts and refused connections, by message.
@@ -181,6 +185,7 @@ impl NativeCounts {
         self.play_sec += o.play_sec;
         self.rebuffers += o.rebuffers;
         self.rebuffer_sec += o.rebuffer_sec;
+        self.micro_gaps += o.micro_gaps;
         self.switches_up += o.switches_up;
         self.switches_down += o.switches_down;
         for (k, n) in &o.errors {

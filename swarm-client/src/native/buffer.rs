@@ -26,6 +26,10 @@ pub struct Qoe {
     pub play_time: Duration,
     pub rebuffer_count: u64,
     pub rebuffer_time: Duration,
+    /// Times the buffer ran dry and media came within a frame interval: a
+    /// media element shows the last frame that long anyway, so no one sees
+    /// it — counted, never hidden, and not a stall (PLAYER.md §2).
+    pub micro_gaps: u64,
 }
 
 impl Qoe {
@@ -40,6 +44,9 @@ impl Qoe {
     }
 }
 
+/// How long a media element shows a frame when the frame rate is unknown.
+pub const DEFAULT_FRAME: Duration = Duration::from_millis(40);
+
 /// The playout clock.
 #[derive(Debug)]
 pub struct Playout {
@@ -52,6 +59,11 @@ pub struct Playout {
     anchor_pos: f64,
     anchor_wall: Instant,
     stall_since: Option<Instant>,
+    /// A frame interval: a dry buffer refilled within it is a micro gap.
+    frame: Duration,
+    /// Media seconds that must be buffered ahead before a stall ends (0:
+    /// any new media ends it); set when the viewer rejoins a stream.
+    resume_level: f64,
     qoe: Qoe,
     /// (media end position, when that segment's end appeared) of segments
     /// buffered and not yet played, for the live latency.
@@ -72,9 +84,24 @@ impl Playout {
             anchor_pos: 0.0,
             anchor_wall: first_request,
             stall_since: None,
+            frame: DEFAULT_FRAME,
+            resume_level: 0.0,
             qoe: Qoe::default(),
             unplayed: VecDeque::new(),
         }
+    }
+
+    /// The stream's frame interval (from its `FRAME-RATE`).
+    pub fn set_frame(&mut self, frame: Duration) {
+        self.frame = frame.clamp(Duration::from_millis(1), Duration::from_secs(1));
+    }
+
+    /// The viewer starts over on a new stretch of the stream (the window
+    /// jumped, the sequence was reset): the next stall ends only when
+    /// `level` media seconds are buffered ahead, so that it plays that far
+    /// behind the live edge again instead of just at it.
+    pub fn rejoin(&mut self, level: f64) {
+        self.resume_level = level.max(0.0);
     }
 
     /// Media seconds downloaded (the least over tracks).
@@ -82,7 +109,14 @@ impl Playout {
         self.buffered
     }
 
-    /// Moves the clock to `now`, reporting latencies and a stall.
+    /// When the buffer ran (or runs) dry while playing.
+    fn dry(&self) -> Instant {
+        self.anchor_wall + secs(self.buffered - self.anchor_pos)
+    }
+
+    /// Moves the clock to `now`, reporting latencies and a stall. A dry
+    /// buffer holds the clock at the end of the media; a frame interval
+    /// later it is a stall, counted from when it ran dry.
     pub fn advance(&mut self, now: Instant, out: &mut Vec<BufferEvent>) {
         if !self.playing || now <= self.anchor_wall {
             return;
@@ -98,14 +132,16 @@ impl Playout {
             out.push(BufferEvent::Latency(at.saturating_duration_since(appeared)));
         }
         if pos >= self.buffered {
-            let dry_at = self.anchor_wall + secs(self.buffered - self.anchor_pos);
+            let dry_at = self.dry();
             self.qoe.play_time += dry_at - self.anchor_wall;
             self.anchor_wall = dry_at;
             self.anchor_pos = self.buffered;
-            self.playing = false;
-            self.stall_since = Some(dry_at);
-            self.qoe.rebuffer_count += 1;
-            out.push(BufferEvent::Stall);
+            if now >= dry_at + self.frame {
+                self.playing = false;
+                self.stall_since = Some(dry_at);
+                self.qoe.rebuffer_count += 1;
+                out.push(BufferEvent::Stall);
+            }
         } else {
             self.qoe.play_time += now - self.anchor_wall;
             self.anchor_wall = now;
@@ -129,6 +165,9 @@ impl Playout {
         if total <= self.buffered {
             return;
         }
+        // playing with the clock held at the end of the media, a frame
+        // interval not yet over: a micro gap, and the clock goes on from now
+        let held = self.playing && self.anchor_pos >= self.buffered && now > self.anchor_wall;
         self.buffered = total;
         if !self.started {
             self.started = true;
@@ -138,12 +177,20 @@ impl Playout {
             let d = now.saturating_duration_since(self.first_request);
             self.qoe.startup = Some(d);
             out.push(BufferEvent::Startup(d));
-        } else if let Some(since) = self.stall_since.take() {
+        } else if let Some(since) = self.stall_since {
+            if self.buffered - self.anchor_pos + 1e-9 < self.resume_level {
+                return;
+            }
+            self.stall_since = None;
+            self.resume_level = 0.0;
             let d = now.saturating_duration_since(since);
             self.qoe.rebuffer_time += d;
             self.playing = true;
             self.anchor_wall = now;
             out.push(BufferEvent::Rebuffer(d));
+        } else if held {
+            self.qoe.micro_gaps += 1;
+            self.anchor_wall = now;
         }
     }
 
@@ -155,6 +202,7 @@ impl Playout {
         self.playing
             && now > self.anchor_wall
             && self.anchor_pos + (now - self.anchor_wall).as_secs_f64() >= self.buffered
+            && now >= self.dry() + self.frame
     }
 
     /// Whether playback has started.
@@ -168,7 +216,7 @@ impl Playout {
         if !self.playing {
             return;
         }
-        let dry_at = self.anchor_wall + secs(self.buffered - self.anchor_pos);
+        let dry_at = self.dry();
         let t = now.min(dry_at).max(self.anchor_wall);
         let reached = self.anchor_pos + (t - self.anchor_wall).as_secs_f64();
         while let Some(&(end, appeared)) = self.unplayed.front() {
@@ -190,8 +238,16 @@ impl Playout {
         if let Some(s) = self.stall_since {
             return Some(s);
         }
-        self.playing
-            .then(|| self.anchor_wall + secs(self.buffered - self.anchor_pos))
+        self.playing.then(|| self.dry())
+    }
+
+    /// When a stall begins (or began): a frame interval after the buffer
+    /// runs dry; `None` before playback starts.
+    pub fn stall_at(&self) -> Option<Instant> {
+        if let Some(s) = self.stall_since {
+            return Some(s);
+        }
+        self.playing.then(|| self.dry() + self.frame)
     }
 
     /// Seconds of media buffered ahead of the playout position at `now`.
@@ -212,10 +268,12 @@ impl Playout {
         if self.playing && now > self.anchor_wall {
             let pos = self.anchor_pos + (now - self.anchor_wall).as_secs_f64();
             if pos >= self.buffered {
-                let dry_at = self.anchor_wall + secs(self.buffered - self.anchor_pos);
+                let dry_at = self.dry();
                 q.play_time += dry_at - self.anchor_wall;
-                q.rebuffer_count += 1;
-                q.rebuffer_time += now - dry_at;
+                if now >= dry_at + self.frame {
+                    q.rebuffer_count += 1;
+                    q.rebuffer_time += now - dry_at;
+                }
             } else {
                 q.play_time += now - self.anchor_wall;
             }
@@ -272,6 +330,69 @@ mod tests {
         assert!((q.rebuffer_time.as_secs_f64() - 1.5).abs() < 1e-6);
         assert!((q.play_time.as_secs_f64() - 5.0).abs() < 1e-6);
         assert!((q.rebuffer_ratio() - 1.5 / 6.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_gap_shorter_than_a_frame_is_a_micro_gap_not_a_stall() {
+        let t0 = Instant::now();
+        let mut p = Playout::new(t0);
+        let mut ev = Vec::new();
+        // 2 s segments arriving just in time: 2 ms, 30 ms late (micro
+        // gaps), then 60 ms late (a stall of 60 ms)
+        p.downloaded(at(t0, 0.1), 2.0, None, &mut ev);
+        p.downloaded(at(t0, 2.102), 4.0, None, &mut ev);
+        assert!(!p.stalled(at(t0, 4.102 + 0.039)));
+        p.downloaded(at(t0, 4.132), 6.0, None, &mut ev);
+        assert!(p.stalled(at(t0, 6.132 + 0.041)));
+        p.downloaded(at(t0, 6.192), 8.0, None, &mut ev);
+        let q = p.qoe(at(t0, 7.0));
+        assert_eq!(q.micro_gaps, 2);
+        assert_eq!(q.rebuffer_count, 1);
+        assert!(
+            (q.rebuffer_time.as_secs_f64() - 0.060).abs() < 1e-6,
+            "{q:?}"
+        );
+        // the clock held during the gaps: 6 s played by 6.132, then 0.808 more
+        assert!((q.play_time.as_secs_f64() - 6.808).abs() < 1e-6, "{q:?}");
+        assert_eq!(
+            ev.iter()
+                .filter(|e| matches!(e, BufferEvent::Stall))
+                .count(),
+            1
+        );
+        // the frame of a 10 fps stream is 100 ms: a 60 ms gap is not a stall
+        let mut p = Playout::new(t0);
+        p.set_frame(Duration::from_millis(100));
+        p.downloaded(at(t0, 0.1), 2.0, None, &mut ev);
+        p.downloaded(at(t0, 2.16), 4.0, None, &mut ev);
+        let q = p.qoe(at(t0, 3.0));
+        assert_eq!((q.micro_gaps, q.rebuffer_count), (1, 0));
+    }
+
+    #[test]
+    fn a_viewer_that_rejoins_waits_for_its_distance_from_the_live_edge() {
+        let t0 = Instant::now();
+        let mut p = Playout::new(t0);
+        let mut ev = Vec::new();
+        p.downloaded(at(t0, 0.1), 2.0, None, &mut ev);
+        // the stream restarts: dry at 2.1, and the viewer rejoins 6 s behind
+        p.rejoin(6.0);
+        p.downloaded(at(t0, 5.0), 4.0, None, &mut ev);
+        assert!(p.stalled(at(t0, 5.0)), "2 s buffered of 6: still stalled");
+        p.downloaded(at(t0, 7.0), 6.0, None, &mut ev);
+        assert!(p.stalled(at(t0, 7.0)));
+        p.downloaded(at(t0, 9.0), 8.0, None, &mut ev);
+        assert!(!p.stalled(at(t0, 9.0)));
+        let q = p.qoe(at(t0, 9.0));
+        assert_eq!(q.rebuffer_count, 1);
+        assert!((q.rebuffer_time.as_secs_f64() - 6.9).abs() < 1e-6, "{q:?}");
+        // 6 s ahead now: segments every 2 s keep it playing
+        for k in 0..5 {
+            let t = 11.0 + 2.0 * f64::from(k);
+            p.downloaded(at(t0, t), 10.0 + 2.0 * f64::from(k), None, &mut ev);
+            assert!(!p.stalled(at(t0, t)));
+        }
+        assert_eq!(p.qoe(at(t0, 19.0)).rebuffer_count, 1);
     }
 
     #[test]

@@ -221,6 +221,8 @@ struct Track {
     target_duration: f64,
     next_seq: Option<u64>,
     highest_seen: Option<u64>,
+    /// When the segment `highest_seen` appeared.
+    newest_appeared: Option<Instant>,
     pending: VecDeque<Pending>,
     next_reload: Instant,
     end_list: bool,
@@ -243,6 +245,7 @@ impl Track {
             target_duration: 0.0,
             next_seq: None,
             highest_seen: None,
+            newest_appeared: None,
             pending: VecDeque::new(),
             next_reload: now,
             end_list: false,
@@ -280,6 +283,42 @@ enum Phase {
     Playing,
     Done,
     Failed,
+}
+
+/// How many segments a viewer whose next wanted segment is `next` missed
+/// when playlist `m` (loaded at `now`) starts past it. Those listed before
+/// and not loaded are missed for certain. For the numbers never listed,
+/// between the newest seen and the new window's first: when there are
+/// about as many as segment durations fit in the time between them, the
+/// numbering ran on and each is a segment missed; when there are far more,
+/// the encoder restarted and numbers its segments from the clock
+/// (`-hls_start_number_source epoch` numbers them by the second, whatever
+/// their duration), and the count is the segment durations that fit.
+fn skipped_segments(t: &Track, next: u64, m: &Media, now: Instant) -> u64 {
+    let first = m.media_sequence;
+    let jumped = first - next;
+    let (Some(newest), Some(before)) = (t.highest_seen, t.newest_appeared) else {
+        return jumped;
+    };
+    let listed_before = (newest + 1).clamp(next, first) - next;
+    let unseen = first.saturating_sub(newest + 1);
+    let d = m.target_duration.max(1e-3);
+    // the window's last segment appeared about now, its first the listed
+    // durations before it
+    let listed: f64 = m.segments.iter().map(|s| s.duration).sum();
+    let last_d = m.segments.last().map_or(d, |s| s.duration);
+    let first_at = now
+        .checked_sub(Duration::from_secs_f64((listed - last_d).max(0.0)))
+        .unwrap_or(now);
+    let slots = first_at.saturating_duration_since(before).as_secs_f64() / d;
+    let by_time = (slots.round() as u64).saturating_sub(1);
+    let believable = unseen as f64 <= slots.ceil() + 2.0;
+    listed_before
+        + if believable {
+            unseen
+        } else {
+            by_time.min(unseen)
+        }
 }
 
 /// The backoff of retries inside a viewer: 250 ms × 1.7ⁿ up to 5 s.
@@ -346,6 +385,12 @@ impl Player {
     /// When the buffer runs (or ran) dry; `None` before playback.
     pub fn dry_at(&self) -> Option<Instant> {
         self.playout.dry_at()
+    }
+
+    /// When playback stalls (or stalled): a frame interval after the buffer
+    /// runs dry; `None` before playback.
+    pub fn stall_at(&self) -> Option<Instant> {
+        self.playout.stall_at()
     }
 
     /// Seconds of media buffered ahead at `now`.
@@ -515,7 +560,7 @@ impl Player {
                     .collect();
                 let urls: Vec<Url> = match self.cfg.variant {
                     VariantMode::All => {
-                        let mut u: Vec<Url> = variants.into_iter().map(|v| v.url).collect();
+                        let mut u: Vec<Url> = variants.iter().map(|v| v.url.clone()).collect();
                         for r in renditions {
                             if !u.contains(&r) {
                                 u.push(r);
@@ -549,6 +594,14 @@ impl Player {
                 };
                 if self.cfg.variant == VariantMode::Abr {
                     self.ladder = ladder;
+                }
+                // a frame of the stream: the longest gap no one sees
+                if let Some(fps) = variants
+                    .iter()
+                    .find(|v| Some(&v.url) == urls.first())
+                    .and_then(|v| v.frame_rate)
+                {
+                    self.playout.set_frame(Duration::from_secs_f64(1.0 / fps));
                 }
                 if urls.len() > MAX_TRACKS {
                     self.events
@@ -631,14 +684,33 @@ impl Player {
             return;
         }
         let went_back = matches!((last, t.highest_seen), (Some(l), Some(h)) if l < h);
-        let far_jump = t
-            .next_seq
-            .is_some_and(|n| first > n && first - n > 2 * m.segments.len().max(1) as u64);
-        if went_back || far_jump {
+        // a viewer that starts over on the stream plays LIVE_SYNC_COUNT
+        // target durations behind its live edge again (PLAYER.md §1)
+        let rejoin = (LIVE_SYNC_COUNT * m.target_duration).min(MAX_BUFFER_SEC);
+        if went_back {
             self.events.push(Event::SequenceReset);
+            self.playout.rejoin(rejoin);
             t.next_seq = None;
             t.pending.clear();
             t.highest_seen = None;
+        }
+        // the window moved past segments not loaded yet: [n, first)
+        let mut far_jump = false;
+        if let Some(n) = t.next_seq.filter(|n| first > *n) {
+            let skipped = skipped_segments(t, n, &m, now);
+            if skipped > 0 {
+                self.events.push(Event::SegmentsSkipped(skipped));
+            }
+            self.playout.rejoin(rejoin);
+            far_jump = first - n > 2 * m.segments.len().max(1) as u64;
+            if far_jump {
+                // far behind: start again at the live edge, as on a first load
+                t.pending.clear();
+                t.next_seq = None;
+            } else {
+                t.pending.retain(|p| p.seq >= first);
+                t.next_seq = Some(first);
+            }
         }
         // where to start
         if t.next_seq.is_none() && !m.segments.is_empty() {
@@ -656,14 +728,7 @@ impl Player {
                 self.start_seq = Some(seq);
             }
         }
-        if let Some(n) = t.next_seq {
-            // the window moved past segments not loaded yet: [n, first)
-            if first > n {
-                t.pending.retain(|p| p.seq >= first);
-                t.next_seq = Some(first);
-                self.events.push(Event::SegmentsSkipped(first - n));
-            }
-            let next = t.next_seq.unwrap_or(first);
+        if let Some(next) = t.next_seq {
             let have_until = t.pending.back().map(|p| p.seq).or(next.checked_sub(1));
             let t = &mut self.tracks[i];
             // appearance time: now for new segments; on a first load the
@@ -705,6 +770,11 @@ impl Player {
         }
         let t = &mut self.tracks[i];
         if let Some(l) = last {
+            if t.highest_seen.is_none_or(|h| l > h) {
+                // the newest listed segment appeared now (on a first load
+                // too: it is the live edge)
+                t.newest_appeared = Some(now);
+            }
             t.highest_seen = Some(t.highest_seen.map_or(l, |h| h.max(l)));
         }
         t.end_list = m.end_list;
@@ -987,12 +1057,96 @@ mod tests {
             .collect();
         assert!(ev.is_empty(), "{ev:?}");
         assert_eq!(get(p.next(at(t0, 5.0))).seq, Some(12));
-        // a media sequence far ahead (encoder restarted): a reset, started at the live edge
-        p.on_playlist(&r2, &u, &media(5000, 5, false), at(t0, 6.0), at(t0, 6.0))
+        // a media sequence far ahead (an encoder restarted, numbering from
+        // the clock): not a reset; the segments missed are 12..=16 (listed,
+        // not loaded) and, counted by time, those between 16 (appeared at
+        // 4 s) and the new window's first (12 s): at 6, 8 and 10 s; the
+        // viewer starts again at the live edge
+        p.on_playlist(&r2, &u, &media(5000, 5, false), at(t0, 20.0), at(t0, 20.0))
+            .unwrap();
+        let ev: Vec<Event> = p
+            .drain_events()
+            .filter(|e| !matches!(e, Event::Buffer(_)))
+            .collect();
+        assert_eq!(ev, vec![Event::SegmentsSkipped(5 + 3)]);
+        assert_eq!(get(p.next(at(t0, 20.0))).seq, Some(5002));
+        // a media sequence that goes back: a reset
+        p.on_playlist(&r2, &u, &media(100, 5, false), at(t0, 21.0), at(t0, 21.0))
             .unwrap();
         let ev: Vec<Event> = p.drain_events().collect();
         assert!(ev.contains(&Event::SequenceReset), "{ev:?}");
-        assert_eq!(get(p.next(at(t0, 6.0))).seq, Some(5002));
+    }
+
+    /// FFmpeg numbers segments from the clock (`-hls_start_number_source
+    /// epoch`): one number a second, whatever the segment duration. A
+    /// restarted encoder's numbers jump by the seconds since the first
+    /// start, not by the segments missed; a viewer counts what it missed in
+    /// media time, for 1 s and 2 s segments alike.
+    #[test]
+    fn an_encoder_restart_counts_the_segments_missed_for_any_duration() {
+        for d in [1u64, 2, 4] {
+            let t0 = Instant::now();
+            let epoch = 1_000_000u64;
+            let list = 5u64;
+            let playlist = |first: u64, n: u64| {
+                let mut s =
+                    format!("#EXTM3U\n#EXT-X-TARGETDURATION:{d}\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+                for q in first..first + n {
+                    s += &format!("#EXTINF:{d}.000,\nseg{q}.ts\n");
+                }
+                s.into_bytes()
+            };
+            // the first encoder, started at t0 - 60 s: at time t it has
+            // written (60 + t) / d segments numbered from the epoch second
+            let before = |t: f64| {
+                let written = ((60.0 + t) / d as f64) as u64;
+                playlist(epoch + written.saturating_sub(list), list.min(written))
+            };
+            let mut p = Player::new(cfg(VariantMode::All), t0);
+            let mut now = t0;
+            // 30 s of play, then the encoder is away 6 s and starts again,
+            // numbering from the clock: epoch + 60 + 36
+            let restart = 36.0;
+            let mut skipped = 0;
+            let mut resets = 0;
+            while now < at(t0, 60.0) {
+                let t = (now - t0).as_secs_f64();
+                match p.next(now) {
+                    Next::Get(r) if r.kind == Kind::Playlist => {
+                        // the new encoder's first segment is written a
+                        // duration after it starts; until then the last
+                        // playlist of the old one is served
+                        let written = ((t - restart).max(0.0) / d as f64) as u64;
+                        let body = if t < 30.0 {
+                            before(t)
+                        } else if written == 0 {
+                            before(30.0)
+                        } else {
+                            let first = epoch + 60 + restart as u64;
+                            playlist(first + written.saturating_sub(list), written.min(list))
+                        };
+                        p.on_playlist(&r, &r.url.clone(), &body, now, now).unwrap();
+                    }
+                    Next::Get(r) => p.on_segment_done(&r, 1000, now, now),
+                    Next::WaitUntil(w) => now = w,
+                    other => panic!("{other:?}"),
+                }
+                for e in p.drain_events() {
+                    match e {
+                        Event::SegmentsSkipped(n) => skipped += n,
+                        Event::SequenceReset => resets += 1,
+                        _ => {}
+                    }
+                }
+            }
+            assert_eq!(resets, 0, "{d} s segments");
+            // media from 30 s to 36 s is missing: about 6 / d segments
+            let want = 6 / d;
+            assert!(
+                skipped + 1 >= want && skipped <= want + 1,
+                "{d} s segments: {skipped} skipped, about {want} expected"
+            );
+        }
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct Variant {
     pub url: Url,
     /// `BANDWIDTH`, bits per second.
     pub bandwidth: u64,
+    /// `FRAME-RATE`, frames per second, when given.
+    pub frame_rate: Option<f64>,
 }
 
 /// One media segment.
@@ -230,6 +232,7 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                     Ok(Variant {
                         url: join(base, &v.uri)?,
                         bandwidth: v.bandwidth,
+                        frame_rate: v.frame_rate.filter(|f| f.is_finite() && *f > 0.0),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;

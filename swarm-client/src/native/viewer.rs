@@ -256,6 +256,7 @@ fn add_qoe(n: &mut NativeFigures, q: &super::buffer::Qoe) {
     n.counts.play_sec += q.play_time.as_secs_f64();
     n.counts.rebuffer_sec += q.rebuffer_time.as_secs_f64();
     n.counts.rebuffers += q.rebuffer_count;
+    n.counts.micro_gaps += q.micro_gaps;
 }
 
 /// One playback, from the first request to the end, a failure or the stop.
@@ -350,7 +351,7 @@ async fn play(
 /// long sees nothing, as one whose buffer ran dry does.
 fn publish(player: &Player, shared: &Shared, slot: &Slot, began: Instant) {
     let dry = player
-        .dry_at()
+        .stall_at()
         .or_else(|| (!player.started()).then(|| began + shared.client.timeout));
     let ns = dry.map_or(u64::MAX, |t| {
         t.saturating_duration_since(shared.epoch).as_nanos() as u64

@@ -76,6 +76,9 @@ pub struct VmSpec {
     /// Environment variables that `microvm-run` passes from the host to the
     /// services (through the kernel command line, so values may not hold spaces).
     pub guest_env: Vec<String>,
+    /// The guest's health check (guest port, path): `microvm-run` waits
+    /// until it answers 200 before it returns.
+    pub health: Option<(u16, String)>,
 }
 
 /// The machine a microVM is: the part of a [`VmSpec`] that a microvm.nix

@@ -192,9 +192,24 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
             device = format!("virtio-net-device,netdev=n0,mac={mac}");
         }
     }
+    // where the host reaches the guest's health check
+    let health = match (&spec.health, &spec.shape.net) {
+        (Some((port, path)), Net::User { forwards }) => forwards
+            .iter()
+            .find(|(_, _, guest)| guest == port)
+            .map(|(var, _, _)| format!("health_url=(127.0.0.1 \"${var}\" {})\n", quote(path))),
+        (Some((port, path)), Net::Tap { ip, .. }) => Some(format!(
+            "health_url=({} {port} {})\n",
+            quote(ip),
+            quote(path)
+        )),
+        (None, _) => None,
+    }
+    .unwrap_or_else(|| "health_url=()\n".to_owned());
     fill(
         include_str!("run.sh"),
         &[
+            ("HEALTH", &health),
             ("NAME", &spec.name),
             ("ENV_DOC", &env_doc),
             ("SERIAL", &spec.serial_port.to_string()),

@@ -1,0 +1,165 @@
+//! The native viewer beside a real player: hls.js (from npm, in headless
+//! Chromium) and native viewers play the same fresh test origin — its
+//! playlist holding one segment when they start — for the same 30 s, and
+//! count the same stalls. A gap shorter than a frame is no stall for a
+//! media element, and none for a native viewer either (PLAYER.md §2).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::origin::TestOrigin;
+
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
+const SECONDS: u64 = 30;
+
+/// hls.js as `cargo xtask test --setup-only` installs it.
+fn hlsjs() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/npm/node_modules/hls.js/dist/hls.min.js");
+    assert!(
+        p.is_file(),
+        "hls.js is not installed: `cargo xtask test --setup-only` installs everything the \
+         tests use (or: npm install --prefix target/npm hls.js@1.7.4)"
+    );
+    p
+}
+
+/// The page: hls.js with its default config plays `stream` muted, counts
+/// the times the media element waited for data after it started playing,
+/// and after `SECONDS` reports to `report`.
+fn page(hls: &std::path::Path, stream: &str, report: &str) -> String {
+    format!(
+        r#"<!doctype html><meta charset="utf-8"><video id="v" muted playsinline></video>
+<script src="file://{hls}"></script>
+<script>
+const v = document.getElementById("v");
+let started = false, stalls = 0, errors = 0;
+v.addEventListener("playing", () => {{ started = true; }});
+v.addEventListener("waiting", () => {{ if (started) stalls++; }});
+const hls = new Hls();
+hls.on(Hls.Events.ERROR, (_, d) => {{ if (d.fatal) errors++; }});
+hls.loadSource("{stream}");
+hls.attachMedia(v);
+hls.on(Hls.Events.MANIFEST_PARSED, () => v.play());
+setTimeout(() => fetch("{report}?started=" + started + "&stalls=" + stalls +
+  "&errors=" + errors + "&played=" + v.currentTime.toFixed(1)), {ms});
+</script>"#,
+        hls = hls.display(),
+        ms = SECONDS * 1000,
+    )
+}
+
+#[test]
+fn native_viewers_stall_as_often_as_hlsjs_on_a_fresh_origin() {
+    let hls = hlsjs();
+    let mut chromium = testkit::tool("chromium", "chromium");
+    let _g = testkit::serial();
+    // 2 s segments, as the default profile; one in the playlist at the start
+    let origin = TestOrigin::start(
+        &["--set", "hls.segmentDuration=2", "--set", "hls.listSize=10"],
+        1,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let report = format!("http://{}/report", listener.local_addr().unwrap());
+    let html = tmp.path().join("player.html");
+    std::fs::write(&html, page(&hls, &origin.url(), &report)).unwrap();
+
+    let json = tmp.path().join("native.json");
+    let swarm = Command::new(BIN)
+        .args(["run", &origin.url(), "--seed", "5", "--plain"])
+        .args(["--metrics-addr", "127.0.0.1:0", "--set", "clients=3"])
+        .args(["--set", "rampRate=10", "--set", "rampJitter=0"])
+        .args(["--duration", &format!("{SECONDS}s"), "--summary-json"])
+        .arg(&json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut browser = chromium
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-file-access-from-files",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            tmp.path().join("profile").display()
+        ))
+        .arg(format!("file://{}", html.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // the page's report, within the run and a margin
+    listener.set_nonblocking(true).unwrap();
+    let t = Instant::now();
+    let line = loop {
+        if let Ok((mut sock, _)) = listener.accept() {
+            sock.set_nonblocking(false).unwrap();
+            let mut first = String::new();
+            BufReader::new(&sock).read_line(&mut first).unwrap();
+            let _ = sock
+                .write_all(b"HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n\r\n");
+            if first.contains("/report?") {
+                break first;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(SECONDS + 60),
+            "no report from the page"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = browser.kill();
+    let _ = browser.wait();
+    let out = swarm.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let field = |name: &str| -> String {
+        line.split([' ', '?', '&'])
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            .to_owned()
+    };
+    assert_eq!(field("started"), "true", "hls.js did not play: {line}");
+    assert_eq!(field("errors"), "0", "{line}");
+    let played: f64 = field("played").parse().unwrap();
+    assert!(
+        played > (SECONDS / 2) as f64,
+        "hls.js played {played} s: {line}"
+    );
+    let hls_stalls: u64 = field("stalls").parse().unwrap();
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for viewer in v["viewers"].as_array().unwrap() {
+        let n = &viewer["native"];
+        assert_eq!(
+            n["rebuffers"].as_u64().unwrap(),
+            hls_stalls,
+            "a native viewer and hls.js on the same stream: {n}\nhls.js: {line}"
+        );
+    }
+    eprintln!(
+        "hls.js: {line}; native micro gaps: {}",
+        v["totals"]["native"]["microGaps"]
+    );
+}
