@@ -44,9 +44,7 @@ pub enum ConfigError {
     },
     #[error("profile `{profile}` extends itself through {}; remove one of the `extends` entries", chain.join(" -> "))]
     ProfileCycle { profile: String, chain: Vec<String> },
-    #[error(
-        "bad --set `{arg}`: {reason}; write it as PATH=VALUE, e.g. --set hls.segmentDuration=4"
-    )]
+    #[error("bad --set `{arg}`: {reason}; write it as PATH=VALUE, e.g. --set section.key=4")]
     BadSet { arg: String, reason: String },
     #[error("cannot read {}: {reason}", path.display())]
     File { path: PathBuf, reason: String },

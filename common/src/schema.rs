@@ -40,6 +40,14 @@ pub fn validate(
     if problems.is_empty() {
         Ok(())
     } else {
+        // one problem a value: a string both too long and off its pattern
+        // is described once, by what it should be
+        let described: Vec<String> = problems
+            .iter()
+            .filter(|p| p.message.starts_with("expected "))
+            .map(|p| p.path.clone())
+            .collect();
+        problems.retain(|p| p.message.starts_with("expected ") || !described.contains(&p.path));
         problems.sort_by(|a, b| a.path.cmp(&b.path));
         Err(ConfigError::Invalid { problems })
     }

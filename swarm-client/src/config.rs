@@ -51,13 +51,13 @@ pub struct Config {
     /// Extra HTTP headers sent by every viewer (name → value; at most 32
     /// headers, names up to 64 characters).
     #[serde(default)]
-    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$" }, "maxProperties" = 32))]
+    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$", "description": "A header name of 1 to 64 letters, digits and !#$%&'*+.^_`|~-" }, "maxProperties" = 32))]
     pub headers: BTreeMap<String, HeaderValue>,
     /// Network classes (native engine): name → the share of viewers on such
     /// a link and the link itself. Shares add up to 1; none: every viewer
     /// reads at full speed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("propertyNames" = { "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$" }, "maxProperties" = 16))]
+    #[schemars(extend("propertyNames" = { "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$", "description": "A class name of 1 to 32 lower-case letters, digits, _ and -, starting with a letter or digit" }, "maxProperties" = 16))]
     pub networks: BTreeMap<String, Network>,
     /// Service-level objectives: figure → limit, checked at the end of a run.
     #[serde(default, skip_serializing_if = "crate::slo::Slo::is_empty")]

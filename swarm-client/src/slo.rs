@@ -379,7 +379,10 @@ impl JsonSchema for Slo {
                 Unit::Millis => json!({
                     "type": "string",
                     "pattern": r"^[0-9]+(\.[0-9]+)?(us|ms|s|m)$",
-                    "description": format!("{} (a duration: \"300ms\", \"2s\")", f.help),
+                    "description": format!(
+                        "{} (a duration: a number and us, ms, s or m, up to 60m, e.g. \"300ms\", \"2s\")",
+                        f.help
+                    ),
                 }),
                 Unit::Number => json!({
                     "type": "number", "minimum": 0, "maximum": 1000,

@@ -331,3 +331,52 @@ fn every_help_example_runs() {
         }
     }
 }
+
+/// Errors say what was wrong, where the value came from, once, and briefly.
+#[test]
+fn errors_name_the_rule_the_layer_and_the_units() {
+    let bins = testkit::origin::binaries();
+    let stderr = |bin: &str, args: &[&str]| {
+        let out = Command::new(bins.join(bin)).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bin} {args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // a header name too long: the rule, and the --set that broke it
+    let name = "X".repeat(70);
+    let e = stderr(
+        "swarm-client",
+        &["config", "--set", &format!("headers.{name}=v")],
+    );
+    assert!(e.contains("a header name of 1 to 64"), "{e}");
+    assert!(e.contains("(set by --set headers.XXX"), "{e}");
+    assert!(
+        !e.contains("propertyNames") && !e.contains("base config"),
+        "{e}"
+    );
+    // 33 headers: the table's last layer, not the base config's empty one
+    let mut args = vec!["config".to_owned()];
+    for i in 0..33 {
+        args.extend(["--set".to_owned(), format!("headers.X-H{i}=v")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = stderr("swarm-client", &args);
+    assert!(e.contains("at most 32 entries allowed, got 33"), "{e}");
+    assert!(e.contains("(set by --set headers.X-H"), "{e}");
+    // one bad bitrate, one error
+    let e = stderr(
+        "test-origin",
+        &["config", "--set", "video.bitrate=99999999k"],
+    );
+    assert_eq!(e.matches("`video.bitrate`").count(), 1, "{e}");
+    // a long value is not echoed in full
+    let long = format!("userAgent=\"{}\"", "a".repeat(3000));
+    let e = stderr("swarm-client", &["config", "--set", &long]);
+    assert!(e.len() < 600, "{} bytes: {e}", e.len());
+    assert!(e.contains("(3012 characters)"), "{e}");
+    // an objective's duration: the units and the bound
+    let e = stderr(
+        "swarm-client",
+        &["run", "http://127.0.0.1:9/x.m3u8", "--slo", "startupP95=1h"],
+    );
+    assert!(e.contains("us, ms, s or m") && e.contains("60m"), "{e}");
+}

@@ -30,6 +30,13 @@ impl fmt::Display for Source {
                 write!(f, "profile `{profile}` in {}", file.display())
             }
             Source::OverridesFile(p) => write!(f, "--overrides {}", p.display()),
+            // a long value is not echoed in full
+            Source::Set(arg) if arg.chars().count() > 80 => write!(
+                f,
+                "--set {}… ({} characters)",
+                arg.chars().take(60).collect::<String>(),
+                arg.chars().count()
+            ),
             Source::Set(arg) => write!(f, "--set {arg}"),
         }
     }

@@ -45,9 +45,10 @@ if [[ $ACCEL == tcg ]]; then
   if [[ $khz =~ ^[1-9][0-9]{5,7}$ ]]; then append="$append tsc_early_khz=$khz"; fi
 fi
 # the guest unpacks its initramfs into memory while the archive is still
-# there: room for it twice, on top of what the services are sized for
+# there: room for it three times (archive, files, page cache) and the
+# kernel, whatever the services are sized for
 initrd_mb=$(( $(stat -c %s "$here/initramfs.cpio") / 1048576 ))
-mem=$(( 2 * initrd_mb + 128 ))
+mem=$(( 3 * initrd_mb + 256 ))
 if (( mem < @MEM@ )); then mem=@MEM@; fi
 qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp @VCPUS@ -m "$mem" \
   -nodefaults -no-user-config -display none -no-reboot \
@@ -69,10 +70,13 @@ healthy() {
   [[ $status == "HTTP/1."?" 200"* ]]
 }
 if (( wait )) && (( ${#health_url[@]} == 3 )); then
+  # QEMU's forward accepts, then drops, connections the guest does not
+  # take yet: a write to one must fail, not kill this script
+  trap '' PIPE
   printf 'microvm-run: waiting for http://%s:%s%s (at most %s s) ' "${health_url[@]}" "$WAIT_SECS"
   waited=0
   until healthy "${health_url[@]}" 2>/dev/null; do
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    if ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
       echo
       die "the VM stopped before it was ready; the end of $here/run/console.log:
 $(tail -n 20 "$here/run/console.log" 2>/dev/null)"
