@@ -329,18 +329,21 @@ fn a_full_hls_filesystem_is_said_clearly_and_the_stream_comes_back_when_freed() 
     let url = format!("http://127.0.0.1:{port}/stream.m3u8");
     let filler = hls.join("filler");
     let v = swarm_with_fault(&url, 3, 40, 6, || {
-        // fill the filesystem: FFmpeg's next segment has no room
+        // fill the filesystem, and keep it full: FFmpeg deletes its old
+        // segments, and the room they leave is taken at once, so that its
+        // next segment has none, wherever its writes fall
         let mut f = std::fs::File::create(&filler).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while std::io::Write::write_all(&mut f, &block).is_ok() {}
-        drop(f);
+        let block = vec![0u8; 4 * 1024];
+        let mut fill = || while std::io::Write::write_all(&mut f, &block).is_ok() {};
         assert!(
-            wait_until(Duration::from_secs(15), || origin
-                .output()
-                .contains("No space left on device")),
+            wait_until(Duration::from_secs(20), || {
+                fill();
+                origin.output().contains("No space left on device")
+            }),
             "the origin does not say why: {}",
             origin.output()
         );
+        drop(f);
         // free it: the supervisor's next restart of FFmpeg goes on
         std::fs::remove_file(&filler).unwrap();
     });
