@@ -63,7 +63,6 @@ setTimeout(() => fetch("{report}?started=" + started + "&stalls=" + stalls +
 #[test]
 fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
     let hls = hlsjs();
-    let mut chromium = testkit::tool("chromium", "chromium");
     let _g = testkit::serial();
     // 2 s segments, as the default profile; one in the playlist at the start
     let origin = TestOrigin::start(
@@ -88,23 +87,11 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut browser = chromium
+    let mut browser = testkit::chromium(&tmp.path().join("profile"))
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--autoplay-policy=no-user-gesture-required",
             "--allow-file-access-from-files",
         ])
-        .arg(format!(
-            "--user-data-dir={}",
-            tmp.path().join("profile").display()
-        ))
         .arg(format!("file://{}", html.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

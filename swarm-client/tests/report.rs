@@ -7,23 +7,10 @@ use testkit::origin::TestOrigin;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 
-/// Headless Chromium as root on a machine without network: no sandbox, no
-/// GPU, no background connections, a profile of its own.
+/// Headless Chromium, its log on stderr.
 fn chromium(profile: &std::path::Path) -> Command {
-    let mut c = testkit::tool("chromium", "chromium");
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
+    let mut c = testkit::chromium(profile);
+    c.args(["--enable-logging=stderr", "--v=0"]);
     c
 }
 

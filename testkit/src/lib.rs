@@ -57,6 +57,24 @@ pub fn tool(name: &str, package: &str) -> std::process::Command {
     }
 }
 
+/// Headless Chromium as root on a machine without network: no sandbox, no
+/// GPU, no background connections, the profile in `profile`.
+pub fn chromium(profile: &std::path::Path) -> std::process::Command {
+    let mut c = tool("chromium", "chromium");
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
 /// A child process whose stdout and stderr are collected, line by line, as
 /// it runs.
 pub struct Captured {
