@@ -304,6 +304,11 @@ impl Running {
         }
     }
 
+    /// Whether Ctrl-C or SIGTERM asked the run to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
     /// Stops every service and removes the state dir.
     pub fn stop(mut self) -> Result<()> {
         self.sup.stop_all(self.grace);

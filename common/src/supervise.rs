@@ -506,9 +506,90 @@ impl Drop for Supervisor {
     }
 }
 
+/// `cmd`'s output (stdin closed), or an error once it has run longer than
+/// `limit` (it is killed then); the error names the `setting` that sets it.
+pub fn output_within(
+    cmd: &mut Command,
+    limit: Duration,
+    setting: &str,
+) -> Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let read = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!(
+                "{} did not finish within {} s ({setting})",
+                std::path::Path::new(cmd.get_program()).display(),
+                limit.as_secs_f64()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_within_returns_the_output_or_kills_at_the_limit() {
+        let out = output_within(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(10),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(3));
+        let started = Instant::now();
+        let e = output_within(
+            Command::new("sleep").arg("30"),
+            Duration::from_millis(200),
+            "--the-limit",
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            e.to_string(),
+            "sleep did not finish within 0.2 s (--the-limit)"
+        );
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {

@@ -1,6 +1,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::process::{Command as Process, ExitCode, Stdio};
+use std::process::{Command as Process, ExitCode};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,26 +116,42 @@ fn run(l: common::Loaded<HlsProbe>, listen: IpAddr) -> anyhow::Result<()> {
             );
         }
     });
-    loop {
+    let stop = common::supervise::shutdown_flag()?;
+    while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let out = Process::new(&ffprobe)
-            .args([
-                "-v",
-                "error",
-                "-rw_timeout",
-                &(u64::from(c.timeout) * 1_000_000).to_string(),
-            ])
-            .args([
-                "-show_entries",
-                "stream=index,codec_name",
-                "-of",
-                "csv=p=0",
-                c.url.as_str(),
-            ])
-            .stdin(Stdio::null())
-            .output()?;
+        let mut cmd = Process::new(&ffprobe);
+        cmd.args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            &(u64::from(c.timeout) * 1_000_000).to_string(),
+        ])
+        .args([
+            "-show_entries",
+            "stream=index,codec_name",
+            "-of",
+            "csv=p=0",
+            c.url.as_str(),
+        ]);
+        // `timeout` bounds the whole probe, not only each read
+        let out = common::supervise::output_within(
+            &mut cmd,
+            Duration::from_secs(c.timeout.into()),
+            "timeout",
+        );
+        if stop.load(Ordering::Relaxed) {
+            // Ctrl-C reached ffprobe too: a stop, not a failed probe
+            break;
+        }
+        let (ok, text, err) = match &out {
+            Ok(o) => (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            ),
+            Err(e) => (false, Default::default(), e.to_string()),
+        };
         // ffprobe lists a stream once per program it is in: one entry per index
-        let text = String::from_utf8_lossy(&out.stdout);
         let streams: std::collections::BTreeMap<u32, &str> = text
             .lines()
             .filter_map(|l| l.split_once(','))
@@ -144,14 +161,13 @@ fn run(l: common::Loaded<HlsProbe>, listen: IpAddr) -> anyhow::Result<()> {
         let mut s = state.lock().unwrap();
         s.checks += 1;
         s.seconds = started.elapsed().as_secs_f64();
-        if out.status.success() && !codecs.is_empty() {
+        if ok && !codecs.is_empty() {
             (s.in_a_row, s.last_pass, s.last) = (
                 0,
                 Some(Instant::now()),
                 format!("streams {}", codecs.join(",")),
             );
         } else {
-            let err = String::from_utf8_lossy(&out.stderr);
             (s.failures, s.in_a_row) = (s.failures + 1, s.in_a_row + 1);
             s.last = err.lines().last().unwrap_or("no streams found").to_owned();
             eprintln!(
@@ -160,8 +176,12 @@ fn run(l: common::Loaded<HlsProbe>, listen: IpAddr) -> anyhow::Result<()> {
             );
         }
         drop(s);
-        std::thread::sleep(
-            Duration::from_secs(c.interval.into()).saturating_sub(started.elapsed()),
-        );
+        // until the next probe, or a stop
+        let next = started + Duration::from_secs(c.interval.into());
+        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
+    eprintln!("hls-probe: stopped");
+    Ok(())
 }

@@ -281,3 +281,66 @@ fn the_generated_image_runs_the_probe_in_podman() {
     let body = wait_for(port, "/health", 200, 60);
     assert!(body.contains("h264"), "{body}");
 }
+
+/// `timeout` bounds a whole probe: a playlist that drips forever (each byte
+/// in time for ffprobe's per-read timeout) is a failed probe after
+/// `timeout` s, not a probe that never ends. Ctrl-C then stops the probe
+/// cleanly: exit 0, "stopped".
+#[test]
+fn a_dripping_stream_fails_the_probe_within_its_timeout_and_ctrl_c_stops_it() {
+    use std::os::unix::process::CommandExt;
+    let server = testkit::hostile::Hostile::start();
+    server.route(
+        "/stream.m3u8",
+        testkit::hostile::Reply::Endless {
+            chunk: b"#".to_vec(),
+            every: Duration::from_millis(200),
+        },
+    );
+    let port = free_port();
+    let mut probe = testkit::Captured::spawn(
+        Command::new(BIN)
+            .args(["run", "--profile", "frequent", "--url"])
+            .arg(server.url("/stream.m3u8"))
+            .args(["--port", &port.to_string()])
+            .process_group(0),
+    );
+    // frequent: a 2 s timeout, every 2 s; 3 failed probes take ~6 s
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut failures = 0;
+    while failures < 2 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(250));
+        failures = probe.output().matches("probe failed").count();
+    }
+    assert!(failures >= 2, "{}", probe.output());
+    assert!(
+        probe
+            .output()
+            .contains("did not finish within 2 s (timeout)"),
+        "{}",
+        probe.output()
+    );
+    let (_, metrics) = get(port, "/metrics").unwrap();
+    assert!(metrics.contains("hls_probe_up 0"), "{metrics}");
+
+    let group = format!("-{}", probe.child.id());
+    Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = probe.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "still running after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(status.success(), "{status}: {}", probe.output());
+    assert!(
+        probe.output().contains("hls-probe: stopped"),
+        "{}",
+        probe.output()
+    );
+}

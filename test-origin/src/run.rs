@@ -97,17 +97,28 @@ pub fn run(opts: RunOptions) -> Result<()> {
             running.var("BASE_URL").unwrap_or_default(),
             entry_playlist(c)
         );
-        let out = std::process::Command::new(ffprobe)
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_type,codec_name,width,height",
-                "-of",
-                "compact=p=0:nk=0",
-            ])
-            .arg(&url)
-            .output()?;
+        let mut cmd = std::process::Command::new(ffprobe);
+        cmd.args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height",
+            "-of",
+            "compact=p=0:nk=0",
+        ])
+        .arg(&url);
+        let out = common::supervise::output_within(&mut cmd, opts.ready_timeout, "--ready-timeout");
+        if running.stop_requested() {
+            // Ctrl-C reached ffprobe too: a stop, not a failed check
+            return running.run_until_stopped();
+        }
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                running.stop()?;
+                return Err(e);
+            }
+        };
         if out.status.success() {
             println!("verified {url}:");
             let text = String::from_utf8_lossy(&out.stdout);

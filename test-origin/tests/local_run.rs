@@ -627,3 +627,31 @@ fn a_logged_run_keeps_its_access_logs_where_the_config_says() {
     );
     assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains("ready"));
 }
+
+/// Ctrl-C in a terminal reaches the whole foreground group: ffprobe of
+/// `--verify` dies with the origin's own stop. That is a stop (exit 0,
+/// nothing left), never "ffprobe could not read". Whether the signal lands
+/// during the check or after it, the outcome is the same.
+#[test]
+fn ctrl_c_while_verifying_is_a_clean_stop() {
+    use std::os::unix::process::CommandExt;
+    let _g = serial();
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "--port", &port.to_string(), "--verify"])
+        .args(TINY)
+        .process_group(0);
+    let mut o = Origin::spawn(cmd, port);
+    let t = Instant::now();
+    while !o.output().contains("ready after") {
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", o.output());
+        assert!(o.proc.child.try_wait().unwrap().is_none(), "{}", o.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let group = Pid::from_raw(-(o.proc.child.id() as i32));
+    kill(group, Signal::SIGINT).unwrap();
+    let status = o.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status}: {}", o.output());
+    assert!(!o.output().contains("error:"), "{}", o.output());
+    assert!(o.output().contains("stopped"), "{}", o.output());
+}
