@@ -60,8 +60,8 @@ pub struct Config {
     #[schemars(extend("propertyNames" = { "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$", "description": "A class name of 1 to 32 lower-case letters, digits, _ and -, starting with a letter or digit" }, "maxProperties" = 16))]
     pub networks: BTreeMap<String, Network>,
     /// Service-level objectives: figure → limit, checked at the end of a run.
-    #[serde(default, skip_serializing_if = "crate::slo::Slo::is_empty")]
-    pub slo: crate::slo::Slo,
+    #[serde(default, skip_serializing_if = "crate::results::slo::Slo::is_empty")]
+    pub slo: crate::results::slo::Slo,
 }
 
 /// A class of viewers' network link, simulated by each viewer's own client:

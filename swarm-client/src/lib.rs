@@ -9,9 +9,10 @@ pub mod merge;
 pub mod native;
 pub mod origin;
 pub mod report;
+pub mod results;
 pub mod run;
-pub mod slo;
 pub mod sysctl;
+pub mod table;
 pub mod targets;
 pub mod viewer;
 
@@ -33,12 +34,12 @@ impl common::Component for SwarmClient {
     }
 
     fn check(config: &Config) -> Vec<(String, String)> {
-        let mut out = slo::check(&config.slo, config.engine == config::Engine::Native);
+        let mut out = results::slo::check(&config.slo, config.engine == config::Engine::Native);
         out.extend(config::check_networks(config));
         out
     }
 
     fn results_schema() -> Option<serde_json::Value> {
-        Some(common::schema::schema_of::<engine::summary::Summary>())
+        Some(common::schema::schema_of::<results::Results>())
     }
 }

@@ -111,7 +111,7 @@ pub fn record(event: &str, message: &str, fields: Value) {
 }
 
 /// The SLO verdicts, one event each (JSON only; the summary shows them).
-pub fn verdicts(v: &[crate::slo::Verdict]) {
+pub fn verdicts(v: &[crate::results::slo::Verdict]) {
     for x in v {
         record(
             "slo",

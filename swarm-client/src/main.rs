@@ -8,8 +8,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
 use swarm_client::config::{Engine, VariantMode};
+use swarm_client::results::slo::SloFailed;
 use swarm_client::run::{check_url, parse_header, NothingPlayed, RunArgs};
-use swarm_client::slo::SloFailed;
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 

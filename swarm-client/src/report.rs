@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use crate::engine::summary::{bytes, rate, Second, Seconds, Summary};
-use crate::native::recorder::Stats;
+use crate::results::{Results, Second, Seconds, Stats};
+use crate::table::{bytes, rate};
 
 /// `s` safe inside HTML text and attribute values.
 pub fn esc(s: &str) -> String {
@@ -314,7 +314,7 @@ const STATS_HEAD: &str = "<tr><th></th><th>count</th><th>p50</th><th>p90</th><th
                           <th>p99</th><th>p99.9</th><th>max</th></tr>";
 
 /// The whole report.
-pub fn html(s: &Summary) -> String {
+pub fn html(s: &Results) -> String {
     let t = &s.totals;
     let mut o = String::new();
     let title = format!("hls-swarm: {} viewers of {}", t.viewers, s.url);
@@ -376,20 +376,20 @@ pub fn html(s: &Summary) -> String {
          <tr><th>fewest viewers active after the ramp</th><td>{}</td></tr>\n</table>\n</section>",
         t.viewers_started,
         t.viewers,
-        esc(&bytes(t.bytes)),
-        esc(&rate(t.bytes as f64 / s.duration_sec.max(1e-9))),
-        t.segments,
-        t.playlists,
+        esc(&bytes(t.counts.bytes)),
+        esc(&rate(t.counts.bytes as f64 / s.duration_sec.max(1e-9))),
+        t.counts.segments,
+        t.counts.playlists,
         // the same failures the errors chart draws, second by second
-        crate::slo::failed_requests(s),
-        t.http_errors.values().sum::<u64>(),
-        t.timeouts,
-        t.connect_errors,
+        s.totals.failed_requests(),
+        t.counts.http_errors.values().sum::<u64>(),
+        t.counts.timeouts,
+        t.counts.connect_errors,
         t.native
             .as_ref()
             .map_or(0, |n| n.counts.errors.values().sum::<u64>()),
-        t.restarts,
-        t.stalls,
+        t.counts.restarts,
+        t.counts.stalls,
         t.min_active_share
             .map_or_else(|| "-".to_owned(), |m| format!("{} %", num(m * 100.0))),
     );
@@ -452,7 +452,7 @@ pub fn html(s: &Summary) -> String {
                     c.viewers_started,
                     c.viewers,
                     c.segments,
-                    crate::engine::summary::bytes(c.bytes),
+                    crate::table::bytes(c.bytes),
                     c.failed_requests,
                     num(c.segment_ttfb_ms.p50),
                     num(c.segment_ttfb_ms.p99),
@@ -479,7 +479,7 @@ pub fn html(s: &Summary) -> String {
 }
 
 /// Writes the report of `s` to `path` (atomically).
-pub fn write(s: &Summary, path: &std::path::Path) -> anyhow::Result<()> {
+pub fn write(s: &Results, path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     common::artifact::write_atomic(path, html(s).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))

@@ -22,10 +22,7 @@ pub struct NothingPlayed(pub String);
 
 /// Why no viewer of a finished run played anything, or `None` when one
 /// did (a shard or a run without viewers is never judged here).
-pub fn nothing_played(
-    summary: &crate::engine::summary::Summary,
-    never_reached: bool,
-) -> Option<String> {
+pub fn nothing_played(summary: &crate::results::Results, never_reached: bool) -> Option<String> {
     let t = &summary.totals;
     let url = &summary.url;
     if never_reached {
@@ -38,18 +35,22 @@ pub fn nothing_played(
     }
     let played = match &t.native {
         Some(n) => u64::from(t.viewers_started) > n.counts.never_played,
-        None => t.segments > 0,
+        None => t.counts.segments > 0,
     };
     if played {
         return None;
     }
     // the failures, most frequent first
     let mut why: Vec<(u64, String)> = t
+        .counts
         .http_errors
         .iter()
         .map(|(s, n)| (*n, format!("HTTP {s}")))
-        .chain((t.timeouts > 0).then(|| (t.timeouts, "timeout".to_owned())))
-        .chain((t.connect_errors > 0).then(|| (t.connect_errors, "connection".to_owned())))
+        .chain((t.counts.timeouts > 0).then(|| (t.counts.timeouts, "timeout".to_owned())))
+        .chain(
+            (t.counts.connect_errors > 0)
+                .then(|| (t.counts.connect_errors, "connection".to_owned())),
+        )
         .chain(
             t.native
                 .iter()
@@ -68,8 +69,8 @@ pub fn nothing_played(
     } else {
         listed
     };
-    let read = crate::engine::summary::bytes(t.bytes);
-    Some(if t.playlists == 0 {
+    let read = crate::table::bytes(t.counts.bytes);
+    Some(if t.counts.playlists == 0 {
         format!(
             "the stream at {url} answered ({read} read) but no viewer could use a playlist of it: {listed}"
         )
@@ -332,7 +333,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let mut loaded = profile.load::<SwarmClient>()?;
     let objectives = loaded.config.slo.clone();
     let shard = match &a.part.shard {
-        None => crate::engine::Shard::whole(loaded.config.clients),
+        None => crate::results::Shard::whole(loaded.config.clients),
         Some(text) => {
             if a.seed.is_none() {
                 return Err(UsageError(format!(
@@ -340,7 +341,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                 ))
                 .into());
             }
-            crate::engine::Shard::parse(text, loaded.config.clients)
+            crate::results::Shard::parse(text, loaded.config.clients)
                 .map_err(|e| UsageError(format!("{e} (clients = {})", loaded.config.clients)))?
         }
     };
@@ -425,17 +426,17 @@ pub fn run(a: RunArgs) -> Result<()> {
         Engine::Ffmpeg => run_ffmpeg(&a, loaded, plan)?,
         Engine::Native => run_native(&a, loaded, plan)?,
     };
-    let mut summary = outcome.summary;
+    let mut summary = outcome.results;
     results.complete(&mut summary);
-    print!("{}", summary.human());
+    print!("{}", crate::table::table(&summary));
     let t = &summary.totals;
     crate::log::record(
         "summary",
         &format!("{} of {} viewers started", t.viewers_started, t.viewers),
         serde_json::json!({
             "durationSec": summary.duration_sec, "viewersStarted": t.viewers_started,
-            "segments": t.segments, "playlists": t.playlists, "bytes": t.bytes,
-            "failedRequests": crate::slo::failed_requests(&summary),
+            "segments": t.counts.segments, "playlists": t.counts.playlists, "bytes": t.counts.bytes,
+            "failedRequests": summary.totals.failed_requests(),
         }),
     );
     crate::log::verdicts(&summary.slo);
@@ -452,15 +453,15 @@ pub fn run(a: RunArgs) -> Result<()> {
         // one shard's figures are not the run's: merge judges the objectives
         return Ok(());
     }
-    Ok(crate::slo::gate(&summary.slo)?)
+    Ok(crate::results::slo::gate(&summary.slo)?)
 }
 
 /// What becomes of a run's results: made complete (shard, details,
 /// verdicts) and written to the files asked for, at the end and at each
 /// checkpoint.
 struct Results {
-    objectives: crate::slo::Slo,
-    shard: crate::engine::Shard,
+    objectives: crate::results::slo::Slo,
+    shard: crate::results::Shard,
     no_viewer_details: bool,
     summary_json: Option<PathBuf>,
     report: Option<PathBuf>,
@@ -518,7 +519,7 @@ fn request_settings(headers: &[(String, String)], resolve: Option<IpAddr>) -> se
 impl Results {
     /// Numbers the viewers as in the whole run, leaves details out when
     /// asked, and checks the objectives.
-    fn complete(&self, summary: &mut crate::engine::summary::Summary) {
+    fn complete(&self, summary: &mut crate::results::Results) {
         summary.set_shard(self.shard);
         if let Some(settings) = summary.settings.as_object_mut() {
             settings.insert("request".into(), self.request.clone());
@@ -534,13 +535,13 @@ impl Results {
         if self.no_viewer_details {
             summary.viewers.clear();
         }
-        summary.slo = crate::slo::evaluate(&self.objectives, summary);
+        summary.slo = crate::results::slo::evaluate(&self.objectives, summary);
     }
 
     /// Writes the summary JSON and the report, each atomically (a reader
     /// sees the last complete file, never a part); returns a line for each
     /// file it wrote.
-    fn write(&self, summary: &crate::engine::summary::Summary) -> Result<Vec<String>> {
+    fn write(&self, summary: &crate::results::Results) -> Result<Vec<String>> {
         let mut wrote = Vec::new();
         if let Some(path) = &self.summary_json {
             // streamed: a long run's results are megabytes
@@ -587,9 +588,9 @@ impl Results {
 
 /// `--slo FIGURE=LIMIT` as the `--set slo.FIGURE=LIMIT` it stands for.
 pub fn slo_set(arg: &str) -> Result<String, UsageError> {
-    match crate::slo::parse_flag(arg).map_err(UsageError)? {
-        (key, crate::slo::Limit::Number(n)) => Ok(format!("slo.{key}={n}")),
-        (key, crate::slo::Limit::Text(t)) => Ok(format!("slo.{key}=\"{t}\"")),
+    match crate::results::slo::parse_flag(arg).map_err(UsageError)? {
+        (key, crate::results::slo::Limit::Number(n)) => Ok(format!("slo.{key}={n}")),
+        (key, crate::results::slo::Limit::Text(t)) => Ok(format!("slo.{key}=\"{t}\"")),
     }
 }
 
@@ -669,7 +670,7 @@ struct Plan {
     /// Headers from the command line.
     headers: Vec<(String, String)>,
     seed: u64,
-    shard: crate::engine::Shard,
+    shard: crate::results::Shard,
     start_at: Option<std::time::SystemTime>,
     metrics_addr: crate::engine::metrics::MetricsAt,
     duration: Option<Duration>,

@@ -9,12 +9,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use swarm_client::engine::summary::{
-    NativeCounts, NativeTotals, Second, Summary, Totals, RESULTS_FORMAT, RESULTS_VERSION,
+use swarm_client::results::{
+    Counters, Encoded, Kind, NativeCounts, NativeTotals, Recorder, RequestSample, Results, Second,
+    Shard, Totals, RESULTS_FORMAT, RESULTS_VERSION,
 };
-use swarm_client::engine::Shard;
-use swarm_client::native::player::Kind;
-use swarm_client::native::recorder::{Encoded, Recorder, RequestSample};
 
 type Figure = (String, String, String);
 
@@ -69,7 +67,7 @@ fn second_histograms(rng: &mut fastrand::Rng) -> Vec<Encoded> {
         .collect()
 }
 
-fn shard(index: u32, rng: &mut fastrand::Rng, pool: &[Encoded], t0: u64) -> Result<Summary> {
+fn shard(index: u32, rng: &mut fastrand::Rng, pool: &[Encoded], t0: u64) -> Result<Results> {
     let shard = Shard::of(index, SHARDS, SHARDS * VIEWERS).map_err(anyhow::Error::msg)?;
     let rec = recorder(rng);
     let viewers = u64::from(shard.viewers);
@@ -92,7 +90,7 @@ fn shard(index: u32, rng: &mut fastrand::Rng, pool: &[Encoded], t0: u64) -> Resu
         play_sec: (viewers * SECONDS) as f64,
         ..Default::default()
     };
-    Ok(Summary {
+    Ok(Results {
         format: RESULTS_FORMAT.into(),
         version: RESULTS_VERSION,
         engine: "native".into(),
@@ -105,10 +103,13 @@ fn shard(index: u32, rng: &mut fastrand::Rng, pool: &[Encoded], t0: u64) -> Resu
         totals: Totals {
             viewers: shard.viewers,
             viewers_started: shard.viewers,
-            starts: viewers,
-            bytes: viewers * 200_000 * SECONDS,
-            segments: viewers * SECONDS / 4,
-            playlists: viewers * SECONDS / 4,
+            counts: Counters {
+                starts: viewers,
+                bytes: viewers * 200_000 * SECONDS,
+                segments: viewers * SECONDS / 4,
+                playlists: viewers * SECONDS / 4,
+                ..Default::default()
+            },
             media_rate: viewers as f64,
             native: Some(NativeTotals::of(counts, Default::default(), &rec)),
             ..Default::default()

@@ -17,7 +17,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
 use ratatui::Terminal;
 
-use super::summary::{rate, Second, Seconds};
+use crate::results::{Second, Seconds};
+use crate::table::rate;
 
 /// One second of a run, as the display shows it.
 pub struct Frame<'a> {
@@ -282,7 +283,7 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
     ui.render_widget(
         Paragraph::new(vec![
             Line::from(format!("rebuffers {rebuffers}")),
-            Line::from(format!("received {}", super::summary::bytes(f.received))),
+            Line::from(format!("received {}", crate::table::bytes(f.received))),
             Line::from(origin_line(now)),
         ])
         .block(Block::default().borders(Borders::ALL).title(" Playback ")),

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use super::ffmpeg_viewer::ViewerState;
 use super::metrics::{Metrics, StatusLabel};
 use super::progress::{classify, split_level, LogEvent, ProgressParser};
-use super::summary::{self, Summary, ViewerFigures};
 use super::{netbytes, progress, ramp_schedule, Outcome, VIEWER_BACKOFF};
 use crate::config::Config;
+use crate::results::{Results, ViewerFigures};
 use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 
 /// How a run is set up.
@@ -233,7 +233,7 @@ impl Swarm {
                 if v.restart_due(now) {
                     match self.spawn_viewer(id, v, &tx) {
                         Ok(()) => {
-                            v.figures.restarts += 1;
+                            v.figures.counts.restarts += 1;
                             metrics.starts.inc();
                             metrics.restarts.inc();
                         }
@@ -268,7 +268,7 @@ impl Swarm {
                         let delta = net.update(&snap, &pids);
                         for v in viewers.iter_mut() {
                             if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
-                                v.figures.bytes += d;
+                                v.figures.counts.bytes += d;
                                 metrics.bytes.inc_by(*d);
                             }
                         }
@@ -302,10 +302,12 @@ impl Swarm {
                     now - start,
                     (active as u64, stalled as u64),
                     (
-                        sum(|f| f.bytes),
-                        sum(|f| f.segments + f.playlists),
+                        sum(|f| f.counts.bytes),
+                        sum(|f| f.counts.segments + f.counts.playlists),
                         sum(|f| {
-                            f.http_errors.values().sum::<u64>() + f.timeouts + f.connect_errors
+                            f.counts.http_errors.values().sum::<u64>()
+                                + f.counts.timeouts
+                                + f.counts.connect_errors
                         }),
                     ),
                     None,
@@ -315,13 +317,15 @@ impl Swarm {
                 }
                 seconds += 1;
                 if super::checkpoint_due(seconds).1 && self.checkpoint.is_some() {
-                    let mut summary = Summary::new(
-                        &self.profile,
-                        &self.url,
-                        &self.config,
-                        self.seed,
-                        now - start,
-                        super::CHECKPOINT_STOP,
+                    let mut summary = Results::new(
+                        super::run_of(
+                            &self.profile,
+                            &self.url,
+                            &self.config,
+                            self.seed,
+                            now - start,
+                            super::CHECKPOINT_STOP,
+                        ),
                         viewers.iter().map(|v| v.figures.clone()).collect(),
                         None,
                         std::mem::take(&mut series.seconds),
@@ -332,22 +336,22 @@ impl Swarm {
                     series.seconds = std::mem::take(&mut summary.series);
                 }
                 let secs = (now - last_status).as_secs_f64();
-                let bytes: u64 = viewers.iter().map(|v| v.figures.bytes).sum();
-                let segments: u64 = viewers.iter().map(|v| v.figures.segments).sum();
+                let bytes: u64 = viewers.iter().map(|v| v.figures.counts.bytes).sum();
+                let segments: u64 = viewers.iter().map(|v| v.figures.counts.segments).sum();
                 let errors: u64 = viewers
                     .iter()
                     .map(|v| {
-                        v.figures.http_errors.values().sum::<u64>()
-                            + v.figures.timeouts
-                            + v.figures.connect_errors
+                        v.figures.counts.http_errors.values().sum::<u64>()
+                            + v.figures.counts.timeouts
+                            + v.figures.counts.connect_errors
                     })
                     .sum();
-                let restarts: u64 = viewers.iter().map(|v| v.figures.restarts).sum();
+                let restarts: u64 = viewers.iter().map(|v| v.figures.counts.restarts).sum();
                 let line = format!(
                     "[{:>4.0}s] viewers {active}/{n} (ramp {:.0} %) | restarts {restarts} | {} | {:.1} seg/s | errors {errors} | stalled {stalled}",
                     (now - start).as_secs_f64(),
                     100.0 * next as f64 / n as f64,
-                    summary::rate((bytes - status_bytes) as f64 / secs),
+                    crate::table::rate((bytes - status_bytes) as f64 / secs),
                     (segments - status_segments) as f64 / secs,
                 );
                 display.show(&super::display::Frame {
@@ -380,7 +384,7 @@ impl Swarm {
             let delta = net.update(&snap, &pids);
             for v in viewers.iter_mut() {
                 if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
-                    v.figures.bytes += d;
+                    v.figures.counts.bytes += d;
                     metrics.bytes.inc_by(*d);
                 }
             }
@@ -414,26 +418,32 @@ impl Swarm {
             super::unix_now(),
             ran_for,
             (
-                sum(|f| f.bytes),
-                sum(|f| f.segments + f.playlists),
-                sum(|f| f.http_errors.values().sum::<u64>() + f.timeouts + f.connect_errors),
+                sum(|f| f.counts.bytes),
+                sum(|f| f.counts.segments + f.counts.playlists),
+                sum(|f| {
+                    f.counts.http_errors.values().sum::<u64>()
+                        + f.counts.timeouts
+                        + f.counts.connect_errors
+                }),
             ),
         );
 
         let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
-        let summary = Summary::new(
-            &self.profile,
-            &self.url,
-            &self.config,
-            self.seed,
-            ran_for,
-            stop_reason,
+        let summary = Results::new(
+            super::run_of(
+                &self.profile,
+                &self.url,
+                &self.config,
+                self.seed,
+                ran_for,
+                stop_reason,
+            ),
             figures,
             None,
             series.seconds,
         );
         Ok(Outcome {
-            summary,
+            results: summary,
             never_reached: !ever_reached,
         })
     }

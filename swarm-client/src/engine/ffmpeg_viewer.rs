@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::supervise::{Backoff, Restarts};
 
 use super::progress::{LogEvent, Progress};
-use super::summary::ViewerFigures;
+use crate::results::ViewerFigures;
 
 /// Below this speed for [`STALL_AFTER`], a viewer counts as stalled.
 pub const STALL_SPEED: f64 = 0.9;
@@ -44,7 +44,7 @@ impl ViewerState {
         self.slow_since = None;
         self.last_progress = None;
         self.stalled = false;
-        self.figures.starts += 1;
+        self.figures.counts.starts += 1;
         self.gen
     }
 
@@ -99,11 +99,11 @@ impl ViewerState {
         }
         let f = &mut self.figures;
         match e {
-            LogEvent::Segment => f.segments += 1,
-            LogEvent::Playlist | LogEvent::InputOpened => f.playlists += 1,
-            LogEvent::HttpError(code) => *f.http_errors.entry(*code).or_default() += 1,
-            LogEvent::Timeout => f.timeouts += 1,
-            LogEvent::ConnectError => f.connect_errors += 1,
+            LogEvent::Segment => f.counts.segments += 1,
+            LogEvent::Playlist | LogEvent::InputOpened => f.counts.playlists += 1,
+            LogEvent::HttpError(code) => *f.counts.http_errors.entry(*code).or_default() += 1,
+            LogEvent::Timeout => f.counts.timeouts += 1,
+            LogEvent::ConnectError => f.counts.connect_errors += 1,
         }
         true
     }
@@ -122,7 +122,7 @@ impl ViewerState {
         let slow = self.slow_since.is_some_and(|t| now - t > STALL_AFTER);
         let stalled = silent || slow;
         if stalled && !self.stalled {
-            self.figures.stalls += 1;
+            self.figures.counts.stalls += 1;
         }
         self.stalled = stalled;
         stalled
@@ -152,7 +152,7 @@ mod tests {
         assert!(!v.check_stall(t0 + S(5)));
         assert!(v.check_stall(t0 + S(6)));
         assert!(v.check_stall(t0 + S(7)));
-        assert_eq!(v.figures.stalls, 1, "one stall, however long");
+        assert_eq!(v.figures.counts.stalls, 1, "one stall, however long");
         // it plays at real time: no longer stalled
         assert!(v.on_progress(gen, &progress(1_000_000, 1.0), t0 + S(8)));
         assert!(!v.check_stall(t0 + S(9)));
@@ -162,7 +162,7 @@ mod tests {
         assert!(!v.check_stall(t0 + S(14)));
         v.on_progress(gen, &progress(3_000_000, 0.5), t0 + S(15));
         assert!(v.check_stall(t0 + Duration::from_millis(15_100)));
-        assert_eq!(v.figures.stalls, 2);
+        assert_eq!(v.figures.counts.stalls, 2);
         assert_eq!(v.figures.last_speed, Some(0.5));
     }
 
@@ -193,7 +193,7 @@ mod tests {
         v.started(Some(12), t2);
         let (_, delay) = v.ended(&policy, t2 + S(30), 0.5);
         assert_eq!(delay, Duration::from_millis(500));
-        assert_eq!(v.figures.starts, 3);
+        assert_eq!(v.figures.counts.starts, 3);
     }
 
     #[test]
@@ -211,9 +211,9 @@ mod tests {
         assert!(v.on_log(new, &LogEvent::HttpError(404)));
         assert!(v.on_log(new, &LogEvent::InputOpened));
         assert!(v.on_log(new, &LogEvent::Playlist));
-        assert_eq!(v.figures.segments, 1);
-        assert_eq!(v.figures.playlists, 2);
-        assert_eq!(v.figures.http_errors.get(&404), Some(&1));
+        assert_eq!(v.figures.counts.segments, 1);
+        assert_eq!(v.figures.counts.playlists, 2);
+        assert_eq!(v.figures.counts.http_errors.get(&404), Some(&1));
         assert_eq!(v.figures.current_media_us, 0);
     }
 }

@@ -1,5 +1,5 @@
 //! The swarm: viewers started on a ramp, supervised, measured. Two engines
-//! share the ramp, the restart backoff, the metrics and the summary:
+//! share the ramp, the restart backoff, the metrics and the results:
 //! `native` (an async player per viewer) and `ffmpeg` (a process per viewer).
 
 pub mod display;
@@ -9,17 +9,13 @@ pub mod metrics;
 pub mod native;
 pub mod netbytes;
 pub mod progress;
-pub mod seconds;
-pub mod summary;
 
 use std::time::Duration;
 
 use common::supervise::Backoff;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use summary::Summary;
+use crate::results::{self, Results, Shard};
 
 /// The backoff of viewer restarts: 250 ms × 1.7ⁿ up to 5 s, ±20 %, reset after
 /// 30 s of uptime.
@@ -33,8 +29,8 @@ pub const VIEWER_BACKOFF: Backoff = Backoff {
 
 /// Writes a run's results as they stand while it goes on (the results
 /// files, atomically), so that a run killed outright leaves its last one.
-/// The series is lent to it, not copied: it is handed back in the summary.
-pub type Checkpoint = Box<dyn FnMut(&mut Summary) + Send>;
+/// The series is lent to it, not copied: it is handed back in the results.
+pub type Checkpoint = Box<dyn FnMut(&mut Results) + Send>;
 
 /// Seconds between two checkpoints.
 pub const CHECKPOINT_EVERY_SECS: u64 = 5;
@@ -50,82 +46,32 @@ pub fn checkpoint_due(second: u64) -> (bool, bool) {
     (phase == CHECKPOINT_EVERY_SECS - 1, phase == 0 && second > 0)
 }
 
+/// The head of a run's results: what ran, how long, why it ended.
+pub fn run_of(
+    profile: &str,
+    url: &str,
+    c: &Config,
+    seed: u64,
+    ran_for: Duration,
+    stopped_by: &str,
+) -> results::Run {
+    results::Run {
+        engine: c.engine.as_str().to_owned(),
+        url: url.to_owned(),
+        profile: profile.to_owned(),
+        seed,
+        settings: serde_json::to_value(c).expect("configs serialize"),
+        clients: c.clients,
+        ran_for,
+        stopped_by: stopped_by.to_owned(),
+    }
+}
+
 /// How a run ended.
 pub struct Outcome {
-    pub summary: Summary,
+    pub results: Results,
     /// No viewer ever read the stream.
     pub never_reached: bool,
-}
-
-/// The part of a run one process plays (`run --shard I/N`): viewers
-/// `firstViewer..firstViewer + viewers` of `totalViewers`, numbered, timed
-/// and seeded as in the whole run, so that the shards together are exactly
-/// the run one machine would have made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Shard {
-    /// This shard's index, from 0.
-    pub index: u32,
-    /// How many shards the run has.
-    pub count: u32,
-    pub first_viewer: u32,
-    pub viewers: u32,
-    pub total_viewers: u32,
-}
-
-impl Shard {
-    /// The whole run of `total` viewers as one shard.
-    pub fn whole(total: u32) -> Shard {
-        Shard {
-            index: 0,
-            count: 1,
-            first_viewer: 0,
-            viewers: total,
-            total_viewers: total,
-        }
-    }
-
-    /// Shard `index` of `count` of a run of `total` viewers: viewers
-    /// `[index·total/count, (index+1)·total/count)`.
-    pub fn of(index: u32, count: u32, total: u32) -> Result<Shard, String> {
-        if count == 0 {
-            return Err("0 shards: expected at least 1".into());
-        }
-        if index >= count {
-            return Err(format!(
-                "shard {index} of {count}: the index counts from 0 to {}",
-                count - 1
-            ));
-        }
-        if count > total {
-            return Err(format!(
-                "{count} shards for {total} viewers: every shard needs a viewer; use at most \
-                 {total} shards or more clients"
-            ));
-        }
-        let at = |i: u32| (u64::from(i) * u64::from(total) / u64::from(count)) as u32;
-        Ok(Shard {
-            index,
-            count,
-            first_viewer: at(index),
-            viewers: at(index + 1) - at(index),
-            total_viewers: total,
-        })
-    }
-
-    /// Parses `--shard I/N` for a run of `total` viewers.
-    pub fn parse(text: &str, total: u32) -> Result<Shard, String> {
-        let bad = || format!("--shard `{text}`: expected INDEX/COUNT, e.g. 0/4");
-        let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let i = i.trim().parse().map_err(|_| bad())?;
-        let n = n.trim().parse().map_err(|_| bad())?;
-        Shard::of(i, n, total).map_err(|e| format!("--shard {text}: {e}"))
-    }
-
-    /// Whether this is a part of a bigger run.
-    pub fn is_part(&self) -> bool {
-        self.count > 1
-    }
 }
 
 /// The start time of each viewer of `shard`: viewer `id` of the whole run
@@ -175,7 +121,7 @@ pub fn network_index(seed: u64, id: u32, shares: &[f64]) -> Option<usize> {
     Some(last)
 }
 
-/// The series of a run: one [`summary::Second`] per wall-clock second (so
+/// The series of a run: one [`results::Second`] per wall-clock second (so
 /// runs on several machines line up), made from running totals sampled
 /// just after each second ends.
 pub struct Series {
@@ -184,7 +130,7 @@ pub struct Series {
     last: Option<u64>,
     prev: (u64, u64, u64),
     prev_ttfb: Option<hdrhistogram::Histogram<u64>>,
-    pub seconds: seconds::Seconds,
+    pub seconds: results::Seconds,
 }
 
 /// Significant digits of each second's TTFB histogram in the results.
@@ -206,7 +152,7 @@ impl Series {
             last: None,
             prev: (0, 0, 0),
             prev_ttfb: None,
-            seconds: seconds::Seconds::new(),
+            seconds: results::Seconds::new(),
         }
     }
 
@@ -238,7 +184,7 @@ impl Series {
         ttfb: Option<&hdrhistogram::Histogram<u64>>,
     ) {
         let (b0, r0, e0) = self.prev;
-        let mut second = summary::Second {
+        let mut second = results::Second {
             t,
             active,
             stalled,
@@ -261,7 +207,7 @@ impl Series {
                 // for merging seconds of many shards: one significant
                 // digit (buckets about 6 % wide) keeps a 10-minute series of
                 // a shard small; the shard's own p50/p99 above are exact
-                second.ttfb = crate::native::recorder::Encoded::coarse(&within, SECOND_TTFB_SIGFIG);
+                second.ttfb = results::Encoded::coarse(&within, SECOND_TTFB_SIGFIG);
             }
             self.prev_ttfb = Some(h.clone());
         }
@@ -485,12 +431,12 @@ mod tests {
                 .len(),
             99
         );
-        assert_eq!(summary::min_active_share(&s.seconds), Some(1.0));
+        assert_eq!(results::min_active_share(&s.seconds), Some(1.0));
         s.sample(104, ms(5000), (2, 0), (40, 6, 1), None);
-        assert_eq!(summary::min_active_share(&s.seconds), Some(0.5));
+        assert_eq!(results::min_active_share(&s.seconds), Some(0.5));
         // before the ramp is over: the last second's share
         assert_eq!(
-            summary::min_active_share(&s.seconds.iter().take(2).collect()),
+            results::min_active_share(&s.seconds.iter().take(2).collect()),
             Some(0.75)
         );
     }

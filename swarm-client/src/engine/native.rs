@@ -17,13 +17,13 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 use url::Url;
 
-use super::summary::{self, Summary, ViewerFigures};
 use super::{ramp_schedule, Outcome};
 use crate::config::Config;
 use crate::native::http::ClientConfig;
 use crate::native::player::PlayerConfig;
-use crate::native::recorder::Recorder;
 use crate::native::viewer::{self, Shared, Slot, ViewerSpec};
+use crate::results::recorder::Recorder;
+use crate::results::{self, Results, ViewerFigures};
 use crate::viewer::user_agent;
 
 /// How a native run is set up.
@@ -237,7 +237,7 @@ impl Swarm {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .kinds
-                .get(&crate::native::player::Kind::Segment)
+                .get(&crate::results::Kind::Segment)
                 .map(|k| k.ttfb.clone());
             series.sample(
                 second,
@@ -295,7 +295,7 @@ impl Swarm {
                 elapsed.as_secs_f64(),
                 100.0 * started,
                 metrics.restarts.get(),
-                summary::rate((bytes - last_bytes) as f64 / secs),
+                crate::table::rate((bytes - last_bytes) as f64 / secs),
                 (segments - last_segments) as f64 / secs,
                 metrics.rebuffers.get(),
             );
@@ -348,7 +348,7 @@ impl Swarm {
         let never_reached = metrics.bytes.get() == 0;
         let summary = self.results(&shared, ran_for, stop_reason, figures, series.seconds);
         Ok(Outcome {
-            summary,
+            results: summary,
             never_reached,
         })
     }
@@ -360,20 +360,22 @@ impl Swarm {
         ran_for: Duration,
         stopped_by: &str,
         figures: Vec<ViewerFigures>,
-        series: summary::Seconds,
-    ) -> Summary {
+        series: results::Seconds,
+    ) -> Results {
         let recorder = shared
             .recorder
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        Summary::new(
-            &self.profile,
-            self.url.as_str(),
-            &self.config,
-            self.seed,
-            ran_for,
-            stopped_by,
+        Results::new(
+            super::run_of(
+                &self.profile,
+                self.url.as_str(),
+                &self.config,
+                self.seed,
+                ran_for,
+                stopped_by,
+            ),
             figures,
             Some(&recorder),
             series,

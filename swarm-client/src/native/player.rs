@@ -12,6 +12,7 @@ use super::abr::{self, Estimator};
 use super::buffer::{BufferEvent, Playout, Qoe};
 use super::playlist::{self, Media, Playlist, PlaylistError, Segment};
 use crate::config::VariantMode;
+use crate::results::Kind;
 
 /// Target durations from the end where a live viewer starts (hls.js
 /// `liveSyncDurationCount`).
@@ -34,26 +35,6 @@ pub const MAX_PENDING_URL_BYTES: usize = 64 * 1024;
 /// never sooner than the `timeout`); a playlist request within the
 /// `timeout`. Past that, however the bytes trickle in, it is a timeout.
 pub const SEGMENT_DEADLINE_FACTOR: f64 = 4.0;
-
-/// What a request is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Master,
-    Playlist,
-    Segment,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Master, Kind::Playlist, Kind::Segment];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Master => "master",
-            Kind::Playlist => "playlist",
-            Kind::Segment => "segment",
-        }
-    }
-}
 
 /// Which playlist a request belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

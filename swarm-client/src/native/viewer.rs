@@ -12,14 +12,13 @@ use url::Url;
 
 use super::buffer::BufferEvent;
 use super::http::{Client, ClientConfig, Response};
-use super::player::{Event, Failure, Kind, Next, Player, PlayerConfig, Request};
+use super::player::{Event, Failure, Next, Player, PlayerConfig, Request};
 use super::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
-use super::recorder::{Recorder, RequestSample};
 use crate::engine::metrics::{
     DirectionLabel, KindLabel, Metrics, NetworkLabel, ReasonLabel, StatusLabel,
 };
-use crate::engine::summary::{Latency, NativeFigures, ViewerFigures};
 use crate::engine::VIEWER_BACKOFF;
+use crate::results::{Kind, Latency, NativeFigures, Recorder, RequestSample, ViewerFigures};
 
 /// Redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -131,7 +130,7 @@ impl Figures {
         });
         match f {
             Failure::Status(code) => {
-                *self.f.http_errors.entry(*code).or_default() += 1;
+                *self.f.counts.http_errors.entry(*code).or_default() += 1;
                 m.http_errors
                     .get_or_create(&StatusLabel {
                         status: code.to_string(),
@@ -139,11 +138,11 @@ impl Figures {
                     .inc();
             }
             Failure::Timeout => {
-                self.f.timeouts += 1;
+                self.f.counts.timeouts += 1;
                 m.timeouts.inc();
             }
             Failure::Connect => {
-                self.f.connect_errors += 1;
+                self.f.counts.connect_errors += 1;
                 m.connect_errors.inc();
             }
             other => {
@@ -184,7 +183,7 @@ pub async fn run(
     let mut restarts = common::supervise::Restarts::default();
     let slot = &shared.slots[spec.slot];
     loop {
-        fig.f.starts += 1;
+        fig.f.counts.starts += 1;
         shared.metrics.starts.inc();
         restarts.started(Instant::now());
         slot.active.store(true, Ordering::Relaxed);
@@ -213,7 +212,7 @@ pub async fn run(
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.wait_for(|s| *s) => break,
                 }
-                fig.f.restarts += 1;
+                fig.f.counts.restarts += 1;
                 shared.metrics.restarts.inc();
             }
         }
@@ -241,9 +240,9 @@ fn summed(fig: &Figures, playing: Option<(&Player, Instant)>) -> ViewerFigures {
         }
     }
     n.rebuffer_ratio = n.counts.rebuffer_ratio();
-    n.counts.never_played = u64::from(f.starts > 0 && n.startup_ms.is_none());
+    n.counts.never_played = u64::from(f.counts.starts > 0 && n.startup_ms.is_none());
     // a native viewer's stalls are its rebuffers
-    f.stalls = n.counts.rebuffers;
+    f.counts.stalls = n.counts.rebuffers;
     f.native = Some(n);
     f
 }
@@ -280,7 +279,7 @@ async fn play(
     let mut wire_seen = 0u64;
     let mut count_wire = |client: &Client, fig: &mut Figures| {
         let w = client.wire_bytes();
-        fig.f.bytes += w - wire_seen;
+        fig.f.counts.bytes += w - wire_seen;
         shared.metrics.bytes.inc_by(w - wire_seen);
         wire_seen = w;
     };
@@ -500,7 +499,7 @@ fn deliver(
                 .observe(resp.ttfb.as_secs_f64());
         }
         if let Some(d) = extinf {
-            fig.f.segments += 1;
+            fig.f.counts.segments += 1;
             fig.f.media_seconds += d;
             shared.metrics.segments.inc();
         }
@@ -517,7 +516,7 @@ fn deliver(
     match player.on_playlist(req, final_url, &resp.body, started, now) {
         Ok(kind) => {
             record(shared, kind, &resp, None, final_url);
-            fig.f.playlists += 1;
+            fig.f.counts.playlists += 1;
             shared.metrics.playlists.inc();
         }
         Err(e) => {

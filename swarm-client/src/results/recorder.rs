@@ -8,7 +8,25 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::player::Kind;
+/// What a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Master,
+    Playlist,
+    Segment,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Master, Kind::Playlist, Kind::Segment];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Master => "master",
+            Kind::Playlist => "playlist",
+            Kind::Segment => "segment",
+        }
+    }
+}
 
 /// Highest trackable value of a timing histogram: 1 h in µs.
 pub const MAX_MICROS: u64 = 3_600_000_000;

@@ -15,8 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::engine::summary::{NativeTotals, Summary};
-use crate::native::recorder::Stats;
+use super::{NativeTotals, Results, Stats};
 
 /// The value of one objective as written: a duration (`"300ms"`, `"2s"`) or
 /// a number.
@@ -62,14 +61,14 @@ pub struct Figure {
 }
 
 /// How a figure is read from a run's summary.
-type Measure = Box<dyn Fn(&Summary) -> Option<f64> + Send + Sync>;
+type Measure = Box<dyn Fn(&Results) -> Option<f64> + Send + Sync>;
 
 /// One percentile of a distribution's summary.
 type Percentile = fn(&Stats) -> f64;
 
 impl Figure {
     /// Its value in a run's summary; `None` when nothing was measured.
-    pub fn measure(&self, s: &Summary) -> Option<f64> {
+    pub fn measure(&self, s: &Results) -> Option<f64> {
         (self.measure)(s)
     }
 }
@@ -134,7 +133,7 @@ pub fn figures() -> Vec<Figure> {
                 at_most: true,
                 native_only: true,
                 help: format!("{label} of the {what}: at most this"),
-                measure: Box::new(move |s: &Summary| {
+                measure: Box::new(move |s: &Results| {
                     let stats = pick(s.totals.native.as_ref()?)?;
                     (stats.count > 0).then(|| p(stats))
                 }),
@@ -147,7 +146,7 @@ pub fn figures() -> Vec<Figure> {
         at_most: true,
         native_only: true,
         help: "time stalled / (time played + time stalled), over all viewers: at most this".into(),
-        measure: Box::new(|s: &Summary| {
+        measure: Box::new(|s: &Results| {
             let n = s.totals.native.as_ref()?;
             (n.counts.play_sec + n.counts.rebuffer_sec > 0.0).then_some(n.rebuffer_ratio)
         }),
@@ -160,9 +159,9 @@ pub fn figures() -> Vec<Figure> {
         help: "failed requests / all requests (HTTP errors, timeouts, connection \
                errors and other failures): at most this"
             .into(),
-        measure: Box::new(|s: &Summary| {
-            let failed = failed_requests(s);
-            let all = s.totals.segments + s.totals.playlists + failed;
+        measure: Box::new(|s: &Results| {
+            let failed = s.totals.failed_requests();
+            let all = s.totals.counts.segments + s.totals.counts.playlists + failed;
             (all > 0).then(|| failed as f64 / all as f64)
         }),
     });
@@ -174,21 +173,9 @@ pub fn figures() -> Vec<Figure> {
         help: "the fewest viewers active in any second after the ramp, as a share of \
                `clients`: at least this"
             .into(),
-        measure: Box::new(|s: &Summary| s.totals.min_active_share),
+        measure: Box::new(|s: &Results| s.totals.min_active_share),
     });
     out
-}
-
-/// HTTP errors, timeouts, connection errors and the native engine's other
-/// failures.
-pub fn failed_requests(s: &Summary) -> u64 {
-    let t = &s.totals;
-    t.http_errors.values().sum::<u64>()
-        + t.timeouts
-        + t.connect_errors
-        + t.native
-            .as_ref()
-            .map_or(0, |n| n.counts.errors.values().sum::<u64>())
 }
 
 /// A duration as written in an objective: a number and `us`, `ms`, `s` or
@@ -339,7 +326,7 @@ pub fn parse_flag(arg: &str) -> Result<(String, Limit), String> {
 
 /// Checks every objective of `slo` against the run summarised in `s`, in
 /// the order of [`figures`]. An objective whose figure was not measured fails.
-pub fn evaluate(slo: &Slo, s: &Summary) -> Vec<Verdict> {
+pub fn evaluate(slo: &Slo, s: &Results) -> Vec<Verdict> {
     let mut out = Vec::new();
     for f in figures() {
         let Some(limit) = slo.0.get(&f.key) else {
@@ -409,12 +396,12 @@ impl JsonSchema for Slo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::summary::{KindStats, Totals};
+    use crate::results::{Counters, KindStats, Totals};
 
-    fn summary(totals: Totals) -> Summary {
-        Summary {
-            format: crate::engine::summary::RESULTS_FORMAT.into(),
-            version: crate::engine::summary::RESULTS_VERSION,
+    fn summary(totals: Totals) -> Results {
+        Results {
+            format: crate::results::RESULTS_FORMAT.into(),
+            version: crate::results::RESULTS_VERSION,
             series: Default::default(),
             engine: "native".into(),
             url: "http://x/s.m3u8".into(),
@@ -473,14 +460,17 @@ mod tests {
         n.counts.rebuffer_sec = 10.0;
         n.rebuffer_ratio = 0.01;
         let mut t = Totals {
-            segments: 990,
-            playlists: 0,
-            timeouts: 10,
+            counts: Counters {
+                segments: 990,
+                playlists: 0,
+                timeouts: 10,
+                ..Default::default()
+            },
             min_active_share: Some(0.98),
             native: Some(n),
             ..Default::default()
         };
-        t.http_errors.insert(404, 0);
+        t.counts.http_errors.insert(404, 0);
         let s = summary(t);
         let v = evaluate(
             &slo(&[

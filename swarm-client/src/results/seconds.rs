@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::Second;
-use crate::native::recorder::{get_varint, put_varint, Encoded, Pairs};
+use super::recorder::{get_varint, put_varint, Encoded, Pairs};
+use super::Second;
 
 /// Bytes of a block; a record bigger than that gets a block of its own.
 const BLOCK: usize = 16 * 1024;

@@ -1,0 +1,404 @@
+//! The figures of a viewer, of a network class and of the whole run, and
+//! how they add up: [`Counters`] (both engines) and [`NativeCounts`] (the
+//! native player's) are kept alike by a viewer and by the totals, added
+//! with `+=`.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::recorder::{Encoded, Recorder, Stats, RATIO_SCALE};
+use super::seconds::Seconds;
+
+/// The counters of both engines: a viewer's (over all its processes or
+/// playbacks), or their sum over viewers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    /// Processes started (1 + restarts).
+    pub starts: u64,
+    pub restarts: u64,
+    /// Bytes its processes read (network reads, HTTP headers included).
+    pub bytes: u64,
+    pub segments: u64,
+    pub playlists: u64,
+    /// HTTP error responses by status.
+    pub http_errors: BTreeMap<u16, u64>,
+    pub timeouts: u64,
+    pub connect_errors: u64,
+    /// Episodes of reading below 0.9× real time (or not at all) for over 5 s.
+    pub stalls: u64,
+}
+
+impl AddAssign<&Counters> for Counters {
+    fn add_assign(&mut self, o: &Counters) {
+        self.starts += o.starts;
+        self.restarts += o.restarts;
+        self.bytes += o.bytes;
+        self.segments += o.segments;
+        self.playlists += o.playlists;
+        for (k, n) in &o.http_errors {
+            *self.http_errors.entry(*k).or_default() += n;
+        }
+        self.timeouts += o.timeouts;
+        self.connect_errors += o.connect_errors;
+        self.stalls += o.stalls;
+    }
+}
+
+impl Counters {
+    /// HTTP errors, timeouts and connection errors.
+    pub fn failed_requests(&self) -> u64 {
+        self.http_errors.values().sum::<u64>() + self.timeouts + self.connect_errors
+    }
+}
+
+/// What one viewer did over the whole run (all its processes).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewerFigures {
+    pub id: u32,
+    #[serde(flatten)]
+    pub counts: Counters,
+    /// The last speed FFmpeg reported (1.0 = real time).
+    pub last_speed: Option<f64>,
+    /// Media time read by processes that have ended, in seconds.
+    pub media_seconds: f64,
+    #[serde(skip)]
+    pub current_media_us: u64,
+    /// What a native viewer measured (PLAYER.md); absent for FFmpeg viewers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeFigures>,
+    /// Its network class (`networks` of the config), when there are classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+}
+
+impl ViewerFigures {
+    /// Its failed requests of every kind.
+    pub fn failed_requests(&self) -> u64 {
+        self.counts.failed_requests()
+            + self
+                .native
+                .as_ref()
+                .map_or(0, |n| n.counts.errors.values().sum::<u64>())
+    }
+}
+
+/// One network class's figures: its viewers' counters added up, and the
+/// distributions of what they saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkTotals {
+    /// Viewers in the class, and those of them that started.
+    pub viewers: u64,
+    pub viewers_started: u64,
+    pub segments: u64,
+    /// Bytes read off the wire.
+    pub bytes: u64,
+    /// Failed requests of every kind (HTTP errors, timeouts, connections
+    /// refused or cut, playlist problems).
+    pub failed_requests: u64,
+    pub play_sec: f64,
+    pub rebuffers: u64,
+    pub rebuffer_sec: f64,
+    /// `rebufferSec / (playSec + rebufferSec)` of the class.
+    pub rebuffer_ratio: f64,
+    pub switches_up: u64,
+    pub switches_down: u64,
+    /// Segment TTFB and startup of the class's viewers, in ms.
+    pub segment_ttfb_ms: Stats,
+    pub startup_ms: Stats,
+}
+
+impl NetworkTotals {
+    /// Adds one viewer's figures in.
+    fn add_viewer(&mut self, v: &ViewerFigures) {
+        self.viewers += 1;
+        self.viewers_started += u64::from(v.counts.starts > 0);
+        self.segments += v.counts.segments;
+        self.bytes += v.counts.bytes;
+        self.failed_requests += v.failed_requests();
+        if let Some(n) = &v.native {
+            self.play_sec += n.counts.play_sec;
+            self.rebuffers += n.counts.rebuffers;
+            self.rebuffer_sec += n.counts.rebuffer_sec;
+            self.switches_up += n.counts.switches_up;
+            self.switches_down += n.counts.switches_down;
+        }
+    }
+}
+
+/// Another run's counters of the class (the distributions come from the
+/// merged histograms, not from here).
+impl AddAssign<&NetworkTotals> for NetworkTotals {
+    fn add_assign(&mut self, o: &NetworkTotals) {
+        self.viewers += o.viewers;
+        self.viewers_started += o.viewers_started;
+        self.segments += o.segments;
+        self.bytes += o.bytes;
+        self.failed_requests += o.failed_requests;
+        self.play_sec += o.play_sec;
+        self.rebuffers += o.rebuffers;
+        self.rebuffer_sec += o.rebuffer_sec;
+        self.switches_up += o.switches_up;
+        self.switches_down += o.switches_down;
+    }
+}
+
+impl NetworkTotals {
+    /// Fills in the ratio and the distributions from `r`.
+    fn complete(&mut self, name: &str, r: &Recorder) {
+        self.rebuffer_ratio = rebuffer_ratio(self.play_sec, self.rebuffer_sec);
+        if let Some(h) = r.networks.get(name) {
+            self.segment_ttfb_ms = Stats::of(&h.segment_ttfb, 1000.0);
+            self.startup_ms = Stats::of(&h.startup, 1000.0);
+        }
+    }
+}
+
+/// `rebuffer / (play + rebuffer)` (PLAYER.md); 0 before any playback.
+fn rebuffer_ratio(play_sec: f64, rebuffer_sec: f64) -> f64 {
+    let watched = play_sec + rebuffer_sec;
+    if watched > 0.0 {
+        rebuffer_sec / watched
+    } else {
+        0.0
+    }
+}
+
+/// Counters of native viewers (PLAYER.md §1–3): a viewer's, or their sum.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeCounts {
+    /// Response body bytes (what the origin's access log calls body bytes).
+    pub body_bytes: u64,
+    /// Listed segments that answered 404/410 and were skipped.
+    pub segments_gone: u64,
+    /// Segments the playlist window moved past before they were loaded.
+    pub segments_skipped: u64,
+    /// Segments skipped after `segMaxRetry` failed tries.
+    pub segments_failed: u64,
+    /// Media-sequence resets followed (the viewer started again at the live edge).
+    pub sequence_resets: u64,
+    /// Playlist unreachable for `timeout`: the viewer started over.
+    pub viewer_failures: u64,
+    /// Viewers (for one viewer: 1 or 0) that were started but never
+    /// played: no segment came in before the run ended.
+    #[serde(default)]
+    pub never_played: u64,
+    /// Playlists of a master that were not followed: a viewer follows at
+    /// most 16 (variants and renditions).
+    #[serde(default)]
+    pub variants_not_followed: u64,
+    /// Seconds the playout clock advanced.
+    pub play_sec: f64,
+    pub rebuffers: u64,
+    pub rebuffer_sec: f64,
+    /// Times the buffer ran dry and media came within a frame interval:
+    /// not stalls (PLAYER.md §2), counted apart.
+    #[serde(default)]
+    pub micro_gaps: u64,
+    pub switches_up: u64,
+    pub switches_down: u64,
+    /// Failures other than HTTP statuses, timeouts and refused connections, by message.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl AddAssign<&NativeCounts> for NativeCounts {
+    fn add_assign(&mut self, o: &NativeCounts) {
+        self.body_bytes += o.body_bytes;
+        self.segments_gone += o.segments_gone;
+        self.segments_skipped += o.segments_skipped;
+        self.segments_failed += o.segments_failed;
+        self.sequence_resets += o.sequence_resets;
+        self.viewer_failures += o.viewer_failures;
+        self.never_played += o.never_played;
+        self.variants_not_followed += o.variants_not_followed;
+        self.play_sec += o.play_sec;
+        self.rebuffers += o.rebuffers;
+        self.rebuffer_sec += o.rebuffer_sec;
+        self.micro_gaps += o.micro_gaps;
+        self.switches_up += o.switches_up;
+        self.switches_down += o.switches_down;
+        for (k, n) in &o.errors {
+            *self.errors.entry(k.clone()).or_default() += n;
+        }
+    }
+}
+
+impl NativeCounts {
+    /// `rebuffer_sec / (play_sec + rebuffer_sec)`; 0 before any playback.
+    pub fn rebuffer_ratio(&self) -> f64 {
+        rebuffer_ratio(self.play_sec, self.rebuffer_sec)
+    }
+}
+
+/// A native viewer's own figures, over all its playbacks.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeFigures {
+    #[serde(flatten)]
+    pub counts: NativeCounts,
+    /// First request → first segment in, of the first playback.
+    pub startup_ms: Option<f64>,
+    /// `rebuffer_sec / (play_sec + rebuffer_sec)`.
+    pub rebuffer_ratio: f64,
+    /// Live latency at segment ends: the last, median and 95th percentile.
+    pub live_latency_ms: Option<Latency>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Latency {
+    pub last: f64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+/// The native engine's totals and distributions.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeTotals {
+    #[serde(flatten)]
+    pub counts: NativeCounts,
+    /// Over all viewers: `Σ rebuffer / (Σ play + Σ rebuffer)`.
+    pub rebuffer_ratio: f64,
+    /// Per request kind: connect, TTFB and download times in ms.
+    pub requests: BTreeMap<String, KindStats>,
+    /// Segment download time / EXTINF.
+    pub segment_download_ratio: Stats,
+    pub startup_ms: Stats,
+    pub rebuffer_ms: Stats,
+    pub live_latency_ms: Stats,
+    /// The histograms behind these figures, in a form that merges exactly
+    /// (timings in µs, the ratio in thousandths).
+    pub histograms: BTreeMap<String, Encoded>,
+    /// Per network class (`networks` of the config), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, NetworkTotals>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KindStats {
+    pub connect_ms: Stats,
+    pub ttfb_ms: Stats,
+    pub download_ms: Stats,
+}
+
+impl NativeTotals {
+    pub fn new(viewers: &[ViewerFigures], r: &Recorder) -> Self {
+        let mut counts = NativeCounts::default();
+        for v in viewers.iter().filter_map(|v| v.native.as_ref()) {
+            counts += &v.counts;
+        }
+        let mut networks: BTreeMap<String, NetworkTotals> = BTreeMap::new();
+        for v in viewers {
+            if let Some(name) = &v.network {
+                networks.entry(name.clone()).or_default().add_viewer(v);
+            }
+        }
+        NativeTotals::of(counts, networks, r)
+    }
+
+    /// The totals of summed `counts` and network classes' counters, and the
+    /// histograms of `r`.
+    pub fn of(
+        counts: NativeCounts,
+        mut networks: BTreeMap<String, NetworkTotals>,
+        r: &Recorder,
+    ) -> Self {
+        for (name, n) in networks.iter_mut() {
+            n.complete(name, r);
+        }
+        let mut t = NativeTotals {
+            counts,
+            networks,
+            ..Default::default()
+        };
+        t.rebuffer_ratio = t.counts.rebuffer_ratio();
+        for (k, h) in &r.kinds {
+            t.requests.insert(
+                k.as_str().to_owned(),
+                KindStats {
+                    connect_ms: Stats::of(&h.connect, 1000.0),
+                    ttfb_ms: Stats::of(&h.ttfb, 1000.0),
+                    download_ms: Stats::of(&h.download, 1000.0),
+                },
+            );
+        }
+        t.segment_download_ratio = Stats::of(&r.download_ratio, RATIO_SCALE);
+        t.startup_ms = Stats::of(&r.startup, 1000.0);
+        t.rebuffer_ms = Stats::of(&r.rebuffer, 1000.0);
+        t.live_latency_ms = Stats::of(&r.live_latency, 1000.0);
+        t.histograms = r.encoded();
+        t
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub viewers: u32,
+    pub viewers_started: u32,
+    #[serde(flatten)]
+    pub counts: Counters,
+    /// Media seconds read per second of run, summed over viewers (≈ viewers
+    /// when every one keeps up).
+    pub media_rate: f64,
+    /// The fewest viewers active in any second after the ramp, as a share
+    /// of `viewers` (the last second's share when the run ended first); see
+    /// [`min_active_share`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_active_share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeTotals>,
+}
+
+/// The totals of `viewers` over `secs` of run, aiming at `target` viewers:
+/// sums of their counters, and the native figures from `recorder`.
+pub fn totals(
+    viewers: &[ViewerFigures],
+    target: u32,
+    secs: f64,
+    recorder: Option<&Recorder>,
+    series: &Seconds,
+) -> Totals {
+    let mut t = Totals {
+        viewers: target,
+        ..Default::default()
+    };
+    let mut media = 0.0;
+    for v in viewers {
+        t.viewers_started += u32::from(v.counts.starts > 0);
+        t.counts += &v.counts;
+        media += v.media_seconds;
+    }
+    t.media_rate = media / secs.max(1e-9);
+    t.min_active_share = super::min_active_share(series);
+    t.native = recorder.map(|r| NativeTotals::new(viewers, r));
+    t
+}
+
+impl Totals {
+    /// Adds the counters of `o` (another run's totals; not `viewers`, the
+    /// shares or the native figures, which come from merged data).
+    pub fn add_counts(&mut self, o: &Totals) {
+        self.viewers_started += o.viewers_started;
+        self.counts += &o.counts;
+        // runs side by side: their media rates add up
+        self.media_rate += o.media_rate;
+    }
+
+    /// HTTP errors, timeouts, connection errors and the native engine's
+    /// other failures.
+    pub fn failed_requests(&self) -> u64 {
+        self.counts.failed_requests()
+            + self
+                .native
+                .as_ref()
+                .map_or(0, |n| n.counts.errors.values().sum::<u64>())
+    }
+}
