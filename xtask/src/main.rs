@@ -16,6 +16,7 @@ mod registry;
 mod setup;
 mod soak;
 mod tally;
+mod test_run;
 
 /// Builds, checks and measures the hls-swarm workspace.
 #[derive(Parser)]
@@ -53,12 +54,15 @@ enum Task {
     /// Installs FFmpeg and nginx first when they are missing and it may (root,
     /// or sudo without a password); otherwise prints the command to run.
     Demo,
-    /// Run the test suite (`cargo test --workspace`, or `cargo test ARGS…`)
+    /// Run the test suite (every test binary of the workspace, or `cargo test ARGS…`)
     ///
     /// First checks the host programs the tests use (nginx, FFmpeg, podman,
     /// QEMU, Nix's parser, …) and installs the missing Debian packages when it
     /// may (root, or sudo without a password); otherwise prints the one command
-    /// to run and exits 1.
+    /// to run and exits 1. Without ARGS the test binaries are built once and
+    /// run three at a time (the few that time what they see or take every
+    /// core run alone), each one's output printed whole when it ends; a tally
+    /// and the slowest binaries close the run.
     Test {
         /// Only check (and install) what the tests need; run no test
         #[arg(long)]
@@ -110,10 +114,10 @@ fn main() -> ExitCode {
             if !ready || setup_only {
                 return Ok(ready);
             }
-            let mut a = vec!["test"];
             if args.is_empty() {
-                a.extend(["--workspace", "--no-fail-fast"]);
+                return test_run::run(&root);
             }
+            let mut a = vec!["test"];
             a.extend(args.iter().map(String::as_str));
             tally::run_tests(&a)
         }),
