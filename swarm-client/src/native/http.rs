@@ -19,14 +19,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use url::Url;
 
-use super::player::Failure;
+use super::player::{Failure, MAX_REQUEST_TARGET};
 
 /// The connection's read buffer: response heads must fit in it.
 pub const READ_BUFFER: usize = 16 * 1024;
-
-/// The longest request target (path and query) the HTTP stack can send
-/// (the `http` crate's limit on a URI).
-pub const MAX_REQUEST_TARGET: usize = u16::MAX as usize - 1;
 
 /// When the first byte of a response arrived: the first read after the
 /// last write, noted above TLS (so a TLS session ticket is not taken for it).

@@ -36,6 +36,11 @@ pub const MAX_PENDING_URL_BYTES: usize = 64 * 1024;
 /// `timeout`. Past that, however the bytes trickle in, it is a timeout.
 pub const SEGMENT_DEADLINE_FACTOR: f64 = 4.0;
 
+/// The longest request target (path and query) the HTTP stack can send
+/// (the `http` crate's limit on a URI): a longer URL is a failure of its
+/// own, never requested.
+pub const MAX_REQUEST_TARGET: usize = u16::MAX as usize - 1;
+
 /// Which playlist a request belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -117,7 +122,7 @@ impl Failure {
             Failure::Tls => "TLS handshake failed (certificate not trusted? see --ca-file)".into(),
             Failure::UrlTooLong => format!(
                 "URL too long (over {} bytes): not requested",
-                super::http::MAX_REQUEST_TARGET
+                MAX_REQUEST_TARGET
             ),
         }
     }
