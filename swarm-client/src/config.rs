@@ -228,6 +228,17 @@ common::word_enum!(
     Engine { Native = "native", Ffmpeg = "ffmpeg" }
 );
 
+/// `--engine native|ffmpeg`.
+impl clap::ValueEnum for Engine {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Engine::Native, Engine::Ffmpeg]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 // the enum comes from a macro, which takes no `#[default]` on a variant
 #[allow(clippy::derivable_impls)]
 impl Default for Engine {

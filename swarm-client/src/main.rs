@@ -1,5 +1,4 @@
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,9 +6,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
-use swarm_client::config::{Engine, VariantMode};
+use swarm_client::config::VariantMode;
 use swarm_client::results::slo::SloFailed;
-use swarm_client::run::{check_url, parse_header, NothingPlayed, RunArgs};
+use swarm_client::run::{check_url, parse_header, NothingPlayed, RequestFlags, RunArgs};
 use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
@@ -21,20 +20,6 @@ use swarm_client::SwarmClient;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(clap::Args, Clone)]
-struct ViewerFlags {
-    /// Connect to this IP address instead of the URL's host (the Host header
-    /// keeps the URL's host), e.g. to load one CDN node
-    #[arg(long, value_name = "IP")]
-    resolve: Option<IpAddr>,
-    /// Extra request header `Name: value` (repeatable)
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    headers: Vec<String>,
-    /// Send `Cache-Control: no-cache` and `Pragma: no-cache`
-    #[arg(long)]
-    no_cache: bool,
 }
 
 // parsed once per process: the size of `run`'s flags does not matter
@@ -66,70 +51,7 @@ enum Command {
     ///
     /// Exit status: 0 done, 1 failure, 2 bad input, 3 stream never reachable,
     /// 4 an SLO failed.
-    Run {
-        /// The stream, e.g. http://127.0.0.1:17080/stream.m3u8
-        url: String,
-        #[command(flatten)]
-        profile: ProfileArgs,
-        /// Stop after this long (`30s`, `5m`, `1h`); default: until Ctrl-C
-        #[arg(long, value_parser = humantime::parse_duration)]
-        duration: Option<Duration>,
-        /// Also write the summary as JSON to FILE
-        #[arg(long, value_name = "FILE")]
-        summary_json: Option<PathBuf>,
-        /// Seed of the ramp jitter and backoff (printed at start; replays a run)
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Serve metrics here instead of 127.0.0.1:<metricsPort>; use
-        /// 0.0.0.0:9090 to let another host scrape them
-        #[arg(long, value_name = "ADDR:PORT")]
-        metrics_addr: Option<SocketAddr>,
-        /// Append each viewer's FFmpeg log to DIR/viewer-<id>.log (ffmpeg engine)
-        #[arg(long, value_name = "DIR")]
-        viewer_logs: Option<PathBuf>,
-        /// How viewers are simulated: `native` (async players, the default)
-        /// or `ffmpeg` (a process each); overrides the config's `engine`
-        #[arg(long, value_parser = ["native", "ffmpeg"])]
-        engine: Option<String>,
-        /// Play the stream with one native viewer for 10 s (or --duration)
-        /// and print each request as it happens: URL, status, TTFB, bytes, time
-        #[arg(long)]
-        check: bool,
-        /// Also trust the CA certificates in this PEM file for HTTPS (native
-        /// engine; the system's trust store is always used)
-        #[arg(long, value_name = "PEM")]
-        ca_file: Option<PathBuf>,
-        /// A status line a second even on a terminal, instead of the live view
-        #[arg(long)]
-        plain: bool,
-        /// The swarm's own log lines (start, stop, warnings, SLO verdicts,
-        /// errors) on stderr: `text`, or `json`, one object a line
-        #[arg(long, value_enum, default_value = "text")]
-        log_format: swarm_client::log::Format,
-        /// The origin's nginx `stub_status` (e.g.
-        /// http://origin:17080/nginx_status): its connections and requests/s,
-        /// read each second, beside the swarm's figures
-        #[arg(long, value_name = "URL")]
-        origin_status: Option<String>,
-        /// The origin's node exporter (e.g. http://origin:9100/metrics): the
-        /// CPU its machine uses, read each second
-        #[arg(long, value_name = "URL")]
-        origin_node: Option<String>,
-        /// Also write the HTML report of the run to FILE (as `report` does)
-        #[arg(long, value_name = "FILE")]
-        report: Option<PathBuf>,
-        /// A service-level objective, FIGURE=LIMIT: a duration for times
-        /// (`segmentTtfbP99=300ms`, `startupP95=2s`), a number otherwise
-        /// (`errorRate=0.001`, `rebufferRatio=0.005`,
-        /// `segmentDownloadRatioP99=0.5`, `minActiveViewers=0.99`). Repeatable;
-        /// the same as `--set slo.FIGURE=LIMIT`. Exit status 4 when one fails
-        #[arg(long, value_name = "FIGURE=LIMIT")]
-        slo: Vec<String>,
-        #[command(flatten)]
-        viewer: ViewerFlags,
-        #[command(flatten)]
-        part: swarm_client::run::Part,
-    },
+    Run(RunArgs),
 
     /// Merge the results of runs on several machines into one run's results
     ///
@@ -208,7 +130,7 @@ enum Command {
         #[arg(long)]
         program: Option<u32>,
         #[command(flatten)]
-        viewer: ViewerFlags,
+        viewer: RequestFlags,
     },
 }
 
@@ -242,57 +164,9 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Common(c) => c.run::<Cli, SwarmClient>(&mut out),
         Command::Targets(t) => t.run::<SwarmClient>(&mut out),
-        Command::Run {
-            url,
-            profile,
-            duration,
-            summary_json,
-            seed,
-            metrics_addr,
-            viewer_logs,
-            engine,
-            check,
-            ca_file,
-            plain,
-            log_format,
-            origin_status,
-            origin_node,
-            report,
-            slo,
-            viewer,
-            part,
-        } => {
+        Command::Run(args) => {
             drop(out);
-            swarm_client::run::run(RunArgs {
-                url,
-                profile,
-                duration,
-                summary_json,
-                seed,
-                metrics_addr,
-                resolve: viewer.resolve,
-                headers: viewer.headers,
-                no_cache: viewer.no_cache,
-                viewer_logs,
-                engine: engine.map(|e| {
-                    if e == "ffmpeg" {
-                        Engine::Ffmpeg
-                    } else {
-                        Engine::Native
-                    }
-                }),
-                check,
-                ca_file,
-                plain,
-                log_format,
-                origin: swarm_client::origin::Sources {
-                    status: origin_status,
-                    node: origin_node,
-                },
-                report,
-                slo,
-                part,
-            })
+            swarm_client::run::run(args)
         }
         Command::Merge {
             files,

@@ -52,12 +52,17 @@ pub fn parse_node_cpu(text: &str) -> Option<f64> {
     seen.then_some(busy)
 }
 
-/// Where to read the origin.
-#[derive(Clone, Debug, Default)]
+/// Where to read the origin: the flags of `run` for it.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Sources {
-    /// nginx `stub_status`, e.g. http://origin:17080/nginx_status
+    /// The origin's nginx `stub_status` (e.g.
+    /// http://origin:17080/nginx_status): its connections and requests/s,
+    /// read each second, beside the swarm's figures
+    #[arg(long = "origin-status", value_name = "URL")]
     pub status: Option<String>,
-    /// The node exporter's metrics, e.g. http://origin:9100/metrics
+    /// The origin's node exporter (e.g. http://origin:9100/metrics): the
+    /// CPU its machine uses, read each second
+    #[arg(long = "origin-node", value_name = "URL")]
     pub node: Option<String>,
 }
 

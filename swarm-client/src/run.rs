@@ -79,37 +79,79 @@ pub fn nothing_played(summary: &crate::results::Results, never_reached: bool) ->
     })
 }
 
-/// What `run` was asked to do.
-#[derive(Clone, Debug)]
+/// What `run` was asked to do: its flags, as clap reads them.
+#[derive(Clone, Debug, clap::Args)]
 pub struct RunArgs {
+    /// The stream, e.g. http://127.0.0.1:17080/stream.m3u8
     pub url: String,
+    #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Stop after this long (`30s`, `5m`, `1h`); default: until Ctrl-C
+    #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+    /// Also write the summary as JSON to FILE
+    #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Seed of the ramp jitter and backoff (printed at start; replays a run)
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Serve metrics here instead of 127.0.0.1:<metricsPort>; use
+    /// 0.0.0.0:9090 to let another host scrape them
+    #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_addr: Option<SocketAddr>,
-    pub resolve: Option<IpAddr>,
-    pub headers: Vec<String>,
-    pub no_cache: bool,
+    /// Append each viewer's FFmpeg log to DIR/viewer-<id>.log (ffmpeg engine)
+    #[arg(long, value_name = "DIR")]
     pub viewer_logs: Option<PathBuf>,
-    /// `--engine`: overrides the config's `engine`.
+    /// How viewers are simulated: `native` (async players, the default)
+    /// or `ffmpeg` (a process each); overrides the config's `engine`
+    #[arg(long, value_enum)]
     pub engine: Option<Engine>,
-    /// `--check`: one native viewer for 10 s (or --duration), each request printed.
+    /// Play the stream with one native viewer for 10 s (or --duration)
+    /// and print each request as it happens: URL, status, TTFB, bytes, time
+    #[arg(long)]
     pub check: bool,
-    /// `--ca-file`: more trusted CA certificates for HTTPS (native engine).
+    /// Also trust the CA certificates in this PEM file for HTTPS (native
+    /// engine; the system's trust store is always used)
+    #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// `--plain`: status lines even on a terminal.
+    /// A status line a second even on a terminal, instead of the live view
+    #[arg(long)]
     pub plain: bool,
-    /// `--log-format`: the swarm's own log lines as text or JSON.
+    /// The swarm's own log lines (start, stop, warnings, SLO verdicts,
+    /// errors) on stderr: `text`, or `json`, one object a line
+    #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::log::Format,
-    /// `--origin-status`, `--origin-node`: the origin beside the swarm.
+    #[command(flatten)]
     pub origin: crate::origin::Sources,
-    /// `--report FILE`: the HTML report, written at the end.
+    /// Also write the HTML report of the run to FILE (as `report` does)
+    #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// `--slo KEY=VALUE`: objectives besides the config's `slo` table.
+    /// A service-level objective, FIGURE=LIMIT: a duration for times
+    /// (`segmentTtfbP99=300ms`, `startupP95=2s`), a number otherwise
+    /// (`errorRate=0.001`, `rebufferRatio=0.005`,
+    /// `segmentDownloadRatioP99=0.5`, `minActiveViewers=0.99`). Repeatable;
+    /// the same as `--set slo.FIGURE=LIMIT`. Exit status 4 when one fails
+    #[arg(long, value_name = "FIGURE=LIMIT")]
     pub slo: Vec<String>,
-    /// How this run takes part in a bigger one.
+    #[command(flatten)]
+    pub viewer: RequestFlags,
+    #[command(flatten)]
     pub part: Part,
+}
+
+/// How each viewer asks: the flags `run` and `viewer-args` share.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RequestFlags {
+    /// Connect to this IP address instead of the URL's host (the Host header
+    /// keeps the URL's host), e.g. to load one CDN node
+    #[arg(long, value_name = "IP")]
+    pub resolve: Option<IpAddr>,
+    /// Extra request header `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Send `Cache-Control: no-cache` and `Pragma: no-cache`
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// How a run takes part in a bigger one (a Kubernetes Indexed Job's pods,
@@ -313,12 +355,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         check_url(u)?;
     }
     let headers = a
+        .viewer
         .headers
         .iter()
         .map(|h| parse_header(h))
         .collect::<Result<Vec<_>, _>>()?;
     let mut profile = a.profile.clone();
-    if a.no_cache {
+    if a.viewer.no_cache {
         profile.set.push("noCache=true".into());
     }
     if a.check {
@@ -411,7 +454,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         no_viewer_details: a.part.no_viewer_details,
         summary_json: a.summary_json.clone(),
         report: a.report.clone(),
-        request: request_settings(&headers, a.resolve),
+        request: request_settings(&headers, a.viewer.resolve),
     };
     let plan = Plan {
         headers,
@@ -705,7 +748,7 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     // built for every run: a redirect may lead from http to https
     let tls = Some(crate::native::http::tls_config(a.ca_file.as_deref()).map_err(UsageError)?);
     let client = crate::native::http::ClientConfig {
-        resolve: a.resolve,
+        resolve: a.viewer.resolve,
         resolve_host: url.host_str().map(str::to_owned),
         headers: header_map,
         timeout: Duration::from_secs(u64::from(c.timeout)),
@@ -768,7 +811,7 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
         viewer: ViewerOptions {
             map,
             progress_fd: Some(PROGRESS_FD),
-            resolve: a.resolve,
+            resolve: a.viewer.resolve,
             headers,
             caps,
         },
