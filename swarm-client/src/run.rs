@@ -10,6 +10,7 @@ use common::cli::{ProfileArgs, UsageError};
 use common::host::find_program;
 
 use crate::config::{Config, Engine, VariantMode};
+use crate::engine::run_loop::Setup;
 use crate::engine::{ffmpeg, native, Outcome};
 use crate::viewer::{Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use crate::SwarmClient;
@@ -603,7 +604,7 @@ impl Results {
     }
 
     /// The engine's checkpoint: the same completion and files, every
-    /// [`crate::engine::CHECKPOINT_EVERY_SECS`]; a failed write is a
+    /// [`crate::engine::conductor::CHECKPOINT_EVERY_SECS`]; a failed write is a
     /// warning (once) and the run goes on.
     fn checkpoint(&self) -> Option<crate::engine::Checkpoint> {
         if self.summary_json.is_none() && self.report.is_none() {
@@ -720,22 +721,42 @@ struct Plan {
     checkpoint: Option<crate::engine::Checkpoint>,
 }
 
+impl Plan {
+    /// The run loop's setup of a run of `url` (reached by the preflight or
+    /// not), and the command line's headers.
+    fn setup(
+        self,
+        a: &RunArgs,
+        loaded: Loaded,
+        url: String,
+        reachable: bool,
+    ) -> (Setup, Vec<(String, String)>) {
+        let setup = Setup {
+            profile: loaded.profile.clone(),
+            url,
+            duration: self.duration,
+            seed: self.seed,
+            shard: self.shard,
+            start_at: self.start_at,
+            metrics_addr: self.metrics_addr,
+            tty: std::io::stdout().is_terminal(),
+            plain: a.plain,
+            origin: crate::origin::Watcher::start(a.origin.clone()),
+            reachable_at_start: reachable,
+            checkpoint: self.checkpoint,
+            config: loaded.config,
+        };
+        (setup, self.headers)
+    }
+}
+
 fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
-    let Plan {
-        headers,
-        seed,
-        shard,
-        start_at,
-        metrics_addr,
-        duration,
-        checkpoint,
-    } = plan;
-    let c = loaded.config;
+    let c = &loaded.config;
     let url = url::Url::parse(&a.url)
         .map_err(|e| UsageError(format!("`{}` is not a stream URL: {e}", a.url)))?;
     check_fd_limit(loaded.derived.recommended_fd_limit);
     let header_map =
-        crate::native::http::headers(&request_headers(&c, &headers)).map_err(UsageError)?;
+        crate::native::http::headers(&request_headers(c, &plan.headers)).map_err(UsageError)?;
     if let Some(f) = &a.ca_file {
         if !f.is_file() {
             return Err(UsageError(format!(
@@ -758,38 +779,18 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     if a.check {
         println!("checking {url}: one viewer, every request as it happens");
     }
+    let (setup, _) = plan.setup(a, loaded, url.to_string(), reachable);
     native::Swarm {
-        profile: loaded.profile.clone(),
+        setup,
         url,
         client,
-        duration,
-        seed,
-        shard,
-        start_at,
-        metrics_addr,
-        tty: std::io::stdout().is_terminal(),
-        plain: a.plain,
-        origin: crate::origin::Watcher::start(a.origin.clone()),
-        reachable_at_start: reachable,
         check: a.check,
-        checkpoint,
-        config: c,
     }
     .run()
 }
 
 fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
-    let Plan {
-        headers,
-        seed,
-        shard,
-        start_at,
-        metrics_addr,
-        duration,
-        checkpoint,
-    } = plan;
-    let c = loaded.config;
-    let d = loaded.derived;
+    let (c, d) = (&loaded.config, &loaded.derived);
     let ffmpeg = find_program("ffmpeg", "ffmpeg")?;
     let caps = probe_capabilities(&ffmpeg);
     if !caps.seg_max_retry {
@@ -802,11 +803,11 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
     if let Some(dir) = &a.viewer_logs {
         common::host::ensure_writable_dir(dir, "--viewer-logs")?;
     }
-    let reachable = preflight_reachable(&a.url, &c);
-    let map = stream_map(&c, &a.url);
+    let reachable = preflight_reachable(&a.url, c);
+    let map = stream_map(c, &a.url);
+    let (setup, headers) = plan.setup(a, loaded, a.url.clone(), reachable);
     ffmpeg::Swarm {
-        profile: loaded.profile.clone(),
-        url: a.url.clone(),
+        setup,
         ffmpeg,
         viewer: ViewerOptions {
             map,
@@ -815,18 +816,7 @@ fn run_ffmpeg(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
             headers,
             caps,
         },
-        duration,
-        seed,
-        shard,
-        start_at,
-        metrics_addr,
-        tty: std::io::stdout().is_terminal(),
-        plain: a.plain,
-        origin: crate::origin::Watcher::start(a.origin.clone()),
-        reachable_at_start: reachable,
         viewer_logs: a.viewer_logs.clone(),
-        checkpoint,
-        config: c,
     }
     .run()
 }

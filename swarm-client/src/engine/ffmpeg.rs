@@ -17,41 +17,23 @@ use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
+use super::conductor::Sample;
 use super::ffmpeg_viewer::ViewerState;
 use super::metrics::{Metrics, StatusLabel};
 use super::progress::{classify, split_level, LogEvent, ProgressParser};
-use super::{netbytes, progress, ramp_schedule, Outcome, VIEWER_BACKOFF};
+use super::run_loop::Setup;
+use super::{netbytes, progress, Outcome, VIEWER_BACKOFF};
 use crate::config::Config;
-use crate::results::{Results, ViewerFigures};
+use crate::results::ViewerFigures;
 use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 
-/// How a run is set up.
+/// How an FFmpeg run is set up.
 pub struct Swarm {
-    pub profile: String,
-    pub config: Config,
-    pub url: String,
+    pub setup: Setup,
     pub ffmpeg: PathBuf,
     pub viewer: ViewerOptions,
-    pub duration: Option<Duration>,
-    pub seed: u64,
-    /// The part of the run this process plays.
-    pub shard: super::Shard,
-    /// A wall-clock time to wait for before the ramp (`--start-at`).
-    pub start_at: Option<std::time::SystemTime>,
-    pub metrics_addr: super::metrics::MetricsAt,
-    /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
-    pub tty: bool,
-    /// Status lines even on a terminal (no live view).
-    pub plain: bool,
-    /// Called with the results so far every few seconds.
-    pub checkpoint: Option<super::Checkpoint>,
-    /// The origin's figures, read beside the run.
-    pub origin: Option<crate::origin::Watcher>,
     /// Append each viewer's log to DIR/viewer-<id>.log.
     pub viewer_logs: Option<PathBuf>,
-    /// Whether the preflight reached the URL; if not, the run ends (exit 3)
-    /// when no viewer has reached it within the timeout either.
-    pub reachable_at_start: bool,
 }
 
 enum Msg {
@@ -82,12 +64,50 @@ impl Swarm {
         rt.block_on(self.run_async())
     }
 
-    fn spawn_viewer(
-        &self,
-        id: usize,
-        v: &mut ViewerState,
-        tx: &mpsc::UnboundedSender<Msg>,
-    ) -> Result<()> {
+    async fn run_async(self) -> Result<Outcome> {
+        let Swarm {
+            mut setup,
+            ffmpeg,
+            viewer,
+            viewer_logs,
+        } = self;
+        let mut control = setup.control().await?;
+        let n = setup.config.clients as usize;
+        let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+        let mut engine = Ffmpeg {
+            launcher: Launcher {
+                config: setup.config.clone(),
+                url: setup.url.clone(),
+                ffmpeg,
+                viewer,
+                viewer_logs,
+            },
+            rng: fastrand::Rng::with_seed(setup.seed.wrapping_add(1)),
+            viewers: (0..n).map(|_| ViewerState::default()).collect(),
+            metrics: control.metrics.clone(),
+            start: Instant::now(),
+            tx,
+            rx,
+            reached: false,
+            net: netbytes::NetBytes::default(),
+            net_warned: false,
+        };
+        let start = engine.start;
+        super::run_loop::run(&mut setup, &mut control, &mut engine, start, false).await
+    }
+}
+
+/// What starts an FFmpeg viewer.
+struct Launcher {
+    config: Config,
+    url: String,
+    ffmpeg: PathBuf,
+    viewer: ViewerOptions,
+    viewer_logs: Option<PathBuf>,
+}
+
+impl Launcher {
+    fn spawn(&self, id: usize, v: &mut ViewerState, tx: &mpsc::UnboundedSender<Msg>) -> Result<()> {
         let args = viewer_args(&self.config, &self.url, id as u32, &self.viewer);
         let (read_end, write_end) = nix::unistd::pipe().context("cannot create a progress pipe")?;
         let mut cmd = std::process::Command::new(&self.ffmpeg);
@@ -166,296 +186,94 @@ impl Swarm {
         });
         Ok(())
     }
+}
 
-    async fn run_async(mut self) -> Result<Outcome> {
-        let c = &self.config;
-        let n = c.clients as usize;
-        let mut control = super::Control::start(self.metrics_addr, c.clients).await?;
-        let metrics = control.metrics.clone();
-        metrics.preset(c.networks.keys().map(String::as_str));
-        if let Some(reason) = control.wait_until(self.start_at).await {
-            return Err(anyhow::anyhow!("{reason} while waiting for --start-at"));
-        }
-        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-        let schedule = ramp_schedule(c, self.seed, self.shard);
-        let mut series = super::Series::new(&schedule, c.clients);
-        let mut display = super::display::Display::choose(self.tty, self.plain);
-        let mut rng = fastrand::Rng::with_seed(self.seed.wrapping_add(1));
-        let mut viewers: Vec<ViewerState> = (0..n).map(|_| ViewerState::default()).collect();
-        let mut next = 0usize;
-        let start = Instant::now();
-        let end = self.duration.map(|d| start + d);
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut last_status = start;
-        let mut status_bytes = 0u64;
-        let mut status_segments = 0u64;
-        let mut ever_reached = false;
-        let mut net = netbytes::NetBytes::default();
-        let mut net_warned = false;
-        let mut stop_reason = "duration reached";
-        let mut seconds = 0u64;
+/// The FFmpeg viewers of a run, for the run loop.
+struct Ffmpeg {
+    launcher: Launcher,
+    rng: fastrand::Rng,
+    viewers: Vec<ViewerState>,
+    metrics: Metrics,
+    start: Instant,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    /// A viewer has read the stream.
+    reached: bool,
+    net: netbytes::NetBytes,
+    net_warned: bool,
+}
 
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                r = control.signalled() => { stop_reason = r; break; }
-                Some(msg) = rx.recv() => {
-                    self.handle(msg, &mut viewers, &metrics, &mut rng, &mut ever_reached);
-                    while let Ok(m) = rx.try_recv() {
-                        self.handle(m, &mut viewers, &metrics, &mut rng, &mut ever_reached);
-                    }
-                    continue;
-                }
+impl Ffmpeg {
+    /// Starts viewer `id`'s process, or schedules its restart when it
+    /// cannot start.
+    fn launch(&mut self, id: usize, now: Instant) -> bool {
+        let started = self.launcher.spawn(id, &mut self.viewers[id], &self.tx);
+        match started {
+            Ok(()) => {
+                self.metrics.starts.inc();
+                true
             }
-            let now = Instant::now();
-            if end.is_some_and(|e| now >= e) {
-                break;
-            }
-            if !ever_reached
-                && !self.reachable_at_start
-                && now - start >= Duration::from_secs(u64::from(c.timeout))
-            {
-                stop_reason = "stream never reachable";
-                break;
-            }
-            // ramp
-            while next < n && now - start >= schedule[next] {
-                if let Err(e) = self.spawn_viewer(next, &mut viewers[next], &tx) {
-                    crate::log::warning("viewer-start", &format!("{e:#}"));
-                    viewers[next].ended(&VIEWER_BACKOFF, now, rng.f64());
-                } else {
-                    metrics.starts.inc();
-                }
-                next += 1;
-            }
-            // restarts
-            for (id, v) in viewers.iter_mut().enumerate() {
-                if v.restart_due(now) {
-                    match self.spawn_viewer(id, v, &tx) {
-                        Ok(()) => {
-                            v.figures.counts.restarts += 1;
-                            metrics.starts.inc();
-                            metrics.restarts.inc();
-                        }
-                        Err(e) => {
-                            crate::log::warning("viewer-start", &format!("{e:#}"));
-                            v.ended(&VIEWER_BACKOFF, now, rng.f64());
-                        }
-                    }
-                }
-            }
-            if let Some(second) = series.due(super::unix_now()) {
-                let pids: std::collections::BTreeSet<u32> =
-                    viewers.iter().filter_map(|v| v.pid).collect();
-                match netbytes::snapshot().await {
-                    Some(snap) => {
-                        let viewer_sockets = snap
-                            .values()
-                            .filter(|(owners, _)| owners.iter().any(|p| pids.contains(p)))
-                            .count();
-                        let with_counters = snap
-                            .values()
-                            .filter(|(owners, b)| *b > 0 && owners.iter().any(|p| pids.contains(p)))
-                            .count();
-                        if viewer_sockets > 0
-                            && with_counters == 0
-                            && !net_warned
-                            && now - start > Duration::from_secs(10)
-                        {
-                            net_warned = true;
-                            crate::log::warning("byte-counters", "the kernel reports no TCP byte counters (load the tcp_diag module); bytes are not measured");
-                        }
-                        let delta = net.update(&snap, &pids);
-                        for v in viewers.iter_mut() {
-                            if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
-                                v.figures.counts.bytes += d;
-                                metrics.bytes.inc_by(*d);
-                            }
-                        }
-                    }
-                    None if !net_warned => {
-                        net_warned = true;
-                        crate::log::warning(
-                            "byte-counters",
-                            "`ss` (package iproute2) is missing; bytes are not measured",
-                        );
-                    }
-                    None => {}
-                }
-                let mut active = 0;
-                let mut stalled = 0;
-                for v in viewers.iter_mut() {
-                    if v.pid.is_some() {
-                        active += 1;
-                    }
-                    if v.check_stall(now) {
-                        stalled += 1;
-                    }
-                }
-                metrics.viewers_active.set(active);
-                metrics.viewers_stalled.set(stalled);
-                let sum = |f: fn(&ViewerFigures) -> u64| {
-                    viewers.iter().map(|v| f(&v.figures)).sum::<u64>()
-                };
-                series.sample(
-                    second,
-                    now - start,
-                    (active as u64, stalled as u64),
-                    (
-                        sum(|f| f.counts.bytes),
-                        sum(|f| f.counts.segments + f.counts.playlists),
-                        sum(|f| {
-                            f.counts.http_errors.values().sum::<u64>()
-                                + f.counts.timeouts
-                                + f.counts.connect_errors
-                        }),
-                    ),
-                    None,
-                );
-                if let Some(w) = &self.origin {
-                    series.origin(w.latest());
-                }
-                seconds += 1;
-                if super::checkpoint_due(seconds).1 && self.checkpoint.is_some() {
-                    let mut summary = Results::new(
-                        super::run_of(
-                            &self.profile,
-                            &self.url,
-                            &self.config,
-                            self.seed,
-                            now - start,
-                            super::CHECKPOINT_STOP,
-                        ),
-                        viewers.iter().map(|v| v.figures.clone()).collect(),
-                        None,
-                        std::mem::take(&mut series.seconds),
-                    );
-                    if let Some(write) = self.checkpoint.as_mut() {
-                        write(&mut summary);
-                    }
-                    series.seconds = std::mem::take(&mut summary.series);
-                }
-                let secs = (now - last_status).as_secs_f64();
-                let bytes: u64 = viewers.iter().map(|v| v.figures.counts.bytes).sum();
-                let segments: u64 = viewers.iter().map(|v| v.figures.counts.segments).sum();
-                let errors: u64 = viewers
-                    .iter()
-                    .map(|v| {
-                        v.figures.counts.http_errors.values().sum::<u64>()
-                            + v.figures.counts.timeouts
-                            + v.figures.counts.connect_errors
-                    })
-                    .sum();
-                let restarts: u64 = viewers.iter().map(|v| v.figures.counts.restarts).sum();
-                let line = format!(
-                    "[{:>4.0}s] viewers {active}/{n} (ramp {:.0} %) | restarts {restarts} | {} | {:.1} seg/s | errors {errors} | stalled {stalled}",
-                    (now - start).as_secs_f64(),
-                    100.0 * next as f64 / n as f64,
-                    crate::table::rate((bytes - status_bytes) as f64 / secs),
-                    (segments - status_segments) as f64 / secs,
-                );
-                display.show(&super::display::Frame {
-                    url: &self.url,
-                    engine: "ffmpeg",
-                    elapsed: now - start,
-                    duration: self.duration,
-                    target: n as u64,
-                    active: active as u64,
-                    ramp: next as f64 / n as f64,
-                    restarts,
-                    stalled: stalled as u64,
-                    rebuffers: None,
-                    errors: metrics.error_kinds(),
-                    received: bytes,
-                    series: &series.seconds,
-                    line,
-                });
-                status_bytes = bytes;
-                status_segments = segments;
-                last_status = now;
+            Err(e) => {
+                crate::log::warning("viewer-start", &format!("{e:#}"));
+                let unit = self.rng.f64();
+                self.viewers[id].ended(&VIEWER_BACKOFF, now, unit);
+                false
             }
         }
-        display.finish();
-        crate::log::stopping(stop_reason);
-        let ran_for = start.elapsed();
-        // the bytes of the last second
-        let pids: std::collections::BTreeSet<u32> = viewers.iter().filter_map(|v| v.pid).collect();
-        if let Some(snap) = netbytes::snapshot().await {
-            let delta = net.update(&snap, &pids);
-            for v in viewers.iter_mut() {
-                if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
-                    v.figures.counts.bytes += d;
-                    metrics.bytes.inc_by(*d);
-                }
-            }
-        }
-
-        // Stop: TERM to every viewer group, then KILL what is left after 3 s.
-        for v in &viewers {
-            if let Some(pid) = v.pid {
-                signal_group(pid, Signal::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while viewers.iter().any(|v| v.pid.is_some()) && Instant::now() < deadline {
-            match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
-                Ok(Some(Msg::Exit { id, gen, .. })) if viewers[id].gen == gen => {
-                    viewers[id].pid = None;
-                }
-                Ok(Some(m)) => self.handle(m, &mut viewers, &metrics, &mut rng, &mut ever_reached),
-                _ => {}
-            }
-        }
-        for v in &mut viewers {
-            if let Some(pid) = v.pid.take() {
-                signal_group(pid, Signal::SIGKILL);
-            }
-        }
-        control.finish();
-        // what came in after the last second's sample
-        let sum = |f: fn(&ViewerFigures) -> u64| viewers.iter().map(|v| f(&v.figures)).sum::<u64>();
-        series.close(
-            super::unix_now(),
-            ran_for,
-            (
-                sum(|f| f.counts.bytes),
-                sum(|f| f.counts.segments + f.counts.playlists),
-                sum(|f| {
-                    f.counts.http_errors.values().sum::<u64>()
-                        + f.counts.timeouts
-                        + f.counts.connect_errors
-                }),
-            ),
-        );
-
-        let figures: Vec<ViewerFigures> = viewers.into_iter().map(|v| v.figures).collect();
-        let summary = Results::new(
-            super::run_of(
-                &self.profile,
-                &self.url,
-                &self.config,
-                self.seed,
-                ran_for,
-                stop_reason,
-            ),
-            figures,
-            None,
-            series.seconds,
-        );
-        Ok(Outcome {
-            results: summary,
-            never_reached: !ever_reached,
-        })
     }
 
-    fn handle(
-        &self,
-        msg: Msg,
-        viewers: &mut [ViewerState],
-        m: &Metrics,
-        rng: &mut fastrand::Rng,
-        reached: &mut bool,
-    ) {
+    /// Adds the TCP bytes each viewer's sockets read since the last time.
+    async fn count_bytes(&mut self, now: Instant) {
+        let pids: std::collections::BTreeSet<u32> =
+            self.viewers.iter().filter_map(|v| v.pid).collect();
+        match netbytes::snapshot().await {
+            Some(snap) => {
+                let viewer_sockets = snap
+                    .values()
+                    .filter(|(owners, _)| owners.iter().any(|p| pids.contains(p)))
+                    .count();
+                let with_counters = snap
+                    .values()
+                    .filter(|(owners, b)| *b > 0 && owners.iter().any(|p| pids.contains(p)))
+                    .count();
+                if viewer_sockets > 0
+                    && with_counters == 0
+                    && !self.net_warned
+                    && now - self.start > Duration::from_secs(10)
+                {
+                    self.net_warned = true;
+                    crate::log::warning("byte-counters", "the kernel reports no TCP byte counters (load the tcp_diag module); bytes are not measured");
+                }
+                let delta = self.net.update(&snap, &pids);
+                for v in self.viewers.iter_mut() {
+                    if let Some(d) = v.pid.and_then(|p| delta.get(&p)) {
+                        v.figures.counts.bytes += d;
+                        self.metrics.bytes.inc_by(*d);
+                    }
+                }
+            }
+            None if !self.net_warned => {
+                self.net_warned = true;
+                crate::log::warning(
+                    "byte-counters",
+                    "`ss` (package iproute2) is missing; bytes are not measured",
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn sum(&self, f: fn(&ViewerFigures) -> u64) -> u64 {
+        self.viewers.iter().map(|v| f(&v.figures)).sum()
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        let (viewers, m, rng, reached) = (
+            &mut self.viewers,
+            &self.metrics,
+            &mut self.rng,
+            &mut self.reached,
+        );
         match msg {
             Msg::Progress { id, gen, p } => {
                 if viewers[id].on_progress(gen, &p, Instant::now()) {
@@ -521,5 +339,105 @@ impl Swarm {
                 );
             }
         }
+    }
+}
+
+impl super::run_loop::Engine for Ffmpeg {
+    const NAME: &'static str = "ffmpeg";
+    const LOOKAHEAD: Duration = Duration::ZERO;
+
+    fn start(&mut self, i: usize, _at: Duration, now: Instant) {
+        self.launch(i, now);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        for id in 0..self.viewers.len() {
+            if self.viewers[id].restart_due(now) && self.launch(id, now) {
+                self.viewers[id].figures.counts.restarts += 1;
+                self.metrics.restarts.inc();
+            }
+        }
+    }
+
+    async fn event(&mut self) {
+        if let Some(msg) = self.rx.recv().await {
+            self.handle(msg);
+            while let Ok(m) = self.rx.try_recv() {
+                self.handle(m);
+            }
+        }
+    }
+
+    async fn sample(&mut self, now: Instant) -> Sample {
+        self.count_bytes(now).await;
+        let mut active = 0;
+        let mut stalled = 0;
+        for v in self.viewers.iter_mut() {
+            if v.pid.is_some() {
+                active += 1;
+            }
+            if v.check_stall(now) {
+                stalled += 1;
+            }
+        }
+        let (bytes, requests, failed) = self.totals();
+        Sample {
+            active,
+            stalled,
+            bytes,
+            requests,
+            segments: self.sum(|f| f.counts.segments),
+            failed,
+            restarts: self.sum(|f| f.counts.restarts),
+            rebuffers: None,
+            ttfb: None,
+        }
+    }
+
+    fn reached(&self) -> bool {
+        self.reached
+    }
+
+    fn figures(&self) -> Vec<ViewerFigures> {
+        self.viewers.iter().map(|v| v.figures.clone()).collect()
+    }
+
+    /// The bytes of the last second, then TERM to every viewer group, and
+    /// KILL to what is left after 3 s.
+    async fn stop(&mut self) -> Vec<ViewerFigures> {
+        self.count_bytes(Instant::now()).await;
+        for v in &self.viewers {
+            if let Some(pid) = v.pid {
+                signal_group(pid, Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.viewers.iter().any(|v| v.pid.is_some()) && Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(100), self.rx.recv()).await {
+                Ok(Some(Msg::Exit { id, gen, .. })) if self.viewers[id].gen == gen => {
+                    self.viewers[id].pid = None;
+                }
+                Ok(Some(m)) => self.handle(m),
+                _ => {}
+            }
+        }
+        for v in &mut self.viewers {
+            if let Some(pid) = v.pid.take() {
+                signal_group(pid, Signal::SIGKILL);
+            }
+        }
+        self.figures()
+    }
+
+    fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.sum(|f| f.counts.bytes),
+            self.sum(|f| f.counts.segments + f.counts.playlists),
+            self.sum(|f| f.counts.failed_requests()),
+        )
+    }
+
+    fn never_reached(&self) -> bool {
+        !self.reached
     }
 }

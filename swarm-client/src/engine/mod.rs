@@ -1,7 +1,9 @@
 //! The swarm: viewers started on a ramp, supervised, measured. Two engines
-//! share the ramp, the restart backoff, the metrics and the results:
-//! `native` (an async player per viewer) and `ffmpeg` (a process per viewer).
+//! — `native` (an async player per viewer) and `ffmpeg` (a process per
+//! viewer) — share one run loop (`run_loop`, driving the `conductor`), the
+//! restart backoff, the metrics and the results.
 
+pub mod conductor;
 pub mod display;
 pub mod ffmpeg;
 pub mod ffmpeg_viewer;
@@ -9,6 +11,7 @@ pub mod metrics;
 pub mod native;
 pub mod netbytes;
 pub mod progress;
+pub mod run_loop;
 
 use std::time::Duration;
 
@@ -31,20 +34,6 @@ pub const VIEWER_BACKOFF: Backoff = Backoff {
 /// files, atomically), so that a run killed outright leaves its last one.
 /// The series is lent to it, not copied: it is handed back in the results.
 pub type Checkpoint = Box<dyn FnMut(&mut Results) + Send>;
-
-/// Seconds between two checkpoints.
-pub const CHECKPOINT_EVERY_SECS: u64 = 5;
-
-/// What `stoppedBy` says in a checkpoint: the run was still going.
-pub const CHECKPOINT_STOP: &str = "checkpoint (the run was still going)";
-
-/// When, counting the seconds of a run from 1, viewers are asked for copies
-/// of their figures (`ask`) and the checkpoint is written (`write`): one
-/// second apart, so that each viewer has had a step to make its copy.
-pub fn checkpoint_due(second: u64) -> (bool, bool) {
-    let phase = second % CHECKPOINT_EVERY_SECS;
-    (phase == CHECKPOINT_EVERY_SECS - 1, phase == 0 && second > 0)
-}
 
 /// The head of a run's results: what ran, how long, why it ended.
 pub fn run_of(

@@ -1,0 +1,257 @@
+//! The one run loop of both engines: the [`Conductor`] driven by the clock
+//! and the signals, an [`Engine`] doing what it says — start these viewers,
+//! sample them, stop them — and the display, the metrics and the
+//! checkpoints fed from it.
+
+use std::time::{Duration, Instant};
+
+use super::conductor::{stop, Conductor, Plan, Sample, Status};
+use super::display::{Display, Frame};
+use super::{metrics::MetricsAt, Checkpoint, Control, Outcome};
+use crate::config::Config;
+use crate::results::{Recorder, Results, Shard, ViewerFigures};
+
+/// How a run is set up, whichever engine plays it.
+pub struct Setup {
+    pub profile: String,
+    pub config: Config,
+    pub url: String,
+    pub duration: Option<Duration>,
+    pub seed: u64,
+    /// The part of the run this process plays.
+    pub shard: Shard,
+    /// A wall-clock time to wait for before the ramp (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
+    pub metrics_addr: MetricsAt,
+    /// Status once a second: a rewritten line on a terminal, plain lines otherwise.
+    pub tty: bool,
+    /// Status lines even on a terminal (no live view).
+    pub plain: bool,
+    /// Whether the preflight reached the URL; if not, the run ends (exit 3)
+    /// when no viewer has reached it within the timeout either.
+    pub reachable_at_start: bool,
+    /// The origin's figures, read beside the run.
+    pub origin: Option<crate::origin::Watcher>,
+    /// Called with the results so far every few seconds.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+impl Setup {
+    /// Starts the metrics endpoint and the signal handlers, and waits for
+    /// `--start-at`.
+    pub async fn control(&self) -> anyhow::Result<Control> {
+        let c = &self.config;
+        let mut control = Control::start(self.metrics_addr, c.clients).await?;
+        control
+            .metrics
+            .preset(c.networks.keys().map(String::as_str));
+        if let Some(reason) = control.wait_until(self.start_at).await {
+            anyhow::bail!("{reason} while waiting for --start-at");
+        }
+        Ok(control)
+    }
+
+    /// The results of `viewers` after `ran_for`.
+    fn results(
+        &self,
+        ran_for: Duration,
+        stopped_by: &str,
+        viewers: Vec<ViewerFigures>,
+        recorder: Option<&Recorder>,
+        series: crate::results::Seconds,
+    ) -> Results {
+        Results::new(
+            super::run_of(
+                &self.profile,
+                &self.url,
+                &self.config,
+                self.seed,
+                ran_for,
+                stopped_by,
+            ),
+            viewers,
+            recorder,
+            series,
+        )
+    }
+}
+
+/// What a swarm of one kind of viewer does for the run loop. Its viewers
+/// are numbered from 0 in this process.
+#[allow(async_fn_in_trait)] // driven on one current-thread runtime
+pub trait Engine {
+    /// `native` or `ffmpeg`.
+    const NAME: &'static str;
+    /// How long before its start a viewer is handed over: an engine whose
+    /// viewers wait for their own start time takes them a tick early.
+    const LOOKAHEAD: Duration;
+
+    /// Starts viewer `i` at `at` into the run (`now` or soon).
+    fn start(&mut self, i: usize, at: Duration, now: Instant);
+    /// What is due every tick besides starts (restarts).
+    fn tick(&mut self, _now: Instant) {}
+    /// Waits for the engine's own events and handles them; an engine with
+    /// none waits forever.
+    async fn event(&mut self) {
+        std::future::pending::<()>().await
+    }
+    /// The second's sample.
+    async fn sample(&mut self, now: Instant) -> Sample;
+    /// Whether any viewer has read the stream.
+    fn reached(&self) -> bool;
+    /// Viewers that played the stream to its end.
+    fn finished(&self) -> usize {
+        0
+    }
+    /// Asks the viewers for copies of their figures (for the next second's
+    /// checkpoint).
+    fn ask_figures(&mut self) {}
+    /// The figures of every viewer so far.
+    fn figures(&self) -> Vec<ViewerFigures>;
+    /// The histograms behind the distributions (native viewers).
+    fn recorder(&self) -> Option<Recorder> {
+        None
+    }
+    /// Stops every viewer; their figures.
+    async fn stop(&mut self) -> Vec<ViewerFigures>;
+    /// The running totals after the stop: bytes, requests, failed requests.
+    fn totals(&self) -> (u64, u64, u64);
+    /// No viewer read anything.
+    fn never_reached(&self) -> bool;
+}
+
+/// Plays the run `setup` describes with `engine`, whose clock started at
+/// `start`, until its duration, a signal or the conductor ends it; `quiet`:
+/// no status (`--check` prints requests instead).
+pub async fn run<E: Engine>(
+    setup: &mut Setup,
+    control: &mut Control,
+    engine: &mut E,
+    start: Instant,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
+    let c = &setup.config;
+    let n = setup.shard.viewers as usize;
+    let schedule = super::ramp_schedule(c, setup.seed, setup.shard);
+    let mut conductor = Conductor::new(Plan {
+        viewers: n,
+        schedule,
+        target: c.clients,
+        duration: setup.duration,
+        reach_within: (!setup.reachable_at_start)
+            .then(|| Duration::from_secs(u64::from(c.timeout))),
+        checkpoints: setup.checkpoint.is_some(),
+    });
+    let mut display = if quiet {
+        Display::Lines { tty: false }
+    } else {
+        Display::choose(setup.tty, setup.plain)
+    };
+    let metrics = control.metrics.clone();
+    let end = setup.duration.map(|d| start + d);
+    // look 10 times a second; act once per wall-clock second
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stop_reason = 'run: loop {
+        let now = Instant::now();
+        let elapsed = now - start;
+        for (i, at) in conductor.starts(elapsed + E::LOOKAHEAD) {
+            engine.start(i, at, now);
+        }
+        engine.tick(now);
+        if let Some(r) = conductor.stop(elapsed, engine.reached(), engine.finished()) {
+            break r;
+        }
+        if let Some(second) = conductor.due(super::unix_now()) {
+            let sample = engine.sample(now).await;
+            metrics.viewers_active.set(sample.active as i64);
+            metrics.viewers_stalled.set(sample.stalled as i64);
+            let due = conductor.record(second, elapsed, &sample);
+            if let Some(w) = &setup.origin {
+                conductor.origin(w.latest());
+            }
+            if due.ask_figures {
+                engine.ask_figures();
+            }
+            if due.checkpoint {
+                let series = conductor.lend_series();
+                let recorder = engine.recorder();
+                let mut r = setup.results(
+                    elapsed,
+                    stop::CHECKPOINT,
+                    engine.figures(),
+                    recorder.as_ref(),
+                    series,
+                );
+                if let Some(write) = setup.checkpoint.as_mut() {
+                    write(&mut r);
+                }
+                conductor.give_back(std::mem::take(&mut r.series));
+            }
+            if !quiet {
+                display.show(&Frame {
+                    url: &setup.url,
+                    engine: E::NAME,
+                    elapsed,
+                    duration: setup.duration,
+                    target: n as u64,
+                    active: due.status.active,
+                    ramp: due.status.ramp,
+                    restarts: due.status.restarts,
+                    stalled: due.status.stalled,
+                    rebuffers: due.status.rebuffers,
+                    errors: metrics.error_kinds(),
+                    received: due.status.received,
+                    series: conductor.series(),
+                    line: status_line(&due.status, n),
+                });
+            }
+        }
+        // the engine's own events between ticks
+        loop {
+            let wake = async {
+                match end {
+                    Some(e) => tokio::time::sleep_until(e.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => break,
+                _ = wake => break,
+                r = control.signalled() => break 'run r,
+                _ = engine.event() => {}
+            }
+        }
+    };
+    display.finish();
+    crate::log::stopping(stop_reason);
+    let ran_for = start.elapsed();
+    let figures = engine.stop().await;
+    control.finish();
+    // what came in after the last second's sample
+    let series = conductor.close(super::unix_now(), ran_for, engine.totals());
+    let recorder = engine.recorder();
+    Ok(Outcome {
+        results: setup.results(ran_for, stop_reason, figures, recorder.as_ref(), series),
+        never_reached: engine.never_reached(),
+    })
+}
+
+/// The status line of a second (what is printed when there is no live view).
+pub fn status_line(s: &Status, n: usize) -> String {
+    let mut line = format!(
+        "[{:>4.0}s] viewers {}/{n} (ramp {:.0} %) | restarts {} | {} | {:.1} seg/s | errors {} | stalled {}",
+        s.elapsed.as_secs_f64(),
+        s.active,
+        100.0 * s.ramp,
+        s.restarts,
+        crate::table::rate(s.byte_rate),
+        s.segment_rate,
+        s.failed,
+        s.stalled,
+    );
+    if let Some(r) = s.rebuffers {
+        line.push_str(&format!(" | rebuffers {r}"));
+    }
+    line
+}
