@@ -60,9 +60,10 @@ enum Task {
     /// QEMU, Nix's parser, …) and installs the missing Debian packages when it
     /// may (root, or sudo without a password); otherwise prints the one command
     /// to run and exits 1. Without ARGS the test binaries are built once and
-    /// run three at a time (the few that time what they see or take every
-    /// core run alone), each one's output printed whole when it ends; a tally
-    /// and the slowest binaries close the run.
+    /// run three at a time (one at a time of those that keep every core
+    /// busy; the few that time what they see alone, at the end), each one's
+    /// output printed whole when it ends; a tally and the slowest binaries
+    /// close the run.
     Test {
         /// Only check (and install) what the tests need; run no test
         #[arg(long)]

@@ -3,8 +3,9 @@
 //! [`JOBS`] at a time, as `cargo test` would run each one (from its
 //! package's directory, with cargo's variables). Most suites spend their
 //! time waiting on real servers and players, not on the CPU, so they share
-//! the machine well; the few in [`ALONE`] time what they see or take every
-//! core, and run with nothing beside them. Each binary's output is printed
+//! the machine well; of those in [`HEAVY`], which keep every core busy, one
+//! runs at a time; those in [`ALONE`] time what they see and run with
+//! nothing beside them, at the end. Each binary's output is printed
 //! whole when it ends, headed as cargo heads it, so the tally reads it as it
 //! reads `cargo test`'s; a binary still running after [`LIMIT`] is killed
 //! and counted as failed.
@@ -24,14 +25,20 @@ use crate::tally::Tally;
 pub const JOBS: usize = 3;
 
 /// Suites that run alone (by package and source): they compare timings
-/// (stalls beside hls.js, rates of a soak, faults during a run) or take
-/// every core (QEMU without KVM, nested cargo builds).
+/// (stalls beside hls.js, the rates of a soak, faults during a run).
 pub const ALONE: &[&str] = &[
     "swarm-client tests/faults.rs",
     "swarm-client tests/hlsjs.rs",
-    "test-origin tests/microvm.rs",
-    "xtask tests/build_all.rs",
     "xtask tests/soak.rs",
+];
+
+/// Suites that keep every core busy (QEMU without KVM, nested cargo
+/// builds, image layers compressed): one of them at a time beside the
+/// others.
+pub const HEAVY: &[&str] = &[
+    "test-origin tests/microvm.rs",
+    "test-origin tests/container.rs",
+    "xtask tests/build_all.rs",
 ];
 
 /// The longest one test binary may run.
@@ -58,6 +65,10 @@ impl Binary {
 
     fn alone(&self) -> bool {
         ALONE.contains(&self.name().as_str())
+    }
+
+    fn heavy(&self) -> bool {
+        HEAVY.contains(&self.name().as_str())
     }
 }
 
@@ -109,6 +120,7 @@ fn package_name(id: &str) -> Option<&str> {
 /// so that the short ones fill in beside them.
 const SLOW_FIRST: &[&str] = &[
     "swarm-client tests/swarm.rs",
+    "test-origin tests/microvm.rs",
     "test-origin tests/container.rs",
     "test-origin tests/local_run.rs",
     "xtask tests/readme.rs",
@@ -219,16 +231,57 @@ struct Progress {
     failed: bool,
 }
 
-/// Runs `list` `jobs` at a time, each printed and tallied as it ends.
+/// The binaries still to run, and whether a heavy one runs now.
+struct Queue {
+    waiting: VecDeque<Binary>,
+    heavy_running: bool,
+}
+
+impl Queue {
+    /// The next binary that may start now (a heavy one only when no other
+    /// heavy one runs); `None` when none is left, `Some(None)` when the
+    /// ones left must wait.
+    fn next(&mut self) -> Option<Option<Binary>> {
+        if self.waiting.is_empty() {
+            return None;
+        }
+        let i = self
+            .waiting
+            .iter()
+            .position(|b| !(b.heavy() && self.heavy_running));
+        Some(i.and_then(|i| self.waiting.remove(i)).inspect(|b| {
+            self.heavy_running |= b.heavy();
+        }))
+    }
+}
+
+/// Runs `list` `jobs` at a time (one heavy one at most), each printed and
+/// tallied as it ends.
 fn run_all(list: Vec<Binary>, jobs: usize, cargo: &Path, progress: &Mutex<Progress>) {
-    let queue = Arc::new(Mutex::new(VecDeque::from(list)));
+    let queue = Arc::new(Mutex::new(Queue {
+        waiting: VecDeque::from(list),
+        heavy_running: false,
+    }));
     std::thread::scope(|s| {
         for _ in 0..jobs {
             let queue = Arc::clone(&queue);
             s.spawn(move || loop {
-                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                let Some(b) = next else { break };
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let b = match next {
+                    None => break,
+                    Some(None) => {
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    }
+                    Some(Some(b)) => b,
+                };
                 let ran = run_one(&b, cargo);
+                if b.heavy() {
+                    queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .heavy_running = false;
+                }
                 let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
                 let head = format!(
                     "     Running {} ({}) [{} {:.1} s]",
@@ -314,8 +367,29 @@ mod tests {
             ]
         );
         assert_eq!(all[0].dir, Path::new("/w/swarm-client"));
-        let (side, alone) = plan(all);
+        let (side, alone) = plan(all.clone());
         assert_eq!(side.len(), 1);
         assert_eq!(alone[0].src, "tests/faults.rs");
+        // one heavy binary at a time
+        let heavy = |src: &str| Binary {
+            exe: "/x".into(),
+            package: "test-origin".into(),
+            dir: "/w".into(),
+            src: src.into(),
+        };
+        let mut q = Queue {
+            waiting: VecDeque::from([
+                heavy("tests/microvm.rs"),
+                heavy("tests/container.rs"),
+                all[1].clone(),
+            ]),
+            heavy_running: false,
+        };
+        assert_eq!(q.next().unwrap().unwrap().src, "tests/microvm.rs");
+        assert_eq!(q.next().unwrap().unwrap().package, "hls-swarm-common");
+        assert_eq!(q.next(), Some(None), "the second heavy one waits");
+        q.heavy_running = false;
+        assert_eq!(q.next().unwrap().unwrap().src, "tests/container.rs");
+        assert_eq!(q.next(), None);
     }
 }
