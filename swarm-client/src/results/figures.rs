@@ -12,6 +12,17 @@ use serde::{Deserialize, Serialize};
 use super::recorder::{Encoded, Recorder, Stats, RATIO_SCALE};
 use super::seconds::Seconds;
 
+/// `a.f += b.f` for each named field, and the maps of counts merged key by
+/// key: the one way counters add up.
+macro_rules! add_fields {
+    ($a:ident, $b:ident; $($f:ident),* $(; maps $($m:ident),*)?) => {
+        $($a.$f += $b.$f;)*
+        $($(for (k, n) in &$b.$m {
+            *$a.$m.entry(k.clone()).or_default() += n;
+        })*)?
+    };
+}
+
 /// The counters of both engines: a viewer's (over all its processes or
 /// playbacks), or their sum over viewers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -34,17 +45,9 @@ pub struct Counters {
 
 impl AddAssign<&Counters> for Counters {
     fn add_assign(&mut self, o: &Counters) {
-        self.starts += o.starts;
-        self.restarts += o.restarts;
-        self.bytes += o.bytes;
-        self.segments += o.segments;
-        self.playlists += o.playlists;
-        for (k, n) in &o.http_errors {
-            *self.http_errors.entry(*k).or_default() += n;
-        }
-        self.timeouts += o.timeouts;
-        self.connect_errors += o.connect_errors;
-        self.stalls += o.stalls;
+        add_fields!(self, o;
+            starts, restarts, bytes, segments, playlists, timeouts, connect_errors, stalls;
+            maps http_errors);
     }
 }
 
@@ -53,6 +56,12 @@ impl Counters {
     pub fn failed_requests(&self) -> u64 {
         self.http_errors.values().sum::<u64>() + self.timeouts + self.connect_errors
     }
+}
+
+/// Failed requests of every kind: HTTP errors, timeouts, connection errors
+/// and the native engine's other failures.
+fn failed(counts: &Counters, native: Option<&NativeCounts>) -> u64 {
+    counts.failed_requests() + native.map_or(0, |n| n.errors.values().sum::<u64>())
 }
 
 /// What one viewer did over the whole run (all its processes).
@@ -79,11 +88,7 @@ pub struct ViewerFigures {
 impl ViewerFigures {
     /// Its failed requests of every kind.
     pub fn failed_requests(&self) -> u64 {
-        self.counts.failed_requests()
-            + self
-                .native
-                .as_ref()
-                .map_or(0, |n| n.counts.errors.values().sum::<u64>())
+        failed(&self.counts, self.native.as_ref().map(|n| &n.counts))
     }
 }
 
@@ -122,11 +127,8 @@ impl NetworkTotals {
         self.bytes += v.counts.bytes;
         self.failed_requests += v.failed_requests();
         if let Some(n) = &v.native {
-            self.play_sec += n.counts.play_sec;
-            self.rebuffers += n.counts.rebuffers;
-            self.rebuffer_sec += n.counts.rebuffer_sec;
-            self.switches_up += n.counts.switches_up;
-            self.switches_down += n.counts.switches_down;
+            let n = &n.counts;
+            add_fields!(self, n; play_sec, rebuffers, rebuffer_sec, switches_up, switches_down);
         }
     }
 }
@@ -135,16 +137,9 @@ impl NetworkTotals {
 /// merged histograms, not from here).
 impl AddAssign<&NetworkTotals> for NetworkTotals {
     fn add_assign(&mut self, o: &NetworkTotals) {
-        self.viewers += o.viewers;
-        self.viewers_started += o.viewers_started;
-        self.segments += o.segments;
-        self.bytes += o.bytes;
-        self.failed_requests += o.failed_requests;
-        self.play_sec += o.play_sec;
-        self.rebuffers += o.rebuffers;
-        self.rebuffer_sec += o.rebuffer_sec;
-        self.switches_up += o.switches_up;
-        self.switches_down += o.switches_down;
+        add_fields!(self, o;
+            viewers, viewers_started, segments, bytes, failed_requests, play_sec, rebuffers,
+            rebuffer_sec, switches_up, switches_down);
     }
 }
 
@@ -209,23 +204,11 @@ pub struct NativeCounts {
 
 impl AddAssign<&NativeCounts> for NativeCounts {
     fn add_assign(&mut self, o: &NativeCounts) {
-        self.body_bytes += o.body_bytes;
-        self.segments_gone += o.segments_gone;
-        self.segments_skipped += o.segments_skipped;
-        self.segments_failed += o.segments_failed;
-        self.sequence_resets += o.sequence_resets;
-        self.viewer_failures += o.viewer_failures;
-        self.never_played += o.never_played;
-        self.variants_not_followed += o.variants_not_followed;
-        self.play_sec += o.play_sec;
-        self.rebuffers += o.rebuffers;
-        self.rebuffer_sec += o.rebuffer_sec;
-        self.micro_gaps += o.micro_gaps;
-        self.switches_up += o.switches_up;
-        self.switches_down += o.switches_down;
-        for (k, n) in &o.errors {
-            *self.errors.entry(k.clone()).or_default() += n;
-        }
+        add_fields!(self, o;
+            body_bytes, segments_gone, segments_skipped, segments_failed, sequence_resets,
+            viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
+            rebuffer_sec, micro_gaps, switches_up, switches_down;
+            maps errors);
     }
 }
 
@@ -395,10 +378,78 @@ impl Totals {
     /// HTTP errors, timeouts, connection errors and the native engine's
     /// other failures.
     pub fn failed_requests(&self) -> u64 {
-        self.counts.failed_requests()
-            + self
-                .native
-                .as_ref()
-                .map_or(0, |n| n.counts.errors.values().sum::<u64>())
+        failed(&self.counts, self.native.as_ref().map(|n| &n.counts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+
+    /// `T` with every counter at 1 (and one key of each map at 1), except
+    /// the `skip` keys.
+    fn ones<T: Default + Serialize + DeserializeOwned>(skip: &[&str]) -> T {
+        let mut v = serde_json::to_value(T::default()).unwrap();
+        for (k, x) in v.as_object_mut().unwrap() {
+            if skip.contains(&k.as_str()) {
+                continue;
+            }
+            match x {
+                Value::Number(_) => *x = 1.into(),
+                Value::Object(m) => {
+                    m.insert("404".into(), 1.into());
+                }
+                _ => {}
+            }
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Every counter of `t` (but the `skip` keys) is `n`.
+    fn all_are<T: Serialize>(t: &T, n: u64, skip: &[&str]) {
+        let v = serde_json::to_value(t).unwrap();
+        for (k, x) in v.as_object().unwrap() {
+            if skip.contains(&k.as_str()) {
+                continue;
+            }
+            let got = match x {
+                Value::Number(_) => x.as_f64().unwrap(),
+                Value::Object(m) => m["404"].as_f64().unwrap(),
+                _ => continue,
+            };
+            assert_eq!(got, n as f64, "`{k}` did not add up");
+        }
+    }
+
+    #[test]
+    fn every_counter_adds_up() {
+        let mut c: Counters = ones(&[]);
+        c += &ones(&[]);
+        all_are(&c, 2, &[]);
+        let mut n: NativeCounts = ones(&[]);
+        n += &ones(&[]);
+        all_are(&n, 2, &[]);
+        // the ratio and the distributions are made, not added
+        let made = ["rebufferRatio", "segmentTtfbMs", "startupMs"];
+        let mut t: NetworkTotals = ones(&made);
+        t += &ones(&made);
+        all_are(&t, 2, &made);
+        // a viewer's figures into its class
+        let mut class = NetworkTotals::default();
+        let v = ViewerFigures {
+            counts: ones(&[]),
+            native: Some(NativeFigures {
+                counts: ones(&[]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        class.add_viewer(&v);
+        class.add_viewer(&v);
+        all_are(&class, 2, &[&made[..], &["failedRequests"]].concat());
+        // HTTP errors, timeouts, connection errors and the other failures
+        assert_eq!(class.failed_requests, 2 * 4);
     }
 }
