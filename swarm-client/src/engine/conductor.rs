@@ -72,6 +72,16 @@ pub struct Sample {
     pub ttfb: Option<hdrhistogram::Histogram<u64>>,
 }
 
+/// What the conductor asks of the viewers between samples.
+pub trait Progress {
+    /// Whether any viewer has read the stream.
+    fn reached(&self) -> bool;
+    /// Viewers that played the stream to its end.
+    fn finished(&self) -> usize;
+    /// Failed requests so far.
+    fn failed(&self) -> u64;
+}
+
 /// How a run is conducted.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -159,16 +169,22 @@ impl Conductor {
 
     /// Whether the run stops at `elapsed`, and why: its duration is up,
     /// every viewer finished (a VOD played to its end), or nothing was
-    /// reached in time.
-    pub fn stop(&self, elapsed: Duration, reached: bool, finished: usize) -> Option<&'static str> {
+    /// reached in time — once a request has failed (so the results say
+    /// how), or twice that time.
+    pub fn stop(&self, elapsed: Duration, engine: &impl Progress) -> Option<&'static str> {
         if self.plan.duration.is_some_and(|d| elapsed >= d) {
             return Some(stop::DURATION);
         }
+        let finished = engine.finished();
         if finished == self.plan.viewers && self.plan.viewers > 0 {
             return Some(stop::FINISHED);
         }
         if let Some(within) = self.plan.reach_within {
-            if !reached && elapsed >= self.ramp.first() + within {
+            let due = self.ramp.first() + within;
+            if elapsed >= due
+                && !engine.reached()
+                && (engine.failed() > 0 || elapsed >= due + within)
+            {
                 return Some(stop::NEVER_REACHED);
             }
         }
@@ -272,23 +288,51 @@ mod tests {
         assert_eq!(Ramp::new(&[]).share(MS(1)), 0.0);
     }
 
+    /// Viewers as the conductor sees them: (reached, finished, failed).
+    struct Seen(bool, usize, u64);
+
+    impl Progress for Seen {
+        fn reached(&self) -> bool {
+            self.0
+        }
+        fn finished(&self) -> usize {
+            self.1
+        }
+        fn failed(&self) -> u64 {
+            self.2
+        }
+    }
+
     #[test]
     fn a_run_stops_at_its_duration_when_all_finished_or_never_reached() {
         let c = Conductor::new(plan(&[0, 100]));
-        assert_eq!(c.stop(MS(9999), true, 1), None);
-        assert_eq!(c.stop(MS(10_000), true, 0), Some(stop::DURATION));
-        assert_eq!(c.stop(MS(10), true, 2), Some(stop::FINISHED));
+        assert_eq!(c.stop(MS(9999), &Seen(true, 1, 0)), None);
+        assert_eq!(c.stop(MS(10_000), &Seen(true, 0, 0)), Some(stop::DURATION));
+        assert_eq!(c.stop(MS(10), &Seen(true, 2, 0)), Some(stop::FINISHED));
         let mut p = plan(&[300, 400]);
         p.duration = None;
         p.reach_within = Some(Duration::from_secs(2));
         let c = Conductor::new(p);
-        // counted from the first start, not the run's
-        assert_eq!(c.stop(MS(2299), false, 0), None);
-        assert_eq!(c.stop(MS(2300), false, 0), Some(stop::NEVER_REACHED));
-        assert_eq!(c.stop(MS(60_000), true, 0), None, "it reached the stream");
+        // counted from the first start, not the run's, and once a request
+        // failed: the results say why
+        assert_eq!(c.stop(MS(2299), &Seen(false, 0, 1)), None);
+        assert_eq!(
+            c.stop(MS(2300), &Seen(false, 0, 1)),
+            Some(stop::NEVER_REACHED)
+        );
+        assert_eq!(c.stop(MS(2300), &Seen(false, 0, 0)), None, "no failure yet");
+        assert_eq!(
+            c.stop(MS(4300), &Seen(false, 0, 0)),
+            Some(stop::NEVER_REACHED)
+        );
+        assert_eq!(
+            c.stop(MS(60_000), &Seen(true, 0, 5)),
+            None,
+            "it reached the stream"
+        );
         let mut p = plan(&[]);
         p.duration = None;
-        assert_eq!(Conductor::new(p).stop(MS(60_000), false, 0), None);
+        assert_eq!(Conductor::new(p).stop(MS(60_000), &Seen(false, 0, 0)), None);
     }
 
     #[test]

@@ -120,6 +120,21 @@ pub trait Engine {
     fn never_reached(&self) -> bool;
 }
 
+/// An engine as the conductor asks it.
+struct Viewers<'a, E>(&'a E);
+
+impl<E: Engine> super::conductor::Progress for Viewers<'_, E> {
+    fn reached(&self) -> bool {
+        self.0.reached()
+    }
+    fn finished(&self) -> usize {
+        self.0.finished()
+    }
+    fn failed(&self) -> u64 {
+        self.0.totals().2
+    }
+}
+
 /// Plays the run `setup` describes with `engine`, whose clock started at
 /// `start`, until its duration, a signal or the conductor ends it; `quiet`:
 /// no status (`--check` prints requests instead).
@@ -159,7 +174,7 @@ pub async fn run<E: Engine>(
             engine.start(i, at, now);
         }
         engine.tick(now);
-        if let Some(r) = conductor.stop(elapsed, engine.reached(), engine.finished()) {
+        if let Some(r) = conductor.stop(elapsed, &Viewers(&*engine)) {
             break r;
         }
         if let Some(second) = conductor.due(super::unix_now()) {
