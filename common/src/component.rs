@@ -12,7 +12,7 @@ use crate::schema::{schema_of, validate};
 
 /// A component of the lab (test origin, swarm client, …).
 pub trait Component {
-    /// Short name, also the binary's name (`test-origin`).
+    /// Short name, also the binary's name (`my-origin`).
     const NAME: &'static str;
     /// The crate's profile file (`include_str!("../profiles.toml")`).
     const PROFILES_TOML: &'static str;

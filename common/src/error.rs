@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::profile::Source;
+use crate::profile::provenance::Source;
 
 /// One thing wrong with a merged config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,4 +57,22 @@ pub enum ConfigError {
 impl ConfigError {
     /// Exit status for this error: always 2 (bad input).
     pub const EXIT_STATUS: u8 = 2;
+}
+
+/// An error in what the user asked for that is not about the config
+/// (a bad flag value, a missing file to read): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit status for an error: 2 for bad input, 1 otherwise.
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    let bad_input = err
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>());
+    if bad_input {
+        2
+    } else {
+        1
+    }
 }

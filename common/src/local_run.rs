@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::deploy::runner::{Ready, Script, VarKind};
+use crate::deploy::description::{Ready, Script, VarKind};
 use crate::host::{ensure_port_free, ensure_writable_dir, find_program};
 use crate::render::{resolve_all, Template};
 use crate::supervise::{shutdown_flag, Event, Spec, Supervisor};
@@ -242,7 +242,7 @@ impl Running {
                             .map_or("127.0.0.1", |s| s.as_str()),
                         self.vars.get(port_var).map_or("", |s| s.as_str())
                     );
-                    let ok = crate::probe::is_ok(&url, Duration::from_secs(1));
+                    let ok = crate::http_check::is_ok(&url, Duration::from_secs(1));
                     (url, ok)
                 }
             })

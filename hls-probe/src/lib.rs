@@ -3,7 +3,7 @@
 //! workspace: a typed config, two profiles and a [`Deployment`], from which
 //! `common` builds its runner script, container image and systemd unit.
 
-use common::deploy::runner::{EnvVar, Ready, VarKind};
+use common::deploy::description::{EnvVar, Ready, VarKind};
 use common::deploy::{Deployment, TargetKind};
 use common::render::Template;
 use common::types::HttpUrl;
@@ -72,6 +72,7 @@ impl common::Component for HlsProbe {
 }
 
 impl common::Targets for HlsProbe {
+    type KubernetesRun = common::cli::NoRunFlags;
     const TARGETS: &'static [TargetKind] = &[
         TargetKind::Configs,
         TargetKind::Runner,

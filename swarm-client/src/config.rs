@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::native::player::VariantMode;
+
 /// A swarm of simulated HLS viewers: native players (async tasks) or `ffmpeg`
 /// processes reading the stream.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -214,13 +216,6 @@ common::word_enum!(
         Quiet = "quiet", Panic = "panic", Fatal = "fatal", Error = "error", Warning = "warning",
         Info = "info", Verbose = "verbose", Debug = "debug", Trace = "trace",
     }
-);
-
-common::word_enum!(
-    /// Which renditions a viewer reads: every stream, the first variant, the
-    /// highest/lowest bandwidth variant, or (native engine) the variant an
-    /// hls.js-style bandwidth estimate picks.
-    VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest", Abr = "abr" }
 );
 
 common::word_enum!(

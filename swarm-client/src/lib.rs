@@ -3,6 +3,7 @@
 pub mod config;
 pub mod derive;
 pub mod engine;
+pub mod ffmpeg_args;
 pub mod grafana;
 pub mod log;
 pub mod merge;
@@ -14,7 +15,6 @@ pub mod run;
 pub mod sysctl;
 pub mod table;
 pub mod targets;
-pub mod viewer;
 
 pub use config::Config;
 pub use derive::Derived;

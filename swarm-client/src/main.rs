@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use common::cli::{exit_status, CommonCommand, ProfileArgs, TargetCommand};
+use common::cli::{CommonCommand, ProfileArgs, TargetCommand};
+use common::error::exit_status;
 use swarm_client::config::VariantMode;
+use swarm_client::ffmpeg_args::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::results::slo::SloFailed;
 use swarm_client::run::{check_url, parse_header, NothingPlayed, RequestFlags, RunArgs};
-use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
 /// A swarm of simulated HLS viewers — native players that time every request
@@ -30,7 +31,7 @@ enum Command {
     Common(CommonCommand),
 
     #[command(flatten)]
-    Targets(TargetCommand),
+    Targets(TargetCommand<swarm_client::targets::KubernetesRun>),
 
     /// Put a swarm of viewers on a stream
     ///
@@ -228,12 +229,14 @@ fn run(command: Command) -> Result<()> {
                     let ffprobe = common::host::find_program("ffprobe", "ffmpeg")?;
                     let t = Duration::from_secs(u64::from(l.config.timeout));
                     StreamMap::Program(
-                        swarm_client::run::probe_program(&ffprobe, &url, mode, t).map_err(|e| {
-                            anyhow::anyhow!(
-                                "cannot pick the {} variant: {e}; pass --program",
-                                mode.as_str()
-                            )
-                        })?,
+                        swarm_client::run::variant_program(&ffprobe, &url, mode, t).map_err(
+                            |e| {
+                                anyhow::anyhow!(
+                                    "cannot pick the {} variant: {e}; pass --program",
+                                    mode.as_str()
+                                )
+                            },
+                        )?,
                     )
                 }
             };
@@ -249,7 +252,7 @@ fn run(command: Command) -> Result<()> {
                 headers,
                 // the options this host's FFmpeg has, as `run` gives them
                 caps: match common::host::find_program("ffmpeg", "ffmpeg") {
-                    Ok(ffmpeg) => swarm_client::run::probe_capabilities(&ffmpeg),
+                    Ok(ffmpeg) => swarm_client::run::ffmpeg_capabilities(&ffmpeg),
                     Err(_) => {
                         swarm_client::log::note(
                             "ffmpeg-capability",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use common::cli::UsageError;
+use common::error::UsageError;
 
 use crate::results::{self, merge::Merger, Results};
 

@@ -110,7 +110,7 @@ impl Drop for Watcher {
 
 fn watch(sources: &Sources, latest: &Mutex<OriginSample>, stop: &AtomicBool) {
     let timeout = Duration::from_millis(800);
-    let get = |url: &str| match common::probe::http_get(url, timeout) {
+    let get = |url: &str| match common::http_check::http_get(url, timeout) {
         Ok((200, body)) => Some(body),
         _ => None,
     };

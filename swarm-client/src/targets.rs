@@ -110,6 +110,33 @@ pub const MAX_DETAILED_VIEWERS: u64 = 5000;
 /// How long each pod of the swarm's Job plays unless `--duration` says.
 pub const JOB_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// The kubernetes target's flags of a run split over pods.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct KubernetesRun {
+    /// The pods sharing the run, as an Indexed Job (default 1);
+    /// pod i plays viewers [i·clients/N, (i+1)·clients/N)
+    #[arg(long, value_name = "N")]
+    pub pods: Option<u32>,
+    /// How long each pod plays (default 10m)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// The wall-clock time (RFC 3339, e.g.
+    /// 2026-11-26T18:00:00Z) every pod waits for, so that the ramp is global
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// The run's seed, the same in every pod (default 1)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The stream the pods load (default: the test origin's
+    /// Service in the same namespace)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// A PersistentVolumeClaim each pod also writes its
+    /// results to, as shard-INDEX.json
+    #[arg(long, value_name = "CLAIM")]
+    pub results_claim: Option<String>,
+}
+
 /// The swarm as a Kubernetes Indexed Job: `--pods` pods, pod i
 /// (`JOB_COMPLETION_INDEX`) playing shard i of the run with [`run_command`]
 /// and the same seed, all starting at `--start-at`, each printing its
@@ -119,10 +146,17 @@ pub fn kubernetes_workload(
     profile: &str,
     c: &Config,
     k: &common::deploy::kubernetes::Options,
+    run: &KubernetesRun,
 ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
-    use common::cli::UsageError;
-    use common::deploy::kubernetes::{argument, Kind, Value, Workload};
-    let pods = k.pods.unwrap_or(1);
+    use common::deploy::kubernetes::{argument, check_dns_name, Kind, Value, Workload};
+    use common::error::UsageError;
+    if run.pods == Some(0) {
+        return Err(UsageError("--pods 0: expected at least 1 pod".to_owned()).into());
+    }
+    if let Some(c) = &run.results_claim {
+        check_dns_name("--results-claim", c)?;
+    }
+    let pods = run.pods.unwrap_or(1);
     if pods > c.clients {
         return Err(UsageError(format!(
             "--pods {pods}: more pods than viewers (clients = {}); every pod needs a viewer",
@@ -130,14 +164,14 @@ pub fn kubernetes_workload(
         ))
         .into());
     }
-    let url = match &k.url {
+    let url = match &run.url {
         Some(u) => {
             crate::run::check_url(u).map_err(|e| UsageError(format!("--url: {}", e.0)))?;
             u.clone()
         }
         None => "http://hls-swarm-test-origin:17080/stream.m3u8".to_owned(),
     };
-    let duration = k.duration.unwrap_or(JOB_DURATION);
+    let duration = run.duration.unwrap_or(JOB_DURATION);
     let index = Template::var("JOB_COMPLETION_INDEX");
     let mut shard = index.clone();
     shard.push_text(&format!("/{pods}"));
@@ -149,7 +183,7 @@ pub fn kubernetes_workload(
         "--shard".to_owned(),
         argument(&shard),
         "--seed".to_owned(),
-        k.seed.unwrap_or(1).to_string(),
+        run.seed.unwrap_or(1).to_string(),
         "--duration".to_owned(),
         humantime::format_duration(duration).to_string(),
         "--print-results".to_owned(),
@@ -161,14 +195,14 @@ pub fn kubernetes_workload(
     if per_pod > MAX_DETAILED_VIEWERS {
         args.push("--no-viewer-details".to_owned());
     }
-    if let Some(at) = k.start_at {
+    if let Some(at) = run.start_at {
         args.extend([
             "--start-at".to_owned(),
             humantime::format_rfc3339_seconds(at).to_string(),
         ]);
     }
     let results_dir = "/results";
-    if k.results_claim.is_some() {
+    if run.results_claim.is_some() {
         let mut file = Template::text(format!("{results_dir}/shard-"));
         file.push(&index);
         file.push_text(".json");
@@ -206,7 +240,7 @@ pub fn kubernetes_workload(
         probes: Some(("metrics".into(), "/healthz".into(), "/readyz".into())),
         scrape: Some((port, "/metrics".into())),
         memory_volumes: Vec::new(),
-        claim: k
+        claim: run
             .results_claim
             .clone()
             .map(|claim| (claim, results_dir.to_owned())),
@@ -264,10 +298,10 @@ pub fn service(
     c: &Config,
     d: &Derived,
     program: &str,
-) -> common::deploy::systemd::Service {
+) -> common::deploy::unit::Service {
     let mut exec = vec![Template::text(program)];
     exec.extend(run_command(profile, c, "127.0.0.1"));
-    common::deploy::systemd::Service {
+    common::deploy::unit::Service {
         name: "hls-swarm-client".into(),
         description: format!(
             "hls-swarm swarm client: {} simulated viewers (profile {profile})",
@@ -300,7 +334,7 @@ pub fn systemd_files(
     d: &Derived,
     program: &str,
 ) -> Vec<(String, String)> {
-    common::deploy::systemd::files(&common::deploy::systemd::Units {
+    common::deploy::systemd::files(&common::deploy::unit::Units {
         component: "swarm-client".into(),
         services: vec![service(profile, c, d, program)],
         sysctls: crate::sysctl::sysctls(),
@@ -401,14 +435,7 @@ pub fn microvm_spec(
 }
 
 impl Targets for crate::SwarmClient {
-    const KUBERNETES_RUN_FLAGS: &'static [&'static str] = &[
-        "--pods",
-        "--duration",
-        "--start-at",
-        "--seed",
-        "--url",
-        "--results-claim",
-    ];
+    type KubernetesRun = KubernetesRun;
     const TARGETS: &'static [TargetKind] = &[
         TargetKind::Configs,
         TargetKind::Container,
@@ -444,8 +471,9 @@ impl Targets for crate::SwarmClient {
     fn kubernetes(
         l: &Loaded<Self>,
         k: &common::deploy::kubernetes::Options,
+        run: &KubernetesRun,
     ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
-        kubernetes_workload(&l.profile, &l.config, k)
+        kubernetes_workload(&l.profile, &l.config, k, run)
     }
 
     fn systemd(l: &Loaded<Self>, programs: &Programs) -> anyhow::Result<Vec<(String, String)>> {

@@ -620,15 +620,16 @@ fn known_series_are_exported_at_zero_from_the_start() {
         .unwrap();
     let url = format!("http://{addr}/metrics");
     let mut text = String::new();
-    testkit::procs::wait_until(Duration::from_secs(10), || {
-        match common::probe::http_get(&url, Duration::from_secs(1)) {
+    testkit::procs::wait_until(
+        Duration::from_secs(10),
+        || match common::http_check::http_get(&url, Duration::from_secs(1)) {
             Ok((200, t)) => {
                 text = t;
                 true
             }
             _ => false,
-        }
-    });
+        },
+    );
     let _ = child.wait();
     for line in [
         "hls_swarm_failed_requests_total 0",

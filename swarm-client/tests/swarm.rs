@@ -79,7 +79,7 @@ impl Swarm {
     fn metrics_after(&self, after: Duration) -> (String, std::collections::BTreeMap<String, f64>) {
         let url = self.metrics_url();
         std::thread::sleep(after);
-        let (status, text) = common::probe::http_get(&url, Duration::from_secs(3)).unwrap();
+        let (status, text) = common::http_check::http_get(&url, Duration::from_secs(3)).unwrap();
         assert_eq!(status, 200, "{text}");
         let m = parse_prometheus(&text);
         (text, m)
@@ -818,7 +818,7 @@ fn the_origin_is_read_beside_the_swarm() {
     );
     let node = format!("http://127.0.0.1:{ne_port}/metrics");
     assert!(
-        testkit::procs::wait_until(Duration::from_secs(10), || common::probe::is_ok(
+        testkit::procs::wait_until(Duration::from_secs(10), || common::http_check::is_ok(
             &node,
             Duration::from_secs(1)
         )),

@@ -1,6 +1,6 @@
 //! Snapshots of the viewer arguments for every profile and variant mode.
 
-use swarm_client::viewer::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
+use swarm_client::ffmpeg_args::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
 use swarm_client::SwarmClient;
 
 #[test]

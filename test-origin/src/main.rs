@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use common::cli::{report, CommonCommand, ProfileArgs, TargetCommand, UsageError};
+use common::cli::{report, CommonCommand, ProfileArgs, TargetCommand};
+use common::error::UsageError;
 use common::render::{resolve_all, Template};
 use common::types::AbsPath;
 use test_origin::nginx::{nginx_config, required_dirs, Flavour, LocalSite};

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use common::cli::{ProfileArgs, UsageError};
+use common::cli::ProfileArgs;
+use common::error::UsageError;
 use common::local_run::{self, Options};
 
 use crate::ffmpeg::entry_playlist;

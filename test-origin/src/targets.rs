@@ -3,9 +3,9 @@
 
 use common::deploy::container::{Entry, ImageSpec};
 use common::deploy::deployment::{self, ImageParts};
+use common::deploy::description::{EnvVar, Ready, Script, Service, System, VarKind};
 use common::deploy::microvm::{Net, VmShape, VmSpec};
-use common::deploy::runner::{EnvVar, Ready, Script, Service, System, VarKind};
-use common::deploy::systemd as unit;
+use common::deploy::{systemd, unit};
 use common::deploy::{Programs, TargetKind, Targets};
 use common::render::Template;
 use common::Loaded;
@@ -246,7 +246,7 @@ pub fn units(
     d: &Derived,
     program_path: &dyn Fn(&str) -> anyhow::Result<String>,
 ) -> anyhow::Result<unit::Units> {
-    unit::units_of(&runner_script(profile, c, d), program_path)
+    systemd::units_of(&runner_script(profile, c, d), program_path)
 }
 
 /// The NixOS module of the origin: the systemd target's services (programs
@@ -429,7 +429,6 @@ pub fn kubernetes_workload(
     k: &common::deploy::kubernetes::Options,
 ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
     use common::deploy::kubernetes::{Kind, ScratchVolume, Value, Workload};
-    k.only("test-origin", &[])?;
     let hls = c.server.hls_dir.to_string();
     let mut env = vec![
         ("HLS_DIR".to_owned(), Value::Text(hls.clone())),
@@ -487,6 +486,7 @@ pub fn kubernetes_workload(
 }
 
 impl Targets for crate::TestOrigin {
+    type KubernetesRun = common::cli::NoRunFlags;
     const TARGETS: &'static [TargetKind] = TargetKind::ALL;
     const PROGRAMS: &'static [(&'static str, &'static str)] = PROGRAMS;
 
@@ -525,6 +525,7 @@ impl Targets for crate::TestOrigin {
     fn kubernetes(
         l: &Loaded<Self>,
         k: &common::deploy::kubernetes::Options,
+        _run: &common::cli::NoRunFlags,
     ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
         kubernetes_workload(&l.profile, &l.config, &l.derived, k)
     }
@@ -538,7 +539,7 @@ impl Targets for crate::TestOrigin {
                 .map(str::to_owned)
                 .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", p.display()))
         };
-        Ok(unit::files(&units(
+        Ok(systemd::files(&units(
             &l.profile, &l.config, &l.derived, &path,
         )?))
     }

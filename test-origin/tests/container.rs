@@ -389,9 +389,10 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let ready = loop {
-        let health = common::probe::http_get(&format!("{base}/health"), Duration::from_secs(2));
+        let health =
+            common::http_check::http_get(&format!("{base}/health"), Duration::from_secs(2));
         let playlist =
-            common::probe::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2));
+            common::http_check::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2));
         if matches!(health, Ok((200, ref b)) if b.trim() == "OK")
             && matches!(playlist, Ok((200, ref p)) if p.contains("#EXTINF"))
         {

@@ -69,16 +69,17 @@ fn the_origin_vm_boots_serves_and_stops() {
             assert!(stdout.contains("ready after"), "{stdout}");
             assert!(
                 matches!(
-                    common::probe::http_get(&format!("{base}/health"), Duration::from_secs(2)),
+                    common::http_check::http_get(&format!("{base}/health"), Duration::from_secs(2)),
                     Ok((200, _))
                 ),
                 "microvm-run returned before /health answered:\n{stdout}"
             );
             health_at = Some(returned);
             while t.elapsed() < returned + Duration::from_secs(120) && playlist_at.is_none() {
-                if let Ok((200, p)) =
-                    common::probe::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
-                {
+                if let Ok((200, p)) = common::http_check::http_get(
+                    &format!("{base}/stream.m3u8"),
+                    Duration::from_secs(2),
+                ) {
                     if p.contains("#EXTINF") {
                         playlist_at = Some(t.elapsed());
                     }
@@ -233,12 +234,14 @@ fn a_logged_vm_keeps_its_logs_on_a_volume() {
     let mut fetched = Vec::new();
     while t.elapsed() < Duration::from_secs(120) && fetched.len() < 2 {
         if let Ok((200, p)) =
-            common::probe::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
+            common::http_check::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
         {
             for seg in p.lines().filter(|l| l.ends_with(".ts")) {
                 if !fetched.iter().any(|f: &String| f == seg)
-                    && common::probe::http_status(&format!("{base}/{seg}"), Duration::from_secs(5))
-                        == Ok(200)
+                    && common::http_check::http_status(
+                        &format!("{base}/{seg}"),
+                        Duration::from_secs(5),
+                    ) == Ok(200)
                 {
                     fetched.push(seg.to_owned());
                 }

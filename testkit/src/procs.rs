@@ -183,6 +183,18 @@ impl Drop for CpuGroup {
     }
 }
 
+/// A figure in kB from a /proc file of `pid` (`status`, `smaps_rollup`):
+/// the number after `key` (`VmRSS:`, `Pss:`), 0 when the process or the
+/// line is not there.
+pub fn kb(pid: u32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

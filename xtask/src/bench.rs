@@ -293,25 +293,6 @@ fn machine() -> String {
     )
 }
 
-pub(crate) fn proc_status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Proportional set size of a process (shared pages divided among sharers).
-fn pss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// What one swarm run used, measured over a window after its ramp.
 struct SwarmUse {
     viewers: usize,
@@ -379,10 +360,14 @@ fn measure_swarm(
     let mut pss = 0;
     let mut viewers = 0;
     while w0.elapsed() < Duration::from_secs(window) {
-        rss = rss.max(proc_status_kb(pid, "VmRSS:"));
+        rss = rss.max(testkit::procs::kb(pid, "status", "VmRSS:"));
         let kids = children_named(pid, "ffmpeg");
         viewers = viewers.max(kids.len());
-        pss = pss.max(kids.iter().map(|k| pss_kb(*k)).sum::<u64>());
+        pss = pss.max(
+            kids.iter()
+                .map(|k| testkit::procs::kb(*k, "smaps_rollup", "Pss:"))
+                .sum::<u64>(),
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
     let secs_measured = w0.elapsed().as_secs_f64();

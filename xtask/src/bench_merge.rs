@@ -168,7 +168,7 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
     // the kernel's peak RSS of the process (VmHWM), read until it exits
     let mut peak_kb = 0;
     let status = loop {
-        peak_kb = peak_kb.max(crate::bench::proc_status_kb(child.id(), "VmHWM:"));
+        peak_kb = peak_kb.max(testkit::procs::kb(child.id(), "status", "VmHWM:"));
         if let Some(s) = child.try_wait()? {
             break s;
         }

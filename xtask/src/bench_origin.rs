@@ -93,7 +93,7 @@ impl Nginx {
         let url = format!("http://127.0.0.1:{port}{probe}");
         let t = Instant::now();
         // the segment is not text: ask for its status only
-        while common::probe::http_status(&url, Duration::from_millis(500)) != Ok(200) {
+        while common::http_check::http_status(&url, Duration::from_millis(500)) != Ok(200) {
             if let Some(s) = n.0.try_wait()? {
                 bail!("nginx exited ({s}) with {}", conf.display());
             }

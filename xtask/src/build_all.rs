@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use common::cli::UsageError;
 use common::deploy::TargetKind;
 use common::describe::ComponentInfo;
+use common::error::UsageError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -1,10 +1,9 @@
-//! The whole lab on this machine: a local test origin and a swarm on it.
-//! `cargo xtask demo` runs it for people; `cargo xtask bench` measures it.
+//! The lab's parts on this machine, for the commands that run it (`demo`,
+//! `bench`, `soak`): its binaries built, and a light local test origin.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 /// Overrides that keep the demo stream light enough for a laptop or CI.
 pub const LIGHT_ORIGIN: &[&str] = &[
@@ -51,29 +50,4 @@ pub fn origin(bin: &Path, extra: &[&str], quiet: bool) -> Result<testkit::origin
     let mut args = LIGHT_ORIGIN.to_vec();
     args.extend(extra);
     testkit::origin::TestOrigin::launch(bin, &args, !quiet, 4).map_err(|e| anyhow!("{e}"))
-}
-
-/// `cargo xtask demo`: origin + 10 viewers for 30 s + summary.
-pub fn demo(root: &Path) -> Result<bool> {
-    let bin = build(root, false)?;
-    println!("== starting a local test origin (light 360p stream)");
-    let origin = origin(&bin, &[], false)?;
-    println!("\n== 10 native viewers for 30 s on {}", origin.url());
-    let status = Command::new(bin.join("swarm-client"))
-        .args([
-            "run",
-            &origin.url(),
-            "--set",
-            "clients=10",
-            "--set",
-            "rampRate=5",
-            "--duration",
-            "30s",
-        ])
-        .args(["--metrics-addr", "127.0.0.1:0"])
-        .status()
-        .context("cannot start swarm-client")?;
-    println!("\n== stopping the origin");
-    drop(origin);
-    Ok(status.success())
 }

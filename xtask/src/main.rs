@@ -10,6 +10,7 @@ mod bench_merge;
 mod bench_origin;
 mod build_all;
 mod check;
+mod demo;
 mod lab;
 mod nix_profiles;
 mod registry;
@@ -102,7 +103,7 @@ fn main() -> ExitCode {
         Task::Bench { only } => bench::run(&root, only),
         Task::Demo => setup::ensure("the demo", setup::DEMO, false, false).and_then(|ready| {
             if ready {
-                lab::demo(&root)
+                demo::demo(&root)
             } else {
                 Ok(false)
             }
@@ -136,7 +137,7 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(common::cli::exit_status(&e))
+            ExitCode::from(common::error::exit_status(&e))
         }
     }
 }

@@ -75,14 +75,7 @@ pub struct Report {
 }
 
 fn proc_sample(pid: u32, sec: u64) -> Option<Sample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
+    let rss_kb = testkit::procs::kb(pid, "status", "VmRSS:");
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
     // before its exec the child has no memory of its own yet
     (rss_kb > 0).then_some(Sample { sec, rss_kb, fds })

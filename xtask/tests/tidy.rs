@@ -18,69 +18,19 @@ use std::path::{Path, PathBuf};
 const MAX_LINES: usize = 800;
 
 /// Circles that are still there, each as its files (sorted).
-const KNOWN_CIRCLES: &[&[&str]] = &[
-    &[
-        "common/src/cli/mod.rs",
-        "common/src/cli/targets.rs",
-        "common/src/deploy/container/mod.rs",
-        "common/src/deploy/container/registry.rs",
-        "common/src/deploy/deployment.rs",
-        "common/src/deploy/kubernetes.rs",
-        "common/src/deploy/microvm/initramfs.rs",
-        "common/src/deploy/microvm/mod.rs",
-        "common/src/deploy/mod.rs",
-        "common/src/deploy/runner.rs",
-        "common/src/deploy/systemd.rs",
-    ],
-    &[
-        "common/src/error.rs",
-        "common/src/profile/mod.rs",
-        "common/src/profile/overrides.rs",
-    ],
-    &["xtask/src/bench.rs", "xtask/src/bench_merge.rs"],
-];
+const KNOWN_CIRCLES: &[&[&str]] = &[];
 
 /// Imports of `native/` from the swarm around it: (file, module).
-const KNOWN_NATIVE_IMPORTS: &[(&str, &str)] = &[
-    (
-        "swarm-client/src/native/player.rs",
-        "swarm-client/src/config.rs",
-    ),
-    (
-        "swarm-client/src/native/viewer.rs",
-        "swarm-client/src/engine/metrics.rs",
-    ),
-    (
-        "swarm-client/src/native/viewer.rs",
-        "swarm-client/src/engine/mod.rs",
-    ),
-    (
-        "swarm-client/src/native/viewer.rs",
-        "swarm-client/src/log.rs",
-    ),
-];
+const KNOWN_NATIVE_IMPORTS: &[(&str, &str)] = &[];
 
 /// Files longer than [`MAX_LINES`].
-const KNOWN_LONG: &[&str] = &[
-    "swarm-client/src/native/player.rs",
-    "swarm-client/src/run.rs",
-];
+const KNOWN_LONG: &[&str] = &[];
 
 /// The component crates, whose names `common` must not know.
 const COMPONENTS: &[&str] = &["test-origin", "swarm-client", "hls-probe"];
 
 /// Lines of `common` that name a component.
-const KNOWN_COMPONENT_NAMES: &[&str] = &[
-    "common/src/cli/mod.rs",
-    "common/src/cli/targets.rs",
-    "common/src/component.rs",
-    "common/src/deploy/container/mod.rs",
-    "common/src/deploy/kubernetes.rs",
-    "common/src/deploy/microvm/mod.rs",
-    "common/src/deploy/microvm/nix.rs",
-    "common/src/deploy/nixos.rs",
-    "common/src/render/yaml.rs",
-];
+const KNOWN_COMPONENT_NAMES: &[&str] = &[];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,11 +10,11 @@ use clap::{Args, Subcommand};
 
 mod targets;
 
-pub use targets::{command, parse, resolve_programs, TargetCommand};
+pub use targets::{command, parse, KubernetesArgs, NoRunFlags, TargetCommand};
 
 use crate::component::{load, schema, Component, Loaded};
 use crate::deploy::Targets;
-use crate::error::ConfigError;
+use crate::error::{exit_status, ConfigError, UsageError};
 use crate::profile::{ProfileSet, Request};
 
 /// Selecting and overriding a profile.
@@ -101,7 +101,7 @@ pub enum CommonCommand {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     ///
-    /// e.g. `test-origin completions bash > ~/.local/share/bash-completion/completions/test-origin`
+    /// e.g. `NAME completions bash > ~/.local/share/bash-completion/completions/NAME`
     Completions {
         /// The shell
         #[arg(value_enum)]
@@ -210,24 +210,6 @@ pub fn man_pages(cmd: &clap::Command) -> anyhow::Result<Vec<(String, Vec<u8>)>> 
     Ok(out)
 }
 
-/// An error in what the user asked for that is not about the config
-/// (a bad flag value, a missing file to read): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// The exit status for an error: 2 for bad input, 1 otherwise.
-pub fn exit_status(err: &anyhow::Error) -> u8 {
-    let bad_input = err
-        .chain()
-        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>());
-    if bad_input {
-        2
-    } else {
-        1
-    }
-}
-
 /// Whether `err` is a write to a closed stdout (`… | head -1`): for a
 /// command that prints, the reader having read enough is not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -265,7 +247,7 @@ pub struct ContainerArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ImageFormat::OciArchive)]
     pub format: ImageFormat,
-    /// Also push the image to a registry on this machine, e.g. 127.0.0.1:5000/hls-swarm-test-origin:default
+    /// Also push the image to a registry on this machine, e.g. 127.0.0.1:5000/hls-swarm-NAME:PROFILE
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
     /// Take a program from PATH instead of looking it up on PATH, e.g. --binary ffmpeg=/opt/ffmpeg/bin/ffmpeg (repeatable)
@@ -282,7 +264,7 @@ impl ContainerArgs {
         &self,
         programs: &[(&str, &str)],
     ) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
-        programs_from_flags(&self.binaries, programs)
+        crate::deploy::programs_from_flags(&self.binaries, programs)
     }
 
     /// Builds `spec` as asked and reports what was written.
@@ -357,42 +339,4 @@ impl SysctlArgs {
         }
         Ok(())
     }
-}
-
-/// Host paths of `programs` (name, Debian package): `NAME=PATH` flags first,
-/// the rest looked up on PATH (a missing one says which package has it).
-pub fn programs_from_flags(
-    flags: &[String],
-    programs: &[(&str, &str)],
-) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
-    let mut out = std::collections::BTreeMap::new();
-    for b in flags {
-        let (name, path) = b
-            .split_once('=')
-            .ok_or_else(|| UsageError(format!("--binary `{b}`: expected NAME=PATH")))?;
-        if !programs.iter().any(|(n, _)| *n == name) {
-            let names: Vec<&str> = programs.iter().map(|(n, _)| *n).collect();
-            return Err(UsageError(format!(
-                "--binary `{b}`: no program `{name}` here; the programs are {}",
-                names.join(", ")
-            ))
-            .into());
-        }
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            return Err(
-                UsageError(format!("--binary `{b}`: {} is not a file", path.display())).into(),
-            );
-        }
-        out.insert(name.to_owned(), path);
-    }
-    for (name, package) in programs {
-        if !out.contains_key(*name) {
-            out.insert(
-                (*name).to_owned(),
-                crate::host::find_program(name, package)?,
-            );
-        }
-    }
-    Ok(out)
 }

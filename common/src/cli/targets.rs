@@ -9,14 +9,17 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use super::{programs_from_flags, ContainerArgs, ProfileArgs, SysctlArgs, UsageError};
+use super::{ContainerArgs, ProfileArgs, SysctlArgs};
 use crate::artifact::write_files;
 use crate::deploy::container::config_document;
-use crate::deploy::{Programs, TargetKind, Targets, RUNNER_TOOLS};
+use crate::deploy::resolve_programs;
+use crate::deploy::{TargetKind, Targets};
+use crate::error::UsageError;
 
-/// Subcommands that build a component's deployment artifacts.
+/// Subcommands that build a component's deployment artifacts. `K` is the
+/// component's own flags of the kubernetes target ([`Targets::KubernetesRun`]).
 #[derive(Subcommand, Clone, Debug)]
-pub enum TargetCommand {
+pub enum TargetCommand<K: clap::Args = NoRunFlags> {
     /// Write the generated config files: DIR/<component>.json (merged config
     /// and derived values) and the component's own config files
     Configs {
@@ -95,75 +98,48 @@ pub enum TargetCommand {
         profile: ProfileArgs,
         #[command(flatten)]
         kubernetes: KubernetesArgs,
+        #[command(flatten)]
+        run: K,
         /// Output directory
         #[arg(short = 'o', long = "out", value_name = "DIR")]
         out: PathBuf,
     },
 }
 
-/// The options of the kubernetes target.
+/// The options of the kubernetes target every component takes.
 #[derive(clap::Args, Clone, Debug)]
 pub struct KubernetesArgs {
     /// The image the pods run, pushed where the cluster pulls from, e.g.
-    /// registry.example.com/hls-swarm-test-origin:default (the container
-    /// target builds it; `skopeo copy` pushes it)
+    /// registry.example.com/hls-swarm-NAME:PROFILE (the container target
+    /// builds it; `skopeo copy` pushes it)
     #[arg(long, value_name = "REF")]
     pub image: String,
     /// The objects' namespace (default: the one kubectl uses)
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
-    /// The pods sharing the run, as an Indexed Job (default 1);
-    /// pod i plays viewers [i·clients/N, (i+1)·clients/N)
-    #[arg(long, value_name = "N")]
-    pub pods: Option<u32>,
-    /// How long each pod plays (default 10m)
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<std::time::Duration>,
-    /// The wall-clock time (RFC 3339, e.g.
-    /// 2026-11-26T18:00:00Z) every pod waits for, so that the ramp is global
-    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
-    pub start_at: Option<std::time::SystemTime>,
-    /// The run's seed, the same in every pod (default 1)
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// The stream the pods load (default: the test origin's
-    /// Service in the same namespace)
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// A PersistentVolumeClaim each pod also writes its
-    /// results to, as shard-INDEX.json
-    #[arg(long, value_name = "CLAIM")]
-    pub results_claim: Option<String>,
 }
+
+/// The kubernetes target's flags of a component that runs as one
+/// long-lived pod: none.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct NoRunFlags {}
 
 impl KubernetesArgs {
     /// The options, checked: exit status 2 naming a bad value.
     pub fn options(&self) -> Result<crate::deploy::kubernetes::Options, UsageError> {
-        use crate::deploy::kubernetes::{check_dns_name, check_image, check_namespace};
+        use crate::deploy::kubernetes::{check_image, check_namespace};
         check_image(&self.image)?;
         if let Some(ns) = &self.namespace {
             check_namespace(ns)?;
         }
-        if self.pods == Some(0) {
-            return Err(UsageError("--pods 0: expected at least 1 pod".to_owned()));
-        }
-        if let Some(c) = &self.results_claim {
-            check_dns_name("--results-claim", c)?;
-        }
         Ok(crate::deploy::kubernetes::Options {
             image: self.image.clone(),
             namespace: self.namespace.clone(),
-            pods: self.pods,
-            duration: self.duration,
-            start_at: self.start_at,
-            seed: self.seed,
-            url: self.url.clone(),
-            results_claim: self.results_claim.clone(),
         })
     }
 }
 
-impl TargetCommand {
+impl<K: clap::Args> TargetCommand<K> {
     /// The target this subcommand builds.
     pub fn kind(&self) -> TargetKind {
         match self {
@@ -179,7 +155,7 @@ impl TargetCommand {
     }
 
     /// Builds the artifact of component `C` and prints what was written.
-    pub fn run<C: Targets>(self, out: &mut dyn Write) -> Result<()> {
+    pub fn run<C: Targets<KubernetesRun = K>>(self, out: &mut dyn Write) -> Result<()> {
         let kind = self.kind();
         if !C::TARGETS.contains(&kind) {
             let have: Vec<&str> = C::TARGETS.iter().map(|k| k.as_str()).collect();
@@ -263,31 +239,16 @@ impl TargetCommand {
             TargetCommand::Kubernetes {
                 profile,
                 kubernetes,
+                run,
                 out: dir,
             } => {
                 let opts = kubernetes.options()?;
                 let l = profile.load::<C>()?;
-                let w = C::kubernetes(&l, &opts)?;
+                let w = C::kubernetes(&l, &opts, &run)?;
                 write_files(&dir, &crate::deploy::kubernetes::files(&w)?, out)
             }
         }
     }
-}
-
-/// The host paths of a component's programs (and, for images, of the runner
-/// script's tools): `--binary NAME=PATH` first, the component's own binary is
-/// this executable, the rest from PATH.
-pub fn resolve_programs<C: Targets>(flags: &[String], with_tools: bool) -> Result<Programs> {
-    let mut list: Vec<(&str, &str)> = C::PROGRAMS.to_vec();
-    if with_tools {
-        list.extend(RUNNER_TOOLS.iter().filter(|t| !C::PROGRAMS.contains(t)));
-    }
-    let mut flags = flags.to_vec();
-    let own = format!("{}=", C::NAME);
-    if list.iter().any(|(n, _)| *n == C::NAME) && !flags.iter().any(|f| f.starts_with(&own)) {
-        flags.push(format!("{own}{}", std::env::current_exe()?.display()));
-    }
-    programs_from_flags(&flags, &list)
 }
 
 /// Parses the command line of component `C`'s binary: subcommands of targets
@@ -315,14 +276,6 @@ pub fn command<P: clap::CommandFactory, C: Targets>() -> clap::Command {
             }
         });
     }
-    // the kubernetes flags of a run split over pods, where they apply
-    cmd = cmd.mut_subcommand(TargetKind::Kubernetes.as_str(), |mut s| {
-        for (id, flag) in KUBERNETES_RUN_FLAGS {
-            let hide = !C::KUBERNETES_RUN_FLAGS.contains(flag);
-            s = s.mut_arg(*id, |a| a.hide(hide));
-        }
-        s
-    });
     // `--set` examples of this component's own keys, in every subcommand
     let [a, b] = C::SET_EXAMPLES;
     let help = format!(
@@ -343,13 +296,3 @@ pub fn command<P: clap::CommandFactory, C: Targets>() -> clap::Command {
     }
     cmd
 }
-
-/// The kubernetes target's flags of a run split over pods: (clap id, flag).
-const KUBERNETES_RUN_FLAGS: &[(&str, &str)] = &[
-    ("pods", "--pods"),
-    ("duration", "--duration"),
-    ("start_at", "--start-at"),
-    ("seed", "--seed"),
-    ("url", "--url"),
-    ("results_claim", "--results-claim"),
-];

@@ -10,7 +10,7 @@ use super::container::{
     account_entries, config_document, labels, program_layers, program_layers_with_own, Entry,
     ImageSpec, Layer, Program,
 };
-use super::runner::{EnvVar, Ready, Script, Service, System, VarKind};
+use super::description::{EnvVar, Ready, Script, Service, System, VarKind};
 use super::{Programs, Targets, RUNNER_TOOLS};
 use crate::component::Loaded;
 use crate::render::Template;
@@ -73,7 +73,7 @@ pub fn runner<C: Targets>(d: &Deployment) -> Script {
             program: d.program,
             debian_package: d.debian_package,
             args: d.args.clone(),
-            unit: Some(super::systemd::Service {
+            unit: Some(super::unit::Service {
                 name: C::NAME.into(),
                 description: d.title.clone(),
                 dynamic_user: true,
@@ -95,7 +95,7 @@ pub fn runner<C: Targets>(d: &Deployment) -> Script {
                     _ => v.default.as_plain().map(|x| (v.name, x)),
                 })
                 .collect(),
-            units: super::systemd::Units {
+            units: super::unit::Units {
                 component: C::NAME.into(),
                 sysctls: C::sysctls(),
                 ..Default::default()
@@ -281,7 +281,6 @@ pub fn kubernetes<C: Targets>(
     k: &super::kubernetes::Options,
 ) -> Result<super::kubernetes::Workload> {
     use super::kubernetes::{Kind, Value, Workload};
-    k.only(C::NAME, &[])?;
     let port_name = |i: usize| {
         if i == 0 {
             "http".to_owned()

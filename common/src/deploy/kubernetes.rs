@@ -23,58 +23,17 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::cli::UsageError;
+use crate::error::UsageError;
 
-/// What the kubernetes target was asked for (`<component> kubernetes`).
+/// What the kubernetes target was asked for (`<component> kubernetes`),
+/// the same for every component; a component's own flags (a run split over
+/// pods) are its [`super::Targets::KubernetesRun`].
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// The image the pods run (`--image`), checked by [`check_image`].
     pub image: String,
     /// `--namespace`, checked by [`check_namespace`].
     pub namespace: Option<String>,
-    /// `--pods`: how many pods share the run (swarm-client).
-    pub pods: Option<u32>,
-    /// `--duration`: how long each pod runs (swarm-client).
-    pub duration: Option<std::time::Duration>,
-    /// `--start-at`: the wall-clock time every pod waits for (RFC 3339).
-    pub start_at: Option<std::time::SystemTime>,
-    /// `--seed`: the run's seed, the same in every pod.
-    pub seed: Option<u64>,
-    /// `--url`: the stream the pods load.
-    pub url: Option<String>,
-    /// `--results-claim`: a PersistentVolumeClaim each pod also writes its
-    /// results to.
-    pub results_claim: Option<String>,
-}
-
-impl Options {
-    /// The options of the snapshot tests and of build-all: the image the
-    /// container target builds, nothing else.
-    pub fn example<C: super::Targets>(profile: &str) -> Options {
-        Options {
-            image: format!("{}:{profile}", super::deployment::image_name::<C>()),
-            ..Default::default()
-        }
-    }
-
-    /// Refuses the options a component does not take (those not in `takes`).
-    pub fn only(&self, component: &str, takes: &[&str]) -> Result<(), UsageError> {
-        let set = [
-            ("--pods", self.pods.is_some()),
-            ("--duration", self.duration.is_some()),
-            ("--start-at", self.start_at.is_some()),
-            ("--seed", self.seed.is_some()),
-            ("--url", self.url.is_some()),
-            ("--results-claim", self.results_claim.is_some()),
-        ];
-        match set.iter().find(|(flag, on)| *on && !takes.contains(flag)) {
-            Some((flag, _)) => Err(UsageError(format!(
-                "{component} kubernetes does not take {flag} (it runs one long-lived pod; \
-                 {flag} is for a run split over pods)"
-            ))),
-            None => Ok(()),
-        }
-    }
 }
 
 /// The oldest Kubernetes the manifests are written for (k8s-openapi's
@@ -445,7 +404,7 @@ pub fn objects(w: &Workload) -> Result<Vec<(String, String)>> {
         }
         Kind::Shards { pods, retries } => {
             let pods = i32::try_from(*pods)
-                .map_err(|_| UsageError(format!("--pods {pods}: at most {}", i32::MAX)))?;
+                .map_err(|_| UsageError(format!("{pods} pods: at most {}", i32::MAX)))?;
             let j = Job {
                 metadata: w.meta(&w.name),
                 spec: Some(JobSpec {
@@ -610,12 +569,12 @@ pub fn check_dns_name(flag: &str, name: &str) -> Result<(), UsageError> {
 
 /// Checks an `--image` reference: `[HOST[:PORT]/]PATH[:TAG][@DIGEST]` with
 /// the characters the OCI distribution spec allows, e.g.
-/// `registry.example.com/hls-swarm-test-origin:default`.
+/// `registry.example.com/hls-swarm-origin:default`.
 pub fn check_image(image: &str) -> Result<(), UsageError> {
     let bad = |why: &str| {
         UsageError(format!(
             "--image `{}`: {why}; expected [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], e.g. \
-             registry.example.com/hls-swarm-swarm-client:default",
+             registry.example.com/team/hls-swarm-NAME:default",
             image.escape_debug()
         ))
     };
@@ -696,8 +655,8 @@ mod tests {
     #[test]
     fn image_references_are_checked() {
         for ok in [
-            "hls-swarm-test-origin:default",
-            "registry.example.com:5000/team/hls-swarm-swarm-client:default",
+            "hls-swarm-origin:default",
+            "registry.example.com:5000/team/hls-swarm-swarm:default",
             "localhost/x",
             &format!("r.io/x@sha256:{}", "a".repeat(64)),
         ] {

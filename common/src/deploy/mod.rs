@@ -9,12 +9,14 @@
 
 pub mod container;
 pub mod deployment;
+pub mod description;
 pub mod kubernetes;
 pub mod microvm;
 pub mod nixos;
 pub mod runner;
 pub mod sysctl;
 pub mod systemd;
+pub mod unit;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -109,6 +111,59 @@ impl TargetKind {
 /// Host programs by name (`ffmpeg` → `/usr/bin/ffmpeg`).
 pub type Programs = BTreeMap<String, PathBuf>;
 
+/// The host paths of a component's programs (and, for images, of the runner
+/// script's tools): `--binary NAME=PATH` first, the component's own binary is
+/// this executable, the rest from PATH.
+pub fn resolve_programs<C: Targets>(flags: &[String], with_tools: bool) -> Result<Programs> {
+    let mut list: Vec<(&str, &str)> = C::PROGRAMS.to_vec();
+    if with_tools {
+        list.extend(RUNNER_TOOLS.iter().filter(|t| !C::PROGRAMS.contains(t)));
+    }
+    let mut flags = flags.to_vec();
+    let own = format!("{}=", C::NAME);
+    if list.iter().any(|(n, _)| *n == C::NAME) && !flags.iter().any(|f| f.starts_with(&own)) {
+        flags.push(format!("{own}{}", std::env::current_exe()?.display()));
+    }
+    programs_from_flags(&flags, &list)
+}
+
+/// Host paths of `programs` (name, Debian package): `NAME=PATH` flags first,
+/// the rest looked up on PATH (a missing one says which package has it).
+pub fn programs_from_flags(flags: &[String], programs: &[(&str, &str)]) -> Result<Programs> {
+    let mut out = std::collections::BTreeMap::new();
+    for b in flags {
+        let (name, path) = b.split_once('=').ok_or_else(|| {
+            crate::error::UsageError(format!("--binary `{b}`: expected NAME=PATH"))
+        })?;
+        if !programs.iter().any(|(n, _)| *n == name) {
+            let names: Vec<&str> = programs.iter().map(|(n, _)| *n).collect();
+            return Err(crate::error::UsageError(format!(
+                "--binary `{b}`: no program `{name}` here; the programs are {}",
+                names.join(", ")
+            ))
+            .into());
+        }
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(crate::error::UsageError(format!(
+                "--binary `{b}`: {} is not a file",
+                path.display()
+            ))
+            .into());
+        }
+        out.insert(name.to_owned(), path);
+    }
+    for (name, package) in programs {
+        if !out.contains_key(*name) {
+            out.insert(
+                (*name).to_owned(),
+                crate::host::find_program(name, package)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// Bash and the coreutils that a runner script calls: every image whose
 /// entrypoint is a runner script carries them.
 pub const RUNNER_TOOLS: &[(&str, &str)] = &[
@@ -136,10 +191,9 @@ pub trait Targets: Component + Sized {
     /// A program named like the component is its own binary.
     const PROGRAMS: &'static [(&'static str, &'static str)];
 
-    /// The flags of the kubernetes target that apply to this component
-    /// (`--pods`, `--start-at`, …: those of a run split over pods); its
-    /// help shows only these, and the others are refused.
-    const KUBERNETES_RUN_FLAGS: &'static [&'static str] = &[];
+    /// The component's own flags of the kubernetes target (those of a run
+    /// split over pods, say); [`crate::cli::NoRunFlags`] for none.
+    type KubernetesRun: clap::Args + Clone + std::fmt::Debug + Default;
 
     /// Component-specific help for a target's subcommand.
     fn about(_kind: TargetKind) -> Option<&'static str> {
@@ -162,7 +216,7 @@ pub trait Targets: Component + Sized {
     }
 
     /// The runner script.
-    fn runner(l: &Loaded<Self>) -> Result<runner::Script> {
+    fn runner(l: &Loaded<Self>) -> Result<description::Script> {
         Ok(deployment::runner::<Self>(&need::<Self>(l, "runner")?))
     }
 
@@ -183,7 +237,11 @@ pub trait Targets: Component + Sized {
 
     /// The kubernetes target's workload: by default the deployment's one
     /// command as a hardened Deployment of the component's image.
-    fn kubernetes(l: &Loaded<Self>, k: &kubernetes::Options) -> Result<kubernetes::Workload> {
+    fn kubernetes(
+        l: &Loaded<Self>,
+        k: &kubernetes::Options,
+        _run: &Self::KubernetesRun,
+    ) -> Result<kubernetes::Workload> {
         deployment::kubernetes::<Self>(l, &need::<Self>(l, "kubernetes")?, k)
     }
 
@@ -263,8 +321,12 @@ pub fn generated_texts<C: Targets>(
                 ));
             }
             TargetKind::Kubernetes => {
-                let opts = kubernetes::Options::example::<C>(&l.profile);
-                for (p, t) in kubernetes::files(&C::kubernetes(l, &opts)?)? {
+                // the image the container target builds, nothing else
+                let opts = kubernetes::Options {
+                    image: format!("{}:{}", deployment::image_name::<C>(), l.profile),
+                    namespace: None,
+                };
+                for (p, t) in kubernetes::files(&C::kubernetes(l, &opts, &Default::default())?)? {
                     out.push((format!("{k}/{p}"), t));
                 }
             }
@@ -302,7 +364,7 @@ pub fn profile_documents<C: Targets>(own: &str) -> Result<Vec<(String, String)>>
         .filter(|(n, _)| *n == C::NAME)
         .map(|_| format!("{}={own}", C::NAME))
         .collect();
-    let programs = crate::cli::resolve_programs::<C>(&flags, true)?;
+    let programs = resolve_programs::<C>(&flags, true)?;
     let mut out = Vec::new();
     for profile in crate::component::profile_names::<C>()? {
         let l = crate::component::load::<C>(&crate::Request {

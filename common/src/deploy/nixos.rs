@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::deploy::systemd::{service_settings, Service, Slice};
+use crate::deploy::systemd::service_settings;
+use crate::deploy::unit::{Service, Slice};
 use crate::render::nix::{attr, escape, indented, string};
 
 /// A NixOS module for one component.
 #[derive(Clone, Debug, Default)]
 pub struct Module {
-    /// Option path, e.g. `services.hls-swarm.test-origin`.
+    /// Option path, e.g. `services.hls-swarm.my-origin`.
     pub option_path: String,
     /// What `enable` turns on.
     pub description: String,

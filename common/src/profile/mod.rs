@@ -17,7 +17,7 @@
 
 pub mod merge;
 mod overrides;
-mod provenance;
+pub mod provenance;
 
 use std::path::{Path, PathBuf};
 

@@ -164,7 +164,7 @@ mod tests {
             ("run", "run"),
             ("$(JOB_COMPLETION_INDEX)/1", "$(JOB_COMPLETION_INDEX)/1"),
             ("logLevel=\"$(LOG_LEVEL)\"", "logLevel=\"$(LOG_LEVEL)\""),
-            ("/usr/local/bin/swarm-client", "/usr/local/bin/swarm-client"),
+            ("/usr/local/bin/my-swarm", "/usr/local/bin/my-swarm"),
             ("batch/v1", "batch/v1"),
         ] {
             assert_eq!(scalar(s), want, "{s:?}");

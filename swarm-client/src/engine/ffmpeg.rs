@@ -24,8 +24,8 @@ use super::progress::{classify, split_level, LogEvent, ProgressParser};
 use super::run_loop::Setup;
 use super::{netbytes, progress, Outcome, VIEWER_BACKOFF};
 use crate::config::Config;
+use crate::ffmpeg_args::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 use crate::results::ViewerFigures;
-use crate::viewer::{verbosity, viewer_args, ViewerOptions, PROGRESS_FD};
 
 /// How an FFmpeg run is set up.
 pub struct Swarm {

@@ -114,7 +114,7 @@ impl Metrics {
             let _ = self.network_rebuffers.get_or_create(&label);
             let _ = self.network_failed_requests.get_or_create(&label);
         }
-        for reason in crate::native::player::Failure::reasons() {
+        for reason in crate::native::failure::Failure::reasons() {
             let _ = self.errors.get_or_create(&ReasonLabel { reason });
         }
     }

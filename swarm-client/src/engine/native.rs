@@ -18,14 +18,14 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::conductor::Sample;
+use super::native_viewer::{self as viewer, Shared, Slot, ViewerSpec};
 use super::run_loop::Setup;
 use super::Outcome;
 use crate::config::Config;
+use crate::ffmpeg_args::user_agent;
 use crate::native::http::ClientConfig;
 use crate::native::player::PlayerConfig;
-use crate::native::viewer::{self, Shared, Slot, ViewerSpec};
 use crate::results::{Recorder, ViewerFigures};
-use crate::viewer::user_agent;
 
 /// How a native run is set up.
 pub struct Swarm {

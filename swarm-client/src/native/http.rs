@@ -19,7 +19,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use url::Url;
 
-use super::player::{Failure, MAX_REQUEST_TARGET};
+use super::failure::{Failure, MAX_REQUEST_TARGET};
+
+/// Redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// The connection's read buffer: response heads must fit in it.
 pub const READ_BUFFER: usize = 16 * 1024;

@@ -1,11 +1,12 @@
-//! The native engine's viewer: a player that behaves as PLAYER.md defines,
-//! split into a sans-IO state machine (`player`, `buffer`, `abr`, `playlist`)
-//! and an async driver that does the HTTP (`http`, `viewer`). What it
-//! measures goes into the results' `Recorder`.
+//! The native engine's player, as PLAYER.md defines it: a sans-IO state
+//! machine (`player`, `buffer`, `abr`, `playlist`) and the HTTP it is fed
+//! through (`http`). It knows nothing of the swarm around it: the async
+//! driver that runs a viewer and records its figures is
+//! `engine::native_viewer`.
 
 pub mod abr;
 pub mod buffer;
+pub mod failure;
 pub mod http;
 pub mod player;
 pub mod playlist;
-pub mod viewer;

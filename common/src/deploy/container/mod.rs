@@ -91,7 +91,7 @@ pub struct Layer {
 /// Everything about an image.
 #[derive(Clone, Debug)]
 pub struct ImageSpec {
-    /// Repository name (`hls-swarm-test-origin`).
+    /// Repository name (`hls-swarm-NAME`).
     pub name: String,
     /// Tag (the profile).
     pub tag: String,

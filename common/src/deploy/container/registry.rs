@@ -8,7 +8,7 @@ use serde_json::Value;
 /// `HOST:PORT/NAME:TAG` split into (registry, repository, tag).
 pub fn parse_reference(r: &str) -> Result<(String, String, String)> {
     let (registry, rest) = r.split_once('/').ok_or_else(|| {
-        crate::cli::UsageError(format!("--push `{r}`: expected HOST:PORT/NAME:TAG"))
+        crate::error::UsageError(format!("--push `{r}`: expected HOST:PORT/NAME:TAG"))
     })?;
     let (name, tag) = match rest.rsplit_once(':') {
         Some((n, t)) if !t.contains('/') => (n, t),
@@ -21,7 +21,7 @@ pub fn parse_reference(r: &str) -> Result<(String, String, String)> {
     };
     if !ok(registry, ".-:[]") || !ok(name, "._-/") || !ok(tag, "._-") {
         return Err(
-            crate::cli::UsageError(format!("--push `{r}`: expected HOST:PORT/NAME:TAG")).into(),
+            crate::error::UsageError(format!("--push `{r}`: expected HOST:PORT/NAME:TAG")).into(),
         );
     }
     Ok((registry.to_owned(), name.to_owned(), tag.to_owned()))
@@ -34,7 +34,7 @@ pub fn check_push_reference(reference: &str) -> Result<(String, String, String)>
         .rsplit_once(':')
         .map_or(registry.as_str(), |(h, _)| h);
     if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-        return Err(crate::cli::UsageError(format!(
+        return Err(crate::error::UsageError(format!(
             "--push: only registries on this machine (localhost, 127.0.0.1) are supported, over plain HTTP; push {reference} with `skopeo copy oci-archive:FILE docker://{reference}`"
         ))
         .into());

@@ -57,7 +57,7 @@ pub struct GuestService {
 /// Everything about a microVM.
 #[derive(Clone, Debug)]
 pub struct VmSpec {
-    /// Short name (`test-origin`), used for the pid file and messages.
+    /// Short name (`my-origin`), used for the pid file and messages.
     pub name: String,
     /// The guest's files (the container image's entries).
     pub entries: Vec<Entry>,

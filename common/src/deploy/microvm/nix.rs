@@ -9,8 +9,8 @@ use super::*;
 pub struct NixGuest {
     /// What it runs, for the header (`the hls-swarm test origin (profile default)`).
     pub title: String,
-    /// The module file beside it (`test-origin.nix`) and its option path
-    /// (`services.hls-swarm.test-origin`).
+    /// The module file beside it (`my-origin.nix`) and its option path
+    /// (`services.hls-swarm.my-origin`).
     pub module: String,
     pub option_path: String,
     pub host_name: String,

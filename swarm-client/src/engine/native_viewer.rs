@@ -10,18 +10,14 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use url::Url;
 
-use super::buffer::BufferEvent;
-use super::http::{Client, ClientConfig, Response};
-use super::player::{Event, Failure, Next, Player, PlayerConfig, Request};
-use super::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
-use crate::engine::metrics::{
-    DirectionLabel, KindLabel, Metrics, NetworkLabel, ReasonLabel, StatusLabel,
-};
-use crate::engine::VIEWER_BACKOFF;
+use super::metrics::{DirectionLabel, KindLabel, Metrics, NetworkLabel, ReasonLabel, StatusLabel};
+use super::VIEWER_BACKOFF;
+use crate::native::buffer::{BufferEvent, Qoe};
+use crate::native::failure::Failure;
+use crate::native::http::{Client, ClientConfig, Link, Response, MAX_REDIRECTS};
+use crate::native::player::{Event, Next, Player, PlayerConfig, Request, MAX_TRACKS};
+use crate::native::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
 use crate::results::{Kind, Latency, NativeFigures, Recorder, RequestSample, ViewerFigures};
-
-/// Redirects followed for one request.
-pub const MAX_REDIRECTS: usize = 5;
 
 /// What the swarm shares with its viewers.
 pub struct Shared {
@@ -93,7 +89,7 @@ pub struct ViewerSpec {
     pub user_agent: String,
     pub seed: u64,
     /// Its network class (name and link), when the config has classes.
-    pub network: Option<(Arc<str>, super::http::Link)>,
+    pub network: Option<(Arc<str>, Link)>,
 }
 
 enum End {
@@ -248,7 +244,7 @@ fn summed(fig: &Figures, playing: Option<(&Player, Instant)>) -> ViewerFigures {
 }
 
 /// Adds one playback's QoE to a viewer's figures.
-fn add_qoe(n: &mut NativeFigures, q: &super::buffer::Qoe) {
+fn add_qoe(n: &mut NativeFigures, q: &Qoe) {
     if n.startup_ms.is_none() {
         n.startup_ms = q.startup.map(|d| d.as_secs_f64() * 1000.0);
     }
@@ -599,8 +595,8 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Opti
                         &format!(
                             "the master playlist lists {} playlists; a viewer follows the first {} \
                              (variantsNotFollowed counts the rest)",
-                            n + super::player::MAX_TRACKS as u64,
-                            super::player::MAX_TRACKS
+                            n + MAX_TRACKS as u64,
+                            MAX_TRACKS
                         ),
                     );
                 }

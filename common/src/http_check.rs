@@ -4,12 +4,7 @@ use std::time::Duration;
 
 /// The status and body of a plain HTTP GET, or why it failed.
 pub fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut resp = get(url, timeout)?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -27,12 +22,7 @@ pub fn is_ok(url: &str, timeout: Duration) -> bool {
 
 /// The status of a GET of `url` (the body, text or not, is read and dropped).
 pub fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut resp = get(url, timeout)?;
     let status = resp.status().as_u16();
     resp.body_mut()
         .with_config()
@@ -40,4 +30,15 @@ pub fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
         .read_to_vec()
         .map_err(|e| e.to_string())?;
     Ok(status)
+}
+
+/// A GET of `url` whose answer, whatever its status, arrives within
+/// `timeout` (the body is the caller's to read).
+fn get(url: &str, timeout: Duration) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    agent.get(url).call().map_err(|e| e.to_string())
 }

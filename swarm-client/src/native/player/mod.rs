@@ -1,0 +1,699 @@
+//! One native viewer as a sans-IO state machine (PLAYER.md §1): it is told
+//! what arrived and when, and answers what to fetch next or when to wake up.
+//! The async driver (`engine::native_viewer`) does the IO; tests drive it
+//! with a virtual clock.
+
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+mod track;
+
+use self::track::{retry_delay, skipped_segments, Pending, Phase, Track};
+use super::abr::{self, Estimator};
+use super::buffer::{BufferEvent, Playout, Qoe};
+use super::failure::Failure;
+use super::playlist::{self, Media, Playlist, PlaylistError};
+use crate::results::Kind;
+
+common::word_enum!(
+    /// Which renditions a viewer reads: every stream, the first variant, the
+    /// highest/lowest bandwidth variant, or (native engine) the variant an
+    /// hls.js-style bandwidth estimate picks.
+    VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest", Abr = "abr" }
+);
+
+/// Target durations from the end where a live viewer starts (hls.js
+/// `liveSyncDurationCount`).
+pub const LIVE_SYNC_COUNT: f64 = 3.0;
+/// Media buffered ahead beyond which no more segments are fetched (hls.js
+/// `maxBufferLength`): a VOD is not downloaded in one burst.
+pub const MAX_BUFFER_SEC: f64 = 30.0;
+
+/// Playlists (variants and renditions) one viewer follows at most: with
+/// `variant = "all"` a master listing more is played in part, and the
+/// viewer says how many it left out ([`Event::VariantsNotFollowed`]).
+pub const MAX_TRACKS: usize = 16;
+/// Segments one track holds queued at most (and their URLs at most
+/// [`MAX_PENDING_URL_BYTES`]): a longer playlist is queued in turns,
+/// reloaded when the queue runs out.
+pub const MAX_PENDING: usize = 256;
+pub const MAX_PENDING_URL_BYTES: usize = 64 * 1024;
+
+/// A segment request must end within this many times its `EXTINF` (and
+/// never sooner than the `timeout`); a playlist request within the
+/// `timeout`. Past that, however the bytes trickle in, it is a timeout.
+pub const SEGMENT_DEADLINE_FACTOR: f64 = 4.0;
+
+/// Which playlist a request belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The URL the viewer was given (master or media: not known yet).
+    Root,
+    Track(usize),
+}
+
+/// A GET the player wants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub url: Url,
+    /// `Playlist` for the first request too; the answer tells if it was a master.
+    pub kind: Kind,
+    pub target: Target,
+    /// The media sequence number of a segment.
+    pub seq: Option<u64>,
+    /// The segment's `EXTINF`, seconds (for the download ratio).
+    pub duration: Option<f64>,
+    /// An `EXT-X-MAP` initialisation section rather than a media segment.
+    pub init: bool,
+}
+
+impl Request {
+    /// How long this request may take in all, given the swarm's `timeout`
+    /// ([`SEGMENT_DEADLINE_FACTOR`]).
+    pub fn deadline(&self, timeout: Duration) -> Duration {
+        match self.duration {
+            Some(d) if self.kind == Kind::Segment => {
+                timeout.max(Duration::from_secs_f64(d * SEGMENT_DEADLINE_FACTOR))
+            }
+            _ => timeout,
+        }
+    }
+}
+
+/// What to do next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    Get(Request),
+    WaitUntil(Instant),
+    /// A VOD playlist played to its end.
+    Done,
+    /// The playlist was unreachable for `timeout`: a viewer failure; the
+    /// swarm restarts the viewer.
+    Failed,
+}
+
+/// What happened, for the figures.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Buffer(BufferEvent),
+    /// A listed segment answered 404/410 and was skipped.
+    SegmentGone,
+    /// A segment failed `segMaxRetry` times and was skipped.
+    SegmentFailed,
+    /// The window moved past segments this viewer had not loaded.
+    SegmentsSkipped(u64),
+    /// The media sequence went back or jumped far ahead: started again at the live edge.
+    SequenceReset,
+    Switch {
+        up: bool,
+        bandwidth: u64,
+    },
+    /// The master playlist listed more playlists than [`MAX_TRACKS`]:
+    /// these many were left out.
+    VariantsNotFollowed(u64),
+}
+
+/// How the player is set up.
+#[derive(Clone, Debug)]
+pub struct PlayerConfig {
+    pub url: Url,
+    pub variant: VariantMode,
+    /// Retries of one segment before it is skipped.
+    pub seg_max_retry: u32,
+    /// How long a playlist may stay unreachable before the viewer fails.
+    pub timeout: Duration,
+}
+
+/// One viewer's playback.
+#[derive(Debug)]
+pub struct Player {
+    cfg: PlayerConfig,
+    phase: Phase,
+    tracks: Vec<Track>,
+    /// ABR: the variants (URL, bandwidth) sorted by bandwidth, and the current one.
+    ladder: Vec<(Url, u64)>,
+    current: usize,
+    estimator: Estimator,
+    playout: Playout,
+    /// The sequence the first track started at; other tracks align to it.
+    start_seq: Option<u64>,
+    events: Vec<Event>,
+}
+
+impl Player {
+    /// A viewer about to make its first request at `now`.
+    pub fn new(cfg: PlayerConfig, now: Instant) -> Self {
+        Player {
+            cfg,
+            phase: Phase::Root {
+                retry_at: None,
+                fail_since: None,
+                failures: 0,
+            },
+            tracks: Vec::new(),
+            ladder: Vec::new(),
+            current: 0,
+            estimator: Estimator::default(),
+            playout: Playout::new(now),
+            start_seq: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// Takes the events since the last call.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    /// The QoE figures of this playback up to `now`.
+    pub fn qoe(&self, now: Instant) -> Qoe {
+        self.playout.qoe(now)
+    }
+
+    pub fn stalled(&self, now: Instant) -> bool {
+        self.playout.stalled(now)
+    }
+
+    /// Whether playback has started (a segment came in).
+    pub fn started(&self) -> bool {
+        self.playout.started()
+    }
+
+    /// When the buffer runs (or ran) dry; `None` before playback.
+    pub fn dry_at(&self) -> Option<Instant> {
+        self.playout.dry_at()
+    }
+
+    /// When playback stalls (or stalled): a frame interval after the buffer
+    /// runs dry; `None` before playback.
+    pub fn stall_at(&self) -> Option<Instant> {
+        self.playout.stall_at()
+    }
+
+    /// Seconds of media buffered ahead at `now`.
+    pub fn buffer_level(&self, now: Instant) -> f64 {
+        self.playout.level(now)
+    }
+
+    /// The bandwidth of the variant an `abr` viewer plays now.
+    pub fn current_bandwidth(&self) -> Option<u64> {
+        self.ladder.get(self.current).map(|v| v.1)
+    }
+
+    fn push_buffer_events(&mut self, ev: Vec<BufferEvent>) {
+        self.events.extend(ev.into_iter().map(Event::Buffer));
+    }
+
+    /// Moves the playout clock (reports stalls and latencies as they happen).
+    pub fn tick(&mut self, now: Instant) {
+        let mut ev = Vec::new();
+        self.playout.advance(now, &mut ev);
+        self.push_buffer_events(ev);
+    }
+
+    /// Every track is a VOD playlist loaded to its end.
+    fn vod_loaded(&self) -> bool {
+        !self.tracks.is_empty()
+            && self
+                .tracks
+                .iter()
+                .all(|t| t.loaded && t.end_list && !t.more && t.pending.is_empty())
+    }
+
+    /// What to do at `now`.
+    pub fn next(&mut self, now: Instant) -> Next {
+        if matches!(self.phase, Phase::Playing)
+            && self.vod_loaded()
+            && self.playout.dry_at().is_none_or(|end| end <= now)
+        {
+            // played to the end: not a stall
+            let mut ev = Vec::new();
+            self.playout.end(now, &mut ev);
+            self.push_buffer_events(ev);
+            self.phase = Phase::Done;
+            return Next::Done;
+        }
+        self.tick(now);
+        match &self.phase {
+            Phase::Done => return Next::Done,
+            Phase::Failed => return Next::Failed,
+            Phase::Root { retry_at, .. } => {
+                return match retry_at {
+                    Some(t) if *t > now => Next::WaitUntil(*t),
+                    _ => Next::Get(Request {
+                        url: self.cfg.url.clone(),
+                        kind: Kind::Playlist,
+                        target: Target::Root,
+                        seq: None,
+                        duration: None,
+                        init: false,
+                    }),
+                };
+            }
+            Phase::Playing => {}
+        }
+        // 1. a playlist reload that is due
+        for (i, t) in self.tracks.iter().enumerate() {
+            if t.due().is_some_and(|d| d <= now) {
+                return Next::Get(Request {
+                    url: t.url.clone(),
+                    kind: Kind::Playlist,
+                    target: Target::Track(i),
+                    seq: None,
+                    duration: None,
+                    init: false,
+                });
+            }
+        }
+        // 2. the next segment of the track with the least media in, unless
+        // the buffer is full
+        let level = self.playout.level(now);
+        let full = self.playout.started() && level >= MAX_BUFFER_SEC;
+        let mut best: Option<(usize, f64)> = None;
+        for (i, t) in self.tracks.iter().enumerate() {
+            if let Some(p) = t.pending.front() {
+                if !full
+                    && p.retry_at.is_none_or(|r| r <= now)
+                    && best.is_none_or(|b| t.buffered < b.1)
+                {
+                    best = Some((i, t.buffered));
+                }
+            }
+        }
+        if let Some((i, _)) = best {
+            let t = &self.tracks[i];
+            let p = t.pending.front().expect("pending segment");
+            if let Some(map) = &p.seg.map {
+                if t.map_loaded.as_ref() != Some(map) {
+                    return Next::Get(Request {
+                        url: map.clone(),
+                        kind: Kind::Segment,
+                        target: Target::Track(i),
+                        seq: Some(p.seq),
+                        duration: None,
+                        init: true,
+                    });
+                }
+            }
+            return Next::Get(Request {
+                url: p.seg.url.clone(),
+                kind: Kind::Segment,
+                target: Target::Track(i),
+                seq: Some(p.seq),
+                duration: Some(p.seg.duration),
+                init: false,
+            });
+        }
+        // 3. VOD: everything loaded; wait for the buffer to play out
+        if self.vod_loaded() {
+            if let Some(end) = self.playout.dry_at() {
+                return Next::WaitUntil(end);
+            }
+        }
+        // 4. sleep until the next reload or retry
+        let wake = self
+            .tracks
+            .iter()
+            .flat_map(|t| {
+                t.due()
+                    .into_iter()
+                    .chain(t.pending.front().and_then(|p| p.retry_at))
+            })
+            .chain(full.then(|| now + Duration::from_secs_f64(level - MAX_BUFFER_SEC + 0.1)))
+            .min()
+            .unwrap_or(now + Duration::from_secs(1));
+        Next::WaitUntil(wake)
+    }
+
+    /// A playlist body arrived at `now` for `req` (loaded from `final_url`
+    /// after redirects), the request having started at `started`. Returns the
+    /// kind of playlist it was.
+    pub fn on_playlist(
+        &mut self,
+        req: &Request,
+        final_url: &Url,
+        body: &[u8],
+        started: Instant,
+        now: Instant,
+    ) -> Result<Kind, PlaylistError> {
+        let parsed = match playlist::parse(final_url, body) {
+            Ok(p) => p,
+            Err(e) => {
+                self.on_failure(req, Failure::Playlist(e), now);
+                return Err(e);
+            }
+        };
+        match (req.target, parsed) {
+            (
+                Target::Root,
+                Playlist::Master {
+                    variants,
+                    renditions,
+                },
+            ) => {
+                let mut ladder: Vec<(Url, u64)> = variants
+                    .iter()
+                    .map(|v| (v.url.clone(), v.bandwidth))
+                    .collect();
+                let urls: Vec<Url> = match self.cfg.variant {
+                    VariantMode::All => {
+                        let mut u: Vec<Url> = variants.iter().map(|v| v.url.clone()).collect();
+                        for r in renditions {
+                            if !u.contains(&r) {
+                                u.push(r);
+                            }
+                        }
+                        u
+                    }
+                    VariantMode::First => vec![variants[0].url.clone()],
+                    VariantMode::Highest => {
+                        vec![ladder
+                            .iter()
+                            .max_by_key(|v| v.1)
+                            .expect("variants")
+                            .0
+                            .clone()]
+                    }
+                    VariantMode::Lowest => {
+                        vec![ladder
+                            .iter()
+                            .min_by_key(|v| v.1)
+                            .expect("variants")
+                            .0
+                            .clone()]
+                    }
+                    VariantMode::Abr => {
+                        ladder.sort_by_key(|v| v.1);
+                        let bws: Vec<u64> = ladder.iter().map(|v| v.1).collect();
+                        self.current = abr::initial(&bws);
+                        vec![ladder[self.current].0.clone()]
+                    }
+                };
+                if self.cfg.variant == VariantMode::Abr {
+                    self.ladder = ladder;
+                }
+                // a frame of the stream: the longest gap no one sees
+                if let Some(fps) = variants
+                    .iter()
+                    .find(|v| Some(&v.url) == urls.first())
+                    .and_then(|v| v.frame_rate)
+                {
+                    self.playout.set_frame(Duration::from_secs_f64(1.0 / fps));
+                }
+                if urls.len() > MAX_TRACKS {
+                    self.events
+                        .push(Event::VariantsNotFollowed((urls.len() - MAX_TRACKS) as u64));
+                }
+                self.tracks = urls
+                    .into_iter()
+                    .take(MAX_TRACKS)
+                    .map(|u| Track::new(u, now))
+                    .collect();
+                self.phase = Phase::Playing;
+                Ok(Kind::Master)
+            }
+            (Target::Root, Playlist::Media(m)) => {
+                self.tracks = vec![Track::new(final_url.clone(), now)];
+                self.phase = Phase::Playing;
+                self.apply_media(0, m, started, now);
+                Ok(Kind::Playlist)
+            }
+            (Target::Track(i), Playlist::Media(m)) => {
+                if i < self.tracks.len() {
+                    self.apply_media(i, m, started, now);
+                }
+                Ok(Kind::Playlist)
+            }
+            (Target::Track(_), Playlist::Master { .. }) => {
+                self.on_failure(req, Failure::Playlist(PlaylistError::NotM3u8), now);
+                Err(PlaylistError::NotM3u8)
+            }
+        }
+    }
+
+    /// The live-edge start of a playlist: the segment holding the position
+    /// `LIVE_SYNC_COUNT` target durations from the end (or `EXT-X-START`).
+    fn start_index(m: &Media) -> usize {
+        let total: f64 = m.segments.iter().map(|s| s.duration).sum();
+        let pos = match m.start_offset {
+            Some(o) if o >= 0.0 => o,
+            Some(o) => total + o,
+            None if m.end_list => 0.0,
+            None => total - LIVE_SYNC_COUNT * m.target_duration,
+        }
+        .max(0.0);
+        let mut acc = 0.0;
+        for (i, s) in m.segments.iter().enumerate() {
+            if pos < acc + s.duration - 1e-6 {
+                return i;
+            }
+            acc += s.duration;
+        }
+        m.segments.len().saturating_sub(1)
+    }
+
+    fn apply_media(&mut self, i: usize, m: Media, started: Instant, now: Instant) {
+        let first = m.media_sequence;
+        let last = m.last_sequence();
+        let shared_start = self.start_seq;
+        let t = &mut self.tracks[i];
+        // after a reset or a variant switch nothing is known of when the
+        // listed segments appeared: estimate as on a first load
+        let first_load = !t.loaded || t.highest_seen.is_none();
+        t.loaded = true;
+        t.target_duration = m.target_duration;
+        t.fail_since = None;
+        t.failures = 0;
+        t.retry_at = None;
+        let changed = match (last, t.highest_seen) {
+            (Some(l), Some(h)) => l > h,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        // a playlist a little behind one seen before (a stale cache or
+        // another server behind a balancer) is ignored, as hls.js does; one
+        // far behind means the sequence was reset
+        let window = 2 * m.segments.len().max(1) as u64;
+        let stale =
+            matches!((last, t.highest_seen), (Some(l), Some(h)) if l < h && h - l <= window);
+        if stale {
+            t.next_reload = started + Duration::from_secs_f64(m.target_duration / 2.0);
+            return;
+        }
+        let went_back = matches!((last, t.highest_seen), (Some(l), Some(h)) if l < h);
+        // a viewer that starts over on the stream plays LIVE_SYNC_COUNT
+        // target durations behind its live edge again (PLAYER.md §1)
+        let rejoin = (LIVE_SYNC_COUNT * m.target_duration).min(MAX_BUFFER_SEC);
+        if went_back {
+            self.events.push(Event::SequenceReset);
+            self.playout.rejoin(rejoin);
+            t.next_seq = None;
+            t.pending.clear();
+            t.highest_seen = None;
+        }
+        // the window moved past segments not loaded yet: [n, first)
+        let mut far_jump = false;
+        if let Some(n) = t.next_seq.filter(|n| first > *n) {
+            let skipped = skipped_segments(t, n, &m, now);
+            if skipped > 0 {
+                self.events.push(Event::SegmentsSkipped(skipped));
+            }
+            self.playout.rejoin(rejoin);
+            far_jump = first - n > 2 * m.segments.len().max(1) as u64;
+            if far_jump {
+                // far behind: start again at the live edge, as on a first load
+                t.pending.clear();
+                t.next_seq = None;
+            } else {
+                t.pending.retain(|p| p.seq >= first);
+                t.next_seq = Some(first);
+            }
+        }
+        // where to start
+        if t.next_seq.is_none() && !m.segments.is_empty() {
+            let own = first + Self::start_index(&m) as u64;
+            let seq = match shared_start {
+                Some(s)
+                    if s >= first && last.is_some_and(|l| s <= l) && !went_back && !far_jump =>
+                {
+                    s
+                }
+                _ => own,
+            };
+            t.next_seq = Some(seq);
+            if i == 0 || shared_start.is_none() {
+                self.start_seq = Some(seq);
+            }
+        }
+        if let Some(next) = t.next_seq {
+            let have_until = t.pending.back().map(|p| p.seq).or(next.checked_sub(1));
+            let t = &mut self.tracks[i];
+            // appearance time: now for new segments; on a first load the
+            // last one appeared now and earlier ones a duration apart
+            let mut appeared_at = Vec::with_capacity(m.segments.len());
+            let mut back = 0.0;
+            for s in m.segments.iter().rev() {
+                appeared_at.push(if first_load {
+                    now.checked_sub(Duration::from_secs_f64(back))
+                        .unwrap_or(now)
+                } else {
+                    now
+                });
+                back += s.duration;
+            }
+            appeared_at.reverse();
+            let mut url_bytes: usize = t.pending.iter().map(|p| p.seg.url.as_str().len()).sum();
+            t.more = false;
+            for (k, s) in m.segments.into_iter().enumerate() {
+                let seq = first + k as u64;
+                if seq >= next && have_until.is_none_or(|h| seq > h) {
+                    url_bytes += s.url.as_str().len();
+                    if !t.pending.is_empty()
+                        && (t.pending.len() >= MAX_PENDING || url_bytes > MAX_PENDING_URL_BYTES)
+                    {
+                        // the rest is queued from a later load
+                        t.more = true;
+                        break;
+                    }
+                    t.pending.push_back(Pending {
+                        seq,
+                        seg: s,
+                        appeared: appeared_at[k],
+                        tries: 0,
+                        retry_at: None,
+                    });
+                }
+            }
+        }
+        let t = &mut self.tracks[i];
+        if let Some(l) = last {
+            if t.highest_seen.is_none_or(|h| l > h) {
+                // the newest listed segment appeared now (on a first load
+                // too: it is the live edge)
+                t.newest_appeared = Some(now);
+            }
+            t.highest_seen = Some(t.highest_seen.map_or(l, |h| h.max(l)));
+        }
+        t.end_list = m.end_list;
+        let wait = if changed {
+            m.target_duration
+        } else {
+            m.target_duration / 2.0
+        };
+        t.next_reload = started + Duration::from_secs_f64(wait);
+    }
+
+    /// A segment (or init section) finished at `now`: `bytes` of body read
+    /// since the request started at `started`.
+    pub fn on_segment_done(&mut self, req: &Request, bytes: u64, started: Instant, now: Instant) {
+        let Target::Track(i) = req.target else { return };
+        let Some(t) = self.tracks.get_mut(i) else {
+            return;
+        };
+        if req.init {
+            t.map_loaded = Some(req.url.clone());
+            return;
+        }
+        let Some(p) = t.pending.front() else { return };
+        if Some(p.seq) != req.seq {
+            return;
+        }
+        let p = t.pending.pop_front().expect("front");
+        t.next_seq = Some(p.seq + 1);
+        t.buffered += p.seg.duration;
+        let track_end = t.buffered;
+        let total = self
+            .tracks
+            .iter()
+            .map(|t| t.buffered)
+            .fold(f64::INFINITY, f64::min);
+        let latency_mark = (i == 0).then_some((track_end, p.appeared));
+        let mut ev = Vec::new();
+        self.playout.downloaded(now, total, latency_mark, &mut ev);
+        self.push_buffer_events(ev);
+        if !self.ladder.is_empty() && i == 0 {
+            self.estimator
+                .sample(now.saturating_duration_since(started).as_secs_f64(), bytes);
+            let bws: Vec<u64> = self.ladder.iter().map(|v| v.1).collect();
+            let next = abr::choose(&bws, self.current, self.estimator.estimate());
+            if next != self.current {
+                self.events.push(Event::Switch {
+                    up: next > self.current,
+                    bandwidth: bws[next],
+                });
+                self.current = next;
+                let t = &mut self.tracks[0];
+                t.url = self.ladder[next].0.clone();
+                t.pending.clear();
+                t.highest_seen = None;
+                t.retry_at = None;
+                t.next_reload = now;
+            }
+        }
+    }
+
+    /// `req` failed at `now`.
+    pub fn on_failure(&mut self, req: &Request, f: Failure, now: Instant) {
+        let timeout = self.cfg.timeout;
+        let retryable = f.retryable();
+        match req.target {
+            Target::Root => {
+                if let Phase::Root {
+                    retry_at,
+                    fail_since,
+                    failures,
+                } = &mut self.phase
+                {
+                    let since = *fail_since.get_or_insert(now);
+                    *failures += 1;
+                    if !retryable || now.saturating_duration_since(since) >= timeout {
+                        self.phase = Phase::Failed;
+                    } else {
+                        *retry_at = Some(now + retry_delay(*failures));
+                    }
+                }
+            }
+            Target::Track(i) if req.kind == Kind::Playlist => {
+                let Some(t) = self.tracks.get_mut(i) else {
+                    return;
+                };
+                let since = *t.fail_since.get_or_insert(now);
+                t.failures += 1;
+                if !retryable || now.saturating_duration_since(since) >= timeout {
+                    self.phase = Phase::Failed;
+                } else {
+                    t.retry_at = Some(now + retry_delay(t.failures));
+                }
+            }
+            Target::Track(i) => {
+                let max = self.cfg.seg_max_retry;
+                let Some(t) = self.tracks.get_mut(i) else {
+                    return;
+                };
+                let Some(p) = t.pending.front_mut() else {
+                    return;
+                };
+                if Some(p.seq) != req.seq {
+                    return;
+                }
+                let gone = matches!(f, Failure::Status(404 | 410));
+                p.tries += 1;
+                if gone || !retryable || p.tries > max {
+                    let p = t.pending.pop_front().expect("front");
+                    t.next_seq = Some(p.seq + 1);
+                    self.events.push(if gone {
+                        Event::SegmentGone
+                    } else {
+                        Event::SegmentFailed
+                    });
+                } else {
+                    p.retry_at = Some(now + retry_delay(p.tries));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

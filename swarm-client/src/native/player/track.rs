@@ -1,0 +1,131 @@
+//! One playlist a viewer follows (a variant or a rendition), the segments
+//! it has queued, and the retry backoff inside a viewer.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use crate::native::playlist::{Media, Segment};
+
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    pub(super) seg: Segment,
+    pub(super) appeared: Instant,
+    pub(super) tries: u32,
+    pub(super) retry_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub(super) struct Track {
+    pub(super) url: Url,
+    pub(super) loaded: bool,
+    pub(super) target_duration: f64,
+    pub(super) next_seq: Option<u64>,
+    pub(super) highest_seen: Option<u64>,
+    /// When the segment `highest_seen` appeared.
+    pub(super) newest_appeared: Option<Instant>,
+    pub(super) pending: VecDeque<Pending>,
+    pub(super) next_reload: Instant,
+    pub(super) end_list: bool,
+    pub(super) fail_since: Option<Instant>,
+    pub(super) failures: u32,
+    pub(super) retry_at: Option<Instant>,
+    /// Media seconds of this track downloaded.
+    pub(super) buffered: f64,
+    pub(super) map_loaded: Option<Url>,
+    /// The last playlist listed more segments than were queued: load it
+    /// again when the queue runs out (even a VOD one).
+    pub(super) more: bool,
+}
+
+impl Track {
+    pub(super) fn new(url: Url, now: Instant) -> Self {
+        Track {
+            url,
+            loaded: false,
+            target_duration: 0.0,
+            next_seq: None,
+            highest_seen: None,
+            newest_appeared: None,
+            pending: VecDeque::new(),
+            next_reload: now,
+            end_list: false,
+            fail_since: None,
+            failures: 0,
+            retry_at: None,
+            buffered: 0.0,
+            map_loaded: None,
+            more: false,
+        }
+    }
+
+    /// When this track's playlist should be loaded next (`None`: never).
+    pub(super) fn due(&self) -> Option<Instant> {
+        if let Some(r) = self.retry_at {
+            return Some(r);
+        }
+        if self.more && self.pending.is_empty() {
+            return Some(self.next_reload);
+        }
+        if self.end_list && self.loaded {
+            return None;
+        }
+        Some(self.next_reload)
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Phase {
+    Root {
+        retry_at: Option<Instant>,
+        fail_since: Option<Instant>,
+        failures: u32,
+    },
+    Playing,
+    Done,
+    Failed,
+}
+
+/// How many segments a viewer whose next wanted segment is `next` missed
+/// when playlist `m` (loaded at `now`) starts past it. Those listed before
+/// and not loaded are missed for certain. For the numbers never listed,
+/// between the newest seen and the new window's first: when there are
+/// about as many as segment durations fit in the time between them, the
+/// numbering ran on and each is a segment missed; when there are far more,
+/// the encoder restarted and numbers its segments from the clock
+/// (`-hls_start_number_source epoch` numbers them by the second, whatever
+/// their duration), and the count is the segment durations that fit.
+pub(super) fn skipped_segments(t: &Track, next: u64, m: &Media, now: Instant) -> u64 {
+    let first = m.media_sequence;
+    let jumped = first - next;
+    let (Some(newest), Some(before)) = (t.highest_seen, t.newest_appeared) else {
+        return jumped;
+    };
+    let listed_before = (newest + 1).clamp(next, first) - next;
+    let unseen = first.saturating_sub(newest + 1);
+    let d = m.target_duration.max(1e-3);
+    // the window's last segment appeared about now, its first the listed
+    // durations before it
+    let listed: f64 = m.segments.iter().map(|s| s.duration).sum();
+    let last_d = m.segments.last().map_or(d, |s| s.duration);
+    let first_at = now
+        .checked_sub(Duration::from_secs_f64((listed - last_d).max(0.0)))
+        .unwrap_or(now);
+    let slots = first_at.saturating_duration_since(before).as_secs_f64() / d;
+    let by_time = (slots.round() as u64).saturating_sub(1);
+    let believable = unseen as f64 <= slots.ceil() + 2.0;
+    listed_before
+        + if believable {
+            unseen
+        } else {
+            by_time.min(unseen)
+        }
+}
+
+/// The backoff of retries inside a viewer: 250 ms × 1.7ⁿ up to 5 s.
+pub(super) fn retry_delay(failures: u32) -> Duration {
+    let ms = 250.0 * 1.7f64.powi(failures.saturating_sub(1).min(20) as i32);
+    Duration::from_millis(ms.min(5000.0) as u64)
+}
