@@ -1,5 +1,4 @@
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -71,30 +70,7 @@ enum Command {
     /// in a row end the run), and on Ctrl-C or SIGTERM stops both and removes
     /// its temporary files. Try it with a light stream:
     /// `test-origin run --set video.width=640 --set video.height=360`.
-    Run {
-        #[command(flatten)]
-        profile: ProfileArgs,
-        /// Port to serve on (default: `server.port` of the profile)
-        #[arg(long, env = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-        port: Option<u16>,
-        /// Directory for the stream (default: a fresh temp dir, removed on exit)
-        #[arg(long, env = "HLS_DIR", value_name = "DIR")]
-        hls_dir: Option<PathBuf>,
-        /// Address to listen on; 0.0.0.0 exposes the origin to the network
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
-        listen: std::net::IpAddr,
-        /// Where nginx's access logs go (profiles with logging on, e.g.
-        /// `logged`, `debug`); default: the config's `logging.directory`. They
-        /// are kept after the run.
-        #[arg(long, value_name = "DIR")]
-        log_dir: Option<PathBuf>,
-        /// Once ready, read the stream with ffprobe and print codec and size
-        #[arg(long)]
-        verify: bool,
-        /// Seconds to wait for the playlist and /health
-        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-        ready_timeout: u64,
-    },
+    Run(test_origin::run::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -181,23 +157,6 @@ fn run(command: Command) -> Result<()> {
             write!(out, "{text}")?;
             Ok(())
         }
-        Command::Run {
-            profile,
-            port,
-            hls_dir,
-            listen,
-            log_dir,
-            verify,
-            ready_timeout,
-        } => test_origin::run::run(test_origin::run::RunOptions {
-            profile,
-            port,
-            hls_dir,
-            listen,
-            log_dir,
-            verify,
-            ready_timeout: std::time::Duration::from_secs(ready_timeout),
-            grace: std::time::Duration::from_secs(3),
-        }),
+        Command::Run(args) => test_origin::run::run(args, std::time::Duration::from_secs(3)),
     }
 }

@@ -221,17 +221,21 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("        }}");
     out!();
     let cors = "            add_header Access-Control-Allow-Origin \"*\" always;";
+    // what a playlist location holds after its own lines: its cache header,
+    // CORS, the playlist type and its log
+    let playlist_rest = |w: &mut Template, cache_control: &str| {
+        let _ = writeln!(
+            w,
+            "            add_header Cache-Control \"{cache_control}\" always;\n{cors}"
+        );
+        let _ = writeln!(w, "            types {{ }}");
+        let _ = writeln!(w, "            default_type application/vnd.apple.mpegurl;");
+        access_log(w, "            ", manifest_log);
+        let _ = writeln!(w, "        }}");
+    };
     out!("        location = /{} {{", c.hls.master_playlist);
     out!("            open_file_cache_errors off;");
-    out!(
-        "            add_header Cache-Control \"{}\" always;",
-        cache.master
-    );
-    out!("{cors}");
-    out!("            types {{ }}");
-    out!("            default_type application/vnd.apple.mpegurl;");
-    access_log(w, "            ", manifest_log);
-    out!("        }}");
+    playlist_rest(w, &cache.master);
     out!();
     // first of the regex locations: no dotfile (an editor's swap file, a
     // `.git`) is ever served or listed
@@ -244,15 +248,7 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("            open_file_cache_valid 1s;");
     // a playlist asked for before it exists must not stay a cached 404
     out!("            open_file_cache_errors off;");
-    out!(
-        "            add_header Cache-Control \"{}\" always;",
-        cache.manifest
-    );
-    out!("{cors}");
-    out!("            types {{ }}");
-    out!("            default_type application/vnd.apple.mpegurl;");
-    access_log(w, "            ", manifest_log);
-    out!("        }}");
+    playlist_rest(w, &cache.manifest);
     out!();
     out!("        location ~ \\.ts$ {{");
     out!(

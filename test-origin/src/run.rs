@@ -16,20 +16,32 @@ use crate::ffmpeg::entry_playlist;
 use crate::targets::runner_script;
 use crate::TestOrigin;
 
-/// What `test-origin run` was asked to do.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
+/// What `test-origin run` was asked to do: its flags, as clap reads them.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Port to serve on (default: `server.port` of the profile)
+    #[arg(long, env = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
+    /// Directory for the stream (default: a fresh temp dir, removed on exit)
+    #[arg(long, env = "HLS_DIR", value_name = "DIR")]
     pub hls_dir: Option<PathBuf>,
+    /// Address to listen on; 0.0.0.0 exposes the origin to the network
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub listen: IpAddr,
-    /// Where access logs go (kept); `None`: the temp dir.
+    /// Where nginx's access logs go (profiles with logging on, e.g.
+    /// `logged`, `debug`); default: the config's `logging.directory`. They
+    /// are kept after the run.
+    #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Once ready, read the stream with ffprobe and print codec and size
+    #[arg(long)]
     pub verify: bool,
-    /// How long the stream may take to appear.
+    /// Seconds to wait for the playlist and /health
+    #[arg(long, value_name = "SECONDS", default_value = "30",
+          value_parser = |s: &str| s.parse::<u64>().map(Duration::from_secs))]
     pub ready_timeout: Duration,
-    /// How long children get between SIGTERM and SIGKILL.
-    pub grace: Duration,
 }
 
 fn absolute(p: &Path) -> Result<String> {
@@ -44,7 +56,7 @@ fn absolute(p: &Path) -> Result<String> {
 }
 
 /// Runs the origin until Ctrl-C/SIGTERM (Ok) or until a child keeps failing (Err).
-pub fn run(opts: RunOptions) -> Result<()> {
+pub fn run(opts: RunArgs, grace: Duration) -> Result<()> {
     let ffprobe = if opts.verify {
         Some(common::host::find_program("ffprobe", "ffmpeg")?)
     } else {
@@ -74,13 +86,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
     } else {
         None
     };
-    let mut running = local_run::start(
-        &script,
-        &Options {
-            set,
-            grace: opts.grace,
-        },
-    )?;
+    let mut running = local_run::start(&script, &Options { set, grace })?;
     if opts.hls_dir.is_none() {
         println!("  (the HLS dir is temporary and removed on exit)");
     }
