@@ -14,6 +14,9 @@ use crate::schema::{schema_of, validate};
 pub trait Component {
     /// Short name, also the binary's name (`my-origin`).
     const NAME: &'static str;
+    /// One line saying what it is, for its `--help`
+    /// (`env!("CARGO_PKG_DESCRIPTION")` of its crate).
+    const ABOUT: &'static str;
     /// The crate's profile file (`include_str!("../profiles.toml")`).
     const PROFILES_TOML: &'static str;
     /// Two `--set` examples of this component's own keys, for its help

@@ -44,6 +44,7 @@ pub struct HlsProbe;
 
 impl common::Component for HlsProbe {
     const NAME: &'static str = "hls-probe";
+    const ABOUT: &'static str = env!("CARGO_PKG_DESCRIPTION");
     const PROFILES_TOML: &'static str = include_str!("../profiles.toml");
     const SET_EXAMPLES: [&'static str; 2] =
         ["interval=5", "url=\"http://127.0.0.1:17080/stream.m3u8\""];

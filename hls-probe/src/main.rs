@@ -5,24 +5,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
-use common::cli::{report, CommonCommand, ProfileArgs, TargetCommand};
+use clap::Subcommand;
+use common::cli::{report, Command as Cmd, ProfileArgs};
 use hls_probe::HlsProbe;
 
-/// Checks an HLS stream with ffprobe at an interval and serves its health.
-#[derive(Parser)]
-#[command(name = "hls-probe", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+type Cli = common::cli::Cli<Own>;
 
+/// The subcommands of this component of its own.
 #[derive(Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-    #[command(flatten)]
-    Targets(TargetCommand),
+enum Own {
     /// Probe the stream every `interval` s; serve /health (200 while the recent
     /// probes pass, else 503) and /metrics (Prometheus text) until stopped
     Run {
@@ -54,14 +45,14 @@ fn main() -> ExitCode {
     let cli: Cli = common::cli::parse::<Cli, HlsProbe>();
     let mut out = std::io::stdout().lock();
     report(match cli.command {
-        Command::Common(c) => c.run::<Cli, HlsProbe>(&mut out),
-        Command::Targets(t) => t.run::<HlsProbe>(&mut out),
-        Command::Run {
+        Cmd::Common(c) => c.run::<Cli, HlsProbe>(&mut out),
+        Cmd::Targets(t) => t.run::<HlsProbe>(&mut out),
+        Cmd::Own(Own::Run {
             mut profile,
             url,
             port,
             listen,
-        } => {
+        }) => {
             // the flags are config values: the same validation applies
             profile
                 .set

@@ -24,6 +24,7 @@ pub struct SwarmClient;
 
 impl common::Component for SwarmClient {
     const NAME: &'static str = "swarm-client";
+    const ABOUT: &'static str = env!("CARGO_PKG_DESCRIPTION");
     const PROFILES_TOML: &'static str = include_str!("../profiles.toml");
     const SET_EXAMPLES: [&'static str; 2] = ["clients=200", "variant=abr"];
     type Config = Config;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
-use common::cli::{CommonCommand, ProfileArgs, TargetCommand};
+use clap::Subcommand;
+use common::cli::{Command as Cmd, ProfileArgs};
 use common::error::exit_status;
 use swarm_client::config::VariantMode;
 use swarm_client::ffmpeg_args::{viewer_args, Capabilities, StreamMap, ViewerOptions, PROGRESS_FD};
@@ -13,26 +13,13 @@ use swarm_client::results::slo::SloFailed;
 use swarm_client::run::{check_url, parse_header, NothingPlayed, RequestFlags, RunArgs};
 use swarm_client::SwarmClient;
 
-/// A swarm of simulated HLS viewers — native players that time every request
-/// and simulate the buffer, or `ffmpeg` processes — started at a controlled
-/// ramp rate and measured.
-#[derive(Parser)]
-#[command(name = "swarm-client", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+type Cli = common::cli::Cli<Own, swarm_client::targets::KubernetesRun>;
 
+/// The subcommands of this component of its own.
 // parsed once per process: the size of `run`'s flags does not matter
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-
-    #[command(flatten)]
-    Targets(TargetCommand<swarm_client::targets::KubernetesRun>),
-
+enum Own {
     /// Put a swarm of viewers on a stream
     ///
     /// Starts `clients` viewers at `rampRate` per second (each delayed by up to
@@ -160,23 +147,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<()> {
+fn run(command: Cmd<Own, swarm_client::targets::KubernetesRun>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Common(c) => c.run::<Cli, SwarmClient>(&mut out),
-        Command::Targets(t) => t.run::<SwarmClient>(&mut out),
-        Command::Run(args) => {
+        Cmd::Common(c) => c.run::<Cli, SwarmClient>(&mut out),
+        Cmd::Targets(t) => t.run::<SwarmClient>(&mut out),
+        Cmd::Own(Own::Run(args)) => {
             drop(out);
             swarm_client::run::run(args)
         }
-        Command::Merge {
+        Cmd::Own(Own::Merge {
             files,
             from_logs,
             report,
             out: merged,
             slo,
             log_format,
-        } => {
+        }) => {
             drop(out);
             swarm_client::merge::run(
                 &swarm_client::merge::Inputs {
@@ -189,7 +176,7 @@ fn run(command: Command) -> Result<()> {
                 log_format,
             )
         }
-        Command::GrafanaDashboard { out: file } => {
+        Cmd::Own(Own::GrafanaDashboard { out: file }) => {
             let text = serde_json::to_string_pretty(&swarm_client::grafana::dashboard())? + "\n";
             match file {
                 Some(path) => {
@@ -201,20 +188,20 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Report { results, out: html } => {
+        Cmd::Own(Own::Report { results, out: html }) => {
             drop(out);
             let summary = swarm_client::merge::read(&results)?;
             swarm_client::report::write(&summary, &html)?;
             println!("report written to {}", html.display());
             Ok(())
         }
-        Command::ViewerArgs {
+        Cmd::Own(Own::ViewerArgs {
             url,
             mut profile,
             id,
             program,
             viewer,
-        } => {
+        }) => {
             check_url(&url)?;
             if viewer.no_cache {
                 profile.set.push("noCache=true".into());

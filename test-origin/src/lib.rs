@@ -20,6 +20,7 @@ pub struct TestOrigin;
 
 impl common::Component for TestOrigin {
     const NAME: &'static str = "test-origin";
+    const ABOUT: &'static str = env!("CARGO_PKG_DESCRIPTION");
     const PROFILES_TOML: &'static str = include_str!("../profiles.toml");
     const SET_EXAMPLES: [&'static str; 2] = ["hls.segmentDuration=4", "video.bitrate=1800k"];
     type Config = Config;

@@ -2,31 +2,19 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
-use common::cli::{report, CommonCommand, ProfileArgs, TargetCommand};
+use clap::{Subcommand, ValueEnum};
+use common::cli::{report, Command as Cmd, ProfileArgs};
 use common::error::UsageError;
 use common::render::{resolve_all, Template};
 use common::types::AbsPath;
 use test_origin::nginx::{nginx_config, required_dirs, Flavour, LocalSite};
 use test_origin::{ffmpeg, TestOrigin};
 
-/// A live HLS test origin: FFmpeg encodes a synthetic stream, nginx serves it
-/// with cache headers tuned to the segment duration.
-#[derive(Parser)]
-#[command(name = "test-origin", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+type Cli = common::cli::Cli<Own>;
 
+/// The subcommands of this component of its own.
 #[derive(Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-
-    #[command(flatten)]
-    Targets(TargetCommand),
-
+enum Own {
     /// Print the FFmpeg arguments that encode the stream (one per line)
     ///
     /// The same builder feeds the local run, the runner script, the container,
@@ -84,12 +72,12 @@ fn main() -> ExitCode {
     report(run(cli.command))
 }
 
-fn run(command: Command) -> Result<()> {
+fn run(command: Cmd<Own>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Common(c) => c.run::<Cli, TestOrigin>(&mut out),
-        Command::Targets(t) => t.run::<TestOrigin>(&mut out),
-        Command::FfmpegArgs { profile, json } => {
+        Cmd::Common(c) => c.run::<Cli, TestOrigin>(&mut out),
+        Cmd::Targets(t) => t.run::<TestOrigin>(&mut out),
+        Cmd::Own(Own::FfmpegArgs { profile, json }) => {
             let l = profile.load::<TestOrigin>()?;
             let dir = Template::text(l.config.server.hls_dir.as_str());
             let args = resolve_all(&ffmpeg::ffmpeg_args(&l.config, &l.derived, &dir), &|_| None)?;
@@ -102,14 +90,14 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::NginxConfig {
+        Cmd::Own(Own::NginxConfig {
             mut profile,
             flavour,
             port,
             root,
             run_dir,
             listen,
-        } => {
+        }) => {
             // --port/--root are the config's server.port/server.hlsDir: same checks.
             if let Some(p) = port {
                 profile.set.push(format!("server.port={p}"));
@@ -157,6 +145,6 @@ fn run(command: Command) -> Result<()> {
             write!(out, "{text}")?;
             Ok(())
         }
-        Command::Run(args) => test_origin::run::run(args, std::time::Duration::from_secs(3)),
+        Cmd::Own(Own::Run(args)) => test_origin::run::run(args, std::time::Duration::from_secs(3)),
     }
 }

@@ -17,6 +17,28 @@ use crate::deploy::Targets;
 use crate::error::{exit_status, ConfigError, UsageError};
 use crate::profile::{ProfileSet, Request};
 
+/// A component's whole command line: the subcommands every component has
+/// and its own, `O`; `K` its own flags of the kubernetes target. The name,
+/// version and about line come from the component ([`parse`]).
+#[derive(clap::Parser)]
+pub struct Cli<O: Subcommand, K: Args = NoRunFlags> {
+    #[command(subcommand)]
+    pub command: Command<O, K>,
+}
+
+/// The subcommands of a component's binary.
+// parsed once per process: the size of a component's own flags does not matter
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum Command<O: Subcommand, K: Args = NoRunFlags> {
+    #[command(flatten)]
+    Common(CommonCommand),
+    #[command(flatten)]
+    Targets(TargetCommand<K>),
+    #[command(flatten)]
+    Own(O),
+}
+
 /// Selecting and overriding a profile.
 #[derive(Args, Clone, Debug)]
 pub struct ProfileArgs {

@@ -262,7 +262,11 @@ pub fn parse<P: Parser, C: Targets>() -> P {
 /// The command line of component `C`'s binary as [`parse`] reads it (for
 /// completions and man pages too).
 pub fn command<P: clap::CommandFactory, C: Targets>() -> clap::Command {
-    let mut cmd = P::command();
+    let mut cmd = P::command()
+        .name(C::NAME)
+        .bin_name(C::NAME)
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(C::ABOUT);
     for kind in TargetKind::ALL {
         let have = C::TARGETS.contains(kind);
         let about = C::about(*kind);
