@@ -23,6 +23,21 @@ macro_rules! add_fields {
     };
 }
 
+/// A map keyed by HTTP status, read back: JSON writes the keys as strings,
+/// and through a flattened struct serde hands them over as strings too,
+/// which `u16` alone refuses.
+fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+    BTreeMap::<String, u64>::deserialize(d)?
+        .into_iter()
+        .map(|(k, n)| match k.parse::<u16>() {
+            Ok(status) if (100..=999).contains(&status) => Ok((status, n)),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{k}` is not an HTTP status (100 to 999)"
+            ))),
+        })
+        .collect()
+}
+
 /// The counters of both engines: a viewer's (over all its processes or
 /// playbacks), or their sum over viewers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -36,6 +51,7 @@ pub struct Counters {
     pub segments: u64,
     pub playlists: u64,
     /// HTTP error responses by status.
+    #[serde(deserialize_with = "status_keys")]
     pub http_errors: BTreeMap<u16, u64>,
     pub timeouts: u64,
     pub connect_errors: u64,
@@ -387,6 +403,29 @@ mod tests {
     use super::*;
     use serde::de::DeserializeOwned;
     use serde_json::Value;
+
+    /// HTTP statuses as keys survive a round trip through JSON text inside
+    /// the structs that flatten `Counters` (serde hands them over as
+    /// strings there); a key that is no status is refused by name.
+    #[test]
+    fn http_errors_are_read_back_where_counters_are_flattened() {
+        let mut v = ViewerFigures::default();
+        v.counts.http_errors.insert(404, 3);
+        v.counts.http_errors.insert(503, 1);
+        let text = serde_json::to_string(&v).unwrap();
+        assert!(text.contains(r#""httpErrors":{"404":3,"503":1}"#), "{text}");
+        let back: ViewerFigures = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.counts, v.counts);
+        let mut t = Totals::default();
+        t.counts.http_errors.insert(410, 2);
+        let back: Totals = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back.counts.http_errors.get(&410), Some(&2));
+        let bad = text.replace(r#""404""#, r#""oops""#);
+        let e = serde_json::from_str::<ViewerFigures>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`oops` is not an HTTP status"), "{e}");
+    }
 
     /// `T` with every counter at 1 (and one key of each map at 1), except
     /// the `skip` keys.
