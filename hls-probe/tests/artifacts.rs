@@ -4,15 +4,4 @@
 
 use hls_probe::HlsProbe;
 
-#[test]
-fn every_generated_text_of_every_profile() {
-    let docs =
-        common::deploy::profile_documents::<HlsProbe>(env!("CARGO_BIN_EXE_hls-probe")).unwrap();
-    assert_eq!(
-        docs.len(),
-        common::profile_names::<HlsProbe>().unwrap().len()
-    );
-    for (profile, doc) in docs {
-        insta::assert_snapshot!(format!("artifacts-{profile}"), doc);
-    }
-}
+testkit::every_generated_text_of_every_profile!(HlsProbe, env!("CARGO_BIN_EXE_hls-probe"));

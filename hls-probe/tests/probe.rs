@@ -108,18 +108,12 @@ fn bad_input_exits_2_and_says_where() {
         ),
         (vec!["config", "--set", "intervall=3"], "interval"),
     ] {
-        let o = Command::new(BIN).args(&args).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let err = testkit::stderr_of_failed(Command::new(BIN).args(&args), 2);
         assert!(err.contains(expect), "{args:?}: {err}");
     }
     // targets the component does not have are refused the same way
-    let o = Command::new(BIN)
-        .args(["microvm", "-o", "/tmp/never"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("has no microvm target"));
+    let err = testkit::stderr_of_failed(Command::new(BIN).args(["microvm", "-o", "/tmp/never"]), 2);
+    assert!(err.contains("has no microvm target"), "{err}");
     assert!(!Path::new("/tmp/never").exists());
 }
 
@@ -184,31 +178,18 @@ fn the_generated_image_runs_the_probe_in_podman() {
             .arg(dir.path().join("cache")),
     );
 
-    let inspect = testkit::tool("skopeo", "skopeo")
-        .args([
-            "inspect",
-            "--config",
-            &format!("oci-archive:{}", image.display()),
-        ])
-        .output()
-        .expect("skopeo is installed");
-    assert!(
-        inspect.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspect.stderr)
-    );
+    let inspect = testkit::output_ok(testkit::tool("skopeo", "skopeo").args([
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", image.display()),
+    ]));
     let config: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     let c = &config["config"];
     assert_eq!(c["User"], "probe");
     assert_eq!(c["Entrypoint"][0], "/usr/local/bin/run-hls-probe");
     assert!(c["ExposedPorts"]["17090/tcp"].is_object(), "{c}");
     assert_eq!(c["Labels"]["hls-probe.profile"], "frequent");
-    let env: Vec<&str> = c["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let env = testkit::strings(&c["Env"]);
     for want in [
         "STREAM_URL=http://127.0.0.1:17080/stream.m3u8",
         "PORT=17090",
@@ -222,44 +203,29 @@ fn the_generated_image_runs_the_probe_in_podman() {
         c.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
         c
     };
-    let load = podman()
-        .arg("load")
-        .arg("-i")
-        .arg(&image)
-        .output()
-        .expect("podman is installed");
-    assert!(
-        load.status.success(),
-        "{}",
-        String::from_utf8_lossy(&load.stderr)
-    );
+    testkit::run_ok(podman().arg("load").arg("-i").arg(&image));
     let port = free_port();
     let name = format!("hls-probe-test-{}", std::process::id());
-    let run = podman()
-        .args(["run", "-d", "--rm", "--name", &name, "--network", "host"])
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1000:1000",
-        ])
-        .args([
-            "-e",
-            &format!("STREAM_URL={url}"),
-            "-e",
-            &format!("PORT={port}"),
-        ])
-        .args([
-            "-e",
-            "LISTEN_ADDR=127.0.0.1",
-            "localhost/hls-swarm-hls-probe:frequent",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    testkit::run_ok(
+        podman()
+            .args(["run", "-d", "--rm", "--name", &name, "--network", "host"])
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1000:1000",
+            ])
+            .args([
+                "-e",
+                &format!("STREAM_URL={url}"),
+                "-e",
+                &format!("PORT={port}"),
+            ])
+            .args([
+                "-e",
+                "LISTEN_ADDR=127.0.0.1",
+                "localhost/hls-swarm-hls-probe:frequent",
+            ]),
     );
     struct Stop<'a>(&'a str);
     impl Drop for Stop<'_> {

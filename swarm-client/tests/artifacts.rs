@@ -4,15 +4,4 @@
 
 use swarm_client::SwarmClient;
 
-#[test]
-fn every_generated_text_of_every_profile() {
-    let docs = common::deploy::profile_documents::<SwarmClient>(env!("CARGO_BIN_EXE_swarm-client"))
-        .unwrap();
-    assert_eq!(
-        docs.len(),
-        common::profile_names::<SwarmClient>().unwrap().len()
-    );
-    for (profile, doc) in docs {
-        insta::assert_snapshot!(format!("artifacts-{profile}"), doc);
-    }
-}
+testkit::every_generated_text_of_every_profile!(SwarmClient, env!("CARGO_BIN_EXE_swarm-client"));

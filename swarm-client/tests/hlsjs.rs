@@ -9,15 +9,16 @@
 //! come in a few ms before the buffer runs dry, count those few ms as
 //! micro gaps.)
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use testkit::origin::TestOrigin;
 
-const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 const SECONDS: u64 = 30;
 
 /// hls.js as `cargo xtask test --setup-only` installs it.
@@ -76,13 +77,10 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
     std::fs::write(&html, page(&hls, &origin.url(), &report)).unwrap();
 
     let json = tmp.path().join("native.json");
-    let swarm = Command::new(BIN)
-        .args(["run", &origin.url(), "--seed", "5", "--plain"])
-        .args(["--metrics-addr", "127.0.0.1:0", "--set", "clients=3"])
+    let swarm = support::run_command(&origin.url(), &json)
+        .args(["--seed", "5", "--plain", "--set", "clients=3"])
         .args(["--set", "rampRate=10", "--set", "rampJitter=0"])
-        .args(["--duration", &format!("{SECONDS}s"), "--summary-json"])
-        .arg(&json)
-        .stdin(Stdio::null())
+        .args(["--duration", &format!("{SECONDS}s")])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,17 +141,16 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
     );
     let hls_stalls: u64 = field("stalls").parse().unwrap();
 
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for viewer in v["viewers"].as_array().unwrap() {
-        let n = &viewer["native"];
+    let v = support::results(&json);
+    for viewer in &v.viewers {
+        let n = &viewer.native.as_ref().expect("a native viewer").counts;
         assert!(
-            n["rebuffers"].as_u64().unwrap() <= hls_stalls,
-            "a native viewer stalled more than hls.js on the same stream: {n}\nhls.js: {line}"
+            n.rebuffers <= hls_stalls,
+            "a native viewer stalled more than hls.js on the same stream: {n:?}\nhls.js: {line}"
         );
     }
     eprintln!(
         "hls.js: {line}; native micro gaps: {}",
-        v["totals"]["native"]["microGaps"]
+        support::native(&v).counts.micro_gaps
     );
 }

@@ -5,13 +5,13 @@
 //! which nothing could be played. Every run is the real `swarm-client run`
 //! binary, bounded in time: a hang fails the test instead of holding it.
 
-use std::process::{Command, Stdio};
+mod support;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use swarm_client::results::{NativeTotals, Results};
 use testkit::hostile::{Hostile, Reply};
-
-const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 
 /// Longer than any run here should take; a run still going then is a hang.
 const HANG: Duration = Duration::from_secs(60);
@@ -20,7 +20,9 @@ struct Run {
     code: Option<i32>,
     stdout: String,
     stderr: String,
-    summary: Value,
+    summary: Results,
+    /// The results as written, for messages.
+    json: String,
     took: Duration,
 }
 
@@ -30,13 +32,10 @@ fn swarm(url: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
     let began = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(["run", url, "--metrics-addr", "127.0.0.1:0", "--seed", "7"])
-        .args(["--engine", "native", "--plain", "--set", "clients=1"])
-        .args(["--set", "rampJitter=0", "--summary-json"])
-        .arg(&json)
+    let mut child = support::run_command(url, &json)
+        .args(["--seed", "7", "--engine", "native", "--plain"])
+        .args(["--set", "clients=1", "--set", "rampJitter=0"])
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -53,25 +52,46 @@ fn swarm(url: &str, args: &[&str]) -> Run {
         done,
         "swarm-client still running after {HANG:?}: it hangs\n{stdout}\n{stderr}"
     );
-    let summary = std::fs::read_to_string(&json)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| panic!("no summary written\n{stdout}\n{stderr}"));
+    let json = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no summary written ({e})\n{stdout}\n{stderr}"));
+    let summary = support::parse(&json).unwrap_or_else(|e| panic!("{e}\n{stdout}\n{stderr}"));
     Run {
         code: out.status.code(),
         stdout,
         stderr,
         summary,
+        json,
         took,
     }
 }
 
-fn native(r: &Run) -> &Value {
-    &r.summary["totals"]["native"]
+fn native(r: &Run) -> &NativeTotals {
+    r.summary.totals.native.as_ref().expect("native totals")
 }
 
 fn errors(r: &Run, message: &str) -> u64 {
-    native(r)["errors"][message].as_u64().unwrap_or(0)
+    native(r).counts.errors.get(message).copied().unwrap_or(0)
+}
+
+/// A server with `/live.m3u8` listing 6 segments, each answered with
+/// `segments`.
+fn live_with_segments(segments: Reply) -> Hostile {
+    let s = Hostile::start();
+    s.route("/live.m3u8", Reply::playlist(media(6)));
+    s.route("/seg/*", segments);
+    s
+}
+
+/// Exactly one request timed out: the viewer's first, at the 2 s deadline.
+/// Nothing had been reached by then, so the run ended within its next tick
+/// (100 ms), long before a second request could reach its own deadline.
+fn assert_one_timeout(r: &Run) {
+    assert_eq!(r.summary.totals.counts.timeouts, 1, "{}", r.json);
+}
+
+/// The sum of `f` over the seconds of the run's series.
+fn series_sum(r: &Run, f: impl Fn(&swarm_client::results::Second) -> u64) -> u64 {
+    r.summary.series.iter().map(|s| f(&s)).sum()
 }
 
 /// A live media playlist of `n` one-second segments under `/seg/`.
@@ -100,13 +120,13 @@ fn a_dripping_playlist_times_out_and_the_viewer_fails() {
         &s.url("/drip.m3u8"),
         &["--set", "timeout=2", "--duration", "9s"],
     );
-    let t = &r.summary["totals"];
+    let t = &r.summary.totals.counts;
     // the preflight and the viewer's first request each end at the 2 s
     // deadline; the playlist unreachable for the timeout ends the run
-    assert!(t["timeouts"].as_u64().unwrap() >= 1, "{}", r.summary);
-    assert_eq!(t["playlists"], 0, "{}", r.summary);
-    assert_eq!(native(&r)["neverPlayed"], 1, "{}", r.summary);
-    assert_eq!(r.summary["stoppedBy"], "stream never reachable");
+    assert_one_timeout(&r);
+    assert_eq!(t.playlists, 0, "{}", r.json);
+    assert_eq!(native(&r).counts.never_played, 1, "{}", r.json);
+    assert_eq!(r.summary.stopped_by, "stream never reachable");
     assert!(r.took < Duration::from_secs(9), "took {:?}", r.took);
     assert_eq!(r.code, Some(3), "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -118,16 +138,11 @@ fn a_dripping_playlist_times_out_and_the_viewer_fails() {
 
 #[test]
 fn a_dripping_segment_times_out_within_its_deadline() {
-    let s = Hostile::start();
-    s.route("/live.m3u8", Reply::playlist(media(6)));
-    s.route(
-        "/seg/*",
-        Reply::Drip {
-            body: vec![0x47; 10_000],
-            chunk: 1,
-            every: Duration::from_millis(50),
-        },
-    );
+    let s = live_with_segments(Reply::Drip {
+        body: vec![0x47; 10_000],
+        chunk: 1,
+        every: Duration::from_millis(50),
+    });
     // deadline: max(timeout 2 s, 4 × 1 s) = 4 s per segment request
     let r = swarm(
         &s.url("/live.m3u8"),
@@ -140,10 +155,9 @@ fn a_dripping_segment_times_out_within_its_deadline() {
             "10s",
         ],
     );
-    let t = &r.summary["totals"];
-    let timeouts = t["timeouts"].as_u64().unwrap();
-    assert!((1..=3).contains(&timeouts), "{}", r.summary);
-    assert_eq!(native(&r)["segmentsFailed"], timeouts, "{}", r.summary);
+    let timeouts = r.summary.totals.counts.timeouts;
+    assert!((1..=3).contains(&timeouts), "{}", r.json);
+    assert_eq!(native(&r).counts.segments_failed, timeouts, "{}", r.json);
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(
         r.stderr.contains("no viewer played a segment"),
@@ -151,12 +165,7 @@ fn a_dripping_segment_times_out_within_its_deadline() {
         r.stderr
     );
     // a viewer that never played counts as stalled once the timeout passed
-    let stalled: Vec<u64> = r.summary["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|sec| sec["stalled"].as_u64().unwrap())
-        .collect();
+    let stalled: Vec<u64> = r.summary.series.iter().map(|sec| sec.stalled).collect();
     assert!(
         stalled.iter().filter(|s| **s == 1).count() >= 5,
         "{stalled:?}"
@@ -180,38 +189,21 @@ fn an_endless_playlist_does_not_hold_the_preflight_or_the_run() {
     );
     // preflight (2 s) + the run (4 s), with room for the stop
     assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
-    assert!(
-        r.summary["totals"]["timeouts"].as_u64().unwrap() >= 1,
-        "{}",
-        r.summary
-    );
+    assert_one_timeout(&r);
     assert_eq!(r.code, Some(3), "{}", r.stderr);
 }
 
 #[test]
 fn a_head_that_never_ends_or_a_body_shorter_than_its_length_is_a_timeout() {
+    let every = Duration::from_millis(100);
+    let (claimed, body) = (100_000, media(3).into_bytes());
     let s = Hostile::start();
-    s.route(
-        "/head.m3u8",
-        Reply::EndlessHead {
-            every: Duration::from_millis(100),
-        },
-    );
-    s.route(
-        "/lying.m3u8",
-        Reply::Lying {
-            claimed: 100_000,
-            body: media(3).into_bytes(),
-        },
-    );
+    s.route("/head.m3u8", Reply::EndlessHead { every });
+    s.route("/lying.m3u8", Reply::Lying { claimed, body });
     for path in ["/head.m3u8", "/lying.m3u8"] {
         let r = swarm(&s.url(path), &["--set", "timeout=2", "--duration", "9s"]);
-        assert!(
-            r.summary["totals"]["timeouts"].as_u64().unwrap() >= 1,
-            "{path}: {}",
-            r.summary
-        );
-        assert_eq!(r.summary["stoppedBy"], "stream never reachable", "{path}");
+        assert_one_timeout(&r);
+        assert_eq!(r.summary.stopped_by, "stream never reachable", "{path}");
         assert!(r.took < Duration::from_secs(9), "{path}: took {:?}", r.took);
         assert_eq!(r.code, Some(3), "{path}: {}", r.stderr);
     }
@@ -219,12 +211,14 @@ fn a_head_that_never_ends_or_a_body_shorter_than_its_length_is_a_timeout() {
 
 #[test]
 fn a_master_with_thousands_of_variants_is_followed_in_part_and_said_so() {
+    let variants: String = (0..3000)
+        .map(|i| format!("#EXT-X-STREAM-INF:BANDWIDTH={}\n/v/{i}.m3u8\n", 100_000 + i))
+        .collect();
     let s = Hostile::start();
-    let mut master = String::from("#EXTM3U\n");
-    for i in 0..3000 {
-        master += &format!("#EXT-X-STREAM-INF:BANDWIDTH={}\n/v/{i}.m3u8\n", 100_000 + i);
-    }
-    s.route("/master.m3u8", Reply::playlist(master));
+    s.route(
+        "/master.m3u8",
+        Reply::playlist(format!("#EXTM3U\n{variants}")),
+    );
     // 4 s segments: 16 playlists reloaded every 2 s leave time for segments
     s.route(
         "/v/*",
@@ -244,10 +238,10 @@ fn a_master_with_thousands_of_variants_is_followed_in_part_and_said_so() {
         .collect();
     assert_eq!(variants.len(), 16, "{variants:?}");
     assert_eq!(
-        native(&r)["variantsNotFollowed"],
+        native(&r).counts.variants_not_followed,
         3000 - 16,
         "{}",
-        r.summary
+        r.json
     );
     assert!(
         r.stderr
@@ -258,49 +252,43 @@ fn a_master_with_thousands_of_variants_is_followed_in_part_and_said_so() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
 }
 
+/// A media playlist `body` that the viewer refuses, saying `message`:
+/// nothing played, no segment requested, exit 3.
+fn refused(body: String, message: &str) -> Run {
+    let s = Hostile::start();
+    s.route("/bad.m3u8", Reply::playlist(body));
+    s.route("/seg/*", Reply::segment(1000));
+    let r = swarm(&s.url("/bad.m3u8"), &["--duration", "3s"]);
+    // the viewer loads the playlist again after each refusal, as often as
+    // its retry delays fit in the 3 s: only the first is certain
+    assert!(errors(&r, message) >= 1, "{}", r.json);
+    assert_eq!(r.summary.totals.counts.segments, 0, "{}", r.json);
+    let segments = s
+        .hits()
+        .iter()
+        .filter(|h| h.path.starts_with("/seg/"))
+        .count();
+    assert_eq!(segments, 0);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    r
+}
+
 #[test]
 fn a_playlist_the_parser_would_cut_short_is_refused_with_its_line() {
-    let s = Hostile::start();
     // a lone CR in the URI on line 8: m3u8-rs alone would return the first
     // two segments as the whole playlist
     let body = media(6).replacen("/seg/2.ts", "/seg/2\r.ts", 1);
-    s.route("/cr.m3u8", Reply::playlist(body));
-    s.route("/seg/*", Reply::segment(1000));
-    let r = swarm(&s.url("/cr.m3u8"), &["--duration", "3s"]);
-    assert!(
-        errors(&r, "bad playlist: unreadable line") >= 1,
-        "{}",
-        r.summary
-    );
-    assert_eq!(r.summary["totals"]["segments"], 0, "{}", r.summary);
-    assert_eq!(
-        s.hits()
-            .iter()
-            .filter(|h| h.path.starts_with("/seg/"))
-            .count(),
-        0
-    );
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    let r = refused(body, "bad playlist: unreadable line");
     assert!(r.stderr.contains("unreadable line"), "{}", r.stderr);
 }
 
 #[test]
 fn a_duration_with_an_exponent_is_refused() {
-    let s = Hostile::start();
     let body = media(4).replacen("#EXTINF:1.000,", "#EXTINF:1e308,", 1);
-    s.route("/exp.m3u8", Reply::playlist(body));
-    s.route("/seg/*", Reply::segment(1000));
-    let r = swarm(&s.url("/exp.m3u8"), &["--duration", "3s"]);
-    assert!(
-        errors(
-            &r,
-            "bad playlist: EXTINF duration not a decimal number of seconds"
-        ) >= 1,
-        "{}",
-        r.summary
+    refused(
+        body,
+        "bad playlist: EXTINF duration not a decimal number of seconds",
     );
-    assert_eq!(r.summary["totals"]["segments"], 0, "{}", r.summary);
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
 }
 
 #[test]
@@ -319,15 +307,15 @@ fn a_url_too_long_to_send_is_counted_once_and_never_requested() {
         errors(&r, "URL too long (over 65534 bytes): not requested"),
         1,
         "{}",
-        r.summary
+        r.json
     );
-    assert_eq!(native(&r)["segmentsFailed"], 1, "{}", r.summary);
-    assert_eq!(r.summary["totals"]["segments"], 2, "{}", r.summary);
+    assert_eq!(native(&r).counts.segments_failed, 1, "{}", r.json);
+    assert_eq!(r.summary.totals.counts.segments, 2, "{}", r.json);
     assert!(
         s.hits().iter().all(|h| h.path.len() < 1000) && s.heads_too_long() == 0,
         "the long URL reached the server"
     );
-    assert_eq!(r.summary["stoppedBy"], "every viewer finished");
+    assert_eq!(r.summary.stopped_by, "every viewer finished");
     assert_eq!(r.code, Some(0), "{}", r.stderr);
 }
 
@@ -373,16 +361,11 @@ fn runs_in_which_nothing_played_exit_3_and_say_why() {
 
 #[test]
 fn the_reports_failed_requests_are_the_errors_its_chart_draws() {
-    let s = Hostile::start();
-    s.route("/live.m3u8", Reply::playlist(media(6)));
     // every segment cut short: "connection closed or broken mid-response"
-    s.route(
-        "/seg/*",
-        Reply::Cut {
-            claimed: 10_000,
-            body: vec![0x47; 1000],
-        },
-    );
+    let s = live_with_segments(Reply::Cut {
+        claimed: 10_000,
+        body: vec![0x47; 1000],
+    });
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.html");
     let r = swarm(
@@ -390,29 +373,14 @@ fn the_reports_failed_requests_are_the_errors_its_chart_draws() {
         &["--duration", "4s", "--report", report.to_str().unwrap()],
     );
     let broken = errors(&r, "connection closed or broken mid-response");
-    assert!(broken >= 2, "{}", r.summary);
-    let charted: u64 = r.summary["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|sec| sec["errors"].as_u64().unwrap())
-        .sum();
-    assert_eq!(charted, broken, "{}", r.summary);
+    // each cut segment is retried: how many fit in the 4 s depends on the
+    // retry delays, at least the first segment and its retry
+    assert!(broken >= 2, "{}", r.json);
+    assert_eq!(series_sum(&r, |sec| sec.errors), broken, "{}", r.json);
     // and the series adds up to the totals in bytes and requests too
-    let sum = |key: &str| -> u64 {
-        r.summary["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|sec| sec[key].as_u64().unwrap())
-            .sum()
-    };
-    let t = &r.summary["totals"];
-    assert_eq!(sum("bytes"), t["bytes"].as_u64().unwrap());
-    assert_eq!(
-        sum("requests"),
-        t["segments"].as_u64().unwrap() + t["playlists"].as_u64().unwrap()
-    );
+    let t = &r.summary.totals.counts;
+    assert_eq!(series_sum(&r, |sec| sec.bytes), t.bytes);
+    assert_eq!(series_sum(&r, |sec| sec.requests), t.segments + t.playlists);
     let html = std::fs::read_to_string(&report).unwrap();
     let cell = html
         .split("<td id=\"failed-requests\">")

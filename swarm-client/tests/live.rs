@@ -47,14 +47,20 @@ impl Drop for Tmux {
     }
 }
 
+/// A test origin, and `swarm-client run` on it with `args` in a terminal.
+fn swarm_in_tmux(args: &str) -> (TestOrigin, Tmux) {
+    let origin = TestOrigin::start(&[], 3);
+    let tmux = Tmux::start(&format!(
+        "{BIN} run {} {args} --metrics-addr 127.0.0.1:0",
+        origin.url()
+    ));
+    (origin, tmux)
+}
+
 #[test]
 fn run_on_a_terminal_shows_the_live_view_and_ctrl_c_still_stops_it() {
     let _g = testkit::serial();
-    let origin = TestOrigin::start(&[], 3);
-    let tmux = Tmux::start(&format!(
-        "{BIN} run {} --set clients=3 --set rampRate=10 --metrics-addr 127.0.0.1:0",
-        origin.url()
-    ));
+    let (_origin, tmux) = swarm_in_tmux("--set clients=3 --set rampRate=10");
     let screen = tmux.wait_for("active 3/3", Duration::from_secs(15));
     for part in [
         "hls-swarm · native engine",
@@ -89,11 +95,7 @@ fn run_on_a_terminal_shows_the_live_view_and_ctrl_c_still_stops_it() {
 #[test]
 fn plain_keeps_status_lines_on_a_terminal() {
     let _g = testkit::serial();
-    let origin = TestOrigin::start(&[], 3);
-    let tmux = Tmux::start(&format!(
-        "{BIN} run {} --set clients=2 --duration 4s --plain --metrics-addr 127.0.0.1:0",
-        origin.url()
-    ));
+    let (_origin, tmux) = swarm_in_tmux("--set clients=2 --duration 4s --plain");
     let screen = tmux.wait_for("summary: 2 viewers", Duration::from_secs(20));
     assert!(screen.contains("summary: 2 viewers"), "{screen}");
     assert!(screen.contains("viewers 2/2 (ramp 100 %)"), "{screen}");

@@ -4,35 +4,28 @@
 //! the impairment is the viewers' own (paced reads with a small receive
 //! buffer, a delay before each request, cut responses).
 
-use std::process::{Command, Stdio};
+mod support;
 
-use serde_json::Value;
+use std::process::Command;
+
+use support::Results;
+use swarm_client::results::NetworkTotals;
 use testkit::origin::TestOrigin;
 use testkit::serial;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 
 /// Runs `swarm-client run URL ARGS` to its end; returns the results and stdout.
-fn run(url: &str, args: &[&str]) -> (Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("summary.json");
-    let out = Command::new(BIN)
-        .args(["run", url, "--metrics-addr", "127.0.0.1:0", "--seed", "11"])
-        .args(["--set", "rampRate=20", "--set", "rampJitter=0", "--plain"])
-        .arg("--summary-json")
-        .arg(&json)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    (v, stdout)
+fn run(url: &str, args: &[&str]) -> (Results, String) {
+    let common = [
+        "--seed",
+        "11",
+        "--set",
+        "rampRate=20",
+        "--set",
+        "rampJitter=0",
+    ];
+    support::run_to_end(url, &[&common[..], &["--plain"], args].concat(), 0)
 }
 
 /// The largest send queue of the origin's established connections on
@@ -50,14 +43,11 @@ fn send_queue_max(port: u16) -> u64 {
         .unwrap_or(0)
 }
 
-fn class<'a>(v: &'a Value, name: &str) -> &'a Value {
-    let c = &v["totals"]["native"]["networks"][name];
-    assert!(c.is_object(), "no figures for network {name}: {v:#}");
-    c
-}
-
-fn num(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"))
+fn class<'a>(v: &'a Results, name: &str) -> &'a NetworkTotals {
+    let classes = &support::native(v).networks;
+    classes
+        .get(name)
+        .unwrap_or_else(|| panic!("no figures for network {name}: {classes:#?}"))
 }
 
 #[test]
@@ -86,25 +76,27 @@ fn distant_and_lossy_viewers_measure_their_link_and_the_others_play_clean() {
     let (near, far, lossy) = (class(&v, "near"), class(&v, "far"), class(&v, "lossy"));
     // each class gets its share of the 6 viewers, within two
     for c in [near, far, lossy] {
-        assert!((num(c, "viewers") - 2.0).abs() <= 1.0, "{c}");
-        assert!(num(c, "segments") >= 2.0, "every class plays: {c}");
+        assert!(c.viewers.abs_diff(2) <= 1, "{c:#?}");
+        assert!(c.segments >= 2, "every class plays: {c:#?}");
     }
-    let all: f64 = [near, far, lossy].iter().map(|c| num(c, "viewers")).sum();
-    assert_eq!(all, 6.0);
+    let all: u64 = [near, far, lossy].iter().map(|c| c.viewers).sum();
+    assert_eq!(all, 6);
     // 200 ms before each request: in every TTFB of that class, and no other
-    let ttfb = |c: &Value| c["segmentTtfbMs"]["p50"].as_f64().unwrap();
-    assert!(ttfb(far) >= 200.0, "far: {far}");
-    assert!(ttfb(near) < 100.0, "near: {near}");
-    assert!(num(&far["startupMs"], "p50") > num(&near["startupMs"], "p50") + 400.0);
-    // cut responses are failed requests of the lossy class only
-    assert!(num(lossy, "failedRequests") >= 1.0, "lossy: {lossy}");
-    assert_eq!(num(near, "failedRequests"), 0.0);
-    assert_eq!(num(far, "failedRequests"), 0.0);
+    assert!(far.segment_ttfb_ms.p50 >= 200.0, "far: {far:#?}");
+    assert!(near.segment_ttfb_ms.p50 < 100.0, "near: {near:#?}");
+    assert!(far.startup_ms.p50 > near.startup_ms.p50 + 400.0);
+    // cut responses are failed requests of the lossy class only: which
+    // responses a 30 % drop cuts is random, so only that some were is known
+    assert!(lossy.failed_requests >= 1, "lossy: {lossy:#?}");
+    assert_eq!(near.failed_requests, 0);
+    assert_eq!(far.failed_requests, 0);
     // each viewer carries its class; the summary prints a line per class
-    let viewers = v["viewers"].as_array().unwrap();
     assert_eq!(
-        viewers.iter().filter(|x| x["network"] == "far").count() as f64,
-        num(far, "viewers")
+        v.viewers
+            .iter()
+            .filter(|x| x.network.as_deref() == Some("far"))
+            .count() as u64,
+        far.viewers
     );
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("<section id=\"networks\">"));
@@ -171,20 +163,19 @@ fn a_link_slower_than_the_stream_rebuffers_and_switches_down() {
         "nginx never had more than {queued} B queued for a slow viewer"
     );
     let (slow, fast) = (class(&v, "slow"), class(&v, "fast"));
-    assert!(
-        num(slow, "rebuffers") >= 1.0,
-        "{kbit} kbit/s stream: {slow}"
-    );
-    assert!(num(slow, "rebufferRatio") > 0.1, "{slow}");
-    assert!(num(slow, "switchesDown") >= 1.0, "{slow}");
-    assert_eq!(num(fast, "rebuffers"), 0.0, "{fast}");
-    assert_eq!(num(fast, "switchesDown"), 0.0, "{fast}");
-    assert_eq!(num(fast, "failedRequests"), 0.0, "{fast}");
+    // a link at a third of the stream's rate: the slow viewers run dry and
+    // switch down, how often depends on where each segment's download falls
+    assert!(slow.rebuffers >= 1, "{kbit} kbit/s stream: {slow:#?}");
+    assert!(slow.rebuffer_ratio > 0.1, "{slow:#?}");
+    assert!(slow.switches_down >= 1, "{slow:#?}");
+    assert_eq!(fast.rebuffers, 0, "{fast:#?}");
+    assert_eq!(fast.switches_down, 0, "{fast:#?}");
+    assert_eq!(fast.failed_requests, 0, "{fast:#?}");
     // the slow class's segments arrive at its rate, not at loopback's
-    let slow_bytes_per_viewer_sec = num(slow, "bytes") / 2.0 / 15.0;
+    let slow_bytes_per_viewer_sec = slow.bytes as f64 / 2.0 / 15.0;
     assert!(
         slow_bytes_per_viewer_sec * 8.0 / 1000.0 < (kbit / 3).max(16) as f64 * 1.3,
-        "slow viewers read {slow_bytes_per_viewer_sec} B/s: {slow}"
+        "slow viewers read {slow_bytes_per_viewer_sec} B/s: {slow:#?}"
     );
 }
 

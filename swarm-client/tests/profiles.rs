@@ -4,11 +4,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
+
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarm-client"))
-        .args(args)
-        .output()
-        .expect("swarm-client runs")
+    testkit::output(Command::new(BIN).args(args))
 }
 
 fn derived(profile: &str) -> Value {
@@ -20,14 +19,18 @@ fn derived_with(profile: &str, set: &[&str]) -> Value {
     for s in set {
         args.extend(["--set", s]);
     }
-    let out = run(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v
+    let out = testkit::output_ok(Command::new(BIN).args(&args));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `derived` values of the config `v` are `expected`: `key=value`
+/// pairs, split at spaces.
+fn assert_derived(v: &Value, expected: &str) {
+    for pair in expected.split_whitespace() {
+        let (key, value) = pair.split_once('=').unwrap();
+        let value: u64 = value.parse().unwrap();
+        assert_eq!(v["derived"][key], value, "derived.{key}");
+    }
 }
 
 #[test]
@@ -46,13 +49,11 @@ fn lists_every_profile_in_order() {
 fn profile_values_and_derived_check_values() {
     let d = derived_with("default", &["engine=\"ffmpeg\""]);
     assert_eq!(d["clients"], 50);
-    let dd = &d["derived"];
-    assert_eq!(dd["rampDuration"], 10);
-    assert_eq!(dd["estimatedMemoryMB"], 1014);
-    assert_eq!(dd["recommendedFdLimit"], 1750);
-    assert_eq!(dd["recommendedPorts"], 250);
-    assert_eq!(dd["containerMemoryMB"], 1217);
-    assert_eq!(dd["vmMemoryMB"], 1575);
+    assert_derived(
+        &d,
+        "rampDuration=10 estimatedMemoryMB=1014 recommendedFdLimit=1750 recommendedPorts=250 \
+         containerMemoryMB=1217 vmMemoryMB=1575",
+    );
 
     let b = derived_with("burst", &["engine=\"ffmpeg\""]);
     assert_eq!(b["clients"], 100);
@@ -105,43 +106,34 @@ fn profile_values_and_derived_check_values() {
 fn native_sizing_follows_the_native_engine() {
     let d = derived("default");
     assert_eq!(d["engine"], "native");
-    let dd = &d["derived"];
     // 50 viewers: ceil(50 × 64 / 1024) + 64
-    assert_eq!(dd["estimatedMemoryMB"], 68);
-    assert_eq!(dd["recommendedFdLimit"], 1124);
-    assert_eq!(dd["recommendedPorts"], 100);
-    assert_eq!(dd["containerMemoryMB"], 82);
-    assert_eq!(dd["vmMemoryMB"], 345);
+    assert_derived(
+        &d,
+        "estimatedMemoryMB=68 recommendedFdLimit=1124 recommendedPorts=100 \
+         containerMemoryMB=82 vmMemoryMB=345",
+    );
     let big = derived_with("default", &["clients=10000"]);
-    let bd = &big["derived"];
-    assert_eq!(bd["estimatedMemoryMB"], 689);
-    assert_eq!(bd["recommendedFdLimit"], 21024);
-    assert_eq!(bd["containerMemoryMB"], 827);
-    assert_eq!(bd["vmMemoryMB"], 1152);
+    assert_derived(
+        &big,
+        "estimatedMemoryMB=689 recommendedFdLimit=21024 containerMemoryMB=827 vmMemoryMB=1152",
+    );
     let ff = derived_with("default", &["clients=10000", "engine=\"ffmpeg\""]);
-    assert_eq!(ff["derived"]["estimatedMemoryMB"], 190_064);
-    assert_eq!(ff["derived"]["recommendedFdLimit"], 151_000);
+    assert_derived(&ff, "estimatedMemoryMB=190064 recommendedFdLimit=151000");
 }
 
 #[test]
 fn errors_exit_2() {
+    // `config ARGS` (split at spaces), and what its error names
     for (args, needle) in [
-        (vec!["config", "-p", "burts"], "did you mean `burst`"),
-        (
-            vec!["config", "--set", "client=3"],
-            "did you mean `clients`",
-        ),
-        (vec!["config", "--set", "clients=0"], "clients"),
-        (vec!["config", "--set", "variant=middle"], "variant"),
-        (
-            vec!["config", "--set", "headers.X-A=\"a\\r\\nb\""],
-            "headers.X-A",
-        ),
-        (vec!["config", "--set", "metricsPort=0"], "metricsPort"),
+        ("-p burts", "did you mean `burst`"),
+        ("--set client=3", "did you mean `clients`"),
+        ("--set clients=0", "clients"),
+        ("--set variant=middle", "variant"),
+        ("--set headers.X-A=\"a\\r\\nb\"", "headers.X-A"),
+        ("--set metricsPort=0", "metricsPort"),
     ] {
-        let out = run(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let err =
+            testkit::stderr_of_failed(Command::new(BIN).arg("config").args(args.split(' ')), 2);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
@@ -181,12 +173,7 @@ fn every_bound_is_enforced_just_over_it() {
         ),
     ];
     for (inside, over, key) in &cases {
-        let ok = run(&["config", "--set", inside]);
-        assert!(
-            ok.status.success(),
-            "{inside}: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
+        testkit::run_ok(Command::new(BIN).args(["config", "--set", inside]));
         let bad = run(&["config", "--set", over]);
         let err = String::from_utf8_lossy(&bad.stderr);
         assert_eq!(bad.status.code(), Some(2), "{over}: {err}");
@@ -304,30 +291,17 @@ fn every_help_example_runs() {
                         .and_then(|r| r.split_whitespace().next())
                         .expect("a --start-at example");
                     let dir = tempfile::tempdir().unwrap();
-                    let out = Command::new(&bin)
-                        .args(["kubernetes", "--image", "r.io/s:1", "--start-at", at, "-o"])
-                        .arg(dir.path().join("k"))
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "--start-at {at}: {}",
-                        String::from_utf8_lossy(&out.stderr)
+                    testkit::run_ok(
+                        Command::new(&bin)
+                            .args(["kubernetes", "--image", "r.io/s:1", "--start-at", at, "-o"])
+                            .arg(dir.path().join("k")),
                     );
                 }
             }
         }
         assert!(examples.len() >= 2, "{name}: {examples:?}");
         for example in examples {
-            let out = Command::new(&bin)
-                .args(["config", "--set", &example])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name} --set {example}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            testkit::run_ok(Command::new(&bin).args(["config", "--set", &example]));
         }
     }
 }
@@ -337,9 +311,7 @@ fn every_help_example_runs() {
 fn errors_name_the_rule_the_layer_and_the_units() {
     let bins = testkit::origin::binaries();
     let stderr = |bin: &str, args: &[&str]| {
-        let out = Command::new(bins.join(bin)).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bin} {args:?}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        testkit::stderr_of_failed(Command::new(bins.join(bin)).args(args), 2)
     };
     // a header name too long: the rule, and the --set that broke it
     let name = "X".repeat(70);

@@ -19,22 +19,16 @@ fn fixture(name: &str) -> PathBuf {
 fn merge(files: &[&str], extra: &[&str]) -> (String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let (json, html) = (dir.path().join("out.json"), dir.path().join("out.html"));
-    let out = Command::new(BIN)
-        .arg("merge")
-        .args(files.iter().map(|f| fixture(f)))
-        .arg("-o")
-        .arg(&json)
-        .arg("--report")
-        .arg(&html)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = testkit::run_ok(
+        Command::new(BIN)
+            .arg("merge")
+            .args(files.iter().map(|f| fixture(f)))
+            .arg("-o")
+            .arg(&json)
+            .arg("--report")
+            .arg(&html)
+            .args(extra),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     (
         std::fs::read_to_string(json).unwrap(),
         std::fs::read_to_string(html).unwrap(),
@@ -44,12 +38,8 @@ fn merge(files: &[&str], extra: &[&str]) -> (String, String, String) {
 
 #[test]
 fn the_results_schema() {
-    let out = Command::new(BIN)
-        .args(["schema", "--results"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    insta::assert_snapshot!("results-schema", String::from_utf8(out.stdout).unwrap());
+    let schema = testkit::run_ok(Command::new(BIN).args(["schema", "--results"]));
+    insta::assert_snapshot!("results-schema", schema);
 }
 
 #[test]
@@ -69,6 +59,21 @@ fn two_native_shards_merged() {
     insta::assert_snapshot!("native-merged-json", json);
     insta::assert_snapshot!("native-merged-table", table);
     insta::assert_snapshot!("native-merged-report", html);
+}
+
+/// Results whose viewers met HTTP errors are results too: `merge` and
+/// `report` read them. They do not yet: `Counters` is flattened into the
+/// totals and each viewer, and through a flattened struct serde hands the
+/// keys of `httpErrors` over as strings, which `u16` refuses.
+#[test]
+#[ignore = "the results model does not read back the httpErrors it writes"]
+fn results_with_http_errors_are_read() {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("ffmpeg.json")).unwrap()).unwrap();
+    v["totals"]["httpErrors"] = serde_json::json!({"404": 1});
+    v["viewers"][0]["httpErrors"] = serde_json::json!({"404": 1});
+    let r = swarm_client::results::parse(&v.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.totals.counts.http_errors.get(&404), Some(&1));
 }
 
 #[test]

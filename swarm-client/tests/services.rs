@@ -71,9 +71,7 @@ fn the_nixos_module_parses() {
         dir.path().to_str().unwrap(),
     ]);
     let file = dir.path().join("swarm-client.nix");
-    if let Err(e) = testkit::tools::nix_parse(&file) {
-        panic!("{}", e);
-    }
+    testkit::tools::nix_parse(&file).unwrap_or_else(|e| panic!("{e}"));
     let text = std::fs::read_to_string(&file).unwrap();
     // burst: 100 native viewers, 2 descriptors each and 1024 more
     assert!(text.contains("LimitNOFILE = \"1224\";"), "{text}");
@@ -115,9 +113,7 @@ fn the_entrypoint_passes_the_environment_on_as_settings() {
         .unwrap();
         let script = dir.path().join(format!("entrypoint-{profile}"));
         std::fs::write(&script, entrypoint_script(&profile, &l.config)).unwrap();
-        if let Err(e) = testkit::tools::shellcheck(&script) {
-            panic!("{profile}: {e}");
-        }
+        testkit::tools::shellcheck(&script).unwrap_or_else(|e| panic!("{profile}: {e}"));
         let text = entrypoint_script(&profile, &l.config)
             .replace("/usr/local/bin/swarm-client", echo.to_str().unwrap());
         std::fs::write(&script, text).unwrap();

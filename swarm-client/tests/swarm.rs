@@ -2,6 +2,8 @@
 //! 1 s segments): measurement, metrics, restarts, an origin that goes away,
 //! an unreachable URL, signals.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -9,11 +11,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use support::{native, results, Results};
+use swarm_client::results::NetworkTotals;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-client");
 
 use testkit::origin::TestOrigin;
-use testkit::procs::{children_named, live_mentioning};
+use testkit::procs::{children_named, live_mentioning, poll};
 use testkit::{free_port, serial};
 
 /// The real test origin with a light stream (1 s segments), plus a master
@@ -41,34 +45,30 @@ impl Swarm {
         }
     }
 
-    /// `run URL` with `clients` native viewers at 10/s for `duration`,
-    /// metrics on a free port and the summary written to `summary.json` in
-    /// the temp dir it returns; `extra` arguments after.
+    /// `run URL` with `clients` viewers, metrics on a free port and the
+    /// results written to `summary.json` in the temp dir it returns;
+    /// `extra` arguments after.
+    fn run(url: &str, clients: u32, extra: &[&str]) -> (Swarm, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let json = tmp.path().join("summary.json");
+        let clients = format!("clients={clients}");
+        let mut args = vec!["run", url, "--set", &clients];
+        args.extend(["--metrics-addr", "127.0.0.1:0"]);
+        args.extend(["--summary-json", json.to_str().unwrap()]);
+        args.extend(extra);
+        (Swarm::start(&args), tmp)
+    }
+
+    /// [`Swarm::run`] at 10 viewers a second for `duration` (native ones,
+    /// unless `extra` names another engine).
     fn native(
         url: &str,
         clients: u32,
         duration: &str,
         extra: &[&str],
     ) -> (Swarm, tempfile::TempDir) {
-        let tmp = tempfile::tempdir().unwrap();
-        let json = tmp.path().join("summary.json");
-        let clients = format!("clients={clients}");
-        let mut args = vec![
-            "run",
-            url,
-            "--set",
-            &clients,
-            "--set",
-            "rampRate=10",
-            "--duration",
-            duration,
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--summary-json",
-            json.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        (Swarm::start(&args), tmp)
+        let timed = ["--set", "rampRate=10", "--duration", duration];
+        Swarm::run(url, clients, &[&timed[..], extra].concat())
     }
 
     fn output(&self) -> String {
@@ -86,38 +86,19 @@ impl Swarm {
     }
 
     fn metrics_url(&self) -> String {
-        let t = Instant::now();
-        loop {
-            if let Some(l) = self
-                .output()
+        poll(Duration::from_secs(10), || {
+            self.output()
                 .lines()
                 .find_map(|l| l.strip_prefix("metrics on ").map(String::from))
-            {
-                return l;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "no metrics line:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
+        .unwrap_or_else(|| panic!("no metrics line:\n{}", self.output()))
     }
 
     fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let t = Instant::now();
-        loop {
-            if let Some(s) = self.proc.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the readers drain
-                return s;
-            }
-            assert!(
-                t.elapsed() < limit,
-                "swarm still running after {limit:?}:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let status = poll(limit, || self.proc.child.try_wait().unwrap())
+            .unwrap_or_else(|| panic!("swarm still running after {limit:?}:\n{}", self.output()));
+        std::thread::sleep(Duration::from_millis(100)); // let the readers drain
+        status
     }
 
     /// Live viewer processes of this swarm (children running ffmpeg).
@@ -178,39 +159,36 @@ fn parse_prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
     out
 }
 
-fn summary(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
     let _g = serial();
     let origin = origin();
-    let tmp = tempfile::tempdir().unwrap();
-    let json = tmp.path().join("summary.json");
-    let mut s = Swarm::start(&[
-        "run",
-        "--engine",
-        "ffmpeg",
+    let (mut s, tmp) = Swarm::run(
         &origin.url(),
-        "--set",
-        "clients=5",
-        "--set",
-        "rampRate=5",
-        "--duration",
-        "15s",
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--seed",
-        "7",
-        "--summary-json",
-        json.to_str().unwrap(),
-    ]);
+        5,
+        &[
+            "--engine",
+            "ffmpeg",
+            "--set",
+            "rampRate=5",
+            "--duration",
+            "15s",
+            "--seed",
+            "7",
+        ],
+    );
+    let json = tmp.path().join("summary.json");
     let (text, m) = s.metrics_after(Duration::from_secs(5));
     assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
     assert_eq!(m["hls_swarm_viewers_target"], 5.0);
-    assert!(m["hls_swarm_bytes_total"] > 0.0);
-    assert!(m["hls_swarm_segments_total"] > 0.0);
+    // how far each FFmpeg got in its first seconds depends on the machine:
+    // some bytes came; of segments at most the 6 listed and the 6 made
+    // since, for each of the 5
+    assert!(m["hls_swarm_bytes_total"] > 0.0, "{text}");
+    assert!(
+        (1.0..=60.0).contains(&m["hls_swarm_segments_total"]),
+        "{text}"
+    );
 
     // kill one viewer from outside: restarted, counted once
     let victims = s.viewers();
@@ -231,24 +209,28 @@ fn five_viewers_are_measured_and_a_killed_one_is_restarted_once() {
     assert!(out.contains("viewers 5/5"), "status lines:\n{out}");
     assert!(out.contains("summary: 5 viewers"), "{out}");
 
-    let sum = summary(&json);
-    let t = &sum["totals"];
-    assert_eq!(t["viewersStarted"], 5);
-    assert_eq!(t["restarts"], 1, "{sum}");
-    assert_eq!(t["starts"], 6);
-    assert_eq!(t["httpErrors"], serde_json::json!({}));
-    assert_eq!(sum["seed"], 7);
-    assert_eq!(sum["settings"]["clients"], 5);
-    let viewers = sum["viewers"].as_array().unwrap();
+    let sum = results(&json);
+    let t = &sum.totals;
+    assert_eq!(t.viewers_started, 5);
+    assert_eq!(t.counts.restarts, 1, "{t:?}");
+    assert_eq!(t.counts.starts, 6);
+    assert_eq!(t.counts.http_errors, Default::default());
+    assert_eq!(sum.seed, 7);
+    assert_eq!(sum.settings["clients"], 5);
+    let viewers = &sum.viewers;
     assert_eq!(viewers.len(), 5);
     for v in viewers {
-        assert!(v["bytes"].as_u64().unwrap() > 10_000, "{v}");
-        assert!(v["segments"].as_u64().unwrap() > 0, "{v}");
+        let c = &v.counts;
+        assert!(c.bytes > 10_000, "{v:?}");
+        // each FFmpeg started by 1 s in and read the 14 s after: the live
+        // edge and more; at most the 6 listed at each start and the 16
+        // made during the run
+        assert!((5..=6 * c.starts + 16).contains(&c.segments), "{v:?}");
     }
-    assert_eq!(viewers.iter().filter(|v| v["restarts"] == 1).count(), 1);
+    assert_eq!(viewers.iter().filter(|v| v.counts.restarts == 1).count(), 1);
     // what the viewers report adds up
-    let bytes: u64 = viewers.iter().map(|v| v["bytes"].as_u64().unwrap()).sum();
-    assert_eq!(t["bytes"].as_u64().unwrap(), bytes);
+    let bytes: u64 = viewers.iter().map(|v| v.counts.bytes).sum();
+    assert_eq!(t.counts.bytes, bytes);
     assert_eq!(live_with(&origin.url()), 0, "viewers left behind");
 }
 
@@ -257,45 +239,31 @@ fn an_origin_that_goes_away_is_counted_and_the_swarm_carries_on() {
     let _g = serial();
     let mut origin = origin();
     let url = origin.url();
-    let tmp = tempfile::tempdir().unwrap();
-    let json = tmp.path().join("summary.json");
-    let mut s = Swarm::start(&[
-        "run",
-        "--engine",
-        "ffmpeg",
+    let (mut s, tmp) = Swarm::native(
         &url,
-        "--set",
-        "clients=3",
-        "--set",
-        "rampRate=10",
-        "--set",
-        "timeout=2",
-        "--set",
-        "reconnectDelayMax=1",
-        "--duration",
+        3,
         "20s",
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--summary-json",
-        json.to_str().unwrap(),
-    ]);
+        &[
+            "--engine",
+            "ffmpeg",
+            "--set",
+            "timeout=2",
+            "--set",
+            "reconnectDelayMax=1",
+        ],
+    );
+    let json = tmp.path().join("summary.json");
     std::thread::sleep(Duration::from_secs(6));
     origin.stop();
     let status = s.wait(Duration::from_secs(40));
     assert!(status.success(), "{status}:\n{}", s.output());
     let out = s.output();
     assert!(out.contains("stopping (duration reached)"), "{out}");
-    let t = &summary(&json)["totals"];
-    assert!(t["restarts"].as_u64().unwrap() >= 1, "{t}");
-    let errors = t["connectErrors"].as_u64().unwrap()
-        + t["timeouts"].as_u64().unwrap()
-        + t["httpErrors"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum::<u64>();
-    assert!(errors >= 1, "{t}");
+    // whether each FFmpeg exits or retries in place when its origin goes
+    // away, and how often, depends on where it was: some did
+    let t = &results(&json).totals;
+    assert!(t.counts.restarts >= 1, "{t:?}");
+    assert!(t.failed_requests() >= 1, "{t:?}");
     // status lines kept coming after the origin went away
     let late = out
         .lines()
@@ -311,20 +279,18 @@ fn a_url_that_never_answers_exits_3() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/stream.m3u8");
     let t = Instant::now();
-    let mut s = Swarm::start(&[
-        "run",
-        "--engine",
-        "ffmpeg",
+    let (mut s, _tmp) = Swarm::run(
         &url,
-        "--set",
-        "clients=2",
-        "--set",
-        "timeout=2",
-        "--set",
-        "variant=highest",
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ]);
+        2,
+        &[
+            "--engine",
+            "ffmpeg",
+            "--set",
+            "timeout=2",
+            "--set",
+            "variant=highest",
+        ],
+    );
     let status = s.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(3), "{}", s.output());
     assert!(s.output().contains("never reachable"), "{}", s.output());
@@ -341,18 +307,8 @@ fn a_url_that_never_answers_exits_3() {
 fn sigterm_stops_every_viewer() {
     let _g = serial();
     let origin = origin();
-    let mut s = Swarm::start(&[
-        "run",
-        "--engine",
-        "ffmpeg",
-        &origin.url(),
-        "--set",
-        "clients=4",
-        "--set",
-        "rampRate=10",
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ]);
+    let ffmpeg = ["--engine", "ffmpeg", "--set", "rampRate=10"];
+    let (mut s, _tmp) = Swarm::run(&origin.url(), 4, &ffmpeg);
     let t = Instant::now();
     while s.viewers().len() < 4 {
         assert!(t.elapsed() < Duration::from_secs(10), "{}", s.output());
@@ -475,18 +431,8 @@ fn slos_are_checked_and_a_failure_exits_4() {
         out.contains("error: SLO failed: segmentTtfbP50 ≤ 0.001 ms: "),
         "{out}"
     );
-    let v = summary(&json);
-    let verdicts: Vec<(String, bool)> = v["slo"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| {
-            (
-                x["figure"].as_str().unwrap().to_owned(),
-                x["pass"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let v = results(&json);
+    let verdicts: Vec<(String, bool)> = v.slo.iter().map(|x| (x.figure.clone(), x.pass)).collect();
     assert_eq!(
         verdicts,
         [
@@ -497,10 +443,10 @@ fn slos_are_checked_and_a_failure_exits_4() {
         ]
     );
     // the measured values are the summary's own figures
-    let ttfb = &v["totals"]["native"]["requests"]["segment"]["ttfbMs"];
-    assert_eq!(v["slo"][0]["measured"], ttfb["p50"]);
-    assert_eq!(v["slo"][3]["measured"], 1.0);
-    assert_eq!(v["totals"]["minActiveShare"], 1.0);
+    let ttfb = &native(&v).requests["segment"].ttfb_ms;
+    assert_eq!(v.slo[0].measured, Some(ttfb.p50));
+    assert_eq!(v.slo[3].measured, Some(1.0));
+    assert_eq!(v.totals.min_active_share, Some(1.0));
 }
 
 /// Under the quiet profiles (log level warning/error) the FFmpeg engine still
@@ -511,41 +457,28 @@ fn ffmpeg_engine_counts_requests_at_every_log_level() {
     let _g = serial();
     let origin = origin();
     for profile in ["stress", "burst", "extreme"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let json = tmp.path().join("summary.json");
-        let logs = tmp.path().join("logs");
-        std::fs::create_dir(&logs).unwrap();
-        let mut s = Swarm::start(&[
-            "run",
-            "--engine",
-            "ffmpeg",
+        let log_dir = tempfile::tempdir().unwrap();
+        let logs = log_dir.path();
+        let (mut s, tmp) = Swarm::run(
             &origin.url(),
-            "-p",
-            profile,
-            "--set",
-            "clients=2",
-            "--duration",
-            "8s",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--viewer-logs",
-            logs.to_str().unwrap(),
-            "--summary-json",
-            json.to_str().unwrap(),
-        ]);
+            2,
+            &[
+                "--engine",
+                "ffmpeg",
+                "-p",
+                profile,
+                "--duration",
+                "8s",
+                "--viewer-logs",
+                logs.to_str().unwrap(),
+            ],
+        );
+        let json = tmp.path().join("summary.json");
         let status = s.wait(Duration::from_secs(30));
         assert!(status.success(), "{profile}: {}", s.output());
-        let v = summary(&json);
-        assert!(
-            v["totals"]["segments"].as_u64().unwrap() >= 4,
-            "{profile}: {}",
-            v["totals"]
-        );
-        assert!(
-            v["totals"]["playlists"].as_u64().unwrap() >= 2,
-            "{profile}: {}",
-            v["totals"]
-        );
+        let t = results(&json).totals;
+        assert!(t.counts.segments >= 4, "{profile}: {t:?}");
+        assert!(t.counts.playlists >= 2, "{profile}: {t:?}");
         // the viewer logs hold no info-level lines the profile did not ask for
         let log = std::fs::read_to_string(logs.join("viewer-0.log")).unwrap_or_default();
         assert!(!log.contains("for reading"), "{profile}: {log}");
@@ -563,6 +496,7 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
     let json = tmp.path().join("summary.json");
     let (text, m) = s.metrics_after(Duration::from_secs(6));
     assert_eq!(m["hls_swarm_viewers_active"], 5.0, "{text}");
+    // the segments' sizes are the encoder's: only that bytes came
     assert!(m["hls_swarm_body_bytes_total"] > 0.0, "{text}");
     assert!(m["hls_swarm_startup_seconds_count"] >= 5.0, "{text}");
     assert!(
@@ -573,18 +507,14 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
     );
     let status = s.wait(Duration::from_secs(20));
     assert!(status.success(), "{}", s.output());
-    let v = summary(&json);
-    assert_eq!(v["engine"], "native");
-    let n = &v["totals"]["native"];
-    assert_eq!(v["totals"]["viewersStarted"], 5);
-    assert_eq!(v["totals"]["httpErrors"], serde_json::json!({}));
-    assert_eq!(n["rebuffers"], 0, "{n:#}");
-    assert!(
-        n["requests"]["segment"]["ttfbMs"]["count"]
-            .as_u64()
-            .unwrap()
-            >= 15
-    );
+    let v = results(&json);
+    assert_eq!(v.engine, "native");
+    let n = native(&v);
+    assert_eq!(v.totals.viewers_started, 5);
+    assert_eq!(v.totals.counts.http_errors, Default::default());
+    assert_eq!(n.counts.rebuffers, 0, "{n:#?}");
+    // the 3 segments of the live edge for each of the 5, and more
+    assert!(n.requests["segment"].ttfb_ms.count >= 15);
     assert!(
         s.output().contains("segment download ratio"),
         "{}",
@@ -620,68 +550,45 @@ fn shards_run_side_by_side_merge_into_one_run() {
     );
     let all = ta.path().join("all.json");
     let merge = |extra: &[&str]| {
-        Command::new(BIN)
-            .arg("merge")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("merge")
             .args([&ja, &jb])
             .arg("-o")
             .arg(&all)
-            .args(extra)
-            .output()
-            .unwrap()
+            .args(extra);
+        cmd
     };
-    let out = merge(&["--slo", "errorRate=0.01", "--slo", "segmentTtfbP99=30s"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = testkit::run_ok(&mut merge(&[
+        "--slo",
+        "errorRate=0.01",
+        "--slo",
+        "segmentTtfbP99=30s",
+    ]));
     assert!(text.contains("merged 2 results: 5 viewers"), "{text}");
     assert!(text.contains("SLOs: 2 of 2 passed"), "{text}");
-    let (va, vb, m) = (summary(&ja), summary(&jb), summary(&all));
     // a run's results and a merge's both follow the published schema
-    let schema: Value = serde_json::from_str(&testkit::run_ok(
-        Command::new(BIN).args(["schema", "--results"]),
-    ))
-    .unwrap();
-    for v in [&va, &m] {
-        if let Err(e) = common::schema::validate(&schema, v, &Default::default()) {
-            panic!("results do not follow the schema: {e}");
-        }
-    }
-    let mut broken = m.clone();
+    assert_valid_results(&ja);
+    assert_valid_results(&all);
+    // and results that do not are told apart (the raw JSON, on purpose)
+    let mut broken: Value = serde_json::from_str(&std::fs::read_to_string(&all).unwrap()).unwrap();
     broken["series"][0]["active"] = "many".into();
-    assert!(common::schema::validate(&schema, &broken, &Default::default()).is_err());
-    assert_eq!(m["format"], "hls-swarm-results");
-    assert_eq!(m["version"], 1);
-    for key in [
-        "segments",
-        "playlists",
-        "bytes",
-        "viewersStarted",
-        "viewers",
-    ] {
-        assert_eq!(
-            m["totals"][key].as_u64(),
-            Some(va["totals"][key].as_u64().unwrap() + vb["totals"][key].as_u64().unwrap()),
-            "{key}"
-        );
-    }
-    assert_eq!(
-        m["totals"]["native"]["bodyBytes"].as_u64(),
-        Some(
-            va["totals"]["native"]["bodyBytes"].as_u64().unwrap()
-                + vb["totals"]["native"]["bodyBytes"].as_u64().unwrap()
-        )
-    );
+    assert!(common::schema::validate(&results_schema(), &broken, &Default::default()).is_err());
+    let (va, vb, m) = (results(&ja), results(&jb), results(&all));
+    assert_eq!(m.format, "hls-swarm-results");
+    assert_eq!(m.version, 1);
+    // the counters are the sums of the runs'
+    let sums = |f: fn(&Results) -> u64, what: &str| assert_eq!(f(&m), f(&va) + f(&vb), "{what}");
+    sums(|v| v.totals.counts.segments, "segments");
+    sums(|v| v.totals.counts.playlists, "playlists");
+    sums(|v| v.totals.counts.bytes, "bytes");
+    sums(|v| v.totals.viewers_started.into(), "viewersStarted");
+    sums(|v| v.totals.viewers.into(), "viewers");
+    sums(|v| native(v).counts.body_bytes, "bodyBytes");
     // the merged TTFB histogram holds every request of both, bucket by bucket
-    let buckets = |v: &Value| -> std::collections::BTreeMap<u64, u64> {
+    let buckets = |v: &Results| -> std::collections::BTreeMap<u64, u64> {
         let mut m = std::collections::BTreeMap::new();
-        for pair in v["totals"]["native"]["histograms"]["segment.ttfb"]["counts"]
-            .as_array()
-            .unwrap()
-        {
-            *m.entry(pair[0].as_u64().unwrap()).or_default() += pair[1].as_u64().unwrap();
+        for (value, n) in native(v).histograms["segment.ttfb"].counts.iter() {
+            *m.entry(value).or_default() += n;
         }
         m
     };
@@ -690,49 +597,34 @@ fn shards_run_side_by_side_merge_into_one_run() {
         *both.entry(k).or_default() += n;
     }
     assert_eq!(buckets(&m), both);
-    let count = |v: &Value| {
-        v["totals"]["native"]["requests"]["segment"]["ttfbMs"]["count"]
-            .as_u64()
-            .unwrap()
-    };
-    assert_eq!(count(&m), count(&va) + count(&vb));
+    sums(
+        |v| native(v).requests["segment"].ttfb_ms.count,
+        "TTFB count",
+    );
     // each network class: counters add up, its TTFB histogram merges
     for class in ["far", "near"] {
-        let c = |v: &Value, key: &str| {
-            v["totals"]["native"]["networks"][class][key]
-                .as_u64()
-                .unwrap_or(0)
+        let adds_up = |key: &str, f: fn(&NetworkTotals) -> u64| {
+            let c = |v: &Results| native(v).networks.get(class).map_or(0, f);
+            assert_eq!(c(&m), c(&va) + c(&vb), "{class}.{key}");
         };
-        for key in ["viewers", "segments", "bytes"] {
-            assert_eq!(c(&m, key), c(&va, key) + c(&vb, key), "{class}.{key}");
-        }
-        let ttfb = |v: &Value| {
-            v["totals"]["native"]["networks"][class]["segmentTtfbMs"]["count"]
-                .as_u64()
-                .unwrap_or(0)
-        };
-        assert_eq!(ttfb(&m), ttfb(&va) + ttfb(&vb), "{class}");
+        adds_up("viewers", |c| c.viewers);
+        adds_up("segments", |c| c.segments);
+        adds_up("bytes", |c| c.bytes);
+        adds_up("segmentTtfbMs.count", |c| c.segment_ttfb_ms.count);
     }
-    assert_eq!(
-        m["totals"]["native"]["networks"]["far"]["viewers"]
-            .as_u64()
-            .unwrap()
-            + m["totals"]["native"]["networks"]["near"]["viewers"]
-                .as_u64()
-                .unwrap(),
-        5
-    );
+    let classes = &native(&m).networks;
+    assert_eq!(classes["far"].viewers + classes["near"].viewers, 5);
     // seconds by wall clock: where both ran, the viewers add up
-    let series = m["series"].as_array().unwrap();
+    let series: Vec<_> = m.series.iter().collect();
     assert!(series.len() >= 6, "{series:?}");
     assert!(
-        series.iter().any(|s| s["active"] == 5 && s["target"] == 5),
+        series.iter().any(|s| s.active == 5 && s.target == 5),
         "{series:?}"
     );
-    assert_eq!(m["totals"]["minActiveShare"], 1.0);
-    assert_eq!(m["settings"]["clients"], 5);
+    assert_eq!(m.totals.min_active_share, Some(1.0));
+    assert_eq!(m.settings["clients"], 5);
     // an objective the merged figures miss: exit 4, named
-    let out = merge(&["--slo", "segmentTtfbP50=1us"]);
+    let out = merge(&["--slo", "segmentTtfbP50=1us"]).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -760,15 +652,9 @@ fn json_logs_are_one_object_a_line() {
     let _g = serial();
     let origin = TestOrigin::start(&[], 3);
     let out = Command::new(BIN)
-        .args([
-            "run",
-            &origin.url(),
-            "--set",
-            "clients=2",
-            "--duration",
-            "3s",
-        ])
-        .args(["--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
+        .args(["run", &origin.url(), "--set", "clients=2"])
+        .args(["--duration", "3s", "--metrics-addr", "127.0.0.1:0"])
+        .args(["--log-format", "json"])
         .args(["--slo", "errorRate=0.5", "--slo", "segmentTtfbP50=1us"])
         .output()
         .unwrap();
@@ -828,62 +714,43 @@ fn the_origin_is_read_beside_the_swarm() {
     let status = format!("http://127.0.0.1:{}/nginx_status", origin.port);
     let tmp = tempfile::tempdir().unwrap();
     let (json, report) = (tmp.path().join("run.json"), tmp.path().join("report.html"));
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            &origin.url(),
-            "--set",
-            "clients=3",
-            "--duration",
-            "6s",
-        ])
-        .args(["--metrics-addr", "127.0.0.1:0"])
-        .args(["--origin-status", &status, "--origin-node", &node])
-        .arg("--summary-json")
-        .arg(&json)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let out = testkit::output(
+        support::run_command(&origin.url(), &json)
+            .args(["--set", "clients=3", "--duration", "6s"])
+            .args(["--origin-status", &status, "--origin-node", &node])
+            .arg("--report")
+            .arg(&report),
+    );
     let _ = exporter.child.kill();
     let _ = exporter.child.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = summary(&json);
-    let seconds = v["series"].as_array().unwrap();
+    assert!(out.status.success(), "{}", testkit::printed(&out));
+    let seconds: Vec<_> = results(&json).series.iter().collect();
     let later = &seconds[seconds.len() / 2..];
     // the viewers' keep-alive connections (and the reader's own) are open
     assert!(
         later
             .iter()
-            .all(|s| s["originConnections"].as_u64().is_some_and(|c| c >= 3)),
+            .all(|s| s.origin_connections.is_some_and(|c| c >= 3)),
         "{seconds:?}"
     );
     // nginx counts the viewers' requests
     assert!(
         later
             .iter()
-            .any(|s| s["originRequests"].as_f64().is_some_and(|r| r >= 1.0)),
+            .any(|s| s.origin_requests.is_some_and(|r| r >= 1.0)),
         "{seconds:?}"
     );
     // the machine is doing something, and not more than it has
     let cores = std::thread::available_parallelism().unwrap().get() as f64;
     assert!(
-        later.iter().all(|s| s["originCpu"]
-            .as_f64()
-            .is_some_and(|c| c > 0.0 && c <= cores + 0.5)),
+        later
+            .iter()
+            .all(|s| s.origin_cpu.is_some_and(|c| c > 0.0 && c <= cores + 0.5)),
         "{seconds:?}"
     );
     let html = std::fs::read_to_string(&report).unwrap();
-    for id in [
-        "chart-origin-connections",
-        "chart-origin-requests",
-        "chart-origin-cpu",
-    ] {
-        assert!(html.contains(id), "{id}");
+    for chart in ["connections", "requests", "cpu"] {
+        assert!(html.contains(&format!("chart-origin-{chart}")), "{chart}");
     }
     // a URL that is not a stub_status page: a warning, and the run goes on
     let out = Command::new(BIN)
@@ -907,37 +774,34 @@ fn the_origin_is_read_beside_the_swarm() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("gave no nginx stub_status"));
 }
 
-/// Results that follow the published results schema.
-fn assert_valid_results(v: &Value) {
-    let schema: Value = serde_json::from_str(&testkit::run_ok(
+/// The published results schema (`schema --results`).
+fn results_schema() -> Value {
+    serde_json::from_str(&testkit::run_ok(
         Command::new(BIN).args(["schema", "--results"]),
     ))
-    .unwrap();
-    if let Err(e) = common::schema::validate(&schema, v, &Default::default()) {
-        panic!("results do not follow the schema: {e}");
+    .unwrap()
+}
+
+/// The results file at `path` follows the published results schema: the
+/// JSON as written is checked, not the typed model, on purpose.
+fn assert_valid_results(path: &Path) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Err(e) = common::schema::validate(&results_schema(), &v, &Default::default()) {
+        panic!("{}: results do not follow the schema: {e}", path.display());
     }
 }
 
 /// Waits (`limit` at most) until `path` holds results with at least
 /// `segments` segments, and returns them.
-fn checkpoint_with(path: &Path, segments: u64, limit: Duration, s: &Swarm) -> Value {
-    let t = Instant::now();
-    loop {
+fn checkpoint_with(path: &Path, segments: u64, limit: Duration, s: &Swarm) -> Results {
+    poll(limit, || {
         // a reader only ever sees whole files: each read parses
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let v: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("a half-written results file: {e}"));
-            if v["totals"]["segments"].as_u64() >= Some(segments) {
-                return v;
-            }
-        }
-        assert!(
-            t.elapsed() < limit,
-            "no checkpoint with {segments} segments:\n{}",
-            s.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        let text = std::fs::read_to_string(path).ok()?;
+        let v =
+            support::parse(&text).unwrap_or_else(|e| panic!("a half-written results file: {e}"));
+        (v.totals.counts.segments >= segments).then_some(v)
+    })
+    .unwrap_or_else(|| panic!("no checkpoint with {segments} segments:\n{}", s.output()))
 }
 
 #[test]
@@ -957,35 +821,25 @@ fn a_run_killed_outright_leaves_its_last_checkpoint_and_sigterm_writes_the_final
         let json = tmp.path().join("summary.json");
         // checkpoints come every 5 s: wait for two with figures in them
         let first = checkpoint_with(&json, 1, Duration::from_secs(30), &s);
-        let more = first["totals"]["segments"].as_u64().unwrap() + 1;
+        let more = first.totals.counts.segments + 1;
         let second = checkpoint_with(&json, more, Duration::from_secs(30), &s);
         kill(Pid::from_raw(s.proc.child.id() as i32), Signal::SIGKILL).unwrap();
         s.wait(Duration::from_secs(10));
-        let kept = summary(&json);
-        assert_valid_results(&kept);
-        assert!(
-            kept["stoppedBy"]
-                .as_str()
-                .unwrap()
-                .starts_with("checkpoint"),
-            "{engine}"
-        );
-        assert_eq!(kept["totals"]["viewers"], 3, "{engine}");
-        assert_eq!(kept["viewers"].as_array().unwrap().len(), 3, "{engine}");
-        assert!(kept["totals"]["segments"].as_u64() >= second["totals"]["segments"].as_u64());
-        let ran = |v: &Value| v["durationSec"].as_f64().unwrap();
-        let apart = ran(&second) - ran(&first);
+        assert_valid_results(&json);
+        let kept = results(&json);
+        assert!(kept.stopped_by.starts_with("checkpoint"), "{engine}");
+        assert_eq!(kept.totals.viewers, 3, "{engine}");
+        assert_eq!(kept.viewers.len(), 3, "{engine}");
+        assert!(kept.totals.counts.segments >= second.totals.counts.segments);
+        let apart = second.duration_sec - first.duration_sec;
         assert!(apart >= 4.0, "{engine}: checkpoints {apart} s apart");
-        assert!(ran(&kept) >= ran(&second));
-        assert!(kept["totals"]["bytes"].as_u64().unwrap() > 0);
+        assert!(kept.duration_sec >= second.duration_sec);
+        // the segments' sizes are the encoder's, and when an engine last
+        // read its viewers' byte counters is its own: only that some came
+        assert!(kept.totals.counts.bytes > 0, "{engine}: {:?}", kept.totals);
         // the viewers' figures add up to the totals, as in a final summary
-        let sum: u64 = kept["viewers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["segments"].as_u64().unwrap())
-            .sum();
-        assert_eq!(Some(sum), kept["totals"]["segments"].as_u64(), "{engine}");
+        let sum: u64 = kept.viewers.iter().map(|v| v.counts.segments).sum();
+        assert_eq!(sum, kept.totals.counts.segments, "{engine}");
         let html = std::fs::read_to_string(&report).unwrap();
         assert!(html.trim_end().ends_with("</html>"), "a whole report");
     }
@@ -997,11 +851,11 @@ fn a_run_killed_outright_leaves_its_last_checkpoint_and_sigterm_writes_the_final
     std::thread::sleep(Duration::from_secs(1));
     kill(Pid::from_raw(s.proc.child.id() as i32), Signal::SIGTERM).unwrap();
     assert!(s.wait(Duration::from_secs(15)).success(), "{}", s.output());
-    let last = summary(&json);
-    assert_valid_results(&last);
-    assert_eq!(last["stoppedBy"], "SIGTERM");
-    assert!(last["totals"]["segments"].as_u64() >= cp["totals"]["segments"].as_u64());
-    assert!(last["durationSec"].as_f64() > cp["durationSec"].as_f64());
+    assert_valid_results(&json);
+    let last = results(&json);
+    assert_eq!(last.stopped_by, "SIGTERM");
+    assert!(last.totals.counts.segments >= cp.totals.counts.segments);
+    assert!(last.duration_sec > cp.duration_sec);
     // no temp file is left beside the results
     let names: Vec<String> = std::fs::read_dir(tmp.path())
         .unwrap()

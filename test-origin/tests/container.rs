@@ -6,7 +6,7 @@ mod support;
 use support::{free_port, serial, TINY};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -23,32 +23,20 @@ fn swarm_bin() -> PathBuf {
     p
 }
 
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn build(bin: &Path, out: &Path, cache: &Path, extra: &[&str]) -> String {
-    let o = Command::new(bin)
-        .arg("container")
-        .arg("-o")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(extra)
-        .output()
-        .unwrap();
-    ok(o, "container build")
+    testkit::run_ok(
+        Command::new(bin)
+            .arg("container")
+            .arg("-o")
+            .arg(out)
+            .arg("--cache-dir")
+            .arg(cache)
+            .args(extra),
+    )
 }
 
 fn sha256(p: &Path) -> String {
-    let out = Command::new("sha256sum").arg(p).output().unwrap();
-    ok(out, "sha256sum")
+    testkit::run_ok(Command::new("sha256sum").arg(p))
         .split_whitespace()
         .next()
         .unwrap()
@@ -56,11 +44,19 @@ fn sha256(p: &Path) -> String {
 }
 
 fn skopeo(args: &[&str]) -> Value {
-    let out = testkit::tool("skopeo", "skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is installed");
-    serde_json::from_str(&ok(out, "skopeo")).unwrap()
+    serde_json::from_str(&testkit::run_ok(
+        testkit::tool("skopeo", "skopeo").args(args),
+    ))
+    .unwrap()
+}
+
+/// The image config of the OCI archive `archive`.
+fn image_config(archive: &Path) -> Value {
+    skopeo(&[
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}", archive.display()),
+    ])
 }
 
 fn layers(archive: &Path) -> Vec<String> {
@@ -119,21 +115,12 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
     let differ: Vec<usize> = (0..la.len()).filter(|i| la[*i] != lc[*i]).collect();
     assert_eq!(differ, [la.len() - 1], "only the config layer differs");
 
-    let cfg = skopeo(&[
-        "inspect",
-        "--config",
-        &format!("oci-archive:{}", a.display()),
-    ]);
+    let cfg = image_config(&a);
     let conf = &cfg["config"];
     assert_eq!(conf["User"], "nginx");
     assert_eq!(conf["ExposedPorts"], serde_json::json!({"17080/tcp": {}}));
     assert_eq!(conf["Volumes"], serde_json::json!({"/var/hls": {}}));
-    let env: Vec<&str> = conf["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let env = testkit::strings(&conf["Env"]);
     assert!(
         env.contains(&"HLS_DIR=/var/hls") && env.contains(&"PORT=17080"),
         "{env:?}"
@@ -160,25 +147,19 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
     // umoci unpacks it; owners and modes are the SPEC's
     let layout = tmp.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
-    ok(
+    testkit::run_ok(
         Command::new("tar")
             .arg("-xf")
             .arg(&a)
             .arg("-C")
-            .arg(&layout)
-            .output()
-            .unwrap(),
-        "tar",
+            .arg(&layout),
     );
     let bundle = tmp.path().join("bundle");
-    ok(
+    testkit::run_ok(
         testkit::tool("umoci", "umoci")
             .args(["unpack", "--image"])
             .arg(format!("{}:default", layout.display()))
-            .arg(&bundle)
-            .output()
-            .expect("umoci is installed"),
-        "umoci unpack",
+            .arg(&bundle),
     );
     let root = bundle.join("rootfs");
     use std::os::unix::fs::MetadataExt;
@@ -237,19 +218,10 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
         &tmp.path().join("cache1"),
         &["-p", "gentle"],
     );
-    let cfg = skopeo(&[
-        "inspect",
-        "--config",
-        &format!("oci-archive:{}", s.display()),
-    ]);
+    let cfg = image_config(&s);
     let conf = &cfg["config"];
     assert_eq!(conf["User"], "swarm");
-    let env: Vec<&str> = conf["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let env = testkit::strings(&conf["Env"]);
     for e in [
         "CLIENTS=20",
         "RAMP_RATE=1",
@@ -282,26 +254,22 @@ fn bad_binaries_fail_clearly_and_leave_nothing() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("img.tar");
-    let r = Command::new(BIN)
-        .args(["container", "--binary", "nosuch=/usr/bin/ffmpeg", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("no program `nosuch`"));
-    let r = Command::new(BIN)
-        .args(["container", "--binary", "ffmpeg=/etc/passwd", "--cache-dir"])
-        .arg(tmp.path().join("cache"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(r.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&r.stderr).contains("/etc/passwd"),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
+    let err = testkit::stderr_of_failed(
+        Command::new(BIN)
+            .args(["container", "--binary", "nosuch=/usr/bin/ffmpeg", "-o"])
+            .arg(&out),
+        2,
     );
+    assert!(err.contains("no program `nosuch`"), "{err}");
+    let err = testkit::stderr_of_failed(
+        Command::new(BIN)
+            .args(["container", "--binary", "ffmpeg=/etc/passwd", "--cache-dir"])
+            .arg(tmp.path().join("cache"))
+            .arg("-o")
+            .arg(&out),
+        1,
+    );
+    assert!(err.contains("/etc/passwd"), "{err}");
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .flatten()
@@ -354,27 +322,16 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
             "localhost/hls-swarm-swarm-client:default".into(),
         ],
     ]);
-    let loaded = ok(
-        podman()
-            .arg("load")
-            .arg("-i")
-            .arg(&origin)
-            .output()
-            .expect("podman is installed"),
-        "podman load",
-    );
+    let loaded = testkit::run_ok(podman().arg("load").arg("-i").arg(&origin));
     assert!(
         loaded.contains("hls-swarm-test-origin:low-latency"),
         "{loaded}"
     );
-    ok(
-        podman().arg("load").arg("-i").arg(&swarm).output().unwrap(),
-        "podman load",
-    );
+    testkit::run_ok(podman().arg("load").arg("-i").arg(&swarm));
 
     let port = free_port();
     let t = Instant::now();
-    ok(
+    testkit::run_ok(
         podman()
             .args(["run", "-d", "--name", &name])
             .args(LIMITS)
@@ -382,10 +339,7 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
                 "-p",
                 &format!("127.0.0.1:{port}:17080"),
                 "localhost/hls-swarm-test-origin:low-latency",
-            ])
-            .output()
-            .unwrap(),
-        "podman run",
+            ]),
     );
     let base = format!("http://127.0.0.1:{port}");
     let ready = loop {
@@ -412,13 +366,7 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
         "origin container served a playlist after {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let top = ok(
-        podman()
-            .args(["top", &name, "user", "args"])
-            .output()
-            .unwrap(),
-        "podman top",
-    );
+    let top = testkit::run_ok(podman().args(["top", &name, "user", "args"]));
     assert!(
         top.lines().skip(1).all(|l| l.starts_with("nginx ")),
         "not all as nginx:\n{top}"
@@ -428,40 +376,31 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
         "{top}"
     );
 
-    let run = podman()
-        .args(["run", "--rm", "--network", "host"])
-        .args(LIMITS)
-        .args([
-            "-e",
-            &format!("STREAM_URL={base}/stream.m3u8"),
-            "-e",
-            "CLIENTS=2",
-            "-e",
-            &format!("METRICS_PORT={}", free_port()),
-        ])
-        .args([
-            "localhost/hls-swarm-swarm-client:default",
-            "--duration",
-            "10s",
-        ])
-        .output()
-        .unwrap();
-    let out = ok(run, "swarm container");
+    let out = testkit::run_ok(
+        podman()
+            .args(["run", "--rm", "--network", "host"])
+            .args(LIMITS)
+            .args([
+                "-e",
+                &format!("STREAM_URL={base}/stream.m3u8"),
+                "-e",
+                "CLIENTS=2",
+                "-e",
+                &format!("METRICS_PORT={}", free_port()),
+            ])
+            .args([
+                "localhost/hls-swarm-swarm-client:default",
+                "--duration",
+                "10s",
+            ]),
+    );
     assert!(out.contains("started 2 of 2 viewers"), "{out}");
     assert!(!out.contains(" 0 B "), "every viewer read bytes:\n{out}");
 
     // podman stop: SIGTERM to the script, which stops both and exits 0
-    ok(
-        podman().args(["stop", "-t", "10", &name]).output().unwrap(),
-        "podman stop",
-    );
-    let code = ok(
-        podman()
-            .args(["inspect", &name, "--format", "{{.State.ExitCode}}"])
-            .output()
-            .unwrap(),
-        "inspect",
-    );
+    testkit::run_ok(podman().args(["stop", "-t", "10", &name]));
+    let code =
+        testkit::run_ok(podman().args(["inspect", &name, "--format", "{{.State.ExitCode}}"]));
     assert_eq!(code.trim(), "0", "{}", logs());
 }
 
@@ -512,18 +451,13 @@ fn push_to_a_local_registry_matches_the_local_digest() {
     assert_eq!(remote["Digest"], local["Digest"]);
     assert_eq!(remote["Labels"], local["Labels"]);
     // a remote host is refused: there is no TLS here
-    let r = Command::new(BIN)
-        .args(["container", "--push", "registry.example.com/x:y", "-o"])
-        .arg(tmp.path().join("x.tar"))
-        .arg("--cache-dir")
-        .arg(tmp.path().join("cache"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        r.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
+    testkit::stderr_of_failed(
+        Command::new(BIN)
+            .args(["container", "--push", "registry.example.com/x:y", "-o"])
+            .arg(tmp.path().join("x.tar"))
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache")),
+        2,
     );
     let _ = registry.kill();
     let _ = registry.wait();

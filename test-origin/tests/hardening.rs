@@ -73,25 +73,20 @@ fn status_answers_loopback_and_the_allow_list_only_and_nothing_else_leaks() {
     std::fs::create_dir(&root).unwrap();
     write_stream(&root);
     let port = 17480u16;
-    let out = Command::new(env!("CARGO_BIN_EXE_test-origin"))
-        .args(["nginx-config", "--flavour", "local", "--listen", "0.0.0.0"])
-        .args(["--port", &port.to_string()])
-        .args(["--root", root.to_str().unwrap()])
-        .args(["--run-dir", run.to_str().unwrap()])
-        .args(["--set", "server.statusAllow=[\"10.213.0.2\"]"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let config = testkit::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_test-origin"))
+            .args(["nginx-config", "--flavour", "local", "--listen", "0.0.0.0"])
+            .args(["--port", &port.to_string()])
+            .args(["--root", root.to_str().unwrap()])
+            .args(["--run-dir", run.to_str().unwrap()])
+            .args(["--set", "server.statusAllow=[\"10.213.0.2\"]"]),
     );
     assert!(
         run.is_dir(),
         "nginx-config --flavour local creates its run dir"
     );
     let conf = tmp.path().join("nginx.conf");
-    std::fs::write(&conf, &out.stdout).unwrap();
+    std::fs::write(&conf, config).unwrap();
     let _nginx = Nginx(
         ns.command("nginx")
             .args(["-p", run.to_str().unwrap(), "-c", conf.to_str().unwrap()])

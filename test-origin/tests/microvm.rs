@@ -9,16 +9,24 @@ use support::{free_port, serial, TINY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
 
-#[test]
-fn the_origin_vm_boots_serves_and_stops() {
-    let _g = serial();
+/// `test-origin microvm ARGS` with the tiny stream, written into a temp dir.
+fn origin_vm(args: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     testkit::run_ok(
         Command::new(BIN)
-            .args(["microvm", "-o"])
+            .arg("microvm")
+            .args(args)
+            .arg("-o")
             .arg(dir.path())
             .args(TINY),
     );
+    dir
+}
+
+#[test]
+fn the_origin_vm_boots_serves_and_stops() {
+    let _g = serial();
+    let dir = origin_vm(&[]);
     for script in ["microvm-run", "microvm-stop"] {
         if let Err(e) = testkit::tools::shellcheck(&dir.path().join("bin").join(script)) {
             panic!("{script}: {e}");
@@ -128,6 +136,8 @@ fn the_origin_vm_boots_serves_and_stops() {
                 .ok()
         })
         .unwrap_or(0);
+    // how many segments two viewers get in an emulated guest depends on
+    // the emulation's speed: only that they played
     assert!(segments > 0, "{report}");
     assert!(
         !report.contains("read 0 B"),
@@ -215,13 +225,7 @@ fn swarm_vm_against(http: u16) -> String {
 #[test]
 fn a_logged_vm_keeps_its_logs_on_a_volume() {
     let _g = serial();
-    let dir = tempfile::tempdir().unwrap();
-    testkit::run_ok(
-        Command::new(BIN)
-            .args(["microvm", "-p", "logged", "-o"])
-            .arg(dir.path())
-            .args(TINY),
-    );
+    let dir = origin_vm(&["-p", "logged"]);
     let http = free_port();
     testkit::run_ok(
         Command::new(dir.path().join("bin/microvm-run"))
@@ -282,13 +286,7 @@ fn a_logged_vm_keeps_its_logs_on_a_volume() {
 #[test]
 fn the_tap_network_is_set_up_in_a_namespace_and_the_guest_serves_on_it() {
     let _g = serial();
-    let dir = tempfile::tempdir().unwrap();
-    testkit::run_ok(
-        Command::new(BIN)
-            .args(["microvm", "-p", "tap", "-o"])
-            .arg(dir.path())
-            .args(TINY),
-    );
+    let dir = origin_vm(&["-p", "tap"]);
     let net = dir.path().join("bin/microvm-net");
     testkit::tools::shellcheck(&net).unwrap_or_else(|e| panic!("microvm-net: {e}"));
     let run = std::fs::read_to_string(dir.path().join("bin/microvm-run")).unwrap();
@@ -342,17 +340,14 @@ echo "== check removed"; "$n" check; echo "rc=$?"
     assert!(err.contains("tap device hlstap0 does not exist"), "{err}");
     assert!(err.contains("sudo "), "{err}");
     // microvm-run refuses to start on a missing network, saying what is missing
-    let refused = Command::new("unshare")
-        .args(["--net"])
-        .arg(dir.path().join("bin/microvm-run"))
-        .output()
-        .unwrap();
-    assert_ne!(refused.status.code(), Some(0));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("the network is not ready"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
+    let refused = testkit::output(
+        Command::new("unshare")
+            .args(["--net"])
+            .arg(dir.path().join("bin/microvm-run")),
     );
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_ne!(refused.status.code(), Some(0), "{err}");
+    assert!(err.contains("the network is not ready"), "{err}");
 
     // the guest on the tap device: its stream at 10.177.0.10
     let serial_port = free_port();

@@ -7,22 +7,26 @@ use common::Component;
 use serde_json::Value;
 use test_origin::TestOrigin;
 
+/// The built-in profiles, in order.
+const PROFILES: [&str; 8] = [
+    "default",
+    "low-latency",
+    "4k-abr",
+    "stress-test",
+    "logged",
+    "debug",
+    "tap",
+    "tap-logged",
+];
+
+const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
+
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_test-origin"))
-        .args(args)
-        .output()
-        .expect("test-origin runs")
+    testkit::output(Command::new(BIN).args(args))
 }
 
 fn config_json(args: &[&str]) -> Value {
-    let mut all = vec!["config", "--json"];
-    all.extend_from_slice(args);
-    let out = run(&all);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = testkit::output_ok(Command::new(BIN).args(["config", "--json"]).args(args));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -47,19 +51,7 @@ fn lists_every_profile_in_order() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "default",
-            "low-latency",
-            "4k-abr",
-            "stress-test",
-            "logged",
-            "debug",
-            "tap",
-            "tap-logged"
-        ]
-    );
+    assert_eq!(names, PROFILES);
 }
 
 #[test]
@@ -95,16 +87,7 @@ fn derived_values_follow_the_formulas_for_every_profile() {
         })
         .unwrap()
     };
-    for name in [
-        "default",
-        "low-latency",
-        "4k-abr",
-        "stress-test",
-        "logged",
-        "debug",
-        "tap",
-        "tap-logged",
-    ] {
+    for name in PROFILES {
         let l = loaded(name);
         let c = &l.config;
         let d = &l.derived;
@@ -185,99 +168,58 @@ fn override_and_profile_files() {
     std::fs::write(&o, r#"{"server": {"port": 8080}}"#).unwrap();
     let p = dir.path().join("p.toml");
     std::fs::write(&p, "[profiles.mine]\ndescription = 'my own'\nextends = ['low-latency']\nconfig = { hls = { listSize = 3 } }\n").unwrap();
-    let v = config_json(&[
-        "--overrides",
-        o.to_str().unwrap(),
-        "--profiles",
-        p.to_str().unwrap(),
-        "-p",
-        "mine",
-    ]);
+    let (o, p) = (o.to_str().unwrap(), p.to_str().unwrap());
+    let v = config_json(&["--overrides", o, "--profiles", p, "-p", "mine"]);
     assert_eq!(v["server"]["port"], 8080);
     assert_eq!(v["hls"]["listSize"], 3);
     assert_eq!(v["hls"]["segmentDuration"], 1);
-    let out = run(&["profiles", "--profiles", p.to_str().unwrap()]);
+    let out = run(&["profiles", "--profiles", p]);
     assert!(String::from_utf8(out.stdout).unwrap().contains("mine"));
 }
 
 #[test]
 fn every_error_path_exits_2_with_a_useful_message() {
-    fails(
-        &["config", "--profile", "low-latancy"],
-        &["low-latency", "available profiles", "tap-logged"],
-    );
-    fails(
-        &["config", "--set", "hls.segmentDuraton=3"],
-        &[
-            "hls.segmentDuraton",
-            "did you mean `hls.segmentDuration`",
+    // the arguments, split at spaces; the needles, at `|`
+    let twice = "-p 4k-abr --set variants=[{name='a',width=64,height=64,bitrate='1k',maxrate='1k',bufsize='1k',audioBitrate='1k'},{name='a',width=64,height=64,bitrate='1k',maxrate='1k',bufsize='1k',audioBitrate='1k'}]";
+    for (args, needles) in [
+        (
+            "--profile low-latancy",
+            "low-latency|available profiles|tap-logged",
+        ),
+        (
             "--set hls.segmentDuraton=3",
-        ],
-    );
-    fails(
-        &["config", "--set", "video.bitrate=fast"],
-        &["video.bitrate", "\"fast\"", "2000k"],
-    );
-    fails(
-        &["config", "--set", "hls.listSize=-1"],
-        &["hls.listSize", "≥ 1", "-1"],
-    );
-    fails(
-        &["config", "--set", "hls.segmentDuration=0"],
-        &["hls.segmentDuration", "≥ 1"],
-    );
-    fails(
-        &["config", "--set", "video.minrate=9000k"],
-        &["video.minrate", "9000k", "2000k"],
-    );
-    fails(
-        &["config", "--set", "video.maxrate=1000k"],
-        &["video.maxrate", "below bitrate"],
-    );
-    fails(
-        &["config", "--set", "server.port=70000"],
-        &["server.port", "65535"],
-    );
-    fails(
-        &["config", "--set", "server.hlsDir=relative"],
-        &["server.hlsDir", "absolute"],
-    );
+            "hls.segmentDuraton|did you mean `hls.segmentDuration`|--set hls.segmentDuraton=3",
+        ),
+        ("--set video.bitrate=fast", "video.bitrate|\"fast\"|2000k"),
+        ("--set hls.listSize=-1", "hls.listSize|≥ 1|-1"),
+        ("--set hls.segmentDuration=0", "hls.segmentDuration|≥ 1"),
+        ("--set video.minrate=9000k", "video.minrate|9000k|2000k"),
+        ("--set video.maxrate=1000k", "video.maxrate|below bitrate"),
+        ("--set server.port=70000", "server.port|65535"),
+        ("--set server.hlsDir=relative", "server.hlsDir|absolute"),
+        ("--set server.hlsDir=/x;y", "server.hlsDir"),
+        ("--set video.width=641", "video.width|odd"),
+        (
+            "-p 4k-abr --set variants=[]",
+            "variants|at least one variant",
+        ),
+        (twice, "variants[1].name|used twice"),
+        (
+            "--set encoder.preset=ultrafst",
+            "encoder.preset|did you mean \"ultrafast\"",
+        ),
+        ("--set nosuchkey=1", "nosuchkey|unknown key"),
+        ("--set broken", "--set|PATH=VALUE"),
+        ("--overrides /nonexistent/o.toml", "/nonexistent/o.toml"),
+        ("--profile debug --profile-typo", "--profile-typo"),
+    ] {
+        let args: Vec<&str> = ["config"].into_iter().chain(args.split(' ')).collect();
+        fails(&args, &needles.split('|').collect::<Vec<_>>());
+    }
+    // a value with a space
     fails(
         &["config", "--set", "server.hlsDir=/tmp/a b"],
         &["server.hlsDir"],
-    );
-    fails(
-        &["config", "--set", "server.hlsDir=/x;y"],
-        &["server.hlsDir"],
-    );
-    fails(
-        &["config", "--set", "video.width=641"],
-        &["video.width", "odd"],
-    );
-    fails(
-        &["config", "-p", "4k-abr", "--set", "variants=[]"],
-        &["variants", "at least one variant"],
-    );
-    fails(
-        &["config", "-p", "4k-abr", "--set", "variants=[{name='a',width=64,height=64,bitrate='1k',maxrate='1k',bufsize='1k',audioBitrate='1k'},{name='a',width=64,height=64,bitrate='1k',maxrate='1k',bufsize='1k',audioBitrate='1k'}]"],
-        &["variants[1].name", "used twice"],
-    );
-    fails(
-        &["config", "--set", "encoder.preset=ultrafst"],
-        &["encoder.preset", "did you mean \"ultrafast\""],
-    );
-    fails(
-        &["config", "--set", "nosuchkey=1"],
-        &["nosuchkey", "unknown key"],
-    );
-    fails(&["config", "--set", "broken"], &["--set", "PATH=VALUE"]);
-    fails(
-        &["config", "--overrides", "/nonexistent/o.toml"],
-        &["/nonexistent/o.toml"],
-    );
-    fails(
-        &["config", "--profile", "debug", "--profile-typo"],
-        &["--profile-typo"],
     );
 }
 

@@ -84,19 +84,8 @@ fn systemd_units_of_every_profile_verify() {
         std::fs::create_dir_all(dir.path().join("run/logs")).unwrap();
         let test_conf = dir.path().join("t.conf");
         std::fs::write(&test_conf, text).unwrap();
-        let t = Command::new("nginx")
-            .arg("-t")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&test_conf)
-            .output()
-            .unwrap();
-        assert!(
-            t.status.success(),
-            "{profile}: {}",
-            String::from_utf8_lossy(&t.stderr)
-        );
+        testkit::tools::nginx_t_file(&test_conf, dir.path())
+            .unwrap_or_else(|e| panic!("{profile}: {e}"));
     }
 }
 
@@ -132,18 +121,10 @@ fn nixos_modules_parse_and_grant_no_access() {
             dir.path().to_str().unwrap(),
         ]);
         let file = dir.path().join("test-origin.nix");
-        if let Err(e) = testkit::tools::nix_parse(&file) {
-            panic!("{profile}: {}", e);
-        }
+        testkit::tools::nix_parse(&file).unwrap_or_else(|e| panic!("{profile}: {e}"));
         let text = std::fs::read_to_string(&file).unwrap();
-        for bad in [
-            "password",
-            "Password",
-            "authorizedKeys",
-            "PermitRootLogin",
-            "autologin",
-            "0.0.0.0",
-        ] {
+        let access = "password Password authorizedKeys PermitRootLogin autologin 0.0.0.0";
+        for bad in access.split(' ') {
             assert!(!text.contains(bad), "{profile}: module mentions {bad}");
         }
         assert!(text.contains("listenAddress = \"127.0.0.1\";"));
@@ -156,9 +137,7 @@ fn nixos_modules_parse_and_grant_no_access() {
             insta::assert_snapshot!("nixos-module-default", text);
         }
         let guest = dir.path().join("test-origin-microvm.nix");
-        if let Err(e) = testkit::tools::nix_parse(&guest) {
-            panic!("{profile} guest: {}", e);
-        }
+        testkit::tools::nix_parse(&guest).unwrap_or_else(|e| panic!("{profile} guest: {e}"));
         let g = std::fs::read_to_string(&guest).unwrap();
         assert!(g.contains("vcpu = 4;") && g.contains("mem = 4096;"));
         assert_eq!(

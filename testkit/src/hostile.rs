@@ -217,14 +217,19 @@ fn read_head(tcp: &mut TcpStream, buf: &mut Vec<u8>, inner: &Inner) -> Option<Ve
         match tcp.read(&mut chunk) {
             Ok(0) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if waits(&e) => {}
             Err(_) => return None,
         }
     }
+}
+
+/// Whether `e` only says that a read or write on a socket with a timeout
+/// did not get through yet.
+fn waits(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// Writes all of `bytes`, giving up when the client is gone or the server
@@ -238,11 +243,7 @@ fn send(tcp: &mut TcpStream, bytes: &[u8], inner: &Inner) -> bool {
         match tcp.write(&bytes[at..]) {
             Ok(0) => return false,
             Ok(n) => at += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if waits(&e) => {}
             Err(_) => return false,
         }
     }

@@ -30,19 +30,62 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Runs `cmd` to its end and returns its stdout; panics with its stderr
-/// when it fails.
+/// Runs `cmd` to its end and returns its stdout; panics with what it
+/// printed when it fails.
 pub fn run_ok(cmd: &mut std::process::Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    String::from_utf8_lossy(&output_ok(cmd).stdout).into_owned()
+}
+
+/// [`run_ok`], returning the whole output (stdout as bytes, and stderr).
+pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = output(cmd);
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}): {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        printed(&out)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out
+}
+
+/// Runs `cmd` to its end, whatever its exit status; panics only when it
+/// cannot be started.
+pub fn output(cmd: &mut std::process::Command) -> std::process::Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs `cmd` to its end: its exit code (-1 when a signal ended it) and
+/// what it printed.
+pub fn run_any(cmd: &mut std::process::Command) -> (i32, String) {
+    let out = output(cmd);
+    (out.status.code().unwrap_or(-1), printed(&out))
+}
+
+/// What a finished command printed: its stdout, then its stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `cmd`, which must fail with exit status `code`; returns its stderr.
+pub fn stderr_of_failed(cmd: &mut std::process::Command, code: i32) -> String {
+    let out = output(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{cmd:?}: {stderr}");
+    stderr
+}
+
+/// The strings of the JSON array `v`; panics on anything else.
+pub fn strings(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap_or_else(|| panic!("not a string: {s}")))
+        .collect()
 }
 
 /// A command for host program `name` (from Debian package `package`); a
@@ -152,14 +195,28 @@ pub fn kubernetes_validate(files: &[std::path::PathBuf]) {
             .args(files)
             .output()
             .expect("python3 runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = printed(&out);
         assert!(
             out.status.success() && !text.contains("ERROR"),
             "Kubernetes {v} rejects {files:?}:\n{text}"
         );
     }
+}
+
+/// The snapshot test of every text the component `$component` (binary
+/// `$bin`) generates, for every profile. A macro, so that the snapshots are
+/// the calling test's (its crate needs `common` and `insta`).
+#[macro_export]
+macro_rules! every_generated_text_of_every_profile {
+    ($component:ty, $bin:expr) => {
+        #[test]
+        fn every_generated_text_of_every_profile() {
+            let docs = common::deploy::profile_documents::<$component>($bin).unwrap();
+            let profiles = common::profile_names::<$component>().unwrap();
+            assert_eq!(docs.len(), profiles.len());
+            for (profile, doc) in docs {
+                insta::assert_snapshot!(format!("artifacts-{profile}"), doc);
+            }
+        }
+    };
 }

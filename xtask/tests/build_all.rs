@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use testkit::printed;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -18,14 +20,6 @@ fn xtask(args: &[&str]) -> Output {
         .current_dir(root())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn sha256(path: &Path) -> String {
@@ -56,11 +50,11 @@ fn build_all_writes_an_index_and_reuses_what_is_built() {
         "systemd",
     ];
     let first = xtask(&args);
-    assert!(first.status.success(), "{}", text(&first));
+    assert!(first.status.success(), "{}", printed(&first));
     assert!(
-        text(&first).contains("6 built, 0 reused"),
+        printed(&first).contains("6 built, 0 reused"),
         "{}",
-        text(&first)
+        printed(&first)
     );
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
@@ -106,9 +100,9 @@ fn build_all_writes_an_index_and_reuses_what_is_built() {
     let before = std::fs::read(dir.path().join("index.json")).unwrap();
     let again = xtask(&args);
     assert!(
-        text(&again).contains("0 built, 6 reused"),
+        printed(&again).contains("0 built, 6 reused"),
         "{}",
-        text(&again)
+        printed(&again)
     );
     assert_eq!(
         before,
@@ -119,20 +113,22 @@ fn build_all_writes_an_index_and_reuses_what_is_built() {
     std::fs::remove_file(&script).unwrap();
     let third = xtask(&args);
     assert!(
-        text(&third).contains("1 built, 5 reused"),
+        printed(&third).contains("1 built, 5 reused"),
         "{}",
-        text(&third)
+        printed(&third)
     );
     assert!(script.is_file());
 }
 
 #[test]
 fn build_all_refuses_unknown_names_with_a_suggestion() {
-    for (flag, value, hint) in [
-        ("--component", "test-orign", "did you mean `test-origin`"),
-        ("--profile", "low-latncy", "did you mean `low-latency`"),
-        ("--target", "contaner", "did you mean `container`"),
+    for (wrong, meant) in [
+        ("--component test-orign", "test-origin"),
+        ("--profile low-latncy", "low-latency"),
+        ("--target contaner", "container"),
     ] {
+        let (flag, value) = wrong.split_once(' ').unwrap();
+        let hint = format!("did you mean `{meant}`");
         let dir = tempfile::tempdir().unwrap();
         let o = xtask(&[
             "build-all",
@@ -142,8 +138,8 @@ fn build_all_refuses_unknown_names_with_a_suggestion() {
             flag,
             value,
         ]);
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        assert!(text(&o).contains(hint), "{}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{}", printed(&o));
+        assert!(printed(&o).contains(&hint), "{}", printed(&o));
         assert!(!dir.path().join("index.json").exists());
     }
 }
@@ -181,39 +177,23 @@ fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
         .join("profile-copy");
-    let cargo = |args: &[&str]| {
-        let o = Command::new(env!("CARGO"))
-            .args(args)
-            .current_dir(copy.path())
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "cargo {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
+    // `cargo run -p PACKAGE -- ARGS` in the copy: its stdout
+    let cargo_run = |package: &str, args: &[&str]| {
+        testkit::run_ok(
+            Command::new(env!("CARGO"))
+                .args(["run", "-q", "--offline", "-p", package, "--"])
+                .args(args)
+                .current_dir(copy.path())
+                .env("CARGO_TARGET_DIR", &target),
+        )
     };
-    let listed = cargo(&[
-        "run",
-        "-q",
-        "--offline",
-        "-p",
-        "test-origin",
-        "--",
-        "profiles",
-    ]);
+    let listed = cargo_run("test-origin", &["profiles"]);
     assert!(
         listed.contains("night-shift") && listed.contains("a profile added by a test"),
         "{listed}"
     );
 
-    cargo(&[
-        "run",
-        "-q",
-        "--offline",
-        "-p",
-        "xtask",
-        "--",
-        "nix-profiles",
-    ]);
+    cargo_run("xtask", &["nix-profiles"]);
     let nix: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.path().join("nix/profiles.json")).unwrap())
             .unwrap();
@@ -226,24 +206,21 @@ fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
     assert!(names.contains(&"night-shift"), "{names:?}");
 
     let out = copy.path().join("artifacts");
-    cargo(&[
-        "run",
-        "-q",
-        "--offline",
-        "-p",
+    cargo_run(
         "xtask",
-        "--",
-        "build-all",
-        "--debug",
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        "night-shift",
-        "--target",
-        "configs",
-        "--target",
-        "runner",
-    ]);
+        &[
+            "build-all",
+            "--debug",
+            "--out",
+            out.to_str().unwrap(),
+            "--profile",
+            "night-shift",
+            "--target",
+            "configs",
+            "--target",
+            "runner",
+        ],
+    );
     let config =
         std::fs::read_to_string(out.join("test-origin/night-shift/configs/test-origin.json"))
             .unwrap();
@@ -274,13 +251,13 @@ fn missing_host_programs_skip_a_target_with_a_note() {
         .env("PATH", path)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", printed(&o));
     assert!(
-        text(&o).contains(
+        printed(&o).contains(
             "skipped test-origin default container: needs nginx (apt-get install nginx-light)"
         ),
         "{}",
-        text(&o)
+        printed(&o)
     );
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();

@@ -30,56 +30,29 @@ fn every_nix_file_parses() {
     let files = nix_files();
     assert!(files.len() >= 8, "{files:?}");
     for f in files {
-        let out = Command::new("nix-instantiate")
-            .arg("--parse")
-            .arg(&f)
-            .output()
-            .expect("nix-instantiate is installed (apt-get install nix-bin)");
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            f.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        testkit::tools::nix_parse(&f).unwrap_or_else(|e| panic!("{e}"));
     }
     // and a broken file is caught
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.nix");
     std::fs::write(&bad, "{ a = 1; ").unwrap();
-    let out = Command::new("nix-instantiate")
-        .arg("--parse")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    assert!(testkit::tools::nix_parse(&bad).is_err());
 }
 
 fn evaluate() -> serde_json::Value {
-    let out = Command::new("nix-instantiate")
-        .args(["--eval", "--strict", "--json"])
+    let mut cmd = Command::new("nix-instantiate");
+    cmd.args(["--eval", "--strict", "--json"])
         .arg(root().join("xtask/tests/flake-names.nix"))
         .arg("--arg")
         .arg("root")
-        .arg(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+        .arg(root());
+    serde_json::from_slice(&testkit::output_ok(&mut cmd).stdout).unwrap()
 }
 
 #[test]
 fn the_old_public_names_are_packages_and_apps() {
     let v = evaluate();
-    let packages: Vec<&str> = v["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let packages = testkit::strings(&v["packages"]);
     let mut spec = vec![
         "default".to_owned(),
         "test-origin".into(),
@@ -120,18 +93,8 @@ fn the_old_public_names_are_packages_and_apps() {
         "test-origin-stress-test"
     );
 
-    let modules: Vec<&str> = v["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
-    for m in [
-        "test-origin",
-        "swarm-client",
-        "test-origin-logged",
-        "swarm-client-burst",
-    ] {
+    let modules = testkit::strings(&v["modules"]);
+    for m in "test-origin swarm-client test-origin-logged swarm-client-burst".split(' ') {
         assert!(
             modules.contains(&m),
             "nixosModules.{m} is missing: {modules:?}"

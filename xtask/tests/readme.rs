@@ -232,6 +232,16 @@ const MICROVM: (&str, &str) = (
     "the_origin_vm_boots_serves_and_stops",
 );
 
+/// [`elsewhere`]: in [`PODMAN`]'s test.
+const fn in_podman_test(starts: &'static str, uses: &'static str) -> Rule {
+    elsewhere(starts, (PODMAN.0, PODMAN.1, uses))
+}
+
+/// [`elsewhere`]: in [`MICROVM`]'s test.
+const fn in_microvm_test(starts: &'static str, uses: &'static str) -> Rule {
+    elsewhere(starts, (MICROVM.0, MICROVM.1, uses))
+}
+
 const RULES: &[Rule] = &[
     elsewhere(
         "cargo xtask demo",
@@ -318,34 +328,25 @@ const RULES: &[Rule] = &[
     run("swarm-client run", SHORT),
     run("swarm-client merge box-a.json", NO),
     run("cargo run -p swarm-client -- viewer-args", ORIGIN),
-    elsewhere(
+    in_podman_test(
         "cargo run -p test-origin -- container",
-        (PODMAN.0, PODMAN.1, ".arg(\"container\")"),
+        ".arg(\"container\")",
     ),
-    elsewhere(
+    in_podman_test(
         "cargo run -p swarm-client -- container",
-        (PODMAN.0, PODMAN.1, ".arg(\"container\")"),
+        ".arg(\"container\")",
     ),
-    elsewhere("podman ", (PODMAN.0, PODMAN.1, ".arg(\"load\")")),
-    elsewhere(
-        "cargo run -p test-origin -- microvm",
-        (MICROVM.0, MICROVM.1, "\"microvm\""),
-    ),
-    elsewhere(
+    in_podman_test("podman ", ".arg(\"load\")"),
+    in_microvm_test("cargo run -p test-origin -- microvm", "\"microvm\""),
+    in_microvm_test(
         "HTTP_PORT=17080 vm/bin/microvm-run && curl",
-        (MICROVM.0, MICROVM.1, "bin/microvm-run"),
+        "bin/microvm-run",
     ),
-    elsewhere(
-        "vm/bin/microvm-stop",
-        (MICROVM.0, MICROVM.1, "bin/microvm-stop"),
-    ),
-    elsewhere(
-        "cargo run -p swarm-client -- microvm",
-        (MICROVM.0, MICROVM.1, "STREAM_URL"),
-    ),
-    elsewhere(
+    in_microvm_test("vm/bin/microvm-stop", "bin/microvm-stop"),
+    in_microvm_test("cargo run -p swarm-client -- microvm", "STREAM_URL"),
+    in_microvm_test(
         "STREAM_URL=http://10.0.2.2:17080/stream.m3u8 CLIENTS=20 DURATION=5m svm/bin/microvm-run",
-        (MICROVM.0, MICROVM.1, "STREAM_URL"),
+        "STREAM_URL",
     ),
     run("cargo run -p test-origin -- systemd", NO),
     run("cargo run -p test-origin -- nixos-module", NO),

@@ -11,18 +11,13 @@ use serde_json::Value;
 #[test]
 fn a_two_minute_soak_passes_and_every_viewer_plays_at_real_time() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["soak", "--minutes", "2", "--viewers", "40", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = testkit::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["soak", "--minutes", "2", "--viewers", "40", "--dir"])
+            .arg(dir.path()),
     );
     assert!(text.contains("PASS"), "{text}");
+    // the soak's own report (not a results document)
     let soak: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("soak.json")).unwrap())
             .unwrap();
@@ -40,25 +35,31 @@ fn a_two_minute_soak_passes_and_every_viewer_plays_at_real_time() {
 
     // the swarm's own results: every viewer played the whole time, at real
     // time, without a stall
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
-    let n = &v["totals"]["native"];
-    assert_eq!(n["rebuffers"], 0, "{n}");
-    assert_eq!(n["segmentsSkipped"], 0, "{n}");
-    assert_eq!(v["totals"]["timeouts"], 0);
-    assert_eq!(v["totals"]["connectErrors"], 0);
-    for viewer in v["viewers"].as_array().unwrap() {
-        let play = viewer["native"]["playSec"].as_f64().unwrap();
-        let media = viewer["mediaSeconds"].as_f64().unwrap();
-        assert!(play > 100.0, "viewer {}: played {play} s", viewer["id"]);
+    let v = swarm_client::results::parse(
+        &std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    let n = v.totals.native.as_ref().expect("native totals");
+    assert_eq!(n.counts.rebuffers, 0, "{:?}", n.counts);
+    assert_eq!(n.counts.segments_skipped, 0, "{:?}", n.counts);
+    assert_eq!(v.totals.counts.timeouts, 0);
+    assert_eq!(v.totals.counts.connect_errors, 0);
+    for viewer in &v.viewers {
+        let play = viewer
+            .native
+            .as_ref()
+            .expect("a native viewer")
+            .counts
+            .play_sec;
+        let media = viewer.media_seconds;
+        assert!(play > 100.0, "viewer {}: played {play} s", viewer.id);
         assert!(
             media >= play && media <= play + 10.0,
             "viewer {}: {media} s of media for {play} s of play",
-            viewer["id"]
+            viewer.id
         );
     }
-    let ratio_p99 = n["segmentDownloadRatio"]["p99"].as_f64().unwrap();
+    let ratio_p99 = n.segment_download_ratio.p99;
     assert!(
         ratio_p99 < 0.5,
         "segments download faster than real time: {ratio_p99}"

@@ -229,16 +229,14 @@ fn used_paths(text: &str, module: &str, children: &[&str]) -> BTreeSet<String> {
 
 /// The names of the modules right under `module`.
 fn children<'a>(modules: &'a BTreeMap<String, String>, module: &str) -> Vec<&'a str> {
+    let prefix = match module {
+        "" => String::new(),
+        _ => format!("{module}::"),
+    };
     modules
         .keys()
-        .filter_map(|m| {
-            let rest = if module.is_empty() {
-                m.as_str()
-            } else {
-                m.strip_prefix(module)?.strip_prefix("::")?
-            };
-            (!rest.is_empty() && !rest.contains("::")).then_some(rest)
-        })
+        .filter_map(|m| m.strip_prefix(&prefix))
+        .filter(|rest| !rest.is_empty() && !rest.contains("::"))
         .collect()
 }
 

@@ -264,18 +264,14 @@ impl Inner {
 
     fn answer(self: &Arc<Self>, req: Request<Incoming>, conn: u64) -> Response<Body> {
         let path = req.uri().path().to_owned();
-        let user_agent = req
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let host = req
-            .headers()
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (user_agent, host) = (header("user-agent"), header("host"));
         let knobs = self.state.lock().unwrap().knobs.clone();
         let (status, body, len, location, pacing): (
             u16,
