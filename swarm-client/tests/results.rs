@@ -61,19 +61,31 @@ fn two_native_shards_merged() {
     insta::assert_snapshot!("native-merged-report", html);
 }
 
-/// Results whose viewers met HTTP errors are results too: `merge` and
-/// `report` read them. They do not yet: `Counters` is flattened into the
-/// totals and each viewer, and through a flattened struct serde hands the
-/// keys of `httpErrors` over as strings, which `u16` refuses.
+/// Results whose viewers met HTTP errors are results too: the model reads
+/// back the `httpErrors` it writes (number keys inside the flattened
+/// counters), and `merge` reads and sums them.
 #[test]
-#[ignore = "the results model does not read back the httpErrors it writes"]
-fn results_with_http_errors_are_read() {
+fn results_with_http_errors_are_read_and_merged() {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("ffmpeg.json")).unwrap()).unwrap();
     v["totals"]["httpErrors"] = serde_json::json!({"404": 1});
     v["viewers"][0]["httpErrors"] = serde_json::json!({"404": 1});
     let r = swarm_client::results::parse(&v.to_string()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.totals.counts.http_errors.get(&404), Some(&1));
+    assert_eq!(r.viewers[0].counts.http_errors.get(&404), Some(&1));
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in.json"), dir.path().join("out.json"));
+    std::fs::write(&input, v.to_string()).unwrap();
+    testkit::run_ok(
+        Command::new(BIN)
+            .arg("merge")
+            .arg(&input)
+            .arg(&input)
+            .arg("-o")
+            .arg(&out),
+    );
+    let merged = swarm_client::results::parse(&std::fs::read_to_string(out).unwrap()).unwrap();
+    assert_eq!(merged.totals.counts.http_errors.get(&404), Some(&2));
 }
 
 #[test]

@@ -20,32 +20,8 @@ pub fn results(path: &Path) -> Results {
 }
 
 /// A results document read through the typed model.
-///
-/// The model does not read back the `httpErrors` it writes (a map with
-/// number keys inside a flattened struct: serde hands the keys over as
-/// strings, and `u16` refuses them; `results_with_http_errors_are_read`
-/// in results.rs shows it). Until it does, each `httpErrors` is taken out,
-/// the rest read by the model, and the maps read on their own.
 pub fn parse(text: &str) -> Result<Results, String> {
-    use serde_json::Value;
-    type Errors = std::collections::BTreeMap<u16, u64>;
-    let mut v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
-    let take =
-        |o: &mut Value| std::mem::replace(&mut o["httpErrors"], Value::Object(Default::default()));
-    let totals = take(&mut v["totals"]);
-    let viewers: Vec<Value> = match v["viewers"].as_array_mut() {
-        Some(all) => all.iter_mut().map(take).collect(),
-        None => Vec::new(),
-    };
-    let mut r = swarm_client::results::parse(&v.to_string())?;
-    let read = |m: Value| -> Result<Errors, String> {
-        serde_json::from_value(m).map_err(|e| format!("httpErrors: {e}"))
-    };
-    r.totals.counts.http_errors = read(totals)?;
-    for (viewer, errors) in r.viewers.iter_mut().zip(viewers) {
-        viewer.counts.http_errors = read(errors)?;
-    }
-    Ok(r)
+    swarm_client::results::parse(text)
 }
 
 /// `swarm-client run URL` with metrics on a free port and the results
