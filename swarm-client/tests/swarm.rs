@@ -726,13 +726,12 @@ fn the_origin_is_read_beside_the_swarm() {
     assert!(out.status.success(), "{}", testkit::printed(&out));
     let seconds: Vec<_> = results(&json).series.iter().collect();
     let later = &seconds[seconds.len() / 2..];
-    // the viewers' keep-alive connections (and the reader's own) are open
-    assert!(
-        later
-            .iter()
-            .all(|s| s.origin_connections.is_some_and(|c| c >= 3)),
-        "{seconds:?}"
-    );
+    // a reading that takes over 800 ms (a loaded machine) is left out of
+    // its second, not guessed: most seconds have one, and each one shows
+    // the viewers' keep-alive connections (and the reader's own) open
+    let read: Vec<u64> = later.iter().filter_map(|s| s.origin_connections).collect();
+    assert!(read.len() * 2 >= later.len(), "{seconds:?}");
+    assert!(read.iter().all(|c| *c >= 3), "{seconds:?}");
     // nginx counts the viewers' requests
     assert!(
         later
@@ -742,10 +741,10 @@ fn the_origin_is_read_beside_the_swarm() {
     );
     // the machine is doing something, and not more than it has
     let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    let cpu: Vec<f64> = later.iter().filter_map(|s| s.origin_cpu).collect();
+    assert!(cpu.len() * 2 >= later.len(), "{seconds:?}");
     assert!(
-        later
-            .iter()
-            .all(|s| s.origin_cpu.is_some_and(|c| c > 0.0 && c <= cores + 0.5)),
+        cpu.iter().all(|c| *c > 0.0 && *c <= cores + 0.5),
         "{seconds:?}"
     );
     let html = std::fs::read_to_string(&report).unwrap();
