@@ -34,6 +34,21 @@ fn get(n: Next) -> Request {
     }
 }
 
+/// A player whose first request, made at `t0`, got `body` at once; and
+/// the URL it asked.
+fn loaded(cfg: PlayerConfig, body: &[u8], t0: Instant) -> (Player, Url) {
+    let mut p = Player::new(cfg, t0);
+    let r = get(p.next(t0));
+    let u = r.url.clone();
+    p.on_playlist(&r, &u, body, t0, t0).unwrap();
+    (p, u)
+}
+
+/// The last segment of a request's path (`seg3.ts`).
+fn file_name(r: &Request) -> String {
+    r.url.path().rsplit('/').next().unwrap().to_owned()
+}
+
 fn at(t0: Instant, s: f64) -> Instant {
     t0 + Duration::from_secs_f64(s)
 }
@@ -98,10 +113,7 @@ fn live_edge_start_reload_timing_and_order() {
 #[test]
 fn gone_skipped_and_retried_segments() {
     let t0 = Instant::now();
-    let mut p = Player::new(cfg(VariantMode::All), t0);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, &media(0, 6, false), t0, t0).unwrap();
+    let (mut p, u) = loaded(cfg(VariantMode::All), &media(0, 6, false), t0);
     // seq 3: 404 → gone, next is 4
     let r = get(p.next(t0));
     assert_eq!(r.seq, Some(3));
@@ -275,10 +287,7 @@ fn unreachable_playlist_fails_after_timeout() {
 #[test]
 fn vod_starts_at_the_first_segment_and_ends() {
     let t0 = Instant::now();
-    let mut p = Player::new(cfg(VariantMode::All), t0);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, &media(0, 3, true), t0, t0).unwrap();
+    let (mut p, _) = loaded(cfg(VariantMode::All), &media(0, 3, true), t0);
     for want in 0..3 {
         let r = get(p.next(t0));
         assert_eq!(r.seq, Some(want));
@@ -311,7 +320,7 @@ fn master_variant_choice_and_abr_switching() {
         let mut urls = Vec::new();
         for _ in 0..want.len() {
             let r = get(p.next(t0));
-            urls.push(r.url.path().rsplit('/').next().unwrap().to_owned());
+            urls.push(file_name(&r));
             p.on_playlist(&r, &r.url.clone(), &media(0, 10, false), t0, t0)
                 .unwrap();
         }
@@ -319,10 +328,7 @@ fn master_variant_choice_and_abr_switching() {
     }
     // abr against a live window that moves one 2 s segment every 2 s:
     // fast downloads switch up one step at a time, slow ones down
-    let mut p = Player::new(cfg(VariantMode::Abr), t0);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, master, t0, t0).unwrap();
+    let (mut p, _) = loaded(cfg(VariantMode::Abr), master, t0);
     let mut now = t0;
     let play = |p: &mut Player, now: &mut Instant, segments: usize, bytes: u64, took: Duration| {
         let mut switches = Vec::new();
@@ -381,10 +387,7 @@ fn a_viewer_follows_at_most_max_tracks_and_says_how_many_it_left() {
     for i in 0..1000 {
         master += &format!("#EXT-X-STREAM-INF:BANDWIDTH={}\nv{i}.m3u8\n", 1000 + i);
     }
-    let mut p = Player::new(cfg(VariantMode::All), t0);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, master.as_bytes(), t0, t0).unwrap();
+    let (mut p, _) = loaded(cfg(VariantMode::All), master.as_bytes(), t0);
     let ev: Vec<Event> = p.drain_events().collect();
     assert_eq!(
         ev,
@@ -441,10 +444,7 @@ fn a_long_vod_playlist_is_queued_in_turns() {
 #[test]
 fn a_url_too_long_is_skipped_at_once_not_retried() {
     let t0 = Instant::now();
-    let mut p = Player::new(cfg(VariantMode::All), t0);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, &media(0, 4, false), t0, t0).unwrap();
+    let (mut p, u) = loaded(cfg(VariantMode::All), &media(0, 4, false), t0);
     let r = get(p.next(t0));
     assert_eq!(r.seq, Some(1));
     p.on_failure(&r, Failure::UrlTooLong, t0);
@@ -495,10 +495,7 @@ fn ext_x_start_places_the_first_segment() {
             &format!("#EXT-X-TARGETDURATION:2\n#EXT-X-START:TIME-OFFSET={offset}\n"),
             1,
         );
-        let mut p = Player::new(cfg(VariantMode::All), t0);
-        let r = get(p.next(t0));
-        let u = r.url.clone();
-        p.on_playlist(&r, &u, body.as_bytes(), t0, t0).unwrap();
+        let (mut p, _) = loaded(cfg(VariantMode::All), body.as_bytes(), t0);
         assert_eq!(get(p.next(t0)).seq, Some(want), "TIME-OFFSET={offset}");
     }
 }
@@ -511,14 +508,11 @@ fn a_discontinuity_is_followed_in_order_without_events() {
     let body = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
 #EXTINF:2.0,\na0.ts\n#EXTINF:2.0,\na1.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.0,\nb2.ts\n\
 #EXTINF:2.0,\nb3.ts\n#EXT-X-ENDLIST\n";
-    let mut p = Player::new(cfg(VariantMode::All), t0);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, body.as_bytes(), t0, t0).unwrap();
+    let (mut p, _) = loaded(cfg(VariantMode::All), body.as_bytes(), t0);
     let mut names = Vec::new();
     for _ in 0..4 {
         let r = get(p.next(t0));
-        names.push(r.url.path().rsplit('/').next().unwrap().to_owned());
+        names.push(file_name(&r));
         p.on_segment_done(&r, 1, t0, t0);
     }
     assert_eq!(names, ["a0.ts", "a1.ts", "b2.ts", "b3.ts"]);
@@ -543,17 +537,14 @@ fn renditions_are_followed_with_every_variant_only() {
         (VariantMode::All, vec!["v.m3u8", "en.m3u8"]),
         (VariantMode::First, vec!["v.m3u8"]),
     ] {
-        let mut p = Player::new(cfg(mode), t0);
-        let r = get(p.next(t0));
-        let u = r.url.clone();
-        p.on_playlist(&r, &u, master, t0, t0).unwrap();
+        let (mut p, _) = loaded(cfg(mode), master, t0);
         let mut asked = Vec::new();
         loop {
             let r = get(p.next(t0));
             if r.kind != Kind::Playlist {
                 break;
             }
-            asked.push(r.url.path().rsplit('/').next().unwrap().to_owned());
+            asked.push(file_name(&r));
             p.on_playlist(&r, &r.url.clone(), &media(0, 5, false), t0, t0)
                 .unwrap();
         }
