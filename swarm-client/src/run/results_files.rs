@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 /// What becomes of a run's results: made complete (shard, details,
 /// verdicts) and written to the files asked for, at the end and at each
 /// checkpoint.
+#[derive(Clone)]
 pub(super) struct ResultsFiles {
     pub(super) objectives: crate::results::slo::Slo,
     pub(super) shard: crate::results::Shard,
@@ -119,14 +120,7 @@ impl ResultsFiles {
         if self.summary_json.is_none() && self.report.is_none() {
             return None;
         }
-        let me = ResultsFiles {
-            objectives: self.objectives.clone(),
-            shard: self.shard,
-            no_viewer_details: self.no_viewer_details,
-            summary_json: self.summary_json.clone(),
-            report: self.report.clone(),
-            request: self.request.clone(),
-        };
+        let me = self.clone();
         let mut warned = false;
         Some(Box::new(move |summary| {
             me.complete(summary);
