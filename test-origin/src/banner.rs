@@ -24,8 +24,9 @@ pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
     }
     out!("hls-swarm test origin — profile {profile}");
     out!(
-        "  HLS      {} s segments, {} in the playlist ({} s window), {} kept after, GOP {} frames",
+        "  HLS      {} s {} segments, {} in the playlist ({} s window), {} kept after, GOP {} frames",
         hls.segment_duration,
+        hls.segment_type.as_str(),
         hls.list_size,
         d.playlist_window_sec,
         hls.delete_threshold,
@@ -61,6 +62,9 @@ pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
         out!("           master:    {}", cache.master);
     }
     out!("           segments:  {}", cache.segment);
+    if hls.segment_type == crate::config::SegmentType::Fmp4 {
+        out!("           init:      {}", cache.init);
+    }
     out!(
         "  storage  ~{} KB per segment, {} files per variant, ~{} MB in all; tmpfs of {} MB recommended",
         d.segment_size_kb, d.files_per_variant, d.total_storage_mb, d.recommended_tmpfs_mb

@@ -10,8 +10,11 @@ use crate::config::Config;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CachePolicy {
-    /// Media segments (`.ts`).
+    /// Media segments (`.ts`, `.m4s`).
     pub segment: String,
+    /// The init segment of an fMP4 stream: written once when the encoder
+    /// starts, so as immutable as a segment.
+    pub init: String,
     /// Variant (media) playlists.
     pub manifest: String,
     /// The master playlist.
@@ -20,8 +23,10 @@ pub struct CachePolicy {
 
 pub fn cache_policy(c: &Config) -> CachePolicy {
     let seg = c.hls.segment_duration;
+    let segment = "public, max-age=60, immutable, no-transform".to_owned();
     CachePolicy {
-        segment: "public, max-age=60, immutable, no-transform".into(),
+        init: segment.clone(),
+        segment,
         manifest: format!(
             "public, max-age={}, stale-while-revalidate={}, no-transform",
             seg / 2,

@@ -39,7 +39,11 @@ pub struct Hls {
     /// Segments kept on disk after they leave the playlist.
     #[schemars(range(max = 1000))]
     pub delete_threshold: u32,
-    /// printf pattern of segment file names.
+    /// The segment container: `ts` (MPEG-TS) or `fmp4` (CMAF fragmented MP4,
+    /// with an init segment named in `EXT-X-MAP`).
+    pub segment_type: SegmentType,
+    /// printf pattern of segment file names; it ends in `.ts` for `ts`
+    /// segments and in `.m4s` for `fmp4` ones.
     pub segment_pattern: FileName,
     /// Name of the media playlist.
     pub playlist_name: FileName,
@@ -49,6 +53,25 @@ pub struct Hls {
     #[schemars(length(max = 11))]
     pub flags: Vec<HlsFlag>,
 }
+
+common::word_enum!(
+    /// The container of the media segments.
+    SegmentType { Ts = "ts", Fmp4 = "fmp4" }
+);
+
+impl SegmentType {
+    /// The file extension every segment name ends in (without the dot).
+    pub fn extension(self) -> &'static str {
+        match self {
+            SegmentType::Ts => "ts",
+            SegmentType::Fmp4 => "m4s",
+        }
+    }
+}
+
+/// The name of an fMP4 stream's init segment, beside its media playlist
+/// (FFmpeg names a ladder's `init_<i>.mp4`, `i` the rendition's index).
+pub const INIT_SEGMENT: &str = "init.mp4";
 
 common::word_enum!(
     /// A flag of FFmpeg's HLS muxer (`-hls_flags`).
@@ -356,6 +379,20 @@ pub fn check(c: &Config) -> Vec<(String, String)> {
             format!(
                 "`{}` has no printf counter such as %05d; every segment would get the same name",
                 c.hls.segment_pattern
+            ),
+        ));
+    }
+    let ext = c.hls.segment_type.extension();
+    if !c.hls.segment_pattern.as_str().ends_with(&format!(".{ext}")) {
+        let stem = c.hls.segment_pattern.as_str();
+        let stem = stem.rsplit_once('.').map_or(stem, |(s, _)| s);
+        out.push((
+            "hls.segmentPattern".into(),
+            format!(
+                "`{}` does not end in .{ext}, the extension of {} segments (hls.segmentType); \
+                 set hls.segmentPattern={stem}.{ext}",
+                c.hls.segment_pattern,
+                c.hls.segment_type.as_str()
             ),
         ));
     }

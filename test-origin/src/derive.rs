@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, SegmentType};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,7 +34,10 @@ pub fn derive(c: &Config) -> Derived {
     let playlist_window_sec = list * seg;
     let total_bitrate_kbps = c.video.bitrate.kbps() + c.video.audio_bitrate.kbps();
     let segment_size_kb = total_bitrate_kbps * seg / 8;
-    let files_per_variant = list + delete + 1;
+    // the playlist, the segments it lists, those kept after it, and an fMP4
+    // stream's init segment
+    let init = u64::from(c.hls.segment_type == SegmentType::Fmp4);
+    let files_per_variant = list + delete + 1 + init;
     let variant_count = if c.multibitrate {
         c.variants.len() as u64
     } else {

@@ -4,7 +4,7 @@
 
 use common::render::Template;
 
-use crate::config::{Config, Variant};
+use crate::config::{Config, SegmentType, Variant, INIT_SEGMENT};
 use crate::derive::Derived;
 
 /// The arguments after the program name. `hls_dir` is where the stream is
@@ -68,6 +68,11 @@ pub fn ffmpeg_args(c: &Config, d: &Derived, hls_dir: &Template) -> Vec<Template>
     // Number segments from the wall clock, so that a restarted encoder never
     // reuses a name that caches hold as `immutable`.
     a.words(&["-hls_start_number_source", "epoch"]);
+    if hls.segment_type == SegmentType::Fmp4 {
+        // CMAF: an init segment beside each media playlist (`EXT-X-MAP`)
+        a.words(&["-hls_segment_type", "fmp4"]);
+        a.words(&["-hls_fmp4_init_filename", INIT_SEGMENT]);
+    }
     if !hls.flags.is_empty() {
         let flags: Vec<&str> = hls.flags.iter().map(|f| f.as_str()).collect();
         a.words(&["-hls_flags", &flags.join("+")]);

@@ -14,7 +14,7 @@ use common::render::nginx::quote;
 use common::render::Template;
 
 use crate::cache::cache_policy;
-use crate::config::Config;
+use crate::config::{Config, SegmentType};
 use crate::derive::Derived;
 
 /// Where and how the config is used.
@@ -130,6 +130,8 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("    types {{");
     out!("        application/vnd.apple.mpegurl m3u8;");
     out!("        video/mp2t ts;");
+    out!("        video/iso.segment m4s;");
+    out!("        video/mp4 mp4;");
     out!("        text/html html;");
     out!("        application/json json;");
     out!("        text/plain txt log;");
@@ -250,19 +252,34 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("            open_file_cache_errors off;");
     playlist_rest(w, &cache.manifest);
     out!();
-    out!("        location ~ \\.ts$ {{");
-    out!(
-        "            add_header Cache-Control \"{}\" always;",
-        cache.segment
-    );
-    out!("{cors}");
-    out!("            add_header Access-Control-Expose-Headers \"Content-Length,Content-Range\" always;");
-    // nginx's static module sends `Accept-Ranges: bytes` for files itself
-    out!("            types {{ }}");
-    out!("            default_type video/mp2t;");
-    access_log(w, "            ", segment_log);
-    out!("        }}");
+    let ext = c.hls.segment_type.extension();
+    let segment_type = match c.hls.segment_type {
+        SegmentType::Ts => "video/mp2t",
+        SegmentType::Fmp4 => "video/iso.segment",
+    };
+    // what a media location holds after its own lines: its cache header,
+    // CORS, its type and the segment log
+    let media_rest = |w: &mut Template, cache_control: &str, mime: &str| {
+        let _ = writeln!(
+            w,
+            "            add_header Cache-Control \"{cache_control}\" always;\n{cors}"
+        );
+        let _ = writeln!(w, "            add_header Access-Control-Expose-Headers \"Content-Length,Content-Range\" always;");
+        // nginx's static module sends `Accept-Ranges: bytes` for files itself
+        let _ = writeln!(w, "            types {{ }}");
+        let _ = writeln!(w, "            default_type {mime};");
+        access_log(w, "            ", segment_log);
+        let _ = writeln!(w, "        }}");
+    };
+    out!("        location ~ \\.{ext}$ {{");
+    media_rest(w, &cache.segment, segment_type);
     out!();
+    if c.hls.segment_type == SegmentType::Fmp4 {
+        // `init.mp4`, or `init_<i>.mp4` for the i-th rendition of a ladder
+        out!("        location ~ \\.mp4$ {{");
+        media_rest(w, &cache.init, "video/mp4");
+        out!();
+    }
     out!("        location = /health {{");
     out!("            access_log off;");
     out!("            add_header Cache-Control \"no-store\" always;");

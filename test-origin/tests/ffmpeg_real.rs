@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// fMP4 (CMAF) segments instead of MPEG-TS.
+const FMP4: [&str; 2] = ["hls.segmentType=fmp4", "hls.segmentPattern=seg%05d.m4s"];
+
+/// A two-rung ladder, for the fMP4 run beside the five-rung one.
+const TINY_PAIR: &str = "variants=[\
+{name='hi',width=320,height=180,bitrate='400k',maxrate='440k',bufsize='800k',audioBitrate='64k'},\
+{name='lo',width=160,height=90,bitrate='150k',maxrate='165k',bufsize='300k',audioBitrate='48k'}]";
+
 const TINY_LADDER: &str = "variants=[\
 {name='2160p',width=320,height=180,bitrate='400k',maxrate='440k',bufsize='800k',audioBitrate='64k'},\
 {name='1080p',width=256,height=144,bitrate='300k',maxrate='330k',bufsize='600k',audioBitrate='64k'},\
@@ -41,6 +49,17 @@ fn start(args: &[String], log: &Path) -> Child {
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("ffmpeg is installed (apt-get install ffmpeg)")
+}
+
+/// Lets the encoders run for about 8 s (four 2 s segments), then stops them;
+/// each must still be running.
+fn encode_for_a_while(mut children: Vec<Child>) {
+    std::thread::sleep(Duration::from_millis(8500));
+    for c in &mut children {
+        assert!(c.try_wait().unwrap().is_none(), "ffmpeg exited early");
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
 }
 
 /// `#EXTINF` durations of a media playlist.
@@ -124,12 +143,7 @@ fn generated_commands_produce_playable_hls() {
         let args = args_for(profile, &dir, extra);
         children.push(start(&args, &tmp.path().join(format!("{profile}.log"))));
     }
-    std::thread::sleep(Duration::from_millis(8500));
-    for c in &mut children {
-        assert!(c.try_wait().unwrap().is_none(), "ffmpeg exited early");
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
+    encode_for_a_while(children);
     let log = |p: &str| std::fs::read_to_string(tmp.path().join(format!("{p}.log"))).unwrap();
 
     assert_media_playlist(&tmp.path().join("default/stream.m3u8"), 2.0, 320);
@@ -168,4 +182,93 @@ fn generated_commands_produce_playable_hls() {
         let w: u64 = res.split('x').next().unwrap().parse().unwrap();
         assert_media_playlist(&abr.join(name).join("stream.m3u8"), 2.0, w);
     }
+}
+
+/// The top-level MP4 box types of a file, in order (each box: a 32-bit size,
+/// then its type); stops at a size that does not fit.
+fn box_types(path: &Path) -> Vec<String> {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= b.len() {
+        let size = u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        out.push(String::from_utf8_lossy(&b[at + 4..at + 8]).into_owned());
+        if size < 8 || at + size > b.len() {
+            break;
+        }
+        at += size;
+    }
+    out
+}
+
+/// An fMP4 media playlist: `EXT-X-MAP` names an init segment (ftyp + moov)
+/// beside it, every segment is moof/mdat fragments (after its styp and sidx
+/// boxes), and ffprobe plays it.
+fn assert_fmp4_playlist(playlist: &Path, init: &str, width: u64) {
+    let text = std::fs::read_to_string(playlist).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == format!("#EXT-X-MAP:URI=\"{init}\"")),
+        "{}: no EXT-X-MAP of {init}:\n{text}",
+        playlist.display()
+    );
+    let dir = playlist.parent().unwrap();
+    assert_eq!(box_types(&dir.join(init))[..2], ["ftyp", "moov"]);
+    let segments: Vec<&str> = text.lines().filter(|l| l.ends_with(".m4s")).collect();
+    assert!(segments.len() >= 2, "{text}");
+    for seg in segments {
+        let boxes = box_types(&dir.join(seg));
+        // FFmpeg's hls muxer writes a segment type and index boxes first
+        let media: Vec<&String> = boxes
+            .iter()
+            .filter(|b| !["styp", "sidx"].contains(&b.as_str()))
+            .collect();
+        assert!(
+            media.len() >= 2
+                && media
+                    .chunks(2)
+                    .all(|p| p[0] == "moof" && p.get(1).is_some_and(|m| *m == "mdat")),
+            "{seg}: {boxes:?}"
+        );
+    }
+    assert_media_playlist(playlist, 2.0, width);
+}
+
+#[test]
+fn fmp4_segments_are_cmaf_with_an_init_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut children = Vec::new();
+    for (name, profile, extra) in [
+        (
+            "single",
+            "default",
+            vec!["--set", FMP4[0], "--set", FMP4[1]],
+        ),
+        (
+            "ladder",
+            "4k-abr",
+            vec!["--set", TINY_PAIR, "--set", FMP4[0], "--set", FMP4[1]],
+        ),
+    ] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = args_for(profile, &dir, &extra);
+        assert!(
+            args.windows(2).any(|w| w == ["-hls_segment_type", "fmp4"]),
+            "{args:?}"
+        );
+        children.push(start(&args, &tmp.path().join(format!("{name}.log"))));
+    }
+    encode_for_a_while(children);
+    let log = std::fs::read_to_string(tmp.path().join("single.log")).unwrap();
+    assert!(log.is_empty(), "ffmpeg warned: {log}");
+    assert_fmp4_playlist(&tmp.path().join("single/stream.m3u8"), "init.mp4", 320);
+    let ladder = tmp.path().join("ladder");
+    let master = std::fs::read_to_string(ladder.join("master.m3u8")).unwrap();
+    assert!(
+        master.contains("hi/stream.m3u8") && master.contains("lo/stream.m3u8"),
+        "{master}"
+    );
+    assert_fmp4_playlist(&ladder.join("hi/stream.m3u8"), "init_0.mp4", 320);
+    assert_fmp4_playlist(&ladder.join("lo/stream.m3u8"), "init_1.mp4", 160);
 }

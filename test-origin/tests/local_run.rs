@@ -347,6 +347,49 @@ fn local_run_serves_fresh_segments_restarts_and_stops_cleanly() {
     assert!(!state.exists(), "{} left behind", state.display());
 }
 
+/// An fMP4 (CMAF) run: the playlist names its init segment, and nginx serves
+/// the init and the segments with their types and immutable cache headers.
+#[test]
+fn fmp4_run_serves_its_init_segment_and_cmaf_segments() {
+    let _g = serial();
+    let port = free_port();
+    let mut o = Origin::rust(
+        "default",
+        port,
+        &[
+            "--set",
+            "hls.segmentType=fmp4",
+            "--set",
+            "hls.segmentPattern=seg%05d.m4s",
+        ],
+    );
+    o.wait_ready();
+    let pl = get(&format!("{}/stream.m3u8", o.base)).text();
+    assert!(pl.contains("#EXT-X-MAP:URI=\"init.mp4\""), "{pl}");
+    let immutable = Some("public, max-age=60, immutable, no-transform");
+    let init = get(&format!("{}/init.mp4", o.base));
+    assert_eq!(init.status, 200);
+    assert_eq!(init.header("content-type"), Some("video/mp4"));
+    assert_eq!(init.header("cache-control"), immutable);
+    assert_eq!(&init.body[4..8], b"ftyp");
+    let (_, segs) = parse_playlist(&pl);
+    let seg = get(&format!("{}/{}", o.base, segs.last().expect("a segment")));
+    assert_eq!(seg.status, 200);
+    assert_eq!(seg.header("content-type"), Some("video/iso.segment"));
+    assert_eq!(seg.header("cache-control"), immutable);
+    assert!(
+        [&b"moof"[..], b"styp"].contains(&&seg.body[4..8]),
+        "a CMAF segment starts with styp or moof"
+    );
+    assert!(o.output().contains("s fmp4 segments"), "{}", o.output());
+    assert!(
+        o.output()
+            .contains("init:      public, max-age=60, immutable"),
+        "{}",
+        o.output()
+    );
+}
+
 #[test]
 fn sigkill_of_the_runner_takes_the_children_down() {
     let _g = serial();

@@ -200,6 +200,14 @@ fn every_error_path_exits_2_with_a_useful_message() {
         ("--set server.hlsDir=/x;y", "server.hlsDir"),
         ("--set video.width=641", "video.width|odd"),
         (
+            "--set hls.segmentType=fmp4",
+            "hls.segmentPattern|does not end in .m4s|set hls.segmentPattern=seg%05d.m4s",
+        ),
+        (
+            "--set hls.segmentType=cmaf",
+            "hls.segmentType|\"cmaf\"|fmp4",
+        ),
+        (
             "-p 4k-abr --set variants=[]",
             "variants|at least one variant",
         ),
