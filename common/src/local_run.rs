@@ -105,6 +105,53 @@ pub fn remove_stale(tmp: &Path, prefix: &str) -> Vec<PathBuf> {
     removed
 }
 
+/// The longest a preparation step may take.
+const STEP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `program args` to its end (at most [`STEP_LIMIT`]); its output goes
+/// to a log in `state`, quoted in the error when it fails.
+fn run_step(program: &str, args: &[String], state: &Path) -> Result<()> {
+    let log_path = state.join("prepare.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot write {}", log_path.display()))?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    let deadline = Instant::now() + STEP_LIMIT;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "`{program}` did not finish within {} s",
+                STEP_LIMIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if !status.success() {
+        let out = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = out.lines().rev().take(10).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "`{program} {}` failed ({status}):\n{}",
+            args.join(" "),
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}
+
 /// Starts `script` here: checks everything first (programs, settings, ports,
 /// directories), then writes its files, prints its banner and starts its
 /// services. Nothing is started when a check fails. State dirs that runs
@@ -113,6 +160,9 @@ pub fn start(script: &Script, opts: &Options) -> Result<Running> {
     let mut programs = Vec::new();
     for s in &script.services {
         programs.push(find_program(s.program, s.debian_package)?);
+    }
+    for step in script.prepare.iter().flat_map(|p| &p.steps) {
+        find_program(step.program, step.debian_package)?;
     }
     let prefix = format!("{}-", script.name);
     for dir in remove_stale(&std::env::temp_dir(), &prefix) {
@@ -179,6 +229,21 @@ pub fn start(script: &Script, opts: &Options) -> Result<Running> {
         std::fs::write(&path, lookup(&vars, content)?)
             .with_context(|| format!("cannot write {path}"))?;
     }
+    for p in &script.prepare {
+        let made: Vec<String> = p
+            .unless_exists
+            .iter()
+            .map(|t| lookup(&vars, t))
+            .collect::<Result<_>>()?;
+        if !made.is_empty() && made.iter().all(|f| Path::new(f).is_file()) {
+            continue;
+        }
+        for step in &p.steps {
+            let args = resolve_all(&step.args, &|v| vars.get(v).cloned())?;
+            run_step(step.program, &args, state.path())
+                .with_context(|| format!("cannot make {}", p.what))?;
+        }
+    }
     if let Some(b) = &script.banner {
         print!("{}", lookup(&vars, b)?);
     }
@@ -234,15 +299,24 @@ impl Running {
                     let ok = Path::new(&p).is_file();
                     (p, ok)
                 }
-                Ready::Http { port_var, path } => {
+                Ready::Http {
+                    port_var,
+                    path,
+                    tls,
+                } => {
+                    let scheme = if *tls { "https" } else { "http" };
                     let url = format!(
-                        "http://{}:{}{path}",
+                        "{scheme}://{}:{}{path}",
                         self.vars
                             .get("URL_HOST")
                             .map_or("127.0.0.1", |s| s.as_str()),
                         self.vars.get(port_var).map_or("", |s| s.as_str())
                     );
-                    let ok = crate::http_check::is_ok(&url, Duration::from_secs(1));
+                    let ok = if *tls {
+                        crate::http_check::is_ok_any_certificate(&url, Duration::from_secs(1))
+                    } else {
+                        crate::http_check::is_ok(&url, Duration::from_secs(1))
+                    };
                     (url, ok)
                 }
             })

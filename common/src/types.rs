@@ -175,6 +175,15 @@ pattern_string!(
 );
 
 pattern_string!(
+    /// A host name (DNS labels joined by `.`) or an IP address: what a
+    /// certificate names its server by.
+    HostName,
+    r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$",
+    253,
+    "A host name like `origin.example` or an IP address like `10.0.0.5` or `fd00::5`"
+);
+
+pattern_string!(
     /// An `http://` or `https://` URL that is inert in a shell word, a unit
     /// file and a Nix string: no whitespace, quotes, `\\`, `$`, backquote or `%`.
     HttpUrl,

@@ -133,6 +133,7 @@ impl common::Targets for HlsProbe {
             ready: vec![Ready::Http {
                 port_var: "PORT",
                 path: "/metrics".into(),
+                tls: false,
             }],
         })
     }

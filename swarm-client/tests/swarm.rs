@@ -522,6 +522,45 @@ fn native_engine_plays_a_real_origin_and_exports_histograms() {
     );
 }
 
+/// An origin serving HTTPS with a certificate it made at start: viewers
+/// that trust its CA play it without an error; viewers that do not are
+/// refused at the handshake.
+#[test]
+fn a_tls_origin_plays_with_the_ca_it_made() {
+    let _g = serial();
+    let origin = TestOrigin::start(&["--set", "tls.enable=true"], 3);
+    let url = origin.url();
+    assert!(url.starts_with("https://"), "{url}");
+    let ca = origin.ca_file().expect("the banner names the CA");
+    let (v, _) = support::run_to_end(
+        &url,
+        &[
+            "--set",
+            "clients=2",
+            "--duration",
+            "4s",
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+        0,
+    );
+    let n = native(&v);
+    assert_eq!(v.totals.viewers_started, 2);
+    assert_eq!(n.counts.errors, Default::default(), "{n:#?}");
+    // the 3 segments of the live edge for each of the 2
+    assert!(n.requests["segment"].ttfb_ms.count >= 6, "{n:#?}");
+    let (v, _) = support::run_to_end(&url, &["--set", "clients=1", "--duration", "2s"], 3);
+    assert!(
+        native(&v)
+            .counts
+            .errors
+            .keys()
+            .any(|k| k.starts_with("TLS handshake failed")),
+        "{:?}",
+        native(&v).counts.errors
+    );
+}
+
 /// Two swarms side by side on one origin — the shards of one test — merge
 /// into one run's results: counters are the sums, percentiles those of all
 /// the requests together, seconds line up by wall clock, SLOs are checked on

@@ -11,7 +11,15 @@ use crate::config::Config;
 use crate::derive::Derived;
 use crate::ffmpeg::entry_playlist;
 
-/// The banner; variables `BASE_URL` (`http://127.0.0.1:17080`) and `HLS_DIR`.
+/// The CA certificate viewers trust when the origin makes its own
+/// certificate (TLS on, no `tls.certFile`): `$TLS_DIR/ca.pem`.
+pub fn made_ca(c: &Config) -> Option<Template> {
+    (c.tls.enable && c.tls.cert_file.is_none())
+        .then(|| Template::var("TLS_DIR").join(&format!("/{}", common::deploy::tls::CA)))
+}
+
+/// The banner; variables `BASE_URL` (`http://127.0.0.1:17080`), `HLS_DIR`
+/// and, when the origin makes its certificate, `TLS_DIR`.
 pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
     let base = Template::var("BASE_URL");
     let url = |path: &str| base.join(path);
@@ -72,6 +80,21 @@ pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
     w.push_text("  HLS dir  ");
     w.push(&Template::var("HLS_DIR"));
     out!();
+    let ca = made_ca(c);
+    if c.tls.enable {
+        out!("  TLS      HTTPS; HTTP/2 and HTTP/1.1 by ALPN");
+        match (&ca, &c.tls.cert_file) {
+            (Some(ca), _) => {
+                w.push_text("  CA       ");
+                w.push(ca);
+                out!(" (made at start for this run; viewers trust it)");
+            }
+            (None, Some(cert)) => {
+                out!("  cert     {cert}");
+            }
+            (None, None) => {}
+        }
+    }
     let stream = url(&format!("/{}", entry_playlist(c)));
     for (label, t) in [
         ("stream", stream.clone()),
@@ -85,13 +108,28 @@ pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
     }
     out!("try:");
     w.push_text("  curl -sI ");
+    if let Some(ca) = &ca {
+        w.push_text("--cacert ");
+        w.push(ca);
+        w.push_text(" ");
+    }
     w.push(&stream);
     out!();
     w.push_text("  ffprobe -v error -show_entries stream=codec_name,width,height ");
+    if let Some(ca) = &ca {
+        w.push_text("-ca_file ");
+        w.push(ca);
+        w.push_text(" ");
+    }
     w.push(&stream);
     out!();
     w.push_text("  cargo run -p swarm-client -- run ");
     w.push(&stream);
-    out!(" --profile gentle --duration 30s");
+    w.push_text(" --profile gentle --duration 30s");
+    if let Some(ca) = &ca {
+        w.push_text(" --ca-file ");
+        w.push(ca);
+    }
+    out!();
     t
 }

@@ -1,7 +1,8 @@
 //! The typed config of the test origin (keys as in SPEC §3, camelCase).
 
 use common::types::{
-    AbsPath, Bitrate, ByteSize, FileName, IfName, Interval, Ipv4, Ipv4Cidr, Ipv4Net, MacAddr,
+    AbsPath, Bitrate, ByteSize, FileName, HostName, IfName, Interval, Ipv4, Ipv4Cidr, Ipv4Net,
+    MacAddr,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,27 @@ pub struct Config {
     pub encoder: Encoder,
     pub networking: Networking,
     pub logging: Logging,
+    pub tls: Tls,
+}
+
+/// HTTPS with HTTP/2.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tls {
+    /// Serve HTTPS, HTTP/2 and HTTP/1.1 by ALPN, instead of plain HTTP/1.1.
+    pub enable: bool,
+    /// The server's PEM certificate chain. Unset: a run CA and a certificate
+    /// signed by it are made when the origin starts, in its TLS directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<AbsPath>,
+    /// The PEM private key of `certFile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<AbsPath>,
+    /// Names the made certificate holds besides localhost, 127.0.0.1 and ::1
+    /// (the origin's host names and addresses as viewers reach it).
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub names: Vec<HostName>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -380,6 +402,24 @@ pub fn check(c: &Config) -> Vec<(String, String)> {
                 "`{}` has no printf counter such as %05d; every segment would get the same name",
                 c.hls.segment_pattern
             ),
+        ));
+    }
+    let t = &c.tls;
+    match (&t.cert_file, &t.key_file) {
+        (Some(_), None) => out.push((
+            "tls.keyFile".into(),
+            "tls.certFile is set but tls.keyFile is not; set both, or neither to have a certificate made at start".into(),
+        )),
+        (None, Some(_)) => out.push((
+            "tls.certFile".into(),
+            "tls.keyFile is set but tls.certFile is not; set both, or neither to have a certificate made at start".into(),
+        )),
+        _ => {}
+    }
+    if !t.enable && (t.cert_file.is_some() || t.key_file.is_some() || !t.names.is_empty()) {
+        out.push((
+            "tls.enable".into(),
+            "TLS settings are given but TLS is off; set tls.enable=true".into(),
         ));
     }
     let ext = c.hls.segment_type.extension();

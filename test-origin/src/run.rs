@@ -112,8 +112,13 @@ pub fn run(opts: RunArgs, grace: Duration) -> Result<()> {
             "stream=codec_type,codec_name,width,height",
             "-of",
             "compact=p=0:nk=0",
-        ])
-        .arg(&url);
+        ]);
+        if let Some(ca) = running.var("TLS_DIR").filter(|_| c.tls.cert_file.is_none()) {
+            // the certificate made at start, checked against its CA
+            cmd.args(["-tls_verify", "1", "-ca_file"])
+                .arg(format!("{ca}/{}", common::deploy::tls::CA));
+        }
+        cmd.arg(&url);
         let out = common::supervise::output_within(&mut cmd, opts.ready_timeout, "--ready-timeout");
         if running.stop_requested() {
             // Ctrl-C reached ffprobe too: a stop, not a failed check

@@ -10,7 +10,7 @@ use common::deploy::{Programs, TargetKind, Targets};
 use common::render::Template;
 use common::Loaded;
 
-use crate::banner::banner;
+use crate::banner::{banner, made_ca};
 use crate::config::Config;
 use crate::derive::Derived;
 use crate::ffmpeg::{entry_playlist, ffmpeg_args};
@@ -33,43 +33,65 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         root: hls.clone(),
         run_dir: run.clone(),
         log_dir: Template::var("LOG_DIR"),
+        tls_dir: Template::var("TLS_DIR"),
     });
     let conf = Template::var("NGINX_CONF");
-    let mut base_url = Template::text("http://");
+    let scheme = if c.tls.enable { "https" } else { "http" };
+    let mut base_url = Template::text(format!("{scheme}://"));
     base_url.push(&Template::var("URL_HOST"));
     base_url.push_text(":");
     base_url.push(&Template::var("PORT"));
     let mut dirs = vec![hls.clone(), run.clone()];
     dirs.extend(required_dirs(c, &flavour));
+    // a certificate made at start, unless the config names one
+    let made_tls = made_ca(c).is_some();
+    let mut env = vec![
+        EnvVar {
+            name: "PORT",
+            default: Template::text(c.server.port.to_string()),
+            kind: VarKind::Port,
+            help: "port nginx serves on".into(),
+        },
+        EnvVar {
+            name: "HLS_DIR",
+            default: Template::var("STATE_DIR").join("/hls"),
+            kind: VarKind::Path,
+            help: "directory FFmpeg writes the stream to".into(),
+        },
+        EnvVar {
+            name: "LOG_DIR",
+            default: Template::var("STATE_DIR").join("/run/logs"),
+            kind: VarKind::Path,
+            help: "directory of the access logs when the profile logs".into(),
+        },
+        EnvVar {
+            name: "LISTEN_ADDR",
+            default: Template::text("127.0.0.1"),
+            kind: VarKind::ListenAddr,
+            help: "address nginx listens on (0.0.0.0: every interface)".into(),
+        },
+    ];
+    let mut prepare = Vec::new();
+    if made_tls {
+        let tls = Template::var("TLS_DIR");
+        env.push(EnvVar {
+            name: "TLS_DIR",
+            default: Template::var("STATE_DIR").join("/tls"),
+            kind: VarKind::Path,
+            help: format!(
+                "the TLS certificate: {cert} and {key} are used when there, else made at start with ca.pem, the CA viewers trust",
+                cert = common::deploy::tls::CERT,
+                key = common::deploy::tls::KEY
+            ),
+        });
+        dirs.push(tls.clone());
+        let names: Vec<String> = c.tls.names.iter().map(|n| n.to_string()).collect();
+        prepare.push(common::deploy::tls::make_certificate(&tls, &names));
+    }
     Script {
         name: RUNNER_NAME.into(),
         title: format!("the hls-swarm test origin, profile {profile} (FFmpeg + nginx)"),
-        env: vec![
-            EnvVar {
-                name: "PORT",
-                default: Template::text(c.server.port.to_string()),
-                kind: VarKind::Port,
-                help: "port nginx serves on".into(),
-            },
-            EnvVar {
-                name: "HLS_DIR",
-                default: Template::var("STATE_DIR").join("/hls"),
-                kind: VarKind::Path,
-                help: "directory FFmpeg writes the stream to".into(),
-            },
-            EnvVar {
-                name: "LOG_DIR",
-                default: Template::var("STATE_DIR").join("/run/logs"),
-                kind: VarKind::Path,
-                help: "directory of the access logs when the profile logs".into(),
-            },
-            EnvVar {
-                name: "LISTEN_ADDR",
-                default: Template::text("127.0.0.1"),
-                kind: VarKind::ListenAddr,
-                help: "address nginx listens on (0.0.0.0: every interface)".into(),
-            },
-        ],
+        env,
         computed: vec![
             ("RUN_DIR", Template::var("STATE_DIR").join("/run")),
             ("NGINX_CONF", run.join("/nginx.conf")),
@@ -79,6 +101,7 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         free_ports: vec![("URL_HOST", "PORT")],
         dirs,
         files: vec![(conf.clone(), nginx_config(c, d, &flavour))],
+        prepare,
         banner: Some(banner(profile, c, d)),
         services: vec![
             Service {
@@ -133,6 +156,7 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
             Ready::Http {
                 port_var: "PORT",
                 path: "/health".into(),
+                tls: c.tls.enable,
             },
         ],
         ready_timeout_secs: 30,

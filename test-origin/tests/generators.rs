@@ -92,6 +92,68 @@ fn every_profile_passes_nginx_t_in_both_flavours() {
     }
 }
 
+/// TLS in both flavours: `listen … ssl http2`, the certificate the config
+/// names (or the one made in the TLS directory), and nginx accepts it.
+#[test]
+fn tls_configs_pass_nginx_t_with_http2_on_the_listen_line() {
+    ensure_nginx_user();
+    let dir = tempfile::tempdir().unwrap();
+    // where the local flavour of `local_site` looks for a made certificate
+    let tls = dir.path().join("run/tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    testkit::run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-noenc", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+            .arg(tls.join("key.pem"))
+            .arg("-out")
+            .arg(tls.join("cert.pem")),
+    );
+    let given = load(Request {
+        profile: "default".into(),
+        sets: vec![
+            "tls.enable=true".into(),
+            format!("tls.certFile={}", tls.join("cert.pem").display()),
+            format!("tls.keyFile={}", tls.join("key.pem").display()),
+        ],
+        ..Default::default()
+    });
+    let full = plain(&nginx_config(&given.config, &given.derived, &Flavour::Full));
+    assert!(full.contains("listen 17080 ssl http2 reuseport;"), "{full}");
+    assert!(
+        full.contains(&format!("ssl_certificate \"{}/cert.pem\";", tls.display())),
+        "{full}"
+    );
+    if let Err(e) = testkit::tools::nginx_t(&full, dir.path()) {
+        panic!("full:\n{e}");
+    }
+    // a made certificate: the full flavour reads it from the unit's
+    // credentials, the local one from the run's TLS directory
+    let made = load(Request {
+        profile: "default".into(),
+        sets: vec!["tls.enable=true".into()],
+        ..Default::default()
+    });
+    let full = plain(&nginx_config(&made.config, &made.derived, &Flavour::Full));
+    assert!(
+        full.contains("ssl_certificate_key \"/run/credentials/hls-nginx.service/key.pem\";"),
+        "{full}"
+    );
+    let (flavour, _) = local_site(dir.path());
+    let local = plain(&nginx_config(&made.config, &made.derived, &flavour));
+    assert!(local.contains(" ssl http2 reuseport;"), "{local}");
+    if let Err(e) = testkit::tools::nginx_t(&local, dir.path()) {
+        panic!("local:\n{e}");
+    }
+}
+
 #[test]
 fn snapshots_of_every_artifact_of_every_profile() {
     for name in profiles() {

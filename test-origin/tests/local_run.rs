@@ -120,6 +120,19 @@ impl Origin {
         panic!("not ready in 30 s:\n{}", self.output());
     }
 
+    /// Waits until it says it is ready (over HTTPS, which `wait_ready`'s
+    /// plain GETs cannot judge); its base URL becomes `https://`.
+    fn wait_ready_https(&mut self, port: u16) {
+        let t = Instant::now();
+        while !self.output().contains("ready after") {
+            let out = self.output();
+            assert!(t.elapsed() < Duration::from_secs(30), "not ready:\n{out}");
+            assert!(self.proc.child.try_wait().unwrap().is_none(), "{out}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.base = format!("https://127.0.0.1:{port}");
+    }
+
     /// The state dir the run printed (`HLS dir  /tmp/…/hls`).
     fn hls_dir(&self) -> PathBuf {
         let out = self.output();
@@ -390,6 +403,104 @@ fn fmp4_run_serves_its_init_segment_and_cmaf_segments() {
     );
 }
 
+/// `(http version, status)` of a GET by curl, trusting `ca` (or nothing
+/// but the system's CAs when `None`); `None` when curl fails (an untrusted
+/// certificate).
+fn curl(url: &str, ca: Option<&Path>, http: &str) -> Option<(String, u16)> {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "5",
+        "-w",
+        "%{http_version} %{http_code}",
+        http,
+    ]);
+    if let Some(ca) = ca {
+        cmd.arg("--cacert").arg(ca);
+    }
+    let out = cmd.arg(url).output().expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (version, code) = text.split_once(' ')?;
+    out.status
+        .success()
+        .then(|| (version.to_owned(), code.parse().unwrap()))
+}
+
+/// TLS with a certificate made at start: HTTPS with HTTP/2 and HTTP/1.1 by
+/// ALPN, a certificate for 127.0.0.1 signed by a CA of the run whose key is
+/// gone, and the same files under HTTPS as under HTTP.
+#[test]
+fn tls_run_serves_https_and_http2_with_a_certificate_made_at_start() {
+    let _g = serial();
+    let port = free_port();
+    let mut o = Origin::rust("default", port, &["--set", "tls.enable=true"]);
+    o.wait_ready_https(port);
+    let out = o.output();
+    let ca = PathBuf::from(
+        out.lines()
+            .find_map(|l| l.strip_prefix("  CA "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no CA line:\n{out}")),
+    );
+    let tls = ca.parent().unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(tls)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // the CA's key was deleted once it signed the server's certificate
+    assert_eq!(files, ["ca.pem", "cert.pem", "key.pem"]);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(tls.join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the key is its owner's alone: {mode:o}");
+    let stream = format!("{}/stream.m3u8", o.base);
+    assert_eq!(curl(&stream, Some(&ca), "--http2"), Some(("2".into(), 200)));
+    assert_eq!(
+        curl(&stream, Some(&ca), "--http1.1"),
+        Some(("1.1".into(), 200))
+    );
+    assert_eq!(
+        curl(&stream, None, "--http2"),
+        None,
+        "only the run's CA vouches for it"
+    );
+    // the stream's files are in no way different under TLS
+    let (_, segs) = parse_playlist(&String::from_utf8_lossy(
+        &Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&ca)
+            .arg(&stream)
+            .output()
+            .unwrap()
+            .stdout,
+    ));
+    let seg = format!("{}/{}", o.base, segs.last().expect("a segment"));
+    assert_eq!(curl(&seg, Some(&ca), "--http2"), Some(("2".into(), 200)));
+    assert!(
+        out.contains(&format!("--ca-file {}", ca.display())),
+        "{out}"
+    );
+    // plain HTTP on the TLS port is refused, not served
+    assert_ne!(
+        curl(
+            &format!("http://127.0.0.1:{port}/health"),
+            None,
+            "--http1.1"
+        )
+        .map(|r| r.1),
+        Some(200)
+    );
+    o.signal(Signal::SIGTERM);
+    o.wait_exit(Duration::from_secs(15));
+    assert!(!tls.exists(), "the run's certificate goes with the run");
+}
+
 #[test]
 fn sigkill_of_the_runner_takes_the_children_down() {
     let _g = serial();
@@ -519,6 +630,66 @@ fn runner_script_is_deterministic_passes_shellcheck_and_serves() {
             "{k}={v}"
         );
     }
+}
+
+/// The runner script of a TLS origin: it makes its certificate in
+/// `TLS_DIR` and is ready over HTTPS; started again with a certificate
+/// already there (one the user mounted), it uses that one as it is.
+#[test]
+fn tls_runner_script_makes_or_keeps_its_certificate() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["runner", "-p", "default", "-o"])
+            .arg(tmp.path())
+            .args(TINY)
+            .args(["--set", "tls.enable=true"]),
+    );
+    let script = tmp.path().join("bin/test-hls-origin");
+    if let Err(e) = testkit::tools::shellcheck(&script) {
+        panic!("{e}");
+    }
+    let tls = tmp.path().join("tls");
+    let start = || {
+        let port = free_port();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script)
+            .env("PORT", port.to_string())
+            .env("TLS_DIR", &tls);
+        let mut o = Origin::spawn(cmd, port);
+        o.wait_ready_https(port);
+        o
+    };
+    let mut o = start();
+    let ca = tls.join("ca.pem");
+    let stream = format!("{}/stream.m3u8", o.base);
+    assert_eq!(curl(&stream, Some(&ca), "--http2"), Some(("2".into(), 200)));
+    assert!(!tls.join("ca.key").exists(), "the CA's key is deleted");
+    o.signal(Signal::SIGTERM);
+    o.wait_exit(Duration::from_secs(15));
+
+    // a certificate already there is the user's: kept, not made again
+    let cert = std::fs::read(tls.join("cert.pem")).unwrap();
+    std::fs::remove_file(&ca).unwrap();
+    let mut o = start();
+    let stream = format!("{}/stream.m3u8", o.base);
+    assert_eq!(std::fs::read(tls.join("cert.pem")).unwrap(), cert);
+    assert!(!ca.exists(), "nothing was made");
+    assert_eq!(curl(&stream, None, "--http2"), None);
+    let mut insecure = Command::new("curl");
+    insecure.args([
+        "-sS",
+        "-k",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &stream,
+    ]);
+    assert_eq!(testkit::output(&mut insecure).stdout, b"200");
+    o.signal(Signal::SIGTERM);
+    o.wait_exit(Duration::from_secs(15));
 }
 
 #[test]

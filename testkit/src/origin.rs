@@ -177,9 +177,24 @@ impl TestOrigin {
         self.proc.as_ref().map(|p| p.child.id())
     }
 
-    /// The media playlist's URL.
+    /// The media playlist's URL (`https://` when started with
+    /// `tls.enable=true`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/stream.m3u8", self.port)
+        let scheme = if self.args.iter().any(|a| a == "tls.enable=true") {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/stream.m3u8", self.port)
+    }
+
+    /// The CA certificate of a certificate made at start, as the banner
+    /// names it (`  CA       /tmp/…/ca.pem (made at start …)`).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.output().lines().find_map(|l| {
+            let rest = l.strip_prefix("  CA ")?.trim_start();
+            Some(PathBuf::from(rest.split_whitespace().next()?))
+        })
     }
 
     /// Where the stream is written (files put here are served too).

@@ -67,6 +67,7 @@ pub fn runner<C: Targets>(d: &Deployment) -> Script {
         free_ports,
         dirs: Vec::new(),
         files: Vec::new(),
+        prepare: Vec::new(),
         banner: None,
         services: vec![Service {
             name: C::NAME.into(),

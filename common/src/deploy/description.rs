@@ -91,6 +91,26 @@ pub struct Service {
     pub unit: Option<unit::Service>,
 }
 
+/// One program run to its end before the services start.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub program: &'static str,
+    pub debian_package: &'static str,
+    pub args: Vec<Template>,
+}
+
+/// Work done before the services start, unless what it makes is already
+/// there (e.g. a certificate the user mounted): its steps run in order and
+/// each must succeed.
+#[derive(Clone, Debug)]
+pub struct Prepare {
+    /// What it makes, for messages (`a TLS certificate`).
+    pub what: String,
+    /// Skipped when every one of these files exists.
+    pub unless_exists: Vec<Template>,
+    pub steps: Vec<Step>,
+}
+
 /// How the services of a run description run as system services (the
 /// systemd target and the NixOS module): the same programs, arguments and
 /// files, with the values fixed here.
@@ -112,10 +132,12 @@ pub struct System {
 pub enum Ready {
     /// A file exists.
     File(Template),
-    /// `GET path` on `URL_HOST:port_var` answers 200.
+    /// `GET path` on `URL_HOST:port_var` answers 200 (over TLS when `tls`:
+    /// the server's own readiness, its certificate is not judged).
     Http {
         port_var: &'static str,
         path: String,
+        tls: bool,
     },
 }
 
@@ -137,6 +159,8 @@ pub struct Script {
     pub dirs: Vec<Template>,
     /// Files written before the services start: (path, content).
     pub files: Vec<(Template, Template)>,
+    /// Work done after the files are written, before the services start.
+    pub prepare: Vec<Prepare>,
     pub banner: Option<Template>,
     pub services: Vec<Service>,
     pub ready: Vec<Ready>,

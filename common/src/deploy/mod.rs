@@ -16,6 +16,7 @@ pub mod nixos;
 pub mod runner;
 pub mod sysctl;
 pub mod systemd;
+pub mod tls;
 pub mod unit;
 
 use std::collections::BTreeMap;
@@ -177,6 +178,7 @@ pub const RUNNER_TOOLS: &[(&str, &str)] = &[
     ("sleep", "coreutils"),
     ("tail", "coreutils"),
     ("rm", "coreutils"),
+    ("timeout", "coreutils"),
 ];
 
 /// A component's deployment targets. Every method has a default: the runner,

@@ -42,6 +42,16 @@ const HTTP_OK: &str = r#"http_ok() { # HOST PORT PATH: does GET PATH answer 200?
 }
 "#;
 
+const HTTPS_OK: &str = r#"https_ok() { # HOST PORT PATH: does GET PATH over TLS answer 200?
+  # the server's own readiness: its certificate is not judged here
+  local status=""
+  status=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" \
+    | timeout 2 openssl s_client -quiet -connect "$1:$2" 2>/dev/null \
+    | { IFS= read -r line || true; printf '%s' "$line"; }) || true
+  [[ $status == *" 200 "* ]]
+}
+"#;
+
 const SUPERVISE: &str = r#"# Restart a service that exits; three quick failures in a row end the run.
 supervise() {
   local i now ran delay
@@ -87,7 +97,17 @@ pub fn render(s: &Script) -> String {
     macro_rules! out {
         ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
     }
-    let programs: Vec<&str> = s.services.iter().map(|x| x.program).collect();
+    let mut programs: Vec<&str> = s.services.iter().map(|x| x.program).collect();
+    let tls_ready = s
+        .ready
+        .iter()
+        .any(|r| matches!(r, Ready::Http { tls: true, .. }));
+    let steps = s.prepare.iter().flat_map(|p| &p.steps).map(|x| x.program);
+    for program in steps.chain(tls_ready.then_some("openssl")) {
+        if !programs.contains(&program) {
+            programs.push(program);
+        }
+    }
     out!("#!/usr/bin/env bash");
     out!("# {}: {}", s.name, s.title);
     out!(
@@ -113,13 +133,32 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
 "#,
     );
     out!();
-    for svc in &s.services {
+    let https_ready = s
+        .ready
+        .iter()
+        .any(|r| matches!(r, Ready::Http { tls: true, .. }));
+    let needs = s
+        .services
+        .iter()
+        .map(|x| (x.program, x.debian_package))
+        .chain(
+            s.prepare
+                .iter()
+                .flat_map(|p| &p.steps)
+                .map(|x| (x.program, x.debian_package)),
+        )
+        .chain(https_ready.then_some(("openssl", "openssl")));
+    let mut checked = Vec::new();
+    for (program, package) in needs {
+        if checked.contains(&program) {
+            continue;
+        }
+        checked.push(program);
         out!(
             "command -v {prog} >/dev/null 2>&1 || die {msg}",
-            prog = quote(svc.program),
+            prog = quote(program),
             msg = quote(&format!(
-                "{} is not installed; install it with: sudo apt-get install {}",
-                svc.program, svc.debian_package
+                "{program} is not installed; install it with: sudo apt-get install {package}"
             ))
         );
     }
@@ -210,6 +249,31 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
         }
         out!("HLS_SWARM_EOF");
     }
+    for p in &s.prepare {
+        let made: Vec<String> = p
+            .unless_exists
+            .iter()
+            .map(|f| format!("-f {}", word(f)))
+            .collect();
+        if made.is_empty() {
+            out!("{{");
+        } else {
+            out!("if ! [[ {} ]]; then", made.join(" && "));
+        }
+        for step in &p.steps {
+            let args: Vec<String> = step.args.iter().map(word).collect();
+            out!(
+                "  timeout 30 {} {} >>\"$STATE_DIR/prepare.log\" 2>&1 \\",
+                quote(step.program),
+                args.join(" ")
+            );
+            out!(
+                "    || {{ tail -n 10 \"$STATE_DIR/prepare.log\" >&2; die {}; }}",
+                quote(&format!("cannot make {}: {} failed", p.what, step.program))
+            );
+        }
+        out!("{}", if made.is_empty() { "}" } else { "fi" });
+    }
     if let Some(b) = &s.banner {
         out!();
         out!("cat <<HLS_SWARM_EOF");
@@ -239,14 +303,24 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
     out!();
     if !s.ready.is_empty() {
         w.push_str(HTTP_OK);
+        if https_ready {
+            w.push_str(HTTPS_OK);
+        }
         let conds: Vec<String> = s
             .ready
             .iter()
             .map(|r| match r {
                 Ready::File(p) => format!("[[ -f {} ]]", word(p)),
-                Ready::Http { port_var, path } => {
-                    format!("http_ok \"$URL_HOST\" \"${port_var}\" {}", quote(path))
-                }
+                Ready::Http {
+                    port_var,
+                    path,
+                    tls: false,
+                } => format!("http_ok \"$URL_HOST\" \"${port_var}\" {}", quote(path)),
+                Ready::Http {
+                    port_var,
+                    path,
+                    tls: true,
+                } => format!("https_ok \"$URL_HOST\" \"${port_var}\" {}", quote(path)),
             })
             .collect();
         // what each condition is, as `log` arguments (shell words), for the
@@ -256,8 +330,16 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
             .iter()
             .map(|r| match r {
                 Ready::File(p) => format!("{} exists", word(p)),
-                Ready::Http { port_var, path } => {
-                    format!("\"http://$URL_HOST:${port_var}\"{} answers", quote(path))
+                Ready::Http {
+                    port_var,
+                    path,
+                    tls,
+                } => {
+                    let scheme = if *tls { "https" } else { "http" };
+                    format!(
+                        "\"{scheme}://$URL_HOST:${port_var}\"{} answers",
+                        quote(path)
+                    )
                 }
             })
             .collect();

@@ -316,6 +316,7 @@ mod tests {
             free_ports: vec![],
             dirs: vec![],
             files: vec![(Template::var("CONF"), content)],
+            prepare: Vec::new(),
             banner: None,
             services: vec![
                 Run {
