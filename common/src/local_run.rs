@@ -110,7 +110,7 @@ const STEP_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs `program args` to its end (at most [`STEP_LIMIT`]); its output goes
 /// to a log in `state`, quoted in the error when it fails.
-fn run_step(program: &str, args: &[String], state: &Path) -> Result<()> {
+fn run_step(program: &str, args: &[String], env: &[(&str, &str)], state: &Path) -> Result<()> {
     let log_path = state.join("prepare.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -119,6 +119,7 @@ fn run_step(program: &str, args: &[String], state: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", log_path.display()))?;
     let mut child = std::process::Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -240,7 +241,7 @@ pub fn start(script: &Script, opts: &Options) -> Result<Running> {
         }
         for step in &p.steps {
             let args = resolve_all(&step.args, &|v| vars.get(v).cloned())?;
-            run_step(step.program, &args, state.path())
+            run_step(step.program, &args, &step.env, state.path())
                 .with_context(|| format!("cannot make {}", p.what))?;
         }
     }

@@ -244,6 +244,8 @@ pub fn kubernetes_workload(
             .results_claim
             .clone()
             .map(|claim| (claim, results_dir.to_owned())),
+        secret: None,
+        https: false,
         cpu_millis: 100 + per_pod / 4,
         memory_mb: 64 + per_pod * crate::derive::NATIVE_VIEWER_KB / 1024,
         sysctls: crate::sysctl::sysctls(),

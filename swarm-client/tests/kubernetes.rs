@@ -143,6 +143,58 @@ fn the_origin_keeps_its_stream_in_memory_and_is_probed_on_health() {
     assert!(!safe.contains(&"net.core.rmem_max"), "{safe:?}");
 }
 
+/// A TLS origin on Kubernetes: its certificate is a Secret the user
+/// creates (the README says how), mounted read-only where the runner looks
+/// for one, and the probes speak HTTPS; the manifests pass the schemas.
+#[test]
+fn a_tls_origin_mounts_its_secret_and_probes_over_https() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("k");
+    let (code, out) = kubernetes(
+        "test-origin",
+        &["--image", "r.io/o:1", "--set", "tls.enable=true"],
+        &dir,
+    );
+    assert_eq!(code, 0, "{out}");
+    let d = yaml(&dir.join("deployment.yaml"));
+    let pod = &d["spec"]["template"]["spec"];
+    let secret = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "secret")
+        .expect("a secret volume");
+    assert_eq!(secret["secret"]["secretName"], "hls-swarm-test-origin-tls");
+    assert_eq!(secret["secret"]["items"][0]["key"], "tls.crt");
+    assert_eq!(secret["secret"]["items"][0]["path"], "cert.pem");
+    assert_eq!(secret["secret"]["items"][1]["path"], "key.pem");
+    let c = &pod["containers"][0];
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "secret")
+        .expect("mounted");
+    assert_eq!(mount["readOnly"], true);
+    let tls_dir = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "TLS_DIR")
+        .expect("TLS_DIR set");
+    assert_eq!(tls_dir["value"], mount["mountPath"]);
+    assert_eq!(c["livenessProbe"]["httpGet"]["scheme"], "HTTPS");
+    assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], "HTTPS");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(
+        readme.contains(
+            "kubectl create secret tls hls-swarm-test-origin-tls --cert=cert.pem --key=key.pem"
+        ),
+        "{readme}"
+    );
+    testkit::kubernetes_validate(&[dir.join("deployment.yaml"), dir.join("service.yaml")]);
+}
+
 #[test]
 fn bad_input_is_refused_naming_the_value_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();

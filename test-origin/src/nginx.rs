@@ -36,9 +36,9 @@ pub struct LocalSite {
     pub run_dir: Template,
     /// Where access logs go when logging is on.
     pub log_dir: Template,
-    /// Where a made TLS certificate is (`cert.pem`, `key.pem`) when TLS is
-    /// on without `tls.certFile`.
-    pub tls_dir: Template,
+    /// The TLS certificate chain and key nginx reads when TLS is on.
+    pub tls_cert: Template,
+    pub tls_key: Template,
 }
 
 impl LocalSite {
@@ -49,7 +49,8 @@ impl LocalSite {
             root: Template::text(root),
             run_dir: Template::text(run_dir),
             log_dir: Template::text(format!("{run_dir}/logs")),
-            tls_dir: Template::text(format!("{run_dir}/tls")),
+            tls_cert: Template::text(format!("{run_dir}/tls/cert.pem")),
+            tls_key: Template::text(format!("{run_dir}/tls/key.pem")),
         }
     }
 }
@@ -57,9 +58,9 @@ impl LocalSite {
 /// The user the full flavour runs its workers as.
 pub const NGINX_USER: &str = "nginx";
 
-/// Where the full flavour finds a made TLS certificate: the credentials
-/// systemd hands the nginx unit (`LoadCredential=`), readable by its
-/// dynamic user alone.
+/// Where the full flavour finds its TLS certificate and key, made or given:
+/// the credentials systemd hands the nginx unit (`LoadCredential=`),
+/// readable by its dynamic user alone.
 pub const SERVICE_TLS_DIR: &str = "/run/credentials/hls-nginx.service";
 
 struct Paths {
@@ -68,7 +69,8 @@ struct Paths {
     pid: Template,
     temp: Template,
     log_dir: Template,
-    tls_dir: Template,
+    tls_cert: Template,
+    tls_key: Template,
 }
 
 fn paths(c: &Config, flavour: &Flavour) -> Paths {
@@ -81,7 +83,8 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             // directly in /tmp (mode 1777 in the image)
             temp: Template::text("/tmp/nginx_"),
             log_dir: Template::text(c.logging.directory.as_str()),
-            tls_dir: Template::text(SERVICE_TLS_DIR),
+            tls_cert: Template::text(format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::CERT)),
+            tls_key: Template::text(format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::KEY)),
         },
         Flavour::Local(site) => Paths {
             listen: site.listen.clone(),
@@ -89,7 +92,8 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             pid: site.run_dir.join("/nginx.pid"),
             temp: site.run_dir.join("/"),
             log_dir: site.log_dir.clone(),
-            tls_dir: site.tls_dir.clone(),
+            tls_cert: site.tls_cert.clone(),
+            tls_key: site.tls_key.clone(),
         },
     }
 }
@@ -219,20 +223,12 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     if c.tls.enable {
         // HTTP/2 and HTTP/1.1 by ALPN; nginx 1.22 names http2 on `listen`
         out!(" ssl http2 reuseport;");
-        let (cert, key) = match (&c.tls.cert_file, &c.tls.key_file) {
-            (Some(cert), Some(key)) => {
-                (Template::text(cert.as_str()), Template::text(key.as_str()))
-            }
-            _ => (
-                p.tls_dir.join(&format!("/{}", common::deploy::tls::CERT)),
-                p.tls_dir.join(&format!("/{}", common::deploy::tls::KEY)),
-            ),
-        };
+        let (cert, key) = (&p.tls_cert, &p.tls_key);
         w.push_text("        ssl_certificate ");
-        w.push(&q(&cert));
+        w.push(&q(cert));
         out!(";");
         w.push_text("        ssl_certificate_key ");
-        w.push(&q(&key));
+        w.push(&q(key));
         out!(";");
         out!("        ssl_protocols TLSv1.2 TLSv1.3;");
         out!("        ssl_session_cache shared:tls:10m;");

@@ -14,7 +14,7 @@ use crate::banner::{banner, made_ca};
 use crate::config::Config;
 use crate::derive::Derived;
 use crate::ffmpeg::{entry_playlist, ffmpeg_args};
-use crate::nginx::{nginx_args, nginx_config, required_dirs, Flavour, LocalSite};
+use crate::nginx::{nginx_args, nginx_config, required_dirs, Flavour, LocalSite, SERVICE_TLS_DIR};
 
 /// Name of the runner script (the old flake's `test-hls-origin`).
 pub const RUNNER_NAME: &str = "test-hls-origin";
@@ -33,7 +33,8 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         root: hls.clone(),
         run_dir: run.clone(),
         log_dir: Template::var("LOG_DIR"),
-        tls_dir: Template::var("TLS_DIR"),
+        tls_cert: Template::var("TLS_CERT"),
+        tls_key: Template::var("TLS_KEY"),
     });
     let conf = Template::var("NGINX_CONF");
     let scheme = if c.tls.enable { "https" } else { "http" };
@@ -71,6 +72,20 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
             help: "address nginx listens on (0.0.0.0: every interface)".into(),
         },
     ];
+    // what nginx reads: the given files, or those made in TLS_DIR
+    let tls_files = c.tls.enable.then(|| {
+        [
+            (
+                "TLS_CERT",
+                tls_file(c.tls.cert_file.as_ref(), common::deploy::tls::CERT),
+            ),
+            (
+                "TLS_KEY",
+                tls_file(c.tls.key_file.as_ref(), common::deploy::tls::KEY),
+            ),
+        ]
+    });
+    let tls_files = tls_files.into_iter().flatten();
     let mut prepare = Vec::new();
     if made_tls {
         let tls = Template::var("TLS_DIR");
@@ -84,10 +99,40 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 key = common::deploy::tls::KEY
             ),
         });
-        dirs.push(tls.clone());
         let names: Vec<String> = c.tls.names.iter().map(|n| n.to_string()).collect();
-        prepare.push(common::deploy::tls::make_certificate(&tls, &names));
+        let mut make = common::deploy::tls::make_certificate(&tls, &names);
+        make.unit = Some(unit::Service {
+            name: TLS_UNIT.into(),
+            description: format!(
+                "hls-swarm test origin: the TLS certificate, made once (profile {profile})"
+            ),
+            state_directory: Some(SERVICE_TLS_STATE.into()),
+            note: Some(format!(
+                "viewers trust /var/lib/{SERVICE_TLS_STATE}/{}; delete cert.pem to make a new one",
+                common::deploy::tls::CA
+            )),
+            ..Default::default()
+        });
+        prepare.push(make);
     }
+    // what the nginx unit reads its certificate from: the files the config
+    // names, or those the TLS unit made
+    let credentials: Vec<(String, String)> = if !c.tls.enable {
+        Vec::new()
+    } else {
+        let state = |name: &str| format!("/var/lib/{SERVICE_TLS_STATE}/{name}");
+        let (cert, key) = match (&c.tls.cert_file, &c.tls.key_file) {
+            (Some(cert), Some(key)) => (cert.to_string(), key.to_string()),
+            _ => (
+                state(common::deploy::tls::CERT),
+                state(common::deploy::tls::KEY),
+            ),
+        };
+        vec![
+            (common::deploy::tls::CERT.into(), cert),
+            (common::deploy::tls::KEY.into(), key),
+        ]
+    };
     Script {
         name: RUNNER_NAME.into(),
         title: format!("the hls-swarm test origin, profile {profile} (FFmpeg + nginx)"),
@@ -97,7 +142,10 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
             ("NGINX_CONF", run.join("/nginx.conf")),
             ("LISTEN", listen),
             ("BASE_URL", base_url),
-        ],
+        ]
+        .into_iter()
+        .chain(tls_files)
+        .collect(),
         free_ports: vec![("URL_HOST", "PORT")],
         dirs,
         files: vec![(conf.clone(), nginx_config(c, d, &flavour))],
@@ -144,6 +192,12 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                         SERVICE_RUN.to_owned()
                     }),
                     bind_read_only_paths: vec![hls_dir.to_owned()],
+                    requires: if made_tls {
+                        vec![format!("{TLS_UNIT}.service")]
+                    } else {
+                        Vec::new()
+                    },
+                    load_credentials: credentials,
                     limit_nofile: Some(65535),
                     strict: true,
                     wanted_by: Some("multi-user.target".into()),
@@ -171,6 +225,16 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 ("LOG_DIR", format!("/run/{SERVICE_RUN}/logs")),
                 ("RUN_DIR", format!("/run/{SERVICE_RUN}")),
                 ("NGINX_CONF", "/etc/hls-swarm/test-origin/nginx.conf".into()),
+                ("TLS_DIR", format!("/var/lib/{SERVICE_TLS_STATE}")),
+                // nginx's dynamic user reads them as its credentials
+                (
+                    "TLS_CERT",
+                    format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::CERT),
+                ),
+                (
+                    "TLS_KEY",
+                    format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::KEY),
+                ),
             ],
             units: unit::Units {
                 component: "test-origin".into(),
@@ -212,6 +276,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("ffmpeg", "ffmpeg"),
     ("ffprobe", "ffmpeg"),
     ("nginx", "nginx-light"),
+    // makes the TLS certificate at start and checks readiness over TLS
+    ("openssl", "openssl"),
 ];
 
 /// The non-root user of the image.
@@ -262,6 +328,25 @@ pub fn image_parts(profile: &str, c: &Config, d: &Derived) -> ImageParts {
 /// (RuntimeDirectory).
 const SERVICE_RUN: &str = "hls-nginx";
 
+/// A TLS file nginx reads in a run: the one the config names, or `name` in
+/// the run's `TLS_DIR`.
+fn tls_file(given: Option<&common::types::AbsPath>, name: &str) -> Template {
+    match given {
+        Some(path) => Template::text(path.as_str()),
+        None => Template::var("TLS_DIR").join(&format!("/{name}")),
+    }
+}
+
+/// The TLS Secret of the origin on Kubernetes, and where it is mounted.
+pub const KUBERNETES_TLS_SECRET: &str = "hls-swarm-test-origin-tls";
+const KUBERNETES_TLS_DIR: &str = "/etc/hls-swarm/tls";
+
+/// The unit that makes the TLS certificate when run by systemd.
+const TLS_UNIT: &str = "hls-tls";
+
+/// Where that unit keeps the certificate: `/var/lib/<this>`.
+const SERVICE_TLS_STATE: &str = "hls-origin-tls";
+
 /// The origin's units (systemd target and NixOS module): the run
 /// description's services as system services, programs at `program_path`.
 pub fn units(
@@ -290,6 +375,10 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> anyhow::Result<St
         programs: [
             ("hls-generator".to_owned(), "${cfg.ffmpeg}/bin/ffmpeg".to_owned()),
             ("hls-nginx".to_owned(), "${cfg.nginx}/bin/nginx".to_owned()),
+            // the commands of the TLS unit
+            ("openssl".to_owned(), "${pkgs.openssl}/bin/openssl".to_owned()),
+            ("mkdir".to_owned(), "${pkgs.coreutils}/bin/mkdir".to_owned()),
+            ("rm".to_owned(), "${pkgs.coreutils}/bin/rm".to_owned()),
         ]
         .into(),
         users: units.users.iter().map(|(n, d, _)| (n.clone(), d.clone())).collect(),
@@ -452,7 +541,7 @@ pub fn kubernetes_workload(
     d: &Derived,
     k: &common::deploy::kubernetes::Options,
 ) -> anyhow::Result<common::deploy::kubernetes::Workload> {
-    use common::deploy::kubernetes::{Kind, ScratchVolume, Value, Workload};
+    use common::deploy::kubernetes::{Kind, ScratchVolume, SecretMount, Value, Workload};
     let hls = c.server.hls_dir.to_string();
     let mut env = vec![
         ("HLS_DIR".to_owned(), Value::Text(hls.clone())),
@@ -476,6 +565,36 @@ pub fn kubernetes_workload(
             memory: false,
         });
     }
+    // the certificate of a TLS origin: a Secret the user creates (made in a
+    // pod, its CA would be of no use to anyone outside)
+    let secret = c.tls.enable.then(|| {
+        env.push(("TLS_DIR".to_owned(), Value::Text(KUBERNETES_TLS_DIR.into())));
+        SecretMount {
+            name: KUBERNETES_TLS_SECRET.into(),
+            mount: KUBERNETES_TLS_DIR.into(),
+            items: vec![
+                ("tls.crt".into(), common::deploy::tls::CERT.into()),
+                ("tls.key".into(), common::deploy::tls::KEY.into()),
+            ],
+        }
+    });
+    let scheme = if c.tls.enable { "https" } else { "http" };
+    let mut notes = vec![format!(
+        "Viewers in the cluster load `{scheme}://hls-swarm-test-origin:{}/stream.m3u8`. From \
+         your machine: `kubectl port-forward deployment/hls-swarm-test-origin {}` and \
+         {scheme}://127.0.0.1:{}/stream.m3u8. The CPU and memory requests are starting \
+         points from the profile ({} variant(s), {} MiB of stream in memory).",
+        c.server.port, c.server.port, c.server.port, d.variant_count, d.recommended_tmpfs_mb
+    )];
+    if c.tls.enable {
+        notes.push(format!(
+            "The origin serves HTTPS with the certificate of the TLS Secret \
+             `{KUBERNETES_TLS_SECRET}`, which you create before applying: \
+             `kubectl create secret tls {KUBERNETES_TLS_SECRET} --cert=cert.pem --key=key.pem` \
+             (a certificate for `hls-swarm-test-origin` and the names viewers use; the pod \
+             waits until the Secret exists). Viewers trust its CA with `--ca-file`."
+        ));
+    }
     let variants = d.variant_count;
     Ok(Workload {
         name: "hls-swarm-test-origin".into(),
@@ -498,14 +617,10 @@ pub fn kubernetes_workload(
         memory_mb: d.recommended_tmpfs_mb + 256 * variants + 128,
         memory_volumes: volumes,
         claim: None,
+        secret,
+        https: c.tls.enable,
         sysctls: crate::sysctl::sysctls(),
-        notes: vec![format!(
-            "Viewers in the cluster load `http://hls-swarm-test-origin:{}/stream.m3u8`. From \
-             your machine: `kubectl port-forward deployment/hls-swarm-test-origin {}` and \
-             http://127.0.0.1:{}/stream.m3u8. The CPU and memory requests are starting \
-             points from the profile ({} variant(s), {} MiB of stream in memory).",
-            c.server.port, c.server.port, c.server.port, variants, d.recommended_tmpfs_mb
-        )],
+        notes,
     })
 }
 

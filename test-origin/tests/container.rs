@@ -92,12 +92,12 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
         tmp.path().join("c.tar"),
     );
     let report = build(Path::new(BIN), &a, &tmp.path().join("cache1"), &[]);
-    assert!(report.contains("7 of 7 layers compressed"), "{report}");
+    assert!(report.contains("8 of 8 layers compressed"), "{report}");
     // a second cold build (fresh cache) and a warm one give the same bytes
     build(Path::new(BIN), &b, &tmp.path().join("cache2"), &[]);
     assert_eq!(sha256(&a), sha256(&b));
     let warm = build(Path::new(BIN), &b, &tmp.path().join("cache1"), &[]);
-    assert!(warm.contains("0 of 7 layers compressed"), "{warm}");
+    assert!(warm.contains("0 of 8 layers compressed"), "{warm}");
     assert_eq!(sha256(&a), sha256(&b));
     let manifest =
         |p: &Path| skopeo(&["inspect", "--raw", &format!("oci-archive:{}", p.display())]);
@@ -461,4 +461,115 @@ fn push_to_a_local_registry_matches_the_local_digest() {
     );
     let _ = registry.kill();
     let _ = registry.wait();
+}
+
+/// Whether the container `name` is running.
+fn podman_running(name: &str) -> bool {
+    let out = podman()
+        .args(["inspect", name, "--format", "{{.State.Running}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "true"
+}
+
+/// `curl --http2` of `url` trusting `ca` (`-k` when `None`): the HTTP
+/// version and status it printed, or why it failed.
+fn curl_h2(url: &str, ca: Option<&Path>) -> Result<String, String> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--http2", "--max-time", "5", "-o", "/dev/null"])
+        .args(["-w", "%{http_version} %{http_code}"]);
+    match ca {
+        Some(ca) => cmd.arg("--cacert").arg(ca),
+        None => cmd.arg("-k"),
+    };
+    let out = cmd.arg(url).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A TLS origin image: the certificate is made when the container starts
+/// (into a TLS_DIR the host mounted, so the host can trust its CA), and a
+/// certificate mounted read-only is used as it is.
+#[test]
+fn podman_runs_a_tls_origin_with_a_certificate_made_at_start_or_mounted() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("origin.tar");
+    let mut args = TINY.to_vec();
+    args.extend(["-p", "stress-test", "--set", "tls.enable=true"]);
+    build(Path::new(BIN), &archive, &tmp.path().join("cache"), &args);
+    let image = "localhost/hls-swarm-test-origin:stress-test";
+    let name = format!("hls-swarm-origin-tls-{}", std::process::id());
+    let rm = |n: &str| {
+        vec![
+            "rm".to_owned(),
+            "-f".into(),
+            "-t".into(),
+            "1".into(),
+            n.to_owned(),
+        ]
+    };
+    let _cleanup = Cleanup(vec![
+        rm(&name),
+        vec!["rmi".into(), "-f".into(), image.into()],
+    ]);
+    testkit::run_ok(podman().arg("load").arg("-i").arg(&archive));
+    // the container's user (uid 1000) writes the certificate here
+    let tls = tmp.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tls, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let start = |mount: &str| -> String {
+        let port = free_port();
+        testkit::run_ok(
+            podman()
+                .args(["run", "-d", "--name", &name])
+                .args(LIMITS)
+                .args(["-p", &format!("127.0.0.1:{port}:17080")])
+                .args(["-e", "TLS_DIR=/tls", "-v"])
+                .arg(format!("{}:/tls:{mount}", tls.display()))
+                .arg(image),
+        );
+        format!("https://127.0.0.1:{port}/stream.m3u8")
+    };
+    let wait = |url: &str, ca: Option<&Path>| {
+        let t = Instant::now();
+        loop {
+            match curl_h2(url, ca) {
+                Ok(r) if r == "2 200" => return,
+                _ if !podman_running(&name) => {
+                    let logs = podman().args(["logs", &name]).output().unwrap();
+                    panic!(
+                        "the container stopped:\n{}",
+                        String::from_utf8_lossy(&logs.stderr)
+                    );
+                }
+                r if t.elapsed() > Duration::from_secs(60) => {
+                    let logs = podman().args(["logs", &name]).output().unwrap();
+                    panic!(
+                        "{r:?} after 60 s:\n{}",
+                        String::from_utf8_lossy(&logs.stderr)
+                    );
+                }
+                _ => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+    };
+    let url = start("rw");
+    let ca = tls.join("ca.pem");
+    // the CA appears when the container has made the certificate
+    wait(&url, Some(&ca));
+    assert!(!tls.join("ca.key").exists(), "the CA's key was deleted");
+    testkit::run_ok(podman().args(["rm", "-f", "-t", "10", &name]));
+
+    // mounted read-only: used as it is, nothing made
+    let cert = std::fs::read(tls.join("cert.pem")).unwrap();
+    std::fs::remove_file(&ca).unwrap();
+    let url = start("ro");
+    wait(&url, None);
+    assert!(!ca.exists());
+    assert_eq!(std::fs::read(tls.join("cert.pem")).unwrap(), cert);
 }

@@ -178,3 +178,100 @@ fn sysctl_apply_skips_keys_the_kernel_lacks() {
     assert!(err.contains("set net.core.somaxconn = 65535"), "{err}");
     assert_eq!(std::fs::read_to_string(&p).unwrap(), "65535\n");
 }
+
+/// TLS with a made certificate as system services: a oneshot unit makes it
+/// once (its commands, run here as written, give a certificate its CA
+/// verifies), nginx requires that unit and reads the files as its
+/// credentials, and the NixOS module runs the same commands from nixpkgs.
+#[test]
+fn tls_units_make_the_certificate_once_and_hand_it_to_nginx() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let listed = run(&[
+        "systemd",
+        "--set",
+        "tls.enable=true",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(listed.lines().count(), 10, "{listed}");
+    let sd = out.join("systemd");
+    let (tls_unit, nginx) = (sd.join("hls-tls.service"), sd.join("hls-nginx.service"));
+    testkit::tools::systemd_verify(&[&tls_unit, &nginx]).unwrap_or_else(|e| panic!("{e}"));
+    let unit = std::fs::read_to_string(&tls_unit).unwrap();
+    for line in [
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "StateDirectory=hls-origin-tls",
+        "ConditionPathExists=|!/var/lib/hls-origin-tls/cert.pem",
+        "Environment=TLS_DIR=/var/lib/hls-origin-tls",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "no {line}:\n{unit}");
+    }
+    let nginx_unit = std::fs::read_to_string(&nginx).unwrap();
+    for line in [
+        "Requires=hls-tls.service",
+        "LoadCredential=cert.pem:/var/lib/hls-origin-tls/cert.pem",
+        "LoadCredential=key.pem:/var/lib/hls-origin-tls/key.pem",
+    ] {
+        assert!(
+            nginx_unit.lines().any(|l| l == line),
+            "no {line}:\n{nginx_unit}"
+        );
+    }
+
+    // the oneshot's commands, as written, into a directory of this test
+    let tls = dir.path().join("tls");
+    for exec in unit.lines().filter_map(|l| l.strip_prefix("ExecStart=")) {
+        let line = exec.replace("${TLS_DIR}", tls.to_str().unwrap());
+        testkit::run_ok(
+            Command::new("sh")
+                .args(["-c", &line])
+                .env("OPENSSL_CONF", "/dev/null"),
+        );
+    }
+    let mut made: Vec<String> = std::fs::read_dir(&tls)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    made.sort();
+    assert_eq!(made, ["ca.pem", "cert.pem", "key.pem"]);
+    let verified = testkit::run_ok(
+        Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(tls.join("ca.pem"))
+            .arg(tls.join("cert.pem")),
+    );
+    assert!(verified.contains(": OK"), "{verified}");
+
+    // nginx, handed those files as its credentials, accepts its config
+    let conf = std::fs::read_to_string(out.join("hls-swarm/test-origin/nginx.conf")).unwrap();
+    assert!(conf.contains("ssl_certificate \"/run/credentials/hls-nginx.service/cert.pem\";"));
+    let text = conf
+        .replace("/run/credentials/hls-nginx.service", tls.to_str().unwrap())
+        .replace("/run/hls-nginx", dir.path().join("run").to_str().unwrap());
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let test_conf = dir.path().join("t.conf");
+    std::fs::write(&test_conf, text).unwrap();
+    testkit::tools::nginx_t_file(&test_conf, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+
+    let nix = dir.path().join("nix");
+    run(&[
+        "nixos-module",
+        "--set",
+        "tls.enable=true",
+        "-o",
+        nix.to_str().unwrap(),
+    ]);
+    let module = nix.join("test-origin.nix");
+    testkit::tools::nix_parse(&module).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&module).unwrap();
+    for part in [
+        "systemd.services.hls-tls = {",
+        "\"${pkgs.coreutils}/bin/mkdir -p \\${TLS_DIR}\"",
+        "\"${pkgs.openssl}/bin/openssl req -x509 ",
+        "LoadCredential = [ \"cert.pem:/var/lib/hls-origin-tls/cert.pem\"",
+    ] {
+        assert!(text.contains(part), "no {part}:\n{text}");
+    }
+}

@@ -222,7 +222,9 @@ impl<K: clap::Args> TargetCommand<K> {
                 binaries,
             } => {
                 let l = profile.load::<C>()?;
-                let programs = resolve_programs::<C>(&binaries, false)?;
+                // with the runner's tools: a oneshot unit may run them
+                // (mkdir, rm)
+                let programs = resolve_programs::<C>(&binaries, true)?;
                 for (name, path) in &programs {
                     let s = path.to_str().ok_or_else(|| {
                         UsageError(format!("{name}: {} is not UTF-8", path.display()))

@@ -324,6 +324,8 @@ pub fn kubernetes<C: Targets>(
         probes,
         memory_volumes: Vec::new(),
         claim: None,
+        secret: None,
+        https: false,
         cpu_millis: 100,
         memory_mb: 64,
         sysctls: C::sysctls(),

@@ -97,6 +97,8 @@ pub struct Step {
     pub program: &'static str,
     pub debian_package: &'static str,
     pub args: Vec<Template>,
+    /// Its environment besides the caller's (fixed values).
+    pub env: Vec<(&'static str, &'static str)>,
 }
 
 /// Work done before the services start, unless what it makes is already
@@ -109,6 +111,10 @@ pub struct Prepare {
     /// Skipped when every one of these files exists.
     pub unless_exists: Vec<Template>,
     pub steps: Vec<Step>,
+    /// Its oneshot unit when the services run as system services; its
+    /// commands and condition are filled in from the steps by
+    /// [`super::systemd::units_of`]. `None`: not done there.
+    pub unit: Option<unit::Service>,
 }
 
 /// How the services of a run description run as system services (the

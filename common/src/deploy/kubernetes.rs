@@ -14,10 +14,10 @@ use k8s_openapi::api::batch::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, PodAffinityTerm,
-    PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, Sysctl, Volume,
-    VolumeMount, WeightedPodAffinityTerm,
+    HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaimVolumeSource,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service,
+    ServicePort, ServiceSpec, Sysctl, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -83,6 +83,17 @@ pub struct ScratchVolume {
     pub memory: bool,
 }
 
+/// A Secret a pod mounts.
+#[derive(Clone, Debug)]
+pub struct SecretMount {
+    /// The Secret's name; the README says how to create it.
+    pub name: String,
+    /// Where it is mounted.
+    pub mount: String,
+    /// Its keys and the file each becomes (`tls.crt` → `cert.pem`).
+    pub items: Vec<(String, String)>,
+}
+
 /// A component on Kubernetes: what its pods run and how they are reached,
 /// probed, sized and spread. Built by each component from its own
 /// deployment description; rendered by [`objects`].
@@ -112,6 +123,10 @@ pub struct Workload {
     pub memory_volumes: Vec<ScratchVolume>,
     /// A PersistentVolumeClaim mounted at a path: (claim, path).
     pub claim: Option<(String, String)>,
+    /// A Secret the user creates, mounted read-only (a TLS certificate).
+    pub secret: Option<SecretMount>,
+    /// The probes speak HTTPS (the server's certificate is not checked).
+    pub https: bool,
     /// Requests (CPU millicores, memory MiB); the memory is also the limit.
     /// No CPU limit: throttling would distort what the pod measures.
     pub cpu_millis: u64,
@@ -177,6 +192,7 @@ impl Workload {
             http_get: self.probes.as_ref().map(|(port, _, _)| HTTPGetAction {
                 path: Some(path.to_owned()),
                 port: IntOrString::String(port.clone()),
+                scheme: self.https.then(|| "HTTPS".to_owned()),
                 ..Default::default()
             }),
             period_seconds: Some(period),
@@ -198,6 +214,14 @@ impl Workload {
             mounts.push(VolumeMount {
                 name: "results".into(),
                 mount_path: path.clone(),
+                ..Default::default()
+            });
+        }
+        if let Some(secret) = &self.secret {
+            mounts.push(VolumeMount {
+                name: "secret".into(),
+                mount_path: secret.mount.clone(),
+                read_only: Some(true),
                 ..Default::default()
             });
         }
@@ -296,6 +320,27 @@ impl Workload {
                 name: "results".into(),
                 persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                     claim_name: claim.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        if let Some(secret) = &self.secret {
+            volumes.push(Volume {
+                name: "secret".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.name.clone()),
+                    items: Some(
+                        secret
+                            .items
+                            .iter()
+                            .map(|(key, path)| KeyToPath {
+                                key: key.clone(),
+                                path: path.clone(),
+                                mode: None,
+                            })
+                            .collect(),
+                    ),
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -21,7 +21,9 @@ pub struct Module {
     /// Package options: (option name, attribute in `pkgs`).
     pub packages: Vec<(String, String)>,
     /// For each service, the Nix expression of its program (replaces the
-    /// first word of `ExecStart`), e.g. `${cfg.ffmpeg}/bin/ffmpeg`.
+    /// first word of `ExecStart`), e.g. `${cfg.ffmpeg}/bin/ffmpeg`; also,
+    /// by program name, that of a oneshot's commands
+    /// (`openssl` → `${pkgs.openssl}/bin/openssl`).
     pub programs: BTreeMap<String, String>,
     /// System users: (name, description).
     pub users: Vec<(String, String)>,
@@ -169,12 +171,33 @@ pub fn render(m: &Module) -> String {
         }
         for (k, vs) in grouped {
             let value = if k == "ExecStart" {
-                let line = &vs[0];
-                match (m.programs.get(&s.name), line.split_once(' ')) {
-                    // the program is a Nix store path; the rest is unit text
-                    (Some(expr), Some((_, rest))) => format!("\"{expr} {}\"", escape(rest)),
-                    (Some(expr), None) => format!("\"{expr}\""),
-                    (None, _) => string(line),
+                let lines: Vec<String> = vs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, line)| {
+                        let (first, rest) = match line.split_once(' ') {
+                            Some((f, r)) => (f, Some(r)),
+                            None => (line.as_str(), None),
+                        };
+                        // the service's program, or a program by its name
+                        let expr = if i == 0 {
+                            m.programs.get(&s.name)
+                        } else {
+                            None
+                        }
+                        .or_else(|| m.programs.get(first));
+                        // the program is a Nix store path; the rest is unit text
+                        match (expr, rest) {
+                            (Some(expr), Some(rest)) => format!("\"{expr} {}\"", escape(rest)),
+                            (Some(expr), None) => format!("\"{expr}\""),
+                            (None, _) => string(line),
+                        }
+                    })
+                    .collect();
+                if lines.len() == 1 {
+                    lines[0].clone()
+                } else {
+                    format!("[ {} ]", lines.join(" "))
                 }
             } else if vs.len() == 1 {
                 string(&vs[0])

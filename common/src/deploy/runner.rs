@@ -262,8 +262,14 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
         }
         for step in &p.steps {
             let args: Vec<String> = step.args.iter().map(word).collect();
+            let env: Vec<String> = step
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={} ", quote(v)))
+                .collect();
             out!(
-                "  timeout 30 {} {} >>\"$STATE_DIR/prepare.log\" 2>&1 \\",
+                "  {}timeout 30 {} {} >>\"$STATE_DIR/prepare.log\" 2>&1 \\",
+                env.concat(),
                 quote(step.program),
                 args.join(" ")
             );

@@ -44,7 +44,7 @@ const STRICT: &[&str] = &["SystemCallFilter=~@resources", "MemoryDenyWriteExecut
 pub fn service_settings(s: &Service) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, val: String| v.push((k.to_owned(), val));
-    set("Type", "exec".into());
+    set("Type", if s.oneshot { "oneshot" } else { "exec" }.into());
     if let Some(f) = &s.environment_file {
         set("EnvironmentFile", exec_word(f));
     }
@@ -53,8 +53,17 @@ pub fn service_settings(s: &Service) -> Vec<(String, String)> {
     }
     let words: Vec<String> = s.exec_start.iter().map(exec_template).collect();
     set("ExecStart", words.join(" "));
-    set("Restart", s.restart.clone());
-    set("RestartSec", format!("{}s", s.restart_sec));
+    for more in &s.exec_start_more {
+        let words: Vec<String> = more.iter().map(exec_template).collect();
+        set("ExecStart", words.join(" "));
+    }
+    if s.oneshot {
+        // done once it has run; dependents start after it
+        set("RemainAfterExit", "yes".into());
+    } else {
+        set("Restart", s.restart.clone());
+        set("RestartSec", format!("{}s", s.restart_sec));
+    }
     if let Some(u) = &s.user {
         set("User", u.clone());
         set("Group", u.clone());
@@ -73,6 +82,12 @@ pub fn service_settings(s: &Service) -> Vec<(String, String)> {
     }
     if let Some(r) = &s.runtime_directory {
         set("RuntimeDirectory", r.clone());
+    }
+    if let Some(d) = &s.state_directory {
+        set("StateDirectory", d.clone());
+    }
+    for (name, path) in &s.load_credentials {
+        set("LoadCredential", exec_word(&format!("{name}:{path}")));
     }
     for p in &s.read_write_paths {
         set("ReadWritePaths", exec_word(p));
@@ -99,9 +114,16 @@ pub fn render_service(s: &Service) -> String {
     }
     let after: Vec<&str> = std::iter::once("network-online.target")
         .chain(s.after.iter().map(String::as_str))
+        .chain(s.requires.iter().map(String::as_str))
         .collect();
     let _ = writeln!(w, "After={}", after.join(" "));
     let _ = writeln!(w, "Wants=network-online.target");
+    if !s.requires.is_empty() {
+        let _ = writeln!(w, "Requires={}", s.requires.join(" "));
+    }
+    for f in &s.unless_exists {
+        let _ = writeln!(w, "ConditionPathExists=|!{}", exec_word(f));
+    }
     let _ = writeln!(w);
     let _ = writeln!(w, "[Service]");
     for (k, v) in service_settings(s) {
@@ -186,31 +208,61 @@ pub fn units_of(
         }
     }
     let mut units = sys.units.clone();
+    // A command of a unit: its program's path, then its arguments, where a
+    // setting stays `${NAME}` (set by an `Environment=` line) and a computed
+    // value is written in.
+    let command =
+        |unit: &mut Service, program: &str, args: &[Template]| -> anyhow::Result<Vec<Template>> {
+            let mut words = vec![Template::text(program_path(program)?)];
+            for arg in args {
+                for name in arg.vars() {
+                    match (setting(name), value(name)) {
+                        (Some(_), Some(v)) => {
+                            if !unit.environment.iter().any(|(k, _)| k == name) {
+                                unit.environment.push((name.to_owned(), v));
+                            }
+                        }
+                        (Some(_), None) if unit.environment_file.is_some() => {}
+                        (_, None) => bail!(
+                            "{}: `{name}` has no value for the system service {}",
+                            s.name,
+                            unit.name
+                        ),
+                        (None, Some(_)) => {}
+                    }
+                }
+                words.push(arg.bind(&|n| if setting(n).is_some() { None } else { value(n) }));
+            }
+            Ok(words)
+        };
+    for p in &s.prepare {
+        let Some(unit) = &p.unit else { continue };
+        let mut unit = unit.clone();
+        debug_assert!(unit.exec_start.is_empty(), "filled in from the steps");
+        unit.oneshot = true;
+        for step in &p.steps {
+            for (k, v) in &step.env {
+                if !unit.environment.iter().any(|(n, _)| n == k) {
+                    unit.environment.push(((*k).to_owned(), (*v).to_owned()));
+                }
+            }
+            let words = command(&mut unit, step.program, &step.args)?;
+            if unit.exec_start.is_empty() {
+                unit.exec_start = words;
+            } else {
+                unit.exec_start_more.push(words);
+            }
+        }
+        for f in &p.unless_exists {
+            unit.unless_exists.push(f.resolve(&|n| value(n))?);
+        }
+        units.services.push(unit);
+    }
     for svc in &s.services {
         let Some(unit) = &svc.unit else { continue };
         let mut unit = unit.clone();
         debug_assert!(unit.exec_start.is_empty(), "filled in from the service");
-        unit.exec_start = vec![Template::text(program_path(svc.program)?)];
-        for arg in &svc.args {
-            for name in arg.vars() {
-                match (setting(name), value(name)) {
-                    (Some(_), Some(v)) => {
-                        if !unit.environment.iter().any(|(k, _)| k == name) {
-                            unit.environment.push((name.to_owned(), v));
-                        }
-                    }
-                    (Some(_), None) if unit.environment_file.is_some() => {}
-                    (_, None) => bail!(
-                        "{}: `{name}` has no value for the system service {}",
-                        s.name,
-                        unit.name
-                    ),
-                    (None, Some(_)) => {}
-                }
-            }
-            unit.exec_start
-                .push(arg.bind(&|n| if setting(n).is_some() { None } else { value(n) }));
-        }
+        unit.exec_start = command(&mut unit, svc.program, &svc.args)?;
         units.services.push(unit);
     }
     let lookup = |n: &str| value(n);

@@ -96,17 +96,30 @@ pub fn make_certificate(dir: &Template, names: &[String]) -> Prepare {
         program: "openssl",
         debian_package: "openssl",
         args,
+        // the same certificates whatever the host's openssl.cnf says, and
+        // none is needed in an image
+        env: vec![("OPENSSL_CONF", "/dev/null")],
     };
     Prepare {
+        unit: None,
         what: "a TLS certificate".into(),
         unless_exists: vec![file(CERT), file(KEY)],
         steps: vec![
+            // the directory may be the user's (a mounted one, read-only when
+            // it holds their certificate): made here, only when needed
+            Step {
+                program: "mkdir",
+                debian_package: "coreutils",
+                args: vec![text("-p"), dir.clone()],
+                env: Vec::new(),
+            },
             openssl(ca),
             openssl(server),
             Step {
                 program: "rm",
                 debian_package: "coreutils",
                 args: vec![text("-f"), ca_key],
+                env: Vec::new(),
             },
         ],
     }

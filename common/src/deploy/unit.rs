@@ -39,6 +39,20 @@ pub struct Service {
     pub strict: bool,
     /// `EnvironmentFile=` (settings the admin provides, e.g. a stream URL).
     pub environment_file: Option<String>,
+    /// `oneshot`: runs its commands to their end, once (`exec` otherwise).
+    pub oneshot: bool,
+    /// A oneshot's commands after `exec_start`, in order.
+    pub exec_start_more: Vec<Vec<Template>>,
+    /// Run only when one of these files is missing
+    /// (`ConditionPathExists=|!PATH`).
+    pub unless_exists: Vec<String>,
+    /// Units it needs started first (`Requires=` and `After=`).
+    pub requires: Vec<String>,
+    /// `/var/lib/<this>` created for it.
+    pub state_directory: Option<String>,
+    /// Files handed to it (`LoadCredential=NAME:PATH`): readable in
+    /// `/run/credentials/<unit>.service/NAME` by its user alone.
+    pub load_credentials: Vec<(String, String)>,
 }
 
 /// A slice unit.
