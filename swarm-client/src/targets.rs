@@ -433,6 +433,7 @@ pub fn microvm_spec(
             .to_vec(),
         // the metrics endpoint's liveness answer: the swarm runs
         health: Some((c.metrics_port as u16, "/healthz".into())),
+        tls: None,
     })
 }
 

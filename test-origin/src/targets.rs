@@ -451,8 +451,11 @@ pub fn microvm_spec(
             "ext4",
             "sch_cake",
         ]
+        .into_iter()
+        // the TLS certificate comes through QEMU's firmware config
+        .chain(c.tls.enable.then_some("qemu_fw_cfg"))
         .map(String::from)
-        .to_vec(),
+        .collect(),
         sysctls,
         services: vec![GuestService {
             name: "test origin".into(),
@@ -461,7 +464,11 @@ pub fn microvm_spec(
                 ("HLS_DIR".into(), c.server.hls_dir.to_string()),
                 ("LISTEN_ADDR".into(), "0.0.0.0".into()),
                 ("LOG_DIR".into(), c.logging.directory.to_string()),
-            ],
+            ]
+            .into_iter()
+            // the certificate the host handed the guest
+            .chain(c.tls.enable.then(|| ("TLS_DIR".into(), VM_TLS_DIR.into())))
+            .collect(),
             argv: vec![format!("/usr/local/bin/{RUNNER_NAME}")],
             user: IMAGE_USER.0.into(),
         }],
@@ -469,8 +476,31 @@ pub fn microvm_spec(
         serial_port: 17022,
         guest_env: vec![],
         health: Some((c.server.port as u16, "/health".into())),
+        tls: c.tls.enable.then(|| common::deploy::microvm::VmTls {
+            // where the guest's runner script has nginx read them: the
+            // files the config names, or those in its TLS_DIR
+            guest_cert: c.tls.cert_file.as_ref().map_or_else(
+                || format!("{VM_TLS_DIR}/{}", common::deploy::tls::CERT),
+                |f| f.to_string(),
+            ),
+            guest_key: c.tls.key_file.as_ref().map_or_else(
+                || format!("{VM_TLS_DIR}/{}", common::deploy::tls::KEY),
+                |f| f.to_string(),
+            ),
+            owner: IMAGE_USER.0.into(),
+            host_files: c
+                .tls
+                .cert_file
+                .as_ref()
+                .zip(c.tls.key_file.as_ref())
+                .map(|(cert, key)| (cert.to_string(), key.to_string())),
+            names: c.tls.names.iter().map(|n| n.to_string()).collect(),
+        }),
     })
 }
+
+/// Where the guest's origin finds the TLS certificate the host handed it.
+const VM_TLS_DIR: &str = "/run/tls";
 
 /// The origin's machine (SPEC's 4 vCPUs / 4096 MB): the microVM and the
 /// microvm.nix guest are both made from it.

@@ -222,30 +222,50 @@ fn swarm_vm_against(http: u16) -> String {
 
 /// With logging on, the VM keeps nginx's logs on a persistent ext4 volume,
 /// written through a clean guest shutdown by microvm-stop.
+/// `curl` of `url` trusting `ca`: the body when it answered 200.
+fn curl_ok(url: &str, ca: &std::path::Path) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--fail", "--cacert"])
+        .arg(ca)
+        .arg(url)
+        .output()
+        .expect("curl is installed");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The logged profile over TLS: its access logs go to a volume that outlives
+/// the VM, and `microvm-run` makes the certificate on the host (the CA stays
+/// there for viewers) and hands it to the guest at start.
 #[test]
-fn a_logged_vm_keeps_its_logs_on_a_volume() {
+fn a_logged_tls_vm_keeps_its_logs_on_a_volume() {
     let _g = serial();
-    let dir = origin_vm(&["-p", "logged"]);
+    let dir = origin_vm(&["-p", "logged", "--set", "tls.enable=true"]);
+    if let Err(e) = testkit::tools::shellcheck(&dir.path().join("bin/microvm-run")) {
+        panic!("microvm-run: {e}");
+    }
     let http = free_port();
-    testkit::run_ok(
+    let started = testkit::run_ok(
         Command::new(dir.path().join("bin/microvm-run"))
             .env("HTTP_PORT", http.to_string())
             .env("SERIAL_PORT", free_port().to_string())
             .env("ACCEL", "tcg"),
     );
-    let base = format!("http://127.0.0.1:{http}");
+    let ca = dir.path().join("run/tls/ca.pem");
+    assert!(
+        started.contains(&format!("viewers trust {}", ca.display())),
+        "{started}"
+    );
+    assert!(!dir.path().join("run/tls/ca.key").exists());
+    let base = format!("https://127.0.0.1:{http}");
     let t = Instant::now();
     let mut fetched = Vec::new();
     while t.elapsed() < Duration::from_secs(120) && fetched.len() < 2 {
-        if let Ok((200, p)) =
-            common::http_check::http_get(&format!("{base}/stream.m3u8"), Duration::from_secs(2))
-        {
+        if let Some(p) = curl_ok(&format!("{base}/stream.m3u8"), &ca) {
             for seg in p.lines().filter(|l| l.ends_with(".ts")) {
                 if !fetched.iter().any(|f: &String| f == seg)
-                    && common::http_check::http_status(
-                        &format!("{base}/{seg}"),
-                        Duration::from_secs(5),
-                    ) == Ok(200)
+                    && curl_ok(&format!("{base}/{seg}"), &ca).is_some()
                 {
                     fetched.push(seg.to_owned());
                 }
@@ -258,6 +278,10 @@ fn a_logged_vm_keeps_its_logs_on_a_volume() {
         .unwrap();
     let console = std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
     assert!(fetched.len() >= 2, "no segments served:\n{console}");
+    assert!(
+        console.contains("init: TLS certificate") && !console.contains("no TLS certificate"),
+        "{console}"
+    );
     assert!(stop.status.success());
     assert!(
         console.contains("init: stopping"),

@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use crate::render::shell::{heredoc_body, quote, word};
 
-use super::description::{Ready, Script, VarKind};
+use super::description::{Prepare, Ready, Script, VarKind};
 
 const PATH_CHECK: &str = r#"valid_path() {
   [[ $1 == /* ]] || return 1
@@ -84,6 +84,48 @@ pub fn write(dir: &std::path::Path, s: &Script) -> anyhow::Result<std::path::Pat
 }
 
 /// Renders the script.
+/// Bash that does `p` unless what it makes is there: each step at most
+/// 30 s, its output appended to `log` (a shell word's inside, e.g.
+/// `$STATE_DIR/prepare.log`) and its last lines shown when it fails; needs
+/// the script's `die`.
+pub(crate) fn prepare_block(p: &Prepare, log: &str) -> String {
+    let mut o = String::new();
+    let w = &mut o;
+    macro_rules! out {
+        ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
+    }
+    let made: Vec<String> = p
+        .unless_exists
+        .iter()
+        .map(|f| format!("-f {}", word(f)))
+        .collect();
+    if made.is_empty() {
+        out!("{{");
+    } else {
+        out!("if ! [[ {} ]]; then", made.join(" && "));
+    }
+    for step in &p.steps {
+        let args: Vec<String> = step.args.iter().map(word).collect();
+        let env: Vec<String> = step
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={} ", quote(v)))
+            .collect();
+        out!(
+            "  {}timeout 30 {} {} >>\"{log}\" 2>&1 \\",
+            env.concat(),
+            quote(step.program),
+            args.join(" ")
+        );
+        out!(
+            "    || {{ tail -n 10 \"{log}\" >&2; die {}; }}",
+            quote(&format!("cannot make {}: {} failed", p.what, step.program))
+        );
+    }
+    out!("{}", if made.is_empty() { "}" } else { "fi" });
+    o
+}
+
 pub fn render(s: &Script) -> String {
     assert!(
         !s.name.is_empty()
@@ -250,35 +292,7 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
         out!("HLS_SWARM_EOF");
     }
     for p in &s.prepare {
-        let made: Vec<String> = p
-            .unless_exists
-            .iter()
-            .map(|f| format!("-f {}", word(f)))
-            .collect();
-        if made.is_empty() {
-            out!("{{");
-        } else {
-            out!("if ! [[ {} ]]; then", made.join(" && "));
-        }
-        for step in &p.steps {
-            let args: Vec<String> = step.args.iter().map(word).collect();
-            let env: Vec<String> = step
-                .env
-                .iter()
-                .map(|(k, v)| format!("{k}={} ", quote(v)))
-                .collect();
-            out!(
-                "  {}timeout 30 {} {} >>\"$STATE_DIR/prepare.log\" 2>&1 \\",
-                env.concat(),
-                quote(step.program),
-                args.join(" ")
-            );
-            out!(
-                "    || {{ tail -n 10 \"$STATE_DIR/prepare.log\" >&2; die {}; }}",
-                quote(&format!("cannot make {}: {} failed", p.what, step.program))
-            );
-        }
-        out!("{}", if made.is_empty() { "}" } else { "fi" });
+        w.push_str(&prepare_block(p, "$STATE_DIR/prepare.log"));
     }
     if let Some(b) = &s.banner {
         out!();

@@ -110,7 +110,7 @@ pub fn build(spec: &VmSpec, dir: &Path) -> Result<()> {
     );
     for applet in [
         "sh", "mount", "mkdir", "insmod", "ip", "sleep", "poweroff", "cat", "su", "kill", "sync",
-        "echo",
+        "echo", "chown",
     ] {
         files.entry(format!("/bin/{applet}")).or_insert((
             0o120777,

@@ -77,9 +77,31 @@ pub struct VmSpec {
     /// services (through the kernel command line, so values may not hold spaces).
     pub guest_env: Vec<String>,
     /// The guest's health check (guest port, path): `microvm-run` waits
-    /// until it answers 200 before it returns.
+    /// until it answers 200 before it returns (over TLS with `tls`).
     pub health: Option<(u16, String)>,
+    /// A TLS certificate handed to the guest at each start.
+    pub tls: Option<VmTls>,
 }
+
+/// How a guest gets its TLS certificate: `microvm-run` makes one on the
+/// host (in `DIR/run/tls`, with the CA viewers trust) unless the files are
+/// given or already there, and hands certificate and key to the guest
+/// through QEMU's firmware config; the guest's init writes them where the
+/// guest's server reads them, for `owner`. Nothing of it is in the image.
+#[derive(Clone, Debug)]
+pub struct VmTls {
+    /// Where the guest's server reads the certificate and the key.
+    pub guest_cert: String,
+    pub guest_key: String,
+    pub owner: String,
+    /// Certificate and key on the host, when the config names them.
+    pub host_files: Option<(String, String)>,
+    /// Names a made certificate holds besides localhost and loopback.
+    pub names: Vec<String>,
+}
+
+/// The firmware config entries of [`VmTls`] (under `opt/`, as QEMU asks).
+pub const FW_CFG_TLS: &str = "opt/hls-swarm";
 
 /// The machine a microVM is: the part of a [`VmSpec`] that a microvm.nix
 /// guest ([`nix_guest`]) is made from too.

@@ -61,19 +61,11 @@ qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp @VCPUS@ -m "$mem"
 echo "$SERIAL_PORT" > "$here/run/serial.port"
 echo "microvm-run: @NAME@ started with $ACCEL (pid $(cat "$pidfile")); console: 127.0.0.1:$SERIAL_PORT, log: $here/run/console.log"
 @HEALTH@# answers 200 at host ${1} port ${2} path ${3}: the status line of a GET
-healthy() {
-  local status=""
-  exec 3<>"/dev/tcp/$1/$2" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3 || true
-  IFS= read -r -t 2 status <&3 || true
-  exec 3<&- 3>&-
-  [[ $status == "HTTP/1."?" 200"* ]]
-}
-if (( wait )) && (( ${#health_url[@]} == 3 )); then
+@HEALTHY@if (( wait )) && (( ${#health_url[@]} == 3 )); then
   # QEMU's forward accepts, then drops, connections the guest does not
   # take yet: a write to one must fail, not kill this script
   trap '' PIPE
-  printf 'microvm-run: waiting for http://%s:%s%s (at most %s s) ' "${health_url[@]}" "$WAIT_SECS"
+  printf 'microvm-run: waiting for @SCHEME@://%s:%s%s (at most %s s) ' "${health_url[@]}" "$WAIT_SECS"
   waited=0
   until healthy "${health_url[@]}" 2>/dev/null; do
     if ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then

@@ -55,6 +55,20 @@ pub(super) fn init_script(spec: &VmSpec, module_paths: &[String], version: &str)
             s.push_str(&format!("insmod {}\n", quote(&path)));
         }
     }
+    if let Some(tls) = &spec.tls {
+        // the host's certificate, through the firmware config (qemu_fw_cfg)
+        let (cert, key) = (quote(&tls.guest_cert), quote(&tls.guest_key));
+        s.push_str(&format!(
+            "echo 'init: TLS certificate'\nfw=/sys/firmware/qemu_fw_cfg/by_name/{FW_CFG_TLS}\n\
+             if [ -r \"$fw/cert.pem/raw\" ] && [ -r \"$fw/key.pem/raw\" ]; then\n\
+             \x20 for f in {cert} {key}; do mkdir -p \"${{f%/*}}\"; chown {owner} \"${{f%/*}}\"; done\n\
+             \x20 cat \"$fw/cert.pem/raw\" > {cert}\n\
+             \x20 (umask 077; cat \"$fw/key.pem/raw\" > {key})\n\
+             \x20 chown {owner} {cert} {key}\n\
+             else echo 'init: no TLS certificate from the host'; fi\n",
+            owner = quote(&tls.owner),
+        ));
+    }
     s.push_str("echo 'init: kernel settings'\n");
     for (k, v) in &spec.sysctls {
         let file = format!("/proc/sys/{}", k.replace('.', "/"));
@@ -152,6 +166,28 @@ pub(super) fn net_script(spec: &VmSpec) -> Option<String> {
     ))
 }
 
+/// `healthy HOST PORT PATH`: does a GET answer 200?
+const HEALTHY_PLAIN: &str = r#"healthy() {
+  local status=""
+  exec 3<>"/dev/tcp/$1/$2" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3 || true
+  IFS= read -r -t 2 status <&3 || true
+  exec 3<&- 3>&-
+  [[ $status == "HTTP/1."?" 200"* ]]
+}
+"#;
+
+/// `healthy HOST PORT PATH` over TLS (the server's readiness: its
+/// certificate is not judged here).
+const HEALTHY_TLS: &str = r#"healthy() {
+  local status=""
+  status=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" \
+    | timeout 3 openssl s_client -quiet -connect "$1:$2" 2>/dev/null \
+    | { IFS= read -r line || true; printf '%s' "$line"; }) || true
+  [[ $status == "HTTP/1."?" 200"* ]]
+}
+"#;
+
 pub(super) fn run_script(spec: &VmSpec) -> String {
     let mut env_doc = String::new();
     let mut netdev = String::from("user,id=n0");
@@ -192,6 +228,40 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
             device = format!("virtio-net-device,netdev=n0,mac={mac}");
         }
     }
+    let mut fw_cfg = String::new();
+    if let Some(tls) = &spec.tls {
+        guest.push_str("# the TLS certificate handed to the guest\n");
+        guest.push_str("command -v openssl >/dev/null 2>&1 || die \"openssl is not installed; install it with: sudo apt-get install openssl\"\n");
+        match &tls.host_files {
+            Some((cert, key)) => {
+                guest.push_str(&format!(
+                    "tls_cert={}\ntls_key={}\n",
+                    quote(cert),
+                    quote(key)
+                ));
+            }
+            None => {
+                env_doc.push_str("#   TLS_DIR        the TLS certificate handed to the guest: cert.pem and key.pem\n#                  used when there, else made with ca.pem (default DIR/run/tls)\n");
+                guest.push_str("TLS_DIR=\"${TLS_DIR:-$here/run/tls}\"\nmkdir -p \"$here/run\"\n");
+                let names: Vec<String> = tls.names.clone();
+                let make = crate::deploy::tls::make_certificate(
+                    &crate::render::Template::var("TLS_DIR"),
+                    &names,
+                );
+                guest.push_str(&crate::deploy::runner::prepare_block(
+                    &make,
+                    "$here/run/tls.log",
+                ));
+                guest.push_str("tls_cert=\"$TLS_DIR/cert.pem\"\ntls_key=\"$TLS_DIR/key.pem\"\n");
+                guest.push_str("if [[ -f $TLS_DIR/ca.pem ]]; then echo \"microvm-run: viewers trust $TLS_DIR/ca.pem (swarm-client --ca-file)\"; fi\n");
+            }
+        }
+        // QEMU reads `,` in an option value as the next option
+        guest.push_str("case $tls_cert$tls_key in *,*) die \"the TLS files' paths may not hold a comma\" ;; esac\n");
+        fw_cfg = format!(
+            " \\\n  -fw_cfg \"name={FW_CFG_TLS}/cert.pem,file=$tls_cert\" -fw_cfg \"name={FW_CFG_TLS}/key.pem,file=$tls_key\""
+        );
+    }
     // where the host reaches the guest's health check
     let health = match (&spec.health, &spec.shape.net) {
         (Some((port, path)), Net::User { forwards }) => forwards
@@ -219,7 +289,16 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
             ("MEM", &spec.shape.memory_mb.to_string()),
             ("NETDEV", &netdev),
             ("DEVICE", &device),
-            ("DRIVE", &drive),
+            ("DRIVE", &format!("{drive}{fw_cfg}")),
+            (
+                "HEALTHY",
+                if spec.tls.is_some() {
+                    HEALTHY_TLS
+                } else {
+                    HEALTHY_PLAIN
+                },
+            ),
+            ("SCHEME", if spec.tls.is_some() { "https" } else { "http" }),
         ],
     )
 }
