@@ -27,6 +27,24 @@ pub struct Config {
     pub networking: Networking,
     pub logging: Logging,
     pub tls: Tls,
+    pub low_latency: LowLatency,
+}
+
+/// Low-Latency HLS: FFmpeg writes each segment as CMAF chunks as it
+/// encodes, and the origin's LL-HLS server lists them as parts, holds
+/// blocking playlist reloads and streams parts as they are written; nginx
+/// serves it in front.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LowLatency {
+    /// Serve Low-Latency HLS (needs `hls.segmentType = "fmp4"`).
+    pub enable: bool,
+    /// The encoder's chunk, and so the part, duration in milliseconds.
+    #[schemars(range(min = 100, max = 1000))]
+    pub part_ms: u32,
+    /// The loopback port of the LL-HLS server behind nginx.
+    #[schemars(range(min = 1, max = 65535))]
+    pub server_port: u32,
 }
 
 /// HTTPS with HTTP/2.
@@ -421,6 +439,32 @@ pub fn check(c: &Config) -> Vec<(String, String)> {
             "tls.enable".into(),
             "TLS settings are given but TLS is off; set tls.enable=true".into(),
         ));
+    }
+    let ll = &c.low_latency;
+    if ll.enable {
+        if c.hls.segment_type != SegmentType::Fmp4 {
+            out.push((
+                "hls.segmentType".into(),
+                "Low-Latency HLS serves CMAF parts; set hls.segmentType=fmp4 (and hls.segmentPattern=seg%05d.m4s)".into(),
+            ));
+        }
+        if ll.part_ms * 2 > c.hls.segment_duration * 1000 {
+            out.push((
+                "lowLatency.partMs".into(),
+                format!(
+                    "{} ms parts do not fit twice in a {} s segment; choose at most {} ms",
+                    ll.part_ms,
+                    c.hls.segment_duration,
+                    c.hls.segment_duration * 500
+                ),
+            ));
+        }
+        if ll.server_port == c.server.port {
+            out.push((
+                "lowLatency.serverPort".into(),
+                format!("{} is nginx's port (server.port); choose another", ll.server_port),
+            ));
+        }
     }
     let ext = c.hls.segment_type.extension();
     if !c.hls.segment_pattern.as_str().ends_with(&format!(".{ext}")) {

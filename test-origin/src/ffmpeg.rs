@@ -38,6 +38,10 @@ pub fn ffmpeg_args(c: &Config, d: &Derived, hls_dir: &Template) -> Vec<Template>
     ));
     let gop = d.gop_size.to_string();
     let enc = &c.encoder;
+    if c.low_latency.enable {
+        low_latency(&mut a, c, &gop, hls_dir);
+        return a.0;
+    }
     if c.multibitrate {
         multi_bitrate(&mut a, c, &gop);
     } else {
@@ -85,6 +89,68 @@ pub fn ffmpeg_args(c: &Config, d: &Derived, hls_dir: &Template) -> Vec<Template>
     a.0
 }
 
+/// Low-Latency HLS: the dash muxer writes every segment of every stream as
+/// CMAF chunks of `lowLatency.partMs` while it encodes (the LL-HLS server
+/// lists them as parts): video streams first (the ladder, or the one
+/// stream), then one audio stream.
+fn low_latency(a: &mut Args, c: &Config, gop: &str, hls_dir: &Template) {
+    let enc = &c.encoder;
+    if c.multibitrate {
+        let n = c.variants.len();
+        let mut graph = format!("[0:v]split={n}");
+        for i in 0..n {
+            graph.push_str(&format!("[v{i}]"));
+        }
+        for (i, v) in c.variants.iter().enumerate() {
+            graph.push_str(&format!(";[v{i}]scale={}:{}[out{i}]", v.width, v.height));
+        }
+        a.words(&["-filter_complex", &graph]);
+        for (i, v) in c.variants.iter().enumerate() {
+            a.words(&["-map", &format!("[out{i}]")]);
+            video_stream_args(a, i, v, gop);
+        }
+    } else {
+        let v = &c.video;
+        a.words(&["-map", "0:v", "-c:v:0", "libx264"]);
+        a.words(&["-b:v:0", v.bitrate.as_str(), "-minrate:v:0", v.effective_minrate().as_str()]);
+        a.words(&["-maxrate:v:0", v.maxrate.as_str(), "-bufsize:v:0", v.bufsize.as_str()]);
+        a.words(&["-g:v:0", gop, "-keyint_min:v:0", gop, "-sc_threshold:v:0", "0"]);
+    }
+    a.words(&["-map", "1:a", "-c:a", "aac", "-b:a", c.video.audio_bitrate.as_str()]);
+    a.words(&["-ar", &c.audio.sample_rate.to_string()]);
+    a.words(&["-pix_fmt", "yuv420p", "-preset", enc.preset.as_str(), "-tune", enc.tune.as_str()]);
+    a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
+    let hls = &c.hls;
+    a.words(&["-f", "dash", "-streaming", "1"]);
+    a.words(&["-seg_duration", &hls.segment_duration.to_string()]);
+    let part = format!("{}.{:03}", c.low_latency.part_ms / 1000, c.low_latency.part_ms % 1000);
+    a.words(&["-frag_type", "duration", "-frag_duration", &part]);
+    a.words(&["-format_options", "movflags=cmaf"]);
+    a.words(&["-use_timeline", "0", "-use_template", "1"]);
+    // files kept: those listed, and those after, as the HLS muxer keeps them
+    a.words(&["-window_size", &hls.list_size.to_string()]);
+    a.words(&["-extra_window_size", &hls.delete_threshold.to_string()]);
+    a.words(&["-adaptation_sets", "id=0,streams=v id=1,streams=a"]);
+    a.template(hls_dir.join(&format!("/{LL_MANIFEST}")));
+}
+
+/// The DASH manifest the LL encoder writes beside its chunks (the LL-HLS
+/// server does not read it).
+pub const LL_MANIFEST: &str = "manifest.mpd";
+
+/// The encoder arguments of the `i`-th video stream of a ladder.
+fn video_stream_args(a: &mut Args, i: usize, v: &Variant, gop: &str) {
+    a.words(&[&format!("-c:v:{i}"), "libx264"]);
+    a.words(&[&format!("-b:v:{i}"), v.bitrate.as_str()]);
+    if let Some(min) = &v.minrate {
+        a.words(&[&format!("-minrate:v:{i}"), min.as_str()]);
+    }
+    a.words(&[&format!("-maxrate:v:{i}"), v.maxrate.as_str()]);
+    a.words(&[&format!("-bufsize:v:{i}"), v.bufsize.as_str()]);
+    a.words(&[&format!("-g:v:{i}"), gop, &format!("-keyint_min:v:{i}"), gop]);
+    a.words(&[&format!("-sc_threshold:v:{i}"), "0"]);
+}
+
 fn multi_bitrate(a: &mut Args, c: &Config, gop: &str) {
     let n = c.variants.len();
     let mut graph = format!("[0:v]split={n}");
@@ -120,20 +186,7 @@ fn multi_bitrate(a: &mut Args, c: &Config, gop: &str) {
 
 fn variant_args(a: &mut Args, i: usize, v: &Variant, gop: &str, sample_rate: u32) {
     a.words(&["-map", &format!("[out{i}]"), "-map", "1:a"]);
-    a.words(&[&format!("-c:v:{i}"), "libx264"]);
-    a.words(&[&format!("-b:v:{i}"), v.bitrate.as_str()]);
-    if let Some(min) = &v.minrate {
-        a.words(&[&format!("-minrate:v:{i}"), min.as_str()]);
-    }
-    a.words(&[&format!("-maxrate:v:{i}"), v.maxrate.as_str()]);
-    a.words(&[&format!("-bufsize:v:{i}"), v.bufsize.as_str()]);
-    a.words(&[
-        &format!("-g:v:{i}"),
-        gop,
-        &format!("-keyint_min:v:{i}"),
-        gop,
-    ]);
-    a.words(&[&format!("-sc_threshold:v:{i}"), "0"]);
+    video_stream_args(a, i, v, gop);
     a.words(&[
         &format!("-c:a:{i}"),
         "aac",
@@ -143,8 +196,19 @@ fn variant_args(a: &mut Args, i: usize, v: &Variant, gop: &str, sample_rate: u32
     a.words(&[&format!("-ar:a:{i}"), &sample_rate.to_string()]);
 }
 
-/// Where each playlist of a stream is, relative to the HLS root.
+/// Where each playlist of a stream is, relative to the HLS root (for
+/// Low-Latency HLS: the LL-HLS server's URLs).
 pub fn playlist_paths(c: &Config) -> Vec<String> {
+    if c.low_latency.enable {
+        let ll = crate::ll::settings::settings(c);
+        let mut out = vec![c.hls.master_playlist.to_string()];
+        out.extend(
+            ll.renditions
+                .iter()
+                .map(|r| format!("{}/{}", r.name, c.hls.playlist_name)),
+        );
+        return out;
+    }
     if c.multibitrate {
         let mut out = vec![c.hls.master_playlist.to_string()];
         out.extend(

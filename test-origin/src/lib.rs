@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod derive;
 pub mod ffmpeg;
+pub mod ll;
 pub mod nginx;
 pub mod run;
 pub mod sysctl;

@@ -59,6 +59,15 @@ enum Own {
     /// its temporary files. Try it with a light stream:
     /// `test-origin run --set video.width=640 --set video.height=360`.
     Run(test_origin::run::RunArgs),
+
+    /// Serve Low-Latency HLS from the encoder's CMAF chunks (a service of
+    /// the LL profiles' runs)
+    ///
+    /// Lists each chunk as a part, holds blocking playlist reloads
+    /// (`_HLS_msn`, `_HLS_part`) until the part exists (503 after three target
+    /// durations), answers delta updates (`_HLS_skip`), and streams the hinted
+    /// part as it is written. HTTP/1.1 on loopback: nginx serves viewers.
+    LlServer(test_origin::ll::server::ServerArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -146,5 +155,6 @@ fn run(command: Cmd<Own>) -> Result<()> {
             Ok(())
         }
         Cmd::Own(Own::Run(args)) => test_origin::run::run(args, std::time::Duration::from_secs(3)),
+        Cmd::Own(Own::LlServer(args)) => test_origin::ll::server::run(&args),
     }
 }

@@ -1,0 +1,421 @@
+//! The LL-HLS server's state, sans IO: which segments and parts of each
+//! rendition exist (fed chunk by chunk as the encoder writes them), the
+//! media playlists made from that (full, or a delta update), and whether a
+//! blocking reload can be answered now, must wait, or is a bad request
+//! (draft-pantos-hls-rfc8216bis §4.4.3.7–8, §4.4.4.9, §4.4.5.2, §6.2.5.2).
+
+use std::collections::VecDeque;
+use std::fmt::Write;
+
+use super::chunks::{Chunk, Track};
+
+/// What every rendition's playlists share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// EXT-X-TARGETDURATION, in seconds.
+    pub target_duration: u32,
+    /// PART-TARGET, in seconds: no part is longer.
+    pub part_target: f64,
+    /// Complete segments listed.
+    pub list_size: usize,
+}
+
+impl Timing {
+    /// PART-HOLD-BACK: three part targets (the spec's SHOULD).
+    pub fn part_hold_back(&self) -> f64 {
+        3.0 * self.part_target
+    }
+    /// CAN-SKIP-UNTIL: six target durations (the least the spec allows).
+    pub fn can_skip_until(&self) -> f64 {
+        6.0 * f64::from(self.target_duration)
+    }
+    /// How far ahead of the last part a blocking request may ask, in parts.
+    pub fn advance_part_limit(&self) -> u64 {
+        if self.part_target < 1.0 {
+            (3.0 / self.part_target).floor() as u64
+        } else {
+            3
+        }
+    }
+    /// How long a blocking request is held before it is answered 503.
+    pub fn hold_limit_secs(&self) -> f64 {
+        3.0 * f64::from(self.target_duration)
+    }
+}
+
+/// A part: a byte range of its segment's file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Part {
+    pub offset: u64,
+    pub len: u64,
+    /// Seconds.
+    pub duration: f64,
+    pub independent: bool,
+}
+
+/// A segment being written or written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub msn: u64,
+    pub parts: Vec<Part>,
+    pub complete: bool,
+    /// Decode time of its first sample, in the track's timescale.
+    pub decode_time: u64,
+    /// Wall-clock time of its first sample, milliseconds since the epoch.
+    pub pdt_ms: u64,
+}
+
+impl Segment {
+    pub fn duration(&self) -> f64 {
+        self.parts.iter().map(|p| p.duration).sum()
+    }
+}
+
+/// One rendition of the stream.
+#[derive(Clone, Debug)]
+pub struct Rendition {
+    pub name: String,
+    pub track: Option<Track>,
+    /// Oldest first; the last may be in progress.
+    pub segments: VecDeque<Segment>,
+    /// Wall clock (ms) and decode time of the first chunk seen: every
+    /// program date-time is counted from it along the media timeline.
+    anchor: Option<(u64, u64)>,
+}
+
+/// What a request's delivery directives ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Directives {
+    pub msn: Option<u64>,
+    pub part: Option<u64>,
+    pub skip: bool,
+}
+
+/// Whether a blocking reload can be answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    Ready,
+    Wait,
+    /// A 400, with what was wrong.
+    Bad(&'static str),
+}
+
+/// The largest `_HLS_msn` or `_HLS_part` value read (larger: a 400).
+const MAX_DIRECTIVE: u64 = 1 << 40;
+
+impl Directives {
+    /// The delivery directives of a query string; unknown parameters are
+    /// ignored. A directive that is repeated, not a decimal integer, too
+    /// large, or a part without a segment is a 400.
+    pub fn parse(query: &str) -> Result<Directives, &'static str> {
+        let mut d = Directives::default();
+        let (mut seen_msn, mut seen_part, mut seen_skip) = (false, false, false);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = |v: &str| -> Result<u64, &'static str> {
+                if v.is_empty() || v.len() > 13 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err("_HLS_msn and _HLS_part take a decimal integer");
+                }
+                let n: u64 = v.parse().map_err(|_| "not a number")?;
+                if n > MAX_DIRECTIVE {
+                    return Err("_HLS_msn or _HLS_part is out of range");
+                }
+                Ok(n)
+            };
+            match k {
+                "_HLS_msn" => {
+                    if std::mem::replace(&mut seen_msn, true) {
+                        return Err("_HLS_msn is repeated");
+                    }
+                    d.msn = Some(number(v)?);
+                }
+                "_HLS_part" => {
+                    if std::mem::replace(&mut seen_part, true) {
+                        return Err("_HLS_part is repeated");
+                    }
+                    d.part = Some(number(v)?);
+                }
+                "_HLS_skip" => {
+                    if std::mem::replace(&mut seen_skip, true) {
+                        return Err("_HLS_skip is repeated");
+                    }
+                    d.skip = match v {
+                        "YES" | "v2" => true,
+                        _ => return Err("_HLS_skip takes YES or v2"),
+                    };
+                }
+                _ => {}
+            }
+        }
+        if d.part.is_some() && d.msn.is_none() {
+            return Err("_HLS_part without _HLS_msn");
+        }
+        Ok(d)
+    }
+}
+
+impl Rendition {
+    pub fn new(name: &str) -> Rendition {
+        Rendition {
+            name: name.to_owned(),
+            track: None,
+            segments: VecDeque::new(),
+            anchor: None,
+        }
+    }
+
+    /// Chunks of segment `msn` read from its file, seen at `now_ms`; a new
+    /// segment starts when its first chunk comes. Returns whether anything
+    /// changed.
+    pub fn add_chunks(&mut self, msn: u64, chunks: &[Chunk], now_ms: u64) -> bool {
+        let Some(track) = &self.track else {
+            return false;
+        };
+        let scale = f64::from(track.timescale.max(1));
+        let mut changed = false;
+        for c in chunks {
+            let (wall, decode) = *self.anchor.get_or_insert_with(|| {
+                // the chunk was complete when seen: it began one chunk ago
+                let len_ms = (c.duration as f64 / scale * 1000.0) as u64;
+                (now_ms.saturating_sub(len_ms), c.decode_time)
+            });
+            if self.segments.back().is_none_or(|s| s.msn != msn) {
+                if self.segments.back().is_some_and(|s| s.msn > msn) {
+                    // an older segment's chunks after a newer one: ignored
+                    continue;
+                }
+                if let Some(last) = self.segments.back_mut() {
+                    last.complete = true;
+                }
+                let since = c.decode_time.saturating_sub(decode) as f64 / scale;
+                self.segments.push_back(Segment {
+                    msn,
+                    parts: Vec::new(),
+                    complete: false,
+                    decode_time: c.decode_time,
+                    pdt_ms: wall + (since * 1000.0) as u64,
+                });
+            }
+            let seg = self.segments.back_mut().expect("just pushed");
+            seg.parts.push(Part {
+                offset: c.offset,
+                len: c.len,
+                duration: c.duration as f64 / scale,
+                independent: c.independent,
+            });
+            changed = true;
+        }
+        changed
+    }
+
+    /// Marks segment `msn` complete (its file is whole); later ones too.
+    pub fn complete(&mut self, msn: u64) -> bool {
+        let mut changed = false;
+        for s in self.segments.iter_mut().filter(|s| s.msn <= msn) {
+            changed |= !s.complete;
+            s.complete = true;
+        }
+        changed
+    }
+
+    /// Forgets segments beyond what the playlist lists and what clients may
+    /// still fetch (`keep` complete ones).
+    pub fn trim(&mut self, keep: usize) {
+        let complete = self.segments.iter().filter(|s| s.complete).count();
+        for _ in keep..complete {
+            self.segments.pop_front();
+        }
+    }
+
+    /// The last part: (MSN, part index); `None` before the first.
+    pub fn last_part(&self) -> Option<(u64, u64)> {
+        let s = self.segments.iter().rev().find(|s| !s.parts.is_empty())?;
+        Some((s.msn, s.parts.len() as u64 - 1))
+    }
+
+    /// The MSN of the last complete segment.
+    pub fn last_complete(&self) -> Option<u64> {
+        self.segments.iter().rev().find(|s| s.complete).map(|s| s.msn)
+    }
+
+    pub fn segment(&self, msn: u64) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.msn == msn)
+    }
+
+    /// Whether a request with `d` can be answered now (§6.2.5.2).
+    pub fn block(&self, d: &Directives, t: &Timing) -> Block {
+        let Some(m) = d.msn else {
+            return Block::Ready;
+        };
+        let last_complete = self.last_complete();
+        let last_part = self.last_part();
+        let newest = last_part.map(|(m, _)| m).or(last_complete);
+        if let Some(newest) = newest {
+            if m > newest + 2 {
+                return Block::Bad("_HLS_msn is more than two segments ahead");
+            }
+        }
+        match d.part {
+            None => {
+                if last_complete.is_some_and(|c| c >= m) {
+                    Block::Ready
+                } else {
+                    Block::Wait
+                }
+            }
+            Some(p) => {
+                // a part past a complete segment's last is part 0 of the next
+                let (m, p) = match self.segment(m) {
+                    Some(s) if s.complete && p >= s.parts.len() as u64 => (m + 1, 0),
+                    _ => (m, p),
+                };
+                let Some((lm, lp)) = last_part else {
+                    return Block::Wait;
+                };
+                if (m, p) <= (lm, lp) {
+                    return Block::Ready;
+                }
+                // how many parts ahead: a segment of parts per target duration
+                let per_segment = (f64::from(t.target_duration) / t.part_target).ceil() as u64;
+                let ahead = if m == lm {
+                    p - lp
+                } else {
+                    (m - lm) * per_segment + p - lp.min(per_segment)
+                };
+                if ahead > t.advance_part_limit() {
+                    Block::Bad("_HLS_part is beyond the advance part limit")
+                } else {
+                    Block::Wait
+                }
+            }
+        }
+    }
+
+    /// The next part the encoder writes, which the playlist hints.
+    pub fn hinted(&self) -> Option<(u64, u64)> {
+        let s = self.segments.back()?;
+        Some(if s.complete {
+            (s.msn + 1, 0)
+        } else {
+            (s.msn, s.parts.len() as u64)
+        })
+    }
+
+    /// The media playlist: the last `list_size` complete segments, the one
+    /// in progress, parts of the last three target durations, the hint, and
+    /// a rendition report of each of `others` (name, last part). With
+    /// `skip`, segments older than CAN-SKIP-UNTIL are replaced by
+    /// `EXT-X-SKIP` (a delta update).
+    pub fn playlist(&self, t: &Timing, others: &[(String, Option<(u64, u64)>)], skip: bool) -> String {
+        let mut o = String::new();
+        let w = &mut o;
+        let complete: Vec<&Segment> = self.segments.iter().filter(|s| s.complete).collect();
+        let first = complete.len().saturating_sub(t.list_size);
+        let listed: Vec<&Segment> = complete[first..]
+            .iter()
+            .copied()
+            .chain(self.segments.iter().filter(|s| !s.complete && !s.parts.is_empty()))
+            .collect();
+        let _ = writeln!(w, "#EXTM3U");
+        let _ = writeln!(w, "#EXT-X-VERSION:9");
+        let _ = writeln!(w, "#EXT-X-TARGETDURATION:{}", t.target_duration);
+        let _ = writeln!(
+            w,
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}",
+            t.can_skip_until(),
+            t.part_hold_back()
+        );
+        let _ = writeln!(w, "#EXT-X-PART-INF:PART-TARGET={:.3}", t.part_target);
+        let _ = writeln!(
+            w,
+            "#EXT-X-MEDIA-SEQUENCE:{}",
+            listed.first().map_or(0, |s| s.msn)
+        );
+        // a segment is skipped when its start is more than CAN-SKIP-UNTIL
+        // before the end of the last complete segment
+        let complete_end: f64 = listed.iter().filter(|s| s.complete).map(|s| s.duration()).sum();
+        let mut skipped = 0;
+        if skip {
+            let mut start = 0.0;
+            for s in listed.iter().filter(|s| s.complete) {
+                if complete_end - start > t.can_skip_until() {
+                    skipped += 1;
+                    start += s.duration();
+                } else {
+                    break;
+                }
+            }
+        }
+        if skipped == 0 {
+            let _ = writeln!(w, "#EXT-X-MAP:URI=\"init.mp4\"");
+        } else {
+            let _ = writeln!(w, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+        }
+        for s in &listed[skipped..] {
+            let _ = writeln!(w, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
+            // parts of the last three target durations (§6.2.2)
+            if !s.complete || end_distance(&listed, s.msn) <= 3.0 * f64::from(t.target_duration)
+            {
+                for (i, p) in s.parts.iter().enumerate() {
+                    let _ = writeln!(
+                        w,
+                        "#EXT-X-PART:DURATION={:.5},URI=\"{}.{i}.m4s\"{}",
+                        p.duration,
+                        s.msn,
+                        if p.independent { ",INDEPENDENT=YES" } else { "" }
+                    );
+                }
+            }
+            if s.complete {
+                let _ = writeln!(w, "#EXTINF:{:.5},", s.duration());
+                let _ = writeln!(w, "{}.m4s", s.msn);
+            }
+        }
+        if let Some((m, p)) = self.hinted() {
+            let _ = writeln!(w, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{m}.{p}.m4s\"");
+        }
+        for (name, last) in others {
+            if let Some((m, p)) = last {
+                let _ = writeln!(
+                    w,
+                    "#EXT-X-RENDITION-REPORT:URI=\"../{name}/stream.m3u8\",LAST-MSN={m},LAST-PART={p}"
+                );
+            }
+        }
+        o
+    }
+}
+
+/// Seconds from the end of segment `msn` to the end of `listed`.
+fn end_distance(listed: &[&Segment], msn: u64) -> f64 {
+    listed
+        .iter()
+        .skip_while(|s| s.msn <= msn)
+        .map(|s| s.duration())
+        .sum()
+}
+
+/// `2026-12-03T17:08:33.000Z` of milliseconds since the epoch.
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // civil from days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
