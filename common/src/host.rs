@@ -8,9 +8,13 @@ use anyhow::{bail, Context, Result};
 /// A program on `PATH`, or an error naming the Debian package that has it.
 pub fn find_program(name: &str, debian_package: &str) -> Result<PathBuf> {
     which::which(name).map_err(|_| {
-        anyhow::anyhow!(
-            "`{name}` is not installed (not found in PATH); install it with `sudo apt-get install {debian_package}`"
-        )
+        if debian_package.is_empty() {
+            anyhow::anyhow!("`{name}` is not installed (not found in PATH); put it on PATH")
+        } else {
+            anyhow::anyhow!(
+                "`{name}` is not installed (not found in PATH); install it with `sudo apt-get install {debian_package}`"
+            )
+        }
     })
 }
 

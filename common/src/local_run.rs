@@ -28,6 +28,9 @@ pub struct Options {
     pub set: Vec<(&'static str, String)>,
     /// How long services get between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Programs found here rather than on PATH: (name, path), e.g. the
+    /// component's own binary.
+    pub programs: Vec<(&'static str, PathBuf)>,
 }
 
 /// A description running here.
@@ -158,12 +161,18 @@ fn run_step(program: &str, args: &[String], env: &[(&str, &str)], state: &Path) 
 /// services. Nothing is started when a check fails. State dirs that runs
 /// killed outright left behind are removed first.
 pub fn start(script: &Script, opts: &Options) -> Result<Running> {
+    let find = |name: &str, package: &str| -> Result<PathBuf> {
+        match opts.programs.iter().find(|(n, _)| *n == name) {
+            Some((_, p)) => Ok(p.clone()),
+            None => find_program(name, package),
+        }
+    };
     let mut programs = Vec::new();
     for s in &script.services {
-        programs.push(find_program(s.program, s.debian_package)?);
+        programs.push(find(s.program, s.debian_package)?);
     }
     for step in script.prepare.iter().flat_map(|p| &p.steps) {
-        find_program(step.program, step.debian_package)?;
+        find(step.program, step.debian_package)?;
     }
     let prefix = format!("{}-", script.name);
     for dir in remove_stale(&std::env::temp_dir(), &prefix) {

@@ -285,6 +285,7 @@ pub fn image_parts(profile: &str, c: &Config) -> ImageParts {
             ("swarm.profile".into(), profile.to_owned()),
             ("swarm.clients.default".into(), c.clients.to_string()),
         ],
+        programs: None,
     }
 }
 

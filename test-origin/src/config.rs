@@ -182,6 +182,20 @@ pub struct Video {
 }
 
 impl Video {
+    /// The stream as a rung named `name` (its encoder arguments are a rung's).
+    pub fn as_variant(&self, name: &str) -> Variant {
+        Variant {
+            name: common::types::Ident(name.to_owned()),
+            width: self.width,
+            height: self.height,
+            bitrate: self.bitrate.clone(),
+            minrate: Some(self.effective_minrate().clone()),
+            maxrate: self.maxrate.clone(),
+            bufsize: self.bufsize.clone(),
+            audio_bitrate: self.audio_bitrate.clone(),
+        }
+    }
+
     /// `minrate`, or `bitrate` when unset.
     pub fn effective_minrate(&self) -> &Bitrate {
         self.minrate.as_ref().unwrap_or(&self.bitrate)
@@ -462,7 +476,10 @@ pub fn check(c: &Config) -> Vec<(String, String)> {
         if ll.server_port == c.server.port {
             out.push((
                 "lowLatency.serverPort".into(),
-                format!("{} is nginx's port (server.port); choose another", ll.server_port),
+                format!(
+                    "{} is nginx's port (server.port); choose another",
+                    ll.server_port
+                ),
             ));
         }
     }

@@ -110,20 +110,35 @@ fn low_latency(a: &mut Args, c: &Config, gop: &str, hls_dir: &Template) {
             video_stream_args(a, i, v, gop);
         }
     } else {
-        let v = &c.video;
-        a.words(&["-map", "0:v", "-c:v:0", "libx264"]);
-        a.words(&["-b:v:0", v.bitrate.as_str(), "-minrate:v:0", v.effective_minrate().as_str()]);
-        a.words(&["-maxrate:v:0", v.maxrate.as_str(), "-bufsize:v:0", v.bufsize.as_str()]);
-        a.words(&["-g:v:0", gop, "-keyint_min:v:0", gop, "-sc_threshold:v:0", "0"]);
+        a.words(&["-map", "0:v"]);
+        video_stream_args(a, 0, &c.video.as_variant("video"), gop);
     }
-    a.words(&["-map", "1:a", "-c:a", "aac", "-b:a", c.video.audio_bitrate.as_str()]);
+    a.words(&[
+        "-map",
+        "1:a",
+        "-c:a",
+        "aac",
+        "-b:a",
+        c.video.audio_bitrate.as_str(),
+    ]);
     a.words(&["-ar", &c.audio.sample_rate.to_string()]);
-    a.words(&["-pix_fmt", "yuv420p", "-preset", enc.preset.as_str(), "-tune", enc.tune.as_str()]);
+    a.words(&[
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        enc.preset.as_str(),
+        "-tune",
+        enc.tune.as_str(),
+    ]);
     a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
     let hls = &c.hls;
     a.words(&["-f", "dash", "-streaming", "1"]);
     a.words(&["-seg_duration", &hls.segment_duration.to_string()]);
-    let part = format!("{}.{:03}", c.low_latency.part_ms / 1000, c.low_latency.part_ms % 1000);
+    let part = format!(
+        "{}.{:03}",
+        c.low_latency.part_ms / 1000,
+        c.low_latency.part_ms % 1000
+    );
     a.words(&["-frag_type", "duration", "-frag_duration", &part]);
     a.words(&["-format_options", "movflags=cmaf"]);
     a.words(&["-use_timeline", "0", "-use_template", "1"]);
@@ -147,7 +162,12 @@ fn video_stream_args(a: &mut Args, i: usize, v: &Variant, gop: &str) {
     }
     a.words(&[&format!("-maxrate:v:{i}"), v.maxrate.as_str()]);
     a.words(&[&format!("-bufsize:v:{i}"), v.bufsize.as_str()]);
-    a.words(&[&format!("-g:v:{i}"), gop, &format!("-keyint_min:v:{i}"), gop]);
+    a.words(&[
+        &format!("-g:v:{i}"),
+        gop,
+        &format!("-keyint_min:v:{i}"),
+        gop,
+    ]);
     a.words(&[&format!("-sc_threshold:v:{i}"), "0"]);
 }
 

@@ -39,6 +39,8 @@ pub struct LocalSite {
     /// The TLS certificate chain and key nginx reads when TLS is on.
     pub tls_cert: Template,
     pub tls_key: Template,
+    /// `ADDRESS:PORT` of the LL-HLS server (Low-Latency HLS).
+    pub ll_upstream: Template,
 }
 
 impl LocalSite {
@@ -51,9 +53,13 @@ impl LocalSite {
             log_dir: Template::text(format!("{run_dir}/logs")),
             tls_cert: Template::text(format!("{run_dir}/tls/cert.pem")),
             tls_key: Template::text(format!("{run_dir}/tls/key.pem")),
+            ll_upstream: Template::text("127.0.0.1:17081"),
         }
     }
 }
+
+/// The CORS header of every location that answers with content.
+const CORS: &str = "            add_header Access-Control-Allow-Origin \"*\" always;";
 
 /// The user the full flavour runs its workers as.
 pub const NGINX_USER: &str = "nginx";
@@ -71,6 +77,7 @@ struct Paths {
     log_dir: Template,
     tls_cert: Template,
     tls_key: Template,
+    ll_upstream: Template,
 }
 
 fn paths(c: &Config, flavour: &Flavour) -> Paths {
@@ -85,6 +92,7 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             log_dir: Template::text(c.logging.directory.as_str()),
             tls_cert: Template::text(format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::CERT)),
             tls_key: Template::text(format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::KEY)),
+            ll_upstream: Template::text(format!("127.0.0.1:{}", c.low_latency.server_port)),
         },
         Flavour::Local(site) => Paths {
             listen: site.listen.clone(),
@@ -94,6 +102,7 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             log_dir: site.log_dir.clone(),
             tls_cert: site.tls_cert.clone(),
             tls_key: site.tls_key.clone(),
+            ll_upstream: site.ll_upstream.clone(),
         },
     }
 }
@@ -190,6 +199,23 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("    send_timeout 30s;");
     out!("    server_tokens off;");
     out!();
+    if c.low_latency.enable {
+        // the LL-HLS server behind; a cache that collapses the viewers'
+        // identical requests (a blocking reload names its part: all who wait
+        // for it ask the same URL) into one
+        out!("    upstream ll_server {{");
+        w.push_text("        server ");
+        w.push(&p.ll_upstream);
+        out!(";");
+        out!("        keepalive 512;");
+        out!("        keepalive_requests 100000;");
+        out!("        keepalive_timeout 60s;");
+        out!("    }}");
+        w.push_text("    proxy_cache_path ");
+        w.push(&q(&p.temp.join("ll_cache")));
+        out!(" levels=1:2 keys_zone=ll:16m max_size=512m inactive=1m use_temp_path=off;");
+        out!();
+    }
     out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time';");
     out!("    log_format hls_perf '$time_iso8601 $status $request_time $body_bytes_sent $uri';");
     out!();
@@ -253,7 +279,7 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("            return 204;");
     out!("        }}");
     out!();
-    let cors = "            add_header Access-Control-Allow-Origin \"*\" always;";
+    let cors = CORS;
     // what a playlist location holds after its own lines: its cache header,
     // CORS, the playlist type and its log
     let playlist_rest = |w: &mut Template, cache_control: &str| {
@@ -266,10 +292,12 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
         access_log(w, "            ", manifest_log);
         let _ = writeln!(w, "        }}");
     };
-    out!("        location = /{} {{", c.hls.master_playlist);
-    out!("            open_file_cache_errors off;");
-    playlist_rest(w, &cache.master);
-    out!();
+    if !c.low_latency.enable {
+        out!("        location = /{} {{", c.hls.master_playlist);
+        out!("            open_file_cache_errors off;");
+        playlist_rest(w, &cache.master);
+        out!();
+    }
     // first of the regex locations: no dotfile (an editor's swap file, a
     // `.git`) is ever served or listed
     out!("        location ~ /\\. {{");
@@ -277,39 +305,12 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("            return 404;");
     out!("        }}");
     out!();
-    out!("        location ~ \\.m3u8$ {{");
-    out!("            open_file_cache_valid 1s;");
-    // a playlist asked for before it exists must not stay a cached 404
-    out!("            open_file_cache_errors off;");
-    playlist_rest(w, &cache.manifest);
-    out!();
-    let ext = c.hls.segment_type.extension();
-    let segment_type = match c.hls.segment_type {
-        SegmentType::Ts => "video/mp2t",
-        SegmentType::Fmp4 => "video/iso.segment",
-    };
-    // what a media location holds after its own lines: its cache header,
-    // CORS, its type and the segment log
-    let media_rest = |w: &mut Template, cache_control: &str, mime: &str| {
-        let _ = writeln!(
-            w,
-            "            add_header Cache-Control \"{cache_control}\" always;\n{cors}"
-        );
-        let _ = writeln!(w, "            add_header Access-Control-Expose-Headers \"Content-Length,Content-Range\" always;");
-        // nginx's static module sends `Accept-Ranges: bytes` for files itself
-        let _ = writeln!(w, "            types {{ }}");
-        let _ = writeln!(w, "            default_type {mime};");
-        access_log(w, "            ", segment_log);
-        let _ = writeln!(w, "        }}");
-    };
-    out!("        location ~ \\.{ext}$ {{");
-    media_rest(w, &cache.segment, segment_type);
-    out!();
-    if c.hls.segment_type == SegmentType::Fmp4 {
-        // `init.mp4`, or `init_<i>.mp4` for the i-th rendition of a ladder
-        out!("        location ~ \\.mp4$ {{");
-        media_rest(w, &cache.init, "video/mp4");
-        out!();
+    if c.low_latency.enable {
+        ll_location(w, cors, &|w| access_log(w, "            ", other_log));
+    } else {
+        static_media(w, c, &cache, &playlist_rest, &|w| {
+            access_log(w, "            ", segment_log)
+        });
     }
     out!("        location = /health {{");
     out!("            access_log off;");
@@ -349,6 +350,85 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     out!("    }}");
     out!("}}");
     t
+}
+
+/// The locations of a stream nginx serves from its files: playlists,
+/// segments and (fMP4) init segments, each with its cache header.
+fn static_media(
+    w: &mut Template,
+    c: &Config,
+    cache: &crate::cache::CachePolicy,
+    playlist_rest: &dyn Fn(&mut Template, &str),
+    segment_log: &dyn Fn(&mut Template),
+) {
+    let cors = CORS;
+    macro_rules! out {
+        ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
+    }
+    out!("        location ~ \\.m3u8$ {{");
+    out!("            open_file_cache_valid 1s;");
+    // a playlist asked for before it exists must not stay a cached 404
+    out!("            open_file_cache_errors off;");
+    playlist_rest(w, &cache.manifest);
+    out!();
+    let ext = c.hls.segment_type.extension();
+    let segment_type = match c.hls.segment_type {
+        SegmentType::Ts => "video/mp2t",
+        SegmentType::Fmp4 => "video/iso.segment",
+    };
+    // what a media location holds after its own lines: its cache header,
+    // CORS, its type and the segment log
+    let media_rest = |w: &mut Template, cache_control: &str, mime: &str| {
+        let _ = writeln!(
+            w,
+            "            add_header Cache-Control \"{cache_control}\" always;\n{cors}"
+        );
+        let _ = writeln!(w, "            add_header Access-Control-Expose-Headers \"Content-Length,Content-Range\" always;");
+        // nginx's static module sends `Accept-Ranges: bytes` for files itself
+        let _ = writeln!(w, "            types {{ }}");
+        let _ = writeln!(w, "            default_type {mime};");
+        segment_log(w);
+        let _ = writeln!(w, "        }}");
+    };
+    out!("        location ~ \\.{ext}$ {{");
+    media_rest(w, &cache.segment, segment_type);
+    out!();
+    if c.hls.segment_type == SegmentType::Fmp4 {
+        // `init.mp4`, or `init_<i>.mp4` for the i-th rendition of a ladder
+        out!("        location ~ \\.mp4$ {{");
+        media_rest(w, &cache.init, "video/mp4");
+        out!();
+    }
+}
+
+/// Low-Latency HLS: everything but the server's own pages goes to the
+/// LL-HLS server, through a cache that collapses identical requests (query
+/// included: `_HLS_msn`/`_HLS_part` name the update). Its cache headers are
+/// the LL server's; a part it streams as written (`X-Accel-Buffering: no`)
+/// goes on as it comes and is not cached.
+fn ll_location(w: &mut Template, cors: &str, log: &dyn Fn(&mut Template)) {
+    macro_rules! out {
+        ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
+    }
+    out!("        location / {{");
+    out!("            proxy_pass http://ll_server;");
+    out!("            proxy_http_version 1.1;");
+    out!("            proxy_set_header Connection \"\";");
+    out!("            proxy_connect_timeout 2s;");
+    // a held request answers within three target durations (at most 3 min)
+    out!("            proxy_read_timeout 200s;");
+    out!("            proxy_cache ll;");
+    out!("            proxy_cache_key $uri$is_args$args;");
+    out!("            proxy_cache_lock on;");
+    out!("            proxy_cache_lock_timeout 200s;");
+    out!("            proxy_cache_lock_age 200s;");
+    out!("            add_header X-Cache $upstream_cache_status always;");
+    out!("{cors}");
+    // Age: hls.js tunes in by it behind a cache
+    out!("            add_header Access-Control-Expose-Headers \"Age,Content-Length,Content-Range\" always;");
+    log(w);
+    out!("        }}");
+    out!();
 }
 
 /// Arguments for `nginx` to run `conf` in the foreground with `prefix`.

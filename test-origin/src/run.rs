@@ -86,7 +86,14 @@ pub fn run(opts: RunArgs, grace: Duration) -> Result<()> {
     } else {
         None
     };
-    let mut running = local_run::start(&script, &Options { set, grace })?;
+    // this binary is the LL-HLS server of the LL profiles
+    let me = std::env::current_exe()?;
+    let options = Options {
+        set,
+        grace,
+        programs: vec![("test-origin", me)],
+    };
+    let mut running = local_run::start(&script, &options)?;
     if opts.hls_dir.is_none() {
         println!("  (the HLS dir is temporary and removed on exit)");
     }
@@ -148,9 +155,13 @@ pub fn run(opts: RunArgs, grace: Duration) -> Result<()> {
         }
     }
     let hls_dir = PathBuf::from(running.var("HLS_DIR").unwrap_or_default());
-    // a media playlist (the last: the master playlist never changes)
-    let media = crate::ffmpeg::playlist_paths(c).pop().unwrap_or_default();
-    let playlist = hls_dir.join(media);
+    // a media playlist (the last: the master playlist never changes); the
+    // LL encoder writes no playlist, its newest chunk file tells instead
+    let playlist = if c.low_latency.enable {
+        hls_dir.join("chunk-stream0-")
+    } else {
+        hls_dir.join(crate::ffmpeg::playlist_paths(c).pop().unwrap_or_default())
+    };
     let mut stall = StallCheck::new(
         playlist,
         Duration::from_secs(u64::from(c.hls.segment_duration) * 3).max(Duration::from_secs(6)),
@@ -183,15 +194,34 @@ impl StallCheck {
         }
     }
 
-    fn check(&mut self) -> Option<(String, String)> {
-        // the newest segment the playlist lists (FFmpeg on a full disk goes
-        // on rewriting the playlist, empty)
-        let newest = std::fs::read_to_string(&self.playlist).ok().and_then(|p| {
+    /// The newest segment: the last the playlist lists (FFmpeg on a full
+    /// disk goes on rewriting the playlist, empty), or, for a path that ends
+    /// in `-` (the LL encoder's `chunk-stream0-`), the newest file of that
+    /// name and its size.
+    fn newest(&self) -> Option<String> {
+        let name = self.playlist.file_name()?.to_str()?;
+        if let Some(prefix) = name.strip_suffix('-').map(|p| format!("{p}-")) {
+            let dir = self.playlist.parent()?;
+            return std::fs::read_dir(dir)
+                .ok()?
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let n = e.file_name().into_string().ok()?;
+                    let len = e.metadata().ok()?.len();
+                    n.starts_with(&prefix).then(|| format!("{n} {len}"))
+                })
+                .max();
+        }
+        std::fs::read_to_string(&self.playlist).ok().and_then(|p| {
             p.lines()
                 .rev()
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
                 .map(str::to_owned)
-        });
+        })
+    }
+
+    fn check(&mut self) -> Option<(String, String)> {
+        let newest = self.newest();
         if newest.is_some() && newest != self.last {
             self.last = newest;
             self.changed = std::time::Instant::now();

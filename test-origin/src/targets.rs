@@ -35,6 +35,7 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         log_dir: Template::var("LOG_DIR"),
         tls_cert: Template::var("TLS_CERT"),
         tls_key: Template::var("TLS_KEY"),
+        ll_upstream: Template::var("LL_UPSTREAM"),
     });
     let conf = Template::var("NGINX_CONF");
     let scheme = if c.tls.enable { "https" } else { "http" };
@@ -86,6 +87,36 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         ]
     });
     let tls_files = tls_files.into_iter().flatten();
+    let ll = c.low_latency.enable;
+    let mut computed = vec![
+        ("RUN_DIR", Template::var("STATE_DIR").join("/run")),
+        ("NGINX_CONF", run.join("/nginx.conf")),
+        ("LISTEN", listen),
+        ("BASE_URL", base_url),
+    ];
+    computed.extend(tls_files);
+    let mut free_ports = vec![("URL_HOST", "PORT")];
+    let mut files = vec![(conf.clone(), nginx_config(c, d, &flavour))];
+    if ll {
+        env.push(EnvVar {
+            name: "LL_PORT",
+            default: Template::text(c.low_latency.server_port.to_string()),
+            kind: VarKind::Port,
+            help: "loopback port of the LL-HLS server behind nginx".into(),
+        });
+        let mut upstream = Template::text("127.0.0.1:");
+        upstream.push(&Template::var("LL_PORT"));
+        computed.push(("LOOPBACK", Template::text("127.0.0.1")));
+        computed.push(("LL_UPSTREAM", upstream));
+        computed.push(("LL_SETTINGS", run.join("/ll-server.json")));
+        free_ports.push(("LOOPBACK", "LL_PORT"));
+        let settings = serde_json::to_string_pretty(&crate::ll::settings::settings(c))
+            .expect("settings serialize");
+        files.push((
+            Template::var("LL_SETTINGS"),
+            Template::text(settings + "\n"),
+        ));
+    }
     let mut prepare = Vec::new();
     if made_tls {
         let tls = Template::var("TLS_DIR");
@@ -133,22 +164,14 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
             (common::deploy::tls::KEY.into(), key),
         ]
     };
-    Script {
+    let mut script = Script {
         name: RUNNER_NAME.into(),
         title: format!("the hls-swarm test origin, profile {profile} (FFmpeg + nginx)"),
         env,
-        computed: vec![
-            ("RUN_DIR", Template::var("STATE_DIR").join("/run")),
-            ("NGINX_CONF", run.join("/nginx.conf")),
-            ("LISTEN", listen),
-            ("BASE_URL", base_url),
-        ]
-        .into_iter()
-        .chain(tls_files)
-        .collect(),
-        free_ports: vec![("URL_HOST", "PORT")],
+        computed,
+        free_ports,
         dirs,
-        files: vec![(conf.clone(), nginx_config(c, d, &flavour))],
+        files,
         prepare,
         banner: Some(banner(profile, c, d)),
         services: vec![
@@ -206,7 +229,17 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
             },
         ],
         ready: vec![
-            Ready::File(hls.join(&format!("/{}", entry_playlist(c)))),
+            // the LL server's playlists are not files: it answers the
+            // multivariant playlist once every rendition has a segment
+            if ll {
+                Ready::Http {
+                    port_var: "PORT",
+                    path: format!("/{}", entry_playlist(c)),
+                    tls: c.tls.enable,
+                }
+            } else {
+                Ready::File(hls.join(&format!("/{}", entry_playlist(c))))
+            },
             Ready::Http {
                 port_var: "PORT",
                 path: "/health".into(),
@@ -226,6 +259,16 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 ("RUN_DIR", format!("/run/{SERVICE_RUN}")),
                 ("NGINX_CONF", "/etc/hls-swarm/test-origin/nginx.conf".into()),
                 ("TLS_DIR", format!("/var/lib/{SERVICE_TLS_STATE}")),
+                ("LL_PORT", c.low_latency.server_port.to_string()),
+                ("LOOPBACK", "127.0.0.1".into()),
+                (
+                    "LL_UPSTREAM",
+                    format!("127.0.0.1:{}", c.low_latency.server_port),
+                ),
+                (
+                    "LL_SETTINGS",
+                    "/etc/hls-swarm/test-origin/ll-server.json".into(),
+                ),
                 // nginx's dynamic user reads them as its credentials
                 (
                     "TLS_CERT",
@@ -267,7 +310,38 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 ..Default::default()
             },
         }),
+    };
+    if ll {
+        let mut args: Vec<Template> = ["ll-server", "--settings"].map(Template::text).to_vec();
+        args.push(Template::var("LL_SETTINGS"));
+        args.push(Template::text("--dir"));
+        args.push(hls.clone());
+        args.push(Template::text("--listen"));
+        args.push(Template::var("LL_UPSTREAM"));
+        script.services.push(Service {
+            name: "ll-server".into(),
+            program: "test-origin",
+            debian_package: "",
+            args,
+            unit: Some(unit::Service {
+                name: "hls-ll-server".into(),
+                description: format!(
+                    "hls-swarm test origin: the LL-HLS server of {hls_dir} (profile {profile})"
+                ),
+                dynamic_user: true,
+                restart: "always".into(),
+                restart_sec: 2,
+                after: vec!["hls-generator.service".into()],
+                slice: Some("hls-origin-nginx".into()),
+                bind_read_only_paths: vec![hls_dir.to_owned()],
+                limit_nofile: Some(65535),
+                strict: true,
+                wanted_by: Some("multi-user.target".into()),
+                ..Default::default()
+            }),
+        });
     }
+    script
 }
 
 /// Programs the origin's artifacts take from the host (name, Debian
@@ -278,6 +352,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("nginx", "nginx-light"),
     // makes the TLS certificate at start and checks readiness over TLS
     ("openssl", "openssl"),
+    // this binary: the LL-HLS server
+    ("test-origin", ""),
 ];
 
 /// The non-root user of the image.
@@ -313,6 +389,7 @@ pub fn image_parts(profile: &str, c: &Config, d: &Derived) -> ImageParts {
         ],
         files: vec![("/etc/nginx/nginx.conf".into(), full)],
         program_data: vec![("nginx", "/etc/nginx/mime.types".into())],
+        programs: Some(image_programs(c)),
         labels: vec![
             ("hls.profile".into(), profile.to_owned()),
             (
@@ -322,6 +399,19 @@ pub fn image_parts(profile: &str, c: &Config, d: &Derived) -> ImageParts {
             ("hls.list-size".into(), c.hls.list_size.to_string()),
         ],
     }
+}
+
+/// The programs an image of `c` carries: FFmpeg, ffprobe and nginx; openssl
+/// for TLS; this binary for the LL-HLS server.
+fn image_programs(c: &Config) -> Vec<&'static str> {
+    let mut out = vec!["ffmpeg", "ffprobe", "nginx"];
+    if c.tls.enable {
+        out.push("openssl");
+    }
+    if c.low_latency.enable {
+        out.push("test-origin");
+    }
+    out
 }
 
 /// Where nginx keeps its state when run by systemd: `/run/<this>`
@@ -371,10 +461,16 @@ pub fn nixos_module(profile: &str, c: &Config, d: &Derived) -> anyhow::Result<St
     let module = Module {
         option_path: "services.hls-swarm.test-origin".into(),
         description: format!("the hls-swarm test origin (profile {profile})"),
-        packages: vec![("ffmpeg".into(), "ffmpeg".into()), ("nginx".into(), "nginx".into())],
+        packages: vec![
+            ("ffmpeg".into(), "ffmpeg".into()),
+            ("nginx".into(), "nginx".into()),
+            // this binary: the LL-HLS server
+            ("package".into(), "hls-swarm".into()),
+        ],
         programs: [
             ("hls-generator".to_owned(), "${cfg.ffmpeg}/bin/ffmpeg".to_owned()),
             ("hls-nginx".to_owned(), "${cfg.nginx}/bin/nginx".to_owned()),
+            ("hls-ll-server".to_owned(), "${cfg.package}/bin/test-origin".to_owned()),
             // the commands of the TLS unit
             ("openssl".to_owned(), "${pkgs.openssl}/bin/openssl".to_owned()),
             ("mkdir".to_owned(), "${pkgs.coreutils}/bin/mkdir".to_owned()),

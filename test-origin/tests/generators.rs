@@ -73,7 +73,12 @@ fn every_profile_passes_nginx_t_in_both_flavours() {
     for name in profiles() {
         let l = profile(&name);
         let dir = tempfile::tempdir().unwrap();
-        let full = plain(&nginx_config(&l.config, &l.derived, &Flavour::Full));
+        // a TLS profile's certificate: where the unit's credentials would
+        // be, and in the local run's TLS directory
+        let tls = dir.path().join("run/tls");
+        testkit::tools::self_signed(&tls);
+        let full = plain(&nginx_config(&l.config, &l.derived, &Flavour::Full))
+            .replace("/run/credentials/hls-nginx.service", tls.to_str().unwrap());
         if let Err(e) = testkit::tools::nginx_t(&full, dir.path()) {
             panic!("{name} full:\n{e}");
         }
@@ -100,22 +105,7 @@ fn tls_configs_pass_nginx_t_with_http2_on_the_listen_line() {
     let dir = tempfile::tempdir().unwrap();
     // where the local flavour of `local_site` looks for a made certificate
     let tls = dir.path().join("run/tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    testkit::run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-noenc", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-            .arg(tls.join("key.pem"))
-            .arg("-out")
-            .arg(tls.join("cert.pem")),
-    );
+    testkit::tools::self_signed(&tls);
     let given = load(Request {
         profile: "default".into(),
         sets: vec![

@@ -8,7 +8,7 @@ use serde_json::Value;
 use test_origin::TestOrigin;
 
 /// The built-in profiles, in order.
-const PROFILES: [&str; 8] = [
+const PROFILES: [&str; 10] = [
     "default",
     "low-latency",
     "4k-abr",
@@ -17,6 +17,8 @@ const PROFILES: [&str; 8] = [
     "debug",
     "tap",
     "tap-logged",
+    "ll-hls",
+    "ll-hls-abr",
 ];
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
@@ -98,7 +100,9 @@ fn derived_values_follow_the_formulas_for_every_profile() {
         } else {
             1
         };
-        let files = u64::from(c.hls.list_size + c.hls.delete_threshold) + 1;
+        // an fMP4 stream's init segment is one more file
+        let init = u64::from(c.hls.segment_type == test_origin::config::SegmentType::Fmp4);
+        let files = u64::from(c.hls.list_size + c.hls.delete_threshold) + 1 + init;
         assert_eq!(d.gop_size, u64::from(c.encoder.framerate) * seg, "{name}");
         assert_eq!(d.segment_size_kb, total * seg / 8, "{name}");
         assert_eq!(d.open_file_cache_max, (files * variants + 1) * 3, "{name}");

@@ -23,7 +23,9 @@ fn systemd_units_of_every_profile_verify() {
             "-o",
             dir.path().to_str().unwrap(),
         ]);
-        assert_eq!(listed.lines().count(), 9, "{listed}");
+        // 9 files, and the TLS unit, the LL server's unit and its settings
+        let ll = profile.starts_with("ll-");
+        assert_eq!(listed.lines().count(), if ll { 12 } else { 9 }, "{listed}");
         let sd = dir.path().join("systemd");
         let (generator, nginx) = (
             sd.join("hls-generator.service"),
@@ -50,8 +52,14 @@ fn systemd_units_of_every_profile_verify() {
             .find_map(|l| l.strip_prefix("ExecStart="))
             .unwrap();
         assert!(exec.ends_with(&expected.join(" ")), "{exec}");
+        // the HLS muxer's segment pattern, or the dash muxer's manifest
+        let (output, muxer) = if ll {
+            ("manifest.mpd", "-f dash")
+        } else {
+            ("seg%%05d.ts", "-f hls")
+        };
         assert!(
-            exec.contains("${HLS_DIR}/") && exec.contains("seg%%05d.ts"),
+            exec.contains("${HLS_DIR}/") && exec.contains(output) && exec.contains(muxer),
             "{exec}"
         );
         let nginx_unit = std::fs::read_to_string(&nginx).unwrap();
@@ -78,8 +86,12 @@ fn systemd_units_of_every_profile_verify() {
         }
         // the service nginx config passes nginx -t
         let conf = dir.path().join("hls-swarm/test-origin/nginx.conf");
+        // a TLS config's certificate, where the unit's credentials would be
+        let tls = dir.path().join("tls");
+        testkit::tools::self_signed(&tls);
         let text = std::fs::read_to_string(&conf)
             .unwrap()
+            .replace("/run/credentials/hls-nginx.service", tls.to_str().unwrap())
             .replace("/run/hls-nginx", dir.path().join("run").to_str().unwrap());
         std::fs::create_dir_all(dir.path().join("run/logs")).unwrap();
         let test_conf = dir.path().join("t.conf");
@@ -129,8 +141,13 @@ fn nixos_modules_parse_and_grant_no_access() {
         }
         assert!(text.contains("listenAddress = \"127.0.0.1\";"));
         assert!(text.contains("ExecStart = \"${cfg.ffmpeg}/bin/ffmpeg "));
+        let output = if profile.starts_with("ll-") {
+            "manifest.mpd"
+        } else {
+            "seg%%05d.ts"
+        };
         assert!(
-            text.contains("\\${HLS_DIR}/") && text.contains("seg%%05d.ts"),
+            text.contains("\\${HLS_DIR}/") && text.contains(output),
             "unit variables are escaped for Nix"
         );
         if profile == "default" {

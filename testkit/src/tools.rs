@@ -73,3 +73,25 @@ pub fn systemd_verify<P: AsRef<Path>>(units: &[P]) -> Result<(), String> {
         Err(err)
     }
 }
+
+/// A self-signed certificate for localhost in `dir` (`cert.pem`,
+/// `key.pem`), made with openssl: for configs that name one.
+pub fn self_signed(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    crate::run_ok(
+        std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-noenc", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .env("OPENSSL_CONF", "/dev/null"),
+    );
+}

@@ -146,6 +146,8 @@ pub struct ImageParts {
     pub program_data: Vec<(&'static str, PathBuf)>,
     /// Labels besides the standard OCI ones.
     pub labels: Vec<(String, String)>,
+    /// The component's programs this image carries; `None`: all of them.
+    pub programs: Option<Vec<&'static str>>,
 }
 
 /// The PATH of every image.
@@ -161,10 +163,11 @@ pub fn image<C: Targets>(
     programs: &Programs,
 ) -> Result<ImageSpec> {
     let tool = |n: &str| RUNNER_TOOLS.iter().any(|(t, _)| *t == n);
+    let wanted = |n: &str| parts.programs.as_ref().is_none_or(|p| p.contains(&n));
     let mut host_programs = Vec::new();
     for (name, _) in C::PROGRAMS
         .iter()
-        .filter(|(n, _)| *n != C::NAME && !tool(n))
+        .filter(|(n, _)| *n != C::NAME && !tool(n) && wanted(n))
     {
         host_programs.push(Program {
             name: (*name).into(),
@@ -185,7 +188,7 @@ pub fn image<C: Targets>(
             .collect::<Result<_>>()?,
         data: vec![],
     });
-    let mut layers = if C::PROGRAMS.iter().any(|(n, _)| *n == C::NAME) {
+    let mut layers = if C::PROGRAMS.iter().any(|(n, _)| *n == C::NAME) && wanted(C::NAME) {
         program_layers_with_own(&host_programs, C::NAME, &program(programs, C::NAME)?)?
     } else {
         program_layers(&host_programs)?
@@ -268,6 +271,7 @@ pub fn simple_image<C: Targets>(
         files: vec![],
         program_data: vec![],
         labels,
+        programs: None,
     };
     image(l, &parts, programs)
 }

@@ -199,9 +199,13 @@ log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
         out!(
             "command -v {prog} >/dev/null 2>&1 || die {msg}",
             prog = quote(program),
-            msg = quote(&format!(
-                "{program} is not installed; install it with: sudo apt-get install {package}"
-            ))
+            msg = quote(&if package.is_empty() {
+                format!("{program} is not installed; put it on PATH")
+            } else {
+                format!(
+                    "{program} is not installed; install it with: sudo apt-get install {package}"
+                )
+            })
         );
     }
     out!();

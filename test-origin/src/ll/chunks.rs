@@ -98,10 +98,7 @@ fn box_len(bytes: &[u8]) -> Result<Option<(mp4_atom::FourCC, u64)>, String> {
 pub fn read_chunks(track: &Track, from: u64, bytes: &[u8]) -> Result<(Vec<Chunk>, u64), String> {
     let mut out = Vec::new();
     let mut at = 0usize;
-    loop {
-        let Some((kind, len)) = box_len(&bytes[at..])? else {
-            break;
-        };
+    while let Some((kind, len)) = box_len(&bytes[at..])? {
         let len_us = usize::try_from(len).map_err(|_| "a box too big")?;
         if kind != mp4_atom::FourCC::new(b"moof") {
             if at + len_us > bytes.len() {
@@ -150,7 +147,10 @@ fn timing(track: &Track, moof: &Moof) -> (u64, u64, bool) {
         .tfhd
         .default_sample_duration
         .unwrap_or(track.default_duration);
-    let default_flags = traf.tfhd.default_sample_flags.unwrap_or(track.default_flags);
+    let default_flags = traf
+        .tfhd
+        .default_sample_flags
+        .unwrap_or(track.default_flags);
     let mut duration = 0u64;
     let mut first_flags = None;
     for trun in &traf.trun {
@@ -179,12 +179,18 @@ mod tests {
             .map(|(i, d)| mp4_atom::TrunEntry {
                 duration: Some(*d),
                 size: Some(10),
-                flags: Some(if i == 0 && key { 0x0200_0000 } else { 0x0101_0000 }),
+                flags: Some(if i == 0 && key {
+                    0x0200_0000
+                } else {
+                    0x0101_0000
+                }),
                 cts: None,
             })
             .collect();
         let m = Moof {
-            mfhd: mp4_atom::Mfhd { sequence_number: seq },
+            mfhd: mp4_atom::Mfhd {
+                sequence_number: seq,
+            },
             traf: vec![mp4_atom::Traf {
                 tfhd: mp4_atom::Tfhd {
                     track_id: 1,
@@ -207,7 +213,9 @@ mod tests {
 
     fn mdat(n: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        mp4_atom::Mdat { data: vec![7; n] }.encode(&mut out).unwrap();
+        mp4_atom::Mdat { data: vec![7; n] }
+            .encode(&mut out)
+            .unwrap();
         out
     }
 

@@ -70,7 +70,11 @@ impl Shared {
             part_target: settings.part_target,
             list_size: settings.list_size,
         };
-        let renditions = settings.renditions.iter().map(|r| Rendition::new(&r.name)).collect();
+        let renditions = settings
+            .renditions
+            .iter()
+            .map(|r| Rendition::new(&r.name))
+            .collect();
         let settings_duration = settings.segment_duration.max(1);
         Arc::new(Shared {
             settings,
@@ -107,7 +111,8 @@ impl Shared {
 
     fn file(&self, stream: usize, n: u64, tmp: bool) -> PathBuf {
         let ext = if tmp { ".tmp" } else { "" };
-        self.dir.join(format!("chunk-stream{stream}-{n:05}.m4s{ext}"))
+        self.dir
+            .join(format!("chunk-stream{stream}-{n:05}.m4s{ext}"))
     }
 }
 
@@ -141,7 +146,8 @@ struct Cursor {
 /// Reads the encoder's files every [`TICK`] into the state, forever.
 pub async fn watch_files(shared: Arc<Shared>) {
     let base = shared.base;
-    let mut cursors: Vec<Option<Cursor>> = shared.settings.renditions.iter().map(|_| None).collect();
+    let mut cursors: Vec<Option<Cursor>> =
+        shared.settings.renditions.iter().map(|_| None).collect();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -373,8 +379,17 @@ async fn respond(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body>
                 .iter()
                 .map(|r| (r.name.clone(), serde_json::json!(r.last_part())))
                 .collect();
-            let body = serde_json::json!({ "held": shared.held(), "lastParts": last });
-            bytes("application/json", "no-store", format!("{body}\n").into_bytes())
+            // the encoder's file of segment MSN is number MSN - msnBase
+            let body = serde_json::json!({
+                "held": shared.held(),
+                "lastParts": last,
+                "msnBase": shared.base,
+            });
+            bytes(
+                "application/json",
+                "no-store",
+                format!("{body}\n").into_bytes(),
+            )
         }
         Asked::Playlist(i) => playlist(shared, i, &query, gzip).await,
         Asked::Init(i) => {
@@ -394,7 +409,10 @@ async fn respond(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body>
 /// 503 until every rendition has its init segment and a segment.
 fn master(shared: &Shared) -> Response<Body> {
     let st = shared.renditions.lock().expect("state");
-    if st.iter().any(|r| r.track.is_none() || r.last_complete().is_none()) {
+    if st
+        .iter()
+        .any(|r| r.track.is_none() || r.last_complete().is_none())
+    {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the stream is starting\n");
     }
     let audio = shared
@@ -403,7 +421,9 @@ fn master(shared: &Shared) -> Response<Body> {
         .iter()
         .zip(st.iter())
         .find(|(s, _)| s.kind == Kind::Audio);
-    let audio_codec = audio.and_then(|(_, r)| r.track.as_ref()).map(|t| t.codec.clone());
+    let audio_codec = audio
+        .and_then(|(_, r)| r.track.as_ref())
+        .map(|t| t.codec.clone());
     let mut o = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     if let Some((s, _)) = audio {
         o.push_str(&format!(
@@ -521,7 +541,10 @@ async fn segment(shared: &Arc<Shared>, i: usize, m: u64) -> Response<Body> {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "too many held requests\n");
             };
             if !wait_until(shared, |st| state(st) == Some(true)).await {
-                return text(StatusCode::SERVICE_UNAVAILABLE, "the segment is not whole yet\n");
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the segment is not whole yet\n",
+                );
             }
         }
         None => return text(StatusCode::NOT_FOUND, "no such segment\n"),
@@ -547,9 +570,7 @@ async fn part(shared: &Arc<Shared>, i: usize, m: u64, p: u64) -> Response<Body> 
     let (known, hinted) = {
         let st = shared.renditions.lock().expect("state");
         let r = &st[i];
-        let known = r
-            .segment(m)
-            .and_then(|s| s.parts.get(p as usize).copied());
+        let known = r.segment(m).and_then(|s| s.parts.get(p as usize).copied());
         (known, r.hinted() == Some((m, p)))
     };
     if let Some(part) = known {
@@ -563,7 +584,10 @@ async fn part(shared: &Arc<Shared>, i: usize, m: u64, p: u64) -> Response<Body> 
         return text(StatusCode::NOT_FOUND, "the part's file is gone\n");
     }
     if !hinted {
-        return text(StatusCode::NOT_FOUND, "no such part (only the hinted one may be asked for early)\n");
+        return text(
+            StatusCode::NOT_FOUND,
+            "no such part (only the hinted one may be asked for early)\n",
+        );
     }
     if shared.held() >= MAX_HELD {
         return text(StatusCode::SERVICE_UNAVAILABLE, "too many held requests\n");
@@ -625,7 +649,10 @@ fn stream_part(shared: &Arc<Shared>, i: usize, m: u64, p: u64, n: u64) -> Respon
                     return;
                 }
             }
-            if tokio::time::timeout_at(deadline, grew.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, grew.changed())
+                .await
+                .is_err()
+            {
                 // cut short: the response ends in an error, not as a
                 // whole part
                 tx.abort(std::io::Error::other("the part did not come in time"));
@@ -696,7 +723,11 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let shared = Shared::new(settings, args.dir.clone());
         tokio::spawn(watch_files(shared.clone()));
-        eprintln!("ll-server: serving {} on {}", args.dir.display(), args.listen);
+        eprintln!(
+            "ll-server: serving {} on {}",
+            args.dir.display(),
+            args.listen
+        );
         serve(shared, listener).await
     })
 }

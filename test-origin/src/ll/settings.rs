@@ -80,7 +80,7 @@ pub fn settings(c: &Config) -> Settings {
         average_bandwidth: audio,
         frame_rate: 0,
     });
-    let aac_frame_ms = (1024_000 + c.audio.sample_rate - 1) / c.audio.sample_rate;
+    let aac_frame_ms = 1_024_000_u32.div_ceil(c.audio.sample_rate);
     Settings {
         segment_duration: c.hls.segment_duration,
         part_target: f64::from(c.low_latency.part_ms + aac_frame_ms) / 1000.0,

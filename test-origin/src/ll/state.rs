@@ -235,7 +235,11 @@ impl Rendition {
 
     /// The MSN of the last complete segment.
     pub fn last_complete(&self) -> Option<u64> {
-        self.segments.iter().rev().find(|s| s.complete).map(|s| s.msn)
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.complete)
+            .map(|s| s.msn)
     }
 
     pub fn segment(&self, msn: u64) -> Option<&Segment> {
@@ -264,6 +268,11 @@ impl Rendition {
                 }
             }
             Some(p) => {
+                // no segment has this many parts, even counting the limit
+                let per_segment = (f64::from(t.target_duration) / t.part_target).ceil() as u64;
+                if p > per_segment + t.advance_part_limit() {
+                    return Block::Bad("_HLS_part is beyond the advance part limit");
+                }
                 // a part past a complete segment's last is part 0 of the next
                 let (m, p) = match self.segment(m) {
                     Some(s) if s.complete && p >= s.parts.len() as u64 => (m + 1, 0),
@@ -276,7 +285,6 @@ impl Rendition {
                     return Block::Ready;
                 }
                 // how many parts ahead: a segment of parts per target duration
-                let per_segment = (f64::from(t.target_duration) / t.part_target).ceil() as u64;
                 let ahead = if m == lm {
                     p - lp
                 } else {
@@ -306,7 +314,12 @@ impl Rendition {
     /// a rendition report of each of `others` (name, last part). With
     /// `skip`, segments older than CAN-SKIP-UNTIL are replaced by
     /// `EXT-X-SKIP` (a delta update).
-    pub fn playlist(&self, t: &Timing, others: &[(String, Option<(u64, u64)>)], skip: bool) -> String {
+    pub fn playlist(
+        &self,
+        t: &Timing,
+        others: &[(String, Option<(u64, u64)>)],
+        skip: bool,
+    ) -> String {
         let mut o = String::new();
         let w = &mut o;
         let complete: Vec<&Segment> = self.segments.iter().filter(|s| s.complete).collect();
@@ -314,7 +327,11 @@ impl Rendition {
         let listed: Vec<&Segment> = complete[first..]
             .iter()
             .copied()
-            .chain(self.segments.iter().filter(|s| !s.complete && !s.parts.is_empty()))
+            .chain(
+                self.segments
+                    .iter()
+                    .filter(|s| !s.complete && !s.parts.is_empty()),
+            )
             .collect();
         let _ = writeln!(w, "#EXTM3U");
         let _ = writeln!(w, "#EXT-X-VERSION:9");
@@ -333,7 +350,11 @@ impl Rendition {
         );
         // a segment is skipped when its start is more than CAN-SKIP-UNTIL
         // before the end of the last complete segment
-        let complete_end: f64 = listed.iter().filter(|s| s.complete).map(|s| s.duration()).sum();
+        let complete_end: f64 = listed
+            .iter()
+            .filter(|s| s.complete)
+            .map(|s| s.duration())
+            .sum();
         let mut skipped = 0;
         if skip {
             let mut start = 0.0;
@@ -354,15 +375,18 @@ impl Rendition {
         for s in &listed[skipped..] {
             let _ = writeln!(w, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
             // parts of the last three target durations (§6.2.2)
-            if !s.complete || end_distance(&listed, s.msn) <= 3.0 * f64::from(t.target_duration)
-            {
+            if !s.complete || end_distance(&listed, s.msn) <= 3.0 * f64::from(t.target_duration) {
                 for (i, p) in s.parts.iter().enumerate() {
                     let _ = writeln!(
                         w,
                         "#EXT-X-PART:DURATION={:.5},URI=\"{}.{i}.m4s\"{}",
                         p.duration,
                         s.msn,
-                        if p.independent { ",INDEPENDENT=YES" } else { "" }
+                        if p.independent {
+                            ",INDEPENDENT=YES"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }

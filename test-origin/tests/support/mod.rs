@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 /// Overrides that make the stream tiny, so that 2 cores keep up.
+#[allow(unused_imports)]
 pub use testkit::origin::TINY;
 
 #[allow(unused_imports)]
