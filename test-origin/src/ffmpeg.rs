@@ -94,17 +94,8 @@ pub fn ffmpeg_args(c: &Config, d: &Derived, hls_dir: &Template) -> Vec<Template>
 /// lists them as parts): video streams first (the ladder, or the one
 /// stream), then one audio stream.
 fn low_latency(a: &mut Args, c: &Config, gop: &str, hls_dir: &Template) {
-    let enc = &c.encoder;
     if c.multibitrate {
-        let n = c.variants.len();
-        let mut graph = format!("[0:v]split={n}");
-        for i in 0..n {
-            graph.push_str(&format!("[v{i}]"));
-        }
-        for (i, v) in c.variants.iter().enumerate() {
-            graph.push_str(&format!(";[v{i}]scale={}:{}[out{i}]", v.width, v.height));
-        }
-        a.words(&["-filter_complex", &graph]);
+        ladder(a, c);
         for (i, v) in c.variants.iter().enumerate() {
             a.words(&["-map", &format!("[out{i}]")]);
             video_stream_args(a, i, v, gop);
@@ -122,15 +113,7 @@ fn low_latency(a: &mut Args, c: &Config, gop: &str, hls_dir: &Template) {
         c.video.audio_bitrate.as_str(),
     ]);
     a.words(&["-ar", &c.audio.sample_rate.to_string()]);
-    a.words(&[
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        enc.preset.as_str(),
-        "-tune",
-        enc.tune.as_str(),
-    ]);
-    a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
+    encoder_args(a, c);
     let hls = &c.hls;
     a.words(&["-f", "dash", "-streaming", "1"]);
     a.words(&["-seg_duration", &hls.segment_duration.to_string()]);
@@ -171,7 +154,9 @@ fn video_stream_args(a: &mut Args, i: usize, v: &Variant, gop: &str) {
     a.words(&[&format!("-sc_threshold:v:{i}"), "0"]);
 }
 
-fn multi_bitrate(a: &mut Args, c: &Config, gop: &str) {
+/// The filter graph of a ladder: the input split and scaled to each rung
+/// (`[out<i>]`).
+fn ladder(a: &mut Args, c: &Config) {
     let n = c.variants.len();
     let mut graph = format!("[0:v]split={n}");
     for i in 0..n {
@@ -181,19 +166,22 @@ fn multi_bitrate(a: &mut Args, c: &Config, gop: &str) {
         graph.push_str(&format!(";[v{i}]scale={}:{}[out{i}]", v.width, v.height));
     }
     a.words(&["-filter_complex", &graph]);
+}
+
+/// The x264 settings every video stream of a ladder shares.
+fn encoder_args(a: &mut Args, c: &Config) {
     let enc = &c.encoder;
+    a.words(&["-pix_fmt", "yuv420p", "-preset", enc.preset.as_str()]);
+    a.words(&["-tune", enc.tune.as_str()]);
+    a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
+}
+
+fn multi_bitrate(a: &mut Args, c: &Config, gop: &str) {
+    ladder(a, c);
     for (i, v) in c.variants.iter().enumerate() {
         variant_args(a, i, v, gop, c.audio.sample_rate);
     }
-    a.words(&[
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        enc.preset.as_str(),
-        "-tune",
-        enc.tune.as_str(),
-    ]);
-    a.words(&["-profile:v", enc.profile.as_str(), "-level", &enc.level]);
+    encoder_args(a, c);
     let map: Vec<String> = c
         .variants
         .iter()
