@@ -426,6 +426,8 @@ fn ll_location(w: &mut Template, cors: &str, log: &dyn Fn(&mut Template)) {
     out!("{cors}");
     // Age: hls.js tunes in by it behind a cache
     out!("            add_header Access-Control-Expose-Headers \"Age,Content-Length,Content-Range\" always;");
+    // a player's resource timing (the protocol, the phases) across origins
+    out!("            add_header Timing-Allow-Origin \"*\" always;");
     log(w);
     out!("        }}");
     out!();

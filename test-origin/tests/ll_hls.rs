@@ -483,3 +483,150 @@ fn nginx_serves_it_over_https_and_http2() {
     let (head, _) = curl("/video/init.mp4");
     assert!(head.contains("content-type: video/mp4"), "{head}");
 }
+
+/// hls.js as `cargo xtask test --setup-only` installs it.
+fn hlsjs() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/npm/node_modules/hls.js/dist/hls.min.js");
+    assert!(
+        p.is_file(),
+        "hls.js is not installed: `cargo xtask test --setup-only` installs everything the \
+         tests use (or: npm install --prefix target/npm hls.js@1.7.4)"
+    );
+    p
+}
+
+/// The base64 SHA-256 of a certificate's public key: what Chromium's
+/// `--ignore-certificate-errors-spki-list` trusts (this one key, no other).
+fn spki_hash(cert: &Path) -> String {
+    let out = testkit::output(Command::new("sh").arg("-c").arg(format!(
+        "openssl x509 -pubkey -noout -in '{}' | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+        cert.display()
+    )));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// hls.js in `lowLatencyMode` plays `stream` in headless Chromium for
+/// `secs`, and reports: started, stalls after the start, fatal errors, the
+/// time played, the largest `hls.latency` after the first 10 s, its target,
+/// and the protocol of its requests.
+fn hlsjs_plays(o: &Origin, stream: &str, secs: u64) -> String {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let report = format!("http://{}/report", listener.local_addr().unwrap());
+    let html = tmp.path().join("player.html");
+    std::fs::write(
+        &html,
+        format!(
+            r#"<!doctype html><meta charset="utf-8"><video id="v" muted playsinline></video>
+<script src="file://{hls}"></script>
+<script>
+const v = document.getElementById("v");
+let started = null, stalls = 0, errors = [], latency = 0;
+v.addEventListener("playing", () => {{ if (started === null) started = performance.now(); }});
+v.addEventListener("waiting", () => {{ if (started !== null) stalls++; }});
+const hls = new Hls({{ lowLatencyMode: true }});
+hls.on(Hls.Events.ERROR, (_, d) => {{ if (d.fatal) errors.push(d.details); }});
+hls.loadSource("{stream}");
+hls.attachMedia(v);
+hls.on(Hls.Events.MANIFEST_PARSED, () => v.play());
+setInterval(() => {{
+  if (started !== null && performance.now() - started > 10000 && hls.latency > latency) latency = hls.latency;
+}}, 250);
+setTimeout(() => {{
+  const protocols = [...new Set(performance.getEntriesByType("resource")
+    .filter(e => e.name.startsWith("https:")).map(e => e.nextHopProtocol))];
+  fetch("{report}?started=" + (started !== null) + "&stalls=" + stalls + "&errors=" + errors.join(",") +
+    "&played=" + v.currentTime.toFixed(1) + "&latency=" + latency.toFixed(3) +
+    "&target=" + hls.targetLatency.toFixed(3) + "&protocols=" + protocols.join(","));
+}}, {ms});
+</script>"#,
+            hls = hlsjs().display(),
+            ms = secs * 1000,
+        ),
+    )
+    .unwrap();
+    let cert = o.ca().with_file_name("cert.pem");
+    let mut browser = testkit::chromium(&tmp.path().join("profile"))
+        .args([
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-file-access-from-files",
+        ])
+        .arg(format!(
+            "--ignore-certificate-errors-spki-list={}",
+            spki_hash(&cert)
+        ))
+        .arg(format!("file://{}", html.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let t = Instant::now();
+    let line = loop {
+        if let Ok((mut sock, _)) = listener.accept() {
+            sock.set_nonblocking(false).unwrap();
+            let mut first = String::new();
+            std::io::BufReader::new(&sock)
+                .read_line(&mut first)
+                .unwrap();
+            let _ = sock
+                .write_all(b"HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n\r\n");
+            if first.contains("/report?") {
+                break first;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs + 60),
+            "no report from the page"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = browser.kill();
+    let _ = browser.wait();
+    line
+}
+
+fn field(line: &str, name: &str) -> String {
+    line.split([' ', '?', '&'])
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+        .to_owned()
+}
+
+/// hls.js plays `ll-hls` in low-latency mode over HTTPS and HTTP/2 for 60 s
+/// without a stall, its latency under 3 s; and it plays `ll-hls-abr`.
+#[test]
+fn hlsjs_plays_ll_hls_over_http2_with_low_latency() {
+    let _g = serial();
+    let o = Origin::start("ll-hls", &[]);
+    let line = hlsjs_plays(&o, &format!("https://127.0.0.1:{}/master.m3u8", o.port), 60);
+    eprintln!("hls.js on ll-hls: {line}");
+    assert_eq!(field(&line, "started"), "true", "{line}");
+    assert_eq!(field(&line, "errors"), "", "{line}");
+    assert_eq!(field(&line, "stalls"), "0", "{line}");
+    assert_eq!(field(&line, "protocols"), "h2", "{line}");
+    let latency: f64 = field(&line, "latency").parse().unwrap();
+    assert!(latency > 0.0 && latency < 3.0, "{line}");
+    let played: f64 = field(&line, "played").parse().unwrap();
+    assert!(played > 45.0, "{line}");
+    drop(o);
+
+    let ladder = "variants=[\
+{name='720p',width=320,height=180,bitrate='300k',maxrate='330k',bufsize='300k',audioBitrate='64k'},\
+{name='360p',width=160,height=90,bitrate='150k',maxrate='165k',bufsize='150k',audioBitrate='64k'}]";
+    let o = Origin::start("ll-hls-abr", &["--set", ladder]);
+    let line = hlsjs_plays(&o, &format!("https://127.0.0.1:{}/master.m3u8", o.port), 30);
+    eprintln!("hls.js on ll-hls-abr: {line}");
+    assert_eq!(field(&line, "started"), "true", "{line}");
+    assert_eq!(field(&line, "errors"), "", "{line}");
+    // the renditions' program date-times agree: hls.js switches between
+    // them at the live edge
+    assert_eq!(field(&line, "stalls"), "0", "{line}");
+    let latency: f64 = field(&line, "latency").parse().unwrap();
+    assert!(latency > 0.0 && latency < 3.0, "{line}");
+    let played: f64 = field(&line, "played").parse().unwrap();
+    assert!(played > 15.0, "{line}");
+}

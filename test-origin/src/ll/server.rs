@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::chunks::{read_chunks, read_init};
 use super::settings::{Kind, Settings};
-use super::state::{Block, Directives, Rendition, Timing};
+use super::state::{Anchor, Block, Directives, Rendition, Timing};
 
 /// How often the encoder's files are read.
 const TICK: Duration = Duration::from_millis(10);
@@ -148,6 +148,7 @@ pub async fn watch_files(shared: Arc<Shared>) {
     let base = shared.base;
     let mut cursors: Vec<Option<Cursor>> =
         shared.settings.renditions.iter().map(|_| None).collect();
+    let mut anchor: Anchor = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -155,7 +156,7 @@ pub async fn watch_files(shared: Arc<Shared>) {
         let mut changed = false;
         let mut grew = false;
         for (i, r) in shared.settings.renditions.iter().enumerate() {
-            let (c, g) = read_rendition(&shared, i, r.stream, base, &mut cursors[i]);
+            let (c, g) = read_rendition(&shared, i, r.stream, base, &mut cursors[i], &mut anchor);
             changed |= c;
             grew |= g;
         }
@@ -176,6 +177,7 @@ fn read_rendition(
     stream: usize,
     base: u64,
     cursor: &mut Option<Cursor>,
+    anchor: &mut Anchor,
 ) -> (bool, bool) {
     let has_track = shared.renditions.lock().expect("state")[i].track.is_some();
     if !has_track {
@@ -227,7 +229,7 @@ fn read_rendition(
         let track = r.track.clone().expect("read above");
         match read_chunks(&track, c.offset, &bytes) {
             Ok((chunks, next)) => {
-                changed |= r.add_chunks(base + c.n, &chunks, now_ms());
+                changed |= r.add_chunks(base + c.n, &chunks, now_ms(), anchor);
                 c.offset = next;
             }
             Err(e) => {

@@ -78,10 +78,13 @@ pub struct Rendition {
     pub track: Option<Track>,
     /// Oldest first; the last may be in progress.
     pub segments: VecDeque<Segment>,
-    /// Wall clock (ms) and decode time of the first chunk seen: every
-    /// program date-time is counted from it along the media timeline.
-    anchor: Option<(u64, u64)>,
 }
+
+/// The wall clock (ms since the epoch) of the encoder's media time 0, set
+/// by the first chunk of any rendition: every program date-time is counted
+/// from it along each rendition's media timeline, so that the renditions'
+/// date-times agree.
+pub type Anchor = Option<u64>;
 
 /// What a request's delivery directives ask for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -160,24 +163,29 @@ impl Rendition {
             name: name.to_owned(),
             track: None,
             segments: VecDeque::new(),
-            anchor: None,
         }
     }
 
     /// Chunks of segment `msn` read from its file, seen at `now_ms`; a new
     /// segment starts when its first chunk comes. Returns whether anything
     /// changed.
-    pub fn add_chunks(&mut self, msn: u64, chunks: &[Chunk], now_ms: u64) -> bool {
+    pub fn add_chunks(
+        &mut self,
+        msn: u64,
+        chunks: &[Chunk],
+        now_ms: u64,
+        anchor: &mut Anchor,
+    ) -> bool {
         let Some(track) = &self.track else {
             return false;
         };
         let scale = f64::from(track.timescale.max(1));
         let mut changed = false;
         for c in chunks {
-            let (wall, decode) = *self.anchor.get_or_insert_with(|| {
-                // the chunk was complete when seen: it began one chunk ago
-                let len_ms = (c.duration as f64 / scale * 1000.0) as u64;
-                (now_ms.saturating_sub(len_ms), c.decode_time)
+            let start = *anchor.get_or_insert_with(|| {
+                // the chunk was complete when seen: it ended now
+                let end_ms = ((c.decode_time + c.duration) as f64 / scale * 1000.0) as u64;
+                now_ms.saturating_sub(end_ms)
             });
             if self.segments.back().is_none_or(|s| s.msn != msn) {
                 if self.segments.back().is_some_and(|s| s.msn > msn) {
@@ -187,13 +195,13 @@ impl Rendition {
                 if let Some(last) = self.segments.back_mut() {
                     last.complete = true;
                 }
-                let since = c.decode_time.saturating_sub(decode) as f64 / scale;
+                let since = c.decode_time as f64 / scale;
                 self.segments.push_back(Segment {
                     msn,
                     parts: Vec::new(),
                     complete: false,
                     decode_time: c.decode_time,
-                    pdt_ms: wall + (since * 1000.0) as u64,
+                    pdt_ms: start + (since * 1000.0) as u64,
                 });
             }
             let seg = self.segments.back_mut().expect("just pushed");
