@@ -11,27 +11,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use testkit::origin::TestOrigin;
 
 const SECONDS: u64 = 30;
-
-/// hls.js as `cargo xtask test --setup-only` installs it.
-fn hlsjs() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/npm/node_modules/hls.js/dist/hls.min.js");
-    assert!(
-        p.is_file(),
-        "hls.js is not installed: `cargo xtask test --setup-only` installs everything the \
-         tests use (or: npm install --prefix target/npm hls.js@1.7.4)"
-    );
-    p
-}
 
 /// The page: hls.js with its default config plays `stream` muted, counts
 /// the times the media element waited for data after it started playing,
@@ -63,7 +48,7 @@ setTimeout(() => fetch("{report}?started=" + started + "&stalls=" + stalls +
 
 #[test]
 fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
-    let hls = hlsjs();
+    let hls = testkit::player::hlsjs();
     let _g = testkit::serial();
     // 2 s segments, as the default profile; one in the playlist at the start
     let origin = TestOrigin::start(
@@ -71,8 +56,8 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
         1,
     );
     let tmp = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let report = format!("http://{}/report", listener.local_addr().unwrap());
+    let reported = testkit::player::Report::new();
+    let report = reported.url();
     let html = tmp.path().join("player.html");
     std::fs::write(&html, page(&hls, &origin.url(), &report)).unwrap();
 
@@ -98,25 +83,7 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
         .unwrap();
 
     // the page's report, within the run and a margin
-    listener.set_nonblocking(true).unwrap();
-    let t = Instant::now();
-    let line = loop {
-        if let Ok((mut sock, _)) = listener.accept() {
-            sock.set_nonblocking(false).unwrap();
-            let mut first = String::new();
-            BufReader::new(&sock).read_line(&mut first).unwrap();
-            let _ = sock
-                .write_all(b"HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n\r\n");
-            if first.contains("/report?") {
-                break first;
-            }
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(SECONDS + 60),
-            "no report from the page"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let line = reported.wait(Duration::from_secs(SECONDS + 60));
     let _ = browser.kill();
     let _ = browser.wait();
     let out = swarm.wait_with_output().unwrap();
@@ -126,12 +93,7 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let field = |name: &str| -> String {
-        line.split([' ', '?', '&'])
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("{name} in {line}"))
-            .to_owned()
-    };
+    let field = |name: &str| testkit::player::field(&line, name);
     assert_eq!(field("started"), "true", "hls.js did not play: {line}");
     assert_eq!(field("errors"), "0", "{line}");
     let played: f64 = field("played").parse().unwrap();

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use test_origin::ll::chunks::{read_chunks, read_init};
+use testkit::player::field;
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
 
@@ -484,18 +485,6 @@ fn nginx_serves_it_over_https_and_http2() {
     assert!(head.contains("content-type: video/mp4"), "{head}");
 }
 
-/// hls.js as `cargo xtask test --setup-only` installs it.
-fn hlsjs() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/npm/node_modules/hls.js/dist/hls.min.js");
-    assert!(
-        p.is_file(),
-        "hls.js is not installed: `cargo xtask test --setup-only` installs everything the \
-         tests use (or: npm install --prefix target/npm hls.js@1.7.4)"
-    );
-    p
-}
-
 /// The base64 SHA-256 of a certificate's public key: what Chromium's
 /// `--ignore-certificate-errors-spki-list` trusts (this one key, no other).
 fn spki_hash(cert: &Path) -> String {
@@ -511,10 +500,9 @@ fn spki_hash(cert: &Path) -> String {
 /// time played, the largest `hls.latency` after the first 10 s, its target,
 /// and the protocol of its requests.
 fn hlsjs_plays(o: &Origin, stream: &str, secs: u64) -> String {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let report = format!("http://{}/report", listener.local_addr().unwrap());
+    let reported = testkit::player::Report::new();
+    let report = reported.url();
     let html = tmp.path().join("player.html");
     std::fs::write(
         &html,
@@ -542,7 +530,7 @@ setTimeout(() => {{
     "&target=" + hls.targetLatency.toFixed(3) + "&protocols=" + protocols.join(","));
 }}, {ms});
 </script>"#,
-            hls = hlsjs().display(),
+            hls = testkit::player::hlsjs().display(),
             ms = secs * 1000,
         ),
     )
@@ -563,37 +551,10 @@ setTimeout(() => {{
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let t = Instant::now();
-    let line = loop {
-        if let Ok((mut sock, _)) = listener.accept() {
-            sock.set_nonblocking(false).unwrap();
-            let mut first = String::new();
-            std::io::BufReader::new(&sock)
-                .read_line(&mut first)
-                .unwrap();
-            let _ = sock
-                .write_all(b"HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n\r\n");
-            if first.contains("/report?") {
-                break first;
-            }
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(secs + 60),
-            "no report from the page"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let line = reported.wait(Duration::from_secs(secs + 60));
     let _ = browser.kill();
     let _ = browser.wait();
     line
-}
-
-fn field(line: &str, name: &str) -> String {
-    line.split([' ', '?', '&'])
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("{name} in {line}"))
-        .to_owned()
 }
 
 /// hls.js plays `ll-hls` in low-latency mode over HTTPS and HTTP/2 for 60 s

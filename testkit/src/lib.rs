@@ -7,6 +7,7 @@
 pub mod hostile;
 pub mod netns;
 pub mod origin;
+pub mod player;
 pub mod procs;
 pub mod proxy;
 pub mod tools;
