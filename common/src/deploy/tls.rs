@@ -2,7 +2,7 @@
 //! CA signs a server certificate for the names it is reached by, and the
 //! CA's key is deleted at once, so nothing else can ever be signed by it.
 //! The CA certificate stays beside the server's files for clients to trust
-//! (`swarm-client --ca-file DIR/ca.pem`). A certificate the user put there
+//! (a viewer's `--ca-file DIR/ca.pem`). A certificate the user put there
 //! (a mounted `cert.pem` and `key.pem`) is used as it is.
 
 use crate::render::Template;

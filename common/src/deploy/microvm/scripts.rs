@@ -253,7 +253,7 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
                     "$here/run/tls.log",
                 ));
                 guest.push_str("tls_cert=\"$TLS_DIR/cert.pem\"\ntls_key=\"$TLS_DIR/key.pem\"\n");
-                guest.push_str("if [[ -f $TLS_DIR/ca.pem ]]; then echo \"microvm-run: viewers trust $TLS_DIR/ca.pem (swarm-client --ca-file)\"; fi\n");
+                guest.push_str("if [[ -f $TLS_DIR/ca.pem ]]; then echo \"microvm-run: viewers trust $TLS_DIR/ca.pem (their --ca-file)\"; fi\n");
             }
         }
         // QEMU reads `,` in an option value as the next option
