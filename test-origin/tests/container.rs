@@ -490,18 +490,19 @@ fn curl_h2(url: &str, ca: Option<&Path>) -> Result<String, String> {
     }
 }
 
-/// A TLS origin image: the certificate is made when the container starts
-/// (into a TLS_DIR the host mounted, so the host can trust its CA), and a
-/// certificate mounted read-only is used as it is.
+/// An LL-HLS origin image (TLS on): the certificate is made when the
+/// container starts (into a TLS_DIR the host mounted, so the host can trust
+/// its CA), and a certificate mounted read-only is used as it is; the
+/// image's own LL server answers blocking reloads through nginx.
 #[test]
-fn podman_runs_a_tls_origin_with_a_certificate_made_at_start_or_mounted() {
+fn podman_runs_an_ll_hls_origin_with_a_certificate_made_at_start_or_mounted() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("origin.tar");
     let mut args = TINY.to_vec();
-    args.extend(["-p", "stress-test", "--set", "tls.enable=true"]);
+    args.extend(["-p", "ll-hls", "--set", "hls.segmentDuration=1"]);
     build(Path::new(BIN), &archive, &tmp.path().join("cache"), &args);
-    let image = "localhost/hls-swarm-test-origin:stress-test";
+    let image = "localhost/hls-swarm-test-origin:ll-hls";
     let name = format!("hls-swarm-origin-tls-{}", std::process::id());
     let rm = |n: &str| {
         vec![
@@ -533,7 +534,7 @@ fn podman_runs_a_tls_origin_with_a_certificate_made_at_start_or_mounted() {
                 .arg(format!("{}:/tls:{mount}", tls.display()))
                 .arg(image),
         );
-        format!("https://127.0.0.1:{port}/stream.m3u8")
+        format!("https://127.0.0.1:{port}")
     };
     let wait = |url: &str, ca: Option<&Path>| {
         let t = Instant::now();
@@ -558,17 +559,36 @@ fn podman_runs_a_tls_origin_with_a_certificate_made_at_start_or_mounted() {
             }
         }
     };
-    let url = start("rw");
+    let base = start("rw");
+    let url = format!("{base}/master.m3u8");
     let ca = tls.join("ca.pem");
     // the CA appears when the container has made the certificate
     wait(&url, Some(&ca));
     assert!(!tls.join("ca.key").exists(), "the CA's key was deleted");
+    // the LL server in the image: a blocking reload for the next segment
+    let pl = Command::new("curl")
+        .args(["-sS", "--http2", "--max-time", "5", "--cacert"])
+        .arg(&ca)
+        .arg(format!("{base}/video/stream.m3u8"))
+        .output()
+        .unwrap();
+    let pl = String::from_utf8_lossy(&pl.stdout).into_owned();
+    let msn: u64 = pl
+        .lines()
+        .filter(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+        .next_back()
+        .and_then(|l| l.trim_end_matches(".m4s").parse().ok())
+        .unwrap_or_else(|| panic!("no segment in:\n{pl}"));
+    let t = Instant::now();
+    let blocked = curl_h2(&format!("{base}/video/stream.m3u8?_HLS_msn={}", msn + 1), Some(&ca));
+    assert_eq!(blocked.as_deref(), Ok("2 200"));
+    assert!(t.elapsed() > Duration::from_millis(50), "it waited for the segment");
     testkit::run_ok(podman().args(["rm", "-f", "-t", "10", &name]));
 
     // mounted read-only: used as it is, nothing made
     let cert = std::fs::read(tls.join("cert.pem")).unwrap();
     std::fs::remove_file(&ca).unwrap();
-    let url = start("ro");
+    let url = format!("{}/master.m3u8", start("ro"));
     wait(&url, None);
     assert!(!ca.exists());
     assert_eq!(std::fs::read(tls.join("cert.pem")).unwrap(), cert);

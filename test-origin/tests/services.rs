@@ -31,8 +31,16 @@ fn systemd_units_of_every_profile_verify() {
             sd.join("hls-generator.service"),
             sd.join("hls-nginx.service"),
         );
-        testkit::tools::systemd_verify(&[&generator, &nginx])
-            .unwrap_or_else(|e| panic!("{profile}: {e}"));
+        let mut units = vec![generator.clone(), nginx.clone()];
+        // the LL server and the TLS unit of the profiles that have them
+        for extra in ["hls-ll-server.service", "hls-tls.service"] {
+            if sd.join(extra).exists() {
+                units.push(sd.join(extra));
+            }
+        }
+        assert_eq!(sd.join("hls-ll-server.service").exists(), ll, "{profile}");
+        let units: Vec<&std::path::Path> = units.iter().map(|p| p.as_path()).collect();
+        testkit::tools::systemd_verify(&units).unwrap_or_else(|e| panic!("{profile}: {e}"));
 
         // ExecStart is the one FFmpeg builder, with % doubled and the HLS dir a variable
         let l = common::load::<TestOrigin>(&common::Request {
