@@ -26,6 +26,8 @@ pub enum Part {
     Swarm,
     /// the generated nginx config against a stock one, with wrk
     Origin,
+    /// the LL-HLS origin: 2 000 viewers in blocking reloads, parts, TLS
+    Ll,
     /// `swarm-client merge` of 1000 shards
     Merge,
     /// container image builds
@@ -42,6 +44,8 @@ fn part_of(area: &str) -> Part {
         Part::Images
     } else if area.starts_with("swarm") {
         Part::Swarm
+    } else if area.starts_with("origin LL-HLS") {
+        Part::Ll
     } else if area.starts_with("origin") {
         Part::Origin
     } else if area.starts_with("merge") {
@@ -104,6 +108,10 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
     if wanted(Part::Origin) {
         eprintln!("== origin: generated and stock nginx configs side by side (about 20 minutes)");
         figures.extend(crate::bench_origin::bench(root)?);
+    }
+    if wanted(Part::Ll) {
+        eprintln!("== LL-HLS origin: 2 000 held viewers, parts, TLS (about 4 minutes)");
+        figures.extend(crate::bench_ll::bench(root)?);
     }
     if wanted(Part::Merge) {
         eprintln!("== merge: 1000 shards of a 10 000 000-viewer run (about 2 minutes)");
