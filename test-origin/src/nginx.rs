@@ -402,10 +402,11 @@ fn static_media(
 }
 
 /// Low-Latency HLS: everything but the server's own pages goes to the
-/// LL-HLS server, through a cache that collapses identical requests (query
-/// included: `_HLS_msn`/`_HLS_part` name the update). Its cache headers are
-/// the LL server's; a part it streams as written (`X-Accel-Buffering: no`)
-/// goes on as it comes and is not cached.
+/// LL-HLS server, through a cache for what is asked for again (complete
+/// parts and segments, plain playlists; the query in the key). Its cache
+/// headers are the LL server's; a part it streams as written
+/// (`X-Accel-Buffering: no`) goes on as it comes and is not cached;
+/// blocking reloads are not cached either.
 fn ll_location(w: &mut Template, cors: &str, log: &dyn Fn(&mut Template)) {
     macro_rules! out {
         ($($arg:tt)*) => { let _ = writeln!(w, $($arg)*); };
@@ -419,9 +420,12 @@ fn ll_location(w: &mut Template, cors: &str, log: &dyn Fn(&mut Template)) {
     out!("            proxy_read_timeout 200s;");
     out!("            proxy_cache ll;");
     out!("            proxy_cache_key $uri$is_args$args;");
-    out!("            proxy_cache_lock on;");
-    out!("            proxy_cache_lock_timeout 200s;");
-    out!("            proxy_cache_lock_age 200s;");
+    // Blocking reloads go past the cache to the LL server, which holds
+    // them and answers each within milliseconds of its part: nginx's cache
+    // lock, which would collapse them, looks again only every 500 ms, and
+    // held them 0.4 s past their part (cargo xtask bench --only ll).
+    out!("            proxy_cache_bypass $arg__HLS_msn;");
+    out!("            proxy_no_cache $arg__HLS_msn;");
     out!("            add_header X-Cache $upstream_cache_status always;");
     out!("{cors}");
     // Age: hls.js tunes in by it behind a cache

@@ -196,8 +196,8 @@ impl StallCheck {
 
     /// The newest segment: the last the playlist lists (FFmpeg on a full
     /// disk goes on rewriting the playlist, empty), or, for a path that ends
-    /// in `-` (the LL encoder's `chunk-stream0-`), the newest file of that
-    /// name and its size.
+    /// in `-` (the LL encoder's `chunk-stream0-`), the last written file of
+    /// that name and its size.
     fn newest(&self) -> Option<String> {
         let name = self.playlist.file_name()?.to_str()?;
         if let Some(prefix) = name.strip_suffix('-').map(|p| format!("{p}-")) {
@@ -207,10 +207,14 @@ impl StallCheck {
                 .filter_map(|e| {
                     let e = e.ok()?;
                     let n = e.file_name().into_string().ok()?;
-                    let len = e.metadata().ok()?.len();
-                    n.starts_with(&prefix).then(|| format!("{n} {len}"))
+                    let m = e.metadata().ok()?;
+                    // the last written (an earlier encoder's files may
+                    // have larger numbers), and how far it has grown
+                    n.starts_with(&prefix)
+                        .then(|| (m.modified().ok(), format!("{n} {}", m.len())))
                 })
-                .max();
+                .max()
+                .map(|(_, n)| n);
         }
         std::fs::read_to_string(&self.playlist).ok().and_then(|p| {
             p.lines()

@@ -580,9 +580,15 @@ fn podman_runs_an_ll_hls_origin_with_a_certificate_made_at_start_or_mounted() {
         .and_then(|l| l.trim_end_matches(".m4s").parse().ok())
         .unwrap_or_else(|| panic!("no segment in:\n{pl}"));
     let t = Instant::now();
-    let blocked = curl_h2(&format!("{base}/video/stream.m3u8?_HLS_msn={}", msn + 1), Some(&ca));
+    let blocked = curl_h2(
+        &format!("{base}/video/stream.m3u8?_HLS_msn={}", msn + 1),
+        Some(&ca),
+    );
     assert_eq!(blocked.as_deref(), Ok("2 200"));
-    assert!(t.elapsed() > Duration::from_millis(50), "it waited for the segment");
+    assert!(
+        t.elapsed() > Duration::from_millis(50),
+        "it waited for the segment"
+    );
     testkit::run_ok(podman().args(["rm", "-f", "-t", "10", &name]));
 
     // mounted read-only: used as it is, nothing made

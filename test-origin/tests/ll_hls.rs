@@ -591,3 +591,42 @@ fn hlsjs_plays_ll_hls_over_http2_with_low_latency() {
     let played: f64 = field(&line, "played").parse().unwrap();
     assert!(played > 15.0, "{line}");
 }
+
+/// The encoder killed: the run starts it again, its numbers and timeline
+/// start again, and the LL server goes on — MSNs keep growing, the new
+/// timeline is marked `EXT-X-DISCONTINUITY`, and a viewer held for the next
+/// segment is answered.
+#[test]
+fn an_encoder_that_starts_again_continues_the_msns_after_a_discontinuity() {
+    let _g = serial();
+    let o = Origin::start("ll-hls", &[]);
+    let (_, before, _) = get(o.ll, "/video/stream.m3u8");
+    let (m, _) = last_part(&before);
+    kill(o.ffmpeg(), Signal::SIGKILL).unwrap();
+    // held across the restart: answered once the new encoder's segment is whole
+    let (status, after, _) = get(o.ll, &format!("/video/stream.m3u8?_HLS_msn={}", m + 1));
+    let after = if status == 200 {
+        after
+    } else {
+        // the restart took longer than the hold limit: asked once more
+        assert_eq!(status, 503, "{after}");
+        get(o.ll, &format!("/video/stream.m3u8?_HLS_msn={}", m + 1)).1
+    };
+    let msns: Vec<u64> = after
+        .lines()
+        .filter(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches(".m4s").parse().unwrap())
+        .collect();
+    assert!(msns.windows(2).all(|w| w[1] == w[0] + 1), "{after}");
+    assert!(*msns.last().unwrap() >= m + 1, "{after}");
+    assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
+    assert!(
+        o.proc.output().contains("the encoder started again"),
+        "{}",
+        o.proc.output()
+    );
+    // and the parts of the new timeline are served
+    let (m2, p2) = last_part(&after);
+    let (status, _, _) = get(o.ll, &format!("/video/{m2}.{p2}.m4s"));
+    assert_eq!(status, 200);
+}

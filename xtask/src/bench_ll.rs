@@ -122,7 +122,11 @@ fn last_part(playlist: &str) -> Option<(u64, u64)> {
 
 /// When each part of the video rendition was whole in the encoder's file,
 /// read every millisecond until `stop`.
-fn watch_parts(hls: PathBuf, base: u64, stop: Arc<AtomicBool>) -> Arc<Mutex<HashMap<(u64, u64), Instant>>> {
+fn watch_parts(
+    hls: PathBuf,
+    base: u64,
+    stop: Arc<AtomicBool>,
+) -> Arc<Mutex<HashMap<(u64, u64), Instant>>> {
     let seen = Arc::new(Mutex::new(HashMap::new()));
     let out = seen.clone();
     std::thread::spawn(move || {
@@ -130,7 +134,9 @@ fn watch_parts(hls: PathBuf, base: u64, stop: Arc<AtomicBool>) -> Arc<Mutex<Hash
             return;
         };
         let Ok(track) = read_init(&init) else { return };
-        let mut known: HashMap<u64, usize> = HashMap::new();
+        // per file: where the next read starts, the chunks so far, and
+        // whether it is whole (then it is read no more)
+        let mut files: HashMap<u64, (u64, usize, bool)> = HashMap::new();
         while !stop.load(Ordering::Relaxed) {
             for e in std::fs::read_dir(&hls).into_iter().flatten().flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -141,17 +147,34 @@ fn watch_parts(hls: PathBuf, base: u64, stop: Arc<AtomicBool>) -> Arc<Mutex<Hash
                 else {
                     continue;
                 };
-                let Ok(bytes) = std::fs::read(e.path()) else { continue };
-                let Ok((chunks, _)) = read_chunks(&track, 0, &bytes) else { continue };
-                let had = known.entry(n).or_default();
-                if chunks.len() > *had {
+                let whole = !name.ends_with(".tmp");
+                let (offset, count, done) = files.entry(n).or_insert((0, 0, false));
+                if *done {
+                    continue;
+                }
+                let Ok(mut f) = std::fs::File::open(e.path()) else {
+                    continue;
+                };
+                use std::io::Seek;
+                let mut bytes = Vec::new();
+                if f.seek(std::io::SeekFrom::Start(*offset)).is_err()
+                    || f.read_to_end(&mut bytes).is_err()
+                {
+                    continue;
+                }
+                let Ok((chunks, next)) = read_chunks(&track, *offset, &bytes) else {
+                    continue;
+                };
+                if !chunks.is_empty() {
                     let now = Instant::now();
                     let mut s = seen.lock().unwrap();
-                    for p in *had..chunks.len() {
+                    for p in *count..*count + chunks.len() {
                         s.entry((base + n, p as u64)).or_insert(now);
                     }
-                    *had = chunks.len();
+                    *count += chunks.len();
                 }
+                *offset = next;
+                *done = whole;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -202,19 +225,24 @@ fn held_viewers(o: &Origin, port: u16) -> Result<Held> {
                         errors.fetch_add(1, Ordering::Relaxed);
                         return;
                     };
-                    let mut next = last_part(&String::from_utf8_lossy(&body)).map(|(m, p)| (m, p + 1));
+                    let mut next =
+                        last_part(&String::from_utf8_lossy(&body)).map(|(m, p)| (m, p + 1));
                     while let Some((m, p)) = next {
                         if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
                             return;
                         }
                         let sent = Instant::now();
-                        match get(&mut c, &format!("/video/stream.m3u8?_HLS_msn={m}&_HLS_part={p}")) {
+                        match get(
+                            &mut c,
+                            &format!("/video/stream.m3u8?_HLS_msn={m}&_HLS_part={p}"),
+                        ) {
                             Ok((200, body)) => {
                                 let got = Instant::now();
                                 if got > measure_from {
                                     results.lock().unwrap().push((m, p, sent, got));
                                 }
-                                next = last_part(&String::from_utf8_lossy(&body)).map(|(m, p)| (m, p + 1));
+                                next = last_part(&String::from_utf8_lossy(&body))
+                                    .map(|(m, p)| (m, p + 1));
                             }
                             _ => {
                                 errors.fetch_add(1, Ordering::Relaxed);
@@ -262,11 +290,33 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
     // plain HTTP in front, so that the load generator's threads speak it
     let o = Origin::start(&bin, &["--set", "tls.enable=false"])?;
     let window = SECS as f64;
-    let (mut uncached, uncached_port) = nginx_without_cache(&o)?;
+    // the generated config, and the two others it was chosen over
+    let (mut locked, locked_port) = nginx_variant(&o, "locked", |l| {
+        if l.contains("proxy_cache_bypass") {
+            Some("            proxy_cache_lock on; proxy_cache_lock_timeout 200s; proxy_cache_lock_age 200s;".into())
+        } else if l.contains("proxy_no_cache") {
+            Some(String::new())
+        } else {
+            None
+        }
+    })?;
+    let (mut uncached, uncached_port) = nginx_variant(&o, "nocache", |l| {
+        l.trim_start()
+            .starts_with("proxy_cache")
+            .then(String::new)
+            .or_else(|| l.contains("proxy_no_cache").then(String::new))
+    })?;
     let targets = [
         ("LL server", o.ll),
-        ("nginx (collapsing cache)", o.port),
-        ("nginx (no cache)", uncached_port),
+        (
+            "nginx as generated (blocking reloads past the cache)",
+            o.port,
+        ),
+        (
+            "nginx collapsing blocking reloads (proxy_cache_lock)",
+            locked_port,
+        ),
+        ("nginx without a cache", uncached_port),
     ];
     for (name, port) in targets {
         eprintln!("   {VIEWERS} viewers held in blocking reloads on the {name} for {SECS} s");
@@ -309,27 +359,37 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
             eprintln!("   | {a} | {f} | {v} |");
         }
     }
-    let _ = uncached.kill();
-    let _ = uncached.wait();
+    for n in [&mut locked, &mut uncached] {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
     rows.extend(static_parts(&o)?);
     drop(o);
     rows.extend(tls_cost(&bin)?);
     Ok(rows)
 }
 
-/// A second nginx of the run's config, on a port of its own, without the
-/// cache in front of the LL server.
-fn nginx_without_cache(o: &Origin) -> Result<(std::process::Child, u16)> {
+/// A second nginx of the run's config, on a port of its own, each line
+/// replaced by what `edit` makes of it (`None`: kept).
+fn nginx_variant(
+    o: &Origin,
+    name: &str,
+    edit: impl Fn(&str) -> Option<String>,
+) -> Result<(std::process::Child, u16)> {
     let run = o.hls.parent().context("the state dir")?.join("run");
     let conf = std::fs::read_to_string(run.join("nginx.conf"))?;
-    let own = run.join("nocache");
+    let own = run.join(name);
     std::fs::create_dir_all(&own)?;
     let port = testkit::free_port();
     let text: String = conf
         .lines()
-        .filter(|l| !l.trim_start().starts_with("proxy_cache"))
         .map(|l| {
-            if l.trim_start().starts_with("listen ") {
+            if let Some(new) = edit(l) {
+                new
+            } else if l.trim_start().starts_with("proxy_cache_path") {
+                // the run's nginx's cache directory is its own
+                format!("    proxy_cache_path \"{}/cache\" levels=1:2 keys_zone=ll:16m max_size=512m inactive=1m use_temp_path=off;", own.display())
+            } else if l.trim_start().starts_with("listen ") {
                 format!("        listen 127.0.0.1:{port};")
             } else if l.starts_with("pid ") {
                 format!("pid \"{}/nginx.pid\";", own.display())
@@ -438,16 +498,24 @@ fn tls_cost(bin: &Path) -> Result<Vec<Figure>> {
         }
         let port = testkit::free_port();
         let mut cmd = Command::new(bin.join("test-origin"));
-        cmd.args(["nginx-config", "--flavour", "local", "--port", &port.to_string(), "--root"])
-            .arg(&root)
-            .arg("--run-dir")
-            .arg(&run)
-            .args(["--set", &format!("tls.enable={tls}")]);
+        cmd.args([
+            "nginx-config",
+            "--flavour",
+            "local",
+            "--port",
+            &port.to_string(),
+            "--root",
+        ])
+        .arg(&root)
+        .arg("--run-dir")
+        .arg(&run)
+        .args(["--set", &format!("tls.enable={tls}")]);
         let conf = cmd.output()?;
         if !conf.status.success() {
             bail!("nginx-config: {}", String::from_utf8_lossy(&conf.stderr));
         }
-        let text = String::from_utf8_lossy(&conf.stdout).replace("worker_processes auto;", "worker_processes 1;");
+        let text = String::from_utf8_lossy(&conf.stdout)
+            .replace("worker_processes auto;", "worker_processes 1;");
         std::fs::write(run.join("nginx.conf"), text)?;
         let mut nginx = Command::new("nginx")
             .arg("-p")

@@ -44,9 +44,14 @@ pub struct Shared {
     timing: Timing,
     dir: PathBuf,
     renditions: Mutex<Vec<Rendition>>,
-    /// MSN = the encoder's segment number + this (from the clock at start,
-    /// so that a restarted origin never reuses a number a cache holds).
-    base: u64,
+    /// Each rendition's playlists as last rendered (full, delta; plain,
+    /// gzipped), with the state version they were rendered at; taken
+    /// while holding `renditions`.
+    rendered: Mutex<Vec<[Option<(u64, Bytes)>; 4]>>,
+    /// MSN = the encoder's segment number + this: from the clock at start,
+    /// so that a restarted origin never reuses a number a cache holds, and
+    /// moved on when the encoder starts again (its numbers start again).
+    base: std::sync::atomic::AtomicU64,
     /// Bumped when a part or segment is added: what held requests wait on.
     changed: watch::Sender<u64>,
     /// Bumped when a segment file grows: what streamed parts wait on.
@@ -76,12 +81,14 @@ impl Shared {
             .map(|r| Rendition::new(&r.name))
             .collect();
         let settings_duration = settings.segment_duration.max(1);
+        let count = settings.renditions.len();
         Arc::new(Shared {
             settings,
             timing,
             dir,
+            rendered: Mutex::new(vec![Default::default(); count]),
             renditions: Mutex::new(renditions),
-            base: now_ms() / 1000 / u64::from(settings_duration),
+            base: std::sync::atomic::AtomicU64::new(now_ms() / 1000 / u64::from(settings_duration)),
             changed: watch::channel(0).0,
             grew: watch::channel(0).0,
             held: AtomicUsize::new(0),
@@ -107,6 +114,17 @@ impl Shared {
 
     fn index(&self, name: &str) -> Option<usize> {
         self.settings.renditions.iter().position(|r| r.name == name)
+    }
+
+    /// The encoder's number of segment `m`: that of its file when the
+    /// segment is known, else what the current base makes of it (the
+    /// hinted part of a segment not begun).
+    fn file_number(&self, i: usize, m: u64) -> Option<u64> {
+        let st = self.renditions.lock().expect("state");
+        match st[i].segment(m) {
+            Some(s) => Some(s.file),
+            None => m.checked_sub(self.base.load(Ordering::Relaxed)),
+        }
     }
 
     fn file(&self, stream: usize, n: u64, tmp: bool) -> PathBuf {
@@ -143,24 +161,65 @@ struct Cursor {
     size: u64,
 }
 
+/// When and which init segment the encoder wrote: a new one means the
+/// encoder started again.
+fn init_stamp(shared: &Shared, stream: usize) -> Option<(u64, SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(shared.dir.join(format!("init-stream{stream}.m4s"))).ok()?;
+    Some((m.ino(), m.modified().ok()?))
+}
+
 /// Reads the encoder's files every [`TICK`] into the state, forever.
 pub async fn watch_files(shared: Arc<Shared>) {
-    let base = shared.base;
     let mut cursors: Vec<Option<Cursor>> =
         shared.settings.renditions.iter().map(|_| None).collect();
     let mut anchor: Anchor = None;
+    let first_stream = shared.settings.renditions[0].stream;
+    let mut stamp = init_stamp(&shared, first_stream);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let mut changed = false;
         let mut grew = false;
+        let now = init_stamp(&shared, first_stream);
+        if now.is_some() && now != stamp {
+            if stamp.is_some() {
+                // the encoder started again: its numbers start at 1 again,
+                // its timeline at 0; MSNs go on from the newest
+                let mut st = shared.renditions.lock().expect("state");
+                let newest = st.iter().filter_map(Rendition::newest).max();
+                for r in st.iter_mut() {
+                    r.restart();
+                }
+                if let Some(n) = newest {
+                    shared.base.store(n, Ordering::Relaxed);
+                }
+                anchor = None;
+                for c in cursors.iter_mut() {
+                    *c = Some(Cursor {
+                        n: 1,
+                        offset: 0,
+                        size: 0,
+                    });
+                }
+                changed = true;
+                eprintln!(
+                    "ll-server: the encoder started again; a discontinuity after MSN {newest:?}"
+                );
+            }
+            stamp = now;
+        }
+        let base = shared.base.load(Ordering::Relaxed);
         for (i, r) in shared.settings.renditions.iter().enumerate() {
             let (c, g) = read_rendition(&shared, i, r.stream, base, &mut cursors[i], &mut anchor);
             changed |= c;
             grew |= g;
         }
         if changed {
+            // under the state's lock: a version names one state, so a
+            // playlist rendered at a version holds what that version does
+            let _st = shared.renditions.lock().expect("state");
             shared.changed.send_modify(|v| *v += 1);
         }
         if grew || changed {
@@ -229,7 +288,7 @@ fn read_rendition(
         let track = r.track.clone().expect("read above");
         match read_chunks(&track, c.offset, &bytes) {
             Ok((chunks, next)) => {
-                changed |= r.add_chunks(base + c.n, &chunks, now_ms(), anchor);
+                changed |= r.add_chunks(base + c.n, c.n, &chunks, now_ms(), anchor);
                 c.offset = next;
             }
             Err(e) => {
@@ -250,17 +309,25 @@ fn read_rendition(
     (changed, grew)
 }
 
-/// The number of the newest `chunk-stream<stream>-<n>.m4s[.tmp]` in `dir`.
+/// The number of the newest (last written) `chunk-stream<stream>-<n>.m4s[.tmp]`
+/// in `dir`: files of an earlier run of the encoder may have larger numbers.
 fn newest_segment(dir: &Path, stream: usize) -> Option<u64> {
     let prefix = format!("chunk-stream{stream}-");
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            let rest = name.strip_prefix(&prefix)?;
-            rest.split('.').next()?.parse::<u64>().ok()
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let n = name
+                .strip_prefix(&prefix)?
+                .split('.')
+                .next()?
+                .parse::<u64>()
+                .ok()?;
+            Some((e.metadata().ok()?.modified().ok()?, n))
         })
         .max()
+        .map(|(_, n)| n)
 }
 
 /// Serves HTTP/1.1 on `addr` until the process ends.
@@ -385,7 +452,7 @@ async fn respond(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body>
             let body = serde_json::json!({
                 "held": shared.held(),
                 "lastParts": last,
-                "msnBase": shared.base,
+                "msnBase": shared.base.load(Ordering::Relaxed),
             });
             bytes(
                 "application/json",
@@ -499,16 +566,7 @@ async fn playlist(shared: &Shared, i: usize, query: &str, gzip: bool) -> Respons
         }
         Block::Ready => {}
     }
-    let text_body = {
-        let st = shared.renditions.lock().expect("state");
-        let others: Vec<(String, Option<(u64, u64)>)> = st
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, r)| (r.name.clone(), r.last_part()))
-            .collect();
-        st[i].playlist(t, &others, d.skip)
-    };
+    let body = rendered(shared, i, d.skip, gzip);
     // a blocking response names its own update: it may be kept longer
     let cache = if d.msn.is_some() {
         format!("public, max-age={}, no-transform", 6 * t.target_duration)
@@ -519,15 +577,41 @@ async fn playlist(shared: &Shared, i: usize, query: &str, gzip: bool) -> Respons
         .header("content-type", MPEGURL)
         .header("cache-control", cache)
         .header("vary", "Accept-Encoding");
-    let body = if gzip {
+    if gzip {
         b = b.header("content-encoding", "gzip");
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut e, text_body.as_bytes()).expect("to memory");
-        e.finish().expect("to memory")
-    } else {
-        text_body.into_bytes()
-    };
+    }
     b.body(full(body)).expect("valid response")
+}
+
+/// Rendition `i`'s playlist now (a delta update with `skip`, gzipped with
+/// `gzip`), rendered once per state: every viewer held for the same update
+/// gets the same bytes.
+fn rendered(shared: &Shared, i: usize, skip: bool, gzip: bool) -> Bytes {
+    let st = shared.renditions.lock().expect("state");
+    let version = *shared.changed.borrow();
+    let slot = usize::from(skip) + 2 * usize::from(gzip);
+    let mut cache = shared.rendered.lock().expect("rendered");
+    if let Some((v, b)) = &cache[i][slot] {
+        if *v == version {
+            return b.clone();
+        }
+    }
+    let others: Vec<(String, Option<(u64, u64)>)> = st
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, r)| (r.name.clone(), r.last_part()))
+        .collect();
+    let text = st[i].playlist(&shared.timing, &others, skip);
+    let body = if gzip {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, text.as_bytes()).expect("to memory");
+        Bytes::from(e.finish().expect("to memory"))
+    } else {
+        Bytes::from(text)
+    };
+    cache[i][slot] = Some((version, body.clone()));
+    body
 }
 
 /// A whole segment: at once when complete, after a wait (at most the hold
@@ -551,7 +635,7 @@ async fn segment(shared: &Arc<Shared>, i: usize, m: u64) -> Response<Body> {
         }
         None => return text(StatusCode::NOT_FOUND, "no such segment\n"),
     }
-    let Some(n) = m.checked_sub(shared.base) else {
+    let Some(n) = shared.file_number(i, m) else {
         return text(StatusCode::NOT_FOUND, "no such segment\n");
     };
     for path in [shared.file(stream, n, false), shared.file(stream, n, true)] {
@@ -566,7 +650,7 @@ async fn segment(shared: &Arc<Shared>, i: usize, m: u64) -> Response<Body> {
 /// until its first bytes and streamed as the encoder writes the rest.
 async fn part(shared: &Arc<Shared>, i: usize, m: u64, p: u64) -> Response<Body> {
     let stream = shared.settings.renditions[i].stream;
-    let Some(n) = m.checked_sub(shared.base) else {
+    let Some(n) = shared.file_number(i, m) else {
         return text(StatusCode::NOT_FOUND, "no such part\n");
     };
     let (known, hinted) = {

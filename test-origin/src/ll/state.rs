@@ -57,6 +57,11 @@ pub struct Part {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segment {
     pub msn: u64,
+    /// The encoder's number of its file (`chunk-stream<i>-<file>.m4s`).
+    pub file: u64,
+    /// The encoder started again before it: a new timeline
+    /// (`EXT-X-DISCONTINUITY`).
+    pub discontinuity: bool,
     pub parts: Vec<Part>,
     pub complete: bool,
     /// Decode time of its first sample, in the track's timescale.
@@ -78,6 +83,10 @@ pub struct Rendition {
     pub track: Option<Track>,
     /// Oldest first; the last may be in progress.
     pub segments: VecDeque<Segment>,
+    /// EXT-X-DISCONTINUITY-SEQUENCE: discontinuities no longer listed.
+    discontinuity_sequence: u64,
+    /// The next segment starts a new timeline.
+    restarted: bool,
 }
 
 /// The wall clock (ms since the epoch) of the encoder's media time 0, set
@@ -163,6 +172,8 @@ impl Rendition {
             name: name.to_owned(),
             track: None,
             segments: VecDeque::new(),
+            discontinuity_sequence: 0,
+            restarted: false,
         }
     }
 
@@ -172,6 +183,7 @@ impl Rendition {
     pub fn add_chunks(
         &mut self,
         msn: u64,
+        file: u64,
         chunks: &[Chunk],
         now_ms: u64,
         anchor: &mut Anchor,
@@ -198,6 +210,8 @@ impl Rendition {
                 let since = c.decode_time as f64 / scale;
                 self.segments.push_back(Segment {
                     msn,
+                    file,
+                    discontinuity: std::mem::take(&mut self.restarted),
                     parts: Vec::new(),
                     complete: false,
                     decode_time: c.decode_time,
@@ -231,8 +245,30 @@ impl Rendition {
     pub fn trim(&mut self, keep: usize) {
         let complete = self.segments.iter().filter(|s| s.complete).count();
         for _ in keep..complete {
-            self.segments.pop_front();
+            if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
+                self.discontinuity_sequence += 1;
+            }
         }
+    }
+
+    /// The encoder started again: the segment it was writing ends where it
+    /// stopped, and the next begins a new timeline (and a new track: the
+    /// init segment is read again).
+    pub fn restart(&mut self) {
+        if let Some(last) = self.segments.back_mut() {
+            last.complete = true;
+        }
+        // a segment cut before its first part has nothing to list
+        if self.segments.back().is_some_and(|s| s.parts.is_empty()) {
+            self.segments.pop_back();
+        }
+        self.restarted = true;
+        self.track = None;
+    }
+
+    /// The newest MSN, complete or not.
+    pub fn newest(&self) -> Option<u64> {
+        self.segments.back().map(|s| s.msn)
     }
 
     /// The last part: (MSN, part index); `None` before the first.
@@ -356,6 +392,19 @@ impl Rendition {
             "#EXT-X-MEDIA-SEQUENCE:{}",
             listed.first().map_or(0, |s| s.msn)
         );
+        // counted from the first discontinuity no longer listed, or from
+        // those the window hides
+        let hidden = self.segments.len() - listed.len().min(self.segments.len());
+        let before = self
+            .segments
+            .iter()
+            .take(hidden)
+            .filter(|s| s.discontinuity)
+            .count() as u64;
+        let sequence = self.discontinuity_sequence + before;
+        if sequence > 0 || self.segments.iter().any(|s| s.discontinuity) {
+            let _ = writeln!(w, "#EXT-X-DISCONTINUITY-SEQUENCE:{sequence}");
+        }
         // a segment is skipped when its start is more than CAN-SKIP-UNTIL
         // before the end of the last complete segment
         let complete_end: f64 = listed
@@ -381,6 +430,9 @@ impl Rendition {
             let _ = writeln!(w, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
         }
         for s in &listed[skipped..] {
+            if s.discontinuity {
+                let _ = writeln!(w, "#EXT-X-DISCONTINUITY");
+            }
             let _ = writeln!(w, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(s.pdt_ms));
             // parts of the last three target durations (§6.2.2)
             if !s.complete || end_distance(&listed, s.msn) <= 3.0 * f64::from(t.target_duration) {
