@@ -618,7 +618,7 @@ fn an_encoder_that_starts_again_continues_the_msns_after_a_discontinuity() {
         .map(|l| l.trim_end_matches(".m4s").parse().unwrap())
         .collect();
     assert!(msns.windows(2).all(|w| w[1] == w[0] + 1), "{after}");
-    assert!(*msns.last().unwrap() >= m + 1, "{after}");
+    assert!(*msns.last().unwrap() > m, "{after}");
     assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
     assert!(
         o.proc.output().contains("the encoder started again"),

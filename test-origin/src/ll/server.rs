@@ -47,7 +47,7 @@ pub struct Shared {
     /// Each rendition's playlists as last rendered (full, delta; plain,
     /// gzipped), with the state version they were rendered at; taken
     /// while holding `renditions`.
-    rendered: Mutex<Vec<[Option<(u64, Bytes)>; 4]>>,
+    rendered: Mutex<Vec<Rendered>>,
     /// MSN = the encoder's segment number + this: from the clock at start,
     /// so that a restarted origin never reuses a number a cache holds, and
     /// moved on when the encoder starts again (its numbers start again).
@@ -58,6 +58,10 @@ pub struct Shared {
     grew: watch::Sender<u64>,
     held: AtomicUsize,
 }
+
+/// A rendition's playlists as last rendered: (state version, bytes) of the
+/// full one and the delta update, plain and gzipped.
+type Rendered = [Option<(u64, Bytes)>; 4];
 
 /// One held request; counted while it lives.
 struct Held<'a>(&'a AtomicUsize);
