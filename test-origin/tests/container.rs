@@ -575,8 +575,7 @@ fn podman_runs_an_ll_hls_origin_with_a_certificate_made_at_start_or_mounted() {
     let pl = String::from_utf8_lossy(&pl.stdout).into_owned();
     let msn: u64 = pl
         .lines()
-        .filter(|l| l.ends_with(".m4s") && !l.starts_with('#'))
-        .next_back()
+        .rfind(|l| l.ends_with(".m4s") && !l.starts_with('#'))
         .and_then(|l| l.trim_end_matches(".m4s").parse().ok())
         .unwrap_or_else(|| panic!("no segment in:\n{pl}"));
     let t = Instant::now();

@@ -434,8 +434,7 @@ fn static_parts(o: &Origin) -> Result<Vec<Figure>> {
     // a part of the last complete segment
     let seg: u64 = pl
         .lines()
-        .filter(|l| l.ends_with(".m4s") && !l.starts_with('#'))
-        .next_back()
+        .rfind(|l| l.ends_with(".m4s") && !l.starts_with('#'))
         .and_then(|l| l.trim_end_matches(".m4s").parse().ok())
         .context("a complete segment")?;
     let part = format!("/video/{seg}.0.m4s");
