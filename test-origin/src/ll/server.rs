@@ -290,9 +290,11 @@ fn read_rendition(
         let mut st = shared.renditions.lock().expect("state");
         let r = &mut st[i];
         let track = r.track.clone().expect("read above");
+        let bytes = Bytes::from(bytes);
         match read_chunks(&track, c.offset, &bytes) {
             Ok((chunks, next)) => {
-                changed |= r.add_chunks(base + c.n, c.n, &chunks, now_ms(), anchor);
+                let read = Some((c.offset, &bytes));
+                changed |= r.add_chunks(base + c.n, c.n, &chunks, read, now_ms(), anchor);
                 c.offset = next;
             }
             Err(e) => {
@@ -660,10 +662,17 @@ async fn part(shared: &Arc<Shared>, i: usize, m: u64, p: u64) -> Response<Body> 
     let (known, hinted) = {
         let st = shared.renditions.lock().expect("state");
         let r = &st[i];
-        let known = r.segment(m).and_then(|s| s.parts.get(p as usize).copied());
+        let known = r.segment(m).and_then(|s| s.parts.get(p as usize).cloned());
         (known, r.hinted() == Some((m, p)))
     };
     if let Some(part) = known {
+        if let Some(data) = part.data {
+            return Response::builder()
+                .header("content-type", "video/iso.segment")
+                .header("cache-control", IMMUTABLE)
+                .body(full(data))
+                .expect("valid response");
+        }
         for path in [shared.file(stream, n, false), shared.file(stream, n, true)] {
             if let Ok(b) = read_range(&path, part.offset, Some(part.len)) {
                 if b.len() as u64 == part.len {
@@ -709,7 +718,10 @@ fn stream_part(shared: &Arc<Shared>, i: usize, m: u64, p: u64, n: u64) -> Respon
                         .and_then(|s| s.parts.get(p as usize - 1))
                         .map(|q| q.offset + q.len),
                 };
-                (prev_end, seg.and_then(|s| s.parts.get(p as usize).copied()))
+                (
+                    prev_end,
+                    seg.and_then(|s| s.parts.get(p as usize).map(|q| (q.offset, q.len))),
+                )
             };
             if start.is_none() {
                 start = match prev_end {
@@ -720,7 +732,7 @@ fn stream_part(shared: &Arc<Shared>, i: usize, m: u64, p: u64, n: u64) -> Respon
                 };
             }
             if let Some(s) = start {
-                let end = done.map(|d| d.offset + d.len);
+                let end = done.map(|(offset, len)| offset + len);
                 let want = end.map(|e| e.saturating_sub(s + sent));
                 let mut got = Vec::new();
                 for path in [shared.file(stream, n, true), shared.file(stream, n, false)] {

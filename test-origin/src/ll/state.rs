@@ -43,14 +43,16 @@ impl Timing {
     }
 }
 
-/// A part: a byte range of its segment's file.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A part: a byte range of its segment's file, and its bytes when they
+/// were read with it (served from memory then).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Part {
     pub offset: u64,
     pub len: u64,
     /// Seconds.
     pub duration: f64,
     pub independent: bool,
+    pub data: Option<bytes::Bytes>,
 }
 
 /// A segment being written or written.
@@ -178,13 +180,15 @@ impl Rendition {
     }
 
     /// Chunks of segment `msn` read from its file, seen at `now_ms`; a new
-    /// segment starts when its first chunk comes. Returns whether anything
-    /// changed.
+    /// segment starts when its first chunk comes. `read` is what was read of
+    /// the file from its byte `from` on (the chunks' bytes are in it).
+    /// Returns whether anything changed.
     pub fn add_chunks(
         &mut self,
         msn: u64,
         file: u64,
         chunks: &[Chunk],
+        read: Option<(u64, &bytes::Bytes)>,
         now_ms: u64,
         anchor: &mut Anchor,
     ) -> bool {
@@ -219,11 +223,17 @@ impl Rendition {
                 });
             }
             let seg = self.segments.back_mut().expect("just pushed");
+            let data = read.and_then(|(from, b)| {
+                let at = usize::try_from(c.offset.checked_sub(from)?).ok()?;
+                let end = at.checked_add(usize::try_from(c.len).ok()?)?;
+                (end <= b.len()).then(|| b.slice(at..end))
+            });
             seg.parts.push(Part {
                 offset: c.offset,
                 len: c.len,
                 duration: c.duration as f64 / scale,
                 independent: c.independent,
+                data,
             });
             changed = true;
         }
