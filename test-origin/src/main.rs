@@ -67,7 +67,7 @@ enum Own {
     /// (`_HLS_msn`, `_HLS_part`) until the part exists (503 after three target
     /// durations), answers delta updates (`_HLS_skip`), and streams the hinted
     /// part as it is written. HTTP/1.1 on loopback: nginx serves viewers.
-    LlServer(test_origin::ll::server::ServerArgs),
+    LlServer(test_origin::ll::ServerArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -155,6 +155,6 @@ fn run(command: Cmd<Own>) -> Result<()> {
             Ok(())
         }
         Cmd::Own(Own::Run(args)) => test_origin::run::run(args, std::time::Duration::from_secs(3)),
-        Cmd::Own(Own::LlServer(args)) => test_origin::ll::server::run(&args),
+        Cmd::Own(Own::LlServer(args)) => test_origin::ll::run(&args),
     }
 }

@@ -1,6 +1,6 @@
-//! The LL-HLS server's IO: a watcher reads the encoder's files as they grow
-//! (every 10 ms) into the [`state`](super::state), and an HTTP/1.1 server
-//! (hyper, on loopback, nginx in front) answers from it. A blocking reload
+//! The LL-HLS server's IO: the [`watch`](super::watch)er reads the
+//! encoder's files as they grow into the [`state`](super::state), and an
+//! HTTP/1.1 server (hyper, on loopback, nginx in front) answers from it. A blocking reload
 //! waits on a change of the state, at most three target durations (then
 //! 503); a hinted part is streamed as the encoder writes it. Every wait has
 //! a deadline, and the requests held at once are bounded.
@@ -20,12 +20,9 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 
-use super::chunks::{read_chunks, read_init};
 use super::settings::{Kind, Settings};
-use super::state::{Anchor, Block, Directives, Rendition, Timing};
+use super::state::{Block, Directives, Rendition, Timing};
 
-/// How often the encoder's files are read.
-const TICK: Duration = Duration::from_millis(10);
 /// Requests held at once (blocking reloads and hinted parts); one more is
 /// answered 503 at once. Each costs a task and its connection's buffers.
 pub const MAX_HELD: usize = 20_000;
@@ -40,10 +37,10 @@ fn full(b: impl Into<Bytes>) -> Body {
 
 /// What the server shares between the watcher and the requests.
 pub struct Shared {
-    settings: Settings,
-    timing: Timing,
-    dir: PathBuf,
-    renditions: Mutex<Vec<Rendition>>,
+    pub(super) settings: Settings,
+    pub(super) timing: Timing,
+    pub(super) dir: PathBuf,
+    pub(super) renditions: Mutex<Vec<Rendition>>,
     /// Each rendition's playlists as last rendered (full, delta; plain,
     /// gzipped), with the state version they were rendered at; taken
     /// while holding `renditions`.
@@ -51,11 +48,11 @@ pub struct Shared {
     /// MSN = the encoder's segment number + this: from the clock at start,
     /// so that a restarted origin never reuses a number a cache holds, and
     /// moved on when the encoder starts again (its numbers start again).
-    base: std::sync::atomic::AtomicU64,
+    pub(super) base: std::sync::atomic::AtomicU64,
     /// Bumped when a part or segment is added: what held requests wait on.
-    changed: watch::Sender<u64>,
+    pub(super) changed: watch::Sender<u64>,
     /// Bumped when a segment file grows: what streamed parts wait on.
-    grew: watch::Sender<u64>,
+    pub(super) grew: watch::Sender<u64>,
     held: AtomicUsize,
 }
 
@@ -131,7 +128,7 @@ impl Shared {
         }
     }
 
-    fn file(&self, stream: usize, n: u64, tmp: bool) -> PathBuf {
+    pub(super) fn file(&self, stream: usize, n: u64, tmp: bool) -> PathBuf {
         let ext = if tmp { ".tmp" } else { "" };
         self.dir
             .join(format!("chunk-stream{stream}-{n:05}.m4s{ext}"))
@@ -139,201 +136,20 @@ impl Shared {
 }
 
 /// Milliseconds since the epoch.
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `len` bytes (at most [`MAX_READ`]) of `path` from `offset`.
-fn read_range(path: &Path, offset: u64, len: Option<u64>) -> std::io::Result<Vec<u8>> {
+pub(super) fn read_range(path: &Path, offset: u64, len: Option<u64>) -> std::io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
     f.seek(SeekFrom::Start(offset))?;
     let mut out = Vec::new();
     f.take(len.unwrap_or(MAX_READ).min(MAX_READ))
         .read_to_end(&mut out)?;
     Ok(out)
-}
-
-/// Where the watcher is in one rendition's files.
-struct Cursor {
-    /// The encoder's segment number being read, and the MSN it becomes.
-    n: u64,
-    /// Where the next read of that file starts.
-    offset: u64,
-    /// Its size at the last read (growth wakes streamed parts).
-    size: u64,
-}
-
-/// When and which init segment the encoder wrote: a new one means the
-/// encoder started again.
-fn init_stamp(shared: &Shared, stream: usize) -> Option<(u64, SystemTime)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(shared.dir.join(format!("init-stream{stream}.m4s"))).ok()?;
-    Some((m.ino(), m.modified().ok()?))
-}
-
-/// Reads the encoder's files every [`TICK`] into the state, forever.
-pub async fn watch_files(shared: Arc<Shared>) {
-    let mut cursors: Vec<Option<Cursor>> =
-        shared.settings.renditions.iter().map(|_| None).collect();
-    let mut anchor: Anchor = None;
-    let first_stream = shared.settings.renditions[0].stream;
-    let mut stamp = init_stamp(&shared, first_stream);
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let mut changed = false;
-        let mut grew = false;
-        let now = init_stamp(&shared, first_stream);
-        if now.is_some() && now != stamp {
-            if stamp.is_some() {
-                // the encoder started again: its numbers start at 1 again,
-                // its timeline at 0; MSNs go on from the newest
-                let mut st = shared.renditions.lock().expect("state");
-                let newest = st.iter().filter_map(Rendition::newest).max();
-                for r in st.iter_mut() {
-                    r.restart();
-                }
-                if let Some(n) = newest {
-                    shared.base.store(n, Ordering::Relaxed);
-                }
-                anchor = None;
-                for c in cursors.iter_mut() {
-                    *c = Some(Cursor {
-                        n: 1,
-                        offset: 0,
-                        size: 0,
-                    });
-                }
-                changed = true;
-                eprintln!(
-                    "ll-server: the encoder started again; a discontinuity after MSN {newest:?}"
-                );
-            }
-            stamp = now;
-        }
-        let base = shared.base.load(Ordering::Relaxed);
-        for (i, r) in shared.settings.renditions.iter().enumerate() {
-            let (c, g) = read_rendition(&shared, i, r.stream, base, &mut cursors[i], &mut anchor);
-            changed |= c;
-            grew |= g;
-        }
-        if changed {
-            // under the state's lock: a version names one state, so a
-            // playlist rendered at a version holds what that version does
-            let _st = shared.renditions.lock().expect("state");
-            shared.changed.send_modify(|v| *v += 1);
-        }
-        if grew || changed {
-            shared.grew.send_modify(|v| *v += 1);
-        }
-    }
-}
-
-/// One tick of one rendition: its init segment once, then whatever its
-/// current segment file gained. Returns (parts changed, file grew).
-fn read_rendition(
-    shared: &Shared,
-    i: usize,
-    stream: usize,
-    base: u64,
-    cursor: &mut Option<Cursor>,
-    anchor: &mut Anchor,
-) -> (bool, bool) {
-    let has_track = shared.renditions.lock().expect("state")[i].track.is_some();
-    if !has_track {
-        let init = shared.dir.join(format!("init-stream{stream}.m4s"));
-        let Ok(bytes) = std::fs::read(&init) else {
-            return (false, false);
-        };
-        let Ok(track) = read_init(&bytes) else {
-            // written but not whole yet: read again at the next tick
-            return (false, false);
-        };
-        shared.renditions.lock().expect("state")[i].track = Some(track);
-    }
-    let c = match cursor {
-        Some(c) => c,
-        None => {
-            // start at the newest segment file there is
-            let Some(n) = newest_segment(&shared.dir, stream) else {
-                return (false, false);
-            };
-            cursor.insert(Cursor {
-                n,
-                offset: 0,
-                size: 0,
-            })
-        }
-    };
-    let mut changed = false;
-    let mut grew = false;
-    // the file being written, or, once renamed, the whole one
-    for _ in 0..4 {
-        let tmp = shared.file(stream, c.n, true);
-        let done = shared.file(stream, c.n, false);
-        let (path, complete) = if tmp.exists() {
-            (tmp, false)
-        } else if done.exists() {
-            (done, true)
-        } else {
-            break;
-        };
-        let Ok(bytes) = read_range(&path, c.offset, None) else {
-            break;
-        };
-        let size = c.offset + bytes.len() as u64;
-        grew |= size != c.size;
-        c.size = size;
-        let mut st = shared.renditions.lock().expect("state");
-        let r = &mut st[i];
-        let track = r.track.clone().expect("read above");
-        let bytes = Bytes::from(bytes);
-        match read_chunks(&track, c.offset, &bytes) {
-            Ok((chunks, next)) => {
-                let read = Some((c.offset, &bytes));
-                changed |= r.add_chunks(base + c.n, c.n, &chunks, read, now_ms(), anchor);
-                c.offset = next;
-            }
-            Err(e) => {
-                eprintln!("ll-server: {}: {e}; skipping the segment", path.display());
-                c.offset = size;
-            }
-        }
-        if !complete {
-            break;
-        }
-        changed |= r.complete(base + c.n);
-        r.trim(shared.settings.list_size + 4);
-        drop(st);
-        c.n += 1;
-        c.offset = 0;
-        c.size = 0;
-    }
-    (changed, grew)
-}
-
-/// The number of the newest (last written) `chunk-stream<stream>-<n>.m4s[.tmp]`
-/// in `dir`: files of an earlier run of the encoder may have larger numbers.
-fn newest_segment(dir: &Path, stream: usize) -> Option<u64> {
-    let prefix = format!("chunk-stream{stream}-");
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let name = e.file_name().into_string().ok()?;
-            let n = name
-                .strip_prefix(&prefix)?
-                .split('.')
-                .next()?
-                .parse::<u64>()
-                .ok()?;
-            Some((e.metadata().ok()?.modified().ok()?, n))
-        })
-        .max()
-        .map(|(_, n)| n)
 }
 
 /// Serves HTTP/1.1 on `addr` until the process ends.
@@ -780,56 +596,4 @@ fn first_chunk_offset(path: &Path) -> Option<u64> {
     }
     let size = u32::from_be_bytes(head[..4].try_into().ok()?) as u64;
     Some(if &head[4..8] == b"moof" { 0 } else { size })
-}
-
-/// The `ll-server` subcommand's flags.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ServerArgs {
-    /// The server's settings (JSON, written by the origin's run from its
-    /// config: renditions, segment and part durations, list size)
-    #[arg(long, value_name = "FILE")]
-    pub settings: PathBuf,
-    /// The directory the encoder writes its CMAF chunks to
-    #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
-    /// Address and port to listen on (loopback: nginx serves viewers)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:17081")]
-    pub listen: std::net::SocketAddr,
-}
-
-/// Runs the LL-HLS server until the process is stopped.
-pub fn run(args: &ServerArgs) -> Result<()> {
-    use anyhow::Context;
-    let text = std::fs::read(&args.settings)
-        .with_context(|| format!("cannot read --settings {}", args.settings.display()))?;
-    if text.len() > 1 << 20 {
-        anyhow::bail!("--settings {}: larger than 1 MiB", args.settings.display());
-    }
-    let settings: Settings = serde_json::from_slice(&text).map_err(|e| {
-        common::error::UsageError(format!("--settings {}: {e}", args.settings.display()))
-    })?;
-    if settings.renditions.is_empty() || settings.part_target <= 0.0 {
-        return Err(common::error::UsageError(format!(
-            "--settings {}: no renditions, or no part target",
-            args.settings.display()
-        ))
-        .into());
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let shared = Shared::new(settings, args.dir.clone());
-        tokio::spawn(watch_files(shared.clone()));
-        eprintln!(
-            "ll-server: serving {} on {}",
-            args.dir.display(),
-            args.listen
-        );
-        serve(shared, listener).await
-    })
 }
