@@ -51,6 +51,9 @@ pub struct Shared {
     pub(super) base: std::sync::atomic::AtomicU64,
     /// Bumped when a part or segment is added: what held requests wait on.
     pub(super) changed: watch::Sender<u64>,
+    /// Bumped when a rendition gains a part: what the requests held for
+    /// that rendition wait on (an audio part wakes no video viewer).
+    pub(super) woken: Vec<watch::Sender<u64>>,
     /// Bumped when a segment file grows: what streamed parts wait on.
     pub(super) grew: watch::Sender<u64>,
     held: AtomicUsize,
@@ -91,6 +94,7 @@ impl Shared {
             renditions: Mutex::new(renditions),
             base: std::sync::atomic::AtomicU64::new(now_ms() / 1000 / u64::from(settings_duration)),
             changed: watch::channel(0).0,
+            woken: (0..count).map(|_| watch::channel(0).0).collect(),
             grew: watch::channel(0).0,
             held: AtomicUsize::new(0),
         })
@@ -349,13 +353,13 @@ fn master(shared: &Shared) -> Response<Body> {
     )
 }
 
-/// Waits until `ready` holds of the state, or the hold limit passes
-/// (`false`).
-async fn wait_until(shared: &Shared, ready: impl Fn(&[Rendition]) -> bool) -> bool {
-    let mut rx = shared.changed.subscribe();
+/// Waits until `ready` holds of rendition `i`'s state, or the hold limit
+/// passes (`false`).
+async fn wait_until(shared: &Shared, i: usize, ready: impl Fn(&Rendition) -> bool) -> bool {
+    let mut rx = shared.woken[i].subscribe();
     let deadline = tokio::time::Instant::now() + shared.hold_limit();
     loop {
-        if ready(&shared.renditions.lock().expect("state")) {
+        if ready(&shared.renditions.lock().expect("state")[i]) {
             return true;
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
@@ -378,7 +382,7 @@ async fn playlist(shared: &Shared, i: usize, query: &str, gzip: bool) -> Respons
             let Some(_held) = shared.hold() else {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "too many held requests\n");
             };
-            let ok = wait_until(shared, |st| st[i].block(&d, t) == Block::Ready).await;
+            let ok = wait_until(shared, i, |r| r.block(&d, t) == Block::Ready).await;
             if !ok {
                 return text(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -448,7 +452,11 @@ async fn segment(shared: &Arc<Shared>, i: usize, m: u64) -> Response<Body> {
             let Some(_held) = shared.hold() else {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "too many held requests\n");
             };
-            if !wait_until(shared, |st| state(st) == Some(true)).await {
+            if !wait_until(shared, i, |r| {
+                r.segment(m).map(|s| s.complete) == Some(true)
+            })
+            .await
+            {
                 return text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the segment is not whole yet\n",

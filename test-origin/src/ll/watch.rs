@@ -48,6 +48,8 @@ pub async fn watch_files(shared: Arc<Shared>) {
         tick.tick().await;
         let mut changed = false;
         let mut grew = false;
+        // which renditions gained a part (their held requests are woken)
+        let mut gained = vec![false; cursors.len()];
         let now = init_stamp(&shared, first_stream);
         if now.is_some() && now != stamp {
             if stamp.is_some() {
@@ -70,6 +72,7 @@ pub async fn watch_files(shared: Arc<Shared>) {
                     });
                 }
                 changed = true;
+                gained.iter_mut().for_each(|g| *g = true);
                 eprintln!(
                     "ll-server: the encoder started again; a discontinuity after MSN {newest:?}"
                 );
@@ -80,6 +83,7 @@ pub async fn watch_files(shared: Arc<Shared>) {
         for (i, r) in shared.settings.renditions.iter().enumerate() {
             let (c, g) = read_rendition(&shared, i, r.stream, base, &mut cursors[i], &mut anchor);
             changed |= c;
+            gained[i] |= c;
             grew |= g;
         }
         if changed {
@@ -87,6 +91,9 @@ pub async fn watch_files(shared: Arc<Shared>) {
             // playlist rendered at a version holds what that version does
             let _st = shared.renditions.lock().expect("state");
             shared.changed.send_modify(|v| *v += 1);
+            for (i, _) in gained.iter().enumerate().filter(|(_, g)| **g) {
+                shared.woken[i].send_modify(|v| *v += 1);
+            }
         }
         if grew || changed {
             shared.grew.send_modify(|v| *v += 1);
