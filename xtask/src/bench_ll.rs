@@ -359,10 +359,8 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
             eprintln!("   | {a} | {f} | {v} |");
         }
     }
-    for n in [&mut locked, &mut uncached] {
-        let _ = n.kill();
-        let _ = n.wait();
-    }
+    stop_nginx(&mut locked);
+    stop_nginx(&mut uncached);
     rows.extend(static_parts(&o)?);
     drop(o);
     rows.extend(tls_cost(&bin)?);
@@ -411,6 +409,17 @@ fn nginx_variant(
         .context("nginx")?;
     std::thread::sleep(Duration::from_millis(500));
     Ok((child, port))
+}
+
+/// Stops an nginx started here: SIGTERM, which takes its workers with it
+/// (a SIGKILL of the master would leave them running, loading the next
+/// measure).
+fn stop_nginx(nginx: &mut std::process::Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(nginx.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = nginx.wait();
 }
 
 /// wrk's requests/s on `url`: 1 thread, 50 connections, 5 s.
@@ -467,8 +476,7 @@ fn static_parts(o: &Origin) -> Result<Vec<Figure>> {
     std::thread::sleep(Duration::from_millis(500));
     let ll = wrk(&format!("http://127.0.0.1:{}{part}", o.ll))?;
     let file = wrk(&format!("http://127.0.0.1:{port}/part.m4s"));
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    stop_nginx(&mut nginx);
     let file = file?;
     Ok(vec![(
         "origin LL-HLS".to_owned(),
@@ -539,8 +547,7 @@ fn tls_cost(bin: &Path) -> Result<Vec<Figure>> {
             .output()
             .context("cannot run h2load (apt-get install nghttp2-client)");
         let cpu1 = testkit::procs::tree_cpu_ns(nginx.id());
-        let _ = nginx.kill();
-        let _ = nginx.wait();
+        stop_nginx(&mut nginx);
         let text = String::from_utf8_lossy(&res?.stdout).into_owned();
         let rps: f64 = text
             .lines()
