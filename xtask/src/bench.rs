@@ -227,7 +227,8 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          bytes against the sum of `$body_bytes_sent` in nginx's access log (within 0.5 %); \
          the swarm's RSS and open files every 10 s, growth from minute 2 to the end (median \
          of the last three samples; under 5 %); restarts. CI runs the same for 2 minutes \
-         with 40 viewers (`xtask/tests/soak.rs`).\n",
+         with 40 viewers (`xtask/tests/soak.rs`).\n\
+         - LL-HLS: a release `test-origin run -p ll-hls` (720p30 ultrafast, 2 s segments of 200 ms parts; plain HTTP in front so that the load generator speaks it) and 2 000 viewers, each a thread on one kept-alive connection asking for the part after the last it was given (`_HLS_msn`/`_HLS_part`), for 30 s after 5 s of warm-up, on the same 2 cores: responses/s, the LL server's CPU (schedstat), overshoot = response time − the moment the part was whole in the encoder's file (read every millisecond), counted for requests sent before their part was; the LL server's RSS idle and with 2 000 held. The same through nginx as generated, with `proxy_cache_lock` collapsing blocking reloads, and without a cache. A complete part from the LL server against nginx serving the same bytes as a file (wrk, 1 thread, 50 connections, 5 s). TLS + HTTP/2 against plain HTTP/1.1: the generated config of the default profile, 1 worker, a hot 100 KB segment, h2load with 50 clients for 5 s (10 streams each on HTTP/2). Targets: overshoot p99 under 50 ms; parts at least 0.8× nginx.\n",
         machine()
     );
     std::fs::create_dir_all(root.join("docs"))?;
