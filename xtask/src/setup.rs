@@ -63,6 +63,8 @@ pub const TESTS: &[Need] = &[
     program("ss", "iproute2"),
     program("shellcheck", "shellcheck"),
     program("curl", "curl"),
+    // the TLS origins make their certificates with it
+    program("openssl", "openssl"),
     Need {
         what: "CA certificates",
         package: "ca-certificates",
