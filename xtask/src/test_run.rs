@@ -25,10 +25,12 @@ use crate::tally::Tally;
 pub const JOBS: usize = 3;
 
 /// Suites that run alone (by package and source): they compare timings
-/// (stalls beside hls.js, the rates of a soak, faults during a run).
+/// (stalls beside hls.js, the rates of a soak, faults during a run, a
+/// blocked reload within 50 ms of its part and hls.js on LL-HLS).
 pub const ALONE: &[&str] = &[
     "swarm-client tests/faults.rs",
     "swarm-client tests/hlsjs.rs",
+    "test-origin tests/ll_hls.rs",
     "xtask tests/soak.rs",
 ];
 
