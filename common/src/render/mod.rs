@@ -161,6 +161,36 @@ pub fn resolve_all(
     words.iter().map(|w| w.resolve(lookup)).collect()
 }
 
+/// `1970-01-01T00:00:00Z` (or `…00.000Z` with `millis`) of a time in
+/// milliseconds since the Unix epoch: image dates, program date-times.
+pub fn rfc3339(ms: u64, millis: bool) -> String {
+    let secs = ms / 1000;
+    let days = secs / 86400;
+    let rem = secs % 86400;
+    // civil from days (Howard Hinnant)
+    let z = days as i64 + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    let fraction = if millis {
+        format!(".{:03}", ms % 1000)
+    } else {
+        String::new()
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +220,18 @@ mod tests {
         assert_eq!(
             Template::text("a").join("b").as_plain().as_deref(),
             Some("ab")
+        );
+    }
+
+    #[test]
+    fn dates_with_and_without_milliseconds() {
+        assert_eq!(
+            super::rfc3339(1_700_000_000_123, true),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            super::rfc3339(1_700_000_000_123, false),
+            "2023-11-14T22:13:20Z"
         );
     }
 }
