@@ -80,6 +80,11 @@ pub fn banner(profile: &str, c: &Config, d: &Derived) -> Template {
     w.push_text("  HLS dir  ");
     w.push(&Template::var("HLS_DIR"));
     out!();
+    if c.low_latency.enable {
+        w.push_text("  LL       ");
+        w.push(&Template::var("LL_SOCKET"));
+        out!(" (the LL-HLS server's socket, behind nginx)");
+    }
     let ca = made_ca(c);
     if c.tls.enable {
         out!("  TLS      HTTPS; HTTP/2 and HTTP/1.1 by ALPN");

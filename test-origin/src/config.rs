@@ -42,9 +42,6 @@ pub struct LowLatency {
     /// The encoder's chunk, and so the part, duration in milliseconds.
     #[schemars(range(min = 100, max = 1000))]
     pub part_ms: u32,
-    /// The loopback port of the LL-HLS server behind nginx.
-    #[schemars(range(min = 1, max = 65535))]
-    pub server_port: u32,
 }
 
 /// HTTPS with HTTP/2.
@@ -470,15 +467,6 @@ pub fn check(c: &Config) -> Vec<(String, String)> {
                     ll.part_ms,
                     c.hls.segment_duration,
                     c.hls.segment_duration * 500
-                ),
-            ));
-        }
-        if ll.server_port == c.server.port {
-            out.push((
-                "lowLatency.serverPort".into(),
-                format!(
-                    "{} is nginx's port (server.port); choose another",
-                    ll.server_port
                 ),
             ));
         }

@@ -39,8 +39,8 @@ pub struct LocalSite {
     /// The TLS certificate chain and key nginx reads when TLS is on.
     pub tls_cert: Template,
     pub tls_key: Template,
-    /// `ADDRESS:PORT` of the LL-HLS server (Low-Latency HLS).
-    pub ll_upstream: Template,
+    /// The Unix socket of the LL-HLS server (Low-Latency HLS).
+    pub ll_socket: Template,
 }
 
 impl LocalSite {
@@ -53,7 +53,7 @@ impl LocalSite {
             log_dir: Template::text(format!("{run_dir}/logs")),
             tls_cert: Template::text(format!("{run_dir}/tls/cert.pem")),
             tls_key: Template::text(format!("{run_dir}/tls/key.pem")),
-            ll_upstream: Template::text("127.0.0.1:17081"),
+            ll_socket: Template::text(format!("{run_dir}/ll.sock")),
         }
     }
 }
@@ -69,6 +69,13 @@ pub const NGINX_USER: &str = "nginx";
 /// readable by its dynamic user alone.
 pub const SERVICE_TLS_DIR: &str = "/run/credentials/hls-nginx.service";
 
+/// The LL-HLS server's RuntimeDirectory when run by systemd: `/run/<this>`.
+pub const SERVICE_LL_RUN: &str = "hls-ll-server";
+
+/// The LL-HLS server's socket when run by systemd: in its
+/// RuntimeDirectory, connectable by nginx's dynamic user.
+pub const SERVICE_LL_SOCKET: &str = "/run/hls-ll-server/ll.sock";
+
 struct Paths {
     listen: Template,
     root: Template,
@@ -77,7 +84,7 @@ struct Paths {
     log_dir: Template,
     tls_cert: Template,
     tls_key: Template,
-    ll_upstream: Template,
+    ll_socket: Template,
 }
 
 fn paths(c: &Config, flavour: &Flavour) -> Paths {
@@ -92,7 +99,7 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             log_dir: Template::text(c.logging.directory.as_str()),
             tls_cert: Template::text(format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::CERT)),
             tls_key: Template::text(format!("{SERVICE_TLS_DIR}/{}", common::deploy::tls::KEY)),
-            ll_upstream: Template::text(format!("127.0.0.1:{}", c.low_latency.server_port)),
+            ll_socket: Template::text(SERVICE_LL_SOCKET),
         },
         Flavour::Local(site) => Paths {
             listen: site.listen.clone(),
@@ -102,7 +109,7 @@ fn paths(c: &Config, flavour: &Flavour) -> Paths {
             log_dir: site.log_dir.clone(),
             tls_cert: site.tls_cert.clone(),
             tls_key: site.tls_key.clone(),
-            ll_upstream: site.ll_upstream.clone(),
+            ll_socket: site.ll_socket.clone(),
         },
     }
 }
@@ -205,7 +212,9 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
         // for it ask the same URL) into one
         out!("    upstream ll_server {{");
         w.push_text("        server ");
-        w.push(&p.ll_upstream);
+        let mut upstream = Template::text("unix:");
+        upstream.push(&p.ll_socket);
+        w.push(&q(&upstream));
         out!(";");
         out!("        keepalive 512;");
         out!("        keepalive_requests 100000;");
@@ -457,5 +466,20 @@ pub fn required_dirs(c: &Config, flavour: &Flavour) -> Vec<Template> {
         vec![p.log_dir]
     } else {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ll_socket_of_a_service_is_in_its_runtime_directory() {
+        let dir = std::path::Path::new(SERVICE_LL_SOCKET).parent().unwrap();
+        assert_eq!(dir, std::path::Path::new("/run").join(SERVICE_LL_RUN));
+        // nginx and systemd read the path unquoted: no byte that needs it
+        assert!(SERVICE_LL_SOCKET
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._".contains(&b)));
     }
 }

@@ -20,42 +20,29 @@ use testkit::player::field;
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
 
-/// A light LL stream: the tiny picture at 300 kbit/s, 1 s segments of
-/// 200 ms parts.
-const LIGHT: &[&str] = &[
-    "--set",
-    "video.bitrate=300k",
-    "--set",
-    "video.maxrate=330k",
-    "--set",
-    "video.bufsize=300k",
-    "--set",
-    "video.audioBitrate=64k",
-    "--set",
-    "hls.segmentDuration=1",
-    "--set",
-    "hls.listSize=15",
-];
+/// A light LL stream with a long list (the delta updates skip some).
+const LIGHT: &[&str] = &["--set", "hls.listSize=15"];
 
 struct Origin {
     proc: testkit::Captured,
     port: u16,
-    ll: u16,
+    /// The LL server's socket
+    ll: PathBuf,
 }
 
 impl Origin {
     fn start(profile: &str, extra: &[&str]) -> Origin {
-        let (port, ll) = (free_port(), free_port());
+        let port = free_port();
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "-p", profile, "--port", &port.to_string()])
             .args(testkit::origin::TINY)
+            .args(testkit::origin::LIGHT_LL)
             .args(LIGHT)
-            .args(["--set", &format!("lowLatency.serverPort={ll}")])
             .args(extra);
         let mut o = Origin {
             proc: testkit::Captured::spawn(&mut cmd),
             port,
-            ll,
+            ll: PathBuf::new(),
         };
         let t = Instant::now();
         while !o.proc.output().contains("ready after") {
@@ -67,6 +54,14 @@ impl Origin {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        o.ll = PathBuf::from(
+            o.proc
+                .output()
+                .lines()
+                .find_map(|l| l.strip_prefix("  LL "))
+                .and_then(|l| l.split_whitespace().next())
+                .expect("the banner names the LL server's socket"),
+        );
         o
     }
 
@@ -106,23 +101,9 @@ impl Drop for Origin {
 }
 
 /// A GET to the LL server: status, body, and when the response was whole.
-fn get(port: u16, path: &str) -> (u16, String, Instant) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into();
-    let mut r = agent
-        .get(&format!("http://127.0.0.1:{port}{path}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = r.status().as_u16();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(16 << 20)
-        .read_to_vec()
-        .unwrap_or_default();
+fn get(socket: &Path, path: &str) -> (u16, String, Instant) {
+    let (status, body) =
+        testkit::unix_http::get(socket, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
     (
         status,
         String::from_utf8_lossy(&body).into_owned(),
@@ -161,21 +142,21 @@ fn a_blocked_reload_returns_within_50_ms_of_its_part() {
     let init = dir.join("init-stream0.m4s");
     let mut overshoots = Vec::new();
     for _ in 0..5 {
-        let (_, pl, _) = get(o.ll, "/video/stream.m3u8");
+        let (_, pl, _) = get(&o.ll, "/video/stream.m3u8");
         let (m, p) = last_part(&pl);
         // the part after the last: the next chunk of segment m's file
         let ask = (m, p + 1);
-        let port = o.ll;
+        let socket = o.ll.clone();
         let waiter = std::thread::spawn(move || {
             get(
-                port,
+                &socket,
                 &format!("/video/stream.m3u8?_HLS_msn={}&_HLS_part={}", ask.0, ask.1),
             )
         });
         // watch the file for the chunk: the .tmp while written, then whole;
         // when the segment closes first, the part asked for is part 0 of
         // the next (§6.2.5.2), the first chunk of the next file
-        let base = m - msn_base(o.ll);
+        let base = m - msn_base(&o.ll);
         let file = |n: u64, tmp: bool| {
             dir.join(format!(
                 "chunk-stream0-{n:05}.m4s{}",
@@ -218,8 +199,8 @@ fn a_blocked_reload_returns_within_50_ms_of_its_part() {
 }
 
 /// What the LL server adds to the encoder's segment numbers.
-fn msn_base(port: u16) -> u64 {
-    let (_, s, _) = get(port, "/ll-status");
+fn msn_base(socket: &Path) -> u64 {
+    let (_, s, _) = get(socket, "/ll-status");
     let v: serde_json::Value = serde_json::from_str(&s).unwrap();
     v["msnBase"].as_u64().unwrap()
 }
@@ -228,7 +209,7 @@ fn msn_base(port: u16) -> u64 {
 fn bad_directives_are_400_and_a_stalled_stream_is_503() {
     let _g = serial();
     let o = Origin::start("ll-hls", &[]);
-    let (_, pl, _) = get(o.ll, "/video/stream.m3u8");
+    let (_, pl, _) = get(&o.ll, "/video/stream.m3u8");
     let (m, p) = last_part(&pl);
     for (query, why) in [
         ("_HLS_part=1".to_owned(), "without _HLS_msn"),
@@ -247,7 +228,7 @@ fn bad_directives_are_400_and_a_stalled_stream_is_503() {
         ("_HLS_msn=1&_HLS_skip=NO".to_owned(), "YES or v2"),
     ] {
         let t = Instant::now();
-        let (status, body, _) = get(o.ll, &format!("/video/stream.m3u8?{query}"));
+        let (status, body, _) = get(&o.ll, &format!("/video/stream.m3u8?{query}"));
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body.contains(why), "{query}: {body}");
         assert!(t.elapsed() < Duration::from_millis(500), "{query}: at once");
@@ -257,11 +238,11 @@ fn bad_directives_are_400_and_a_stalled_stream_is_503() {
     let ff = o.ffmpeg();
     kill(ff, Signal::SIGSTOP).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let (_, pl, _) = get(o.ll, "/video/stream.m3u8");
+    let (_, pl, _) = get(&o.ll, "/video/stream.m3u8");
     let (m, p) = last_part(&pl);
     let t = Instant::now();
     let (status, body, _) = get(
-        o.ll,
+        &o.ll,
         &format!("/video/stream.m3u8?_HLS_msn={m}&_HLS_part={}", p + 1),
     );
     let held = t.elapsed();
@@ -285,15 +266,15 @@ fn delta_updates_merge_and_rendition_reports_agree() {
 {name='360p',width=160,height=90,bitrate='150k',maxrate='165k',bufsize='150k',audioBitrate='64k'}]";
     let o = Origin::start("ll-hls-abr", &["--set", ladder]);
     // a hinted part, asked for before it is written
-    let (_, pl, _) = get(o.ll, "/720p/stream.m3u8");
+    let (_, pl, _) = get(&o.ll, "/720p/stream.m3u8");
     let hint = pl
         .lines()
         .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
         .map(|l| l.trim_end_matches('"').to_owned())
         .expect("a preload hint");
-    let (status, streamed, _) = get(o.ll, &format!("/720p/{hint}"));
+    let (status, streamed, _) = get(&o.ll, &format!("/720p/{hint}"));
     assert_eq!(status, 200);
-    let (_, whole, _) = get(o.ll, &format!("/720p/{hint}"));
+    let (_, whole, _) = get(&o.ll, &format!("/720p/{hint}"));
     assert!(
         !whole.is_empty() && streamed == whole,
         "{} vs {} bytes",
@@ -307,11 +288,11 @@ fn delta_updates_merge_and_rendition_reports_agree() {
     let ff = o.ffmpeg();
     kill(ff, Signal::SIGSTOP).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let full = get(o.ll, "/720p/stream.m3u8").1;
-    let delta = get(o.ll, "/720p/stream.m3u8?_HLS_skip=YES").1;
+    let full = get(&o.ll, "/720p/stream.m3u8").1;
+    let delta = get(&o.ll, "/720p/stream.m3u8?_HLS_skip=YES").1;
     let lists: Vec<(String, String)> = ["720p", "360p", "audio"]
         .iter()
-        .map(|r| (r.to_string(), get(o.ll, &format!("/{r}/stream.m3u8")).1))
+        .map(|r| (r.to_string(), get(&o.ll, &format!("/{r}/stream.m3u8")).1))
         .collect();
     kill(ff, Signal::SIGCONT).unwrap();
 
@@ -387,17 +368,17 @@ fn delta_updates_merge_and_rendition_reports_agree() {
 fn a_client_that_goes_away_frees_its_held_request() {
     let _g = serial();
     let o = Origin::start("ll-hls", &[]);
-    let (_, pl, _) = get(o.ll, "/video/stream.m3u8");
+    let (_, pl, _) = get(&o.ll, "/video/stream.m3u8");
     let (m, _) = last_part(&pl);
     let held = || -> u64 {
-        let (_, s, _) = get(o.ll, "/ll-status");
+        let (_, s, _) = get(&o.ll, "/ll-status");
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         v["held"].as_u64().unwrap()
     };
     // fifty requests for the segment after next: held for over a second
     let mut socks = Vec::new();
     for _ in 0..50 {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", o.ll)).unwrap();
+        let mut s = std::os::unix::net::UnixStream::connect(&o.ll).unwrap();
         write!(
             s,
             "GET /video/stream.m3u8?_HLS_msn={} HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -420,7 +401,7 @@ fn a_client_that_goes_away_frees_its_held_request() {
     );
     eprintln!("freed after {:?}", t.elapsed());
     // and one that stays is answered
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", o.ll)).unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(&o.ll).unwrap();
     write!(
         s,
         "GET /video/stream.m3u8?_HLS_msn={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -600,17 +581,17 @@ fn hlsjs_plays_ll_hls_over_http2_with_low_latency() {
 fn an_encoder_that_starts_again_continues_the_msns_after_a_discontinuity() {
     let _g = serial();
     let o = Origin::start("ll-hls", &[]);
-    let (_, before, _) = get(o.ll, "/video/stream.m3u8");
+    let (_, before, _) = get(&o.ll, "/video/stream.m3u8");
     let (m, _) = last_part(&before);
     kill(o.ffmpeg(), Signal::SIGKILL).unwrap();
     // held across the restart: answered once the new encoder's segment is whole
-    let (status, after, _) = get(o.ll, &format!("/video/stream.m3u8?_HLS_msn={}", m + 1));
+    let (status, after, _) = get(&o.ll, &format!("/video/stream.m3u8?_HLS_msn={}", m + 1));
     let after = if status == 200 {
         after
     } else {
         // the restart took longer than the hold limit: asked once more
         assert_eq!(status, 503, "{after}");
-        get(o.ll, &format!("/video/stream.m3u8?_HLS_msn={}", m + 1)).1
+        get(&o.ll, &format!("/video/stream.m3u8?_HLS_msn={}", m + 1)).1
     };
     let msns: Vec<u64> = after
         .lines()
@@ -627,6 +608,6 @@ fn an_encoder_that_starts_again_continues_the_msns_after_a_discontinuity() {
     );
     // and the parts of the new timeline are served
     let (m2, p2) = last_part(&after);
-    let (status, _, _) = get(o.ll, &format!("/video/{m2}.{p2}.m4s"));
+    let (status, _, _) = get(&o.ll, &format!("/video/{m2}.{p2}.m4s"));
     assert_eq!(status, 200);
 }

@@ -220,8 +220,6 @@ fn swarm_vm_against(http: u16) -> String {
     console
 }
 
-/// With logging on, the VM keeps nginx's logs on a persistent ext4 volume,
-/// written through a clean guest shutdown by microvm-stop.
 /// `curl` of `url` trusting `ca`: the body when it answered 200.
 fn curl_ok(url: &str, ca: &std::path::Path) -> Option<String> {
     let out = Command::new("curl")
@@ -235,6 +233,111 @@ fn curl_ok(url: &str, ca: &std::path::Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The `ll-hls` profile in a VM: the LL server runs in the guest beside
+/// FFmpeg and nginx (its binary in the guest's files, nginx reaching it on
+/// its socket), and over HTTPS a blocking reload for the next part is held
+/// until that part is listed, and the part answers.
+#[test]
+fn an_ll_hls_vm_answers_blocking_reloads_over_https() {
+    let _g = serial();
+    let mut args = vec!["-p", "ll-hls"];
+    args.extend(testkit::origin::LIGHT_LL);
+    let dir = origin_vm(&args);
+    let http = free_port();
+    let started = testkit::run_ok(
+        Command::new(dir.path().join("bin/microvm-run"))
+            .env("HTTP_PORT", http.to_string())
+            .env("SERIAL_PORT", free_port().to_string())
+            .env("WAIT_SECS", "150")
+            .env("ACCEL", "tcg"),
+    );
+    let ca = dir.path().join("run/tls/ca.pem");
+    let base = format!("https://127.0.0.1:{http}");
+    let t = Instant::now();
+    let mut answered = None;
+    while t.elapsed() < Duration::from_secs(120) && answered.is_none() {
+        if let Some(p) = curl_ok(&format!("{base}/video/stream.m3u8"), &ca) {
+            if let Some((m, part)) = last_listed_part(&p) {
+                let next = format!(
+                    "{base}/video/stream.m3u8?_HLS_msn={m}&_HLS_part={}",
+                    part + 1
+                );
+                let asked = Instant::now();
+                if let Some(blocked) = curl_ok(&next, &ca) {
+                    answered = Some((m, part, blocked, asked.elapsed()));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // the newest part the answer lists, fetched before the VM stops
+    let part_status = match &answered {
+        Some((_, _, blocked, _)) => {
+            let (lm, lp) = last_listed_part(blocked).expect("parts in the answer");
+            let out = Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "5",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--cacert",
+                ])
+                .arg(&ca)
+                .arg(format!("{base}/video/{lm}.{lp}.m4s"))
+                .output()
+                .expect("curl is installed");
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        None => Default::default(),
+    };
+    let stop = Command::new(dir.path().join("bin/microvm-stop"))
+        .output()
+        .unwrap();
+    let console = std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
+    let (m, part, blocked, held) =
+        answered.unwrap_or_else(|| panic!("no blocking reload answered:\n{started}\n{console}"));
+    // the part asked for is listed (or the segment closed first: part 0 of
+    // the next, §6.2.5.2), and the wait was a wait for it, not an error
+    let listed = last_listed_part(&blocked).expect("parts in the answer");
+    assert!(
+        listed >= (m, part + 1) || listed >= (m + 1, 0),
+        "{listed:?} after {m}.{part}:\n{blocked}"
+    );
+    assert!(held < Duration::from_secs(3), "held {held:?}");
+    let (lm, lp) = listed;
+    assert!(stop.status.success());
+    assert_eq!(
+        part_status.0, "200",
+        "part {lm}.{lp}: {}\n{console}",
+        part_status.1
+    );
+    assert!(!console.contains("ll-server: cannot"), "{console}");
+}
+
+/// The last part (MSN, index) a media playlist lists.
+fn last_listed_part(playlist: &str) -> Option<(u64, u64)> {
+    let uri = playlist
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("#EXT-X-PART:"))?
+        .split("URI=\"")
+        .nth(1)?;
+    let (m, p) = uri
+        .split('"')
+        .next()?
+        .trim_end_matches(".m4s")
+        .split_once('.')?;
+    Some((m.parse().ok()?, p.parse().ok()?))
+}
+
+/// With logging on, the VM keeps nginx's logs on a persistent ext4 volume,
+/// written through a clean guest shutdown by microvm-stop.
 /// The logged profile over TLS: its access logs go to a volume that outlives
 /// the VM, and `microvm-run` makes the certificate on the host (the CA stays
 /// there for viewers) and hands it to the guest at start.

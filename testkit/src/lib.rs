@@ -11,6 +11,7 @@ pub mod player;
 pub mod procs;
 pub mod proxy;
 pub mod tools;
+pub mod unix_http;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -22,6 +22,21 @@ pub const TINY: &[&str] = &[
     "encoder.preset=ultrafast",
 ];
 
+/// A light Low-Latency stream (with [`TINY`]): 300 kbit/s, 64 kbit/s audio,
+/// 1 s segments of the profile's 200 ms parts.
+pub const LIGHT_LL: &[&str] = &[
+    "--set",
+    "video.bitrate=300k",
+    "--set",
+    "video.maxrate=330k",
+    "--set",
+    "video.bufsize=300k",
+    "--set",
+    "video.audioBitrate=64k",
+    "--set",
+    "hls.segmentDuration=1",
+];
+
 /// Short segments, so a test sees many in a few seconds: 1 s, 6 listed.
 pub const SHORT_SEGMENTS: &[&str] = &["--set", "hls.segmentDuration=1", "--set", "hls.listSize=6"];
 

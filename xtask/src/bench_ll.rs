@@ -3,12 +3,13 @@
 //! held in blocking reloads — requests per CPU-second of the LL server,
 //! each response's overshoot past the moment its part was whole in the
 //! encoder's file, memory per held request; the same load through nginx
-//! with its collapsing cache and without it; complete parts served by the
-//! LL server against nginx serving the same bytes as a file; and TLS with
-//! HTTP/2 against plain HTTP/1.1 on the same file.
+//! with its collapsing cache and without it; complete parts and segments
+//! served by the LL server, and by the origin's nginx caching it, against
+//! nginx serving the same bytes as a file; and TLS with HTTP/2 against
+//! plain HTTP/1.1 on the same file.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,22 +25,24 @@ type Figure = (String, String, String);
 
 const VIEWERS: usize = 2000;
 const SECS: u64 = 30;
+/// The viewers' event loops (threads).
+const LOOPS: usize = 2;
 
 /// The LL origin running, its ports and the LL server's process.
 struct Origin {
     proc: testkit::Captured,
     port: u16,
-    ll: u16,
+    /// the LL server's socket
+    ll: PathBuf,
     server: u32,
     hls: PathBuf,
 }
 
 impl Origin {
     fn start(bin: &Path, extra: &[&str]) -> Result<Origin> {
-        let (port, ll) = (testkit::free_port(), testkit::free_port());
+        let port = testkit::free_port();
         let mut cmd = Command::new(bin.join("test-origin"));
         cmd.args(["run", "-p", "ll-hls", "--port", &port.to_string()])
-            .args(["--set", &format!("lowLatency.serverPort={ll}")])
             .args(extra);
         let proc = testkit::Captured::spawn(&mut cmd);
         let t = Instant::now();
@@ -59,6 +62,12 @@ impl Origin {
             .find_map(|l| l.trim_start().strip_prefix("HLS dir"))
             .map(|l| PathBuf::from(l.trim()))
             .context("no HLS dir in the banner")?;
+        let ll = out
+            .lines()
+            .find_map(|l| l.strip_prefix("  LL "))
+            .and_then(|l| l.split_whitespace().next())
+            .map(PathBuf::from)
+            .context("no LL socket in the banner")?;
         Ok(Origin {
             proc,
             port,
@@ -81,40 +90,27 @@ impl Drop for Origin {
     }
 }
 
-/// One HTTP/1.1 GET on a kept-alive connection: status and body.
-fn get(conn: &mut BufReader<TcpStream>, path: &str) -> Result<(u16, Vec<u8>)> {
-    write!(conn.get_mut(), "GET {path} HTTP/1.1\r\nHost: o\r\n\r\n")?;
-    let mut line = String::new();
-    conn.read_line(&mut line)?;
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("a status line: {line:?}"))?;
-    let mut len = 0usize;
-    loop {
-        line.clear();
-        conn.read_line(&mut line)?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse()?;
-        }
-    }
-    let mut body = vec![0; len];
-    conn.read_exact(&mut body)?;
-    Ok((status, body))
+/// One HTTP/1.1 GET on a connection of its own to `port`: status and body.
+fn tcp_get(port: u16, path: &str) -> Result<(u16, Vec<u8>)> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port))?;
+    conn.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    conn.take(64 << 20).read_to_end(&mut raw)?;
+    Ok(testkit::unix_http::parse(&raw)?)
 }
 
-/// The last part (MSN, index) a media playlist lists.
-fn last_part(playlist: &str) -> Option<(u64, u64)> {
-    let uri = playlist
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("#EXT-X-PART:"))?
-        .split("URI=\"")
-        .nth(1)?;
+/// The last part (MSN, index) a media playlist lists: its last lines read
+/// from the end.
+fn last_part(playlist: &[u8]) -> Option<(u64, u64)> {
+    let line = playlist
+        .rsplit(|b| *b == b'\n')
+        .find_map(|l| l.strip_prefix(b"#EXT-X-PART:"))?;
+    let line = std::str::from_utf8(line).ok()?;
+    let uri = line.split("URI=\"").nth(1)?;
     let stem = uri.split('"').next()?.trim_end_matches(".m4s");
     let (m, p) = stem.split_once('.')?;
     Some((m.parse().ok()?, p.parse().ok()?))
@@ -195,79 +191,165 @@ struct Held {
     rss_loaded_kb: u64,
 }
 
-/// `VIEWERS` viewers, each a thread on one kept-alive connection to
-/// `port`, asking for the part after the last it was given, for `SECS`.
-fn held_viewers(o: &Origin, port: u16) -> Result<Held> {
-    let status: serde_json::Value = {
-        let mut c = BufReader::new(TcpStream::connect(("127.0.0.1", o.ll))?);
-        serde_json::from_slice(&get(&mut c, "/ll-status")?.1)?
+/// One viewer's measures: (MSN, part, sent, answered) of each blocking
+/// reload answered in the window.
+type Answers = Vec<(u64, u64, Instant, Instant)>;
+
+/// Where the held viewers connect.
+#[derive(Clone)]
+enum Target {
+    /// the LL server's own socket
+    Unix(PathBuf),
+    /// nginx's port
+    Tcp(u16),
+}
+
+/// One HTTP/1.1 GET on a kept-alive connection, for the viewers' event
+/// loop: status and body.
+async fn get_async<S>(conn: &mut tokio::io::BufReader<S>, path: &str) -> Result<(u16, Vec<u8>)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    conn.get_mut()
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: o\r\n\r\n").as_bytes())
+        .await?;
+    let mut line = String::new();
+    conn.read_line(&mut line).await?;
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("a status line: {line:?}"))?;
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        conn.read_line(&mut line).await?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        const LENGTH: &str = "content-length:";
+        if line.len() > LENGTH.len() && line[..LENGTH.len()].eq_ignore_ascii_case(LENGTH) {
+            len = line[LENGTH.len()..].trim().parse()?;
+        }
+    }
+    if len > 1 << 20 {
+        bail!("a playlist of {len} bytes");
+    }
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).await?;
+    Ok((status, body))
+}
+
+/// One viewer on one kept-alive connection to `target`: the playlist,
+/// then the part after the last it was given, again and again, until
+/// `until`.
+async fn held_viewer(target: Target, measure_from: Instant, until: Instant) -> Result<Answers> {
+    match target {
+        Target::Unix(path) => {
+            let sock = tokio::net::UnixStream::connect(path).await?;
+            blocking_reloads(tokio::io::BufReader::new(sock), measure_from, until).await
+        }
+        Target::Tcp(port) => {
+            let sock = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            sock.set_nodelay(true)?;
+            blocking_reloads(tokio::io::BufReader::new(sock), measure_from, until).await
+        }
+    }
+}
+
+async fn blocking_reloads<S>(
+    mut c: tokio::io::BufReader<S>,
+    measure_from: Instant,
+    until: Instant,
+) -> Result<Answers>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut answers = Answers::new();
+    // one deadline for the whole loop (not a timer per request): what was
+    // answered before it is kept
+    let reloads = async {
+        let (_, body) = get_async(&mut c, "/video/stream.m3u8").await?;
+        let mut next = last_part(&body).map(|(m, p)| (m, p + 1));
+        while let Some((m, p)) = next {
+            let sent = Instant::now();
+            let path = format!("/video/stream.m3u8?_HLS_msn={m}&_HLS_part={p}");
+            let (status, body) = get_async(&mut c, &path).await?;
+            if status != 200 {
+                bail!("{path}: {status}");
+            }
+            let got = Instant::now();
+            if got > measure_from {
+                answers.push((m, p, sent, got));
+            }
+            next = last_part(&body).map(|(m, p)| (m, p + 1));
+        }
+        Err::<(), _>(anyhow::anyhow!("a playlist without parts"))
     };
+    match tokio::time::timeout_at(tokio::time::Instant::from_std(until), reloads).await {
+        Ok(Err(e)) => Err(e),
+        // the window ended (while one was held, most likely)
+        _ => Ok(answers),
+    }
+}
+
+/// `VIEWERS` viewers, each on one kept-alive connection to `port`, all in
+/// one event loop on one thread of their own (as a real audience's
+/// players are on machines of their own, none waits for a thread of its
+/// own to be scheduled), asking for the part after the last they were
+/// given, for 5 s of warm-up and `SECS` measured.
+fn held_viewers(o: &Origin, target: Target) -> Result<Held> {
+    let status: serde_json::Value =
+        serde_json::from_slice(&testkit::unix_http::get(&o.ll, "/ll-status")?.1)?;
     let base = status["msnBase"].as_u64().context("msnBase")?;
     let stop = Arc::new(AtomicBool::new(false));
     let parts = watch_parts(o.hls.clone(), base, stop.clone());
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let rss_idle_kb = kb(o.server, "status", "VmRSS:");
-    let deadline = Instant::now() + Duration::from_secs(SECS + 5);
     let measure_from = Instant::now() + Duration::from_secs(5);
-    let mut threads = Vec::new();
-    for _ in 0..VIEWERS {
-        let (errors, stop) = (errors.clone(), stop.clone());
-        threads.push(
-            std::thread::Builder::new()
-                .stack_size(64 * 1024)
-                .spawn(move || {
-                    // each viewer's own: no lock between viewers
-                    let mut results: Vec<(u64, u64, Instant, Instant)> = Vec::new();
-                    let Ok(sock) = TcpStream::connect(("127.0.0.1", port)) else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        return results;
-                    };
-                    let _ = sock.set_read_timeout(Some(Duration::from_secs(20)));
-                    let mut c = BufReader::new(sock);
-                    let Ok((_, body)) = get(&mut c, "/video/stream.m3u8") else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        return results;
-                    };
-                    let mut next =
-                        last_part(&String::from_utf8_lossy(&body)).map(|(m, p)| (m, p + 1));
-                    while let Some((m, p)) = next {
-                        if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
-                            return results;
-                        }
-                        let sent = Instant::now();
-                        match get(
-                            &mut c,
-                            &format!("/video/stream.m3u8?_HLS_msn={m}&_HLS_part={p}"),
-                        ) {
-                            Ok((200, body)) => {
-                                let got = Instant::now();
-                                if got > measure_from {
-                                    results.push((m, p, sent, got));
-                                }
-                                next = last_part(&String::from_utf8_lossy(&body))
-                                    .map(|(m, p)| (m, p + 1));
-                            }
-                            _ => {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                                return results;
-                            }
+    let until = measure_from + Duration::from_secs(SECS);
+    // the viewers in event loops of their own, one per core
+    let loops: Vec<_> = (0..LOOPS)
+        .map(|l| {
+            // each its share; the first ones one more when it does not divide
+            let count = (VIEWERS + LOOPS - 1 - l) / LOOPS;
+            let target = target.clone();
+            std::thread::spawn(move || -> Result<(Answers, u64)> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let mut set = tokio::task::JoinSet::new();
+                    for _ in 0..count {
+                        set.spawn(held_viewer(target.clone(), measure_from, until));
+                    }
+                    let (mut answers, mut errors) = (Answers::new(), 0);
+                    while let Some(done) = set.join_next().await {
+                        match done {
+                            Ok(Ok(a)) => answers.extend(a),
+                            _ => errors += 1,
                         }
                     }
-                    results
-                })?,
-        );
-    }
+                    Ok((answers, errors))
+                })
+            })
+        })
+        .collect();
     std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
     let (cpu0, me0) = (cpu_ns(o.server), cpu_ns(std::process::id()));
     std::thread::sleep(Duration::from_secs(SECS / 2));
     let rss_loaded_kb = kb(o.server, "status", "VmRSS:");
-    std::thread::sleep(Duration::from_secs(SECS / 2));
+    std::thread::sleep(until.saturating_duration_since(Instant::now()));
     let (cpu1, me1) = (cpu_ns(o.server), cpu_ns(std::process::id()));
-    stop.store(true, Ordering::Relaxed);
-    let mut results = Vec::new();
-    for t in threads {
-        results.extend(t.join().unwrap_or_default());
+    let (mut results, mut errors) = (Answers::new(), 0);
+    for l in loops {
+        let (a, e) = l
+            .join()
+            .map_err(|_| anyhow::anyhow!("a viewers' thread panicked"))??;
+        results.extend(a);
+        errors += e;
     }
+    stop.store(true, Ordering::Relaxed);
     let parts = parts.lock().unwrap();
     let mut overshoot = hdrhistogram::Histogram::<u64>::new(3)?;
     for (m, p, sent, got) in results.iter() {
@@ -279,7 +361,7 @@ fn held_viewers(o: &Origin, port: u16) -> Result<Held> {
     }
     Ok(Held {
         responses: results.len() as u64,
-        errors: errors.load(Ordering::Relaxed),
+        errors,
         overshoot,
         server_cpu_s: (cpu1 - cpu0) as f64 / 1e9,
         generator_cpu_s: (me1 - me0) as f64 / 1e9,
@@ -312,20 +394,20 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
             .or_else(|| l.contains("proxy_no_cache").then(String::new))
     })?;
     let targets = [
-        ("LL server", o.ll),
+        ("LL server", Target::Unix(o.ll.clone())),
         (
             "nginx as generated (blocking reloads past the cache)",
-            o.port,
+            Target::Tcp(o.port),
         ),
         (
             "nginx collapsing blocking reloads (proxy_cache_lock)",
-            locked_port,
+            Target::Tcp(locked_port),
         ),
-        ("nginx without a cache", uncached_port),
+        ("nginx without a cache", Target::Tcp(uncached_port)),
     ];
-    for (name, port) in targets {
+    for (name, target) in targets {
         eprintln!("   {VIEWERS} viewers held in blocking reloads on the {name} for {SECS} s");
-        let h = held_viewers(&o, port)?;
+        let h = held_viewers(&o, target)?;
         let rps = h.responses as f64 / window;
         rows.push((
             area.to_owned(),
@@ -367,7 +449,7 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
     }
     stop_nginx(&mut locked);
     stop_nginx(&mut uncached);
-    rows.extend(static_parts(&o)?);
+    rows.extend(static_parts(&o, &bin)?);
     drop(o);
     rows.extend(tls_cost(&bin)?);
     Ok(rows)
@@ -440,58 +522,138 @@ fn wrk(url: &str) -> Result<f64> {
         .with_context(|| format!("cannot read wrk's report:\n{text}"))
 }
 
-/// A complete part from the LL server, and nginx serving the same bytes as
-/// a file: requests/s of each (wrk), their ratio.
-fn static_parts(o: &Origin) -> Result<Vec<Figure>> {
-    let mut c = BufReader::new(TcpStream::connect(("127.0.0.1", o.ll))?);
-    let (_, pl) = get(&mut c, "/video/stream.m3u8")?;
-    let pl = String::from_utf8_lossy(&pl).into_owned();
-    // a part of the last complete segment
-    let seg: u64 = pl
-        .lines()
-        .rfind(|l| l.ends_with(".m4s") && !l.starts_with('#'))
-        .and_then(|l| l.trim_end_matches(".m4s").parse().ok())
-        .context("a complete segment")?;
-    let part = format!("/video/{seg}.0.m4s");
-    let (status, bytes) = get(&mut c, &part)?;
-    if status != 200 {
-        bail!("{part}: {status}");
-    }
-    let tmp = tempfile::tempdir()?;
-    std::fs::write(tmp.path().join("part.m4s"), &bytes)?;
-    let run = tmp.path().join("run");
-    std::fs::create_dir_all(&run)?;
+/// Rounds of each static measure, alternated: the encoder on the same
+/// cores makes a single 5-s run of either side noisy.
+const ROUNDS: usize = 3;
+
+/// A complete part and a whole segment from the LL server, and nginx
+/// serving the same bytes as files: requests/s of each (wrk, median of
+/// [`ROUNDS`] alternated rounds), their ratio. wrk speaks TCP: a second LL
+/// server, on a loopback port, reads the run's files beside the run's own.
+fn static_parts(o: &Origin, bin: &Path) -> Result<Vec<Figure>> {
+    let run = o.hls.parent().context("the state dir")?.join("run");
+    let ll_port = testkit::free_port();
+    let mut ll = Command::new(bin.join("test-origin"))
+        .arg("ll-server")
+        .arg("--settings")
+        .arg(run.join("ll-server.json"))
+        .arg("--dir")
+        .arg(&o.hls)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{ll_port}"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("a second LL server")?;
+    let files = tempfile::tempdir()?;
+    let nginx_run = files.path().join("run");
+    std::fs::create_dir_all(&nginx_run)?;
     let port = testkit::free_port();
     let conf = format!(
         "worker_processes 1;\npid {run}/nginx.pid;\nerror_log stderr warn;\nevents {{ worker_connections 1024; }}\n\
          http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {run}/cb; proxy_temp_path {run}/p;\n\
          fastcgi_temp_path {run}/f; uwsgi_temp_path {run}/u; scgi_temp_path {run}/s;\n\
          server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n",
-        run = run.display(),
-        root = tmp.path().display()
+        run = nginx_run.display(),
+        root = files.path().display()
     );
-    std::fs::write(run.join("nginx.conf"), conf)?;
+    std::fs::write(nginx_run.join("nginx.conf"), conf)?;
     let mut nginx = Command::new("nginx")
         .args(["-p"])
-        .arg(&run)
+        .arg(&nginx_run)
         .arg("-c")
-        .arg(run.join("nginx.conf"))
+        .arg(nginx_run.join("nginx.conf"))
         .args(["-g", "daemon off;"])
         .spawn()
         .context("nginx")?;
-    std::thread::sleep(Duration::from_millis(500));
-    let ll = wrk(&format!("http://127.0.0.1:{}{part}", o.ll))?;
-    let file = wrk(&format!("http://127.0.0.1:{port}/part.m4s"));
+    let measured = (|| -> Result<Vec<Figure>> {
+        // (what, requests/s per round of: the LL server, nginx serving a
+        // file, the origin's nginx in front of the LL server; size)
+        let mut kinds: Vec<(&str, [Vec<f64>; 3], usize)> = vec![
+            ("a complete part", Default::default(), 0),
+            ("a whole segment", Default::default(), 0),
+        ];
+        for _ in 0..ROUNDS {
+            // the newest complete segment each LL server knows (they keep
+            // a few: picked again each round); their MSNs differ, as they
+            // started at different times
+            let seg = newest_complete_segment(|p| tcp_get(ll_port, p))?;
+            let origin_seg =
+                newest_complete_segment(|p| testkit::unix_http::get(&o.ll, p).map_err(Into::into))?;
+            for (i, (path, origin_path)) in [
+                (
+                    format!("/video/{seg}.0.m4s"),
+                    format!("/video/{origin_seg}.0.m4s"),
+                ),
+                (
+                    format!("/video/{seg}.m4s"),
+                    format!("/video/{origin_seg}.m4s"),
+                ),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let (status, bytes) = tcp_get(ll_port, path)?;
+                if status != 200 {
+                    bail!("{path}: {status}");
+                }
+                std::fs::write(files.path().join("file.m4s"), &bytes)?;
+                let k = &mut kinds[i];
+                k.1[0].push(wrk(&format!("http://127.0.0.1:{ll_port}{path}"))?);
+                k.1[1].push(wrk(&format!("http://127.0.0.1:{port}/file.m4s"))?);
+                k.1[2].push(wrk(&format!("http://127.0.0.1:{}{origin_path}", o.port))?);
+                k.2 = bytes.len();
+            }
+        }
+        Ok(kinds
+            .into_iter()
+            .map(|(what, [ll, file, origin], size)| {
+                let (ll, file, origin) = (median(ll), median(file), median(origin));
+                (
+                    "origin LL-HLS".to_owned(),
+                    format!(
+                        "{what} (~{} KB), requests/s (wrk, 1 thread, 50 connections, median of {ROUNDS} × 5 s): the LL server / nginx serving the same bytes as a file; the origin as generated (nginx caching the LL server) / the same file",
+                        size / 1024
+                    ),
+                    format!(
+                        "{ll:.0} / {file:.0} = {:.2}×; {origin:.0} / {file:.0} = {:.2}×",
+                        ll / file,
+                        origin / file
+                    ),
+                )
+            })
+            .collect())
+    })();
     stop_nginx(&mut nginx);
-    let file = file?;
-    Ok(vec![(
-        "origin LL-HLS".to_owned(),
-        format!(
-            "a complete part ({} KB): LL server / nginx serving it as a file, requests/s (wrk, 1 thread, 50 connections, 5 s)",
-            bytes.len() / 1024
-        ),
-        format!("{ll:.0} / {file:.0} = {:.2}×", ll / file),
-    )])
+    let _ = ll.kill();
+    let _ = ll.wait();
+    measured
+}
+
+/// The middle value.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The MSN of the newest complete segment an LL server lists (`get` asks
+/// it), once it lists one (it starts at the segment being written).
+fn newest_complete_segment(get: impl Fn(&str) -> Result<(u16, Vec<u8>)>) -> Result<u64> {
+    let t = Instant::now();
+    loop {
+        if let Ok((200, pl)) = get("/video/stream.m3u8") {
+            let seg = String::from_utf8_lossy(&pl)
+                .lines()
+                .rfind(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+                .and_then(|l| l.trim_end_matches(".m4s").parse().ok());
+            if let Some(seg) = seg {
+                return Ok(seg);
+            }
+        }
+        if t.elapsed() > Duration::from_secs(15) {
+            bail!("the LL server listed no complete segment in 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// TLS with HTTP/2 against plain HTTP/1.1: the generated nginx config of

@@ -1,6 +1,6 @@
 //! The LL-HLS server's IO: the [`watch`](super::watch)er reads the
 //! encoder's files as they grow into the [`state`](super::state), and an
-//! HTTP/1.1 server (hyper, on loopback, nginx in front) answers from it. A blocking reload
+//! HTTP/1.1 server (hyper, on a Unix socket, nginx in front) answers from it. A blocking reload
 //! waits on a change of the state, at most three target durations (then
 //! 503); a hinted part is streamed as the encoder writes it. Every wait has
 //! a deadline, and the requests held at once are bounded.
@@ -156,33 +156,82 @@ pub(super) fn read_range(path: &Path, offset: u64, len: Option<u64>) -> std::io:
     Ok(out)
 }
 
-/// Serves HTTP/1.1 on `addr` until the process ends.
-pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) -> Result<()> {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // out of descriptors, say: wait, do not spin
-                eprintln!("ll-server: accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+/// A bound socket the server accepts connections on.
+pub enum Listener {
+    Unix(tokio::net::UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
+impl Listener {
+    /// Binds `at`: a stale Unix socket left at its path by an earlier run is
+    /// removed first (anything else there is an error), and the new one is
+    /// made connectable by nginx's user (mode 0666, as a loopback port is).
+    pub fn bind(at: &super::Listen) -> Result<Listener> {
+        use anyhow::Context;
+        match at {
+            super::Listen::Tcp(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                l.set_nonblocking(true)?;
+                Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?))
             }
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(respond(&shared, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+            super::Listen::Unix(path) => {
+                use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+                if let Ok(m) = std::fs::symlink_metadata(path) {
+                    if !m.file_type().is_socket() {
+                        anyhow::bail!(
+                            "cannot listen on {}: something that is not a socket is there; remove it or choose another path",
+                            path.display()
+                        );
+                    }
+                    std::fs::remove_file(path).with_context(|| {
+                        format!("cannot remove the stale socket {}", path.display())
+                    })?;
+                }
+                let l = tokio::net::UnixListener::bind(path)
+                    .with_context(|| format!("cannot listen on {}", path.display()))?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+                Ok(Listener::Unix(l))
+            }
+        }
     }
+}
+
+/// Serves HTTP/1.1 on `listener` until the process ends.
+pub async fn serve(shared: Arc<Shared>, listener: Listener) -> Result<()> {
+    loop {
+        let accepted = match &listener {
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| {
+                tokio::spawn(connection(shared.clone(), s));
+            }),
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                tokio::spawn(connection(shared.clone(), s));
+            }),
+        };
+        if let Err(e) = accepted {
+            // out of descriptors, say: wait, do not spin
+            eprintln!("ll-server: accept: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// One connection's requests, one after another, until it closes.
+async fn connection<S>(shared: Arc<Shared>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(respond(&shared, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
@@ -444,6 +493,12 @@ fn rendered(shared: &Shared, i: usize, skip: bool, gzip: bool) -> Bytes {
 /// limit) when it is the one being written; 404 otherwise.
 async fn segment(shared: &Arc<Shared>, i: usize, m: u64) -> Response<Body> {
     let stream = shared.settings.renditions[i].stream;
+    let kept = shared.renditions.lock().expect("state")[i]
+        .segment(m)
+        .and_then(|s| s.data.clone());
+    if let Some(data) = kept {
+        return segment_response(data);
+    }
     let state = |st: &[Rendition]| st[i].segment(m).map(|s| s.complete);
     let now = state(&shared.renditions.lock().expect("state"));
     match now {
@@ -470,10 +525,19 @@ async fn segment(shared: &Arc<Shared>, i: usize, m: u64) -> Response<Body> {
     };
     for path in [shared.file(stream, n, false), shared.file(stream, n, true)] {
         if let Ok(b) = read_range(&path, 0, None) {
-            return bytes("video/iso.segment", IMMUTABLE, b);
+            return segment_response(b.into());
         }
     }
     text(StatusCode::NOT_FOUND, "the segment's file is gone\n")
+}
+
+/// A segment's or a part's bytes, immutable.
+fn segment_response(data: Bytes) -> Response<Body> {
+    Response::builder()
+        .header("content-type", "video/iso.segment")
+        .header("cache-control", IMMUTABLE)
+        .body(full(data))
+        .expect("valid response")
 }
 
 /// A part: its bytes when written; the hinted one (the next to come) held
@@ -491,16 +555,12 @@ async fn part(shared: &Arc<Shared>, i: usize, m: u64, p: u64) -> Response<Body> 
     };
     if let Some(part) = known {
         if let Some(data) = part.data {
-            return Response::builder()
-                .header("content-type", "video/iso.segment")
-                .header("cache-control", IMMUTABLE)
-                .body(full(data))
-                .expect("valid response");
+            return segment_response(data);
         }
         for path in [shared.file(stream, n, false), shared.file(stream, n, true)] {
             if let Ok(b) = read_range(&path, part.offset, Some(part.len)) {
                 if b.len() as u64 == part.len {
-                    return bytes("video/iso.segment", IMMUTABLE, b);
+                    return segment_response(b.into());
                 }
             }
         }

@@ -70,6 +70,9 @@ pub struct Segment {
     pub decode_time: u64,
     /// Wall-clock time of its first sample, milliseconds since the epoch.
     pub pdt_ms: u64,
+    /// The whole file's bytes, once it is whole and was read (served from
+    /// memory then).
+    pub data: Option<bytes::Bytes>,
 }
 
 impl Segment {
@@ -220,6 +223,7 @@ impl Rendition {
                     complete: false,
                     decode_time: c.decode_time,
                     pdt_ms: start + (since * 1000.0) as u64,
+                    data: None,
                 });
             }
             let seg = self.segments.back_mut().expect("just pushed");
@@ -298,6 +302,17 @@ impl Rendition {
 
     pub fn segment(&self, msn: u64) -> Option<&Segment> {
         self.segments.iter().find(|s| s.msn == msn)
+    }
+
+    /// Keeps the bytes of complete segment `msn`, to serve from memory.
+    pub fn keep_bytes(&mut self, msn: u64, data: bytes::Bytes) {
+        if let Some(s) = self
+            .segments
+            .iter_mut()
+            .find(|s| s.msn == msn && s.complete)
+        {
+            s.data = Some(data);
+        }
     }
 
     /// Whether a request with `d` can be answered now (§6.2.5.2).

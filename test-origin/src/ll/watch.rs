@@ -1,7 +1,8 @@
-//! The LL server's watcher: reads the encoder's files every 10 ms — its
-//! init segments once (again when the encoder starts again), the segment
-//! being written from where the last read ended — into the state, and
-//! wakes the requests held for what came.
+//! The LL server's watcher: reads the encoder's files when they change
+//! (inotify; every 100 ms besides, and every 10 ms where inotify is not
+//! to be had) — its init segments once (again when the encoder starts
+//! again), the segment being written from where the last read ended — into
+//! the state, and wakes the requests held for what came.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -14,8 +15,24 @@ use super::chunks::{read_chunks, read_init};
 use super::server::{now_ms, read_range, Shared};
 use super::state::{Anchor, Rendition};
 
-/// How often the encoder's files are read.
+/// How often the encoder's files are read without inotify.
 const TICK: Duration = Duration::from_millis(10);
+/// How often they are read besides inotify's events.
+const TICK_WITH_EVENTS: Duration = Duration::from_millis(100);
+
+/// The encoder's writes and renames in `dir`, as a stream of events.
+fn file_events(dir: &Path) -> Option<inotify::EventStream<[u8; 4096]>> {
+    use inotify::{Inotify, WatchMask};
+    let events = Inotify::init().ok()?;
+    events
+        .watches()
+        .add(
+            dir,
+            WatchMask::MODIFY | WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::CREATE,
+        )
+        .ok()?;
+    events.into_event_stream([0; 4096]).ok()
+}
 
 /// Where the watcher is in one rendition's files.
 struct Cursor {
@@ -42,10 +59,32 @@ pub async fn watch_files(shared: Arc<Shared>) {
     let mut anchor: Anchor = None;
     let first_stream = shared.settings.renditions[0].stream;
     let mut stamp = init_stamp(&shared, first_stream);
-    let mut tick = tokio::time::interval(TICK);
+    let mut events = file_events(&shared.dir);
+    let mut tick = tokio::time::interval(if events.is_some() {
+        TICK_WITH_EVENTS
+    } else {
+        TICK
+    });
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tick.tick().await;
+        match events.as_mut() {
+            Some(stream) => {
+                use inotify::StreamExt;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    event = stream.next() => {
+                        if !matches!(event, Some(Ok(_))) {
+                            // the stream ended: read on the short tick
+                            events = None;
+                            tick = tokio::time::interval(TICK);
+                        }
+                    }
+                }
+            }
+            None => {
+                tick.tick().await;
+            }
+        }
         let mut changed = false;
         let mut grew = false;
         // which renditions gained a part (their held requests are woken)
@@ -177,6 +216,11 @@ fn read_rendition(
         changed |= r.complete(base + c.n);
         r.trim(shared.settings.list_size + 4);
         drop(st);
+        // the whole file once, outside the lock: each request for the
+        // segment is then a copy from memory, as each part's is
+        if let Ok(whole) = read_range(&path, 0, None) {
+            shared.renditions.lock().expect("state")[i].keep_bytes(base + c.n, whole.into());
+        }
         c.n += 1;
         c.offset = 0;
         c.size = 0;

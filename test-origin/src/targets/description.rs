@@ -12,7 +12,10 @@ use crate::banner::{banner, made_ca};
 use crate::config::Config;
 use crate::derive::Derived;
 use crate::ffmpeg::{entry_playlist, ffmpeg_args};
-use crate::nginx::{nginx_args, nginx_config, required_dirs, Flavour, LocalSite, SERVICE_TLS_DIR};
+use crate::nginx::{
+    nginx_args, nginx_config, required_dirs, Flavour, LocalSite, SERVICE_LL_RUN, SERVICE_LL_SOCKET,
+    SERVICE_TLS_DIR,
+};
 
 use super::SERVICE_RUN;
 
@@ -35,7 +38,7 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         log_dir: Template::var("LOG_DIR"),
         tls_cert: Template::var("TLS_CERT"),
         tls_key: Template::var("TLS_KEY"),
-        ll_upstream: Template::var("LL_UPSTREAM"),
+        ll_socket: Template::var("LL_SOCKET"),
     });
     let conf = Template::var("NGINX_CONF");
     let scheme = if c.tls.enable { "https" } else { "http" };
@@ -95,21 +98,16 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
         ("BASE_URL", base_url),
     ];
     computed.extend(tls_files);
-    let mut free_ports = vec![("URL_HOST", "PORT")];
+    let free_ports = vec![("URL_HOST", "PORT")];
     let mut files = vec![(conf.clone(), nginx_config(c, d, &flavour))];
     if ll {
-        env.push(EnvVar {
-            name: "LL_PORT",
-            default: Template::text(c.low_latency.server_port.to_string()),
-            kind: VarKind::Port,
-            help: "loopback port of the LL-HLS server behind nginx".into(),
-        });
-        let mut upstream = Template::text("127.0.0.1:");
-        upstream.push(&Template::var("LL_PORT"));
-        computed.push(("LOOPBACK", Template::text("127.0.0.1")));
+        // nginx reaches the LL server on a Unix socket: no port to collide,
+        // and half the kernel's work of loopback TCP per held request
+        let mut upstream = Template::text("unix:");
+        upstream.push(&Template::var("LL_SOCKET"));
+        computed.push(("LL_SOCKET", run.join("/ll.sock")));
         computed.push(("LL_UPSTREAM", upstream));
         computed.push(("LL_SETTINGS", run.join("/ll-server.json")));
-        free_ports.push(("LOOPBACK", "LL_PORT"));
         let settings = serde_json::to_string_pretty(&crate::ll::settings::settings(c))
             .expect("settings serialize");
         files.push((
@@ -207,7 +205,14 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                     dynamic_user: true,
                     restart: "always".into(),
                     restart_sec: 2,
-                    after: vec!["hls-generator.service".into()],
+                    after: if ll {
+                        vec![
+                            "hls-generator.service".into(),
+                            "hls-ll-server.service".into(),
+                        ]
+                    } else {
+                        vec!["hls-generator.service".into()]
+                    },
                     slice: Some("hls-origin-nginx".into()),
                     runtime_directory: Some(if c.logging.enabled {
                         format!("{SERVICE_RUN} {SERVICE_RUN}/logs")
@@ -259,12 +264,8 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 ("RUN_DIR", format!("/run/{SERVICE_RUN}")),
                 ("NGINX_CONF", "/etc/hls-swarm/test-origin/nginx.conf".into()),
                 ("TLS_DIR", format!("/var/lib/{SERVICE_TLS_STATE}")),
-                ("LL_PORT", c.low_latency.server_port.to_string()),
-                ("LOOPBACK", "127.0.0.1".into()),
-                (
-                    "LL_UPSTREAM",
-                    format!("127.0.0.1:{}", c.low_latency.server_port),
-                ),
+                ("LL_SOCKET", SERVICE_LL_SOCKET.into()),
+                ("LL_UPSTREAM", format!("unix:{SERVICE_LL_SOCKET}")),
                 (
                     "LL_SETTINGS",
                     "/etc/hls-swarm/test-origin/ll-server.json".into(),
@@ -333,6 +334,7 @@ pub fn runner_script(profile: &str, c: &Config, d: &Derived) -> Script {
                 restart_sec: 2,
                 after: vec!["hls-generator.service".into()],
                 slice: Some("hls-origin-nginx".into()),
+                runtime_directory: Some(SERVICE_LL_RUN.into()),
                 bind_read_only_paths: vec![hls_dir.to_owned()],
                 limit_nofile: Some(65535),
                 strict: true,
