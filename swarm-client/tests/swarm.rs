@@ -901,3 +901,37 @@ fn a_run_killed_outright_leaves_its_last_checkpoint_and_sigterm_writes_the_final
         .collect();
     assert_eq!(names, ["summary.json"]);
 }
+
+/// fMP4 from the real origin (FFmpeg's CMAF segments, nginx): each viewer
+/// loads the `EXT-X-MAP` initialisation section once, counted as its own
+/// request kind `init`, and plays the segments after it.
+#[test]
+fn an_fmp4_stream_loads_its_init_section_once_per_viewer() {
+    let _g = serial();
+    let origin = TestOrigin::start(
+        &[
+            "--set",
+            "hls.segmentType=fmp4",
+            "--set",
+            "hls.segmentPattern=seg%05d.m4s",
+        ],
+        3,
+    );
+    let (mut s, tmp) = Swarm::native(&origin.url(), 3, "6s", &[]);
+    let status = s.wait(Duration::from_secs(30));
+    let out = s.output();
+    assert!(status.success(), "{out}");
+    let v = results(&tmp.path().join("summary.json"));
+    let n = native(&v);
+    // one map for the one variant, per viewer: the map does not change
+    assert_eq!(n.requests["init"].ttfb_ms.count, 3, "{out}");
+    let t = &v.totals.counts;
+    assert!(t.segments >= 3 * 3, "{out}");
+    assert_eq!(t.failed_requests(), 0, "{out}");
+    assert_eq!(n.counts.rebuffers, 0, "{out}");
+    // the summary table shows the kind
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("init")),
+        "{out}"
+    );
+}

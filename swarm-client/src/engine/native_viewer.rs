@@ -362,7 +362,7 @@ async fn fetch(
     shared: &Shared,
     fig: &mut Figures,
 ) -> (Result<(Response, Url), Failure>, Instant) {
-    let keep = if req.kind == Kind::Segment {
+    let keep = if matches!(req.kind, Kind::Segment | Kind::Init) {
         0
     } else {
         MAX_PLAYLIST_BYTES + 1
@@ -477,8 +477,13 @@ fn deliver(
     fig: &mut Figures,
     network: Option<&str>,
 ) {
+    if req.kind == Kind::Init {
+        record(shared, Kind::Init, &resp, None, final_url);
+        player.on_segment_done(req, resp.body_bytes, started, now);
+        return;
+    }
     if req.kind == Kind::Segment {
-        let extinf = req.duration.filter(|_| !req.init);
+        let extinf = req.duration;
         record(shared, Kind::Segment, &resp, extinf, final_url);
         if let Some(name) = network {
             shared

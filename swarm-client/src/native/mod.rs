@@ -1,5 +1,6 @@
 //! The native engine's player, as PLAYER.md defines it: a sans-IO state
-//! machine (`player`, `buffer`, `abr`, `playlist`) and the HTTP it is fed
+//! machine (`player`, `buffer`, `abr`, `playlist`, `ll_tags` — the typed
+//! Low-Latency HLS tags) and the HTTP it is fed
 //! through (`http`). It knows nothing of the swarm around it: the async
 //! driver that runs a viewer and records its figures is
 //! `engine::native_viewer`.
@@ -8,5 +9,6 @@ pub mod abr;
 pub mod buffer;
 pub mod failure;
 pub mod http;
+pub mod ll_tags;
 pub mod player;
 pub mod playlist;

@@ -14,17 +14,27 @@ pub enum Kind {
     Master,
     Playlist,
     Segment,
+    /// An `EXT-X-MAP` initialisation section (fMP4): loaded once per
+    /// variant, and again when the map changes.
+    Init,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Master, Kind::Playlist, Kind::Segment];
+    pub const ALL: [Kind; 4] = [Kind::Master, Kind::Playlist, Kind::Segment, Kind::Init];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Master => "master",
             Kind::Playlist => "playlist",
             Kind::Segment => "segment",
+            Kind::Init => "init",
         }
+    }
+
+    /// Results written before this kind was counted do not have its
+    /// histograms: read as empty, not as a broken file.
+    fn may_be_absent(self) -> bool {
+        self == Kind::Init
     }
 }
 
@@ -262,6 +272,9 @@ impl Recorder {
         let mut r = Recorder::default();
         for k in Kind::ALL {
             let s = k.as_str();
+            if k.may_be_absent() && !m.contains_key(&format!("{s}.ttfb")) {
+                continue;
+            }
             r.kinds.insert(
                 k,
                 KindTimings {
@@ -304,6 +317,9 @@ impl Recorder {
         };
         for k in Kind::ALL {
             let s = k.as_str();
+            if k.may_be_absent() && !m.contains_key(&format!("{s}.ttfb")) {
+                continue;
+            }
             let t = self.kinds.entry(k).or_default();
             add(&format!("{s}.connect"), &mut t.connect)?;
             add(&format!("{s}.ttfb"), &mut t.ttfb)?;

@@ -64,8 +64,6 @@ pub struct Request {
     pub seq: Option<u64>,
     /// The segment's `EXTINF`, seconds (for the download ratio).
     pub duration: Option<f64>,
-    /// An `EXT-X-MAP` initialisation section rather than a media segment.
-    pub init: bool,
 }
 
 impl Request {
@@ -247,7 +245,6 @@ impl Player {
                         target: Target::Root,
                         seq: None,
                         duration: None,
-                        init: false,
                     }),
                 };
             }
@@ -262,7 +259,6 @@ impl Player {
                     target: Target::Track(i),
                     seq: None,
                     duration: None,
-                    init: false,
                 });
             }
         }
@@ -288,11 +284,10 @@ impl Player {
                 if t.map_loaded.as_ref() != Some(map) {
                     return Next::Get(Request {
                         url: map.clone(),
-                        kind: Kind::Segment,
+                        kind: Kind::Init,
                         target: Target::Track(i),
                         seq: Some(p.seq),
                         duration: None,
-                        init: true,
                     });
                 }
             }
@@ -302,7 +297,6 @@ impl Player {
                 target: Target::Track(i),
                 seq: Some(p.seq),
                 duration: Some(p.seg.duration),
-                init: false,
             });
         }
         // 3. VOD: everything loaded; wait for the buffer to play out
@@ -591,7 +585,7 @@ impl Player {
         let Some(t) = self.tracks.get_mut(i) else {
             return;
         };
-        if req.init {
+        if req.kind == Kind::Init {
             t.map_loaded = Some(req.url.clone());
             return;
         }

@@ -153,7 +153,6 @@ fn gone_skipped_and_retried_segments() {
         target: Target::Track(0),
         seq: None,
         duration: None,
-        init: false,
         url: u.clone(),
     };
     p.on_playlist(&r2, &u, &media(12, 5, false), at(t0, 4.0), at(t0, 4.0))
@@ -458,7 +457,6 @@ fn a_url_too_long_is_skipped_at_once_not_retried() {
         target: Target::Track(0),
         seq: None,
         duration: None,
-        init: false,
     };
     p.on_failure(&r, Failure::UrlTooLong, t0);
     assert_eq!(p.next(t0), Next::Failed);
@@ -472,7 +470,6 @@ fn deadlines_are_the_timeout_or_a_multiple_of_the_segment() {
         target: Target::Root,
         seq: None,
         duration,
-        init: false,
     };
     let timeout = Duration::from_secs(5);
     assert_eq!(r(Kind::Playlist, None).deadline(timeout), timeout);
@@ -581,4 +578,33 @@ fn a_failing_playlist_is_retried_with_backoff_until_the_timeout() {
     // the first failure at t0; failed at the first try past 10 s
     let failed = (failed_at - t0).as_secs_f64();
     assert!((10.0..15.0).contains(&failed), "failed after {failed} s");
+}
+
+/// fMP4: the `EXT-X-MAP` of a variant is loaded (kind `init`) before its
+/// first segment, once — and again when the map changes.
+#[test]
+fn an_init_section_is_loaded_once_per_map() {
+    let t0 = Instant::now();
+    let body = b"#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\
+#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.000,\ns1.m4s\n#EXTINF:2.000,\ns2.m4s\n#EXTINF:2.000,\ns3.m4s\n\
+#EXT-X-MAP:URI=\"init2.mp4\"\n#EXTINF:2.000,\ns4.m4s\n#EXT-X-ENDLIST\n";
+    let (mut p, _) = loaded(cfg(VariantMode::All), body, t0);
+    let mut order = Vec::new();
+    let mut now = t0;
+    while let Next::Get(r) = p.next(now) {
+        order.push((r.kind, file_name(&r)));
+        now += Duration::from_millis(10);
+        p.on_segment_done(&r, 1000, now - Duration::from_millis(10), now);
+        assert!(order.len() < 20, "{order:?}");
+    }
+    let want = [
+        (Kind::Init, "init.mp4"),
+        (Kind::Segment, "s1.m4s"),
+        (Kind::Segment, "s2.m4s"),
+        (Kind::Segment, "s3.m4s"),
+        (Kind::Init, "init2.mp4"),
+        (Kind::Segment, "s4.m4s"),
+    ];
+    let want: Vec<(Kind, String)> = want.iter().map(|(k, f)| (*k, f.to_string())).collect();
+    assert_eq!(order, want);
 }
