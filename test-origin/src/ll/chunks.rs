@@ -18,6 +18,21 @@ pub struct Track {
     default_flags: u32,
 }
 
+impl Track {
+    /// A track of `timescale` with nothing else known: for tests of what
+    /// is built from chunks.
+    #[cfg(test)]
+    pub(crate) fn of_timescale(timescale: u32) -> Track {
+        Track {
+            timescale,
+            codec: "avc1.64001f".into(),
+            size: None,
+            default_duration: 0,
+            default_flags: 0,
+        }
+    }
+}
+
 /// One chunk of a segment: a `moof` and its `mdat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {

@@ -73,11 +73,15 @@ pub struct Segment {
     /// The whole file's bytes, once it is whole and was read (served from
     /// memory then).
     pub data: Option<bytes::Bytes>,
+    /// A segment this rendition never had (`EXT-X-GAP`), of this many
+    /// seconds: the encoder stopped after another rendition began it.
+    pub gap: Option<f64>,
 }
 
 impl Segment {
     pub fn duration(&self) -> f64 {
-        self.parts.iter().map(|p| p.duration).sum()
+        self.gap
+            .unwrap_or_else(|| self.parts.iter().map(|p| p.duration).sum())
     }
 }
 
@@ -224,6 +228,7 @@ impl Rendition {
                     decode_time: c.decode_time,
                     pdt_ms: start + (since * 1000.0) as u64,
                     data: None,
+                    gap: None,
                 });
             }
             let seg = self.segments.back_mut().expect("just pushed");
@@ -278,6 +283,26 @@ impl Rendition {
         }
         self.restarted = true;
         self.track = None;
+    }
+
+    /// After the encoder started again: lists `like` (another rendition's
+    /// segment this one never began) as a gap, so that every rendition's
+    /// MSNs go on without a hole and stay aligned.
+    pub fn fill_gap(&mut self, like: &Segment) {
+        if self.newest().is_some_and(|n| n >= like.msn) {
+            return;
+        }
+        self.segments.push_back(Segment {
+            msn: like.msn,
+            file: 0,
+            discontinuity: false,
+            parts: Vec::new(),
+            complete: true,
+            decode_time: 0,
+            pdt_ms: like.pdt_ms,
+            data: None,
+            gap: Some(like.duration()),
+        });
     }
 
     /// The newest MSN, complete or not.
@@ -475,6 +500,9 @@ impl Rendition {
                     );
                 }
             }
+            if s.gap.is_some() {
+                let _ = writeln!(w, "#EXT-X-GAP");
+            }
             if s.complete {
                 let _ = writeln!(w, "#EXTINF:{:.5},", s.duration());
                 let _ = writeln!(w, "{}.m4s", s.msn);
@@ -507,4 +535,71 @@ fn end_distance(listed: &[&Segment], msn: u64) -> f64 {
 /// `2026-12-03T17:08:33.000Z` of milliseconds since the epoch.
 pub fn iso8601(ms: u64) -> String {
     common::render::rfc3339(ms, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ll::chunks::{Chunk, Track};
+
+    /// A rendition with segments `msns`, each of `parts` 200 ms parts.
+    fn rendition(msns: std::ops::Range<u64>, parts: u64) -> Rendition {
+        let mut r = Rendition::new("video");
+        r.track = Some(Track::of_timescale(1000));
+        let mut anchor = Some(0);
+        for msn in msns {
+            let chunks: Vec<Chunk> = (0..parts)
+                .map(|p| Chunk {
+                    offset: 8 + p * 100,
+                    len: 100,
+                    duration: 200,
+                    decode_time: (msn * parts + p) * 200,
+                    independent: p == 0,
+                })
+                .collect();
+            r.add_chunks(msn, msn, &chunks, None, 0, &mut anchor);
+        }
+        r
+    }
+
+    /// An encoder restart that cut one rendition's segment before its
+    /// first part: the other rendition's segment is listed here as a gap,
+    /// so that the MSNs after it follow on in both.
+    #[test]
+    fn a_segment_one_rendition_never_began_is_a_gap() {
+        let mut video = rendition(10..12, 5);
+        let mut audio = rendition(10..13, 5);
+        video.restart();
+        audio.restart();
+        let cut = audio.segments.back().cloned().unwrap();
+        video.fill_gap(&cut);
+        audio.fill_gap(&video.segments.back().cloned().unwrap());
+        assert_eq!((video.newest(), audio.newest()), (Some(12), Some(12)));
+        let gap = video.segment(12).unwrap();
+        assert_eq!(gap.gap, Some(1.0));
+        assert!(gap.complete && gap.parts.is_empty());
+        let t = Timing {
+            target_duration: 1,
+            part_target: 0.2,
+            list_size: 6,
+        };
+        let text = video.playlist(&t, &[], false);
+        assert!(
+            text.contains("#EXT-X-GAP\n#EXTINF:1.00000,\n12.m4s\n"),
+            "{text}"
+        );
+        // the next segment after the restart is 13 in both, and marked
+        let mut anchor = None;
+        let first = [Chunk {
+            offset: 8,
+            len: 100,
+            duration: 200,
+            decode_time: 0,
+            independent: true,
+        }];
+        // (the new encoder's init segment read again)
+        video.track = Some(Track::of_timescale(1000));
+        video.add_chunks(13, 1, &first, None, 0, &mut anchor);
+        assert!(video.segment(13).unwrap().discontinuity);
+    }
 }

@@ -95,10 +95,22 @@ pub async fn watch_files(shared: Arc<Shared>) {
                 // the encoder started again: its numbers start at 1 again,
                 // its timeline at 0; MSNs go on from the newest
                 let mut st = shared.renditions.lock().expect("state");
-                let newest = st.iter().filter_map(Rendition::newest).max();
                 for r in st.iter_mut() {
                     r.restart();
                 }
+                // a segment one rendition began and another did not (cut
+                // before its first part): a gap in the other, so that the
+                // MSNs after the restart follow on in every rendition
+                let cut: Vec<_> = st
+                    .iter()
+                    .flat_map(|r| r.segments.iter().rev().take(1).cloned())
+                    .collect();
+                for r in st.iter_mut() {
+                    for like in &cut {
+                        r.fill_gap(like);
+                    }
+                }
+                let newest = st.iter().filter_map(Rendition::newest).max();
                 if let Some(n) = newest {
                     shared.base.store(n, Ordering::Relaxed);
                 }
