@@ -935,3 +935,64 @@ fn an_fmp4_stream_loads_its_init_section_once_per_viewer() {
         "{out}"
     );
 }
+
+/// The real Low-Latency origin (`test-origin run -p ll-hls`: its LL server
+/// behind nginx over HTTPS): the native viewers reload with blocking
+/// requests (`_HLS_msn`/`_HLS_part`) — about one per 200 ms part, where
+/// polling a 1 s-segment playlist would be one or two a second — and play
+/// without errors.
+#[test]
+fn native_viewers_hold_blocking_reloads_on_a_low_latency_origin() {
+    let _g = serial();
+    let port = free_port();
+    let mut cmd = Command::new(testkit::origin::binaries().join("test-origin"));
+    cmd.args(["run", "-p", "ll-hls", "--port", &port.to_string()])
+        .args(testkit::origin::TINY)
+        .args(testkit::origin::LIGHT_LL);
+    let origin = testkit::Captured::spawn(&mut cmd);
+    let t = Instant::now();
+    while !origin.output().contains("ready after") {
+        assert!(t.elapsed() < Duration::from_secs(40), "{}", origin.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = origin.output();
+    let ca = out
+        .lines()
+        .find_map(|l| l.strip_prefix("  CA "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the banner names the CA")
+        .to_owned();
+    let secs = 8.0;
+    let (v, stdout) = support::run_to_end(
+        &format!("https://127.0.0.1:{port}/video/stream.m3u8"),
+        &[
+            "--set",
+            "clients=3",
+            "--set",
+            "rampRate=10",
+            "--duration",
+            "8s",
+            "--ca-file",
+            &ca,
+        ],
+        0,
+    );
+    let _ = kill(Pid::from_raw(origin.child.id() as i32), Signal::SIGTERM);
+    let n = native(&v);
+    assert_eq!(n.counts.errors, Default::default(), "{stdout}");
+    assert_eq!(v.totals.counts.failed_requests(), 0, "{stdout}");
+    let reloads = n.requests["playlist"].ttfb_ms.count as f64 / 3.0 / secs;
+    eprintln!(
+        "{reloads:.1} reloads per viewer per second, held {:.0} ms (p50)",
+        n.requests["playlist"].ttfb_ms.p50
+    );
+    assert!(
+        reloads > 3.0,
+        "{reloads:.1} reloads per viewer per second\n{stdout}"
+    );
+    // held: the median reload waits for its part, well over a loopback
+    // answer's fraction of a millisecond
+    assert!(n.requests["playlist"].ttfb_ms.p50 > 20.0, "{n:#?}");
+    assert!(n.requests["segment"].ttfb_ms.count >= 3 * 3, "{n:#?}");
+    assert_eq!(n.requests["init"].ttfb_ms.count, 3, "{n:#?}");
+}

@@ -4,6 +4,8 @@
 
 use url::Url;
 
+use super::ll_tags::{self, LowLatency};
+
 /// Playlist bodies longer than this are refused (the driver stops reading).
 pub const MAX_PLAYLIST_BYTES: usize = 1 << 20;
 /// Segments (or variants) one playlist may list.
@@ -43,11 +45,14 @@ pub enum PlaylistError {
     NoVariants,
     #[error("bad playlist: EXT-X-MEDIA-SEQUENCE out of range")]
     BadSequence,
+    /// A Low-Latency HLS tag whose attributes cannot be read.
+    #[error("bad playlist: a Low-Latency HLS tag that cannot be read (line {0})")]
+    BadLowLatencyTag(u32),
 }
 
 impl PlaylistError {
     /// One of each kind (lines at 0).
-    pub const ALL: [PlaylistError; 12] = [
+    pub const ALL: [PlaylistError; 13] = [
         PlaylistError::NotUtf8,
         PlaylistError::NotM3u8,
         PlaylistError::TooLarge,
@@ -60,6 +65,7 @@ impl PlaylistError {
         PlaylistError::BadUri,
         PlaylistError::NoVariants,
         PlaylistError::BadSequence,
+        PlaylistError::BadLowLatencyTag(0),
     ];
 
     /// The kind of error without its line: what failures are counted by.
@@ -83,6 +89,9 @@ impl PlaylistError {
             PlaylistError::BadUri => "bad playlist: a URI that cannot be resolved",
             PlaylistError::NoVariants => "bad playlist: a master playlist without variants",
             PlaylistError::BadSequence => "bad playlist: EXT-X-MEDIA-SEQUENCE out of range",
+            PlaylistError::BadLowLatencyTag(_) => {
+                "bad playlist: a Low-Latency HLS tag that cannot be read"
+            }
         }
     }
 }
@@ -120,6 +129,8 @@ pub struct Media {
     pub end_list: bool,
     /// `EXT-X-START:TIME-OFFSET` (negative: from the end).
     pub start_offset: Option<f64>,
+    /// Its Low-Latency HLS tags, when it has any.
+    pub low_latency: Option<LowLatency>,
 }
 
 impl Media {
@@ -280,7 +291,11 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                     map: map.clone(),
                 });
             }
+            let low_latency = ll_tags::read(text, p.media_sequence)
+                .map_err(|e| PlaylistError::BadLowLatencyTag(e.line))?;
+            let low_latency = (low_latency != LowLatency::default()).then_some(low_latency);
             Ok(Playlist::Media(Media {
+                low_latency,
                 target_duration: p.target_duration as f64,
                 media_sequence: p.media_sequence,
                 segments,
@@ -321,6 +336,32 @@ mod tests {
         // live encoders write EXTINF above the target duration: accepted
         assert!((m.segments[1].duration - 2.5).abs() < 1e-6);
         assert!(!m.end_list);
+    }
+
+    #[test]
+    fn low_latency_tags_are_read_and_a_bad_one_is_an_error_with_its_line() {
+        let body = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n\
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.6\n#EXT-X-PART-INF:PART-TARGET=0.2\n\
+#EXTINF:2,\ns10.m4s\n#EXT-X-PART:DURATION=0.2,URI=\"s11.0.m4s\",INDEPENDENT=YES\n\
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"s11.1.m4s\"\n";
+        let Playlist::Media(m) = parse(&base(), body).unwrap() else {
+            panic!("media expected")
+        };
+        let ll = m.low_latency.expect("LL tags");
+        assert!(ll.server_control.as_ref().unwrap().can_block_reload);
+        assert_eq!(ll.last_part(), Some((11, 0)));
+        assert_eq!(m.segments.len(), 1);
+        // a classic playlist has none
+        let Playlist::Media(m) = parse(
+            &base(),
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n",
+        )
+        .unwrap() else {
+            panic!("media expected")
+        };
+        assert_eq!(m.low_latency, None);
+        let bad = b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXT-X-PART:DURATION=x,URI=\"p\"\n";
+        assert_eq!(parse(&base(), bad), Err(PlaylistError::BadLowLatencyTag(5)));
     }
 
     #[test]

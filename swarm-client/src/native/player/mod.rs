@@ -250,11 +250,23 @@ impl Player {
             }
             Phase::Playing => {}
         }
-        // 1. a playlist reload that is due
+        let level = self.playout.level(now);
+        let full = self.playout.started() && level >= MAX_BUFFER_SEC;
+        // 1. a playlist reload that is due; a blocking one waits for the
+        // segments ready to load first (on one HTTP/1.1 connection a held
+        // reload would hold them back, and it waits for the next part
+        // anyway)
         for (i, t) in self.tracks.iter().enumerate() {
+            let loadable = t
+                .pending
+                .front()
+                .is_some_and(|p| p.retry_at.is_none_or(|r| r <= now));
+            if t.block.is_some() && loadable && !full {
+                continue;
+            }
             if t.due().is_some_and(|d| d <= now) {
                 return Next::Get(Request {
-                    url: t.url.clone(),
+                    url: t.reload_url(),
                     kind: Kind::Playlist,
                     target: Target::Track(i),
                     seq: None,
@@ -264,8 +276,6 @@ impl Player {
         }
         // 2. the next segment of the track with the least media in, unless
         // the buffer is full
-        let level = self.playout.level(now);
-        let full = self.playout.started() && level >= MAX_BUFFER_SEC;
         let mut best: Option<(usize, f64)> = None;
         for (i, t) in self.tracks.iter().enumerate() {
             if let Some(p) = t.pending.front() {
@@ -450,6 +460,7 @@ impl Player {
     fn apply_media(&mut self, i: usize, m: Media, started: Instant, now: Instant) {
         let first = m.media_sequence;
         let last = m.last_sequence();
+        let block = m.low_latency.as_ref().and_then(|ll| next_block(ll, last));
         let shared_start = self.start_seq;
         let t = &mut self.tracks[i];
         // after a reset or a variant switch nothing is known of when the
@@ -575,7 +586,17 @@ impl Player {
         } else {
             m.target_duration / 2.0
         };
-        t.next_reload = started + Duration::from_secs_f64(wait);
+        // a blocking reload is sent as soon as the last one is answered;
+        // an answer that did not get past what was asked for (a cache or
+        // a server that ignores the directives) is polled at the classic
+        // pace instead of asked again at once
+        let advanced = block.is_some() && block != t.block;
+        t.block = block;
+        t.next_reload = if advanced && !m.end_list {
+            now
+        } else {
+            started + Duration::from_secs_f64(wait)
+        };
     }
 
     /// A segment (or init section) finished at `now`: `bytes` of body read
@@ -691,3 +712,21 @@ impl Player {
 
 #[cfg(test)]
 mod tests;
+
+/// The delivery directives of the reload after a playlist with `ll` (whose
+/// last segment is `last`), when its server holds reloads: the part after
+/// the last listed (past a complete segment's last it is part 0 of the
+/// next, which the server works out), or the next segment when no parts
+/// are listed.
+fn next_block(
+    ll: &crate::native::ll_tags::LowLatency,
+    last: Option<u64>,
+) -> Option<(u64, Option<u64>)> {
+    if !ll.server_control.as_ref()?.can_block_reload {
+        return None;
+    }
+    match ll.last_part() {
+        Some((msn, part)) => Some((msn, Some(part + 1))),
+        None => Some((last? + 1, None)),
+    }
+}

@@ -38,6 +38,9 @@ pub(super) struct Track {
     /// The last playlist listed more segments than were queued: load it
     /// again when the queue runs out (even a VOD one).
     pub(super) more: bool,
+    /// The server holds reloads (`CAN-BLOCK-RELOAD=YES`): the next reload
+    /// asks for this MSN and part (`_HLS_msn`, `_HLS_part`).
+    pub(super) block: Option<(u64, Option<u64>)>,
 }
 
 impl Track {
@@ -58,7 +61,24 @@ impl Track {
             buffered: 0.0,
             map_loaded: None,
             more: false,
+            block: None,
         }
+    }
+
+    /// The URL of this track's next playlist load: with the delivery
+    /// directives of a blocking reload when the server holds them
+    /// (draft-pantos-hls-rfc8216bis §6.2.5.2; `_HLS_msn` before
+    /// `_HLS_part`, so that caches key on one form).
+    pub(super) fn reload_url(&self) -> Url {
+        let mut url = self.url.clone();
+        if let Some((msn, part)) = self.block {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("_HLS_msn", &msn.to_string());
+            if let Some(p) = part {
+                q.append_pair("_HLS_part", &p.to_string());
+            }
+        }
+        url
     }
 
     /// When this track's playlist should be loaded next (`None`: never).
