@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::native::player::VariantMode;
+pub use crate::native::player::{PlayerProfile, VariantMode};
 
 /// A swarm of simulated HLS viewers: native players (async tasks) or `ffmpeg`
 /// processes reading the stream.
@@ -30,6 +30,12 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Which renditions a viewer reads.
     pub variant: VariantMode,
+    /// Which player a native viewer behaves like on a Low-Latency HLS
+    /// stream: `hlsjs` (blocking playlist reloads, parts near the live edge,
+    /// no preload hints) or `classic` (LL-HLS ignored: polled reloads, whole
+    /// segments). Plain HLS plays the same with either.
+    #[serde(default)]
+    pub player: PlayerProfile,
     /// Reconnect inside FFmpeg on network errors.
     pub reconnect: bool,
     /// Longest reconnect delay in seconds.

@@ -119,6 +119,7 @@ impl Swarm {
                 variant: c.variant,
                 seg_max_retry: c.seg_max_retry,
                 timeout: Duration::from_secs(u64::from(c.timeout)),
+                profile: c.player,
             },
             seeds: super::viewer_seeds(self.setup.seed, self.setup.shard),
             classes,

@@ -269,6 +269,10 @@ async fn play(
     let network = spec.network.as_ref().map(|(name, _)| &**name);
     let began = Instant::now();
     let mut player = Player::new(spec.player.clone(), began);
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    player.set_wall_clock(began, unix_ms);
     let slot = &shared.slots[spec.slot];
     // bytes off the wire, counted from the client's sockets (failed and
     // cut-short responses included)
@@ -362,7 +366,7 @@ async fn fetch(
     shared: &Shared,
     fig: &mut Figures,
 ) -> (Result<(Response, Url), Failure>, Instant) {
-    let keep = if matches!(req.kind, Kind::Segment | Kind::Init) {
+    let keep = if matches!(req.kind, Kind::Segment | Kind::Init | Kind::Part) {
         0
     } else {
         MAX_PLAYLIST_BYTES + 1
@@ -479,6 +483,14 @@ fn deliver(
 ) {
     if req.kind == Kind::Init {
         record(shared, Kind::Init, &resp, None, final_url);
+        player.on_segment_done(req, resp.body_bytes, started, now);
+        return;
+    }
+    if req.kind == Kind::Part {
+        record(shared, Kind::Part, &resp, None, final_url);
+        if let Some(d) = req.duration {
+            fig.f.media_seconds += d;
+        }
         player.on_segment_done(req, resp.body_bytes, started, now);
         return;
     }

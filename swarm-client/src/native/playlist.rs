@@ -117,6 +117,21 @@ pub struct Segment {
     pub duration: f64,
     /// The `EXT-X-MAP` (initialisation section) in force for this segment.
     pub map: Option<Url>,
+    /// Its `EXT-X-PROGRAM-DATE-TIME` in ms since the Unix epoch (carried on
+    /// from an earlier segment's by the durations between), when given.
+    pub pdt_ms: Option<i64>,
+}
+
+/// One `EXT-X-PART` of a media playlist, its URI resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaPart {
+    /// The MSN of its segment.
+    pub msn: u64,
+    /// Its index within the segment, from 0.
+    pub index: u64,
+    pub url: Url,
+    pub duration: f64,
+    pub independent: bool,
 }
 
 /// A media playlist.
@@ -131,6 +146,13 @@ pub struct Media {
     pub start_offset: Option<f64>,
     /// Its Low-Latency HLS tags, when it has any.
     pub low_latency: Option<LowLatency>,
+    /// Its parts, in order (those of the segment being written last).
+    /// Empty when they are byte ranges or gaps: such a playlist is played
+    /// by whole segments.
+    pub parts: Vec<MediaPart>,
+    /// The `EXT-X-MAP` in force after the last segment (that of the
+    /// segment being written).
+    pub map_at_end: Option<Url>,
 }
 
 impl Media {
@@ -143,6 +165,8 @@ impl Media {
 }
 
 /// A parsed playlist.
+// one is parsed at a time and handed on: its size does not add up
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Playlist {
     /// Variants (I-frame-only ones left out) and alternative renditions with a
@@ -276,6 +300,7 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                 return Err(PlaylistError::TargetDurationTooLong);
             }
             let mut map: Option<Url> = None;
+            let mut pdt: Option<i64> = None;
             let mut segments = Vec::with_capacity(p.segments.len());
             for s in &p.segments {
                 let d = f64::from(s.duration);
@@ -285,17 +310,45 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                 if let Some(m) = &s.map {
                     map = Some(join(base, &m.uri)?);
                 }
+                if let Some(t) = &s.program_date_time {
+                    pdt = Some(t.timestamp_millis());
+                }
                 segments.push(Segment {
                     url: join(base, &s.uri)?,
                     duration: d,
                     map: map.clone(),
+                    pdt_ms: pdt,
                 });
+                pdt = pdt.map(|t| t.saturating_add((d * 1000.0).round() as i64));
             }
             let low_latency = ll_tags::read(text, p.media_sequence)
                 .map_err(|e| PlaylistError::BadLowLatencyTag(e.line))?;
+            let parts = if low_latency
+                .parts
+                .iter()
+                .any(|p| p.byterange.is_some() || p.gap)
+            {
+                Vec::new()
+            } else {
+                low_latency
+                    .parts
+                    .iter()
+                    .map(|p| {
+                        Ok(MediaPart {
+                            msn: p.msn,
+                            index: p.index,
+                            url: join(base, &p.uri)?,
+                            duration: p.duration,
+                            independent: p.independent,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let low_latency = (low_latency != LowLatency::default()).then_some(low_latency);
             Ok(Playlist::Media(Media {
                 low_latency,
+                parts,
+                map_at_end: map,
                 target_duration: p.target_duration as f64,
                 media_sequence: p.media_sequence,
                 segments,

@@ -17,10 +17,18 @@ pub enum Kind {
     /// An `EXT-X-MAP` initialisation section (fMP4): loaded once per
     /// variant, and again when the map changes.
     Init,
+    /// An `EXT-X-PART` of a Low-Latency HLS segment.
+    Part,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Master, Kind::Playlist, Kind::Segment, Kind::Init];
+    pub const ALL: [Kind; 5] = [
+        Kind::Master,
+        Kind::Playlist,
+        Kind::Segment,
+        Kind::Init,
+        Kind::Part,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,13 +36,14 @@ impl Kind {
             Kind::Playlist => "playlist",
             Kind::Segment => "segment",
             Kind::Init => "init",
+            Kind::Part => "part",
         }
     }
 
     /// Results written before this kind was counted do not have its
     /// histograms: read as empty, not as a broken file.
     fn may_be_absent(self) -> bool {
-        self == Kind::Init
+        matches!(self, Kind::Init | Kind::Part)
     }
 }
 

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+mod queue;
 mod track;
 
-use self::track::{retry_delay, skipped_segments, Pending, Phase, Track};
+pub use self::queue::WallClock;
+use self::track::{retry_delay, skipped_segments, Load, Phase, Track};
 use super::abr::{self, Estimator};
 use super::buffer::{BufferEvent, Playout, Qoe};
 use super::failure::Failure;
@@ -22,6 +24,29 @@ common::word_enum!(
     /// hls.js-style bandwidth estimate picks.
     VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest", Abr = "abr" }
 );
+
+common::word_enum!(
+    /// Which player a native viewer behaves like on a Low-Latency HLS
+    /// stream (PLAYER.md §6): `hlsjs` (blocking reloads, parts near the live
+    /// edge, no preload hints) or `classic` (every LL tag ignored: polled
+    /// reloads and whole segments, as a player without LL-HLS).
+    PlayerProfile { Hlsjs = "hlsjs", Classic = "classic" }
+);
+
+impl PlayerProfile {
+    /// Whether the Low-Latency HLS tags are followed.
+    pub fn low_latency(self) -> bool {
+        self != PlayerProfile::Classic
+    }
+}
+
+// the enum comes from a macro, which takes no `#[default]` on a variant
+#[allow(clippy::derivable_impls)]
+impl Default for PlayerProfile {
+    fn default() -> Self {
+        PlayerProfile::Hlsjs
+    }
+}
 
 /// Target durations from the end where a live viewer starts (hls.js
 /// `liveSyncDurationCount`).
@@ -60,9 +85,11 @@ pub struct Request {
     /// `Playlist` for the first request too; the answer tells if it was a master.
     pub kind: Kind,
     pub target: Target,
-    /// The media sequence number of a segment.
+    /// The media sequence number of a segment (of a part's segment).
     pub seq: Option<u64>,
-    /// The segment's `EXTINF`, seconds (for the download ratio).
+    /// The index of a part within its segment.
+    pub part: Option<u64>,
+    /// The segment's `EXTINF` (a part's duration), seconds.
     pub duration: Option<f64>,
 }
 
@@ -71,7 +98,7 @@ impl Request {
     /// ([`SEGMENT_DEADLINE_FACTOR`]).
     pub fn deadline(&self, timeout: Duration) -> Duration {
         match self.duration {
-            Some(d) if self.kind == Kind::Segment => {
+            Some(d) if matches!(self.kind, Kind::Segment | Kind::Part) => {
                 timeout.max(Duration::from_secs_f64(d * SEGMENT_DEADLINE_FACTOR))
             }
             _ => timeout,
@@ -121,6 +148,7 @@ pub struct PlayerConfig {
     pub seg_max_retry: u32,
     /// How long a playlist may stay unreachable before the viewer fails.
     pub timeout: Duration,
+    pub profile: PlayerProfile,
 }
 
 /// One viewer's playback.
@@ -137,6 +165,9 @@ pub struct Player {
     /// The sequence the first track started at; other tracks align to it.
     start_seq: Option<u64>,
     events: Vec<Event>,
+    /// The wall clock, for program date-times; without it a part's media
+    /// is taken to have ended when it appeared.
+    wall: Option<WallClock>,
 }
 
 impl Player {
@@ -156,7 +187,13 @@ impl Player {
             playout: Playout::new(now),
             start_seq: None,
             events: Vec::new(),
+            wall: None,
         }
+    }
+
+    /// Sets the wall clock: `unix_ms` ms since the Unix epoch at `at`.
+    pub fn set_wall_clock(&mut self, at: Instant, unix_ms: i64) {
+        self.wall = Some(WallClock { at, unix_ms });
     }
 
     /// Takes the events since the last call.
@@ -244,6 +281,7 @@ impl Player {
                         kind: Kind::Playlist,
                         target: Target::Root,
                         seq: None,
+                        part: None,
                         duration: None,
                     }),
                 };
@@ -257,10 +295,7 @@ impl Player {
         // reload would hold them back, and it waits for the next part
         // anyway)
         for (i, t) in self.tracks.iter().enumerate() {
-            let loadable = t
-                .pending
-                .front()
-                .is_some_and(|p| p.retry_at.is_none_or(|r| r <= now));
+            let loadable = t.pending.front().is_some_and(|p| p.loadable(now));
             if t.block.is_some() && loadable && !full {
                 continue;
             }
@@ -270,6 +305,7 @@ impl Player {
                     kind: Kind::Playlist,
                     target: Target::Track(i),
                     seq: None,
+                    part: None,
                     duration: None,
                 });
             }
@@ -279,9 +315,7 @@ impl Player {
         let mut best: Option<(usize, f64)> = None;
         for (i, t) in self.tracks.iter().enumerate() {
             if let Some(p) = t.pending.front() {
-                if !full
-                    && p.retry_at.is_none_or(|r| r <= now)
-                    && best.is_none_or(|b| t.buffered < b.1)
+                if !full && p.loadable(now) && best.is_none_or(|b| t.buffered < b.1)
                 {
                     best = Some((i, t.buffered));
                 }
@@ -290,23 +324,30 @@ impl Player {
         if let Some((i, _)) = best {
             let t = &self.tracks[i];
             let p = t.pending.front().expect("pending segment");
-            if let Some(map) = &p.seg.map {
+            if let Some(map) = &p.map {
                 if t.map_loaded.as_ref() != Some(map) {
                     return Next::Get(Request {
                         url: map.clone(),
                         kind: Kind::Init,
                         target: Target::Track(i),
                         seq: Some(p.seq),
+                        part: None,
                         duration: None,
                     });
                 }
             }
+            let (url, kind, part, duration) = match p.load() {
+                Load::Part(q) => (&q.url, Kind::Part, Some(q.index), q.duration),
+                Load::Whole(s) => (&s.url, Kind::Segment, None, s.duration),
+                Load::Waiting => unreachable!("loadable"),
+            };
             return Next::Get(Request {
-                url: p.seg.url.clone(),
-                kind: Kind::Segment,
+                url: url.clone(),
+                kind,
                 target: Target::Track(i),
                 seq: Some(p.seq),
-                duration: Some(p.seg.duration),
+                part,
+                duration: Some(duration),
             });
         }
         // 3. VOD: everything loaded; wait for the buffer to play out
@@ -457,7 +498,11 @@ impl Player {
         m.segments.len().saturating_sub(1)
     }
 
-    fn apply_media(&mut self, i: usize, m: Media, started: Instant, now: Instant) {
+    fn apply_media(&mut self, i: usize, mut m: Media, started: Instant, now: Instant) {
+        if !self.cfg.profile.low_latency() {
+            m.low_latency = None;
+            m.parts.clear();
+        }
         let first = m.media_sequence;
         let last = m.last_sequence();
         let block = m.low_latency.as_ref().and_then(|ll| next_block(ll, last));
@@ -494,6 +539,8 @@ impl Player {
             self.events.push(Event::SequenceReset);
             self.playout.rejoin(rejoin);
             t.next_seq = None;
+            t.next_part = 0;
+            t.part_sec = 0.0;
             t.pending.clear();
             t.highest_seen = None;
         }
@@ -514,62 +561,41 @@ impl Player {
                 t.pending.retain(|p| p.seq >= first);
                 t.next_seq = Some(first);
             }
+            t.next_part = 0;
+            t.part_sec = 0.0;
         }
-        // where to start
-        if t.next_seq.is_none() && !m.segments.is_empty() {
-            let own = first + Self::start_index(&m) as u64;
-            let seq = match shared_start {
-                Some(s)
-                    if s >= first && last.is_some_and(|l| s <= l) && !went_back && !far_jump =>
-                {
-                    s
+        // where to start: on a low-latency stream PART-HOLD-BACK behind
+        // its live edge, each track on its own; else as the first track
+        if t.next_seq.is_none() {
+            if let Some((seq, part, lead)) = queue::ll_start(&m) {
+                t.next_seq = Some(seq);
+                t.next_part = part;
+                // the media before the start point is loaded, not played
+                t.buffered -= lead;
+                if i == 0 || shared_start.is_none() {
+                    self.start_seq = Some(seq);
                 }
-                _ => own,
-            };
-            t.next_seq = Some(seq);
-            if i == 0 || shared_start.is_none() {
-                self.start_seq = Some(seq);
+            } else if !m.segments.is_empty() {
+                let own = first + Self::start_index(&m) as u64;
+                let seq = match shared_start {
+                    Some(s)
+                        if s >= first
+                            && last.is_some_and(|l| s <= l)
+                            && !went_back
+                            && !far_jump =>
+                    {
+                        s
+                    }
+                    _ => own,
+                };
+                t.next_seq = Some(seq);
+                if i == 0 || shared_start.is_none() {
+                    self.start_seq = Some(seq);
+                }
             }
         }
         if let Some(next) = t.next_seq {
-            let have_until = t.pending.back().map(|p| p.seq).or(next.checked_sub(1));
-            let t = &mut self.tracks[i];
-            // appearance time: now for new segments; on a first load the
-            // last one appeared now and earlier ones a duration apart
-            let mut appeared_at = Vec::with_capacity(m.segments.len());
-            let mut back = 0.0;
-            for s in m.segments.iter().rev() {
-                appeared_at.push(if first_load {
-                    now.checked_sub(Duration::from_secs_f64(back))
-                        .unwrap_or(now)
-                } else {
-                    now
-                });
-                back += s.duration;
-            }
-            appeared_at.reverse();
-            let mut url_bytes: usize = t.pending.iter().map(|p| p.seg.url.as_str().len()).sum();
-            t.more = false;
-            for (k, s) in m.segments.into_iter().enumerate() {
-                let seq = first + k as u64;
-                if seq >= next && have_until.is_none_or(|h| seq > h) {
-                    url_bytes += s.url.as_str().len();
-                    if !t.pending.is_empty()
-                        && (t.pending.len() >= MAX_PENDING || url_bytes > MAX_PENDING_URL_BYTES)
-                    {
-                        // the rest is queued from a later load
-                        t.more = true;
-                        break;
-                    }
-                    t.pending.push_back(Pending {
-                        seq,
-                        seg: s,
-                        appeared: appeared_at[k],
-                        tries: 0,
-                        retry_at: None,
-                    });
-                }
-            }
+            t.more = queue::offer(t, &m, next, first_load, now, self.wall);
         }
         let t = &mut self.tracks[i];
         if let Some(l) = last {
@@ -610,20 +636,41 @@ impl Player {
             t.map_loaded = Some(req.url.clone());
             return;
         }
-        let Some(p) = t.pending.front() else { return };
+        let Some(p) = t.pending.front_mut() else {
+            return;
+        };
         if Some(p.seq) != req.seq {
             return;
         }
-        let p = t.pending.pop_front().expect("front");
-        t.next_seq = Some(p.seq + 1);
-        t.buffered += p.seg.duration;
+        let (media, ended) = match (p.load(), req.part) {
+            (Load::Part(q), Some(index)) if q.index == index => {
+                let q = p.parts.pop_front().expect("front part");
+                t.next_part = q.index + 1;
+                t.part_sec += q.duration;
+                if p.done_by_parts() {
+                    let seq = p.seq;
+                    t.pending.pop_front();
+                    t.finish_segment(seq);
+                }
+                (q.duration, q.ended)
+            }
+            (Load::Whole(s), None) => {
+                // what parts loaded before left of it
+                let media = (s.duration - t.part_sec).max(0.0);
+                let p = t.pending.pop_front().expect("front");
+                t.finish_segment(p.seq);
+                (media, p.appeared)
+            }
+            _ => return,
+        };
+        t.buffered += media;
         let track_end = t.buffered;
         let total = self
             .tracks
             .iter()
             .map(|t| t.buffered)
             .fold(f64::INFINITY, f64::min);
-        let latency_mark = (i == 0).then_some((track_end, p.appeared));
+        let latency_mark = (i == 0 && track_end > 0.0).then_some((track_end, ended));
         let mut ev = Vec::new();
         self.playout.downloaded(now, total, latency_mark, &mut ev);
         self.push_buffer_events(ev);
@@ -689,14 +736,31 @@ impl Player {
                 let Some(p) = t.pending.front_mut() else {
                     return;
                 };
-                if Some(p.seq) != req.seq {
+                let part = match p.load() {
+                    Load::Part(q) => Some(q.index),
+                    _ => None,
+                };
+                if Some(p.seq) != req.seq || (req.kind != Kind::Init && part != req.part) {
                     return;
                 }
                 let gone = matches!(f, Failure::Status(404 | 410));
                 p.tries += 1;
                 if gone || !retryable || p.tries > max {
-                    let p = t.pending.pop_front().expect("front");
-                    t.next_seq = Some(p.seq + 1);
+                    // a part is passed over (its media missing), a
+                    // segment left out
+                    let seq = p.seq;
+                    if let (Some(q), Some(_)) = (part, req.part) {
+                        p.parts.pop_front();
+                        p.tries = 0;
+                        t.next_part = q + 1;
+                        if p.done_by_parts() {
+                            t.pending.pop_front();
+                            t.finish_segment(seq);
+                        }
+                    } else {
+                        t.pending.pop_front();
+                        t.finish_segment(seq);
+                    }
                     self.events.push(if gone {
                         Event::SegmentGone
                     } else {
@@ -710,6 +774,8 @@ impl Player {
     }
 }
 
+#[cfg(test)]
+mod ll_tests;
 #[cfg(test)]
 mod tests;
 

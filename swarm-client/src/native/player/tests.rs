@@ -2,21 +2,22 @@
 
 use super::*;
 
-fn url(s: &str) -> Url {
+pub(super) fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }
 
-fn cfg(variant: VariantMode) -> PlayerConfig {
+pub(super) fn cfg(variant: VariantMode) -> PlayerConfig {
     PlayerConfig {
         url: url("http://o.test/live/stream.m3u8"),
         variant,
         seg_max_retry: 2,
         timeout: Duration::from_secs(10),
+        profile: PlayerProfile::Hlsjs,
     }
 }
 
 /// A live media playlist of `n` 2 s segments from `seq0`.
-fn media(seq0: u64, n: u64, end: bool) -> Vec<u8> {
+pub(super) fn media(seq0: u64, n: u64, end: bool) -> Vec<u8> {
     let mut s = format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq0}\n");
     for q in seq0..seq0 + n {
         s += &format!("#EXTINF:2.000,\nseg{q}.ts\n");
@@ -27,7 +28,7 @@ fn media(seq0: u64, n: u64, end: bool) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn get(n: Next) -> Request {
+pub(super) fn get(n: Next) -> Request {
     match n {
         Next::Get(r) => r,
         other => panic!("expected a GET, got {other:?}"),
@@ -36,7 +37,7 @@ fn get(n: Next) -> Request {
 
 /// A player whose first request, made at `t0`, got `body` at once; and
 /// the URL it asked.
-fn loaded(cfg: PlayerConfig, body: &[u8], t0: Instant) -> (Player, Url) {
+pub(super) fn loaded(cfg: PlayerConfig, body: &[u8], t0: Instant) -> (Player, Url) {
     let mut p = Player::new(cfg, t0);
     let r = get(p.next(t0));
     let u = r.url.clone();
@@ -45,11 +46,11 @@ fn loaded(cfg: PlayerConfig, body: &[u8], t0: Instant) -> (Player, Url) {
 }
 
 /// The last segment of a request's path (`seg3.ts`).
-fn file_name(r: &Request) -> String {
+pub(super) fn file_name(r: &Request) -> String {
     r.url.path().rsplit('/').next().unwrap().to_owned()
 }
 
-fn at(t0: Instant, s: f64) -> Instant {
+pub(super) fn at(t0: Instant, s: f64) -> Instant {
     t0 + Duration::from_secs_f64(s)
 }
 
@@ -152,6 +153,7 @@ fn gone_skipped_and_retried_segments() {
         kind: Kind::Playlist,
         target: Target::Track(0),
         seq: None,
+        part: None,
         duration: None,
         url: u.clone(),
     };
@@ -456,6 +458,7 @@ fn a_url_too_long_is_skipped_at_once_not_retried() {
         kind: Kind::Playlist,
         target: Target::Track(0),
         seq: None,
+        part: None,
         duration: None,
     };
     p.on_failure(&r, Failure::UrlTooLong, t0);
@@ -469,6 +472,7 @@ fn deadlines_are_the_timeout_or_a_multiple_of_the_segment() {
         kind,
         target: Target::Root,
         seq: None,
+        part: None,
         duration,
     };
     let timeout = Duration::from_secs(5);
@@ -607,59 +611,4 @@ fn an_init_section_is_loaded_once_per_map() {
     ];
     let want: Vec<(Kind, String)> = want.iter().map(|(k, f)| (*k, f.to_string())).collect();
     assert_eq!(order, want);
-}
-
-/// A live LL playlist of `n` 2 s segments from `seq0`, with `parts` 0.5 s
-/// parts of the segment after them, from a server that holds reloads.
-fn ll_media(seq0: u64, n: u64, parts: u64) -> Vec<u8> {
-    let mut s = format!(
-        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq0}\n\
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5\n#EXT-X-PART-INF:PART-TARGET=0.5\n"
-    );
-    for q in seq0..seq0 + n {
-        s += &format!("#EXTINF:2.000,\nseg{q}.m4s\n");
-    }
-    for p in 0..parts {
-        s += &format!("#EXT-X-PART:DURATION=0.5,URI=\"seg{}.{p}.m4s\"\n", seq0 + n);
-    }
-    s.into_bytes()
-}
-
-/// A server that holds reloads is asked for the part after the last
-/// listed (`_HLS_msn`, then `_HLS_part`) as soon as each answer is in —
-/// no waiting; without parts, for the next segment; and one that answers
-/// without getting past what was asked is polled at the classic pace.
-#[test]
-fn blocking_reloads_ask_for_the_next_part_at_once() {
-    let t0 = Instant::now();
-    let (mut p, u) = loaded(cfg(VariantMode::All), &ll_media(100, 6, 2), t0);
-    let reload = |p: &mut Player, now: Instant| loop {
-        let r = get(p.next(now));
-        if r.kind == Kind::Playlist {
-            return r;
-        }
-        p.on_segment_done(&r, 1000, now, now);
-    };
-    let r = reload(&mut p, at(t0, 0.01));
-    assert_eq!(r.url.query(), Some("_HLS_msn=106&_HLS_part=2"));
-    assert_eq!(r.url.path(), u.path());
-    // answered when the part came: the next reload at once
-    p.on_playlist(&r, &u, &ll_media(100, 6, 3), at(t0, 0.01), at(t0, 0.5))
-        .unwrap();
-    let r = reload(&mut p, at(t0, 0.5));
-    assert_eq!(r.url.query(), Some("_HLS_msn=106&_HLS_part=3"));
-    // an answer that did not get past it: half a target duration
-    p.on_playlist(&r, &u, &ll_media(100, 6, 3), at(t0, 0.5), at(t0, 0.51))
-        .unwrap();
-    assert_eq!(p.next(at(t0, 0.51)), Next::WaitUntil(at(t0, 1.5)));
-    // no parts listed: the next segment
-    let r = reload(&mut p, at(t0, 1.5));
-    p.on_playlist(&r, &u, &ll_media(101, 6, 0), at(t0, 1.5), at(t0, 1.6))
-        .unwrap();
-    let r = reload(&mut p, at(t0, 1.6));
-    assert_eq!(r.url.query(), Some("_HLS_msn=107"));
-    // a classic playlist: no directives
-    let (mut c, _) = loaded(cfg(VariantMode::All), &media(100, 6, false), t0);
-    let r = reload(&mut c, at(t0, 2.0));
-    assert_eq!(r.url.query(), None);
 }

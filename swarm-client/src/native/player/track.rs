@@ -8,13 +8,72 @@ use url::Url;
 
 use crate::native::playlist::{Media, Segment};
 
+/// A segment queued for loading: whole, or part by part near the live
+/// edge (PLAYER.md §6).
 #[derive(Debug)]
 pub(super) struct Pending {
     pub(super) seq: u64,
-    pub(super) seg: Segment,
+    /// The segment once a playlist lists it complete (`EXTINF`); `None`
+    /// while it is being written and only its parts are listed.
+    pub(super) seg: Option<Segment>,
+    /// The initialisation section it needs.
+    pub(super) map: Option<Url>,
+    /// Loaded by parts: those listed and not loaded yet, in order.
+    pub(super) parts: VecDeque<PartLoad>,
+    /// Loaded by parts: the index of the next part a playlist may add.
+    pub(super) parts_until: Option<u64>,
+    /// Loaded by parts, and the playlist that listed the segment complete
+    /// listed its parts too: once they are in, the segment is.
+    pub(super) parts_complete: bool,
+    /// When the end of the segment appeared (whole segments; §2).
     pub(super) appeared: Instant,
     pub(super) tries: u32,
     pub(super) retry_at: Option<Instant>,
+}
+
+/// One part to load.
+#[derive(Debug, PartialEq)]
+pub(super) struct PartLoad {
+    pub(super) index: u64,
+    pub(super) url: Url,
+    pub(super) duration: f64,
+    /// When its media ended, by the playlist's program date-time (or its
+    /// appearance when there is none): the live latency's reference (§7).
+    pub(super) ended: Instant,
+}
+
+/// What loading a queued segment means next.
+#[derive(Debug, PartialEq)]
+pub(super) enum Load<'a> {
+    Part(&'a PartLoad),
+    /// The whole segment (or what its loaded parts left of it).
+    Whole(&'a Segment),
+    /// Loaded by parts, all listed ones in: wait for the next playlist.
+    Waiting,
+}
+
+impl Pending {
+    pub(super) fn by_parts(&self) -> bool {
+        self.parts_until.is_some()
+    }
+
+    pub(super) fn load(&self) -> Load<'_> {
+        match (self.parts.front(), &self.seg) {
+            (Some(p), _) => Load::Part(p),
+            (None, Some(s)) if !self.by_parts() || !self.parts_complete => Load::Whole(s),
+            _ => Load::Waiting,
+        }
+    }
+
+    /// Ready to be requested at `now`.
+    pub(super) fn loadable(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|r| r <= now) && self.load() != Load::Waiting
+    }
+
+    /// Loaded by parts to its end.
+    pub(super) fn done_by_parts(&self) -> bool {
+        self.by_parts() && self.parts.is_empty() && self.seg.is_some() && self.parts_complete
+    }
 }
 
 #[derive(Debug)]
@@ -23,6 +82,10 @@ pub(super) struct Track {
     pub(super) loaded: bool,
     pub(super) target_duration: f64,
     pub(super) next_seq: Option<u64>,
+    /// The next part of segment `next_seq` to load (0 before any), and the
+    /// media seconds of its parts loaded.
+    pub(super) next_part: u64,
+    pub(super) part_sec: f64,
     pub(super) highest_seen: Option<u64>,
     /// When the segment `highest_seen` appeared.
     pub(super) newest_appeared: Option<Instant>,
@@ -32,7 +95,8 @@ pub(super) struct Track {
     pub(super) fail_since: Option<Instant>,
     pub(super) failures: u32,
     pub(super) retry_at: Option<Instant>,
-    /// Media seconds of this track downloaded.
+    /// Media seconds of this track downloaded (from the start position:
+    /// below 0 while the part it started at is loaded up to it).
     pub(super) buffered: f64,
     pub(super) map_loaded: Option<Url>,
     /// The last playlist listed more segments than were queued: load it
@@ -50,6 +114,8 @@ impl Track {
             loaded: false,
             target_duration: 0.0,
             next_seq: None,
+            next_part: 0,
+            part_sec: 0.0,
             highest_seen: None,
             newest_appeared: None,
             pending: VecDeque::new(),
@@ -79,6 +145,13 @@ impl Track {
             }
         }
         url
+    }
+
+    /// Segment `seq` is loaded: the next is wanted, from its start.
+    pub(super) fn finish_segment(&mut self, seq: u64) {
+        self.next_seq = Some(seq + 1);
+        self.next_part = 0;
+        self.part_sec = 0.0;
     }
 
     /// When this track's playlist should be loaded next (`None`: never).

@@ -1,0 +1,224 @@
+//! The player on Low-Latency HLS playlists (PLAYER.md §6), with a virtual
+//! clock.
+
+use super::tests::{at, cfg, file_name, get, loaded, media};
+use super::*;
+use crate::native::buffer::BufferEvent;
+
+/// A live LL playlist of `n` 2 s segments from `seq0`, with `parts` 0.5 s
+/// parts of the segment after them, from a server that holds reloads.
+fn ll_media(seq0: u64, n: u64, parts: u64) -> Vec<u8> {
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq0}\n\
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5\n#EXT-X-PART-INF:PART-TARGET=0.5\n"
+    );
+    for q in seq0..seq0 + n {
+        s += &format!("#EXTINF:2.000,\nseg{q}.m4s\n");
+    }
+    for p in 0..parts {
+        s += &format!("#EXT-X-PART:DURATION=0.5,URI=\"seg{}.{p}.m4s\"\n", seq0 + n);
+    }
+    s.into_bytes()
+}
+
+/// A server that holds reloads is asked for the part after the last
+/// listed (`_HLS_msn`, then `_HLS_part`) as soon as each answer is in —
+/// no waiting; without parts, for the next segment; and one that answers
+/// without getting past what was asked is polled at the classic pace.
+#[test]
+fn blocking_reloads_ask_for_the_next_part_at_once() {
+    let t0 = Instant::now();
+    let (mut p, u) = loaded(cfg(VariantMode::All), &ll_media(100, 6, 2), t0);
+    let reload = |p: &mut Player, now: Instant| loop {
+        let r = get(p.next(now));
+        if r.kind == Kind::Playlist {
+            return r;
+        }
+        p.on_segment_done(&r, 1000, now, now);
+    };
+    let r = reload(&mut p, at(t0, 0.01));
+    assert_eq!(r.url.query(), Some("_HLS_msn=106&_HLS_part=2"));
+    assert_eq!(r.url.path(), u.path());
+    // answered when the part came: the next reload at once
+    p.on_playlist(&r, &u, &ll_media(100, 6, 3), at(t0, 0.01), at(t0, 0.5))
+        .unwrap();
+    let r = reload(&mut p, at(t0, 0.5));
+    assert_eq!(r.url.query(), Some("_HLS_msn=106&_HLS_part=3"));
+    // an answer that did not get past it: half a target duration
+    p.on_playlist(&r, &u, &ll_media(100, 6, 3), at(t0, 0.5), at(t0, 0.51))
+        .unwrap();
+    assert_eq!(p.next(at(t0, 0.51)), Next::WaitUntil(at(t0, 1.5)));
+    // no parts listed: the next segment
+    let r = reload(&mut p, at(t0, 1.5));
+    p.on_playlist(&r, &u, &ll_media(101, 6, 0), at(t0, 1.5), at(t0, 1.6))
+        .unwrap();
+    let r = reload(&mut p, at(t0, 1.6));
+    assert_eq!(r.url.query(), Some("_HLS_msn=107"));
+    // a classic playlist: no directives
+    let (mut c, _) = loaded(cfg(VariantMode::All), &media(100, 6, false), t0);
+    let r = reload(&mut c, at(t0, 2.0));
+    assert_eq!(r.url.query(), None);
+}
+
+/// A live LL playlist: `n` 2 s segments from `seq0`, the last `with_parts`
+/// of them listed with their four 0.5 s parts too (the first independent),
+/// and `parts` parts of the segment being written; program date-times from
+/// `pdt0` ms for `seq0`.
+fn ll_parts(seq0: u64, n: u64, with_parts: u64, parts: u64, pdt0: i64) -> Vec<u8> {
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq0}\n\
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5\n#EXT-X-PART-INF:PART-TARGET=0.5\n\
+#EXT-X-MAP:URI=\"init.mp4\"\n"
+    );
+    let part = |s: &mut String, q: u64, p: u64| {
+        let ind = if p == 0 { ",INDEPENDENT=YES" } else { "" };
+        *s += &format!("#EXT-X-PART:DURATION=0.5,URI=\"seg{q}.{p}.m4s\"{ind}\n");
+    };
+    for q in seq0..seq0 + n {
+        let pdt = pdt0 + (q - seq0) as i64 * 2000;
+        s += &format!(
+            "#EXT-X-PROGRAM-DATE-TIME:{}\n",
+            common::render::rfc3339(pdt as u64, true)
+        );
+        if q + with_parts >= seq0 + n {
+            for p in 0..4 {
+                part(&mut s, q, p);
+            }
+        }
+        s += &format!("#EXTINF:2.000,\nseg{q}.m4s\n");
+    }
+    for p in 0..parts {
+        part(&mut s, seq0 + n, p);
+    }
+    s.into_bytes()
+}
+
+/// Loads what the player asks for at `now` (each at once) until it asks
+/// for a playlist; returns the names loaded and the playlist request.
+fn load_until_reload(p: &mut Player, now: Instant) -> (Vec<String>, Request) {
+    let mut names = Vec::new();
+    loop {
+        let r = get(p.next(now));
+        if r.kind == Kind::Playlist {
+            return (names, r);
+        }
+        names.push(file_name(&r));
+        p.on_segment_done(&r, 1000, now, now);
+    }
+}
+
+/// An hls.js-like viewer starts PART-HOLD-BACK behind the end of the last
+/// part, at the independent part before that point, loads parts (never
+/// the whole segment they make up), starts playing when the media past the
+/// start point is in, and blocks for the part after the last listed.
+#[test]
+fn a_low_latency_viewer_starts_part_hold_back_behind_and_loads_parts() {
+    let t0 = Instant::now();
+    // edge 8.5 s; 1.5 s behind is 7.0 s, part 2 of seg103: it starts at part 0
+    let (mut p, u) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 1, 0), t0);
+    let now = at(t0, 0.01);
+    let r = get(p.next(now));
+    assert_eq!((r.kind, file_name(&r).as_str()), (Kind::Init, "init.mp4"));
+    p.on_segment_done(&r, 1000, now, now);
+    let mut names = Vec::new();
+    for expect_started in [false, false, true] {
+        let r = get(p.next(now));
+        assert_eq!(r.kind, Kind::Part);
+        assert_eq!(r.duration, Some(0.5));
+        names.push(file_name(&r));
+        p.on_segment_done(&r, 1000, now, now);
+        // 1 s loaded before the start point is not played
+        assert_eq!(p.started(), expect_started, "after {names:?}");
+    }
+    let (more, r) = load_until_reload(&mut p, now);
+    names.extend(more);
+    assert_eq!(
+        names,
+        ["seg103.0.m4s", "seg103.1.m4s", "seg103.2.m4s", "seg103.3.m4s", "seg104.0.m4s"]
+    );
+    assert_eq!(r.url.query(), Some("_HLS_msn=104&_HLS_part=1"));
+    // seg104 completes with its parts: only the parts not loaded, no segment
+    p.on_playlist(&r, &u, &ll_parts(100, 5, 2, 1, 0), now, at(t0, 1.5))
+        .unwrap();
+    let (names, r) = load_until_reload(&mut p, at(t0, 1.5));
+    assert_eq!(names, ["seg104.1.m4s", "seg104.2.m4s", "seg104.3.m4s", "seg105.0.m4s"]);
+    assert_eq!(r.url.query(), Some("_HLS_msn=105&_HLS_part=1"));
+    // playing since t0 + 0.01: 1.5 + 2.0 s in, 1.49 s played
+    assert!((p.buffer_level(at(t0, 1.5)) - 2.01).abs() < 1e-6);
+}
+
+/// `player = "classic"` ignores every LL tag: whole segments from three
+/// target durations back, polled reloads without delivery directives.
+#[test]
+fn the_classic_profile_ignores_low_latency_tags() {
+    let t0 = Instant::now();
+    let c = PlayerConfig {
+        profile: PlayerProfile::Classic,
+        ..cfg(VariantMode::First)
+    };
+    let (mut p, _) = loaded(c, &ll_parts(100, 4, 2, 1, 0), t0);
+    let mut names = Vec::new();
+    while let Next::Get(r) = p.next(t0) {
+        names.push(file_name(&r));
+        p.on_segment_done(&r, 1000, t0, t0);
+    }
+    assert_eq!(names, ["init.mp4", "seg101.m4s", "seg102.m4s", "seg103.m4s"]);
+    assert_eq!(p.next(t0), Next::WaitUntil(at(t0, 2.0)));
+    let r = get(p.next(at(t0, 2.0)));
+    assert_eq!((r.kind, r.url.query()), (Kind::Playlist, None));
+}
+
+/// A part that answers 404 is passed over (counted as gone) and the next
+/// one loaded; a segment whose parts are no longer listed when it is
+/// complete is loaded whole, for what its parts left.
+#[test]
+fn a_gone_part_is_passed_over_and_an_unlisted_rest_loaded_whole() {
+    let t0 = Instant::now();
+    let (mut p, u) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 2, 0), t0);
+    let (names, r) = load_until_reload(&mut p, t0);
+    assert_eq!(names.last().map(String::as_str), Some("seg104.1.m4s"));
+    // 104.2 listed and gone
+    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 3, 0), t0, t0).unwrap();
+    let r = get(p.next(t0));
+    assert_eq!(file_name(&r), "seg104.2.m4s");
+    p.on_failure(&r, Failure::Status(404), t0);
+    assert!(p.drain_events().any(|e| e == Event::SegmentGone));
+    // 104 complete, its parts no longer listed: loaded whole, the 1 s its
+    // two loaded parts left of it new
+    let level = p.buffer_level(t0);
+    let r = get(p.next(t0));
+    assert_eq!(r.kind, Kind::Playlist);
+    p.on_playlist(&r, &u, &ll_parts(100, 5, 0, 0, 0), t0, t0)
+        .unwrap();
+    let r = get(p.next(t0));
+    assert_eq!((r.kind, file_name(&r).as_str()), (Kind::Segment, "seg104.m4s"));
+    p.on_segment_done(&r, 1000, t0, t0);
+    assert!((p.buffer_level(t0) - level - 1.0).abs() < 1e-6);
+}
+
+/// With a wall clock, the live latency of a part is measured from its
+/// program date-time: wall clock at the playout position minus the time
+/// its media ended (PLAYER.md §7).
+#[test]
+fn part_latency_is_measured_from_the_program_date_time() {
+    let t0 = Instant::now();
+    let pdt0: i64 = 1_800_000_000_000;
+    let mut p = Player::new(cfg(VariantMode::First), t0);
+    // the wall clock is 0.1 s past the end of the last part (8.5 s)
+    p.set_wall_clock(t0, pdt0 + 8_600);
+    let r = get(p.next(t0));
+    let u = r.url.clone();
+    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 1, pdt0), t0, t0)
+        .unwrap();
+    let (_, _) = load_until_reload(&mut p, t0);
+    // playing from 7.0 s at t0; 103.2 ends at 7.5 s, reached at t0 + 0.5
+    p.tick(at(t0, 0.6));
+    let latencies: Vec<Duration> = p
+        .drain_events()
+        .filter_map(|e| match e {
+            Event::Buffer(BufferEvent::Latency(d)) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(latencies.first(), Some(&Duration::from_millis(1600)));
+}

@@ -1,0 +1,243 @@
+//! What a media playlist adds to a track's queue: whole segments, or parts
+//! near the live edge (PLAYER.md §6), and where a low-latency viewer starts.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::track::{PartLoad, Pending, Track};
+use super::{MAX_PENDING, MAX_PENDING_URL_BYTES};
+use crate::native::playlist::{Media, MediaPart};
+
+/// Maps the playlist's program date-times (ms since the Unix epoch) to the
+/// viewer's clock: the wall clock at one instant.
+#[derive(Clone, Copy, Debug)]
+pub struct WallClock {
+    pub at: Instant,
+    pub unix_ms: i64,
+}
+
+impl WallClock {
+    fn instant(&self, unix_ms: i64) -> Instant {
+        let d = unix_ms.saturating_sub(self.unix_ms);
+        let off = Duration::from_millis(d.unsigned_abs());
+        if d >= 0 {
+            self.at + off
+        } else {
+            self.at.checked_sub(off).unwrap_or(self.at)
+        }
+    }
+}
+
+/// Where the parts of segment `msn` are in `parts` (listed in MSN order).
+fn parts_of(parts: &[MediaPart], msn: u64) -> std::ops::Range<usize> {
+    parts.partition_point(|p| p.msn < msn)..parts.partition_point(|p| p.msn <= msn)
+}
+
+/// Where a low-latency viewer starts in `m`: `PART-HOLD-BACK` (3 part
+/// targets when not given) behind the end of the last part, at the latest
+/// independent part at or before that point in its segment (hls.js starts a
+/// part there, the first part of the segment when none is marked). Returns
+/// the segment, the part and how far into it playback starts (seconds of
+/// media loaded but not played); `None` when the playlist has no parts to
+/// start at.
+pub(super) fn ll_start(m: &Media) -> Option<(u64, u64, f64)> {
+    let ll = m.low_latency.as_ref()?;
+    if m.end_list || m.parts.is_empty() {
+        return None;
+    }
+    let hold = ll
+        .server_control
+        .as_ref()
+        .and_then(|s| s.part_hold_back)
+        .or(ll.part_target.map(|t| 3.0 * t))?;
+    let timeline = part_timeline(m);
+    let edge = timeline.last().map(|t| t.end)?;
+    let pos = (edge - hold).max(0.0);
+    // the part holding the point, or the first listed
+    let at = timeline
+        .iter()
+        .rposition(|t| t.start <= pos + 1e-9)
+        .unwrap_or(0);
+    let msn = m.parts[at].msn;
+    let marked = m.parts.iter().any(|p| p.independent);
+    let from = (0..=at)
+        .rev()
+        .take_while(|k| m.parts[*k].msn == msn)
+        .find(|k| !marked || m.parts[*k].independent || m.parts[*k].index == 0)
+        .unwrap_or(at);
+    let lead = (pos - timeline[from].start).max(0.0);
+    Some((msn, m.parts[from].index, lead))
+}
+
+/// Where a part lies: seconds from the start of the playlist's first
+/// segment, and its end from the start of its own segment.
+struct Span {
+    start: f64,
+    end: f64,
+    end_in_segment: f64,
+}
+
+/// The span of each part of `m`.
+fn part_timeline(m: &Media) -> Vec<Span> {
+    let first = m.media_sequence;
+    let mut seg_start = Vec::with_capacity(m.segments.len() + 1);
+    let mut acc = 0.0;
+    for s in &m.segments {
+        seg_start.push(acc);
+        acc += s.duration;
+    }
+    let mut out: Vec<Span> = Vec::with_capacity(m.parts.len());
+    let mut prev: Option<u64> = None;
+    for p in &m.parts {
+        let (start, in_seg) = match (prev, out.last()) {
+            (Some(msn), Some(last)) if msn == p.msn => (last.end, last.end_in_segment),
+            _ => (
+                p.msn
+                    .checked_sub(first)
+                    .and_then(|i| seg_start.get(i as usize).copied())
+                    .unwrap_or(acc),
+                0.0,
+            ),
+        };
+        prev = Some(p.msn);
+        out.push(Span {
+            start,
+            end: start + p.duration,
+            end_in_segment: in_seg + p.duration,
+        });
+    }
+    out
+}
+
+/// Queues what playlist `m` (loaded at `now`) lists from segment `next` on
+/// that `t` has not queued: whole segments, or the parts of those whose
+/// parts are listed; and adds the parts and completion of segments queued
+/// part by part before. `first_load`: nothing is known of when the listed
+/// segments appeared. Returns whether the queue is full with more listed.
+pub(super) fn offer(
+    t: &mut Track,
+    m: &Media,
+    next: u64,
+    first_load: bool,
+    now: Instant,
+    wall: Option<WallClock>,
+) -> bool {
+    let first = m.media_sequence;
+    let have_until = t.pending.back().map(|p| p.seq).or(next.checked_sub(1));
+    let secs = |d: f64| Duration::from_secs_f64(d.max(0.0));
+    // appearance of whole segments: now for new ones; on a first load the
+    // last one appeared now and earlier ones a duration apart
+    let total: f64 = m.segments.iter().map(|s| s.duration).sum();
+    // when each part's media ended: by the program date-time, else by
+    // when it appeared (the newest part's end now)
+    let timeline = part_timeline(m);
+    let edge = timeline.last().map_or(total, |t| t.end.max(total));
+    let in_progress_pdt = m
+        .segments
+        .last()
+        .and_then(|s| s.pdt_ms.map(|p| p + (s.duration * 1000.0).round() as i64));
+    let pdt_of = |msn: u64| -> Option<i64> {
+        match msn.checked_sub(first).map(|i| i as usize) {
+            Some(i) if i < m.segments.len() => m.segments[i].pdt_ms,
+            Some(i) if i == m.segments.len() => in_progress_pdt,
+            _ => None,
+        }
+    };
+    let load = |k: usize| -> PartLoad {
+        let (q, span) = (&m.parts[k], &timeline[k]);
+        let ended = match (pdt_of(q.msn), wall) {
+            (Some(pdt), Some(w)) => {
+                w.instant(pdt + (span.end_in_segment * 1000.0).round() as i64)
+            }
+            _ => now.checked_sub(secs(edge - span.end)).unwrap_or(now),
+        };
+        PartLoad {
+            index: q.index,
+            url: q.url.clone(),
+            duration: q.duration,
+            ended,
+        }
+    };
+    let mut url_bytes: usize = t
+        .pending
+        .iter()
+        .map(|p| {
+            p.seg.as_ref().map_or(0, |s| s.url.as_str().len())
+                + p.parts.iter().map(|x| x.url.as_str().len()).sum::<usize>()
+        })
+        .sum();
+    let in_progress = first + m.segments.len() as u64;
+    let mut more = false;
+    let mut seg_end = 0.0;
+    for seq in first..=in_progress {
+        let k = (seq - first) as usize;
+        let seg = m.segments.get(k);
+        seg_end += seg.map_or(0.0, |s| s.duration);
+        if seq < next {
+            continue;
+        }
+        let listed = parts_of(&m.parts, seq);
+        if seg.is_none() && listed.is_empty() {
+            break;
+        }
+        if let Ok(at) = t.pending.binary_search_by_key(&seq, |p| p.seq) {
+            // queued before: its new parts, and whether it is complete
+            let p = &mut t.pending[at];
+            if p.seg.is_none() {
+                if let Some(s) = seg {
+                    p.seg = Some(s.clone());
+                    p.parts_complete = !listed.is_empty();
+                }
+            }
+            if let Some(until) = p.parts_until {
+                for k in listed.filter(|k| m.parts[*k].index >= until) {
+                    let part = load(k);
+                    url_bytes += part.url.as_str().len();
+                    p.parts_until = Some(part.index + 1);
+                    p.parts.push_back(part);
+                }
+            }
+            continue;
+        }
+        if have_until.is_some_and(|h| seq <= h) {
+            continue;
+        }
+        let from = if seq == next { t.next_part } else { 0 };
+        let until = listed.clone().last().map(|k| m.parts[k].index + 1);
+        let parts: VecDeque<PartLoad> = listed
+            .filter(|k| m.parts[*k].index >= from)
+            .map(load)
+            .collect();
+        url_bytes += seg.map_or(0, |s| s.url.as_str().len())
+            + parts.iter().map(|x| x.url.as_str().len()).sum::<usize>();
+        if !t.pending.is_empty()
+            && (t.pending.len() >= MAX_PENDING || url_bytes > MAX_PENDING_URL_BYTES)
+        {
+            // the rest is queued from a later load
+            more = true;
+            break;
+        }
+        let appeared = if first_load {
+            now.checked_sub(secs(total - seg_end)).unwrap_or(now)
+        } else {
+            now
+        };
+        t.pending.push_back(Pending {
+            seq,
+            map: seg.and_then(|s| s.map.clone()).or(m.map_at_end.clone()),
+            seg: seg.cloned(),
+            parts_until: until,
+            parts_complete: until.is_some() && seg.is_some(),
+            parts,
+            appeared,
+            tries: 0,
+            retry_at: None,
+        });
+    }
+    // segments loaded by parts that are complete now
+    while t.pending.front().is_some_and(Pending::done_by_parts) {
+        let p = t.pending.pop_front().expect("front");
+        t.finish_segment(p.seq);
+    }
+    more
+}

@@ -1,0 +1,122 @@
+//! Native viewers on the real Low-Latency origin (`test-origin run -p
+//! ll-hls`: its LL server behind nginx over HTTPS, 1 s segments of 200 ms
+//! parts, PART-HOLD-BACK 0.6 s), in each player profile (PLAYER.md §6).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::native;
+use testkit::{free_port, serial};
+
+/// The origin's PART-HOLD-BACK: three 200 ms part targets.
+const PART_HOLD_BACK_MS: f64 = 600.0;
+
+/// The LL origin, up; and the CA file of its run-time certificate.
+fn ll_origin(port: u16) -> (testkit::Captured, String) {
+    let mut cmd = Command::new(testkit::origin::binaries().join("test-origin"));
+    cmd.args(["run", "-p", "ll-hls", "--port", &port.to_string()])
+        .args(testkit::origin::TINY)
+        .args(testkit::origin::LIGHT_LL);
+    let origin = testkit::Captured::spawn(&mut cmd);
+    let t = Instant::now();
+    while !origin.output().contains("ready after") {
+        assert!(t.elapsed() < Duration::from_secs(40), "{}", origin.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ca = origin
+        .output()
+        .lines()
+        .find_map(|l| l.strip_prefix("  CA "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the banner names the CA")
+        .to_owned();
+    (origin, ca)
+}
+
+/// 3 viewers of `profile` for `secs` seconds.
+fn swarm(port: u16, ca: &str, profile: &str, secs: u32) -> (support::Results, String) {
+    support::run_to_end(
+        &format!("https://127.0.0.1:{port}/video/stream.m3u8"),
+        &[
+            "--set",
+            "clients=3",
+            "--set",
+            "rampRate=10",
+            "--set",
+            &format!("player={profile}"),
+            "--duration",
+            &format!("{secs}s"),
+            "--ca-file",
+            ca,
+        ],
+        0,
+    )
+}
+
+/// An hls.js-like viewer (the default profile) holds blocking reloads —
+/// about one per 200 ms part, where polling a 1 s-segment playlist would
+/// be one or two a second — loads parts, never the whole segments they
+/// make up, plays without a stall and as far behind the live edge as
+/// PART-HOLD-BACK says. A `classic` viewer on the same origin polls and
+/// loads whole segments.
+#[test]
+fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
+    let _g = serial();
+    let port = free_port();
+    let (origin, ca) = ll_origin(port);
+    let secs = 8;
+    let (v, stdout) = swarm(port, &ca, "hlsjs", secs);
+    let (c, classic_out) = swarm(port, &ca, "classic", secs);
+    let _ = kill(Pid::from_raw(origin.child.id() as i32), Signal::SIGTERM);
+
+    let n = native(&v);
+    assert_eq!(n.counts.errors, Default::default(), "{stdout}");
+    assert_eq!(v.totals.counts.failed_requests(), 0, "{stdout}");
+    let per_viewer_sec = |k: &str| n.requests[k].ttfb_ms.count as f64 / 3.0 / f64::from(secs);
+    let reloads = per_viewer_sec("playlist");
+    eprintln!(
+        "hlsjs: {reloads:.1} reloads and {:.1} parts per viewer per second, held {:.0} ms (p50); \
+         live latency p50 {:.0} ms, p95 {:.0} ms; startup p50 {:.0} ms",
+        per_viewer_sec("part"),
+        n.requests["playlist"].ttfb_ms.p50,
+        n.live_latency_ms.p50,
+        n.live_latency_ms.p95,
+        n.startup_ms.p50,
+    );
+    assert!(reloads > 3.0, "{reloads:.1} reloads per viewer per second\n{stdout}");
+    // held: the median reload waits for its part, well over a loopback
+    // answer's fraction of a millisecond
+    assert!(n.requests["playlist"].ttfb_ms.p50 > 20.0, "{n:#?}");
+    // parts at their rate (5 a second, less the start), no whole segment
+    assert!(per_viewer_sec("part") > 3.5, "{n:#?}");
+    assert_eq!(n.requests["segment"].ttfb_ms.count, 0, "{n:#?}");
+    assert_eq!(n.requests["init"].ttfb_ms.count, 3, "{n:#?}");
+    assert_eq!(n.counts.rebuffers, 0, "{n:#?}");
+    // the playout position's program date-time is PART-HOLD-BACK behind
+    // the newest part's end, which is itself a part's worth (and the
+    // packaging) behind the wall clock
+    let lat = n.live_latency_ms.p50;
+    assert!(
+        (PART_HOLD_BACK_MS..PART_HOLD_BACK_MS + 1000.0).contains(&lat),
+        "live latency p50 {lat:.0} ms against PART-HOLD-BACK {PART_HOLD_BACK_MS} ms\n{n:#?}"
+    );
+
+    let n = native(&c);
+    assert_eq!(n.counts.errors, Default::default(), "{classic_out}");
+    assert_eq!(c.totals.counts.failed_requests(), 0, "{classic_out}");
+    let per_viewer_sec = |k: &str| n.requests[k].ttfb_ms.count as f64 / 3.0 / f64::from(secs);
+    eprintln!(
+        "classic: {:.1} reloads per viewer per second, live latency p50 {:.0} ms",
+        per_viewer_sec("playlist"),
+        n.live_latency_ms.p50
+    );
+    assert_eq!(n.requests["part"].ttfb_ms.count, 0, "{n:#?}");
+    assert!(per_viewer_sec("segment") > 0.6, "{n:#?}");
+    // polled: one or two reloads a second, answered at once
+    assert!(per_viewer_sec("playlist") < 2.5, "{n:#?}");
+    assert!(n.requests["playlist"].ttfb_ms.p50 < 20.0, "{n:#?}");
+}
