@@ -87,7 +87,10 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
         n.live_latency_ms.p95,
         n.startup_ms.p50,
     );
-    assert!(reloads > 3.0, "{reloads:.1} reloads per viewer per second\n{stdout}");
+    assert!(
+        reloads > 3.0,
+        "{reloads:.1} reloads per viewer per second\n{stdout}"
+    );
     // held: the median reload waits for its part, well over a loopback
     // answer's fraction of a millisecond
     assert!(n.requests["playlist"].ttfb_ms.p50 > 20.0, "{n:#?}");

@@ -134,14 +134,28 @@ fn a_low_latency_viewer_starts_part_hold_back_behind_and_loads_parts() {
     names.extend(more);
     assert_eq!(
         names,
-        ["seg103.0.m4s", "seg103.1.m4s", "seg103.2.m4s", "seg103.3.m4s", "seg104.0.m4s"]
+        [
+            "seg103.0.m4s",
+            "seg103.1.m4s",
+            "seg103.2.m4s",
+            "seg103.3.m4s",
+            "seg104.0.m4s"
+        ]
     );
     assert_eq!(r.url.query(), Some("_HLS_msn=104&_HLS_part=1"));
     // seg104 completes with its parts: only the parts not loaded, no segment
     p.on_playlist(&r, &u, &ll_parts(100, 5, 2, 1, 0), now, at(t0, 1.5))
         .unwrap();
     let (names, r) = load_until_reload(&mut p, at(t0, 1.5));
-    assert_eq!(names, ["seg104.1.m4s", "seg104.2.m4s", "seg104.3.m4s", "seg105.0.m4s"]);
+    assert_eq!(
+        names,
+        [
+            "seg104.1.m4s",
+            "seg104.2.m4s",
+            "seg104.3.m4s",
+            "seg105.0.m4s"
+        ]
+    );
     assert_eq!(r.url.query(), Some("_HLS_msn=105&_HLS_part=1"));
     // playing since t0 + 0.01: 1.5 + 2.0 s in, 1.49 s played
     assert!((p.buffer_level(at(t0, 1.5)) - 2.01).abs() < 1e-6);
@@ -162,7 +176,10 @@ fn the_classic_profile_ignores_low_latency_tags() {
         names.push(file_name(&r));
         p.on_segment_done(&r, 1000, t0, t0);
     }
-    assert_eq!(names, ["init.mp4", "seg101.m4s", "seg102.m4s", "seg103.m4s"]);
+    assert_eq!(
+        names,
+        ["init.mp4", "seg101.m4s", "seg102.m4s", "seg103.m4s"]
+    );
     assert_eq!(p.next(t0), Next::WaitUntil(at(t0, 2.0)));
     let r = get(p.next(at(t0, 2.0)));
     assert_eq!((r.kind, r.url.query()), (Kind::Playlist, None));
@@ -178,7 +195,8 @@ fn a_gone_part_is_passed_over_and_an_unlisted_rest_loaded_whole() {
     let (names, r) = load_until_reload(&mut p, t0);
     assert_eq!(names.last().map(String::as_str), Some("seg104.1.m4s"));
     // 104.2 listed and gone
-    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 3, 0), t0, t0).unwrap();
+    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 3, 0), t0, t0)
+        .unwrap();
     let r = get(p.next(t0));
     assert_eq!(file_name(&r), "seg104.2.m4s");
     p.on_failure(&r, Failure::Status(404), t0);
@@ -191,7 +209,10 @@ fn a_gone_part_is_passed_over_and_an_unlisted_rest_loaded_whole() {
     p.on_playlist(&r, &u, &ll_parts(100, 5, 0, 0, 0), t0, t0)
         .unwrap();
     let r = get(p.next(t0));
-    assert_eq!((r.kind, file_name(&r).as_str()), (Kind::Segment, "seg104.m4s"));
+    assert_eq!(
+        (r.kind, file_name(&r).as_str()),
+        (Kind::Segment, "seg104.m4s")
+    );
     p.on_segment_done(&r, 1000, t0, t0);
     assert!((p.buffer_level(t0) - level - 1.0).abs() < 1e-6);
 }

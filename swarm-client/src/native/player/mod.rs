@@ -315,8 +315,7 @@ impl Player {
         let mut best: Option<(usize, f64)> = None;
         for (i, t) in self.tracks.iter().enumerate() {
             if let Some(p) = t.pending.front() {
-                if !full && p.loadable(now) && best.is_none_or(|b| t.buffered < b.1)
-                {
+                if !full && p.loadable(now) && best.is_none_or(|b| t.buffered < b.1) {
                     best = Some((i, t.buffered));
                 }
             }

@@ -146,9 +146,7 @@ pub(super) fn offer(
     let load = |k: usize| -> PartLoad {
         let (q, span) = (&m.parts[k], &timeline[k]);
         let ended = match (pdt_of(q.msn), wall) {
-            (Some(pdt), Some(w)) => {
-                w.instant(pdt + (span.end_in_segment * 1000.0).round() as i64)
-            }
+            (Some(pdt), Some(w)) => w.instant(pdt + (span.end_in_segment * 1000.0).round() as i64),
             _ => now.checked_sub(secs(edge - span.end)).unwrap_or(now),
         };
         PartLoad {
