@@ -1,8 +1,9 @@
 //! `swarm-client grafana-dashboard`: a Grafana dashboard for the swarm's
 //! `hls_swarm_*` metrics, summed over every swarm Prometheus scrapes (one
 //! box or many pods), with the report's panels — viewers, throughput,
-//! requests/s, segment TTFB, errors, stalled viewers, QoE — and a row for the
-//! origin's nginx exporter where it is deployed.
+//! requests/s, segment TTFB, errors, stalled viewers, QoE —, a row for
+//! Low-Latency HLS (reload hold and overshoot, advance lag, requests per
+//! viewer) and one for the origin's nginx exporter where it is deployed.
 
 use serde_json::{json, Value};
 
@@ -128,6 +129,70 @@ fn swarm_panels() -> Vec<Panel> {
     ]
 }
 
+/// The Low-Latency HLS panels (PLAYER.md §7): empty while no viewer plays
+/// LL-HLS.
+fn low_latency_panels() -> Vec<Panel> {
+    let hold = "hls_swarm_reload_hold_seconds";
+    let over = "hls_swarm_reload_overshoot_seconds";
+    vec![
+        Panel {
+            title: "Blocking reloads: hold and overshoot",
+            unit: "s",
+            queries: vec![
+                ("hold p50", quantile(0.5, hold, "")),
+                ("hold p99", quantile(0.99, hold, "")),
+                ("overshoot p50", quantile(0.5, over, "")),
+                ("overshoot p99", quantile(0.99, over, "")),
+            ],
+        },
+        Panel {
+            title: "Playlist advance lag and part TTFB",
+            unit: "s",
+            queries: vec![
+                (
+                    "advance lag p99",
+                    quantile(0.99, "hls_swarm_playlist_advance_lag_seconds", ""),
+                ),
+                (
+                    "part TTFB p99",
+                    quantile(0.99, "hls_swarm_request_ttfb_seconds", "{kind=\"part\"}"),
+                ),
+            ],
+        },
+        Panel {
+            title: "Requests per viewer per second",
+            unit: "short",
+            queries: vec![(
+                "{{kind}}",
+                format!(
+                    "sum by (kind) (rate(hls_swarm_request_ttfb_seconds_count{RATE})) \
+                     / scalar(sum(hls_swarm_viewers_active))"
+                ),
+            )],
+        },
+        Panel {
+            title: "Delta updates and refused reloads",
+            unit: "reqps",
+            queries: vec![
+                (
+                    "delta updates",
+                    format!("sum(rate(hls_swarm_delta_updates_total{RATE}))"),
+                ),
+                (
+                    "refetched after a delta",
+                    format!("sum(rate(hls_swarm_delta_refetches_total{RATE}))"),
+                ),
+                (
+                    "refused {{status}}",
+                    format!(
+                        "sum by (status) (rate(hls_swarm_blocked_reloads_refused_total{RATE}))"
+                    ),
+                ),
+            ],
+        },
+    ]
+}
+
 /// The origin's panels, from the nginx exporter the origin's NixOS module
 /// deploys (port 9113).
 fn origin_panels() -> Vec<Panel> {
@@ -191,6 +256,7 @@ pub fn dashboard() -> Value {
     let mut y = 0;
     for (title, group) in [
         ("Swarm (hls_swarm_*)", swarm_panels()),
+        ("Low-Latency HLS (hls_swarm_*)", low_latency_panels()),
         ("Origin (nginx exporter)", origin_panels()),
     ] {
         panels.push(row(id, title, y));
@@ -271,6 +337,11 @@ mod tests {
                 reason: "bad playlist".into(),
             })
             .inc();
+        m.blocked_reloads_refused
+            .get_or_create(&StatusLabel {
+                status: "503".into(),
+            })
+            .inc();
         for family in [&m.connect_seconds, &m.ttfb_seconds, &m.download_seconds] {
             family
                 .get_or_create(&KindLabel { kind: "segment" })
@@ -338,6 +409,7 @@ mod tests {
             "Errors",
             "Stalled viewers and rebuffers",
             "Origin connections",
+            "Blocking reloads: hold and overshoot",
         ] {
             assert!(titles.contains(&t), "{t}: {titles:?}");
         }

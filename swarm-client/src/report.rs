@@ -9,6 +9,18 @@ use std::fmt::Write;
 use crate::results::{Results, Second, Seconds, Stats};
 use crate::table::{bytes, rate};
 
+/// The Low-Latency HLS counts and request rates (PLAYER.md §7), as table
+/// rows; none when the viewers played no LL-HLS.
+fn low_latency_rows(n: &crate::results::NativeTotals) -> String {
+    if !n.low_latency() {
+        return String::new();
+    }
+    n.low_latency_facts()
+        .iter()
+        .map(|(what, value)| format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(what), esc(value)))
+        .collect()
+}
+
 /// `s` safe inside HTML text and attribute values.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -421,12 +433,18 @@ pub fn html(s: &Results) -> String {
         stats_row(&mut o, "segment download ratio", &n.segment_download_ratio);
         stats_row(&mut o, "live latency (ms)", &n.live_latency_ms);
         stats_row(&mut o, "rebuffer length (ms)", &n.rebuffer_ms);
+        if n.low_latency() {
+            stats_row(&mut o, "reload hold (ms)", &n.reload_hold_ms);
+            stats_row(&mut o, "reload overshoot (ms)", &n.reload_overshoot_ms);
+            stats_row(&mut o, "playlist advance lag (ms)", &n.advance_lag_ms);
+            stats_row(&mut o, "part download ratio", &n.part_download_ratio);
+        }
         let c = &n.counts;
         let _ = writeln!(
             o,
             "</table>\n<table>\n<tr><th>rebuffers</th><td>{} ({} s, ratio {})</td></tr>\n\
              <tr><th>segments gone, skipped, failed</th><td>{}, {}, {}</td></tr>\n\
-             <tr><th>ABR switches up, down</th><td>{}, {}</td></tr>\n</table>\n</section>",
+             <tr><th>ABR switches up, down</th><td>{}, {}</td></tr>\n{}</table>\n</section>",
             c.rebuffers,
             num(c.rebuffer_sec),
             num(n.rebuffer_ratio),
@@ -434,7 +452,8 @@ pub fn html(s: &Results) -> String {
             c.segments_skipped,
             c.segments_failed,
             c.switches_up,
-            c.switches_down
+            c.switches_down,
+            low_latency_rows(n)
         );
         if !n.networks.is_empty() {
             o.push_str(

@@ -127,6 +127,28 @@ pub fn table(r: &Results) -> String {
 /// Viewers listed one per line in the table.
 pub const MAX_VIEWER_ROWS: usize = 50;
 
+/// The Low-Latency HLS figures (PLAYER.md §7) of a run whose viewers held
+/// blocking reloads or loaded parts.
+fn low_latency_human(o: &mut String, n: &NativeTotals) {
+    let ms = |s: &Stats| {
+        if s.count == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1} / {:.1} ms", s.p50, s.p99)
+        }
+    };
+    let _ = writeln!(
+        o,
+        "  low latency p50/p99: reload hold {}, overshoot {}, playlist advance lag {}",
+        ms(&n.reload_hold_ms),
+        ms(&n.reload_overshoot_ms),
+        ms(&n.advance_lag_ms)
+    );
+    for (what, value) in n.low_latency_facts() {
+        let _ = writeln!(o, "  {what}: {value}");
+    }
+}
+
 fn native_human(o: &mut String, n: &NativeTotals) {
     let _ = writeln!(
         o,
@@ -154,12 +176,18 @@ fn native_human(o: &mut String, n: &NativeTotals) {
             pair(&k.download_ms)
         );
     }
-    let r = &n.segment_download_ratio;
-    let _ = writeln!(
-        o,
-        "  segment download ratio (download time / duration): p50 {:.3}, p99 {:.3}, max {:.3}",
-        r.p50, r.p99, r.max
-    );
+    for (what, r) in [
+        ("segment", &n.segment_download_ratio),
+        ("part", &n.part_download_ratio),
+    ] {
+        if what == "segment" || r.count > 0 {
+            let _ = writeln!(
+                o,
+                "  {what} download ratio (download time / duration): p50 {:.3}, p99 {:.3}, max {:.3}",
+                r.p50, r.p99, r.max
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "  startup p50 {:.0} ms, p95 {}; rebuffers {} ({:.1} s, ratio {:.4}); live latency p50 {:.2} s, p95 {:.2} s",
@@ -182,6 +210,9 @@ fn native_human(o: &mut String, n: &NativeTotals) {
         n.counts.switches_up,
         n.counts.switches_down
     );
+    if n.low_latency() {
+        low_latency_human(o, n);
+    }
     for (msg, count) in &n.counts.errors {
         let _ = writeln!(o, "  error ×{count}: {msg}");
     }

@@ -37,22 +37,35 @@ fn ll_origin(port: u16) -> (testkit::Captured, String) {
     (origin, ca)
 }
 
-/// 3 viewers of `profile` for `secs` seconds.
-fn swarm(port: u16, ca: &str, profile: &str, secs: u32) -> (support::Results, String) {
-    support::run_to_end(
-        &format!("https://127.0.0.1:{port}/video/stream.m3u8"),
+/// 3 viewers of `profile` for `secs` seconds, `extra` arguments after.
+fn swarm(
+    port: u16,
+    ca: &str,
+    profile: &str,
+    secs: u32,
+    extra: &[&str],
+) -> (support::Results, String) {
+    let player = format!("player={profile}");
+    let duration = format!("{secs}s");
+    let args = [
         &[
             "--set",
             "clients=3",
             "--set",
             "rampRate=10",
             "--set",
-            &format!("player={profile}"),
+            &player,
             "--duration",
-            &format!("{secs}s"),
+            &duration,
             "--ca-file",
             ca,
-        ],
+        ][..],
+        extra,
+    ]
+    .concat();
+    support::run_to_end(
+        &format!("https://127.0.0.1:{port}/video/stream.m3u8"),
+        &args,
         0,
     )
 }
@@ -69,8 +82,14 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
     let port = free_port();
     let (origin, ca) = ll_origin(port);
     let secs = 8;
-    let (v, stdout) = swarm(port, &ca, "hlsjs", secs);
-    let (c, classic_out) = swarm(port, &ca, "classic", secs);
+    let slo = [
+        "--slo",
+        "reloadOvershootP99=500ms",
+        "--slo",
+        "partTtfbP99=1s",
+    ];
+    let (v, stdout) = swarm(port, &ca, "hlsjs", secs, &slo);
+    let (c, classic_out) = swarm(port, &ca, "classic", secs, &[]);
     let _ = kill(Pid::from_raw(origin.child.id() as i32), Signal::SIGTERM);
 
     let n = native(&v);
@@ -87,16 +106,56 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
         n.live_latency_ms.p95,
         n.startup_ms.p50,
     );
+    eprintln!(
+        "hlsjs: hold p50 {:.0} ms ({} reloads), overshoot p50 {:.1} p99 {:.1} ms, \
+         advance lag p50 {:.1} p99 {:.1} ms; {} delta updates, {} refetched",
+        n.reload_hold_ms.p50,
+        n.reload_hold_ms.count,
+        n.reload_overshoot_ms.p50,
+        n.reload_overshoot_ms.p99,
+        n.advance_lag_ms.p50,
+        n.advance_lag_ms.p99,
+        n.counts.delta_updates,
+        n.counts.delta_refetches,
+    );
     assert!(
         reloads > 3.0,
         "{reloads:.1} reloads per viewer per second\n{stdout}"
     );
     // held: the median reload waits for its part, well over a loopback
-    // answer's fraction of a millisecond
-    assert!(n.requests["playlist"].ttfb_ms.p50 > 20.0, "{n:#?}");
+    // answer's fraction of a millisecond; every reload after the first
+    // was a blocking one
+    assert!(n.reload_hold_ms.p50 > 20.0, "{n:#?}");
+    assert_eq!(
+        n.reload_hold_ms.count + 3,
+        n.requests["playlist"].ttfb_ms.count,
+        "{n:#?}"
+    );
+    // the origin answers a held reload within tens of ms of the part's end
+    // and the overshoot is measured for each
+    assert_eq!(
+        n.reload_overshoot_ms.count, n.reload_hold_ms.count,
+        "{n:#?}"
+    );
+    assert!(n.reload_overshoot_ms.p50 < 100.0, "{n:#?}");
+    assert!(n.advance_lag_ms.count > 0, "{n:#?}");
+    // every reload asks for a delta update; the origin gives one once its
+    // playlist holds segments older than CAN-SKIP-UNTIL (6 s: some seconds
+    // after it started)
+    assert!(n.counts.delta_updates > 0, "{n:#?}");
+    assert_eq!(n.counts.delta_refetches, 0, "{n:#?}");
+    assert_eq!(
+        (n.counts.blocked_reloads_503, n.counts.blocked_reloads_400),
+        (0, 0)
+    );
     // parts at their rate (5 a second, less the start), no whole segment
     assert!(per_viewer_sec("part") > 3.5, "{n:#?}");
     assert_eq!(n.requests["segment"].ttfb_ms.count, 0, "{n:#?}");
+    // yet segments are counted as their last parts come in: one a second
+    assert!(
+        v.totals.counts.segments >= 3 * u64::from(secs - 2),
+        "{stdout}"
+    );
     assert_eq!(n.requests["init"].ttfb_ms.count, 3, "{n:#?}");
     assert_eq!(n.counts.rebuffers, 0, "{n:#?}");
     // the playout position's program date-time is PART-HOLD-BACK behind
@@ -108,7 +167,19 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
         "live latency p50 {lat:.0} ms against PART-HOLD-BACK {PART_HOLD_BACK_MS} ms\n{n:#?}"
     );
 
+    // the summary has the LL figures, and they can be objectives
+    assert!(
+        stdout.contains("low latency p50/p99: reload hold")
+            && stdout.contains("reloadOvershootP99 ≤ 500 ms")
+            && stdout.contains("SLOs: 2 of 2 passed"),
+        "{stdout}"
+    );
+
     let n = native(&c);
+    assert!(
+        !classic_out.contains("low latency p50/p99"),
+        "{classic_out}"
+    );
     assert_eq!(n.counts.errors, Default::default(), "{classic_out}");
     assert_eq!(c.totals.counts.failed_requests(), 0, "{classic_out}");
     let per_viewer_sec = |k: &str| n.requests[k].ttfb_ms.count as f64 / 3.0 / f64::from(secs);

@@ -77,6 +77,13 @@ pub struct Metrics {
     pub download_ratio: Histogram,
     pub startup_seconds: Histogram,
     pub live_latency_seconds: Histogram,
+    /// Low-Latency HLS (PLAYER.md §7).
+    pub reload_hold_seconds: Histogram,
+    pub reload_overshoot_seconds: Histogram,
+    pub advance_lag_seconds: Histogram,
+    pub blocked_reloads_refused: Family<StatusLabel, Counter>,
+    pub delta_updates: Counter,
+    pub delta_refetches: Counter,
     pub rebuffers: Counter,
     pub rebuffer_seconds: Counter<f64, AtomicU64>,
     pub segments_gone: Counter,
@@ -163,6 +170,12 @@ impl Default for Metrics {
             download_ratio: ratio_histogram(),
             startup_seconds: long_histogram(),
             live_latency_seconds: long_histogram(),
+            reload_hold_seconds: timing_histogram(),
+            reload_overshoot_seconds: timing_histogram(),
+            advance_lag_seconds: timing_histogram(),
+            blocked_reloads_refused: Family::default(),
+            delta_updates: Counter::default(),
+            delta_refetches: Counter::default(),
             rebuffers: Counter::default(),
             rebuffer_seconds: Counter::default(),
             segments_gone: Counter::default(),
@@ -275,6 +288,36 @@ impl Metrics {
             "live_latency_seconds",
             "Playout position behind the segment's appearance in the playlist (native)",
             self.live_latency_seconds.clone(),
+        );
+        r.register(
+            "reload_hold_seconds",
+            "Blocking playlist reload (LL-HLS) written to response head (native)",
+            self.reload_hold_seconds.clone(),
+        );
+        r.register(
+            "reload_overshoot_seconds",
+            "Blocking reload response head after the end of the part it asked for, by the program date-time (native)",
+            self.reload_overshoot_seconds.clone(),
+        );
+        r.register(
+            "playlist_advance_lag_seconds",
+            "A part's end, by the program date-time, to the viewer having a playlist listing it (native)",
+            self.advance_lag_seconds.clone(),
+        );
+        r.register(
+            "blocked_reloads_refused",
+            "Blocking playlist reloads answered 503 or 400, by status (native)",
+            self.blocked_reloads_refused.clone(),
+        );
+        r.register(
+            "delta_updates",
+            "Delta playlist updates (_HLS_skip) merged (native)",
+            self.delta_updates.clone(),
+        );
+        r.register(
+            "delta_refetches",
+            "Whole playlists loaded because a delta update left out segments not queued (native)",
+            self.delta_refetches.clone(),
         );
         r.register(
             "rebuffers",

@@ -15,7 +15,7 @@ use super::VIEWER_BACKOFF;
 use crate::native::buffer::{BufferEvent, Qoe};
 use crate::native::failure::Failure;
 use crate::native::http::{Client, ClientConfig, Link, Response, MAX_REDIRECTS};
-use crate::native::player::{Event, Next, Player, PlayerConfig, Request, MAX_TRACKS};
+use crate::native::player::{Event, Next, Player, PlayerConfig, ReloadMarks, Request, MAX_TRACKS};
 use crate::native::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
 use crate::results::{Kind, Latency, NativeFigures, Recorder, RequestSample, ViewerFigures};
 
@@ -449,7 +449,7 @@ fn record(shared: &Shared, kind: Kind, r: &Response, extinf: Option<f64>, url: &
     m.download_seconds
         .get_or_create(&label)
         .observe(r.download.as_secs_f64());
-    if let Some(x) = ratio {
+    if let Some(x) = ratio.filter(|_| kind == Kind::Segment) {
         m.download_ratio.observe(x);
     }
     if shared.check {
@@ -466,6 +466,41 @@ fn record(shared: &Shared, kind: Kind, r: &Response, extinf: Option<f64>, url: &
                 .unwrap_or_default(),
             url
         );
+    }
+}
+
+/// The Low-Latency figures of a media playlist response (PLAYER.md §7):
+/// a blocking reload's hold time (its TTFB) and overshoot (its response
+/// head after the end of the part it asked for: 0 when before it, the
+/// clocks disagreeing), and the advance lag (the newest part's end → the
+/// playlist in).
+fn record_low_latency(
+    shared: &Shared,
+    marks: &ReloadMarks,
+    r: &Response,
+    started: Instant,
+    now: Instant,
+) {
+    let head = started + r.connect.unwrap_or_default() + r.ttfb;
+    let overshoot = marks
+        .asked_end
+        .filter(|_| marks.blocking)
+        .map(|end| head.saturating_duration_since(end));
+    let lag = marks
+        .newest_end
+        .map(|end| now.saturating_duration_since(end));
+    let m = &shared.metrics;
+    let mut rec = shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
+    if marks.blocking {
+        rec.blocking_reload(r.ttfb, overshoot);
+        m.reload_hold_seconds.observe(r.ttfb.as_secs_f64());
+        if let Some(o) = overshoot {
+            m.reload_overshoot_seconds.observe(o.as_secs_f64());
+        }
+    }
+    if let Some(l) = lag {
+        rec.advance_lag(l);
+        m.advance_lag_seconds.observe(l.as_secs_f64());
     }
 }
 
@@ -487,7 +522,7 @@ fn deliver(
         return;
     }
     if req.kind == Kind::Part {
-        record(shared, Kind::Part, &resp, None, final_url);
+        record(shared, Kind::Part, &resp, req.duration, final_url);
         if let Some(d) = req.duration {
             fig.f.media_seconds += d;
         }
@@ -529,6 +564,9 @@ fn deliver(
     match player.on_playlist(req, final_url, &resp.body, started, now) {
         Ok(kind) => {
             record(shared, kind, &resp, None, final_url);
+            if let Some(marks) = player.take_reload_marks() {
+                record_low_latency(shared, &marks, &resp, started, now);
+            }
             fig.f.counts.playlists += 1;
             shared.metrics.playlists.inc();
         }
@@ -604,6 +642,30 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Opti
                 m.segments_skipped.inc_by(n);
             }
             Event::SequenceReset => fig.n.counts.sequence_resets += 1,
+            Event::SegmentByParts => {
+                fig.f.counts.segments += 1;
+                m.segments.inc();
+            }
+            Event::DeltaUpdate => {
+                fig.n.counts.delta_updates += 1;
+                m.delta_updates.inc();
+            }
+            Event::DeltaRefetch => {
+                fig.n.counts.delta_refetches += 1;
+                m.delta_refetches.inc();
+            }
+            Event::BlockedReloadRefused(status) => {
+                if status == 503 {
+                    fig.n.counts.blocked_reloads_503 += 1;
+                } else {
+                    fig.n.counts.blocked_reloads_400 += 1;
+                }
+                m.blocked_reloads_refused
+                    .get_or_create(&StatusLabel {
+                        status: status.to_string(),
+                    })
+                    .inc();
+            }
             Event::VariantsNotFollowed(n) => {
                 fig.n.counts.variants_not_followed += n;
                 if !shared.told_variants.swap(true, Ordering::Relaxed) {

@@ -138,6 +138,8 @@ pub struct MediaPart {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Media {
     pub target_duration: f64,
+    /// The media sequence number of the first segment listed (after those
+    /// an `EXT-X-SKIP` left out).
     pub media_sequence: u64,
     pub segments: Vec<Segment>,
     /// `EXT-X-ENDLIST`: VOD, no more reloads.
@@ -344,13 +346,20 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                     })
                     .collect::<Result<Vec<_>, _>>()?
             };
+            // a delta update (EXT-X-SKIP) lists its segments after those
+            // it skipped
+            let media_sequence = p
+                .media_sequence
+                .checked_add(low_latency.skip.as_ref().map_or(0, |k| k.skipped_segments))
+                .filter(|s| *s <= MAX_SEQUENCE)
+                .ok_or(PlaylistError::BadSequence)?;
             let low_latency = (low_latency != LowLatency::default()).then_some(low_latency);
             Ok(Playlist::Media(Media {
                 low_latency,
                 parts,
                 map_at_end: map,
                 target_duration: p.target_duration as f64,
-                media_sequence: p.media_sequence,
+                media_sequence,
                 segments,
                 end_list: p.end_list,
                 start_offset: p.start.map(|s| s.time_offset).filter(|o| o.is_finite()),

@@ -214,6 +214,19 @@ pub struct NativeCounts {
     pub micro_gaps: u64,
     pub switches_up: u64,
     pub switches_down: u64,
+    /// Blocking playlist reloads answered 503 (the server could not hold
+    /// them) and 400 (asked beyond its limits) — counted among the HTTP
+    /// errors too.
+    #[serde(default)]
+    pub blocked_reloads_503: u64,
+    #[serde(default)]
+    pub blocked_reloads_400: u64,
+    /// Delta updates (`_HLS_skip`) merged, and whole playlists loaded
+    /// because one left out segments not queued.
+    #[serde(default)]
+    pub delta_updates: u64,
+    #[serde(default)]
+    pub delta_refetches: u64,
     /// Failures other than HTTP statuses, timeouts and refused connections, by message.
     pub errors: BTreeMap<String, u64>,
 }
@@ -223,7 +236,8 @@ impl AddAssign<&NativeCounts> for NativeCounts {
         add_fields!(self, o;
             body_bytes, segments_gone, segments_skipped, segments_failed, sequence_resets,
             viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
-            rebuffer_sec, micro_gaps, switches_up, switches_down;
+            rebuffer_sec, micro_gaps, switches_up, switches_down, blocked_reloads_503,
+            blocked_reloads_400, delta_updates, delta_refetches;
             maps errors);
     }
 }
@@ -271,12 +285,75 @@ pub struct NativeTotals {
     pub startup_ms: Stats,
     pub rebuffer_ms: Stats,
     pub live_latency_ms: Stats,
+    /// Low-Latency HLS (PLAYER.md §7): blocking reloads' hold time
+    /// (request written → response head) and overshoot (response head −
+    /// the end of the part asked for, by the program date-time), and the
+    /// playlist advance lag (a part's end → the viewer has a playlist
+    /// listing it).
+    #[serde(default)]
+    pub reload_hold_ms: Stats,
+    #[serde(default)]
+    pub reload_overshoot_ms: Stats,
+    #[serde(default)]
+    pub advance_lag_ms: Stats,
+    /// Part download time / its `DURATION`.
+    #[serde(default)]
+    pub part_download_ratio: Stats,
     /// The histograms behind these figures, in a form that merges exactly
     /// (timings in µs, the ratio in thousandths).
     pub histograms: BTreeMap<String, Encoded>,
     /// Per network class (`networks` of the config), by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, NetworkTotals>,
+}
+
+impl NativeTotals {
+    /// Requests of `kind` per viewer per second of playback (time played
+    /// and stalled), PLAYER.md §7; `None` before any playback.
+    pub fn per_viewer_second(&self, kind: &str) -> Option<f64> {
+        let secs = self.counts.play_sec + self.counts.rebuffer_sec;
+        let n = self.requests.get(kind).map_or(0, |k| k.ttfb_ms.count);
+        (secs > 0.0).then(|| n as f64 / secs)
+    }
+
+    /// The Low-Latency HLS counts and request rates (PLAYER.md §7), as
+    /// (what, value) lines for the summary and the report.
+    pub fn low_latency_facts(&self) -> [(&'static str, String); 3] {
+        let rate = |kind: &str| {
+            self.per_viewer_second(kind)
+                .map_or("-".into(), |r| format!("{r:.2}"))
+        };
+        let c = &self.counts;
+        [
+            (
+                "requests per viewer per second: playlists, parts, segments",
+                format!(
+                    "{}, {}, {}",
+                    rate("playlist"),
+                    rate("part"),
+                    rate("segment")
+                ),
+            ),
+            (
+                "delta updates (refetched)",
+                format!("{} ({})", c.delta_updates, c.delta_refetches),
+            ),
+            (
+                "blocking reloads refused 503, 400",
+                format!("{}, {}", c.blocked_reloads_503, c.blocked_reloads_400),
+            ),
+        ]
+    }
+
+    /// Whether the viewers played Low-Latency HLS (held blocking reloads
+    /// or loaded parts).
+    pub fn low_latency(&self) -> bool {
+        self.reload_hold_ms.count > 0
+            || self
+                .requests
+                .get("part")
+                .is_some_and(|k| k.ttfb_ms.count > 0)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -332,6 +409,10 @@ impl NativeTotals {
         t.startup_ms = Stats::of(&r.startup, 1000.0);
         t.rebuffer_ms = Stats::of(&r.rebuffer, 1000.0);
         t.live_latency_ms = Stats::of(&r.live_latency, 1000.0);
+        t.reload_hold_ms = Stats::of(&r.reload_hold, 1000.0);
+        t.reload_overshoot_ms = Stats::of(&r.reload_overshoot, 1000.0);
+        t.advance_lag_ms = Stats::of(&r.advance_lag, 1000.0);
+        t.part_download_ratio = Stats::of(&r.part_download_ratio, RATIO_SCALE);
         t.histograms = r.encoded();
         t
     }

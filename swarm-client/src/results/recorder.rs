@@ -115,7 +115,8 @@ pub struct RequestSample {
     pub connect: Option<Duration>,
     pub ttfb: Duration,
     pub download: Duration,
-    /// `download / EXTINF` of a media segment.
+    /// `download / EXTINF` of a media segment (`download / DURATION` of a
+    /// part).
     pub download_ratio: Option<f64>,
 }
 
@@ -128,6 +129,16 @@ pub struct Recorder {
     pub startup: Histogram<u64>,
     pub live_latency: Histogram<u64>,
     pub rebuffer: Histogram<u64>,
+    /// Low-Latency HLS (PLAYER.md §7): blocking reloads' hold time
+    /// (request written → response head), their overshoot (response head −
+    /// the end of the part asked for, by the program date-time) and the
+    /// playlist advance lag (a part's end → the viewer has a playlist
+    /// listing it).
+    pub reload_hold: Histogram<u64>,
+    pub reload_overshoot: Histogram<u64>,
+    pub advance_lag: Histogram<u64>,
+    /// Part download ratio × 1000.
+    pub part_download_ratio: Histogram<u64>,
     /// Per network class, by its name.
     pub networks: BTreeMap<String, NetworkTimings>,
 }
@@ -144,6 +155,11 @@ impl Default for Recorder {
             startup: timing(),
             live_latency: timing(),
             rebuffer: timing(),
+            reload_hold: timing(),
+            reload_overshoot: timing(),
+            advance_lag: timing(),
+            part_download_ratio: Histogram::new_with_bounds(1, MAX_RATIO_MILLI, 3)
+                .expect("valid histogram bounds"),
             networks: BTreeMap::new(),
         }
     }
@@ -160,8 +176,12 @@ impl Recorder {
         if let Some(r) = s.download_ratio {
             let milli = (r * RATIO_SCALE).round();
             if milli.is_finite() {
-                self.download_ratio
-                    .saturating_record((milli as u64).clamp(1, MAX_RATIO_MILLI));
+                let h = if s.kind == Kind::Part {
+                    &mut self.part_download_ratio
+                } else {
+                    &mut self.download_ratio
+                };
+                h.saturating_record((milli as u64).clamp(1, MAX_RATIO_MILLI));
             }
         }
     }
@@ -176,6 +196,29 @@ impl Recorder {
 
     pub fn rebuffer(&mut self, d: Duration) {
         self.rebuffer.saturating_record(micros(d));
+    }
+
+    /// A blocking reload's hold time, and its overshoot when known.
+    pub fn blocking_reload(&mut self, hold: Duration, overshoot: Option<Duration>) {
+        self.reload_hold.saturating_record(micros(hold));
+        if let Some(o) = overshoot {
+            self.reload_overshoot.saturating_record(micros(o));
+        }
+    }
+
+    pub fn advance_lag(&mut self, d: Duration) {
+        self.advance_lag.saturating_record(micros(d));
+    }
+
+    /// The histograms results written before Low-Latency HLS do not have
+    /// (read as empty), by name.
+    fn low_latency_mut(&mut self) -> [(&'static str, &mut Histogram<u64>); 4] {
+        [
+            ("reload.hold", &mut self.reload_hold),
+            ("reload.overshoot", &mut self.reload_overshoot),
+            ("playlist.advanceLag", &mut self.advance_lag),
+            ("part.downloadRatio", &mut self.part_download_ratio),
+        ]
     }
 
     /// A segment's TTFB, seen by a viewer of network class `network`.
@@ -214,6 +257,10 @@ impl Recorder {
         add(&mut self.startup, &other.startup);
         add(&mut self.live_latency, &other.live_latency);
         add(&mut self.rebuffer, &other.rebuffer);
+        add(&mut self.reload_hold, &other.reload_hold);
+        add(&mut self.reload_overshoot, &other.reload_overshoot);
+        add(&mut self.advance_lag, &other.advance_lag);
+        add(&mut self.part_download_ratio, &other.part_download_ratio);
         for (name, t) in &other.networks {
             let mine = self.network(name);
             add(&mut mine.segment_ttfb, &t.segment_ttfb);
@@ -240,6 +287,16 @@ impl Recorder {
         out.insert("startup".into(), Encoded::of(&self.startup));
         out.insert("rebuffer".into(), Encoded::of(&self.rebuffer));
         out.insert("liveLatency".into(), Encoded::of(&self.live_latency));
+        out.insert("reload.hold".into(), Encoded::of(&self.reload_hold));
+        out.insert(
+            "reload.overshoot".into(),
+            Encoded::of(&self.reload_overshoot),
+        );
+        out.insert("playlist.advanceLag".into(), Encoded::of(&self.advance_lag));
+        out.insert(
+            "part.downloadRatio".into(),
+            Encoded::of(&self.part_download_ratio),
+        );
         for (name, t) in &self.networks {
             out.insert(
                 format!("network.{name}.segment.ttfb"),
@@ -297,6 +354,11 @@ impl Recorder {
         r.startup = get("startup")?;
         r.rebuffer = get("rebuffer")?;
         r.live_latency = get("liveLatency")?;
+        for (name, h) in r.low_latency_mut() {
+            if m.contains_key(name) {
+                *h = get(name)?;
+            }
+        }
         r.merge_networks(m)?;
         Ok(r)
     }
@@ -338,6 +400,11 @@ impl Recorder {
         add("startup", &mut self.startup)?;
         add("rebuffer", &mut self.rebuffer)?;
         add("liveLatency", &mut self.live_latency)?;
+        for (name, h) in self.low_latency_mut() {
+            if m.contains_key(name) {
+                add(name, h)?;
+            }
+        }
         self.merge_networks(m)
     }
 }
@@ -610,5 +677,47 @@ mod tests {
             Stats::of(&Recorder::default().startup, 1000.0),
             Stats::default()
         );
+    }
+
+    /// The Low-Latency histograms merge exactly, decoded or encoded; results
+    /// written before them read as empty.
+    #[test]
+    fn low_latency_histograms_merge_and_may_be_absent() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        let mut all = Recorder::default();
+        for i in 1..=500u64 {
+            let hold = Duration::from_micros(150_000 + i * 97);
+            let over = (i % 4 != 0).then(|| Duration::from_micros(i * 53));
+            let lag = Duration::from_micros(i * 31);
+            for r in [if i % 2 == 0 { &mut a } else { &mut b }, &mut all] {
+                r.blocking_reload(hold, over);
+                r.advance_lag(lag);
+            }
+        }
+        let mut encoded = a.clone();
+        encoded.merge_encoded(&b.encoded()).unwrap();
+        a.merge(&b);
+        for r in [&a, &encoded, &Recorder::from_encoded(&a.encoded()).unwrap()] {
+            assert_eq!(r.reload_hold, all.reload_hold);
+            assert_eq!(r.reload_overshoot, all.reload_overshoot);
+            assert_eq!(r.advance_lag, all.advance_lag);
+        }
+        assert_eq!(all.reload_overshoot.len(), 375);
+        // an older results file, without them
+        let mut old = a.encoded();
+        for name in [
+            "reload.hold",
+            "reload.overshoot",
+            "playlist.advanceLag",
+            "part.downloadRatio",
+        ] {
+            assert!(old.remove(name).is_some(), "{name}");
+        }
+        let back = Recorder::from_encoded(&old).unwrap();
+        assert!(back.reload_hold.is_empty() && back.advance_lag.is_empty());
+        let mut merged = Recorder::default();
+        merged.merge_encoded(&old).unwrap();
+        assert!(merged.reload_overshoot.is_empty());
     }
 }

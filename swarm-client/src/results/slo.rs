@@ -86,7 +86,7 @@ type Pick = fn(&NativeTotals) -> Option<&Stats>;
 
 /// Every figure an objective can be set on, in the order they are shown.
 pub fn figures() -> Vec<Figure> {
-    let distributions: [(&str, Unit, &str, Pick); 6] = [
+    let distributions: [(&str, Unit, &str, Pick); 12] = [
         (
             "segmentTtfb",
             Unit::Millis,
@@ -122,6 +122,42 @@ pub fn figures() -> Vec<Figure> {
             Unit::Millis,
             "live latency (playout position behind the segment's appearance)",
             |n| Some(&n.live_latency_ms),
+        ),
+        (
+            "partTtfb",
+            Unit::Millis,
+            "time to first byte of Low-Latency HLS part requests",
+            |n| n.requests.get("part").map(|k| &k.ttfb_ms),
+        ),
+        (
+            "partDownload",
+            Unit::Millis,
+            "part download time (first byte to last)",
+            |n| n.requests.get("part").map(|k| &k.download_ms),
+        ),
+        (
+            "partDownloadRatio",
+            Unit::Number,
+            "part download time / part duration (above 1: slower than real time)",
+            |n| Some(&n.part_download_ratio),
+        ),
+        (
+            "reloadHold",
+            Unit::Millis,
+            "hold time of blocking playlist reloads (request written to response head)",
+            |n| Some(&n.reload_hold_ms),
+        ),
+        (
+            "reloadOvershoot",
+            Unit::Millis,
+            "overshoot of blocking reloads (response head after the end of the part asked for)",
+            |n| Some(&n.reload_overshoot_ms),
+        ),
+        (
+            "playlistAdvanceLag",
+            Unit::Millis,
+            "playlist advance lag (a part's end to the viewer having a playlist listing it)",
+            |n| Some(&n.advance_lag_ms),
         ),
     ];
     let mut out = Vec::new();

@@ -65,16 +65,25 @@ fn blocking_reloads_ask_for_the_next_part_at_once() {
 /// and `parts` parts of the segment being written; program date-times from
 /// `pdt0` ms for `seq0`.
 fn ll_parts(seq0: u64, n: u64, with_parts: u64, parts: u64, pdt0: i64) -> Vec<u8> {
+    ll_delta(seq0, 0, n, with_parts, parts, pdt0)
+}
+
+/// [`ll_parts`] as a delta update: the first `skipped` segments left out
+/// (`EXT-X-SKIP`). The server gives delta updates (CAN-SKIP-UNTIL 12 s).
+fn ll_delta(seq0: u64, skipped: u64, n: u64, with_parts: u64, parts: u64, pdt0: i64) -> Vec<u8> {
     let mut s = format!(
         "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{seq0}\n\
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5\n#EXT-X-PART-INF:PART-TARGET=0.5\n\
-#EXT-X-MAP:URI=\"init.mp4\"\n"
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5,CAN-SKIP-UNTIL=12\n\
+#EXT-X-PART-INF:PART-TARGET=0.5\n#EXT-X-MAP:URI=\"init.mp4\"\n"
     );
+    if skipped > 0 {
+        s += &format!("#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}\n");
+    }
     let part = |s: &mut String, q: u64, p: u64| {
         let ind = if p == 0 { ",INDEPENDENT=YES" } else { "" };
         *s += &format!("#EXT-X-PART:DURATION=0.5,URI=\"seg{q}.{p}.m4s\"{ind}\n");
     };
-    for q in seq0..seq0 + n {
+    for q in seq0 + skipped..seq0 + n {
         let pdt = pdt0 + (q - seq0) as i64 * 2000;
         s += &format!(
             "#EXT-X-PROGRAM-DATE-TIME:{}\n",
@@ -91,6 +100,13 @@ fn ll_parts(seq0: u64, n: u64, with_parts: u64, parts: u64, pdt0: i64) -> Vec<u8
         part(&mut s, seq0 + n, p);
     }
     s.into_bytes()
+}
+
+/// The events since the last call, less the buffer's.
+fn ll_events(p: &mut Player) -> Vec<Event> {
+    p.drain_events()
+        .filter(|e| !matches!(e, Event::Buffer(_)))
+        .collect()
 }
 
 /// Loads what the player asks for at `now` (each at once) until it asks
@@ -142,7 +158,10 @@ fn a_low_latency_viewer_starts_part_hold_back_behind_and_loads_parts() {
             "seg104.0.m4s"
         ]
     );
-    assert_eq!(r.url.query(), Some("_HLS_msn=104&_HLS_part=1"));
+    assert_eq!(
+        r.url.query(),
+        Some("_HLS_msn=104&_HLS_part=1&_HLS_skip=YES")
+    );
     // seg104 completes with its parts: only the parts not loaded, no segment
     p.on_playlist(&r, &u, &ll_parts(100, 5, 2, 1, 0), now, at(t0, 1.5))
         .unwrap();
@@ -156,7 +175,10 @@ fn a_low_latency_viewer_starts_part_hold_back_behind_and_loads_parts() {
             "seg105.0.m4s"
         ]
     );
-    assert_eq!(r.url.query(), Some("_HLS_msn=105&_HLS_part=1"));
+    assert_eq!(
+        r.url.query(),
+        Some("_HLS_msn=105&_HLS_part=1&_HLS_skip=YES")
+    );
     // playing since t0 + 0.01: 1.5 + 2.0 s in, 1.49 s played
     assert!((p.buffer_level(at(t0, 1.5)) - 2.01).abs() < 1e-6);
 }
@@ -217,20 +239,28 @@ fn a_gone_part_is_passed_over_and_an_unlisted_rest_loaded_whole() {
     assert!((p.buffer_level(t0) - level - 1.0).abs() < 1e-6);
 }
 
+/// Program date-times of the playlists from here (ms since the epoch).
+const PDT0: i64 = 1_800_000_000_000;
+
+/// A viewer with a wall clock 0.1 s past the end of the last part (8.5 s
+/// after `PDT0`) at `t0`, the playlist [`ll_parts`] loaded then.
+fn with_program_dates(t0: Instant) -> (Player, Url) {
+    let mut p = Player::new(cfg(VariantMode::First), t0);
+    p.set_wall_clock(t0, PDT0 + 8_600);
+    let r = get(p.next(t0));
+    let u = r.url.clone();
+    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 1, PDT0), t0, t0)
+        .unwrap();
+    (p, u)
+}
+
 /// With a wall clock, the live latency of a part is measured from its
 /// program date-time: wall clock at the playout position minus the time
 /// its media ended (PLAYER.md §7).
 #[test]
 fn part_latency_is_measured_from_the_program_date_time() {
     let t0 = Instant::now();
-    let pdt0: i64 = 1_800_000_000_000;
-    let mut p = Player::new(cfg(VariantMode::First), t0);
-    // the wall clock is 0.1 s past the end of the last part (8.5 s)
-    p.set_wall_clock(t0, pdt0 + 8_600);
-    let r = get(p.next(t0));
-    let u = r.url.clone();
-    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 1, pdt0), t0, t0)
-        .unwrap();
+    let (mut p, _) = with_program_dates(t0);
     let (_, _) = load_until_reload(&mut p, t0);
     // playing from 7.0 s at t0; 103.2 ends at 7.5 s, reached at t0 + 0.5
     p.tick(at(t0, 0.6));
@@ -242,4 +272,94 @@ fn part_latency_is_measured_from_the_program_date_time() {
         })
         .collect();
     assert_eq!(latencies.first(), Some(&Duration::from_millis(1600)));
+}
+
+/// Delta updates: asked for (`_HLS_skip=YES`, after the blocking
+/// directives) while the playlist held is younger than half the skip
+/// boundary, merged when they list all this viewer still needs, and
+/// answered with a whole playlist load when they leave some out.
+#[test]
+fn delta_updates_are_asked_merged_and_refetched_when_short() {
+    let t0 = Instant::now();
+    let (mut p, u) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 1, 0), t0);
+    let (_, r) = load_until_reload(&mut p, t0);
+    assert_eq!(
+        r.url.query(),
+        Some("_HLS_msn=104&_HLS_part=1&_HLS_skip=YES")
+    );
+    // seg103, loaded by its parts
+    assert_eq!(ll_events(&mut p), [Event::SegmentByParts]);
+    // 100..=101 skipped: the viewer needs nothing before 104
+    p.on_playlist(&r, &u, &ll_delta(100, 2, 4, 2, 2, 0), t0, at(t0, 0.5))
+        .unwrap();
+    assert_eq!(ll_events(&mut p), [Event::DeltaUpdate]);
+    let (names, r) = load_until_reload(&mut p, at(t0, 0.5));
+    assert_eq!(names, ["seg104.1.m4s"]);
+    // a delta that skips past what the viewer still needs: reloaded whole
+    // at once, without _HLS_skip
+    p.on_playlist(
+        &r,
+        &u,
+        &ll_delta(100, 5, 7, 2, 0, 0),
+        at(t0, 0.5),
+        at(t0, 1.0),
+    )
+    .unwrap();
+    assert_eq!(ll_events(&mut p), [Event::DeltaRefetch]);
+    let r = get(p.next(at(t0, 1.0)));
+    assert_eq!(r.url.query(), Some("_HLS_msn=104&_HLS_part=2"));
+    // nor when the playlist held is older than half the skip boundary
+    let (mut p, _) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 1, 0), t0);
+    let (_, r) = load_until_reload(&mut p, at(t0, 6.0));
+    assert_eq!(r.url.query(), Some("_HLS_msn=104&_HLS_part=1"));
+}
+
+/// A blocking reload answered 503 is counted and tried again once after a
+/// part target, then with the backoff; one answered 400 is counted and
+/// followed by a plain reload at once (PLAYER.md §6).
+#[test]
+fn refused_blocking_reloads_are_counted_and_retried_by_the_rules() {
+    let t0 = Instant::now();
+    let (mut p, _) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 1, 0), t0);
+    let (_, r) = load_until_reload(&mut p, t0);
+    assert_eq!(ll_events(&mut p), [Event::SegmentByParts]);
+    p.on_failure(&r, Failure::Status(503), t0);
+    assert_eq!(ll_events(&mut p), [Event::BlockedReloadRefused(503)]);
+    assert_eq!(p.next(t0), Next::WaitUntil(at(t0, 0.5)));
+    let again = get(p.next(at(t0, 0.5)));
+    assert_eq!(again.url, r.url);
+    p.on_failure(&again, Failure::Status(503), at(t0, 0.5));
+    assert_eq!(p.next(at(t0, 0.5)), Next::WaitUntil(at(t0, 0.75)));
+    let again = get(p.next(at(t0, 0.75)));
+    p.on_failure(&again, Failure::Status(400), at(t0, 0.75));
+    assert_eq!(
+        ll_events(&mut p),
+        [
+            Event::BlockedReloadRefused(503),
+            Event::BlockedReloadRefused(400)
+        ]
+    );
+    let plain = get(p.next(at(t0, 0.75)));
+    assert_eq!(plain.url.query(), Some("_HLS_skip=YES"));
+}
+
+/// A blocking reload's answer says when the part it asked for ended and
+/// when the newest part listed did, by the program date-time: the driver
+/// times the overshoot and the advance lag from them.
+#[test]
+fn reload_marks_give_the_asked_and_newest_parts_ends() {
+    let t0 = Instant::now();
+    let (mut p, u) = with_program_dates(t0);
+    let first = p.take_reload_marks().unwrap();
+    assert!(!first.blocking);
+    assert_eq!(first.newest_end, None, "a first load tells no lag");
+    let (_, r) = load_until_reload(&mut p, t0);
+    // asked for 104.1, which ends 9.0 s after PDT0: 0.4 s after t0
+    p.on_playlist(&r, &u, &ll_parts(100, 4, 2, 2, PDT0), t0, at(t0, 0.45))
+        .unwrap();
+    let m = p.take_reload_marks().unwrap();
+    assert!(m.blocking);
+    assert_eq!(m.asked_end, Some(at(t0, 0.4)));
+    assert_eq!(m.newest_end, Some(at(t0, 0.4)));
+    assert_eq!(p.take_reload_marks(), None);
 }

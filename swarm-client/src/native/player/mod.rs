@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+mod low_latency;
 mod queue;
 mod track;
 
+use self::low_latency::next_block;
+pub use self::low_latency::{PlayerProfile, ReloadMarks};
 pub use self::queue::WallClock;
 use self::track::{retry_delay, skipped_segments, Load, Phase, Track};
 use super::abr::{self, Estimator};
@@ -24,29 +27,6 @@ common::word_enum!(
     /// hls.js-style bandwidth estimate picks.
     VariantMode { All = "all", First = "first", Highest = "highest", Lowest = "lowest", Abr = "abr" }
 );
-
-common::word_enum!(
-    /// Which player a native viewer behaves like on a Low-Latency HLS
-    /// stream (PLAYER.md §6): `hlsjs` (blocking reloads, parts near the live
-    /// edge, no preload hints) or `classic` (every LL tag ignored: polled
-    /// reloads and whole segments, as a player without LL-HLS).
-    PlayerProfile { Hlsjs = "hlsjs", Classic = "classic" }
-);
-
-impl PlayerProfile {
-    /// Whether the Low-Latency HLS tags are followed.
-    pub fn low_latency(self) -> bool {
-        self != PlayerProfile::Classic
-    }
-}
-
-// the enum comes from a macro, which takes no `#[default]` on a variant
-#[allow(clippy::derivable_impls)]
-impl Default for PlayerProfile {
-    fn default() -> Self {
-        PlayerProfile::Hlsjs
-    }
-}
 
 /// Target durations from the end where a live viewer starts (hls.js
 /// `liveSyncDurationCount`).
@@ -134,6 +114,16 @@ pub enum Event {
         up: bool,
         bandwidth: u64,
     },
+    /// A segment was loaded to its end part by part.
+    SegmentByParts,
+    /// A delta update (`_HLS_skip`) was merged.
+    DeltaUpdate,
+    /// A delta update left out segments not queued: the whole playlist is
+    /// loaded at once instead.
+    DeltaRefetch,
+    /// A blocking reload was answered with this status (503: the server
+    /// could not hold it; 400: it asked beyond the server's limits).
+    BlockedReloadRefused(u16),
     /// The master playlist listed more playlists than [`MAX_TRACKS`]:
     /// these many were left out.
     VariantsNotFollowed(u64),
@@ -168,6 +158,8 @@ pub struct Player {
     /// The wall clock, for program date-times; without it a part's media
     /// is taken to have ended when it appeared.
     wall: Option<WallClock>,
+    /// What the last media playlist loaded tells of the server's promptness.
+    marks: Option<ReloadMarks>,
 }
 
 impl Player {
@@ -188,7 +180,14 @@ impl Player {
             start_seq: None,
             events: Vec::new(),
             wall: None,
+            marks: None,
         }
+    }
+
+    /// What the last media playlist loaded tells of the server's
+    /// promptness; taken once.
+    pub fn take_reload_marks(&mut self) -> Option<ReloadMarks> {
+        self.marks.take()
     }
 
     /// Sets the wall clock: `unix_ms` ms since the Unix epoch at `at`.
@@ -301,7 +300,7 @@ impl Player {
             }
             if t.due().is_some_and(|d| d <= now) {
                 return Next::Get(Request {
-                    url: t.reload_url(),
+                    url: t.reload_url(now),
                     kind: Kind::Playlist,
                     target: Target::Track(i),
                     seq: None,
@@ -476,27 +475,6 @@ impl Player {
         }
     }
 
-    /// The live-edge start of a playlist: the segment holding the position
-    /// `LIVE_SYNC_COUNT` target durations from the end (or `EXT-X-START`).
-    fn start_index(m: &Media) -> usize {
-        let total: f64 = m.segments.iter().map(|s| s.duration).sum();
-        let pos = match m.start_offset {
-            Some(o) if o >= 0.0 => o,
-            Some(o) => total + o,
-            None if m.end_list => 0.0,
-            None => total - LIVE_SYNC_COUNT * m.target_duration,
-        }
-        .max(0.0);
-        let mut acc = 0.0;
-        for (i, s) in m.segments.iter().enumerate() {
-            if pos < acc + s.duration - 1e-6 {
-                return i;
-            }
-            acc += s.duration;
-        }
-        m.segments.len().saturating_sub(1)
-    }
-
     fn apply_media(&mut self, i: usize, mut m: Media, started: Instant, now: Instant) {
         if !self.cfg.profile.low_latency() {
             m.low_latency = None;
@@ -530,6 +508,33 @@ impl Player {
             t.next_reload = started + Duration::from_secs_f64(m.target_duration / 2.0);
             return;
         }
+        if let Some(delta) = low_latency::delta(t, &m, now) {
+            let refetch = delta == Event::DeltaRefetch;
+            self.events.push(delta);
+            if refetch {
+                return;
+            }
+        }
+        t.full_next = false;
+        t.retried_503 = false;
+        t.loaded_at = Some(now);
+        let ll = m.low_latency.as_ref();
+        t.part_target = ll.and_then(|ll| ll.part_target);
+        t.skip_until = ll
+            .and_then(|ll| ll.server_control.as_ref())
+            .and_then(|s| s.can_skip_until);
+        // what a blocking reload asked for and the newest part, for the
+        // hold time, the overshoot and the advance lag (PLAYER.md §7)
+        let ends = queue::part_ends(&m, now, self.wall);
+        let advanced = block.is_some() && block != t.block;
+        self.marks = Some(ReloadMarks {
+            blocking: t.block.is_some(),
+            asked_end: t.block.and_then(|a| queue::asked_end(&m, &ends, a)),
+            newest_end: ends
+                .last()
+                .filter(|(_, pdt)| *pdt && advanced && !first_load)
+                .map(|(e, _)| *e),
+        });
         let went_back = matches!((last, t.highest_seen), (Some(l), Some(h)) if l < h);
         // a viewer that starts over on the stream plays LIVE_SYNC_COUNT
         // target durations behind its live edge again (PLAYER.md §1)
@@ -575,7 +580,7 @@ impl Player {
                     self.start_seq = Some(seq);
                 }
             } else if !m.segments.is_empty() {
-                let own = first + Self::start_index(&m) as u64;
+                let own = first + queue::start_index(&m) as u64;
                 let seq = match shared_start {
                     Some(s)
                         if s >= first
@@ -594,7 +599,10 @@ impl Player {
             }
         }
         if let Some(next) = t.next_seq {
-            t.more = queue::offer(t, &m, next, first_load, now, self.wall);
+            let offered = queue::offer(t, &m, &ends, next, first_load, now);
+            t.more = offered.more;
+            self.events
+                .extend((0..offered.done).map(|_| Event::SegmentByParts));
         }
         let t = &mut self.tracks[i];
         if let Some(l) = last {
@@ -615,7 +623,6 @@ impl Player {
         // an answer that did not get past what was asked for (a cache or
         // a server that ignores the directives) is polled at the classic
         // pace instead of asked again at once
-        let advanced = block.is_some() && block != t.block;
         t.block = block;
         t.next_reload = if advanced && !m.end_list {
             now
@@ -650,6 +657,7 @@ impl Player {
                     let seq = p.seq;
                     t.pending.pop_front();
                     t.finish_segment(seq);
+                    self.events.push(Event::SegmentByParts);
                 }
                 (q.duration, q.ended)
             }
@@ -719,6 +727,11 @@ impl Player {
                 let Some(t) = self.tracks.get_mut(i) else {
                     return;
                 };
+                let (event, dealt_with) = low_latency::refused_reload(t, &f, now);
+                self.events.extend(event);
+                if dealt_with {
+                    return;
+                }
                 let since = *t.fail_since.get_or_insert(now);
                 t.failures += 1;
                 if !retryable || now.saturating_duration_since(since) >= timeout {
@@ -777,21 +790,3 @@ impl Player {
 mod ll_tests;
 #[cfg(test)]
 mod tests;
-
-/// The delivery directives of the reload after a playlist with `ll` (whose
-/// last segment is `last`), when its server holds reloads: the part after
-/// the last listed (past a complete segment's last it is part 0 of the
-/// next, which the server works out), or the next segment when no parts
-/// are listed.
-fn next_block(
-    ll: &crate::native::ll_tags::LowLatency,
-    last: Option<u64>,
-) -> Option<(u64, Option<u64>)> {
-    if !ll.server_control.as_ref()?.can_block_reload {
-        return None;
-    }
-    match ll.last_part() {
-        Some((msn, part)) => Some((msn, Some(part + 1))),
-        None => Some((last? + 1, None)),
-    }
-}

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::track::{PartLoad, Pending, Track};
-use super::{MAX_PENDING, MAX_PENDING_URL_BYTES};
+use super::{LIVE_SYNC_COUNT, MAX_PENDING, MAX_PENDING_URL_BYTES};
 use crate::native::playlist::{Media, MediaPart};
 
 /// Maps the playlist's program date-times (ms since the Unix epoch) to the
@@ -31,6 +31,27 @@ impl WallClock {
 /// Where the parts of segment `msn` are in `parts` (listed in MSN order).
 fn parts_of(parts: &[MediaPart], msn: u64) -> std::ops::Range<usize> {
     parts.partition_point(|p| p.msn < msn)..parts.partition_point(|p| p.msn <= msn)
+}
+
+/// The live-edge start of a playlist: the segment holding the position
+/// `LIVE_SYNC_COUNT` target durations from the end (or `EXT-X-START`).
+pub(super) fn start_index(m: &Media) -> usize {
+    let total: f64 = m.segments.iter().map(|s| s.duration).sum();
+    let pos = match m.start_offset {
+        Some(o) if o >= 0.0 => o,
+        Some(o) => total + o,
+        None if m.end_list => 0.0,
+        None => total - LIVE_SYNC_COUNT * m.target_duration,
+    }
+    .max(0.0);
+    let mut acc = 0.0;
+    for (i, s) in m.segments.iter().enumerate() {
+        if pos < acc + s.duration - 1e-6 {
+            return i;
+        }
+        acc += s.duration;
+    }
+    m.segments.len().saturating_sub(1)
 }
 
 /// Where a low-latency viewer starts in `m`: `PART-HOLD-BACK` (3 part
@@ -109,27 +130,12 @@ fn part_timeline(m: &Media) -> Vec<Span> {
     out
 }
 
-/// Queues what playlist `m` (loaded at `now`) lists from segment `next` on
-/// that `t` has not queued: whole segments, or the parts of those whose
-/// parts are listed; and adds the parts and completion of segments queued
-/// part by part before. `first_load`: nothing is known of when the listed
-/// segments appeared. Returns whether the queue is full with more listed.
-pub(super) fn offer(
-    t: &mut Track,
-    m: &Media,
-    next: u64,
-    first_load: bool,
-    now: Instant,
-    wall: Option<WallClock>,
-) -> bool {
+/// When the media of each part of `m` (loaded at `now`) ended, and whether
+/// that is known from the program date-time: else it is when the part
+/// appeared, the newest part's end now.
+pub(super) fn part_ends(m: &Media, now: Instant, wall: Option<WallClock>) -> Vec<(Instant, bool)> {
     let first = m.media_sequence;
-    let have_until = t.pending.back().map(|p| p.seq).or(next.checked_sub(1));
-    let secs = |d: f64| Duration::from_secs_f64(d.max(0.0));
-    // appearance of whole segments: now for new ones; on a first load the
-    // last one appeared now and earlier ones a duration apart
     let total: f64 = m.segments.iter().map(|s| s.duration).sum();
-    // when each part's media ended: by the program date-time, else by
-    // when it appeared (the newest part's end now)
     let timeline = part_timeline(m);
     let edge = timeline.last().map_or(total, |t| t.end.max(total));
     let in_progress_pdt = m
@@ -143,17 +149,81 @@ pub(super) fn offer(
             _ => None,
         }
     };
+    m.parts
+        .iter()
+        .zip(&timeline)
+        .map(|(q, span)| match (pdt_of(q.msn), wall) {
+            (Some(pdt), Some(w)) => (
+                w.instant(pdt + (span.end_in_segment * 1000.0).round() as i64),
+                true,
+            ),
+            _ => {
+                let back = Duration::from_secs_f64((edge - span.end).max(0.0));
+                (now.checked_sub(back).unwrap_or(now), false)
+            }
+        })
+        .collect()
+}
+
+/// When the media a blocking reload asked for (`_HLS_msn`, `_HLS_part`)
+/// ended, by the program date-time of `m`, the playlist it was answered
+/// with: the part, part 0 of the next segment when the index is past the
+/// segment's last part, the segment's last part when no part was asked
+/// (`None` when its parts are not listed).
+pub(super) fn asked_end(
+    m: &Media,
+    ends: &[(Instant, bool)],
+    (msn, part): (u64, Option<u64>),
+) -> Option<Instant> {
+    let k = match part {
+        Some(p) => {
+            let find = |msn, index| {
+                m.parts
+                    .iter()
+                    .position(|q| q.msn == msn && q.index == index)
+            };
+            find(msn, p).or_else(|| find(msn + 1, 0))?
+        }
+        // a whole segment: its last part's end, when its parts are listed
+        None => parts_of(&m.parts, msn).last()?,
+    };
+    ends[k].1.then_some(ends[k].0)
+}
+
+/// Queues what playlist `m` (loaded at `now`) lists from segment `next` on
+/// that `t` has not queued: whole segments, or the parts of those whose
+/// parts are listed; and adds the parts and completion of segments queued
+/// part by part before. `first_load`: nothing is known of when the listed
+/// segments appeared.
+/// What [`offer`] did beyond queueing.
+pub(super) struct Offered {
+    /// The queue is full with more listed.
+    pub(super) more: bool,
+    /// Segments loaded by parts that the playlist says are complete now.
+    pub(super) done: usize,
+}
+
+pub(super) fn offer(
+    t: &mut Track,
+    m: &Media,
+    ends: &[(Instant, bool)],
+    next: u64,
+    first_load: bool,
+    now: Instant,
+) -> Offered {
+    let first = m.media_sequence;
+    let have_until = t.pending.back().map(|p| p.seq).or(next.checked_sub(1));
+    let secs = |d: f64| Duration::from_secs_f64(d.max(0.0));
+    // appearance of whole segments: now for new ones; on a first load the
+    // last one appeared now and earlier ones a duration apart
+    let total: f64 = m.segments.iter().map(|s| s.duration).sum();
     let load = |k: usize| -> PartLoad {
-        let (q, span) = (&m.parts[k], &timeline[k]);
-        let ended = match (pdt_of(q.msn), wall) {
-            (Some(pdt), Some(w)) => w.instant(pdt + (span.end_in_segment * 1000.0).round() as i64),
-            _ => now.checked_sub(secs(edge - span.end)).unwrap_or(now),
-        };
+        let q = &m.parts[k];
         PartLoad {
             index: q.index,
             url: q.url.clone(),
             duration: q.duration,
-            ended,
+            ended: ends[k].0,
         }
     };
     let mut url_bytes: usize = t
@@ -233,9 +303,11 @@ pub(super) fn offer(
         });
     }
     // segments loaded by parts that are complete now
+    let mut done = 0;
     while t.pending.front().is_some_and(Pending::done_by_parts) {
         let p = t.pending.pop_front().expect("front");
         t.finish_segment(p.seq);
+        done += 1;
     }
-    more
+    Offered { more, done }
 }

@@ -105,6 +105,16 @@ pub(super) struct Track {
     /// The server holds reloads (`CAN-BLOCK-RELOAD=YES`): the next reload
     /// asks for this MSN and part (`_HLS_msn`, `_HLS_part`).
     pub(super) block: Option<(u64, Option<u64>)>,
+    /// `PART-TARGET`, seconds, of a Low-Latency playlist.
+    pub(super) part_target: Option<f64>,
+    /// `CAN-SKIP-UNTIL`, seconds: the server gives delta updates.
+    pub(super) skip_until: Option<f64>,
+    /// When the playlist held was loaded.
+    pub(super) loaded_at: Option<Instant>,
+    /// The next load must be whole (a delta update left something out).
+    pub(super) full_next: bool,
+    /// A blocking reload answered 503 was retried once already.
+    pub(super) retried_503: bool,
 }
 
 impl Track {
@@ -128,20 +138,38 @@ impl Track {
             map_loaded: None,
             more: false,
             block: None,
+            part_target: None,
+            skip_until: None,
+            loaded_at: None,
+            full_next: false,
+            retried_503: false,
         }
     }
 
-    /// The URL of this track's next playlist load: with the delivery
-    /// directives of a blocking reload when the server holds them
-    /// (draft-pantos-hls-rfc8216bis §6.2.5.2; `_HLS_msn` before
-    /// `_HLS_part`, so that caches key on one form).
-    pub(super) fn reload_url(&self) -> Url {
+    /// The URL of this track's playlist load at `now`: with the delivery
+    /// directives of a blocking reload when the server holds them, and
+    /// `_HLS_skip=YES` when it gives delta updates and the playlist held is
+    /// younger than half the skip boundary (draft-pantos-hls-rfc8216bis
+    /// §6.2.5.1; `_HLS_msn`, `_HLS_part`, `_HLS_skip` in that order, so
+    /// that caches key on one form).
+    pub(super) fn reload_url(&self, now: Instant) -> Url {
         let mut url = self.url.clone();
-        if let Some((msn, part)) = self.block {
+        let skip = match (self.skip_until, self.loaded_at) {
+            (Some(until), Some(at)) if !self.full_next => {
+                now.saturating_duration_since(at).as_secs_f64() < until / 2.0
+            }
+            _ => false,
+        };
+        if self.block.is_some() || skip {
             let mut q = url.query_pairs_mut();
-            q.append_pair("_HLS_msn", &msn.to_string());
-            if let Some(p) = part {
-                q.append_pair("_HLS_part", &p.to_string());
+            if let Some((msn, part)) = self.block {
+                q.append_pair("_HLS_msn", &msn.to_string());
+                if let Some(p) = part {
+                    q.append_pair("_HLS_part", &p.to_string());
+                }
+            }
+            if skip {
+                q.append_pair("_HLS_skip", "YES");
             }
         }
         url
