@@ -561,7 +561,7 @@ fn deliver(
         player.on_failure(req, f, now);
         return;
     }
-    match player.on_playlist(req, final_url, &resp.body, started, now) {
+    match player.on_playlist_aged(req, final_url, &resp.body, resp.age, started, now) {
         Ok(kind) => {
             record(shared, kind, &resp, None, final_url);
             if let Some(marks) = player.take_reload_marks() {

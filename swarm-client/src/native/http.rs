@@ -233,6 +233,8 @@ pub struct ClientConfig {
 pub struct Response {
     pub status: u16,
     pub location: Option<String>,
+    /// The `Age` header: how long a cache held the response.
+    pub age: Option<Duration>,
     /// When a new connection was opened for this request: how long it took.
     pub connect: Option<Duration>,
     /// When the request was issued (before any connect).
@@ -526,6 +528,12 @@ impl Client {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let age = resp
+            .headers()
+            .get(http::header::AGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let mut body = resp.into_body();
         let mut kept = Vec::new();
         let mut body_bytes = 0u64;
@@ -607,6 +615,7 @@ impl Client {
         Ok(Response {
             status,
             location,
+            age,
             connect,
             started,
             ttfb: first_byte - sent,

@@ -155,7 +155,13 @@ pub struct Media {
     /// The `EXT-X-MAP` in force after the last segment (that of the
     /// segment being written).
     pub map_at_end: Option<Url>,
+    /// `EXT-X-RENDITION-REPORT`s: another rendition's playlist and its
+    /// last segment and part, when given (at most [`MAX_REPORTS`]).
+    pub reports: Vec<(Url, Option<u64>, Option<u64>)>,
 }
+
+/// Rendition reports one playlist keeps at most.
+pub const MAX_REPORTS: usize = 16;
 
 impl Media {
     /// The media sequence number of the last segment, if any.
@@ -353,10 +359,17 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                 .checked_add(low_latency.skip.as_ref().map_or(0, |k| k.skipped_segments))
                 .filter(|s| *s <= MAX_SEQUENCE)
                 .ok_or(PlaylistError::BadSequence)?;
+            let reports = low_latency
+                .rendition_reports
+                .iter()
+                .take(MAX_REPORTS)
+                .map(|r| Ok((join(base, &r.uri)?, r.last_msn, r.last_part)))
+                .collect::<Result<Vec<_>, _>>()?;
             let low_latency = (low_latency != LowLatency::default()).then_some(low_latency);
             Ok(Playlist::Media(Media {
                 low_latency,
                 parts,
+                reports,
                 map_at_end: map,
                 target_duration: p.target_duration as f64,
                 media_sequence,

@@ -10,7 +10,12 @@
 //! - `/master.m3u8`, `/v/<name>/stream.m3u8`, `/v/<name>/seg<N>.ts` — variants;
 //! - `/vod/stream.m3u8` — three segments and `EXT-X-ENDLIST`;
 //! - `/redirect/stream.m3u8` → 302 to `/live/stream.m3u8`; `/loop.m3u8` → 302 to itself;
-//! - `/bad/<garbage|notd|negdur|huge|nonutf8>.m3u8` — malformed playlists.
+//! - `/bad/<garbage|notd|negdur|huge|nonutf8>.m3u8` — malformed playlists;
+//! - `/ll/stream.m3u8`, `/ll/master.m3u8`, `/ll/v/<name>/stream.m3u8` — a
+//!   Low-Latency HLS stream (1 s segments of four 0.25 s parts, blocking
+//!   reloads held until the part exists, delta updates, rendition reports),
+//!   with knobs for its rules: refuse blocking reloads, give a short delta,
+//!   serve the plain playlist as a cache would, with an `Age`.
 
 #![allow(dead_code)]
 
@@ -35,6 +40,8 @@ pub struct Entry {
     /// Seconds since the server started.
     pub at: f64,
     pub path: String,
+    /// The query string (empty when none).
+    pub query: String,
     /// Connection number (1, 2, …).
     pub conn: u64,
     pub status: u16,
@@ -58,7 +65,24 @@ pub struct Knobs {
     pub throttle: BTreeMap<String, u64>,
     /// Answer with `Connection: close`.
     pub close: bool,
+    /// LL: the next blocking reloads are answered with these statuses.
+    pub ll_refuse: Vec<u16>,
+    /// LL: delta updates skip one segment more than the window holds (the
+    /// viewer must load the whole playlist).
+    pub ll_short_delta: bool,
+    /// LL: plain playlist loads are answered as a cache would, this many
+    /// seconds old, with an `Age` header.
+    pub ll_age: Option<u64>,
 }
+
+/// The LL stream: parts of 0.25 s, four a segment, a window of 12
+/// segments, delta updates past 6 s.
+pub const LL_PART_SEC: f64 = 0.25;
+pub const LL_PARTS: u64 = 4;
+const LL_LIST: u64 = 12;
+/// Parts out when the server starts: the stream ran 20 s before, so that
+/// its window is full, and full as it was a few seconds ago.
+pub const LL_PARTS_AT_START: u64 = (LL_LIST + 8) * LL_PARTS;
 
 /// The stream's shape.
 #[derive(Clone, Debug)]
@@ -172,7 +196,12 @@ impl HlsServer {
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let i = Arc::clone(&i);
-                        async move { Ok::<_, Infallible>(i.answer(req, conn)) }
+                        async move {
+                            if let Some(d) = i.ll_hold(&req) {
+                                tokio::time::sleep(d).await;
+                            }
+                            Ok::<_, Infallible>(i.answer(req, conn))
+                        }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
                     match tls {
@@ -264,6 +293,7 @@ impl Inner {
 
     fn answer(self: &Arc<Self>, req: Request<Incoming>, conn: u64) -> Response<Body> {
         let path = req.uri().path().to_owned();
+        let query = req.uri().query().unwrap_or("").to_owned();
         let header = |name: &str| {
             req.headers()
                 .get(name)
@@ -279,11 +309,17 @@ impl Inner {
             u64,
             Option<String>,
             Pacing,
-        ) = self.route(&path, &knobs);
+        ) = match path.strip_prefix("/ll/") {
+            Some(rest) => self.ll_route(rest, &query),
+            None => self.route(&path, &knobs),
+        };
+        let aged = path.starts_with("/ll/") && !query.contains("_HLS_msn");
+        let age = knobs.ll_age.filter(|_| aged && path.ends_with(".m3u8"));
         let at = self.start.elapsed().as_secs_f64();
         self.state.lock().unwrap().log.push(Entry {
             at,
             path: path.clone(),
+            query,
             conn,
             status,
             bytes: len,
@@ -296,6 +332,9 @@ impl Inner {
         }
         if knobs.close {
             b = b.header("connection", "close");
+        }
+        if let Some(a) = age {
+            b = b.header("age", a.to_string());
         }
         b = b.header("content-length", len.to_string());
         let body = match (body, pacing) {
@@ -417,6 +456,180 @@ impl Inner {
                     return (200, None, bytes, None, pacing);
                 }
                 not_found()
+            }
+        }
+    }
+}
+
+/// The delivery directives of a request: `_HLS_msn`, `_HLS_part`, and
+/// whether it asks for a delta (`_HLS_skip`).
+fn directives(query: &str) -> (Option<u64>, Option<u64>, bool) {
+    let mut out = (None, None, false);
+    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        match k {
+            "_HLS_msn" => out.0 = v.parse().ok(),
+            "_HLS_part" => out.1 = v.parse().ok(),
+            "_HLS_skip" => out.2 = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Inner {
+    /// Parts complete `ago` seconds before now.
+    fn ll_parts_done(&self, ago: f64) -> u64 {
+        let t = self.start.elapsed().as_secs_f64() - ago;
+        ((t / LL_PART_SEC).floor() as i64 + LL_PARTS_AT_START as i64).max(0) as u64
+    }
+
+    /// How long a blocking reload waits for its part (none past the
+    /// server's limit: it is refused).
+    fn ll_hold(&self, req: &Request<Incoming>) -> Option<Duration> {
+        if !req.uri().path().starts_with("/ll/") {
+            return None;
+        }
+        let (Some(msn), part, _) = directives(req.uri().query().unwrap_or("")) else {
+            return None;
+        };
+        if !self.state.lock().unwrap().knobs.ll_refuse.is_empty() {
+            return None;
+        }
+        let needed = msn * LL_PARTS + part.unwrap_or(LL_PARTS - 1) + 1;
+        let done = self.ll_parts_done(0.0);
+        if msn > done / LL_PARTS + 2 || needed <= done {
+            return None;
+        }
+        let at = (needed - LL_PARTS_AT_START) as f64 * LL_PART_SEC;
+        Some(Duration::from_secs_f64(
+            (at - self.start.elapsed().as_secs_f64()).clamp(0.0, 3.0) + 0.002,
+        ))
+    }
+
+    /// A media playlist of the LL stream as it was `ago` seconds before
+    /// now; with `reports`, a rendition report of each of these playlists
+    /// (relative URIs).
+    fn ll_playlist(&self, ago: f64, skip: bool, short: bool, reports: &[String]) -> String {
+        let done = self.ll_parts_done(ago);
+        let (complete, in_parts) = (done / LL_PARTS, done % LL_PARTS);
+        let first = complete - LL_LIST;
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.750,CAN-SKIP-UNTIL=6.0\n\
+             #EXT-X-PART-INF:PART-TARGET=0.250\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n"
+        );
+        // a delta leaves out what is older than 6 s; a short one a
+        // segment more than the window holds
+        let skipped = match (skip, short) {
+            (true, true) => LL_LIST + 1,
+            (true, false) => LL_LIST - 6,
+            _ => 0,
+        };
+        if skipped > 0 {
+            s += &format!("#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}\n");
+        }
+        let parts = |s: &mut String, msn: u64, n: u64| {
+            for p in 0..n {
+                let ind = if p == 0 { ",INDEPENDENT=YES" } else { "" };
+                *s += &format!("#EXT-X-PART:DURATION=0.25000,URI=\"seg{msn}.{p}.m4s\"{ind}\n");
+            }
+        };
+        for msn in (first + skipped).min(complete)..complete {
+            if msn + 2 >= complete {
+                parts(&mut s, msn, LL_PARTS);
+            }
+            s += &format!("#EXTINF:1.00000,\nseg{msn}.m4s\n");
+        }
+        parts(&mut s, complete, in_parts);
+        s += &format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"seg{complete}.{in_parts}.m4s\"\n");
+        let last = done - 1;
+        for uri in reports {
+            s += &format!(
+                "#EXT-X-RENDITION-REPORT:URI=\"{uri}\",LAST-MSN={},LAST-PART={}\n",
+                last / LL_PARTS,
+                last % LL_PARTS
+            );
+        }
+        s
+    }
+
+    /// The LL stream's answer to `rest` (the path after `/ll/`).
+    fn ll_route(
+        &self,
+        rest: &str,
+        query: &str,
+    ) -> (u16, Option<String>, u64, Option<String>, Pacing) {
+        let text = |status: u16, s: String| {
+            let n = s.len() as u64;
+            (status, Some(s), n, None, Pacing::None)
+        };
+        let (msn, _, skip) = directives(query);
+        let k = {
+            let mut st = self.state.lock().unwrap();
+            if msn.is_some() && !st.knobs.ll_refuse.is_empty() {
+                let status = st.knobs.ll_refuse.remove(0);
+                return text(status, "refused\n".into());
+            }
+            st.knobs.clone()
+        };
+        let names: Vec<&str> = self.shape.variants.iter().map(|v| v.0.as_str()).collect();
+        let (variant, file) = match rest.strip_prefix("v/").and_then(|r| r.split_once('/')) {
+            Some((name, file)) if names.contains(&name) => (Some(name), file),
+            Some(_) => return text(404, "not found\n".into()),
+            None => (None, rest),
+        };
+        let bandwidth = variant
+            .and_then(|n| self.shape.variants.iter().find(|v| v.0 == n))
+            .map_or(400_000, |v| v.1);
+        match file {
+            "master.m3u8" if variant.is_none() => {
+                let mut s = "#EXTM3U\n".to_owned();
+                for (name, bw) in &self.shape.variants {
+                    s += &format!("#EXT-X-STREAM-INF:BANDWIDTH={bw}\nv/{name}/stream.m3u8\n");
+                }
+                text(200, s)
+            }
+            "stream.m3u8" => {
+                if msn.is_some_and(|m| m > self.ll_parts_done(0.0) / LL_PARTS + 2) {
+                    return text(400, "too far ahead\n".into());
+                }
+                let ago = if msn.is_none() {
+                    k.ll_age.unwrap_or(0) as f64
+                } else {
+                    0.0
+                };
+                let reports: Vec<String> = match variant {
+                    Some(me) => names
+                        .iter()
+                        .filter(|n| **n != me)
+                        .map(|n| format!("../{n}/stream.m3u8"))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                text(200, self.ll_playlist(ago, skip, k.ll_short_delta, &reports))
+            }
+            "init.mp4" => (200, None, 800, None, Pacing::None),
+            _ => {
+                let name = file.strip_suffix(".m4s").unwrap_or("");
+                let Some(name) = name.strip_prefix("seg") else {
+                    return text(404, "not found\n".into());
+                };
+                let done = self.ll_parts_done(0.0);
+                let (seq, part) = match name.split_once('.') {
+                    Some((m, p)) => (m.parse::<u64>().ok(), p.parse::<u64>().ok()),
+                    None => (name.parse::<u64>().ok(), Some(LL_PARTS - 1)),
+                };
+                let (Some(seq), Some(part)) = (seq, part) else {
+                    return text(404, "not found\n".into());
+                };
+                if seq * LL_PARTS + part >= done {
+                    return text(404, "not yet\n".into());
+                }
+                let is_part = name.contains('.');
+                let secs = if is_part { LL_PART_SEC } else { 1.0 };
+                let bytes = (bandwidth as f64 * secs / 8.0) as u64;
+                (200, None, bytes, None, Pacing::None)
             }
         }
     }

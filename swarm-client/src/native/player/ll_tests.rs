@@ -363,3 +363,75 @@ fn reload_marks_give_the_asked_and_newest_parts_ends() {
     assert_eq!(m.newest_end, Some(at(t0, 0.4)));
     assert_eq!(p.take_reload_marks(), None);
 }
+
+/// Tune-in (Appendix C): a first playlist a cache held for a second (two
+/// part targets) is not played from; the viewer blocks at once for the
+/// part current now — two parts past the next — and starts from that.
+#[test]
+fn an_aged_first_playlist_is_tuned_in_past_by_its_age() {
+    let t0 = Instant::now();
+    let mut p = Player::new(cfg(VariantMode::First), t0);
+    let r = get(p.next(t0));
+    let u = r.url.clone();
+    let age = Some(Duration::from_secs(1));
+    p.on_playlist_aged(&r, &u, &ll_parts(100, 4, 2, 1, 0), age, t0, t0)
+        .unwrap();
+    let r = get(p.next(t0));
+    assert_eq!(r.kind, Kind::Playlist);
+    assert_eq!(r.url.query(), Some("_HLS_msn=104&_HLS_part=3"));
+    // the answer, held until 104.3 was out, is played from, and no second
+    // tune-in follows
+    p.on_playlist_aged(&r, &u, &ll_parts(100, 4, 2, 4, 0), age, t0, at(t0, 0.1))
+        .unwrap();
+    let (names, r) = load_until_reload(&mut p, at(t0, 0.1));
+    assert_eq!(
+        names,
+        [
+            "init.mp4",
+            "seg104.0.m4s",
+            "seg104.1.m4s",
+            "seg104.2.m4s",
+            "seg104.3.m4s"
+        ]
+    );
+    assert_eq!(
+        r.url.query(),
+        Some("_HLS_msn=104&_HLS_part=4&_HLS_skip=YES")
+    );
+    // a fresh first playlist (no Age, or younger than a part) is played
+    let (mut p, _) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 1, 0), t0);
+    assert_eq!(get(p.next(t0)).kind, Kind::Init);
+}
+
+/// An ABR switch blocks on the new rendition at the last segment and part
+/// its rendition report in the old one's playlist gave (PLAYER.md §6).
+#[test]
+fn an_abr_switch_blocks_where_the_rendition_report_says() {
+    let t0 = Instant::now();
+    let master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=300000\nv/lo/stream.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=1000000\nv/hi/stream.m3u8\n";
+    let (mut p, _) = loaded(cfg(VariantMode::Abr), master, t0);
+    let r = get(p.next(t0));
+    assert_eq!(r.url.path(), "/live/v/lo/stream.m3u8");
+    let mut body = ll_parts(100, 4, 2, 1, 0);
+    body.extend_from_slice(
+        b"#EXT-X-RENDITION-REPORT:URI=\"../hi/stream.m3u8\",LAST-MSN=104,LAST-PART=0\n",
+    );
+    p.on_playlist(&r, &r.url.clone(), &body, t0, t0).unwrap();
+    // fast parts: 200 kB in 10 ms each
+    let mut now = t0;
+    let switched = loop {
+        let r = get(p.next(now));
+        assert_ne!(r.kind, Kind::Playlist, "no switch before the reload");
+        p.on_segment_done(&r, 200_000, now, now + Duration::from_millis(10));
+        now += Duration::from_millis(10);
+        if ll_events(&mut p)
+            .iter()
+            .any(|e| matches!(e, Event::Switch { up: true, .. }))
+        {
+            break get(p.next(now));
+        }
+    };
+    assert_eq!(switched.url.path(), "/live/v/hi/stream.m3u8");
+    assert_eq!(switched.url.query(), Some("_HLS_msn=104&_HLS_part=0"));
+}

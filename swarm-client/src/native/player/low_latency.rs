@@ -112,3 +112,43 @@ pub(super) fn delta(t: &mut Track, m: &Media, now: Instant) -> Option<Event> {
     }
     Some(Event::DeltaUpdate)
 }
+
+/// Tune-in (draft-pantos-hls-rfc8216bis Appendix C): the first load of
+/// track `t`, playlist `m` — whose blocking reload would ask for `next` —
+/// came from a cache that held it for `age`, at least a part target. It
+/// is not played from: the viewer asks at once for the part current now,
+/// `age / PART-TARGET` parts past `next` (at most two segments, the most a
+/// server is bound to wait for), and starts from that answer. Looked at
+/// once per track; returns whether the playlist is set aside.
+pub(super) fn tune_in(
+    t: &mut Track,
+    m: &Media,
+    next: Option<(u64, Option<u64>)>,
+    age: Option<Duration>,
+    now: Instant,
+) -> bool {
+    if std::mem::replace(&mut t.tuned_in, true) {
+        return false;
+    }
+    let (Some(age), Some((msn, Some(part)))) = (age, next) else {
+        return false;
+    };
+    let Some(target) = m.low_latency.as_ref().and_then(|ll| ll.part_target) else {
+        return false;
+    };
+    if age.as_secs_f64() < target {
+        return false;
+    }
+    // parts a segment has: those of the last complete one, else by the
+    // target durations
+    let per = m
+        .last_sequence()
+        .map(|l| m.parts.iter().filter(|p| p.msn == l).count() as u64)
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| (m.target_duration / target).round().max(1.0) as u64);
+    let ahead = ((age.as_secs_f64() / target) as u64).min(2 * per);
+    let g = msn.saturating_mul(per).saturating_add(part + ahead);
+    t.block = Some((g / per, Some(g % per)));
+    t.next_reload = now;
+    true
+}

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+mod io;
 mod low_latency;
 mod queue;
 mod track;
 
+pub use self::io::{Event, Next, Request, Target};
 use self::low_latency::next_block;
 pub use self::low_latency::{PlayerProfile, ReloadMarks};
 pub use self::queue::WallClock;
@@ -50,85 +52,6 @@ pub const MAX_PENDING_URL_BYTES: usize = 64 * 1024;
 /// `timeout`. Past that, however the bytes trickle in, it is a timeout.
 pub const SEGMENT_DEADLINE_FACTOR: f64 = 4.0;
 
-/// Which playlist a request belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The URL the viewer was given (master or media: not known yet).
-    Root,
-    Track(usize),
-}
-
-/// A GET the player wants.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Request {
-    pub url: Url,
-    /// `Playlist` for the first request too; the answer tells if it was a master.
-    pub kind: Kind,
-    pub target: Target,
-    /// The media sequence number of a segment (of a part's segment).
-    pub seq: Option<u64>,
-    /// The index of a part within its segment.
-    pub part: Option<u64>,
-    /// The segment's `EXTINF` (a part's duration), seconds.
-    pub duration: Option<f64>,
-}
-
-impl Request {
-    /// How long this request may take in all, given the swarm's `timeout`
-    /// ([`SEGMENT_DEADLINE_FACTOR`]).
-    pub fn deadline(&self, timeout: Duration) -> Duration {
-        match self.duration {
-            Some(d) if matches!(self.kind, Kind::Segment | Kind::Part) => {
-                timeout.max(Duration::from_secs_f64(d * SEGMENT_DEADLINE_FACTOR))
-            }
-            _ => timeout,
-        }
-    }
-}
-
-/// What to do next.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Next {
-    Get(Request),
-    WaitUntil(Instant),
-    /// A VOD playlist played to its end.
-    Done,
-    /// The playlist was unreachable for `timeout`: a viewer failure; the
-    /// swarm restarts the viewer.
-    Failed,
-}
-
-/// What happened, for the figures.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    Buffer(BufferEvent),
-    /// A listed segment answered 404/410 and was skipped.
-    SegmentGone,
-    /// A segment failed `segMaxRetry` times and was skipped.
-    SegmentFailed,
-    /// The window moved past segments this viewer had not loaded.
-    SegmentsSkipped(u64),
-    /// The media sequence went back or jumped far ahead: started again at the live edge.
-    SequenceReset,
-    Switch {
-        up: bool,
-        bandwidth: u64,
-    },
-    /// A segment was loaded to its end part by part.
-    SegmentByParts,
-    /// A delta update (`_HLS_skip`) was merged.
-    DeltaUpdate,
-    /// A delta update left out segments not queued: the whole playlist is
-    /// loaded at once instead.
-    DeltaRefetch,
-    /// A blocking reload was answered with this status (503: the server
-    /// could not hold it; 400: it asked beyond the server's limits).
-    BlockedReloadRefused(u16),
-    /// The master playlist listed more playlists than [`MAX_TRACKS`]:
-    /// these many were left out.
-    VariantsNotFollowed(u64),
-}
-
 /// How the player is set up.
 #[derive(Clone, Debug)]
 pub struct PlayerConfig {
@@ -160,6 +83,8 @@ pub struct Player {
     wall: Option<WallClock>,
     /// What the last media playlist loaded tells of the server's promptness.
     marks: Option<ReloadMarks>,
+    /// The `Age` of the playlist response being handled.
+    age: Option<Duration>,
 }
 
 impl Player {
@@ -181,6 +106,7 @@ impl Player {
             events: Vec::new(),
             wall: None,
             marks: None,
+            age: None,
         }
     }
 
@@ -380,6 +306,21 @@ impl Player {
         started: Instant,
         now: Instant,
     ) -> Result<Kind, PlaylistError> {
+        self.on_playlist_aged(req, final_url, body, None, started, now)
+    }
+
+    /// [`Player::on_playlist`] of a response that came with an `Age`
+    /// header (a cache held it that long).
+    pub fn on_playlist_aged(
+        &mut self,
+        req: &Request,
+        final_url: &Url,
+        body: &[u8],
+        age: Option<Duration>,
+        started: Instant,
+        now: Instant,
+    ) -> Result<Kind, PlaylistError> {
+        self.age = age;
         let parsed = match playlist::parse(final_url, body) {
             Ok(p) => p,
             Err(e) => {
@@ -515,6 +456,10 @@ impl Player {
                 return;
             }
         }
+        if first_load && low_latency::tune_in(t, &m, block, self.age.take(), now) {
+            return;
+        }
+        t.reports = std::mem::take(&mut m.reports);
         t.full_next = false;
         t.retried_503 = false;
         t.loaded_at = Some(now);
@@ -692,12 +637,7 @@ impl Player {
                     bandwidth: bws[next],
                 });
                 self.current = next;
-                let t = &mut self.tracks[0];
-                t.url = self.ladder[next].0.clone();
-                t.pending.clear();
-                t.highest_seen = None;
-                t.retry_at = None;
-                t.next_reload = now;
+                self.tracks[0].switch_to(self.ladder[next].0.clone(), now);
             }
         }
     }

@@ -115,6 +115,11 @@ pub(super) struct Track {
     pub(super) full_next: bool,
     /// A blocking reload answered 503 was retried once already.
     pub(super) retried_503: bool,
+    /// The first load was looked at for its `Age` (Appendix C tune-in).
+    pub(super) tuned_in: bool,
+    /// The rendition reports of the last playlist: another rendition's
+    /// URL and its last segment and part.
+    pub(super) reports: Vec<(Url, Option<u64>, Option<u64>)>,
 }
 
 impl Track {
@@ -143,6 +148,8 @@ impl Track {
             loaded_at: None,
             full_next: false,
             retried_503: false,
+            tuned_in: false,
+            reports: Vec::new(),
         }
     }
 
@@ -173,6 +180,24 @@ impl Track {
             }
         }
         url
+    }
+
+    /// An ABR switch to the playlist at `url`, at `now`: what was queued
+    /// is dropped (the position kept), and the first load of the new
+    /// playlist blocks at the last segment and part its rendition report
+    /// gave, when the last playlist had one (PLAYER.md §6).
+    pub(super) fn switch_to(&mut self, url: Url, now: Instant) {
+        self.block = self
+            .reports
+            .iter()
+            .find(|r| r.0 == url)
+            .and_then(|r| Some((r.1?, r.2)));
+        self.url = url;
+        self.pending.clear();
+        self.highest_seen = None;
+        self.retry_at = None;
+        self.loaded_at = None;
+        self.next_reload = now;
     }
 
     /// Segment `seq` is loaded: the next is wanted, from its start.
