@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::native::cmcd::CmcdMode;
 pub use crate::native::player::{PlayerProfile, VariantMode};
 
 /// A swarm of simulated HLS viewers: native players (async tasks) or `ffmpeg`
@@ -36,6 +37,16 @@ pub struct Config {
     /// segments). Plain HLS plays the same with either.
     #[serde(default)]
     pub player: PlayerProfile,
+    /// Common Media Client Data (CTA-5004) with each request of a native
+    /// viewer: `off`, `headers` (`CMCD-Object`, `-Request`, `-Session`,
+    /// `-Status`) or `query` (one `CMCD=` argument — it changes cache keys
+    /// unless the CDN strips it). Each viewer's session id (`sid`) is in its
+    /// results, to join CDN and origin logs to them.
+    #[serde(default)]
+    pub cmcd: CmcdMode,
+    /// The CMCD content id (`cid`); none: the stream URL's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmcd_content_id: Option<ContentId>,
     /// Reconnect inside FFmpeg on network errors.
     pub reconnect: bool,
     /// Longest reconnect delay in seconds.
@@ -142,6 +153,17 @@ pub const LINK_RATE_BOUNDS: (u64, u64) = (16_000, 10_000_000_000);
 /// The longest round-trip time.
 pub const MAX_RTT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// CMCD is sent by native viewers only.
+pub fn check_cmcd(c: &Config) -> Vec<(String, String)> {
+    if c.engine != Engine::Native && (c.cmcd != CmcdMode::Off || c.cmcd_content_id.is_some()) {
+        return vec![(
+            "cmcd".into(),
+            "CMCD is sent by native viewers; use engine = \"native\" (or --engine native), or cmcd = \"off\"".into(),
+        )];
+    }
+    Vec::new()
+}
+
 /// The rules of `networks` the schema cannot say: shares add up to 1,
 /// rates and delays within bounds, the native engine.
 pub fn check_networks(c: &Config) -> Vec<(String, String)> {
@@ -208,6 +230,14 @@ pub fn default_user_agent() -> UserAgent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct UserAgent(#[schemars(regex(pattern = r"^[!-~][ -~]{0,199}$"))] pub String);
+
+/// A CMCD content id: 1–64 characters, no control characters, quotes or
+/// backslashes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ContentId(
+    #[schemars(regex(pattern = r#"^[^"\\\u0000-\u001f\u007f]{1,64}$"#))] pub String,
+);
 
 /// A header value: printable, no CR or LF, at most 1024 characters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -59,6 +59,10 @@ impl LocalSite {
 }
 
 /// The CORS header of every location that answers with content.
+/// The CMCD at the end of each access-log line: the four headers, then
+/// the `CMCD` query argument (as sent, URL-encoded).
+const CMCD_LOG: &str = " \"$http_cmcd_session\" \"$http_cmcd_object\" \"$http_cmcd_request\" \"$http_cmcd_status\" \"$arg_cmcd\"";
+
 const CORS: &str = "            add_header Access-Control-Allow-Origin \"*\" always;";
 
 /// The user the full flavour runs its workers as.
@@ -225,8 +229,10 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
         out!(" levels=1:2 keys_zone=ll:16m max_size=512m inactive=1m use_temp_path=off;");
         out!();
     }
-    out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time';");
-    out!("    log_format hls_perf '$time_iso8601 $status $request_time $body_bytes_sent $uri';");
+    // each line ends in the request's CMCD (CTA-5004; "-" when none), so
+    // that a swarm's results join to the log by session id
+    out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time{CMCD_LOG}';");
+    out!("    log_format hls_perf '$time_iso8601 $status $request_time $body_bytes_sent $uri{CMCD_LOG}';");
     out!();
 
     // One access_log line (or `off`) for a log file, with buffering from config.

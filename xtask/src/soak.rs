@@ -121,12 +121,14 @@ pub fn logged_body_bytes(dir: &Path) -> Result<(u64, usize)> {
         let text = std::fs::read_to_string(e.path())?;
         for line in text.lines() {
             let f: Vec<&str> = line.split(' ').collect();
-            // timing: addr [time zone] "GET /x HTTP/1.1" status bytes request_time
-            // hls_perf: iso_time status request_time bytes uri
-            let n = if line.contains('"') {
-                f.get(f.len().saturating_sub(2))
+            // timing: addr [time zone] "GET /x HTTP/1.1" status bytes request_time "cmcd"…
+            // hls_perf: iso_time status request_time bytes uri "cmcd"…
+            let n = if f.get(1).is_some_and(|w| w.starts_with('[')) {
+                line.split('"')
+                    .nth(2)
+                    .and_then(|rest| rest.split_whitespace().nth(1))
             } else {
-                f.get(3)
+                f.get(3).copied()
             };
             bytes += n
                 .and_then(|n| n.parse::<u64>().ok())

@@ -99,6 +99,21 @@ impl Swarm {
             checkpoint: Default::default(),
             told_variants: Default::default(),
             finished: Default::default(),
+            cmcd: c.cmcd,
+            content_id: c
+                .cmcd_content_id
+                .as_ref()
+                // the URL's path, cut to the 64 characters CTA-5004 allows
+                .map_or_else(
+                    || {
+                        self.url
+                            .path()
+                            .chars()
+                            .take(crate::native::cmcd::MAX_CONTENT_ID)
+                            .collect()
+                    },
+                    |id| id.0.clone(),
+                ),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let classes: Vec<(Arc<str>, crate::native::http::Link)> = c
@@ -196,6 +211,10 @@ impl super::run_loop::Engine for Native<'_> {
             user_agent: user_agent(&self.config, id),
             seed: self.seeds[i],
             network: self.network(i).map(|k| self.classes[k].clone()),
+            // its own stream of random numbers, apart from the player's
+            sid: crate::native::cmcd::session_id(&mut fastrand::Rng::with_seed(
+                self.seeds[i] ^ 0x5151_d5e5_c3c3_0001,
+            )),
         };
         self.handles[i] = Some(self.workers[i % self.workers.len()].spawn(viewer::run(
             spec,

@@ -13,6 +13,7 @@ use url::Url;
 use super::metrics::{DirectionLabel, KindLabel, Metrics, NetworkLabel, ReasonLabel, StatusLabel};
 use super::VIEWER_BACKOFF;
 use crate::native::buffer::{BufferEvent, Qoe};
+use crate::native::cmcd::CmcdMode;
 use crate::native::failure::Failure;
 use crate::native::http::{Client, ClientConfig, Link, Response, MAX_REDIRECTS};
 use crate::native::player::{Event, Next, Player, PlayerConfig, ReloadMarks, Request, MAX_TRACKS};
@@ -38,6 +39,9 @@ pub struct Shared {
     pub told_variants: AtomicBool,
     /// Viewers that played their stream to its end (a VOD) and stopped.
     pub finished: AtomicU64,
+    /// How viewers send CMCD, and the content id (`cid`) they send.
+    pub cmcd: CmcdMode,
+    pub content_id: String,
 }
 
 /// What the swarm reads of a viewer while it runs.
@@ -90,6 +94,8 @@ pub struct ViewerSpec {
     pub seed: u64,
     /// Its network class (name and link), when the config has classes.
     pub network: Option<(Arc<str>, Link)>,
+    /// Its CMCD session id, stable for its life.
+    pub sid: String,
 }
 
 enum End {
@@ -164,6 +170,7 @@ pub async fn run(
         f: ViewerFigures {
             id: spec.id,
             network: spec.network.as_ref().map(|(name, _)| name.to_string()),
+            sid: (shared.cmcd != CmcdMode::Off).then(|| spec.sid.clone()),
             ..Default::default()
         },
         n: NativeFigures::default(),
@@ -302,8 +309,9 @@ async fn play(
                 }
             }
             Next::Get(req) => {
+                let query = cmcd(&mut client, &mut player, &req, spec, shared);
                 let done = tokio::select! {
-                    r = fetch(&mut client, &req, shared, fig) => Some(r),
+                    r = fetch(&mut client, &req, query.as_deref(), shared, fig) => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
                 };
                 count_wire(&client, fig);
@@ -358,11 +366,34 @@ fn publish(player: &Player, shared: &Shared, slot: &Slot, began: Instant) {
     slot.dry_at.store(ns, Ordering::Relaxed);
 }
 
+/// Sets the CMCD of `req` (PLAYER.md §8) on `client` as headers, or
+/// returns it as the `CMCD` query argument's value.
+fn cmcd(
+    client: &mut Client,
+    player: &mut Player,
+    req: &Request,
+    spec: &ViewerSpec,
+    shared: &Shared,
+) -> Option<String> {
+    if shared.cmcd == CmcdMode::Off {
+        return None;
+    }
+    let mut c = player.cmcd(req, Instant::now());
+    c.sid.clone_from(&spec.sid);
+    c.cid.clone_from(&shared.content_id);
+    if shared.cmcd == CmcdMode::Query {
+        return Some(c.query_value());
+    }
+    client.set_extra_headers(&c.headers());
+    None
+}
+
 /// GETs `req` (following redirects); records each response's timing.
 /// Returns the last response, the URL it came from, and when the request began.
 async fn fetch(
     client: &mut Client,
     req: &Request,
+    cmcd_query: Option<&str>,
     shared: &Shared,
     fig: &mut Figures,
 ) -> (Result<(Response, Url), Failure>, Instant) {
@@ -375,6 +406,9 @@ async fn fetch(
     // one deadline for the request and the redirects it leads to
     let deadline = req.deadline(shared.client.timeout);
     let mut url = req.url.clone();
+    if let Some(q) = cmcd_query {
+        url.query_pairs_mut().append_pair("CMCD", q);
+    }
     let m = &shared.metrics;
     for hop in 0..=MAX_REDIRECTS {
         let body = &mut fig.n.counts.body_bytes;

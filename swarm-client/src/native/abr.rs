@@ -70,6 +70,11 @@ impl Estimator {
         self.slow.sample(secs, bps);
     }
 
+    /// Whether a download was sampled.
+    pub fn sampled(&self) -> bool {
+        self.fast.total_weight > 0.0
+    }
+
     /// The estimate in bits per second.
     pub fn estimate(&self) -> f64 {
         if self.fast.total_weight <= 0.0 {

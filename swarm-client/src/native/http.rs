@@ -283,6 +283,8 @@ pub struct Client {
     link: Link,
     /// Picks the responses `link.drop` cuts.
     rng: fastrand::Rng,
+    /// Headers of the next requests only (CMCD), after the swarm's.
+    extra: Vec<(&'static str, HeaderValue)>,
 }
 
 /// Called with the byte count of each body chunk as it arrives.
@@ -310,6 +312,18 @@ impl Client {
             wire: Arc::new(AtomicU64::new(0)),
             link: Link::default(),
             rng: fastrand::Rng::with_seed(0),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Headers for the next requests (until set again), e.g. CMCD's; a
+    /// value that cannot be a header is left out.
+    pub fn set_extra_headers(&mut self, headers: &[(&'static str, String)]) {
+        self.extra.clear();
+        for (k, v) in headers {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                self.extra.push((k, v));
+            }
         }
     }
 
@@ -432,6 +446,9 @@ impl Client {
         h.insert(USER_AGENT, self.user_agent.clone());
         for (k, v) in &self.cfg.headers {
             h.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &self.extra {
+            h.insert(*k, v.clone());
         }
         Ok(req)
     }

@@ -99,12 +99,57 @@ impl PlaylistError {
 /// The highest media sequence number accepted (far from overflow).
 pub const MAX_SEQUENCE: u64 = u64::MAX / 4;
 
+/// What a playlist's media segments hold, as CMCD names it (`ot`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MediaType {
+    /// Audio and video (a variant whose `CODECS` do not say otherwise).
+    #[default]
+    Muxed,
+    Video,
+    Audio,
+    /// Subtitles or captions.
+    Text,
+}
+
+impl MediaType {
+    /// The CMCD object type of its segments.
+    pub fn cmcd(self) -> &'static str {
+        match self {
+            MediaType::Muxed => "av",
+            MediaType::Video => "v",
+            MediaType::Audio => "a",
+            MediaType::Text => "c",
+        }
+    }
+
+    /// Of a variant's `CODECS`: video and no audio codec is video, audio
+    /// alone audio, anything else (or none given) muxed.
+    fn of_codecs(codecs: Option<&str>) -> MediaType {
+        let Some(c) = codecs else {
+            return MediaType::Muxed;
+        };
+        let has = |prefixes: &[&str]| {
+            c.split(',')
+                .any(|x| prefixes.iter().any(|p| x.trim().starts_with(p)))
+        };
+        let video = has(&["avc", "hvc", "hev", "av01", "vp09", "vp8", "dvh"]);
+        let audio = has(&["mp4a", "ac-3", "ec-3", "opus", "flac", "ac-4"]);
+        match (video, audio) {
+            (true, false) => MediaType::Video,
+            (false, true) => MediaType::Audio,
+            _ => MediaType::Muxed,
+        }
+    }
+}
+
 /// One variant of a master playlist.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Variant {
     pub url: Url,
     /// `BANDWIDTH`, bits per second.
     pub bandwidth: u64,
+    /// What its segments hold (by its `CODECS`).
+    pub media: MediaType,
     /// `FRAME-RATE`, frames per second, when given.
     pub frame_rate: Option<f64>,
 }
@@ -181,7 +226,7 @@ pub enum Playlist {
     /// URI (audio, subtitles), in the order listed.
     Master {
         variants: Vec<Variant>,
-        renditions: Vec<Url>,
+        renditions: Vec<(Url, MediaType)>,
     },
     Media(Media),
 }
@@ -275,6 +320,7 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                     Ok(Variant {
                         url: join(base, &v.uri)?,
                         bandwidth: v.bandwidth,
+                        media: MediaType::of_codecs(v.codecs.as_deref()),
                         frame_rate: v.frame_rate.filter(|f| f.is_finite() && *f > 0.0),
                     })
                 })
@@ -285,8 +331,15 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
             let renditions = m
                 .alternatives
                 .iter()
-                .filter_map(|a| a.uri.as_deref())
-                .map(|u| join(base, u))
+                .filter_map(|a| {
+                    let media = match a.media_type {
+                        m3u8_rs::AlternativeMediaType::Audio => MediaType::Audio,
+                        m3u8_rs::AlternativeMediaType::Video => MediaType::Video,
+                        _ => MediaType::Text,
+                    };
+                    Some((a.uri.as_deref()?, media))
+                })
+                .map(|(u, media)| Ok((join(base, u)?, media)))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Playlist::Master {
                 variants,
@@ -443,7 +496,7 @@ mod tests {
     fn master_playlist() {
         let body =
             b"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8\"\n\
-#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nlow/stream.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS=\"avc1.64001f\"\nlow/stream.m3u8\n\
 #EXT-X-STREAM-INF:BANDWIDTH=2000000\nhttp://other.test/hi.m3u8\n\
 #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,URI=\"iframe.m3u8\"\n";
         let Playlist::Master {
@@ -461,9 +514,20 @@ mod tests {
         );
         assert_eq!(variants[1].url.as_str(), "http://other.test/hi.m3u8");
         assert_eq!(
-            renditions[0].as_str(),
-            "http://origin.test/live/audio/en.m3u8"
+            renditions[0],
+            (
+                Url::parse("http://origin.test/live/audio/en.m3u8").unwrap(),
+                MediaType::Audio
+            )
         );
+        // what the segments hold, for CMCD: by CODECS, muxed when not given
+        assert_eq!(variants[0].media, MediaType::Video);
+        assert_eq!(variants[1].media, MediaType::Muxed);
+        assert_eq!(
+            MediaType::of_codecs(Some("avc1.64001f, mp4a.40.2")),
+            MediaType::Muxed
+        );
+        assert_eq!(MediaType::of_codecs(Some("mp4a.40.2")), MediaType::Audio);
     }
 
     #[test]

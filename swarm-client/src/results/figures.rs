@@ -99,6 +99,10 @@ pub struct ViewerFigures {
     /// Its network class (`networks` of the config), when there are classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// Its CMCD session id (`sid`), when it sent CMCD: CDN and origin logs
+    /// join to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl ViewerFigures {

@@ -19,6 +19,7 @@ pub use self::queue::WallClock;
 use self::track::{retry_delay, skipped_segments, Load, Phase, Track};
 use super::abr::{self, Estimator};
 use super::buffer::{BufferEvent, Playout, Qoe};
+use super::cmcd::{hundreds, Cmcd};
 use super::failure::Failure;
 use super::playlist::{self, Media, Playlist, PlaylistError};
 use crate::results::Kind;
@@ -85,6 +86,10 @@ pub struct Player {
     marks: Option<ReloadMarks>,
     /// The `Age` of the playlist response being handled.
     age: Option<Duration>,
+    /// The highest `BANDWIDTH` of the master playlist.
+    top_bandwidth: Option<u64>,
+    /// The buffer ran dry since the last media request's CMCD.
+    starved: bool,
 }
 
 impl Player {
@@ -107,6 +112,8 @@ impl Player {
             wall: None,
             marks: None,
             age: None,
+            top_bandwidth: None,
+            starved: false,
         }
     }
 
@@ -161,7 +168,47 @@ impl Player {
         self.ladder.get(self.current).map(|v| v.1)
     }
 
+    /// The CMCD values of `req` at `now` (PLAYER.md §8), but for the
+    /// viewer's session and content ids: from the buffer, the throughput
+    /// estimate and the playlists. Takes the buffer-starved flag.
+    pub fn cmcd(&mut self, req: &Request, now: Instant) -> Cmcd {
+        let t = match req.target {
+            Target::Track(i) => self.tracks.get(i),
+            Target::Root => None,
+        };
+        let started = self.playout.started();
+        let mut c = Cmcd {
+            ot: match req.kind {
+                Kind::Master | Kind::Playlist => "m",
+                Kind::Init => "i",
+                Kind::Segment | Kind::Part => t.map_or("av", |t| t.media.cmcd()),
+            },
+            live: self.tracks.first().is_none_or(|t| !t.end_list),
+            su: !started,
+            tb: self.top_bandwidth.map(|b| b / 1000),
+            ..Cmcd::default()
+        };
+        if matches!(req.kind, Kind::Segment | Kind::Part) {
+            let level_ms = self.playout.level(now) * 1000.0;
+            c.br = t.and_then(|t| t.bandwidth).map(|b| b / 1000);
+            c.d = req.duration.map(|d| (d * 1000.0).round() as u64);
+            // at 1× the buffer runs dry after its length
+            (c.bl, c.dl) = if started {
+                (Some(hundreds(level_ms)), Some(hundreds(level_ms)))
+            } else {
+                (None, None)
+            };
+            c.mtp = self
+                .estimator
+                .sampled()
+                .then(|| hundreds(self.estimator.estimate() / 1000.0));
+            c.bs = std::mem::take(&mut self.starved);
+        }
+        c
+    }
+
     fn push_buffer_events(&mut self, ev: Vec<BufferEvent>) {
+        self.starved |= ev.contains(&BufferEvent::Stall);
         self.events.extend(ev.into_iter().map(Event::Buffer));
     }
 
@@ -343,9 +390,9 @@ impl Player {
                 let urls: Vec<Url> = match self.cfg.variant {
                     VariantMode::All => {
                         let mut u: Vec<Url> = variants.iter().map(|v| v.url.clone()).collect();
-                        for r in renditions {
-                            if !u.contains(&r) {
-                                u.push(r);
+                        for (r, _) in &renditions {
+                            if !u.contains(r) {
+                                u.push(r.clone());
                             }
                         }
                         u
@@ -389,10 +436,19 @@ impl Player {
                     self.events
                         .push(Event::VariantsNotFollowed((urls.len() - MAX_TRACKS) as u64));
                 }
+                self.top_bandwidth = variants.iter().map(|v| v.bandwidth).max();
                 self.tracks = urls
                     .into_iter()
                     .take(MAX_TRACKS)
-                    .map(|u| Track::new(u, now))
+                    .map(|u| {
+                        let mut t = Track::new(u, now);
+                        if let Some(v) = variants.iter().find(|v| v.url == t.url) {
+                            (t.media, t.bandwidth) = (v.media, Some(v.bandwidth));
+                        } else if let Some(r) = renditions.iter().find(|r| r.0 == t.url) {
+                            t.media = r.1;
+                        }
+                        t
+                    })
                     .collect();
                 self.phase = Phase::Playing;
                 Ok(Kind::Master)
@@ -626,9 +682,11 @@ impl Player {
         let mut ev = Vec::new();
         self.playout.downloaded(now, total, latency_mark, &mut ev);
         self.push_buffer_events(ev);
-        if !self.ladder.is_empty() && i == 0 {
+        if i == 0 {
             self.estimator
                 .sample(now.saturating_duration_since(started).as_secs_f64(), bytes);
+        }
+        if !self.ladder.is_empty() && i == 0 {
             let bws: Vec<u64> = self.ladder.iter().map(|v| v.1).collect();
             let next = abr::choose(&bws, self.current, self.estimator.estimate());
             if next != self.current {
@@ -638,6 +696,7 @@ impl Player {
                 });
                 self.current = next;
                 self.tracks[0].switch_to(self.ladder[next].0.clone(), now);
+                self.tracks[0].bandwidth = Some(bws[next]);
             }
         }
     }

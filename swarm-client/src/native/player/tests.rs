@@ -612,3 +612,33 @@ fn an_init_section_is_loaded_once_per_map() {
     let want: Vec<(Kind, String)> = want.iter().map(|(k, f)| (*k, f.to_string())).collect();
     assert_eq!(order, want);
 }
+
+/// CMCD values come from the player's state (PLAYER.md §8): `su` until
+/// playback starts, then the buffer length (and deadline) in hundreds of
+/// ms; `bs` on the first media request after the buffer ran dry, once.
+#[test]
+fn cmcd_values_follow_the_buffer() {
+    let t0 = Instant::now();
+    let (mut p, _) = loaded(cfg(VariantMode::All), &media(0, 5, false), t0);
+    let r = get(p.next(t0));
+    let c = p.cmcd(&r, t0);
+    assert_eq!((c.ot, c.su, c.bl, c.d), ("av", true, None, Some(2000)));
+    p.on_segment_done(&r, 100_000, t0, at(t0, 0.1));
+    let r = get(p.next(at(t0, 0.1)));
+    let c = p.cmcd(&r, at(t0, 0.1));
+    assert_eq!(
+        (c.su, c.bl, c.dl, c.bs),
+        (false, Some(2000), Some(2000), false)
+    );
+    assert_eq!(c.mtp, Some(8000), "100 kB in 0.1 s");
+    // the buffer runs dry: the next media request says so, once
+    p.tick(at(t0, 3.0));
+    let c = p.cmcd(&r, at(t0, 3.0));
+    assert!(c.bs && c.bl == Some(0), "{c:?}");
+    assert!(!p.cmcd(&r, at(t0, 3.0)).bs);
+    let playlist = Request {
+        kind: Kind::Playlist,
+        ..r
+    };
+    assert_eq!(p.cmcd(&playlist, at(t0, 3.0)).ot, "m");
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::native::playlist::{Media, Segment};
+use crate::native::playlist::{Media, MediaType, Segment};
 
 /// A segment queued for loading: whole, or part by part near the live
 /// edge (PLAYER.md §6).
@@ -117,6 +117,9 @@ pub(super) struct Track {
     pub(super) retried_503: bool,
     /// The first load was looked at for its `Age` (Appendix C tune-in).
     pub(super) tuned_in: bool,
+    /// What its segments hold, and its `BANDWIDTH` (a variant's), for CMCD.
+    pub(super) media: MediaType,
+    pub(super) bandwidth: Option<u64>,
     /// The rendition reports of the last playlist: another rendition's
     /// URL and its last segment and part.
     pub(super) reports: Vec<(Url, Option<u64>, Option<u64>)>,
@@ -149,6 +152,8 @@ impl Track {
             full_next: false,
             retried_503: false,
             tuned_in: false,
+            media: MediaType::default(),
+            bandwidth: None,
             reports: Vec::new(),
         }
     }
