@@ -15,7 +15,7 @@ struct Row {
 }
 
 /// One line of the results table: (area, figure, value).
-type Figure = (String, String, String);
+pub(crate) type Figure = (String, String, String);
 
 /// The parts of the benchmark run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -104,6 +104,8 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         figures.extend(engines_bench(root)?);
         eprintln!("== swarm scale: 10 000 native viewers (about 2 minutes)");
         figures.extend(scale_bench(root)?);
+        eprintln!("== swarm LL-HLS: 2 000 hls.js-profile viewers (about 2 minutes)");
+        figures.extend(crate::bench_ll_swarm::bench(root)?);
     }
     if wanted(Part::Origin) {
         eprintln!("== origin: generated and stock nginx configs side by side (about 20 minutes)");
@@ -208,6 +210,13 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          answered 404, TTFB from the swarm's results and nginx's CPU (its process tree). \
          Cold: 10 000 files of 100 KB on disk, the page cache dropped before each config, wrk \
          asking for each file in turn for 1 s (skipped where the cache cannot be dropped).\n\
+         - Swarm LL-HLS: a release `test-origin run -p ll-hls` with a light stream (320x180, \
+         30 fps, 300 kbit/s, 2 s segments of 333 ms parts, plain HTTP) and 2 000 native \
+         viewers of the `hlsjs` profile (ramp 200/s) for 70 s: blocking reloads, parts; CPU \
+         of the swarm and of the origin (encoder, nginx, LL server) over 30 s after the ramp, \
+         the swarm's peak RSS per viewer, and the run's summary. Targets: all active, ≥ 99 % \
+         of parts faster than real time (part download ratio p99 < 1), no rebuffers, ≤ 100 KB \
+         per viewer.\n\
          - Merge: 1000 shard results of a 10 000 000-viewer run as the pods of an Indexed \
          Job print them (`run --print-results --no-viewer-details`): each with the \
          histograms of 10 000 viewers (60 000 requests and 6000 player figures drawn at \
@@ -303,26 +312,26 @@ fn machine() -> String {
 }
 
 /// What one swarm run used, measured over a window after its ramp.
-struct SwarmUse {
-    viewers: usize,
+pub(crate) struct SwarmUse {
+    pub(crate) viewers: usize,
     /// Swarm process plus its children (FFmpeg viewers), share of one core.
-    cpu_cores: f64,
+    pub(crate) cpu_cores: f64,
     /// How `cpu_cores` was counted.
-    cpu_by: &'static str,
+    pub(crate) cpu_by: &'static str,
     /// The origin's processes (nginx, FFmpeg), share of one core.
-    origin_cores: f64,
+    pub(crate) origin_cores: f64,
     /// Peak RSS of the swarm process.
-    swarm_rss_kb: u64,
+    pub(crate) swarm_rss_kb: u64,
     /// Peak summed PSS of its FFmpeg children.
-    viewers_pss_kb: u64,
-    summary: serde_json::Value,
+    pub(crate) viewers_pss_kb: u64,
+    pub(crate) summary: serde_json::Value,
 }
 
-/// Runs `swarm-client run` with `args` against `origin` for `secs`, and
-/// measures CPU over [`settle`, `settle` + `window`) seconds.
-fn measure_swarm(
+/// Runs `swarm-client run` with `args` against the stream at `url` for
+/// `secs`, and measures CPU over [`settle`, `settle` + `window`) seconds.
+pub(crate) fn measure_swarm(
     bin: &Path,
-    origin: &testkit::origin::TestOrigin,
+    url: &str,
     origin_pid: u32,
     args: &[&str],
     secs: u64,
@@ -342,7 +351,7 @@ fn measure_swarm(
     };
     let mut swarm = swarm
         .arg("run")
-        .arg(origin.url())
+        .arg(url)
         .args(args)
         .args([
             "--duration",
@@ -442,8 +451,8 @@ fn engines_bench(root: &Path) -> Result<Vec<Figure>> {
     native_args.extend(common);
     let mut ffmpeg_args = vec!["--engine", "ffmpeg"];
     ffmpeg_args.extend(common);
-    let n = measure_swarm(&bin, &origin, opid, &native_args, 45, 15, 25)?;
-    let f = measure_swarm(&bin, &origin, opid, &ffmpeg_args, 45, 15, 25)?;
+    let n = measure_swarm(&bin, &origin.url(), opid, &native_args, 45, 15, 25)?;
+    let f = measure_swarm(&bin, &origin.url(), opid, &ffmpeg_args, 45, 15, 25)?;
     drop(origin);
     let area = || "swarm engines (200 viewers, 320x180 ≈430 kbit/s)".to_owned();
     let per = |x: f64| x / 200.0;
@@ -551,7 +560,7 @@ fn scale_bench(root: &Path) -> Result<Vec<Figure>> {
         "timeout=30",
     ];
     // ramp 25 s; measure 40 s of steady state
-    let u = measure_swarm(&bin, &origin, opid, &args, 80, 30, 40)?;
+    let u = measure_swarm(&bin, &origin.url(), opid, &args, 80, 30, 40)?;
     drop(origin);
     let t = &u.summary["totals"];
     let n = &t["native"];

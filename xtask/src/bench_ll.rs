@@ -29,9 +29,9 @@ const SECS: u64 = 30;
 const LOOPS: usize = 2;
 
 /// The LL origin running, its ports and the LL server's process.
-struct Origin {
-    proc: testkit::Captured,
-    port: u16,
+pub(crate) struct Origin {
+    pub(crate) proc: testkit::Captured,
+    pub(crate) port: u16,
     /// the LL server's socket
     ll: PathBuf,
     server: u32,
@@ -39,7 +39,7 @@ struct Origin {
 }
 
 impl Origin {
-    fn start(bin: &Path, extra: &[&str]) -> Result<Origin> {
+    pub(crate) fn start(bin: &Path, extra: &[&str]) -> Result<Origin> {
         let port = testkit::free_port();
         let mut cmd = Command::new(bin.join("test-origin"));
         cmd.args(["run", "-p", "ll-hls", "--port", &port.to_string()])

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_ll;
+mod bench_ll_swarm;
 mod bench_merge;
 mod bench_origin;
 mod build_all;
