@@ -432,6 +432,11 @@ pub fn html(s: &Results) -> String {
         stats_row(&mut o, "startup (ms)", &n.startup_ms);
         stats_row(&mut o, "segment download ratio", &n.segment_download_ratio);
         stats_row(&mut o, "live latency (ms)", &n.live_latency_ms);
+        stats_row(
+            &mut o,
+            "live latency target (ms)",
+            &n.live_latency_target_ms,
+        );
         stats_row(&mut o, "rebuffer length (ms)", &n.rebuffer_ms);
         if n.low_latency() {
             stats_row(&mut o, "reload hold (ms)", &n.reload_hold_ms);

@@ -199,6 +199,14 @@ fn native_human(o: &mut String, n: &NativeTotals) {
         n.live_latency_ms.p50 / 1000.0,
         n.live_latency_ms.p95 / 1000.0,
     );
+    if n.live_latency_target_ms.count > 0 {
+        let _ = writeln!(
+            o,
+            "  live latency target (what the viewers aimed at) p50 {:.2} s, max {:.2} s",
+            n.live_latency_target_ms.p50 / 1000.0,
+            n.live_latency_target_ms.max / 1000.0
+        );
+    }
     let _ = writeln!(
         o,
         "  segments gone {}, skipped {}, failed {}; sequence resets {}; viewer failures {}; ABR switches up {}, down {}",

@@ -1,6 +1,6 @@
 //! Native viewers on the real Low-Latency origin (`test-origin run -p
 //! ll-hls`: its LL server behind nginx over HTTPS, 1 s segments of 200 ms
-//! parts, PART-HOLD-BACK 0.6 s), in each player profile (PLAYER.md §6).
+//! parts, PART-HOLD-BACK 0.67 s), in each player profile (PLAYER.md §6).
 
 mod support;
 
@@ -12,8 +12,9 @@ use nix::unistd::Pid;
 use support::native;
 use testkit::{free_port, serial};
 
-/// The origin's PART-HOLD-BACK: three 200 ms part targets.
-const PART_HOLD_BACK_MS: f64 = 600.0;
+/// The origin's PART-HOLD-BACK: three part targets (its 200 ms parts at
+/// 10 fps, announced as PART-TARGET=0.222).
+const PART_HOLD_BACK_MS: f64 = 666.0;
 
 /// The LL origin, up; and the CA file of its run-time certificate.
 fn ll_origin(port: u16) -> (testkit::Captured, String) {
@@ -158,8 +159,11 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
     );
     assert_eq!(n.requests["init"].ttfb_ms.count, 3, "{n:#?}");
     assert_eq!(n.counts.rebuffers, 0, "{n:#?}");
+    // what they aimed at: PART-HOLD-BACK, no stall adding to it
+    let target = n.live_latency_target_ms.max;
+    assert!((target - PART_HOLD_BACK_MS).abs() < 1.0, "{n:#?}");
     // the playout position's program date-time is PART-HOLD-BACK behind
-    // the newest part's end, which is itself a part's worth (and the
+    // the newest part's end, which is itself up to a part (and the
     // packaging) behind the wall clock
     let lat = n.live_latency_ms.p50;
     assert!(
@@ -189,6 +193,11 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
         n.live_latency_ms.p50
     );
     assert_eq!(n.requests["part"].ttfb_ms.count, 0, "{n:#?}");
+    // 3 target durations (1 s segments), to the histogram's 3 digits
+    assert!(
+        (n.live_latency_target_ms.p50 - 3000.0).abs() < 2.0,
+        "{n:#?}"
+    );
     assert!(per_viewer_sec("segment") > 0.6, "{n:#?}");
     // polled: one or two reloads a second, answered at once
     assert!(per_viewer_sec("playlist") < 2.5, "{n:#?}");

@@ -45,7 +45,7 @@ fn recorder(rng: &mut fastrand::Rng) -> Recorder {
     }
     for _ in 0..2_000 {
         r.startup(spread(rng, 400_000.0));
-        r.latency(spread(rng, 6_000_000.0));
+        r.latency(spread(rng, 6_000_000.0), None);
         r.rebuffer(spread(rng, 500_000.0));
     }
     r

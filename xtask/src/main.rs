@@ -7,9 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_ll;
-mod bench_ll_swarm;
 mod bench_merge;
 mod bench_origin;
+mod bench_swarm;
 mod build_all;
 mod check;
 mod demo;

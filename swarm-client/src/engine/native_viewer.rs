@@ -652,7 +652,7 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Opti
                 m.rebuffer_seconds.inc_by(d.as_secs_f64());
             }
             Event::Buffer(BufferEvent::Latency(d)) => {
-                rec.latency(d);
+                rec.latency(d, player.latency_target());
                 m.live_latency_seconds.observe(d.as_secs_f64());
                 let ms = (d.as_millis() as u64).clamp(1, 3_600_000);
                 fig.latency

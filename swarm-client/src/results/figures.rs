@@ -289,6 +289,11 @@ pub struct NativeTotals {
     pub startup_ms: Stats,
     pub rebuffer_ms: Stats,
     pub live_latency_ms: Stats,
+    /// The latency the viewers aimed at, at each live-latency sample:
+    /// `PART-HOLD-BACK` (else 3 target durations), plus 1 s a stall for
+    /// the hls.js profile (at most a target duration).
+    #[serde(default)]
+    pub live_latency_target_ms: Stats,
     /// Low-Latency HLS (PLAYER.md §7): blocking reloads' hold time
     /// (request written → response head) and overshoot (response head −
     /// the end of the part asked for, by the program date-time), and the
@@ -413,6 +418,7 @@ impl NativeTotals {
         t.startup_ms = Stats::of(&r.startup, 1000.0);
         t.rebuffer_ms = Stats::of(&r.rebuffer, 1000.0);
         t.live_latency_ms = Stats::of(&r.live_latency, 1000.0);
+        t.live_latency_target_ms = Stats::of(&r.live_latency_target, 1000.0);
         t.reload_hold_ms = Stats::of(&r.reload_hold, 1000.0);
         t.reload_overshoot_ms = Stats::of(&r.reload_overshoot, 1000.0);
         t.advance_lag_ms = Stats::of(&r.advance_lag, 1000.0);

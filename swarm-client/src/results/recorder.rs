@@ -139,6 +139,8 @@ pub struct Recorder {
     pub advance_lag: Histogram<u64>,
     /// Part download ratio × 1000.
     pub part_download_ratio: Histogram<u64>,
+    /// The latency target at each live-latency sample (PLAYER.md §7).
+    pub live_latency_target: Histogram<u64>,
     /// Per network class, by its name.
     pub networks: BTreeMap<String, NetworkTimings>,
 }
@@ -160,6 +162,7 @@ impl Default for Recorder {
             advance_lag: timing(),
             part_download_ratio: Histogram::new_with_bounds(1, MAX_RATIO_MILLI, 3)
                 .expect("valid histogram bounds"),
+            live_latency_target: timing(),
             networks: BTreeMap::new(),
         }
     }
@@ -190,8 +193,12 @@ impl Recorder {
         self.startup.saturating_record(micros(d));
     }
 
-    pub fn latency(&mut self, d: Duration) {
+    /// A live-latency sample, and the latency the viewer aimed at then.
+    pub fn latency(&mut self, d: Duration, target: Option<Duration>) {
         self.live_latency.saturating_record(micros(d));
+        if let Some(t) = target {
+            self.live_latency_target.saturating_record(micros(t));
+        }
     }
 
     pub fn rebuffer(&mut self, d: Duration) {
@@ -212,12 +219,13 @@ impl Recorder {
 
     /// The histograms results written before Low-Latency HLS do not have
     /// (read as empty), by name.
-    fn low_latency_mut(&mut self) -> [(&'static str, &mut Histogram<u64>); 4] {
+    fn low_latency_mut(&mut self) -> [(&'static str, &mut Histogram<u64>); 5] {
         [
             ("reload.hold", &mut self.reload_hold),
             ("reload.overshoot", &mut self.reload_overshoot),
             ("playlist.advanceLag", &mut self.advance_lag),
             ("part.downloadRatio", &mut self.part_download_ratio),
+            ("liveLatency.target", &mut self.live_latency_target),
         ]
     }
 
@@ -261,6 +269,7 @@ impl Recorder {
         add(&mut self.reload_overshoot, &other.reload_overshoot);
         add(&mut self.advance_lag, &other.advance_lag);
         add(&mut self.part_download_ratio, &other.part_download_ratio);
+        add(&mut self.live_latency_target, &other.live_latency_target);
         for (name, t) in &other.networks {
             let mine = self.network(name);
             add(&mut mine.segment_ttfb, &t.segment_ttfb);
@@ -296,6 +305,10 @@ impl Recorder {
         out.insert(
             "part.downloadRatio".into(),
             Encoded::of(&self.part_download_ratio),
+        );
+        out.insert(
+            "liveLatency.target".into(),
+            Encoded::of(&self.live_latency_target),
         );
         for (name, t) in &self.networks {
             out.insert(
@@ -711,6 +724,7 @@ mod tests {
             "reload.overshoot",
             "playlist.advanceLag",
             "part.downloadRatio",
+            "liveLatency.target",
         ] {
             assert!(old.remove(name).is_some(), "{name}");
         }

@@ -435,3 +435,29 @@ fn an_abr_switch_blocks_where_the_rendition_report_says() {
     assert_eq!(switched.url.path(), "/live/v/hi/stream.m3u8");
     assert_eq!(switched.url.query(), Some("_HLS_msn=104&_HLS_part=0"));
 }
+
+/// The latency a viewer aims at (PLAYER.md §7): PART-HOLD-BACK on a
+/// Low-Latency stream, 1 s more after a stall for the hls.js profile; 3
+/// target durations for a classic viewer, stalls or not.
+#[test]
+fn the_latency_target_is_part_hold_back_plus_a_second_a_stall() {
+    let t0 = Instant::now();
+    let (mut p, _) = loaded(cfg(VariantMode::First), &ll_parts(100, 4, 2, 1, 0), t0);
+    assert_eq!(p.latency_target(), Some(Duration::from_millis(1500)));
+    let _ = load_until_reload(&mut p, t0);
+    // nothing more comes: the buffer runs dry, a stall
+    p.tick(at(t0, 5.0));
+    assert!(p.stalled(at(t0, 5.0)));
+    assert_eq!(p.latency_target(), Some(Duration::from_millis(2500)));
+    let c = PlayerConfig {
+        profile: PlayerProfile::Classic,
+        ..cfg(VariantMode::First)
+    };
+    let (mut p, _) = loaded(c, &ll_parts(100, 4, 2, 1, 0), t0);
+    while let Next::Get(r) = p.next(t0) {
+        p.on_segment_done(&r, 1000, t0, t0);
+    }
+    p.tick(at(t0, 20.0));
+    assert!(p.stalled(at(t0, 20.0)));
+    assert_eq!(p.latency_target(), Some(Duration::from_secs(6)));
+}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+mod cmcd;
 mod io;
 mod low_latency;
 mod queue;
@@ -19,7 +20,6 @@ pub use self::queue::WallClock;
 use self::track::{retry_delay, skipped_segments, Load, Phase, Track};
 use super::abr::{self, Estimator};
 use super::buffer::{BufferEvent, Playout, Qoe};
-use super::cmcd::{hundreds, Cmcd};
 use super::failure::Failure;
 use super::playlist::{self, Media, Playlist, PlaylistError};
 use crate::results::Kind;
@@ -90,6 +90,9 @@ pub struct Player {
     top_bandwidth: Option<u64>,
     /// The buffer ran dry since the last media request's CMCD.
     starved: bool,
+    /// Stalls of this playback (the hls.js profile's latency target grows
+    /// with them).
+    stalls: u32,
 }
 
 impl Player {
@@ -114,6 +117,7 @@ impl Player {
             age: None,
             top_bandwidth: None,
             starved: false,
+            stalls: 0,
         }
     }
 
@@ -168,47 +172,27 @@ impl Player {
         self.ladder.get(self.current).map(|v| v.1)
     }
 
-    /// The CMCD values of `req` at `now` (PLAYER.md §8), but for the
-    /// viewer's session and content ids: from the buffer, the throughput
-    /// estimate and the playlists. Takes the buffer-starved flag.
-    pub fn cmcd(&mut self, req: &Request, now: Instant) -> Cmcd {
-        let t = match req.target {
-            Target::Track(i) => self.tracks.get(i),
-            Target::Root => None,
+    /// The live latency this viewer aims at (PLAYER.md §6–7): on a
+    /// Low-Latency stream `PART-HOLD-BACK`, else 3 target durations; the
+    /// hls.js profile adds 1 s a stall, at most one target duration. `None`
+    /// before a media playlist is in.
+    pub fn latency_target(&self) -> Option<Duration> {
+        let t = self.tracks.first().filter(|t| t.loaded)?;
+        let base = t
+            .part_hold_back
+            .unwrap_or(LIVE_SYNC_COUNT * t.target_duration);
+        let grown = if self.cfg.profile == PlayerProfile::Hlsjs {
+            f64::from(self.stalls).min(t.target_duration)
+        } else {
+            0.0
         };
-        let started = self.playout.started();
-        let mut c = Cmcd {
-            ot: match req.kind {
-                Kind::Master | Kind::Playlist => "m",
-                Kind::Init => "i",
-                Kind::Segment | Kind::Part => t.map_or("av", |t| t.media.cmcd()),
-            },
-            live: self.tracks.first().is_none_or(|t| !t.end_list),
-            su: !started,
-            tb: self.top_bandwidth.map(|b| b / 1000),
-            ..Cmcd::default()
-        };
-        if matches!(req.kind, Kind::Segment | Kind::Part) {
-            let level_ms = self.playout.level(now) * 1000.0;
-            c.br = t.and_then(|t| t.bandwidth).map(|b| b / 1000);
-            c.d = req.duration.map(|d| (d * 1000.0).round() as u64);
-            // at 1× the buffer runs dry after its length
-            (c.bl, c.dl) = if started {
-                (Some(hundreds(level_ms)), Some(hundreds(level_ms)))
-            } else {
-                (None, None)
-            };
-            c.mtp = self
-                .estimator
-                .sampled()
-                .then(|| hundreds(self.estimator.estimate() / 1000.0));
-            c.bs = std::mem::take(&mut self.starved);
-        }
-        c
+        Some(Duration::from_secs_f64(base + grown))
     }
 
     fn push_buffer_events(&mut self, ev: Vec<BufferEvent>) {
-        self.starved |= ev.contains(&BufferEvent::Stall);
+        let stalled = ev.contains(&BufferEvent::Stall);
+        self.starved |= stalled;
+        self.stalls += u32::from(stalled);
         self.events.extend(ev.into_iter().map(Event::Buffer));
     }
 
@@ -521,6 +505,7 @@ impl Player {
         t.loaded_at = Some(now);
         let ll = m.low_latency.as_ref();
         t.part_target = ll.and_then(|ll| ll.part_target);
+        t.part_hold_back = queue::part_hold_back(&m);
         t.skip_until = ll
             .and_then(|ll| ll.server_control.as_ref())
             .and_then(|s| s.can_skip_until);

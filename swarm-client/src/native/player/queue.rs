@@ -54,6 +54,19 @@ pub(super) fn start_index(m: &Media) -> usize {
     m.segments.len().saturating_sub(1)
 }
 
+/// How far behind the end of its last part a low-latency viewer of `m`
+/// plays: its `PART-HOLD-BACK`, else 3 part targets; `None` without parts.
+pub(super) fn part_hold_back(m: &Media) -> Option<f64> {
+    if m.parts.is_empty() {
+        return None;
+    }
+    let ll = m.low_latency.as_ref()?;
+    ll.server_control
+        .as_ref()
+        .and_then(|s| s.part_hold_back)
+        .or(ll.part_target.map(|t| 3.0 * t))
+}
+
 /// Where a low-latency viewer starts in `m`: `PART-HOLD-BACK` (3 part
 /// targets when not given) behind the end of the last part, at the latest
 /// independent part at or before that point in its segment (hls.js starts a
@@ -62,15 +75,10 @@ pub(super) fn start_index(m: &Media) -> usize {
 /// media loaded but not played); `None` when the playlist has no parts to
 /// start at.
 pub(super) fn ll_start(m: &Media) -> Option<(u64, u64, f64)> {
-    let ll = m.low_latency.as_ref()?;
-    if m.end_list || m.parts.is_empty() {
+    if m.end_list {
         return None;
     }
-    let hold = ll
-        .server_control
-        .as_ref()
-        .and_then(|s| s.part_hold_back)
-        .or(ll.part_target.map(|t| 3.0 * t))?;
+    let hold = part_hold_back(m)?;
     let timeline = part_timeline(m);
     let edge = timeline.last().map(|t| t.end)?;
     let pos = (edge - hold).max(0.0);

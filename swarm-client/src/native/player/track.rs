@@ -107,6 +107,8 @@ pub(super) struct Track {
     pub(super) block: Option<(u64, Option<u64>)>,
     /// `PART-TARGET`, seconds, of a Low-Latency playlist.
     pub(super) part_target: Option<f64>,
+    /// How far behind the last part a Low-Latency viewer plays, seconds.
+    pub(super) part_hold_back: Option<f64>,
     /// `CAN-SKIP-UNTIL`, seconds: the server gives delta updates.
     pub(super) skip_until: Option<f64>,
     /// When the playlist held was loaded.
@@ -147,6 +149,7 @@ impl Track {
             more: false,
             block: None,
             part_target: None,
+            part_hold_back: None,
             skip_until: None,
             loaded_at: None,
             full_next: false,
