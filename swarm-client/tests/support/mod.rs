@@ -59,3 +59,31 @@ pub fn native(r: &Results) -> &swarm_client::results::NativeTotals {
         .as_ref()
         .unwrap_or_else(|| panic!("no native totals in a {} run", r.engine))
 }
+
+/// The real Low-Latency origin (`test-origin run -p ll-hls`, the light
+/// stream of `testkit::origin`) on `port`, up; and the CA file of its
+/// run-time certificate.
+pub fn ll_origin(port: u16) -> (testkit::Captured, String) {
+    let mut cmd = std::process::Command::new(testkit::origin::binaries().join("test-origin"));
+    cmd.args(["run", "-p", "ll-hls", "--port", &port.to_string()])
+        .args(testkit::origin::TINY)
+        .args(testkit::origin::LIGHT_LL);
+    let origin = testkit::Captured::spawn(&mut cmd);
+    let t = std::time::Instant::now();
+    while !origin.output().contains("ready after") {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(40),
+            "{}",
+            origin.output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ca = origin
+        .output()
+        .lines()
+        .find_map(|l| l.strip_prefix("  CA "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the banner names the CA")
+        .to_owned();
+    (origin, ca)
+}
