@@ -19,6 +19,56 @@ use testkit::origin::TestOrigin;
 
 const SECONDS: u64 = 30;
 
+/// hls.js in headless Chromium playing the page `page` makes (given the URL
+/// its report goes to) beside three native viewers of `stream` (`extra`
+/// arguments after), for `secs`: the page's report line and the swarm's
+/// results.
+fn side_by_side(
+    stream: &str,
+    page: impl FnOnce(&str) -> String,
+    secs: u64,
+    extra: &[&str],
+) -> (String, support::Results) {
+    let tmp = tempfile::tempdir().unwrap();
+    let reported = testkit::player::Report::new();
+    let html = tmp.path().join("player.html");
+    std::fs::write(&html, page(&reported.url())).unwrap();
+    let json = tmp.path().join("native.json");
+    let swarm = support::run_command(stream, &json)
+        .args(["--seed", "5", "--plain", "--set", "clients=3"])
+        .args(["--set", "rampRate=10", "--set", "rampJitter=0"])
+        .args(["--duration", &format!("{secs}s")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut browser = testkit::chromium(&tmp.path().join("profile"))
+        .args([
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-file-access-from-files",
+            // an HTTPS origin's certificate is made at run time by its own CA
+            "--ignore-certificate-errors",
+        ])
+        .arg(format!("file://{}", html.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // the page's report, within the run and a margin
+    let line = reported.wait(Duration::from_secs(secs + 60));
+    let _ = browser.kill();
+    let _ = browser.wait();
+    let out = swarm.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (line, support::results(&json))
+}
+
 /// The page: hls.js with its default config plays `stream` muted, counts
 /// the times the media element waited for data after it started playing,
 /// and after `SECONDS` reports to `report`.
@@ -56,43 +106,8 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
         &["--set", "hls.segmentDuration=2", "--set", "hls.listSize=10"],
         1,
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let reported = testkit::player::Report::new();
-    let report = reported.url();
-    let html = tmp.path().join("player.html");
-    std::fs::write(&html, page(&hls, &origin.url(), &report)).unwrap();
-
-    let json = tmp.path().join("native.json");
-    let swarm = support::run_command(&origin.url(), &json)
-        .args(["--seed", "5", "--plain", "--set", "clients=3"])
-        .args(["--set", "rampRate=10", "--set", "rampJitter=0"])
-        .args(["--duration", &format!("{SECONDS}s")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut browser = testkit::chromium(&tmp.path().join("profile"))
-        .args([
-            "--autoplay-policy=no-user-gesture-required",
-            "--allow-file-access-from-files",
-        ])
-        .arg(format!("file://{}", html.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-
-    // the page's report, within the run and a margin
-    let line = reported.wait(Duration::from_secs(SECONDS + 60));
-    let _ = browser.kill();
-    let _ = browser.wait();
-    let out = swarm.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = origin.url();
+    let (line, v) = side_by_side(&url, |report| page(&hls, &url, report), SECONDS, &[]);
 
     let field = |name: &str| testkit::player::field(&line, name);
     assert_eq!(field("started"), "true", "hls.js did not play: {line}");
@@ -104,7 +119,6 @@ fn native_viewers_stall_no_more_than_hlsjs_on_a_fresh_origin() {
     );
     let hls_stalls: u64 = field("stalls").parse().unwrap();
 
-    let v = support::results(&json);
     for viewer in &v.viewers {
         let n = &viewer.native.as_ref().expect("a native viewer").counts;
         assert!(
@@ -171,43 +185,9 @@ setTimeout(() => {{
 fn ll_side_by_side(port: u16, ca: &str) -> (String, swarm_client::results::NativeTotals) {
     let hls = testkit::player::hlsjs();
     let stream = format!("https://127.0.0.1:{port}/video/stream.m3u8");
-    let tmp = tempfile::tempdir().unwrap();
-    let reported = testkit::player::Report::new();
-    let html = tmp.path().join("player.html");
-    std::fs::write(&html, ll_page(&hls, &stream, &reported.url())).unwrap();
-    let json = tmp.path().join("native.json");
-    let swarm = support::run_command(&stream, &json)
-        .args(["--seed", "5", "--plain", "--set", "clients=3"])
-        .args(["--set", "rampRate=10", "--set", "rampJitter=0"])
-        .args(["--ca-file", ca])
-        .args(["--duration", &format!("{BESIDE_SECS}s")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut browser = testkit::chromium(&tmp.path().join("profile"))
-        .args([
-            "--autoplay-policy=no-user-gesture-required",
-            "--allow-file-access-from-files",
-            // the origin's certificate is made at run time by its own CA
-            "--ignore-certificate-errors",
-        ])
-        .arg(format!("file://{}", html.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = reported.wait(Duration::from_secs(BESIDE_SECS + 60));
-    let _ = browser.kill();
-    let _ = browser.wait();
-    let out = swarm.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (line, support::native(&support::results(&json)).clone())
+    let page = |report: &str| ll_page(&hls, &stream, report);
+    let (line, v) = side_by_side(&stream, page, BESIDE_SECS, &["--ca-file", ca]);
+    (line, support::native(&v).clone())
 }
 
 /// Agreement with a real player on Low-Latency HLS: hls.js in Chromium and
