@@ -76,9 +76,11 @@ fn refused_blocking_reloads_are_counted_and_followed_by_the_rules() {
     assert_eq!(a.query, b.query, "the 503 is asked again as it was");
     assert!(b.at - a.at >= LL_PART_SEC - 0.01, "{a:?} {b:?}");
     assert_eq!(c.status, 400);
+    // at once: well before the 250 ms the backoff would wait, with room
+    // for a busy machine
     let after = &log[refused[2] + 1];
     assert!(
-        !after.query.contains("_HLS_msn") && after.at - c.at < 0.1,
+        !after.query.contains("_HLS_msn") && after.at - c.at < 0.2,
         "a plain reload at once after the 400: {after:?}"
     );
 }
