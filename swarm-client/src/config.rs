@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::native::cmcd::CmcdMode;
+pub use crate::native::http::HttpVersion;
 pub use crate::native::player::{PlayerProfile, VariantMode};
 
 /// A swarm of simulated HLS viewers: native players (async tasks) or `ffmpeg`
@@ -47,6 +48,13 @@ pub struct Config {
     /// The CMCD content id (`cid`); none: the stream URL's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmcd_content_id: Option<ContentId>,
+    /// The HTTP versions a native viewer speaks, on one connection per
+    /// viewer: `auto` (over TLS, HTTP/2 when the origin chooses it by ALPN,
+    /// else HTTP/1.1 — as a browser; plain HTTP is HTTP/1.1), `"1.1"` or
+    /// `"2"` (an `https` origin that does not choose HTTP/2 fails the
+    /// request).
+    #[serde(default)]
+    pub http: HttpVersion,
     /// Reconnect inside FFmpeg on network errors.
     pub reconnect: bool,
     /// Longest reconnect delay in seconds.
@@ -153,15 +161,22 @@ pub const LINK_RATE_BOUNDS: (u64, u64) = (16_000, 10_000_000_000);
 /// The longest round-trip time.
 pub const MAX_RTT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// CMCD is sent by native viewers only.
-pub fn check_cmcd(c: &Config) -> Vec<(String, String)> {
+/// CMCD is sent, and HTTP/2 spoken, by native viewers only.
+pub fn check_native_only(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     if c.engine != Engine::Native && (c.cmcd != CmcdMode::Off || c.cmcd_content_id.is_some()) {
-        return vec![(
+        out.push((
             "cmcd".into(),
             "CMCD is sent by native viewers; use engine = \"native\" (or --engine native), or cmcd = \"off\"".into(),
-        )];
+        ));
     }
-    Vec::new()
+    if c.engine != Engine::Native && c.http == HttpVersion::Http2 {
+        out.push((
+            "http".into(),
+            "FFmpeg viewers speak HTTP/1.1; use engine = \"native\" (or --engine native) for HTTP/2, or http = \"auto\"".into(),
+        ));
+    }
+    out
 }
 
 /// The rules of `networks` the schema cannot say: shares add up to 1,

@@ -221,6 +221,22 @@ fn native_human(o: &mut String, n: &NativeTotals) {
     if n.low_latency() {
         low_latency_human(o, n);
     }
+    let opened: u64 = n.counts.connections.values().sum();
+    if opened > 0 {
+        let answered: u64 = n.requests.values().map(|k| k.ttfb_ms.count).sum();
+        let each: Vec<String> = n
+            .counts
+            .connections
+            .iter()
+            .map(|(p, c)| format!("{p} {c}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  connections opened: {} ({:.1} responses each)",
+            each.join(", "),
+            answered as f64 / opened as f64
+        );
+    }
     for (msg, count) in &n.counts.errors {
         let _ = writeln!(o, "  error ×{count}: {msg}");
     }

@@ -7,16 +7,6 @@ mod support;
 
 use testkit::origin::TestOrigin;
 
-/// The lines of every log file in `dir`.
-fn log_lines(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let text = std::fs::read_to_string(e.path()).unwrap();
-        out.extend(text.lines().map(str::to_owned));
-    }
-    out
-}
-
 /// With `cmcd = "headers"` every request of a viewer carries its session
 /// id: the origin's log has as many lines with it as the viewer made
 /// requests (one more at most: a request cut short by the stop), with the
@@ -63,7 +53,7 @@ fn the_origin_log_joins_to_each_viewer_by_its_session_id() {
     let (v, out) = run("headers", "3", "6s");
     let (q, _) = run("query", "1", "3s");
     origin.stop();
-    let lines = log_lines(logs.path());
+    let lines = support::log_lines(logs.path());
 
     assert_eq!(v.viewers.len(), 3);
     let mut sids = Vec::new();

@@ -65,12 +65,19 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
         "partTtfbP99=1s",
     ];
     let (v, stdout) = swarm(port, &ca, "hlsjs", secs, &slo);
-    let (c, classic_out) = swarm(port, &ca, "classic", secs, &[]);
+    let (c, classic_out) = swarm(port, &ca, "classic", secs, &["--set", "http=\"1.1\""]);
     let _ = kill(Pid::from_raw(origin.child.id() as i32), Signal::SIGTERM);
 
     let n = native(&v);
     assert_eq!(n.counts.errors, Default::default(), "{stdout}");
     assert_eq!(v.totals.counts.failed_requests(), 0, "{stdout}");
+    // `http = "auto"`: the origin chose HTTP/2 by ALPN; one connection a viewer
+    assert_eq!(
+        n.counts.connections,
+        [("h2".to_owned(), 3)].into(),
+        "{stdout}"
+    );
+    assert!(stdout.contains("connections opened: h2 3 ("), "{stdout}");
     let per_viewer_sec = |k: &str| n.requests[k].ttfb_ms.count as f64 / 3.0 / f64::from(secs);
     let reloads = per_viewer_sec("playlist");
     eprintln!(
@@ -161,6 +168,11 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
     );
     assert_eq!(n.counts.errors, Default::default(), "{classic_out}");
     assert_eq!(c.totals.counts.failed_requests(), 0, "{classic_out}");
+    assert_eq!(
+        n.counts.connections,
+        [("http/1.1".to_owned(), 3)].into(),
+        "{classic_out}"
+    );
     let per_viewer_sec = |k: &str| n.requests[k].ttfb_ms.count as f64 / 3.0 / f64::from(secs);
     eprintln!(
         "classic: {:.1} reloads per viewer per second, live latency p50 {:.0} ms",
@@ -177,4 +189,100 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
     // polled: one or two reloads a second, answered at once
     assert!(per_viewer_sec("playlist") < 2.5, "{n:#?}");
     assert!(n.requests["playlist"].ttfb_ms.p50 < 20.0, "{n:#?}");
+}
+
+/// Over HTTP/2 (`http = "2"`) the origin sees what a browser's viewer
+/// gives it: each viewer's playlist, part and init requests on one
+/// connection, by HTTP/2 — joined to the viewer by its CMCD session id in
+/// nginx's access log — and the body bytes the viewers counted are the
+/// bytes nginx logged, within 0.5 % (beyond what a request cut by the
+/// stop had not received yet).
+#[test]
+fn over_http2_the_origin_sees_one_connection_per_viewer_and_the_same_bytes() {
+    let _g = serial();
+    let port = free_port();
+    let logs = tempfile::tempdir().unwrap();
+    let (mut origin, ca) = support::ll_origin_with(
+        port,
+        &[
+            "--log-dir",
+            logs.path().to_str().unwrap(),
+            "--set",
+            "logging.enabled=true",
+            "--set",
+            "logging.gzip=0",
+            "--set",
+            "logging.flushInterval=\"1s\"",
+        ],
+    );
+    let (v, stdout) = swarm(
+        port,
+        &ca,
+        "hlsjs",
+        6,
+        &["--set", "http=\"2\"", "--set", "cmcd=headers"],
+    );
+    let _ = kill(Pid::from_raw(origin.child.id() as i32), Signal::SIGTERM);
+    // nginx writes its buffered log lines as it stops
+    let t = std::time::Instant::now();
+    while origin.child.try_wait().unwrap().is_none()
+        && t.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lines = support::log_lines(logs.path());
+
+    assert_eq!(v.totals.counts.failed_requests(), 0, "{stdout}");
+    assert_eq!(native(&v).counts.connections, [("h2".to_owned(), 3)].into());
+    let mut connections = Vec::new();
+    for viewer in &v.viewers {
+        let sid = viewer.sid.clone().expect("a sid");
+        let mark = format!("sid=\\x22{sid}\\x22");
+        let mine: Vec<&String> = lines.iter().filter(|l| l.contains(&mark)).collect();
+        let n = viewer.native.as_ref().expect("native figures");
+        assert!(
+            mine.len() > 20,
+            "{} lines for viewer {}; the log: {:#?}",
+            mine.len(),
+            viewer.id,
+            &lines[..lines.len().min(5)]
+        );
+        assert!(mine.iter().all(|l| l.contains(" HTTP/2.0\" ")), "{mine:#?}");
+        // `$connection` ends the line
+        let mut conns: Vec<&str> = mine.iter().map(|l| l.rsplit(' ').next().unwrap()).collect();
+        conns.sort_unstable();
+        conns.dedup();
+        assert_eq!(
+            conns.len(),
+            1,
+            "viewer {}: connections {conns:?}",
+            viewer.id
+        );
+        connections.push(conns[0].to_owned());
+        // `$body_bytes_sent`: after the quoted request line, the status
+        let logged: Vec<u64> = mine
+            .iter()
+            .map(|l| {
+                let rest = l.split('"').nth(2).unwrap();
+                rest.split_whitespace().nth(1).unwrap().parse().unwrap()
+            })
+            .collect();
+        let total: u64 = logged.iter().sum();
+        let counted = n.counts.body_bytes;
+        let largest = logged.iter().copied().max().unwrap_or(0);
+        eprintln!(
+            "viewer {}: {} requests on connection {}, {counted} body bytes counted, {total} logged",
+            viewer.id,
+            mine.len(),
+            conns[0]
+        );
+        assert!(
+            counted <= total && total - counted <= (total / 200).max(largest),
+            "viewer {}: counted {counted} body bytes, nginx logged {total}",
+            viewer.id
+        );
+    }
+    connections.sort();
+    connections.dedup();
+    assert_eq!(connections.len(), 3, "each viewer its own connection");
 }

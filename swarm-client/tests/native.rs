@@ -463,8 +463,52 @@ fn https_with_a_private_ca() {
     assert_eq!(native(&v).counts.body_bytes, served);
     // on the wire: TLS records cost more than the bodies and heads
     assert!(v.totals.counts.bytes > served);
-    // one connection per viewer, its connect time including the handshake
+    // one connection per viewer, its connect time including the handshake;
+    // HTTP/1.1: this server chooses no protocol by ALPN
     assert_eq!(native(&v).requests["playlist"].connect_ms.count, 2);
+    assert_eq!(
+        native(&v).counts.connections,
+        [("http/1.1".to_owned(), 2)].into()
+    );
+
+    // `http = "2"` with an origin that does not choose it: each request
+    // fails, said plainly; never reachable
+    let ca_arg = [
+        "--ca-file",
+        ca_file.to_str().unwrap(),
+        "--set",
+        "http=\"2\"",
+    ];
+    let (v, _) = swarm_exit(&url, &[&one_viewer("2s")[..], &ca_arg].concat(), 3);
+    let errors = &native(&v).counts.errors;
+    assert!(
+        errors
+            .keys()
+            .any(|k| k.starts_with("HTTP/2 not chosen by the origin")),
+        "{errors:?}"
+    );
+    assert_eq!(v.totals.counts.segments, 0);
+    // ... and with a plain http URL, or FFmpeg viewers: refused before the run
+    for (u, extra) in [
+        (s.url("/live/stream.m3u8"), &[][..]),
+        (url.clone(), &["--engine", "ffmpeg"][..]),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "run",
+                &u,
+                "--set",
+                "http=\"2\"",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{e}");
+        assert!(e.contains("http") && e.contains("HTTP/2"), "{e}");
+    }
 
     // without the CA: the handshake fails, said plainly; never reachable
     let (v, _) = swarm_exit(&url, &one_viewer("3s"), 3);

@@ -58,11 +58,12 @@ impl LocalSite {
     }
 }
 
-/// The CORS header of every location that answers with content.
-/// The CMCD at the end of each access-log line: the four headers, then
-/// the `CMCD` query argument (as sent, URL-encoded).
-const CMCD_LOG: &str = " \"$http_cmcd_session\" \"$http_cmcd_object\" \"$http_cmcd_request\" \"$http_cmcd_status\" \"$arg_cmcd\"";
+/// The end of each access-log line: the CMCD — the four headers, then
+/// the `CMCD` query argument (as sent, URL-encoded) — and the connection's
+/// serial number (requests on one connection share it).
+const LOG_TAIL: &str = " \"$http_cmcd_session\" \"$http_cmcd_object\" \"$http_cmcd_request\" \"$http_cmcd_status\" \"$arg_cmcd\" $connection";
 
+/// The CORS header of every location that answers with content.
 const CORS: &str = "            add_header Access-Control-Allow-Origin \"*\" always;";
 
 /// The user the full flavour runs its workers as.
@@ -231,8 +232,8 @@ pub fn nginx_config(c: &Config, d: &Derived, flavour: &Flavour) -> Template {
     }
     // each line ends in the request's CMCD (CTA-5004; "-" when none), so
     // that a swarm's results join to the log by session id
-    out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time{CMCD_LOG}';");
-    out!("    log_format hls_perf '$time_iso8601 $status $request_time $body_bytes_sent $uri{CMCD_LOG}';");
+    out!("    log_format timing '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent $request_time{LOG_TAIL}';");
+    out!("    log_format hls_perf '$time_iso8601 $status $request_time $body_bytes_sent $uri{LOG_TAIL}';");
     out!();
 
     // One access_log line (or `off`) for a log file, with buffering from config.

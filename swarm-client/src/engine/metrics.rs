@@ -34,6 +34,11 @@ pub struct NetworkLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabel {
+    pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: String,
 }
@@ -92,6 +97,7 @@ pub struct Metrics {
     pub viewer_failures: Counter,
     pub abr_switches: Family<DirectionLabel, Counter>,
     pub errors: Family<ReasonLabel, Counter>,
+    pub connections: Family<ProtocolLabel, Counter>,
     /// Per network class: segment TTFB, rebuffers, failed requests.
     pub network_segment_ttfb_seconds: Family<NetworkLabel, Histogram, fn() -> Histogram>,
     pub network_rebuffers: Family<NetworkLabel, Counter>,
@@ -123,6 +129,10 @@ impl Metrics {
         }
         for reason in crate::native::failure::Failure::reasons() {
             let _ = self.errors.get_or_create(&ReasonLabel { reason });
+        }
+        for p in crate::native::http::Protocol::ALL {
+            let protocol = p.as_str();
+            let _ = self.connections.get_or_create(&ProtocolLabel { protocol });
         }
     }
 
@@ -184,6 +194,7 @@ impl Default for Metrics {
             viewer_failures: Counter::default(),
             abr_switches: Family::default(),
             errors: Family::default(),
+            connections: Family::default(),
             network_segment_ttfb_seconds: Family::new_with_constructor(timing_histogram),
             network_rebuffers: Family::default(),
             network_failed_requests: Family::default(),
@@ -373,6 +384,11 @@ impl Metrics {
             "errors",
             "Other request failures (bad playlists, broken connections), by reason",
             self.errors.clone(),
+        );
+        r.register(
+            "connections",
+            "Connections the viewers opened, by protocol (ALPN name: http/1.1, h2)",
+            self.connections.clone(),
         );
         r
     }

@@ -10,12 +10,14 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use url::Url;
 
-use super::metrics::{DirectionLabel, KindLabel, Metrics, NetworkLabel, ReasonLabel, StatusLabel};
+use super::metrics::{
+    DirectionLabel, KindLabel, Metrics, NetworkLabel, ProtocolLabel, ReasonLabel, StatusLabel,
+};
 use super::VIEWER_BACKOFF;
 use crate::native::buffer::{BufferEvent, Qoe};
 use crate::native::cmcd::CmcdMode;
 use crate::native::failure::Failure;
-use crate::native::http::{Client, ClientConfig, Link, Response, MAX_REDIRECTS};
+use crate::native::http::{Client, ClientConfig, Link, Protocol, Response, MAX_REDIRECTS};
 use crate::native::player::{Event, Next, Player, PlayerConfig, ReloadMarks, Request, MAX_TRACKS};
 use crate::native::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
 use crate::results::{Kind, Latency, NativeFigures, Recorder, RequestSample, ViewerFigures};
@@ -284,11 +286,26 @@ async fn play(
     // bytes off the wire, counted from the client's sockets (failed and
     // cut-short responses included)
     let mut wire_seen = 0u64;
-    let mut count_wire = |client: &Client, fig: &mut Figures| {
+    let mut count_wire = |client: &mut Client, fig: &mut Figures| {
         let w = client.wire_bytes();
         fig.f.counts.bytes += w - wire_seen;
         shared.metrics.bytes.inc_by(w - wire_seen);
         wire_seen = w;
+        for (p, n) in Protocol::ALL.into_iter().zip(client.take_opened()) {
+            if n > 0 {
+                *fig.n
+                    .counts
+                    .connections
+                    .entry(p.as_str().to_owned())
+                    .or_default() += n;
+                let protocol = p.as_str();
+                shared
+                    .metrics
+                    .connections
+                    .get_or_create(&ProtocolLabel { protocol })
+                    .inc_by(n);
+            }
+        }
     };
     let end = loop {
         let next = player.next(Instant::now());
@@ -314,7 +331,7 @@ async fn play(
                     r = fetch(&mut client, &req, query.as_deref(), shared, fig) => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
                 };
-                count_wire(&client, fig);
+                count_wire(&mut client, fig);
                 let Some((result, started)) = done else {
                     break End::Stopped;
                 };

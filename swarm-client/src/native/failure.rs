@@ -24,6 +24,9 @@ pub enum Failure {
     /// The URL is longer than an HTTP request line may be here: no
     /// request was sent, and none will be.
     UrlTooLong,
+    /// `http = "2"`, and the origin did not choose HTTP/2 by ALPN (or the
+    /// URL is plain `http`: cleartext HTTP/2 is not spoken).
+    NoHttp2,
 }
 
 impl Failure {
@@ -38,6 +41,9 @@ impl Failure {
             Failure::TooManyRedirects => "more than 5 redirects".into(),
             Failure::Unsupported => "unsupported URL scheme".into(),
             Failure::Tls => "TLS handshake failed (certificate not trusted? see --ca-file)".into(),
+            Failure::NoHttp2 => {
+                "HTTP/2 not chosen by the origin (http = \"2\" needs https and h2 by ALPN)".into()
+            }
             Failure::UrlTooLong => format!(
                 "URL too long (over {} bytes): not requested",
                 MAX_REQUEST_TARGET
@@ -54,6 +60,7 @@ impl Failure {
             Failure::Unsupported,
             Failure::Tls,
             Failure::UrlTooLong,
+            Failure::NoHttp2,
         ]
         .iter()
         .map(Failure::message)
@@ -73,6 +80,9 @@ impl Failure {
 
     /// Whether trying the same request again could end otherwise.
     pub fn retryable(&self) -> bool {
-        !matches!(self, Failure::UrlTooLong | Failure::Unsupported)
+        !matches!(
+            self,
+            Failure::UrlTooLong | Failure::Unsupported | Failure::NoHttp2
+        )
     }
 }

@@ -233,6 +233,9 @@ pub struct NativeCounts {
     pub delta_refetches: u64,
     /// Failures other than HTTP statuses, timeouts and refused connections, by message.
     pub errors: BTreeMap<String, u64>,
+    /// Connections opened, by protocol (`http/1.1`, `h2`).
+    #[serde(default)]
+    pub connections: BTreeMap<String, u64>,
 }
 
 impl AddAssign<&NativeCounts> for NativeCounts {
@@ -242,7 +245,7 @@ impl AddAssign<&NativeCounts> for NativeCounts {
             viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
             rebuffer_sec, micro_gaps, switches_up, switches_down, blocked_reloads_503,
             blocked_reloads_400, delta_updates, delta_refetches;
-            maps errors);
+            maps errors, connections);
     }
 }
 

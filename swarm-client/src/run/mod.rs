@@ -317,14 +317,23 @@ fn run_native(a: &RunArgs, loaded: Loaded, plan: Plan) -> Result<Outcome> {
             .into());
         }
     }
+    if c.http == crate::config::HttpVersion::Http2 && url.scheme() != "https" {
+        return Err(UsageError(format!(
+            "http = \"2\": `{url}` is not an https URL; HTTP/2 is chosen by TLS (ALPN) and \
+             cleartext HTTP/2 is not spoken — use the https URL, or http = \"auto\""
+        ))
+        .into());
+    }
     // built for every run: a redirect may lead from http to https
-    let tls = Some(crate::native::http::tls_config(a.ca_file.as_deref()).map_err(UsageError)?);
+    let tls =
+        Some(crate::native::http::tls_config(a.ca_file.as_deref(), c.http).map_err(UsageError)?);
     let client = crate::native::http::ClientConfig {
         resolve: a.viewer.resolve,
         resolve_host: url.host_str().map(str::to_owned),
         headers: header_map,
         timeout: Duration::from_secs(u64::from(c.timeout)),
         tls,
+        http: c.http,
     };
     let reachable = native_preflight(&url, &client);
     if a.check {

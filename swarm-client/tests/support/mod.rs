@@ -64,10 +64,16 @@ pub fn native(r: &Results) -> &swarm_client::results::NativeTotals {
 /// stream of `testkit::origin`) on `port`, up; and the CA file of its
 /// run-time certificate.
 pub fn ll_origin(port: u16) -> (testkit::Captured, String) {
+    ll_origin_with(port, &[])
+}
+
+/// [`ll_origin`] with `extra` arguments of `test-origin run`.
+pub fn ll_origin_with(port: u16, extra: &[&str]) -> (testkit::Captured, String) {
     let mut cmd = std::process::Command::new(testkit::origin::binaries().join("test-origin"));
     cmd.args(["run", "-p", "ll-hls", "--port", &port.to_string()])
         .args(testkit::origin::TINY)
-        .args(testkit::origin::LIGHT_LL);
+        .args(testkit::origin::LIGHT_LL)
+        .args(extra);
     let origin = testkit::Captured::spawn(&mut cmd);
     let t = std::time::Instant::now();
     while !origin.output().contains("ready after") {
@@ -86,4 +92,14 @@ pub fn ll_origin(port: u16) -> (testkit::Captured, String) {
         .expect("the banner names the CA")
         .to_owned();
     (origin, ca)
+}
+
+/// The lines of every log file in `dir`.
+pub fn log_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        out.extend(text.lines().map(str::to_owned));
+    }
+    out
 }

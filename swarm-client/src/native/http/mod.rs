@@ -1,216 +1,30 @@
-//! The native viewer's HTTP: one HTTP/1.1 keep-alive connection per viewer
-//! (hyper's client connection API), plain or TLS (rustls), reopened when the
-//! server closes it, with every request timed (connect including the TLS
-//! handshake, TTFB, download) and its bytes counted as they arrive.
+//! The native viewer's HTTP: one keep-alive connection per viewer
+//! (hyper's client connection API) — HTTP/1.1, or HTTP/2 over TLS when ALPN
+//! chooses it (`http`) — reopened when the server closes it, with every
+//! request timed (connect including the TLS handshake, TTFB, download) and
+//! its bytes counted as they arrive.
 
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod conn;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, HOST, LOCATION, USER_AGENT};
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use url::Url;
 
 use super::failure::{Failure, MAX_REQUEST_TARGET};
+pub use conn::{tls_config, HttpVersion, Protocol};
+use conn::{Conn, Origin};
 
 /// Redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
 
 /// The connection's read buffer: response heads must fit in it.
 pub const READ_BUFFER: usize = 16 * 1024;
-
-/// When the first byte of a response arrived: the first read after the
-/// last write, noted above TLS (so a TLS session ticket is not taken for it).
-#[derive(Debug)]
-struct Mark {
-    base: Instant,
-    /// Nanoseconds since `base` of the first read after the last write.
-    first_read_ns: AtomicU64,
-    awaiting_read: AtomicBool,
-}
-
-impl Mark {
-    fn new() -> Self {
-        Mark {
-            base: Instant::now(),
-            first_read_ns: AtomicU64::new(0),
-            awaiting_read: AtomicBool::new(false),
-        }
-    }
-
-    fn first_read(&self) -> Option<Instant> {
-        if self.awaiting_read.load(Ordering::Relaxed) {
-            return None;
-        }
-        Some(self.base + Duration::from_nanos(self.first_read_ns.load(Ordering::Relaxed)))
-    }
-}
-
-/// An IO wrapper that counts the bytes read into `read`, and/or notes the
-/// first read after a write in `mark`. Under TLS it is used twice: counting
-/// on the socket, marking on the decrypted side.
-struct Metered<S> {
-    inner: S,
-    read: Option<Arc<AtomicU64>>,
-    mark: Option<Arc<Mark>>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            if let Some(read) = &self.read {
-                read.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            if let Some(m) = &self.mark {
-                if m.awaiting_read.swap(false, Ordering::Relaxed) {
-                    m.first_read_ns
-                        .store(m.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                }
-            }
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Some(m) = &self.mark {
-            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-                m.awaiting_read.store(true, Ordering::Relaxed);
-            }
-        }
-        r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// The socket under hyper: metered TCP, or TLS over metered TCP (so the
-/// meter sees the bytes on the wire).
-enum Stream {
-    Plain(Metered<TcpStream>),
-    Tls(Box<tokio_rustls::client::TlsStream<Metered<TcpStream>>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// The TLS settings of a swarm: the system's trust store (and `extra` CA
-/// certificates from a PEM file), HTTP/1.1 by ALPN.
-pub fn tls_config(
-    extra: Option<&std::path::Path>,
-) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    use tokio_rustls::rustls;
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = extra {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "--ca-file {}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)",
-                path.display()
-            ));
-        }
-        for c in certs {
-            roots
-                .add(c)
-                .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
-}
-
-/// Where a connection goes: scheme, host, port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Origin {
-    tls: bool,
-    host: String,
-    port: u16,
-}
-
-struct Conn {
-    origin: Origin,
-    sender: http1::SendRequest<Empty<Bytes>>,
-    mark: Arc<Mark>,
-}
 
 /// How viewers talk to the origin (the same for every viewer of a swarm).
 #[derive(Clone, Debug)]
@@ -224,8 +38,11 @@ pub struct ClientConfig {
     pub headers: HeaderMap,
     /// Connect, response-head and between-reads timeout.
     pub timeout: Duration,
-    /// TLS settings for `https` URLs (`None`: plain HTTP only).
+    /// TLS settings for `https` URLs (`None`: plain HTTP only); their
+    /// ALPN offers the versions of `http`.
     pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// The HTTP versions spoken.
+    pub http: HttpVersion,
 }
 
 /// A response: status, timing and (for playlists) the body.
@@ -237,6 +54,8 @@ pub struct Response {
     pub age: Option<Duration>,
     /// When a new connection was opened for this request: how long it took.
     pub connect: Option<Duration>,
+    /// The protocol of the connection that answered.
+    pub protocol: Protocol,
     /// When the request was issued (before any connect).
     pub started: Instant,
     pub ttfb: Duration,
@@ -285,21 +104,14 @@ pub struct Client {
     rng: fastrand::Rng,
     /// Headers of the next requests only (CMCD), after the swarm's.
     extra: Vec<(&'static str, HeaderValue)>,
+    /// Connections opened and not yet taken by [`Client::take_opened`], by
+    /// protocol (as [`Protocol::ALL`]).
+    opened: [u64; 2],
 }
 
 /// Called with the byte count of each body chunk as it arrives.
 pub trait OnBytes: FnMut(u64) {}
 impl<F: FnMut(u64)> OnBytes for F {}
-
-fn io_failure(e: &std::io::Error) -> Failure {
-    use std::io::ErrorKind::*;
-    match e.kind() {
-        TimedOut => Failure::Timeout,
-        ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected
-        | AddrNotAvailable | HostUnreachable | NetworkUnreachable => Failure::Connect,
-        _ => Failure::Broken,
-    }
-}
 
 impl Client {
     pub fn new(cfg: Arc<ClientConfig>, user_agent: &str) -> Client {
@@ -313,7 +125,14 @@ impl Client {
             link: Link::default(),
             rng: fastrand::Rng::with_seed(0),
             extra: Vec::new(),
+            opened: [0; 2],
         }
+    }
+
+    /// The connections opened since the last call, by protocol (as
+    /// [`Protocol::ALL`]).
+    pub fn take_opened(&mut self) -> [u64; 2] {
+        std::mem::take(&mut self.opened)
     }
 
     /// Headers for the next requests (until set again), e.g. CMCD's; a
@@ -345,104 +164,39 @@ impl Client {
         self.conn = None;
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Conn, Failure> {
-        let ip = match (&self.cfg.resolve, &self.cfg.resolve_host) {
-            (Some(ip), Some(h)) if *h == origin.host => Some(*ip),
-            _ => origin.host.trim_matches(['[', ']']).parse::<IpAddr>().ok(),
-        };
-        let addrs: Vec<SocketAddr> = match ip {
-            Some(ip) => vec![SocketAddr::new(ip, origin.port)],
-            None => tokio::net::lookup_host((origin.host.as_str(), origin.port))
-                .await
-                .map_err(|_| Failure::Connect)?
-                .collect(),
-        };
-        let mut last = Failure::Connect;
-        // the handshake's round trip on a simulated link
-        if !self.link.rtt.is_zero() {
-            tokio::time::sleep(self.link.rtt).await;
-        }
-        for addr in addrs {
-            let connect = async {
-                let socket = if addr.is_ipv4() {
-                    tokio::net::TcpSocket::new_v4()?
-                } else {
-                    tokio::net::TcpSocket::new_v6()?
-                };
-                if let Some(size) = self.link.receive_buffer() {
-                    socket.set_recv_buffer_size(size)?;
-                }
-                socket.connect(addr).await
-            };
-            match tokio::time::timeout(self.cfg.timeout, connect).await {
-                Ok(Ok(tcp)) => {
-                    let _ = tcp.set_nodelay(true);
-                    let mark = Arc::new(Mark::new());
-                    let metered = Metered {
-                        inner: tcp,
-                        read: Some(Arc::clone(&self.wire)),
-                        mark: None,
-                    };
-                    let stream = if origin.tls {
-                        let cfg = self.cfg.tls.clone().ok_or(Failure::Unsupported)?;
-                        let name = rustls_pki_types::ServerName::try_from(
-                            origin.host.trim_matches(['[', ']']).to_owned(),
-                        )
-                        .map_err(|_| Failure::Tls)?;
-                        let tls = tokio_rustls::TlsConnector::from(cfg);
-                        match tokio::time::timeout(self.cfg.timeout, tls.connect(name, metered))
-                            .await
-                        {
-                            Ok(Ok(s)) => Stream::Tls(Box::new(s)),
-                            Ok(Err(_)) => return Err(Failure::Tls),
-                            Err(_) => return Err(Failure::Timeout),
-                        }
-                    } else {
-                        Stream::Plain(metered)
-                    };
-                    let io = TokioIo::new(Metered {
-                        inner: stream,
-                        read: None,
-                        mark: Some(Arc::clone(&mark)),
-                    });
-                    let (sender, conn) = http1::Builder::new()
-                        .read_buf_exact_size(Some(READ_BUFFER))
-                        .handshake::<_, Empty<Bytes>>(io)
-                        .await
-                        .map_err(|_| Failure::Broken)?;
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    return Ok(Conn {
-                        origin: origin.clone(),
-                        sender,
-                        mark,
-                    });
-                }
-                Ok(Err(e)) => last = io_failure(&e),
-                Err(_) => last = Failure::Timeout,
-            }
-        }
-        Err(last)
-    }
-
-    /// The GET request for `url` with the swarm's headers.
-    fn request(&mut self, url: &Url) -> Result<http::Request<Empty<Bytes>>, Failure> {
+    /// The GET request for `url` with the swarm's headers: over HTTP/1.1
+    /// its path and a `Host` header, over HTTP/2 the whole URL (hyper sends
+    /// its scheme and authority as `:scheme` and `:authority`).
+    fn request(
+        &mut self,
+        url: &Url,
+        protocol: Protocol,
+    ) -> Result<http::Request<Empty<Bytes>>, Failure> {
         let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        if target.len() >= MAX_REQUEST_TARGET {
+        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let absolute;
+        let uri = match protocol {
+            Protocol::Http1 => target,
+            Protocol::Http2 => {
+                absolute = format!("{}://{host}{target}", url.scheme());
+                &absolute
+            }
+        };
+        if uri.len() >= MAX_REQUEST_TARGET {
             return Err(Failure::UrlTooLong);
         }
-        let mut req = http::Request::get(target)
+        let mut req = http::Request::get(uri)
             .body(Empty::<Bytes>::new())
             .map_err(|_| Failure::Broken)?;
-        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-        if self.host.as_ref().is_none_or(|(h, _)| h != host) {
-            let value = HeaderValue::from_str(host).map_err(|_| Failure::Broken)?;
-            self.host = Some((host.to_owned(), value));
-        }
         let h = req.headers_mut();
-        h.reserve(2 + self.cfg.headers.len());
-        h.insert(HOST, self.host.as_ref().expect("set above").1.clone());
+        h.reserve(2 + self.cfg.headers.len() + self.extra.len());
+        if protocol == Protocol::Http1 {
+            if self.host.as_ref().is_none_or(|(h, _)| h != host) {
+                let value = HeaderValue::from_str(host).map_err(|_| Failure::Broken)?;
+                self.host = Some((host.to_owned(), value));
+            }
+            h.insert(HOST, self.host.as_ref().expect("set above").1.clone());
+        }
         h.insert(USER_AGENT, self.user_agent.clone());
         for (k, v) in &self.cfg.headers {
             h.insert(k.clone(), v.clone());
@@ -500,14 +254,17 @@ impl Client {
             .as_ref()
             .is_some_and(|c| c.origin == origin && !c.sender.is_closed());
         let timeout = self.cfg.timeout;
-        let (resp, sent, mark) = loop {
+        let (resp, sent, mark, protocol) = loop {
             if !reused {
                 self.conn = None;
                 let t = Instant::now();
-                self.conn = Some(self.connect(&origin).await?);
+                let c = conn::connect(&self.cfg, &self.link, &self.wire, &origin).await?;
+                self.opened[c.protocol as usize] += 1;
+                self.conn = Some(c);
                 connect = Some(t.elapsed());
             }
-            let req = self.request(url)?;
+            let protocol = self.conn.as_ref().expect("connected").protocol;
+            let req = self.request(url, protocol)?;
             let conn = self.conn.as_mut().expect("connected");
             let sent = Instant::now();
             // the request's round trip on a simulated link, in its TTFB
@@ -515,14 +272,14 @@ impl Client {
                 tokio::time::sleep(self.link.rtt).await;
             }
             let result = match tokio::time::timeout(timeout, conn.sender.ready()).await {
-                Ok(Ok(())) => tokio::time::timeout(timeout, conn.sender.send_request(req))
+                Ok(Ok(())) => tokio::time::timeout(timeout, conn.sender.send(req))
                     .await
                     .map(|r| r.map_err(|_| ())),
                 Ok(Err(_)) => Ok(Err(())),
                 Err(e) => Err(e),
             };
             match result {
-                Ok(Ok(r)) => break (r, sent, Arc::clone(&conn.mark)),
+                Ok(Ok(r)) => break (r, sent, Arc::clone(&conn.mark), protocol),
                 // a kept-alive connection the server closed meanwhile: open
                 // a new one and send again, once, as a player does
                 Ok(Err(())) if reused && self.wire_bytes() == read_before => {
@@ -634,6 +391,7 @@ impl Client {
             location,
             age,
             connect,
+            protocol,
             started,
             ttfb: first_byte - sent,
             download: end.saturating_duration_since(first_byte),
