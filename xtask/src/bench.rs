@@ -27,6 +27,8 @@ pub enum Part {
     Origin,
     /// the LL-HLS origin: 2 000 viewers in blocking reloads, parts, TLS
     Ll,
+    /// native viewers over HTTP/2 against HTTP/1.1 on one TLS origin
+    Http,
     /// `swarm-client merge` of 1000 shards
     Merge,
     /// container image builds
@@ -41,6 +43,8 @@ pub enum Part {
 fn part_of(area: &str) -> Part {
     if area.ends_with(" image") {
         Part::Images
+    } else if area.starts_with("swarm HTTP/2") {
+        Part::Http
     } else if area.starts_with("swarm") {
         Part::Swarm
     } else if area.starts_with("origin LL-HLS") {
@@ -105,6 +109,12 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         figures.extend(crate::bench_swarm::scale(root)?);
         eprintln!("== swarm LL-HLS: 2 000 hls.js-profile viewers (about 2 minutes)");
         figures.extend(crate::bench_swarm::low_latency(root)?);
+    }
+    if wanted(Part::Http) {
+        eprintln!(
+            "== swarm HTTP/2 vs HTTP/1.1: 500 LL viewers each on one TLS origin (about 2 minutes)"
+        );
+        figures.extend(crate::bench_swarm::http_versions(root)?);
     }
     if wanted(Part::Origin) {
         eprintln!("== origin: generated and stock nginx configs side by side (about 20 minutes)");

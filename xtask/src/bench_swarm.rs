@@ -432,6 +432,112 @@ pub fn low_latency(root: &Path) -> Result<Vec<Figure>> {
     ])
 }
 
+/// Viewers of each protocol in [`http_versions`].
+const HTTP_VIEWERS: u32 = 500;
+
+/// The same LL-HLS viewers over HTTP/2 and over HTTP/1.1, on one TLS
+/// origin: the swarm's CPU per response, and its memory, by protocol.
+pub fn http_versions(root: &Path) -> Result<Vec<Figure>> {
+    let bin = crate::lab::build(root, true)?;
+    let light = [
+        "--set",
+        "video.width=320",
+        "--set",
+        "video.height=180",
+        "--set",
+        "encoder.framerate=30",
+        "--set",
+        "video.bitrate=300k",
+        "--set",
+        "video.maxrate=330k",
+        "--set",
+        "video.bufsize=300k",
+        "--set",
+        "video.audioBitrate=64k",
+        "--set",
+        "lowLatency.partMs=333",
+    ];
+    let origin = Origin::start(&bin, &light)?;
+    let ca = origin
+        .proc
+        .output()
+        .lines()
+        .find_map(|l| l.strip_prefix("  CA "))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .context("the LL origin's banner names no CA: is TLS on?")?;
+    let url = format!("https://127.0.0.1:{}/video/stream.m3u8", origin.port);
+    let clients = format!("clients={HTTP_VIEWERS}");
+    let secs = 40;
+    let mut rows = Vec::new();
+    for (version, name) in [("2", "HTTP/2"), ("1.1", "HTTP/1.1")] {
+        let http = format!("http=\"{version}\"");
+        let args = [
+            "--set",
+            &clients,
+            "--set",
+            "rampRate=500",
+            "--set",
+            "rampJitter=0",
+            "--set",
+            "timeout=30",
+            "--set",
+            "player=hlsjs",
+            "--set",
+            &http,
+            "--ca-file",
+            &ca,
+        ];
+        // ramp 1 s; measure 30 s of steady state
+        let u = measure_swarm(&bin, &url, origin.proc.child.id(), &args, secs, 8, 30)?;
+        let t = &u.summary["totals"];
+        let n = &t["native"];
+        let responses: f64 = n["requests"].as_object().map_or(0.0, |m| {
+            m.values()
+                .filter_map(|k| k["ttfbMs"]["count"].as_f64())
+                .sum()
+        });
+        // the swarm's responses per second, over the run less its ramp
+        let per_sec = responses / (secs as f64 - 1.0);
+        let area =
+            format!("swarm HTTP/2 vs HTTP/1.1 ({HTTP_VIEWERS} LL viewers over TLS, 333 ms parts)");
+        rows.push((
+            area.clone(),
+            format!("{name}: connections opened, errors, rebuffers"),
+            format!(
+                "{}, {}",
+                n["connections"].as_object().map_or(String::new(), |m| m
+                    .iter()
+                    .map(|(p, c)| format!("{p} {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")),
+                errors_and_rebuffers(t)
+            ),
+        ));
+        rows.push((
+            area.clone(),
+            format!("{name}: responses/s, swarm CPU per 1 000 responses"),
+            format!(
+                "{per_sec:.0}, {:.1} ms ({:.2} cores)",
+                u.cpu_cores * 1e6 / per_sec.max(1e-9),
+                u.cpu_cores
+            ),
+        ));
+        rows.push((
+            area,
+            format!("{name}: engine RSS (peak), part TTFB p50 / p99"),
+            format!(
+                "{:.1} KB per viewer, {} / {} ms",
+                u.swarm_rss_kb as f64 / f64::from(HTTP_VIEWERS),
+                n["requests"]["part"]["ttfbMs"]["p50"],
+                n["requests"]["part"]["ttfbMs"]["p99"]
+            ),
+        ));
+    }
+    drop(origin);
+    Ok(rows)
+}
+
 /// "HTTP errors / timeouts / connection errors, rebuffers" of a run's totals.
 fn errors_and_rebuffers(t: &serde_json::Value) -> String {
     format!(
