@@ -322,26 +322,7 @@ const LL_VIEWERS: u32 = 2000;
 /// cost, what limits them.
 pub fn low_latency(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
-    let light = [
-        "--set",
-        "tls.enable=false",
-        "--set",
-        "video.width=320",
-        "--set",
-        "video.height=180",
-        "--set",
-        "encoder.framerate=30",
-        "--set",
-        "video.bitrate=300k",
-        "--set",
-        "video.maxrate=330k",
-        "--set",
-        "video.bufsize=300k",
-        "--set",
-        "video.audioBitrate=64k",
-        "--set",
-        "lowLatency.partMs=333",
-    ];
+    let light = [&["--set", "tls.enable=false"][..], LIGHT_LL_STREAM].concat();
     let origin = Origin::start(&bin, &light)?;
     let url = format!("http://127.0.0.1:{}/video/stream.m3u8", origin.port);
     let clients = format!("clients={LL_VIEWERS}");
@@ -432,6 +413,27 @@ pub fn low_latency(root: &Path) -> Result<Vec<Figure>> {
     ])
 }
 
+/// The LL benches' light stream: 320x180 at 30 fps, 300 kbit/s, 2 s
+/// segments of 333 ms parts.
+const LIGHT_LL_STREAM: &[&str] = &[
+    "--set",
+    "video.width=320",
+    "--set",
+    "video.height=180",
+    "--set",
+    "encoder.framerate=30",
+    "--set",
+    "video.bitrate=300k",
+    "--set",
+    "video.maxrate=330k",
+    "--set",
+    "video.bufsize=300k",
+    "--set",
+    "video.audioBitrate=64k",
+    "--set",
+    "lowLatency.partMs=333",
+];
+
 /// Viewers of each protocol in [`http_versions`].
 const HTTP_VIEWERS: u32 = 500;
 
@@ -439,25 +441,7 @@ const HTTP_VIEWERS: u32 = 500;
 /// origin: the swarm's CPU per response, and its memory, by protocol.
 pub fn http_versions(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
-    let light = [
-        "--set",
-        "video.width=320",
-        "--set",
-        "video.height=180",
-        "--set",
-        "encoder.framerate=30",
-        "--set",
-        "video.bitrate=300k",
-        "--set",
-        "video.maxrate=330k",
-        "--set",
-        "video.bufsize=300k",
-        "--set",
-        "video.audioBitrate=64k",
-        "--set",
-        "lowLatency.partMs=333",
-    ];
-    let origin = Origin::start(&bin, &light)?;
+    let origin = Origin::start(&bin, LIGHT_LL_STREAM)?;
     let ca = origin
         .proc
         .output()
