@@ -34,8 +34,9 @@ pub struct Config {
     pub variant: VariantMode,
     /// Which player a native viewer behaves like on a Low-Latency HLS
     /// stream: `hlsjs` (blocking playlist reloads, parts near the live edge,
-    /// no preload hints) or `classic` (LL-HLS ignored: polled reloads, whole
-    /// segments). Plain HLS plays the same with either.
+    /// no preload hints), `avplayer` (the same, and the hinted part asked
+    /// for beside each blocking reload) or `classic` (LL-HLS ignored: polled
+    /// reloads, whole segments). Plain HLS plays the same with any.
     #[serde(default)]
     pub player: PlayerProfile,
     /// Common Media Client Data (CTA-5004) with each request of a native

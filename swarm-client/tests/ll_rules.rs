@@ -153,3 +153,52 @@ fn an_abr_switch_blocks_where_the_rendition_report_says() {
     assert!(asked < done, "{first_up:?}");
     assert_eq!(first_up.status, 200);
 }
+
+/// An `avplayer` viewer asks for the hinted part beside each blocking
+/// reload, and takes the part from it when the next playlist lists it (no
+/// request of its own). When the server answers the hints 404, each is
+/// counted (`hintsGone`) but is no failed request, and the parts are
+/// loaded once listed.
+#[test]
+fn hinted_parts_are_taken_and_a_404_is_counted_apart() {
+    let s = HlsServer::start(Shape::default());
+    let url = s.url("/ll/stream.m3u8");
+    let avplayer = ["--set", "player=avplayer"];
+    let (v, out) = one_viewer(&url, "3s", &avplayer);
+    let n = native(&v);
+    let count = |n: &swarm_client::results::NativeTotals, k: &str| {
+        n.requests.get(k).map_or(0, |s| s.ttfb_ms.count)
+    };
+    assert_eq!(v.totals.counts.failed_requests(), 0, "{out}");
+    assert_eq!(n.counts.hints_gone, 0, "{out}");
+    let (hints, parts) = (count(n, "hint"), count(n, "part"));
+    // a part every 0.25 s: about 10 in 3 s after the start's few by request
+    assert!(hints >= 6, "{n:#?}");
+    let by_request: Vec<Entry> = s
+        .log()
+        .into_iter()
+        .filter(|e| e.user_agent.contains("/client-") && e.path.ends_with(".m4s"))
+        .collect();
+    // every hinted part was asked for once: by its hint, not again
+    let mut paths: Vec<&str> = by_request.iter().map(|e| e.path.as_str()).collect();
+    let asked = paths.len();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(
+        paths.len(),
+        asked,
+        "a part asked for twice: {by_request:#?}"
+    );
+    assert_eq!(asked as u64, hints + parts, "{by_request:#?}");
+    assert_eq!(n.counts.rebuffers, 0, "{out}");
+
+    s.set(|k| k.ll_hint_404 = true);
+    let (v, out) = one_viewer(&url, "3s", &avplayer);
+    let n = native(&v);
+    assert!(n.counts.hints_gone >= 6, "{n:#?}");
+    assert_eq!(v.totals.counts.failed_requests(), 0, "{out}");
+    // each 404'd hint's part came by its own request once listed
+    assert!(count(n, "part") >= n.counts.hints_gone, "{n:#?}");
+    assert_eq!(n.counts.rebuffers, 0, "{out}");
+    assert!(out.contains("hinted parts 404: 0, 0; "), "{out}");
+}

@@ -191,6 +191,84 @@ fn native_viewers_play_a_low_latency_origin_by_parts_or_classically() {
     assert!(n.requests["playlist"].ttfb_ms.p50 < 20.0, "{n:#?}");
 }
 
+/// An AVPlayer-like viewer asks for the hinted part beside each blocking
+/// reload — on the same HTTP/2 connection, or a second HTTP/1.1 one — and
+/// takes the part from it when the playlist lists it: about one hint per
+/// reload, parts loaded by their own request only at the start (behind the
+/// live edge, where nothing is hinted), no stall, no 404, and the reloads
+/// still held for their part.
+#[test]
+fn avplayer_viewers_take_hinted_parts_beside_blocking_reloads() {
+    let _g = serial();
+    let port = free_port();
+    let (origin, ca) = support::ll_origin(port);
+    let secs = 8;
+    let (v, stdout) = swarm(port, &ca, "avplayer", secs, &[]);
+    let (h1, h1_out) = swarm(port, &ca, "avplayer", 4, &["--set", "http=\"1.1\""]);
+    let _ = kill(Pid::from_raw(origin.child.id() as i32), Signal::SIGTERM);
+
+    let n = native(&v);
+    assert_eq!(v.totals.counts.failed_requests(), 0, "{stdout}");
+    // the origin hints the part after the last of the segment being
+    // written, and answers 404 when the segment ends there instead: at
+    // most once a segment, never a failed request
+    assert!(n.counts.hints_gone <= v.totals.counts.segments, "{n:#?}");
+    let count = |k: &str| n.requests.get(k).map_or(0, |s| s.ttfb_ms.count);
+    let (reloads, hints, parts) = (count("playlist"), count("hint"), count("part"));
+    eprintln!(
+        "avplayer: {reloads} reloads, {hints} hints ({} 404), {parts} parts; hint TTFB p50 {:.0} ms, \
+         download p50 {:.0} ms; hold p50 {:.0} ms; live latency p50 {:.0} ms",
+        n.counts.hints_gone,
+        n.requests["hint"].ttfb_ms.p50,
+        n.requests["hint"].download_ms.p50,
+        n.reload_hold_ms.p50,
+        n.live_latency_ms.p50
+    );
+    // a hint beside every blocking reload but the few at a refused or
+    // changed hint; parts by their own request only at the start
+    assert!(hints + 3 * 3 >= n.reload_hold_ms.count, "{n:#?}");
+    assert!(hints > 3 * parts, "{n:#?}");
+    assert!(
+        n.reload_hold_ms.p50 > 20.0,
+        "reloads still held (hints do not hold them up): {n:#?}"
+    );
+    assert_eq!(n.counts.rebuffers, 0, "{n:#?}");
+    assert!(
+        v.totals.counts.segments >= 3 * u64::from(secs - 2),
+        "segments end by hinted parts too\n{stdout}"
+    );
+    // the hint shares the viewer's HTTP/2 connection
+    assert_eq!(
+        n.counts.connections,
+        [("h2".to_owned(), 3)].into(),
+        "{stdout}"
+    );
+    // no stall adds to its target: PART-HOLD-BACK, and it plays near it
+    assert!(
+        (n.live_latency_target_ms.max - PART_HOLD_BACK_MS).abs() < 1.0,
+        "{n:#?}"
+    );
+    let lat = n.live_latency_ms.p50;
+    assert!(
+        (PART_HOLD_BACK_MS..PART_HOLD_BACK_MS + 1000.0).contains(&lat),
+        "live latency p50 {lat:.0} ms\n{n:#?}"
+    );
+    assert!(
+        stdout.contains("playlists, parts, hints, segments"),
+        "{stdout}"
+    );
+
+    // over HTTP/1.1 the hint takes a second connection of its own
+    let n = native(&h1);
+    assert_eq!(h1.totals.counts.failed_requests(), 0, "{h1_out}");
+    assert!(n.requests["hint"].ttfb_ms.count > 6, "{n:#?}");
+    assert_eq!(
+        n.counts.connections,
+        [("http/1.1".to_owned(), 6)].into(),
+        "{h1_out}"
+    );
+}
+
 /// Over HTTP/2 (`http = "2"`) the origin sees what a browser's viewer
 /// gives it: each viewer's playlist, part and init requests on one
 /// connection, by HTTP/2 — joined to the viewer by its CMCD session id in

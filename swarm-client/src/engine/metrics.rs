@@ -88,6 +88,7 @@ pub struct Metrics {
     pub advance_lag_seconds: Histogram,
     pub blocked_reloads_refused: Family<StatusLabel, Counter>,
     pub delta_updates: Counter,
+    pub hints_gone: Counter,
     pub delta_refetches: Counter,
     pub rebuffers: Counter,
     pub rebuffer_seconds: Counter<f64, AtomicU64>,
@@ -185,6 +186,7 @@ impl Default for Metrics {
             advance_lag_seconds: timing_histogram(),
             blocked_reloads_refused: Family::default(),
             delta_updates: Counter::default(),
+            hints_gone: Counter::default(),
             delta_refetches: Counter::default(),
             rebuffers: Counter::default(),
             rebuffer_seconds: Counter::default(),
@@ -324,6 +326,11 @@ impl Metrics {
             "delta_updates",
             "Delta playlist updates (_HLS_skip) merged (native)",
             self.delta_updates.clone(),
+        );
+        r.register(
+            "hints_gone",
+            "Hinted parts (EXT-X-PRELOAD-HINT) answered 404 (avplayer profile)",
+            self.hints_gone.clone(),
         );
         r.register(
             "delta_refetches",

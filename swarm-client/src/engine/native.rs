@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::conductor::Sample;
-use super::native_viewer::{self as viewer, Shared, Slot, ViewerSpec};
+use super::native_shared::{Shared, Slot, ViewerSpec};
+use super::native_viewer as viewer;
 use super::run_loop::Setup;
 use super::Outcome;
 use crate::config::Config;

@@ -2,103 +2,26 @@
 //! does the HTTP, feeds the answers back and records every figure. A viewer
 //! whose playlist stays unreachable starts over with the swarm's backoff.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use url::Url;
 
 use super::metrics::{
-    DirectionLabel, KindLabel, Metrics, NetworkLabel, ProtocolLabel, ReasonLabel, StatusLabel,
+    DirectionLabel, KindLabel, NetworkLabel, ProtocolLabel, ReasonLabel, StatusLabel,
 };
+use super::native_shared::{Shared, Slot, ViewerSpec};
 use super::VIEWER_BACKOFF;
 use crate::native::buffer::{BufferEvent, Qoe};
 use crate::native::cmcd::CmcdMode;
 use crate::native::failure::Failure;
-use crate::native::http::{Client, ClientConfig, Link, Protocol, Response, MAX_REDIRECTS};
-use crate::native::player::{Event, Next, Player, PlayerConfig, ReloadMarks, Request, MAX_TRACKS};
+use crate::native::http::{Client, Protocol, Response, MAX_REDIRECTS};
+use crate::native::player::{Event, Next, Player, ReloadMarks, Request, MAX_TRACKS};
 use crate::native::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
-use crate::results::{Kind, Latency, NativeFigures, Recorder, RequestSample, ViewerFigures};
-
-/// What the swarm shares with its viewers.
-pub struct Shared {
-    pub recorder: Mutex<Recorder>,
-    pub metrics: Metrics,
-    pub client: Arc<ClientConfig>,
-    pub slots: Vec<Slot>,
-    /// The swarm's start: slot times are nanoseconds since it.
-    pub epoch: Instant,
-    /// `run --check`: print each request as it happens.
-    pub check: bool,
-    /// Failed requests of every kind (for the status line).
-    pub failures: AtomicU64,
-    /// Raised by the swarm before it writes a checkpoint: each viewer then
-    /// leaves a copy of its figures in its slot at its next step.
-    pub checkpoint: AtomicU64,
-    /// Whether a viewer has said that it left variants out (said once).
-    pub told_variants: AtomicBool,
-    /// Viewers that played their stream to its end (a VOD) and stopped.
-    pub finished: AtomicU64,
-    /// How viewers send CMCD, and the content id (`cid`) they send.
-    pub cmcd: CmcdMode,
-    pub content_id: String,
-}
-
-/// What the swarm reads of a viewer while it runs.
-#[derive(Default)]
-pub struct Slot {
-    pub active: AtomicBool,
-    /// When the buffer runs (or ran) dry, ns since the epoch; `u64::MAX`
-    /// when not playing.
-    pub dry_at: AtomicU64,
-    /// The viewer's figures as of its last checkpoint copy (or its end).
-    pub figures: Mutex<Option<ViewerFigures>>,
-}
-
-impl Slot {
-    pub fn new() -> Slot {
-        Slot {
-            active: AtomicBool::new(false),
-            dry_at: AtomicU64::new(u64::MAX),
-            figures: Mutex::new(None),
-        }
-    }
-
-    /// The figures the viewer left here last, if any.
-    pub fn figures(&self) -> Option<ViewerFigures> {
-        self.figures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn keep(&self, f: ViewerFigures) {
-        *self.figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
-    }
-
-    /// Stalled at `now` (ns since the epoch).
-    pub fn stalled(&self, now_ns: u64) -> bool {
-        self.active.load(Ordering::Relaxed) && self.dry_at.load(Ordering::Relaxed) <= now_ns
-    }
-}
-
-/// One viewer's settings.
-pub struct ViewerSpec {
-    /// Its number in the whole run (shards number from their first viewer).
-    pub id: u32,
-    /// Its slot in this process's table of viewers.
-    pub slot: usize,
-    pub start_after: Duration,
-    pub player: PlayerConfig,
-    pub user_agent: String,
-    pub seed: u64,
-    /// Its network class (name and link), when the config has classes.
-    pub network: Option<(Arc<str>, Link)>,
-    /// Its CMCD session id, stable for its life.
-    pub sid: String,
-}
+use crate::results::{Kind, Latency, NativeFigures, RequestSample, ViewerFigures};
 
 enum End {
     Stopped,
@@ -286,12 +209,18 @@ async fn play(
     // bytes off the wire, counted from the client's sockets (failed and
     // cut-short responses included)
     let mut wire_seen = 0u64;
-    let mut count_wire = |client: &mut Client, fig: &mut Figures| {
+    // (a side client, for hints, shares the count)
+    let mut side: Option<Client> = None;
+    let mut count_wire = |client: &mut Client, side: Option<&mut Client>, fig: &mut Figures| {
         let w = client.wire_bytes();
         fig.f.counts.bytes += w - wire_seen;
         shared.metrics.bytes.inc_by(w - wire_seen);
         wire_seen = w;
-        for (p, n) in Protocol::ALL.into_iter().zip(client.take_opened()) {
+        let mut opened = client.take_opened();
+        if let Some(s) = side {
+            opened = [0, 1].map(|i| opened[i] + s.take_opened()[i]);
+        }
+        for (p, n) in Protocol::ALL.into_iter().zip(opened) {
             if n > 0 {
                 *fig.n
                     .counts
@@ -327,46 +256,90 @@ async fn play(
             }
             Next::Get(req) => {
                 let query = cmcd(&mut client, &mut player, &req, spec, shared);
+                let body = &mut fig.n.counts.body_bytes;
                 let done = tokio::select! {
-                    r = fetch(&mut client, &req, query.as_deref(), shared, fig) => Some(r),
+                    r = fetch(&mut client, &req, query.as_deref(), shared, body) => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
                 };
-                count_wire(&mut client, fig);
-                let Some((result, started)) = done else {
+                count_wire(&mut client, None, fig);
+                let Some(done) = done else {
                     break End::Stopped;
                 };
-                let now = Instant::now();
-                match result {
-                    Ok((resp, final_url)) => deliver(
-                        &mut player,
-                        &req,
-                        resp,
-                        &final_url,
-                        (started, now),
-                        shared,
-                        fig,
-                        network,
-                    ),
-                    Err(f) => {
-                        fig.error(shared, &f);
-                        if shared.check {
-                            println!(
-                                "{:>8.3}s  {:<8} FAILED {}  {}",
-                                shared.epoch.elapsed().as_secs_f64(),
-                                req.kind.as_str(),
-                                f.detail(),
-                                req.url
-                            );
-                        }
-                        player.on_failure(&req, f, now);
-                    }
-                }
-                absorb(&mut player, shared, fig, network);
+                settle(&mut player, &req, done, shared, fig, network);
+            }
+            Next::GetBeside(first, hint) => {
+                // the hint beside the blocking reload: on the same HTTP/2
+                // connection, or a second HTTP/1.1 one
+                let side = side.get_or_insert_with(|| client.sibling());
+                side.share_connection_of(&client);
+                let q1 = cmcd(&mut client, &mut player, &first, spec, shared);
+                let q2 = cmcd(side, &mut player, &hint, spec, shared);
+                let mut hint_body = 0;
+                let body = &mut fig.n.counts.body_bytes;
+                let done = tokio::select! {
+                    r = async {
+                        tokio::join!(
+                            fetch(&mut client, &first, q1.as_deref(), shared, body),
+                            fetch(side, &hint, q2.as_deref(), shared, &mut hint_body),
+                        )
+                    } => Some(r),
+                    _ = stop.wait_for(|s| *s) => None,
+                };
+                fig.n.counts.body_bytes += hint_body;
+                count_wire(&mut client, Some(side), fig);
+                let Some((a, b)) = done else {
+                    break End::Stopped;
+                };
+                settle(&mut player, &first, a, shared, fig, network);
+                settle(&mut player, &hint, b, shared, fig, network);
             }
         }
     };
     add_qoe(&mut fig.n, &player.qoe(Instant::now()));
     end
+}
+
+/// Hands the outcome of `req` to the player and the figures.
+fn settle(
+    player: &mut Player,
+    req: &Request,
+    (result, started): (Result<(Response, Url), Failure>, Instant),
+    shared: &Shared,
+    fig: &mut Figures,
+    network: Option<&str>,
+) {
+    let now = Instant::now();
+    match result {
+        Ok((resp, final_url)) => deliver(
+            player,
+            req,
+            resp,
+            &final_url,
+            (started, now),
+            shared,
+            fig,
+            network,
+        ),
+        Err(f) => {
+            // a server may answer 404 for a hinted part it finds will not
+            // be made (draft-pantos-hls-rfc8216bis §6.2.6): counted apart
+            // (hintsGone), not a failed request
+            if !(req.kind == Kind::Hint && f == Failure::Status(404)) {
+                fig.error(shared, &f);
+            }
+            if shared.check {
+                println!(
+                    "{:>8.3}s  {:<8} FAILED {}  {}",
+                    shared.epoch.elapsed().as_secs_f64(),
+                    req.kind.as_str(),
+                    f.detail(),
+                    req.url
+                );
+            }
+            player.on_failure(req, f, now);
+        }
+    }
+    absorb(player, shared, fig, network);
 }
 
 /// Publishes when this viewer's buffer runs dry, for the swarm's stall
@@ -412,9 +385,12 @@ async fn fetch(
     req: &Request,
     cmcd_query: Option<&str>,
     shared: &Shared,
-    fig: &mut Figures,
+    body: &mut u64,
 ) -> (Result<(Response, Url), Failure>, Instant) {
-    let keep = if matches!(req.kind, Kind::Segment | Kind::Init | Kind::Part) {
+    let keep = if matches!(
+        req.kind,
+        Kind::Segment | Kind::Init | Kind::Part | Kind::Hint
+    ) {
         0
     } else {
         MAX_PLAYLIST_BYTES + 1
@@ -428,7 +404,6 @@ async fn fetch(
     }
     let m = &shared.metrics;
     for hop in 0..=MAX_REDIRECTS {
-        let body = &mut fig.n.counts.body_bytes;
         let mut on_bytes = |n: u64| {
             *body += n;
             m.body_bytes.inc_by(n);
@@ -572,6 +547,12 @@ fn deliver(
         player.on_segment_done(req, resp.body_bytes, started, now);
         return;
     }
+    if req.kind == Kind::Hint {
+        // its media counts when a playlist lists it (HintUsed)
+        record(shared, Kind::Hint, &resp, None, final_url);
+        player.on_hint_done(req, resp.body_bytes, started);
+        return;
+    }
     if req.kind == Kind::Part {
         record(shared, Kind::Part, &resp, req.duration, final_url);
         if let Some(d) = req.duration {
@@ -696,6 +677,11 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Opti
             Event::SegmentByParts => {
                 fig.f.counts.segments += 1;
                 m.segments.inc();
+            }
+            Event::HintUsed(d) => fig.f.media_seconds += d,
+            Event::HintGone => {
+                fig.n.counts.hints_gone += 1;
+                m.hints_gone.inc();
             }
             Event::DeltaUpdate => {
                 fig.n.counts.delta_updates += 1;

@@ -197,6 +197,9 @@ pub struct Media {
     /// Empty when they are byte ranges or gaps: such a playlist is played
     /// by whole segments.
     pub parts: Vec<MediaPart>,
+    /// The part its `EXT-X-PRELOAD-HINT:TYPE=PART` names (not a byte
+    /// range), when it lists parts: the next one, not written yet.
+    pub hint: Option<Url>,
     /// The `EXT-X-MAP` in force after the last segment (that of the
     /// segment being written).
     pub map_at_end: Option<Url>,
@@ -418,10 +421,20 @@ pub fn parse(base: &Url, body: &[u8]) -> Result<Playlist, PlaylistError> {
                 .take(MAX_REPORTS)
                 .map(|r| Ok((join(base, &r.uri)?, r.last_msn, r.last_part)))
                 .collect::<Result<Vec<_>, _>>()?;
+            // the part hinted next, when whole parts are listed (a byte
+            // range hint is not followed)
+            let hint = low_latency
+                .preload_hints
+                .iter()
+                .find(|h| h.part && h.byterange_start.is_none() && h.byterange_length.is_none())
+                .filter(|_| !parts.is_empty())
+                .map(|h| join(base, &h.uri))
+                .transpose()?;
             let low_latency = (low_latency != LowLatency::default()).then_some(low_latency);
             Ok(Playlist::Media(Media {
                 low_latency,
                 parts,
+                hint,
                 reports,
                 map_at_end: map,
                 target_duration: p.target_duration as f64,

@@ -231,6 +231,12 @@ pub struct NativeCounts {
     pub delta_updates: u64,
     #[serde(default)]
     pub delta_refetches: u64,
+    /// Hinted parts (`EXT-X-PRELOAD-HINT`) answered 404 (`avplayer`): a
+    /// server may so answer for a part it finds will not be made (e.g.
+    /// hinted past the last part of a segment that then ended), so they are
+    /// not failed requests; the part, if listed later, is loaded as any.
+    #[serde(default)]
+    pub hints_gone: u64,
     /// Failures other than HTTP statuses, timeouts and refused connections, by message.
     pub errors: BTreeMap<String, u64>,
     /// Connections opened, by protocol (`http/1.1`, `h2`).
@@ -244,7 +250,7 @@ impl AddAssign<&NativeCounts> for NativeCounts {
             body_bytes, segments_gone, segments_skipped, segments_failed, sequence_resets,
             viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
             rebuffer_sec, micro_gaps, switches_up, switches_down, blocked_reloads_503,
-            blocked_reloads_400, delta_updates, delta_refetches;
+            blocked_reloads_400, delta_updates, delta_refetches, hints_gone;
             maps errors, connections);
     }
 }
@@ -338,11 +344,12 @@ impl NativeTotals {
         let c = &self.counts;
         [
             (
-                "requests per viewer per second: playlists, parts, segments",
+                "requests per viewer per second: playlists, parts, hints, segments",
                 format!(
-                    "{}, {}, {}",
+                    "{}, {}, {}, {}",
                     rate("playlist"),
                     rate("part"),
+                    rate("hint"),
                     rate("segment")
                 ),
             ),
@@ -351,8 +358,11 @@ impl NativeTotals {
                 format!("{} ({})", c.delta_updates, c.delta_refetches),
             ),
             (
-                "blocking reloads refused 503, 400",
-                format!("{}, {}", c.blocked_reloads_503, c.blocked_reloads_400),
+                "blocking reloads refused 503, 400; hinted parts 404",
+                format!(
+                    "{}, {}; {}",
+                    c.blocked_reloads_503, c.blocked_reloads_400, c.hints_gone
+                ),
             ),
         ]
     }

@@ -19,15 +19,19 @@ pub enum Kind {
     Init,
     /// An `EXT-X-PART` of a Low-Latency HLS segment.
     Part,
+    /// The part an `EXT-X-PRELOAD-HINT` names, asked for beside the
+    /// blocking reload before it is listed (the `avplayer` profile).
+    Hint,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Master,
         Kind::Playlist,
         Kind::Segment,
         Kind::Init,
         Kind::Part,
+        Kind::Hint,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,13 +41,14 @@ impl Kind {
             Kind::Segment => "segment",
             Kind::Init => "init",
             Kind::Part => "part",
+            Kind::Hint => "hint",
         }
     }
 
     /// Results written before this kind was counted do not have its
     /// histograms: read as empty, not as a broken file.
     fn may_be_absent(self) -> bool {
-        matches!(self, Kind::Init | Kind::Part)
+        matches!(self, Kind::Init | Kind::Part | Kind::Hint)
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Knobs {
     /// LL: plain playlist loads are answered as a cache would, this many
     /// seconds old, with an `Age` header.
     pub ll_age: Option<u64>,
+    /// LL: a hinted part (the next to come) is answered 404 at once
+    /// instead of being held until it is complete.
+    pub ll_hint_404: bool,
 }
 
 /// The LL stream: parts of 0.25 s, four a segment, a window of 12
@@ -476,6 +479,17 @@ fn directives(query: &str) -> (Option<u64>, Option<u64>, bool) {
     out
 }
 
+/// The segment and part of an LL part's path (`…/seg{m}.{p}.m4s`).
+fn hinted_part(path: &str) -> Option<(u64, u64)> {
+    let name = path
+        .rsplit('/')
+        .next()?
+        .strip_prefix("seg")?
+        .strip_suffix(".m4s")?;
+    let (m, p) = name.split_once('.')?;
+    Some((m.parse().ok()?, p.parse().ok()?))
+}
+
 impl Inner {
     /// Parts complete `ago` seconds before now.
     fn ll_parts_done(&self, ago: f64) -> u64 {
@@ -489,17 +503,26 @@ impl Inner {
         if !req.uri().path().starts_with("/ll/") {
             return None;
         }
-        let (Some(msn), part, _) = directives(req.uri().query().unwrap_or("")) else {
-            return None;
-        };
-        if !self.state.lock().unwrap().knobs.ll_refuse.is_empty() {
-            return None;
-        }
-        let needed = msn * LL_PARTS + part.unwrap_or(LL_PARTS - 1) + 1;
         let done = self.ll_parts_done(0.0);
-        if msn > done / LL_PARTS + 2 || needed <= done {
-            return None;
-        }
+        let needed = if let Some((m, p)) = hinted_part(req.uri().path()) {
+            // the hinted part, the next to come: held until it is complete
+            if m * LL_PARTS + p != done || self.state.lock().unwrap().knobs.ll_hint_404 {
+                return None;
+            }
+            done + 1
+        } else {
+            let (Some(msn), part, _) = directives(req.uri().query().unwrap_or("")) else {
+                return None;
+            };
+            if !self.state.lock().unwrap().knobs.ll_refuse.is_empty() {
+                return None;
+            }
+            let needed = msn * LL_PARTS + part.unwrap_or(LL_PARTS - 1) + 1;
+            if msn > done / LL_PARTS + 2 || needed <= done {
+                return None;
+            }
+            needed
+        };
         let at = (needed - LL_PARTS_AT_START) as f64 * LL_PART_SEC;
         Some(Duration::from_secs_f64(
             (at - self.start.elapsed().as_secs_f64()).clamp(0.0, 3.0) + 0.002,

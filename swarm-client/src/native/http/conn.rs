@@ -5,8 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,14 @@ pub(super) struct Mark {
     /// Nanoseconds since `base` of the first read after the last write.
     first_read_ns: AtomicU64,
     awaiting_read: AtomicBool,
+    /// HTTP/2: when the `HEADERS` of the last few streams came, by stream
+    /// id (requests in flight at once are told apart by it).
+    heads: Mutex<[(u32, u64); HEADS_KEPT]>,
 }
+
+/// Streams whose `HEADERS` time an HTTP/2 connection keeps: more than a
+/// viewer has in flight at once.
+const HEADS_KEPT: usize = 8;
 
 impl Mark {
     fn new() -> Self {
@@ -102,14 +109,40 @@ impl Mark {
             base: Instant::now(),
             first_read_ns: AtomicU64::new(0),
             awaiting_read: AtomicBool::new(false),
+            heads: Mutex::new([(0, 0); HEADS_KEPT]),
         }
     }
 
+    /// HTTP/1.1: the first read after the last write.
     pub(super) fn first_read(&self) -> Option<Instant> {
         if self.awaiting_read.load(Ordering::Relaxed) {
             return None;
         }
         Some(self.base + Duration::from_nanos(self.first_read_ns.load(Ordering::Relaxed)))
+    }
+
+    /// HTTP/2: when the first `HEADERS` frame of `stream` was read.
+    pub(super) fn head_of(&self, stream: u32) -> Option<Instant> {
+        let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        heads
+            .iter()
+            .find(|(s, _)| *s == stream)
+            .map(|(_, ns)| self.base + Duration::from_nanos(*ns))
+    }
+
+    fn head(&self, stream: u32) {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        if heads.iter().any(|(s, _)| *s == stream) {
+            // trailers, or a second HEADERS of the same stream
+            return;
+        }
+        let ns = self.base.elapsed().as_nanos() as u64;
+        // the oldest stream's slot (ids grow)
+        let slot = heads
+            .iter_mut()
+            .min_by_key(|(s, _)| *s)
+            .expect("HEADS_KEPT > 0");
+        *slot = (stream, ns);
     }
 
     fn read(&self) {
@@ -132,9 +165,9 @@ struct FrameScan {
 }
 
 impl FrameScan {
-    /// Whether `bytes` complete the header of a stream's `HEADERS` frame.
-    fn headers_in(&mut self, mut bytes: &[u8]) -> bool {
-        let mut found = false;
+    /// Calls `found` with the stream id of each `HEADERS` frame whose
+    /// 9-byte header `bytes` complete.
+    fn headers_in(&mut self, mut bytes: &[u8], mut found: impl FnMut(u32)) {
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
@@ -150,11 +183,12 @@ impl FrameScan {
                 let h = &self.head;
                 self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
                 let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
-                found |= h[3] == 0x1 && stream != 0;
+                if h[3] == 0x1 && stream != 0 {
+                    found(stream);
+                }
                 self.have = 0;
             }
         }
-        found
     }
 }
 
@@ -184,12 +218,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
             }
             let this = &mut *self;
             if let Some(m) = &this.mark {
-                let first = match &mut this.frames {
-                    Some(scan) => scan.headers_in(&buf.filled()[before..]),
-                    None => true,
-                };
-                if first {
-                    m.read();
+                match &mut this.frames {
+                    Some(scan) => scan.headers_in(&buf.filled()[before..], |s| m.head(s)),
+                    None => m.read(),
                 }
             }
         }
@@ -354,6 +385,26 @@ pub(super) struct Conn {
     pub protocol: Protocol,
     pub sender: Sender,
     pub mark: Arc<Mark>,
+    /// HTTP/2: the id of the next stream opened (odd, growing; requests
+    /// take them in the order they are handed to hyper).
+    pub next_stream: Arc<AtomicU32>,
+}
+
+impl Conn {
+    /// The same HTTP/2 connection, for another request at once; `None`
+    /// for HTTP/1.1 (one request at a time) or a closed connection.
+    pub fn share(&self) -> Option<Conn> {
+        match &self.sender {
+            Sender::H2(s) if !s.is_closed() => Some(Conn {
+                origin: self.origin.clone(),
+                protocol: self.protocol,
+                sender: Sender::H2(s.clone()),
+                mark: Arc::clone(&self.mark),
+                next_stream: Arc::clone(&self.next_stream),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Opens a connection to `origin`: TCP (on `link`'s receive buffer, after
@@ -481,6 +532,7 @@ async fn over(
         protocol,
         sender,
         mark,
+        next_stream: Arc::new(AtomicU32::new(1)),
     })
 }
 
@@ -519,16 +571,29 @@ mod tests {
             let mut s = FrameScan::default();
             let mut seen = Vec::new();
             for (i, chunk) in [&bytes[..cut], &bytes[cut..]].iter().enumerate() {
-                if s.headers_in(chunk) {
-                    seen.push(i);
-                }
+                s.headers_in(chunk, |stream| seen.push((i, stream)));
             }
             // found in the read that brings the HEADERS frame's last header byte
             let want = usize::from(cut < quiet + 9);
-            assert_eq!(seen, vec![want], "cut at {cut}");
+            assert_eq!(seen, vec![(want, 3)], "cut at {cut}");
         }
         let mut s = FrameScan::default();
-        assert!(!s.headers_in(&bytes[..quiet]));
+        let mut seen = 0;
+        s.headers_in(&bytes[..quiet], |_| seen += 1);
+        assert_eq!(seen, 0);
+    }
+
+    #[test]
+    fn the_heads_of_the_last_streams_are_kept_by_id() {
+        let m = Mark::new();
+        for stream in (1..40).step_by(2) {
+            m.head(stream);
+        }
+        assert!(m.head_of(39).is_some() && m.head_of(25).is_some());
+        assert_eq!(m.head_of(23), None, "older than the last {HEADS_KEPT}");
+        let first = m.head_of(39).unwrap();
+        m.head(39);
+        assert_eq!(m.head_of(39), Some(first), "trailers do not move it");
     }
 
     #[test]

@@ -159,6 +159,32 @@ impl Client {
         self.wire.load(Ordering::Relaxed)
     }
 
+    /// Another client of the same viewer, for a request beside this
+    /// one's: the same settings, link and byte count, no connection yet.
+    pub fn sibling(&mut self) -> Client {
+        Client {
+            cfg: Arc::clone(&self.cfg),
+            user_agent: self.user_agent.clone(),
+            host: None,
+            conn: None,
+            wire: Arc::clone(&self.wire),
+            link: self.link.clone(),
+            rng: fastrand::Rng::with_seed(self.rng.u64(..)),
+            extra: self.extra.clone(),
+            opened: [0; 2],
+        }
+    }
+
+    /// Sends this client's next requests on `other`'s HTTP/2 connection
+    /// (streams beside its own, as a browser does) when it has one open;
+    /// else this client keeps its own connection (over HTTP/1.1, a second
+    /// one: one request at a time on each).
+    pub fn share_connection_of(&mut self, other: &Client) {
+        if let Some(c) = other.conn.as_ref().and_then(Conn::share) {
+            self.conn = Some(c);
+        }
+    }
+
     /// Closes the connection (the next request opens a new one).
     pub fn close(&mut self) {
         self.conn = None;
@@ -254,7 +280,7 @@ impl Client {
             .as_ref()
             .is_some_and(|c| c.origin == origin && !c.sender.is_closed());
         let timeout = self.cfg.timeout;
-        let (resp, sent, mark, protocol) = loop {
+        let (resp, sent, head, protocol) = loop {
             if !reused {
                 self.conn = None;
                 let t = Instant::now();
@@ -271,15 +297,26 @@ impl Client {
             if !self.link.rtt.is_zero() {
                 tokio::time::sleep(self.link.rtt).await;
             }
+            let mut stream = 0;
             let result = match tokio::time::timeout(timeout, conn.sender.ready()).await {
-                Ok(Ok(())) => tokio::time::timeout(timeout, conn.sender.send(req))
-                    .await
-                    .map(|r| r.map_err(|_| ())),
+                Ok(Ok(())) => {
+                    // handed to hyper at once: the connection's next stream
+                    stream = conn.next_stream.fetch_add(2, Ordering::Relaxed);
+                    tokio::time::timeout(timeout, conn.sender.send(req))
+                        .await
+                        .map(|r| r.map_err(|_| ()))
+                }
                 Ok(Err(_)) => Ok(Err(())),
                 Err(e) => Err(e),
             };
             match result {
-                Ok(Ok(r)) => break (r, sent, Arc::clone(&conn.mark), protocol),
+                Ok(Ok(r)) => {
+                    let head = match protocol {
+                        Protocol::Http1 => conn.mark.first_read(),
+                        Protocol::Http2 => conn.mark.head_of(stream),
+                    };
+                    break (r, sent, head, protocol);
+                }
                 // a kept-alive connection the server closed meanwhile: open
                 // a new one and send again, once, as a player does
                 Ok(Err(())) if reused && self.wire_bytes() == read_before => {
@@ -295,7 +332,7 @@ impl Client {
                 }
             }
         };
-        let first_byte = mark.first_read().unwrap_or_else(Instant::now).max(sent);
+        let first_byte = head.unwrap_or_else(Instant::now).max(sent);
         let status = resp.status().as_u16();
         let location = resp
             .headers()

@@ -20,14 +20,14 @@ impl Player {
             ot: match req.kind {
                 Kind::Master | Kind::Playlist => "m",
                 Kind::Init => "i",
-                Kind::Segment | Kind::Part => t.map_or("av", |t| t.media.cmcd()),
+                Kind::Segment | Kind::Part | Kind::Hint => t.map_or("av", |t| t.media.cmcd()),
             },
             live: self.tracks.first().is_none_or(|t| !t.end_list),
             su: !started,
             tb: self.top_bandwidth.map(|b| b / 1000),
             ..Cmcd::default()
         };
-        if matches!(req.kind, Kind::Segment | Kind::Part) {
+        if matches!(req.kind, Kind::Segment | Kind::Part | Kind::Hint) {
             let level_ms = self.playout.level(now) * 1000.0;
             c.br = t.and_then(|t| t.bandwidth).map(|b| b / 1000);
             c.d = req.duration.map(|d| (d * 1000.0).round() as u64);

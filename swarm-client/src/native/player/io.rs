@@ -37,7 +37,7 @@ impl Request {
     /// ([`SEGMENT_DEADLINE_FACTOR`]).
     pub fn deadline(&self, timeout: Duration) -> Duration {
         match self.duration {
-            Some(d) if matches!(self.kind, Kind::Segment | Kind::Part) => {
+            Some(d) if matches!(self.kind, Kind::Segment | Kind::Part | Kind::Hint) => {
                 timeout.max(Duration::from_secs_f64(d * SEGMENT_DEADLINE_FACTOR))
             }
             _ => timeout,
@@ -49,6 +49,9 @@ impl Request {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Next {
     Get(Request),
+    /// Two requests at once: a blocking reload and the part its playlist
+    /// hinted (the `avplayer` profile); delivered in this order.
+    GetBeside(Request, Request),
     WaitUntil(Instant),
     /// A VOD playlist played to its end.
     Done,
@@ -75,6 +78,10 @@ pub enum Event {
     },
     /// A segment was loaded to its end part by part.
     SegmentByParts,
+    /// A hinted part loaded before it was listed was used: its duration.
+    HintUsed(f64),
+    /// A hinted part answered 404.
+    HintGone,
     /// A delta update (`_HLS_skip`) was merged.
     DeltaUpdate,
     /// A delta update left out segments not queued: the whole playlist is

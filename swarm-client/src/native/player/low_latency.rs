@@ -13,9 +13,11 @@ use crate::native::playlist::Media;
 common::word_enum!(
     /// Which player a native viewer behaves like on a Low-Latency HLS
     /// stream (PLAYER.md §6): `hlsjs` (blocking reloads, parts near the live
-    /// edge, no preload hints) or `classic` (every LL tag ignored: polled
-    /// reloads and whole segments, as a player without LL-HLS).
-    PlayerProfile { Hlsjs = "hlsjs", Classic = "classic" }
+    /// edge, no preload hints), `avplayer` (the same, and the hinted part
+    /// asked for beside each blocking reload) or `classic` (every LL tag
+    /// ignored: polled reloads and whole segments, as a player without
+    /// LL-HLS).
+    PlayerProfile { Hlsjs = "hlsjs", Avplayer = "avplayer", Classic = "classic" }
 );
 
 impl PlayerProfile {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 mod cmcd;
+mod hints;
 mod io;
 mod low_latency;
 mod queue;
@@ -244,6 +245,7 @@ impl Player {
             }
             Phase::Playing => {}
         }
+        self.use_preloaded(now);
         let level = self.playout.level(now);
         let full = self.playout.started() && level >= MAX_BUFFER_SEC;
         // 1. a playlist reload that is due; a blocking one waits for the
@@ -256,14 +258,18 @@ impl Player {
                 continue;
             }
             if t.due().is_some_and(|d| d <= now) {
-                return Next::Get(Request {
+                let reload = Request {
                     url: t.reload_url(now),
                     kind: Kind::Playlist,
                     target: Target::Track(i),
                     seq: None,
                     part: None,
                     duration: None,
-                });
+                };
+                return match hints::beside_reload(t, i, self.cfg.profile) {
+                    Some(hint) => Next::GetBeside(reload, hint),
+                    None => Next::Get(reload),
+                };
             }
         }
         // 2. the next segment of the track with the least media in, unless
@@ -500,6 +506,7 @@ impl Player {
             return;
         }
         t.reports = std::mem::take(&mut m.reports);
+        t.hint = m.hint.take();
         t.full_next = false;
         t.retried_503 = false;
         t.loaded_at = Some(now);
@@ -667,7 +674,8 @@ impl Player {
         let mut ev = Vec::new();
         self.playout.downloaded(now, total, latency_mark, &mut ev);
         self.push_buffer_events(ev);
-        if i == 0 {
+        // a hinted part came as it was written: not a measure of throughput
+        if i == 0 && req.kind != Kind::Hint {
             self.estimator
                 .sample(now.saturating_duration_since(started).as_secs_f64(), bytes);
         }
@@ -688,6 +696,9 @@ impl Player {
 
     /// `req` failed at `now`.
     pub fn on_failure(&mut self, req: &Request, f: Failure, now: Instant) {
+        if req.kind == Kind::Hint {
+            return self.on_hint_failed(&f);
+        }
         let timeout = self.cfg.timeout;
         let retryable = f.retryable();
         match req.target {

@@ -277,7 +277,7 @@ fn unreachable_playlist_fails_after_timeout() {
             }
             Next::WaitUntil(t) => now = t,
             Next::Failed => break,
-            Next::Done => panic!("not done"),
+            Next::Done | Next::GetBeside(..) => panic!("not done, no hints"),
         }
         assert!(now < at(t0, 30.0));
     }
@@ -573,7 +573,7 @@ fn a_failing_playlist_is_retried_with_backoff_until_the_timeout() {
                 now = t;
             }
             Next::Failed => break now,
-            Next::Done => panic!("a failing playlist is not done"),
+            Next::Done | Next::GetBeside(..) => panic!("a failing playlist is not done"),
         }
         assert!(now < at(t0, 60.0), "no failure after 60 s");
     };

@@ -42,6 +42,14 @@ pub(super) struct PartLoad {
     pub(super) ended: Instant,
 }
 
+/// A hinted part loaded before a playlist listed it (`avplayer`).
+#[derive(Debug, PartialEq)]
+pub(super) struct Preloaded {
+    pub(super) url: Url,
+    pub(super) bytes: u64,
+    pub(super) started: Instant,
+}
+
 /// What loading a queued segment means next.
 #[derive(Debug, PartialEq)]
 pub(super) enum Load<'a> {
@@ -125,6 +133,10 @@ pub(super) struct Track {
     /// The rendition reports of the last playlist: another rendition's
     /// URL and its last segment and part.
     pub(super) reports: Vec<(Url, Option<u64>, Option<u64>)>,
+    /// The part the last playlist hinted (`EXT-X-PRELOAD-HINT`), and a
+    /// hinted part loaded before a playlist listed it (`avplayer`).
+    pub(super) hint: Option<Url>,
+    pub(super) preloaded: Option<Preloaded>,
 }
 
 impl Track {
@@ -158,6 +170,8 @@ impl Track {
             media: MediaType::default(),
             bandwidth: None,
             reports: Vec::new(),
+            hint: None,
+            preloaded: None,
         }
     }
 

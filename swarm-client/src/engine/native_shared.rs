@@ -1,0 +1,90 @@
+//! What a native swarm shares with its viewers, and what it reads of each
+//! while they run.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::metrics::Metrics;
+use crate::native::cmcd::CmcdMode;
+use crate::native::http::{ClientConfig, Link};
+use crate::native::player::PlayerConfig;
+use crate::results::{Recorder, ViewerFigures};
+
+/// What the swarm shares with its viewers.
+pub struct Shared {
+    pub recorder: Mutex<Recorder>,
+    pub metrics: Metrics,
+    pub client: Arc<ClientConfig>,
+    pub slots: Vec<Slot>,
+    /// The swarm's start: slot times are nanoseconds since it.
+    pub epoch: Instant,
+    /// `run --check`: print each request as it happens.
+    pub check: bool,
+    /// Failed requests of every kind (for the status line).
+    pub failures: AtomicU64,
+    /// Raised by the swarm before it writes a checkpoint: each viewer then
+    /// leaves a copy of its figures in its slot at its next step.
+    pub checkpoint: AtomicU64,
+    /// Whether a viewer has said that it left variants out (said once).
+    pub told_variants: AtomicBool,
+    /// Viewers that played their stream to its end (a VOD) and stopped.
+    pub finished: AtomicU64,
+    /// How viewers send CMCD, and the content id (`cid`) they send.
+    pub cmcd: CmcdMode,
+    pub content_id: String,
+}
+
+/// What the swarm reads of a viewer while it runs.
+#[derive(Default)]
+pub struct Slot {
+    pub active: AtomicBool,
+    /// When the buffer runs (or ran) dry, ns since the epoch; `u64::MAX`
+    /// when not playing.
+    pub dry_at: AtomicU64,
+    /// The viewer's figures as of its last checkpoint copy (or its end).
+    pub figures: Mutex<Option<ViewerFigures>>,
+}
+
+impl Slot {
+    pub fn new() -> Slot {
+        Slot {
+            active: AtomicBool::new(false),
+            dry_at: AtomicU64::new(u64::MAX),
+            figures: Mutex::new(None),
+        }
+    }
+
+    /// The figures the viewer left here last, if any.
+    pub fn figures(&self) -> Option<ViewerFigures> {
+        self.figures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn keep(&self, f: ViewerFigures) {
+        *self.figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    /// Stalled at `now` (ns since the epoch).
+    pub fn stalled(&self, now_ns: u64) -> bool {
+        self.active.load(Ordering::Relaxed) && self.dry_at.load(Ordering::Relaxed) <= now_ns
+    }
+}
+
+/// One viewer's settings.
+pub struct ViewerSpec {
+    /// Its number in the whole run (shards number from their first viewer).
+    pub id: u32,
+    /// Its slot in this process's table of viewers.
+    pub slot: usize,
+    pub start_after: Duration,
+    pub player: PlayerConfig,
+    pub user_agent: String,
+    pub seed: u64,
+    /// Its network class (name and link), when the config has classes.
+    pub network: Option<(Arc<str>, Link)>,
+    /// Its CMCD session id, stable for its life.
+    pub sid: String,
+}
