@@ -192,21 +192,25 @@ fn ll_side_by_side(port: u16, ca: &str) -> (String, swarm_client::results::Nativ
 
 /// Agreement with a real player on Low-Latency HLS: hls.js in Chromium and
 /// three `hlsjs` native viewers play the same LL stream (`test-origin run
-/// -p ll-hls`, over HTTPS) for the same 20 s, and their live latencies are
-/// compared: the native viewers' p50 (from the program date-time) against
-/// hls.js's `latency` (its median). Both aim at PART-HOLD-BACK (0.67 s).
-/// hls.js starts playing 260–320 ms after it set its source (media
-/// pipeline included), the live edge moving on meanwhile; a native
-/// viewer's startup is its requests alone (under 25 ms on loopback). So
-/// hls.js plays that much further behind: measured here hls.js 0.91–1.03
-/// s, native 0.73–0.82 s. The native latency is at most 10 % above
-/// hls.js's and at most 40 % below — until the hls.js profile models its
-/// startup (then ±20 %). A stall puts hls.js's playhead further behind,
-/// and after one hls.js raises its target latency by a second and seeks
-/// back to it (the native viewers had none): hls.js's latency is sampled
-/// only while its target is still PART-HOLD-BACK, less the time it
-/// stalled; when a starved browser stalled before 5 samples, the run is
-/// tried again (three times at most).
+/// -p ll-hls`, over HTTPS and HTTP/2) for the same 20 s, and their live
+/// latencies are compared: the native viewers' p50 (from the program
+/// date-time) against hls.js's `latency` (its median). Both aim at
+/// PART-HOLD-BACK (0.67 s) from where the edge was at their first
+/// playlist; each starts playing later — hls.js 220–330 ms after it set
+/// its source — and plays that much further behind, the edge moving on
+/// meanwhile. The `hlsjs` profile models hls.js's media pipeline at the
+/// start (120 ms from the first media in to `playing`, measured from
+/// hls.js's own events), so the latencies agree within ±20 %: measured
+/// here hls.js 0.87–1.06 s, native 0.85–0.95 s (0.88–1.09 of it). Startups do not agree
+/// within ±25 % yet: on loopback the browser's own costs dominate hls.js's
+/// (about 30 ms before its first request, 27 ms for TCP and TLS, ~10 ms
+/// a request against well under 1 ms for a native viewer): native 138–216
+/// ms against hls.js 218–393 ms (0.44–0.63 of it), so the native startup is
+/// asserted to be at least 0.4 of hls.js's and at most 25 % above it. A stall puts hls.js's playhead further behind, and after one hls.js
+/// raises its target latency by a second and seeks back to it: hls.js's
+/// latency is sampled only while its target is still PART-HOLD-BACK, less
+/// the time it stalled; when a starved browser stalled before 5 samples,
+/// the run is tried again (three times at most).
 #[test]
 fn native_live_latency_agrees_with_hlsjs_on_a_low_latency_stream() {
     let _g = testkit::serial();
@@ -217,6 +221,11 @@ fn native_live_latency_agrees_with_hlsjs_on_a_low_latency_stream() {
         let (line, n) = ll_side_by_side(port, &ca);
         let field = |name: &str| testkit::player::field(&line, name);
         assert_eq!(field("errors"), "0", "{line}");
+        tries.push(line.clone());
+        let samples: u32 = field("samples").parse().unwrap();
+        if samples < 5 {
+            continue;
+        }
         let hls_latency: f64 = field("latency").parse().unwrap();
         let hls_startup: f64 = field("startup").parse().unwrap();
         assert!(
@@ -229,15 +238,15 @@ fn native_live_latency_agrees_with_hlsjs_on_a_low_latency_stream() {
              startup: hls.js {hls_startup:.0} ms, native {:.0} ms; hls.js: {line}",
             n.startup_ms.p50
         );
-        tries.push(line.clone());
-        let samples: u32 = field("samples").parse().unwrap();
-        if samples < 5 {
-            continue;
-        }
         assert_eq!(n.counts.rebuffers, 0, "{n:#?}");
         assert!(
-            (0.6..=1.1).contains(&(native_latency / hls_latency)),
+            (0.8..=1.2).contains(&(native_latency / hls_latency)),
             "native live latency {native_latency:.0} ms, hls.js {hls_latency:.0} ms: {line}"
+        );
+        let native_startup = n.startup_ms.p50;
+        assert!(
+            (0.4..=1.25).contains(&(native_startup / hls_startup)),
+            "native startup {native_startup:.0} ms, hls.js {hls_startup:.0} ms: {line}"
         );
         drop(origin);
         return;

@@ -101,9 +101,10 @@ fn live_edge_reload_timing_order_bytes_and_one_connection() {
     assert!(log.iter().all(|e| e.conn == log[0].conn), "{log:#?}");
     assert_eq!(native(&v).requests["segment"].connect_ms.count, 0);
     assert_eq!(native(&v).requests["playlist"].connect_ms.count, 1);
-    // startup: first request → first segment in, a few ms on loopback
+    // startup: first request → first segment in, a few ms on loopback,
+    // then hls.js's media start (the default profile's 120 ms)
     let startup = native(&v).startup_ms.p50;
-    assert!(startup > 0.0 && startup < 200.0, "{startup}");
+    assert!((120.0..400.0).contains(&startup), "{startup}");
     assert_eq!(native(&v).counts.rebuffers, 0);
     // live latency: 3 segments behind the live edge, within a reload
     let lat = native(&v).live_latency_ms.p50;
@@ -161,7 +162,7 @@ fn gone_segment_slow_segment_rebuffer_and_startup() {
     assert!((2.4..=2.8).contains(&max_ratio), "{max_ratio}");
     let v0 = v.viewers[0].native.as_ref().unwrap();
     assert_eq!(v0.counts.rebuffers, 1);
-    assert!(v0.startup_ms.unwrap() < 200.0);
+    assert!(v0.startup_ms.unwrap() < 400.0);
 }
 
 #[test]

@@ -136,6 +136,7 @@ impl Swarm {
                 seg_max_retry: c.seg_max_retry,
                 timeout: Duration::from_secs(u64::from(c.timeout)),
                 profile: c.player,
+                media_start: c.player.media_start(),
             },
             seeds: super::viewer_seeds(self.setup.seed, self.setup.shard),
             classes,

@@ -68,6 +68,9 @@ pub struct Playout {
     /// (media end position, when that segment's end appeared) of segments
     /// buffered and not yet played, for the live latency.
     unplayed: VecDeque<(f64, Instant)>,
+    /// From the first media in to playback: the player's media pipeline
+    /// (parsing, appending, the element's seek and start).
+    start_delay: Duration,
 }
 
 fn secs(d: f64) -> Duration {
@@ -88,7 +91,14 @@ impl Playout {
             resume_level: 0.0,
             qoe: Qoe::default(),
             unplayed: VecDeque::new(),
+            start_delay: Duration::ZERO,
         }
+    }
+
+    /// Playback begins `d` after the first media is in (the media
+    /// pipeline's start); startup and the live latency include it.
+    pub fn set_start_delay(&mut self, d: Duration) {
+        self.start_delay = d;
     }
 
     /// The stream's frame interval (from its `FRAME-RATE`).
@@ -172,9 +182,11 @@ impl Playout {
         if !self.started {
             self.started = true;
             self.playing = true;
-            self.anchor_wall = now;
+            self.anchor_wall = now + self.start_delay;
             self.anchor_pos = 0.0;
-            let d = now.saturating_duration_since(self.first_request);
+            let d = self
+                .anchor_wall
+                .saturating_duration_since(self.first_request);
             self.qoe.startup = Some(d);
             out.push(BufferEvent::Startup(d));
         } else if let Some(since) = self.stall_since {
@@ -393,6 +405,24 @@ mod tests {
             assert!(!p.stalled(at(t0, t)));
         }
         assert_eq!(p.qoe(at(t0, 19.0)).rebuffer_count, 1);
+    }
+
+    #[test]
+    fn playback_begins_the_start_delay_after_the_first_media() {
+        let t0 = Instant::now();
+        let mut p = Playout::new(t0);
+        p.set_start_delay(Duration::from_millis(120));
+        let mut ev = Vec::new();
+        p.downloaded(at(t0, 0.5), 2.0, Some((2.0, t0)), &mut ev);
+        assert_eq!(ev, vec![BufferEvent::Startup(Duration::from_millis(620))]);
+        // the clock has not moved before it: all 2 s still ahead
+        assert_eq!(p.level(at(t0, 0.6)), 2.0);
+        assert_eq!(p.dry_at(), Some(at(t0, 2.62)));
+        ev.clear();
+        p.advance(at(t0, 2.7), &mut ev);
+        // the segment's end played at 2.62 s, appeared at 0
+        assert_eq!(ev[0], BufferEvent::Latency(Duration::from_millis(2620)));
+        assert_eq!(ev[1], BufferEvent::Stall);
     }
 
     #[test]

@@ -20,10 +20,25 @@ common::word_enum!(
     PlayerProfile { Hlsjs = "hlsjs", Avplayer = "avplayer", Classic = "classic" }
 );
 
+/// hls.js's media pipeline at the start: from its first media in to the
+/// element's `playing` — the first transmux (its worker starting), the
+/// appends, the seek to the start position. Measured in Chromium on this
+/// project's LL origin: 86–143 ms.
+pub const HLSJS_MEDIA_START: Duration = Duration::from_millis(120);
+
 impl PlayerProfile {
     /// Whether the Low-Latency HLS tags are followed.
     pub fn low_latency(self) -> bool {
         self != PlayerProfile::Classic
+    }
+
+    /// From the first media in to playback (the player's media pipeline):
+    /// [`HLSJS_MEDIA_START`] for `hlsjs`; the others are not modelled.
+    pub fn media_start(self) -> Duration {
+        match self {
+            PlayerProfile::Hlsjs => HLSJS_MEDIA_START,
+            _ => Duration::ZERO,
+        }
     }
 }
 

@@ -64,6 +64,9 @@ pub struct PlayerConfig {
     /// How long a playlist may stay unreachable before the viewer fails.
     pub timeout: Duration,
     pub profile: PlayerProfile,
+    /// From the first media in to playback: the player's media pipeline
+    /// ([`PlayerProfile::media_start`]).
+    pub media_start: Duration,
 }
 
 /// One viewer's playback.
@@ -99,6 +102,8 @@ pub struct Player {
 impl Player {
     /// A viewer about to make its first request at `now`.
     pub fn new(cfg: PlayerConfig, now: Instant) -> Self {
+        let mut playout = Playout::new(now);
+        playout.set_start_delay(cfg.media_start);
         Player {
             cfg,
             phase: Phase::Root {
@@ -110,7 +115,7 @@ impl Player {
             ladder: Vec::new(),
             current: 0,
             estimator: Estimator::default(),
-            playout: Playout::new(now),
+            playout,
             start_seq: None,
             events: Vec::new(),
             wall: None,

@@ -13,6 +13,8 @@ pub(super) fn cfg(variant: VariantMode) -> PlayerConfig {
         seg_max_retry: 2,
         timeout: Duration::from_secs(10),
         profile: PlayerProfile::Hlsjs,
+        // the rules without the media pipeline's start (buffer.rs tests it)
+        media_start: Duration::ZERO,
     }
 }
 
