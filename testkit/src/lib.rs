@@ -173,6 +173,29 @@ impl Captured {
     }
 }
 
+/// A child still running when its test lets go of it is stopped as Ctrl-C
+/// would (SIGTERM: an origin stops what it started), and killed if it has
+/// not ended 10 s later — a test that panicked, or forgot, leaves nothing
+/// running to load the machine under the tests after it.
+impl Drop for Captured {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_secs(10) {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The Kubernetes versions the manifests are validated against: the oldest
 /// supported and the newest kubernetes-validate knows.
 pub const KUBERNETES_VERSIONS: &[&str] = &["1.33.0", "1.37.0"];
