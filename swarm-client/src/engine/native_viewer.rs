@@ -276,13 +276,16 @@ async fn play(
                 let q2 = cmcd(side, &mut player, &hint, spec, shared);
                 let mut hint_body = 0;
                 let body = &mut fig.n.counts.body_bytes;
+                // boxed: two requests' state would otherwise be kept in
+                // every viewer's task, hints or not
+                let both = Box::pin(async {
+                    tokio::join!(
+                        fetch(&mut client, &first, q1.as_deref(), shared, body),
+                        fetch(side, &hint, q2.as_deref(), shared, &mut hint_body),
+                    )
+                });
                 let done = tokio::select! {
-                    r = async {
-                        tokio::join!(
-                            fetch(&mut client, &first, q1.as_deref(), shared, body),
-                            fetch(side, &hint, q2.as_deref(), shared, &mut hint_body),
-                        )
-                    } => Some(r),
+                    r = both => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
                 };
                 fig.n.counts.body_bytes += hint_body;
