@@ -171,9 +171,21 @@ fn low_latency_panels() -> Vec<Panel> {
             )],
         },
         Panel {
-            title: "Delta updates and refused reloads",
+            title: "Connections opened, by protocol",
+            unit: "short",
+            queries: vec![(
+                "{{protocol}}",
+                format!("sum by (protocol) (rate(hls_swarm_connections_total{RATE}))"),
+            )],
+        },
+        Panel {
+            title: "Delta updates, refused reloads, hinted parts 404",
             unit: "reqps",
             queries: vec![
+                (
+                    "hinted parts 404",
+                    format!("sum(rate(hls_swarm_hints_gone_total{RATE}))"),
+                ),
                 (
                     "delta updates",
                     format!("sum(rate(hls_swarm_delta_updates_total{RATE}))"),
@@ -326,7 +338,10 @@ mod tests {
     fn exported() -> Vec<String> {
         let m = crate::engine::metrics::Metrics::default();
         // a label value of each family, so labelled families have samples
-        use crate::engine::metrics::{KindLabel, ReasonLabel, StatusLabel};
+        use crate::engine::metrics::{KindLabel, ProtocolLabel, ReasonLabel, StatusLabel};
+        m.connections
+            .get_or_create(&ProtocolLabel { protocol: "h2" })
+            .inc();
         m.http_errors
             .get_or_create(&StatusLabel {
                 status: "404".into(),

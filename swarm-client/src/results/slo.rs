@@ -86,7 +86,7 @@ type Pick = fn(&NativeTotals) -> Option<&Stats>;
 
 /// Every figure an objective can be set on, in the order they are shown.
 pub fn figures() -> Vec<Figure> {
-    let distributions: [(&str, Unit, &str, Pick); 12] = [
+    let distributions: [(&str, Unit, &str, Pick); 13] = [
         (
             "segmentTtfb",
             Unit::Millis,
@@ -140,6 +140,12 @@ pub fn figures() -> Vec<Figure> {
             Unit::Number,
             "part download time / part duration (above 1: slower than real time)",
             |n| Some(&n.part_download_ratio),
+        ),
+        (
+            "hintTtfb",
+            Unit::Millis,
+            "time to first byte of hinted parts (avplayer: how long the server held them)",
+            |n| n.requests.get("hint").map(|k| &k.ttfb_ms),
         ),
         (
             "reloadHold",
