@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
@@ -278,12 +278,12 @@ async fn play(
                 let body = &mut fig.n.counts.body_bytes;
                 // boxed: two requests' state would otherwise be kept in
                 // every viewer's task, hints or not
-                let both = Box::pin(async {
-                    tokio::join!(
-                        fetch(&mut client, &first, q1.as_deref(), shared, body),
-                        fetch(side, &hint, q2.as_deref(), shared, &mut hint_body),
-                    )
-                });
+                let both = Box::pin(reload_and_hint(
+                    (&mut client, &first, q1.as_deref()),
+                    (side, &hint, q2.as_deref()),
+                    shared,
+                    (body, &mut hint_body),
+                ));
                 let done = tokio::select! {
                     r = both => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
@@ -294,12 +294,46 @@ async fn play(
                     break End::Stopped;
                 };
                 settle(&mut player, &first, a, shared, fig, network);
-                settle(&mut player, &hint, b, shared, fig, network);
+                match b {
+                    Some(b) => settle(&mut player, &hint, b, shared, fig, network),
+                    None => {
+                        // given up mid-request: its connection (HTTP/1.1)
+                        // cannot be used again
+                        side.close();
+                        player.on_hint_missed();
+                        absorb(&mut player, shared, fig, network);
+                    }
+                }
             }
         }
     };
     add_qoe(&mut fig.n, &player.qoe(Instant::now()));
     end
+}
+
+/// What [`fetch`] gives: the last response and the URL it came from, or
+/// the failure; when the request began.
+type Fetched = (Result<(Response, Url), Failure>, Instant);
+
+/// A blocking reload and the hinted part beside it, at once. The hint is
+/// waited for at most a part target after the reload came in (both wait
+/// for the same part): a part the server hinted and then did not make —
+/// past the end of a segment — would otherwise hold the reload's delivery
+/// until the server gives up on it. Then it is given up (`None`).
+async fn reload_and_hint(
+    (client, reload, q1): (&mut Client, &Request, Option<&str>),
+    (side, hint, q2): (&mut Client, &Request, Option<&str>),
+    shared: &Shared,
+    (body, hint_body): (&mut u64, &mut u64),
+) -> (Fetched, Option<Fetched>) {
+    let grace = Duration::from_secs_f64(hint.duration.unwrap_or(1.0).clamp(0.05, 10.0));
+    let reloaded = fetch(client, reload, q1, shared, body);
+    let hinted = fetch(side, hint, q2, shared, hint_body);
+    tokio::pin!(reloaded, hinted);
+    tokio::select! {
+        a = &mut reloaded => (a, tokio::time::timeout(grace, &mut hinted).await.ok()),
+        b = &mut hinted => (reloaded.await, Some(b)),
+    }
 }
 
 /// Hands the outcome of `req` to the player and the figures.

@@ -231,10 +231,12 @@ pub struct NativeCounts {
     pub delta_updates: u64,
     #[serde(default)]
     pub delta_refetches: u64,
-    /// Hinted parts (`EXT-X-PRELOAD-HINT`) answered 404 (`avplayer`): a
-    /// server may so answer for a part it finds will not be made (e.g.
-    /// hinted past the last part of a segment that then ended), so they are
-    /// not failed requests; the part, if listed later, is loaded as any.
+    /// Hinted parts (`EXT-X-PRELOAD-HINT`, `avplayer`) that did not come:
+    /// answered 404, or not in within a part target of the reload that
+    /// waited for the same part (the request is given up). A server may so
+    /// treat a part it finds will not be made (e.g. hinted past the last
+    /// part of a segment that then ended), so they are not failed requests;
+    /// the part, if listed later, is loaded as any.
     #[serde(default)]
     pub hints_gone: u64,
     /// Failures other than HTTP statuses, timeouts and refused connections, by message.

@@ -56,6 +56,12 @@ impl Player {
         }
     }
 
+    /// A hinted part did not come within a part target of the reload that
+    /// waited for the same part: given up and counted as a 404 is.
+    pub fn on_hint_missed(&mut self) {
+        self.events.push(Event::HintGone);
+    }
+
     /// Parts that came in as hints, now listed next: done at `now`, as if
     /// just loaded, without a request.
     pub(super) fn use_preloaded(&mut self, now: Instant) {
