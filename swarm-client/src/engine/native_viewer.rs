@@ -218,7 +218,8 @@ async fn play(
         wire_seen = w;
         let mut opened = client.take_opened();
         if let Some(s) = side {
-            opened = [0, 1].map(|i| opened[i] + s.take_opened()[i]);
+            let theirs = s.take_opened();
+            opened = [0, 1].map(|i| opened[i] + theirs[i]);
         }
         for (p, n) in Protocol::ALL.into_iter().zip(opened) {
             if n > 0 {

@@ -54,8 +54,6 @@ pub struct Response {
     pub age: Option<Duration>,
     /// When a new connection was opened for this request: how long it took.
     pub connect: Option<Duration>,
-    /// The protocol of the connection that answered.
-    pub protocol: Protocol,
     /// When the request was issued (before any connect).
     pub started: Instant,
     pub ttfb: Duration,
@@ -280,7 +278,7 @@ impl Client {
             .as_ref()
             .is_some_and(|c| c.origin == origin && !c.sender.is_closed());
         let timeout = self.cfg.timeout;
-        let (resp, sent, head, protocol) = loop {
+        let (resp, sent, head) = loop {
             if !reused {
                 self.conn = None;
                 let t = Instant::now();
@@ -315,7 +313,7 @@ impl Client {
                         Protocol::Http1 => conn.mark.first_read(),
                         Protocol::Http2 => conn.mark.head_of(stream),
                     };
-                    break (r, sent, head, protocol);
+                    break (r, sent, head);
                 }
                 // a kept-alive connection the server closed meanwhile: open
                 // a new one and send again, once, as a player does
@@ -428,7 +426,6 @@ impl Client {
             location,
             age,
             connect,
-            protocol,
             started,
             ttfb: first_byte - sent,
             download: end.saturating_duration_since(first_byte),
