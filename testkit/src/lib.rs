@@ -4,6 +4,7 @@
 //! (`nginx -t`, shellcheck, `nix-instantiate --parse`, `systemd-analyze
 //! verify`).
 
+pub mod cdp;
 pub mod hostile;
 pub mod netns;
 pub mod origin;

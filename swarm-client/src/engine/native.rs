@@ -137,6 +137,7 @@ impl Swarm {
                 timeout: Duration::from_secs(u64::from(c.timeout)),
                 profile: c.player,
                 media_start: c.player.media_start(),
+                resume: c.player.resume(),
             },
             seeds: super::viewer_seeds(self.setup.seed, self.setup.shard),
             classes,

@@ -47,6 +47,30 @@ impl Qoe {
 /// How long a media element shows a frame when the frame rate is unknown.
 pub const DEFAULT_FRAME: Duration = Duration::from_millis(40);
 
+/// What a stalled media element waits for before it plays again.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Resume {
+    /// Any new media (PLAYER.md §2).
+    #[default]
+    AnyMedia,
+    /// `first` seconds buffered ahead after the first stall, twice as much
+    /// after each stall since, at most `cap`.
+    Doubling { first: f64, cap: f64 },
+}
+
+impl Resume {
+    /// Seconds buffered ahead that end the `n`-th stall (from 1).
+    pub fn level(self, n: u64) -> f64 {
+        match self {
+            Resume::AnyMedia => 0.0,
+            Resume::Doubling { first, cap } => {
+                let doublings = n.saturating_sub(1).min(32) as i32;
+                (first * 2f64.powi(doublings)).min(cap)
+            }
+        }
+    }
+}
+
 /// The playout clock.
 #[derive(Debug)]
 pub struct Playout {
@@ -64,6 +88,8 @@ pub struct Playout {
     /// Media seconds that must be buffered ahead before a stall ends (0:
     /// any new media ends it); set when the viewer rejoins a stream.
     resume_level: f64,
+    /// What ends a stall besides `resume_level`.
+    resume: Resume,
     qoe: Qoe,
     /// (media end position, when that segment's end appeared) of segments
     /// buffered and not yet played, for the live latency.
@@ -89,6 +115,7 @@ impl Playout {
             stall_since: None,
             frame: DEFAULT_FRAME,
             resume_level: 0.0,
+            resume: Resume::AnyMedia,
             qoe: Qoe::default(),
             unplayed: VecDeque::new(),
             start_delay: Duration::ZERO,
@@ -99,6 +126,11 @@ impl Playout {
     /// pipeline's start); startup and the live latency include it.
     pub fn set_start_delay(&mut self, d: Duration) {
         self.start_delay = d;
+    }
+
+    /// What ends a stall (the media element's rule).
+    pub fn set_resume(&mut self, r: Resume) {
+        self.resume = r;
     }
 
     /// The stream's frame interval (from its `FRAME-RATE`).
@@ -190,7 +222,10 @@ impl Playout {
             self.qoe.startup = Some(d);
             out.push(BufferEvent::Startup(d));
         } else if let Some(since) = self.stall_since {
-            if self.buffered - self.anchor_pos + 1e-9 < self.resume_level {
+            let need = self
+                .resume_level
+                .max(self.resume.level(self.qoe.rebuffer_count));
+            if self.buffered - self.anchor_pos + 1e-9 < need {
                 return;
             }
             self.stall_since = None;
@@ -379,6 +414,38 @@ mod tests {
         p.downloaded(at(t0, 2.16), 4.0, None, &mut ev);
         let q = p.qoe(at(t0, 3.0));
         assert_eq!((q.micro_gaps, q.rebuffer_count), (1, 0));
+    }
+
+    #[test]
+    fn a_doubling_resume_rule_wants_more_media_after_each_stall() {
+        let r = Resume::Doubling {
+            first: 0.4,
+            cap: 3.0,
+        };
+        let levels: Vec<f64> = (1..=6).map(|n| r.level(n)).collect();
+        assert_eq!(levels, [0.4, 0.8, 1.6, 3.0, 3.0, 3.0]);
+        assert_eq!(Resume::AnyMedia.level(9), 0.0);
+        // 1 s segments, each in 1.5 s: the viewer can never keep up
+        let t0 = Instant::now();
+        let mut p = Playout::new(t0);
+        p.set_resume(r);
+        let mut ev = Vec::new();
+        let mut resumed_with = Vec::new();
+        for k in 1..=12 {
+            let now = at(t0, 1.5 * k as f64);
+            let was = p.stalled(now);
+            p.downloaded(now, k as f64, None, &mut ev);
+            if was && !p.stalled(now) {
+                resumed_with.push(p.level(now));
+            }
+        }
+        // the first two stalls end on one more second of media, the third
+        // on two, the fourth on three: fewer, longer stalls
+        assert_eq!(resumed_with, [1.0, 1.0, 2.0, 3.0]);
+        let q = p.qoe(at(t0, 18.0));
+        assert_eq!(q.rebuffer_count, 4);
+        // stalled 2.5–3, 4–4.5, 5.5–7.5, 11.5–15
+        assert!((q.rebuffer_time.as_secs_f64() - 6.5).abs() < 1e-6, "{q:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::io::{Event, Request, Target};
-use super::low_latency::PlayerProfile;
+use super::profile::PlayerProfile;
 use super::track::{Load, Preloaded, Track};
 use super::Player;
 use crate::native::failure::Failure;

@@ -10,46 +10,6 @@ use crate::native::failure::Failure;
 use crate::native::ll_tags::LowLatency;
 use crate::native::playlist::Media;
 
-common::word_enum!(
-    /// Which player a native viewer behaves like on a Low-Latency HLS
-    /// stream (PLAYER.md §6): `hlsjs` (blocking reloads, parts near the live
-    /// edge, no preload hints), `avplayer` (the same, and the hinted part
-    /// asked for beside each blocking reload) or `classic` (every LL tag
-    /// ignored: polled reloads and whole segments, as a player without
-    /// LL-HLS).
-    PlayerProfile { Hlsjs = "hlsjs", Avplayer = "avplayer", Classic = "classic" }
-);
-
-/// hls.js's media pipeline at the start: from its first media in to the
-/// element's `playing` — the first transmux (its worker starting), the
-/// appends, the seek to the start position. Measured in Chromium on this
-/// project's LL origin: 86–143 ms.
-pub const HLSJS_MEDIA_START: Duration = Duration::from_millis(120);
-
-impl PlayerProfile {
-    /// Whether the Low-Latency HLS tags are followed.
-    pub fn low_latency(self) -> bool {
-        self != PlayerProfile::Classic
-    }
-
-    /// From the first media in to playback (the player's media pipeline):
-    /// [`HLSJS_MEDIA_START`] for `hlsjs`; the others are not modelled.
-    pub fn media_start(self) -> Duration {
-        match self {
-            PlayerProfile::Hlsjs => HLSJS_MEDIA_START,
-            _ => Duration::ZERO,
-        }
-    }
-}
-
-// the enum comes from a macro, which takes no `#[default]` on a variant
-#[allow(clippy::derivable_impls)]
-impl Default for PlayerProfile {
-    fn default() -> Self {
-        PlayerProfile::Hlsjs
-    }
-}
-
 /// What a media playlist load tells of a Low-Latency server's promptness
 /// (PLAYER.md §7), for the driver to time against the response.
 #[derive(Clone, Debug, Default, PartialEq)]

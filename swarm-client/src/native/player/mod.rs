@@ -11,16 +11,18 @@ mod cmcd;
 mod hints;
 mod io;
 mod low_latency;
+mod profile;
 mod queue;
 mod track;
 
 pub use self::io::{Event, Next, Request, Target};
 use self::low_latency::next_block;
-pub use self::low_latency::{PlayerProfile, ReloadMarks};
+pub use self::low_latency::ReloadMarks;
+pub use self::profile::PlayerProfile;
 pub use self::queue::WallClock;
 use self::track::{retry_delay, skipped_segments, Load, Phase, Track};
 use super::abr::{self, Estimator};
-use super::buffer::{BufferEvent, Playout, Qoe};
+use super::buffer::{BufferEvent, Playout, Qoe, Resume};
 use super::failure::Failure;
 use super::playlist::{self, Media, Playlist, PlaylistError};
 use crate::results::Kind;
@@ -67,6 +69,8 @@ pub struct PlayerConfig {
     /// From the first media in to playback: the player's media pipeline
     /// ([`PlayerProfile::media_start`]).
     pub media_start: Duration,
+    /// What ends a stall ([`PlayerProfile::resume`]).
+    pub resume: Resume,
 }
 
 /// One viewer's playback.
@@ -104,6 +108,7 @@ impl Player {
     pub fn new(cfg: PlayerConfig, now: Instant) -> Self {
         let mut playout = Playout::new(now);
         playout.set_start_delay(cfg.media_start);
+        playout.set_resume(cfg.resume);
         Player {
             cfg,
             phase: Phase::Root {

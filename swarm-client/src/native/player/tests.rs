@@ -15,6 +15,7 @@ pub(super) fn cfg(variant: VariantMode) -> PlayerConfig {
         profile: PlayerProfile::Hlsjs,
         // the rules without the media pipeline's start (buffer.rs tests it)
         media_start: Duration::ZERO,
+        resume: crate::native::buffer::Resume::AnyMedia,
     }
 }
 
