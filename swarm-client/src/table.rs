@@ -209,14 +209,15 @@ fn native_human(o: &mut String, n: &NativeTotals) {
     }
     let _ = writeln!(
         o,
-        "  segments gone {}, skipped {}, failed {}; sequence resets {}; viewer failures {}; ABR switches up {}, down {}",
+        "  segments gone {}, skipped {}, failed {}; sequence resets {}; viewer failures {}; ABR switches up {}, down {} ({} of them loads abandoned)",
         n.counts.segments_gone,
         n.counts.segments_skipped,
         n.counts.segments_failed,
         n.counts.sequence_resets,
         n.counts.viewer_failures,
         n.counts.switches_up,
-        n.counts.switches_down
+        n.counts.switches_down,
+        n.counts.segments_abandoned
     );
     if n.low_latency() {
         low_latency_human(o, n);

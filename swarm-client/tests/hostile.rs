@@ -389,3 +389,78 @@ fn the_reports_failed_requests_are_the_errors_its_chart_draws() {
         .unwrap_or_else(|| panic!("no failed-requests cell in the report"));
     assert_eq!(cell, broken.to_string(), "the totals row");
 }
+
+/// A live media playlist of ten 2 s segments under `/v{v}/`.
+fn variant_media(v: u32) -> String {
+    let mut s = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for i in 0..10 {
+        s += &format!("#EXTINF:2.000,\n/v{v}/{i}.ts\n");
+    }
+    s
+}
+
+/// hls.js's emergency switch down in the `hlsjs` profile: an ABR viewer
+/// starts on the third of four variants (450 kbit/s, the highest under its
+/// first estimate), gets its first segment in 1.5 s and plays; the next
+/// drips at 10 kB/s, 11 s for its 112 kB with 2 s buffered. Once half the
+/// segment's duration has passed the load is given up — counted, its
+/// connection closed — and the same segment is loaded from the lowest
+/// variant (the second lowest would not come in time either).
+#[test]
+fn a_segment_too_slow_for_the_buffer_is_abandoned_for_a_lower_variant() {
+    let s = Hostile::start();
+    let mut master = String::from("#EXTM3U\n");
+    for v in [200, 300, 450, 2000] {
+        master += &format!("#EXT-X-STREAM-INF:BANDWIDTH={}\n/v{v}.m3u8\n", v * 1000);
+        s.route(&format!("/v{v}.m3u8"), Reply::playlist(variant_media(v)));
+    }
+    s.route("/master.m3u8", Reply::playlist(master));
+    let drip = |bytes: usize, per_100ms: usize| Reply::Drip {
+        body: vec![0x47; bytes],
+        chunk: per_100ms,
+        every: Duration::from_millis(100),
+    };
+    // at 600 kbit/s: too slow for the next variant up
+    s.route("/v450/7.ts", drip(112_000, 7_500));
+    s.route("/v450/*", drip(112_000, 1_000));
+    // the lower variants at 200 kbit/s: no reason to switch up again
+    s.route("/v300/*", drip(75_000, 2_500));
+    s.route("/v200/*", drip(50_000, 2_500));
+    let r = swarm(
+        &s.url("/master.m3u8"),
+        &[
+            "--set",
+            "variant=abr",
+            "--set",
+            "player=hlsjs",
+            "--duration",
+            "7s",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    let n = native(&r);
+    assert_eq!(n.counts.segments_abandoned, 1, "{}", r.json);
+    assert!(n.counts.switches_down >= 1, "{}", r.json);
+    assert!(
+        r.stdout.contains("(1 of them loads abandoned)"),
+        "{}",
+        r.stdout
+    );
+    let hits = s.hits();
+    let at = |path: &str| {
+        hits.iter()
+            .find(|h| h.path == path)
+            .unwrap_or_else(|| panic!("no {path} in {hits:#?}"))
+            .at
+    };
+    assert_eq!(s.hits_of("/v450/8.ts"), 1, "{hits:#?}");
+    let gave_up_after = at("/v200/8.ts") - at("/v450/8.ts");
+    assert!(
+        gave_up_after >= Duration::from_secs(1) && gave_up_after < Duration::from_secs(3),
+        "judged only after half the segment's duration, then at once: {gave_up_after:?}"
+    );
+    assert!(
+        at("/v200.m3u8") < at("/v200/8.ts"),
+        "the new variant's playlist first"
+    );
+}

@@ -121,16 +121,17 @@ impl Browser {
         }
     }
 
-    /// Holds the page's downloads to `bits_per_sec`, as DevTools'
-    /// network throttling does; uploads and latency stay as they are.
-    pub fn throttle(&mut self, bits_per_sec: u64) {
+    /// Emulates a link as DevTools' network throttling does: downloads
+    /// held to `bits_per_sec` (none: unthrottled) and `latency` from each
+    /// request sent to its response head; uploads as they are.
+    pub fn emulate(&mut self, bits_per_sec: Option<u64>, latency: Duration) {
         self.call("Network.enable", json!({}));
         self.call(
             "Network.emulateNetworkConditions",
             json!({
                 "offline": false,
-                "latency": 0,
-                "downloadThroughput": bits_per_sec as f64 / 8.0,
+                "latency": latency.as_secs_f64() * 1000.0,
+                "downloadThroughput": bits_per_sec.map_or(-1.0, |b| b as f64 / 8.0),
                 "uploadThroughput": -1,
             }),
         );

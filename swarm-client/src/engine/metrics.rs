@@ -95,6 +95,7 @@ pub struct Metrics {
     pub segments_gone: Counter,
     pub segments_skipped: Counter,
     pub segments_failed: Counter,
+    pub segments_abandoned: Counter,
     pub viewer_failures: Counter,
     pub abr_switches: Family<DirectionLabel, Counter>,
     pub errors: Family<ReasonLabel, Counter>,
@@ -193,6 +194,7 @@ impl Default for Metrics {
             segments_gone: Counter::default(),
             segments_skipped: Counter::default(),
             segments_failed: Counter::default(),
+            segments_abandoned: Counter::default(),
             viewer_failures: Counter::default(),
             abr_switches: Family::default(),
             errors: Family::default(),
@@ -376,6 +378,11 @@ impl Metrics {
             "segments_failed",
             "Segments given up after segMaxRetry failed tries (native)",
             self.segments_failed.clone(),
+        );
+        r.register(
+            "segments_abandoned",
+            "Segment loads given up as too slow for the buffer, loaded again from a lower variant (native, hlsjs ABR viewers)",
+            self.segments_abandoned.clone(),
         );
         r.register(
             "viewer_failures",

@@ -9,6 +9,7 @@ pub mod ffmpeg;
 pub mod ffmpeg_viewer;
 pub mod metrics;
 pub mod native;
+mod native_fetch;
 pub mod native_shared;
 pub mod native_viewer;
 pub mod netbytes;

@@ -4,24 +4,23 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use url::Url;
 
-use super::metrics::{
-    DirectionLabel, KindLabel, NetworkLabel, ProtocolLabel, ReasonLabel, StatusLabel,
-};
+use super::metrics::{DirectionLabel, NetworkLabel, ProtocolLabel, ReasonLabel, StatusLabel};
+use super::native_fetch::{abandoned, fetch, record, reload_and_hint, Progress};
 use super::native_shared::{Shared, Slot, ViewerSpec};
 use super::VIEWER_BACKOFF;
 use crate::native::buffer::{BufferEvent, Qoe};
 use crate::native::cmcd::CmcdMode;
 use crate::native::failure::Failure;
-use crate::native::http::{Client, Protocol, Response, MAX_REDIRECTS};
+use crate::native::http::{Client, Protocol, Response};
 use crate::native::player::{Event, Next, Player, ReloadMarks, Request, MAX_TRACKS};
-use crate::native::playlist::{PlaylistError, MAX_PLAYLIST_BYTES};
-use crate::results::{Kind, Latency, NativeFigures, RequestSample, ViewerFigures};
+use crate::native::playlist::PlaylistError;
+use crate::results::{Kind, Latency, NativeFigures, ViewerFigures};
 
 enum End {
     Stopped,
@@ -257,16 +256,29 @@ async fn play(
             }
             Next::Get(req) => {
                 let query = cmcd(&mut client, &mut player, &req, spec, shared);
-                let body = &mut fig.n.counts.body_bytes;
+                let got = Progress::default();
+                let started = Instant::now();
+                let watched = player.watches(&req);
                 let done = tokio::select! {
-                    r = fetch(&mut client, &req, query.as_deref(), shared, body) => Some(r),
+                    r = fetch(&mut client, &req, query.as_deref(), shared, &got) => Some(Ok(r)),
+                    // hls.js's abandon rule, for the loads it watches
+                    v = abandoned(&player, &req, started, &got), if watched => Some(Err(v)),
                     _ = stop.wait_for(|s| *s) => None,
                 };
+                fig.n.counts.body_bytes += got.bytes();
                 count_wire(&mut client, None, fig);
-                let Some(done) = done else {
-                    break End::Stopped;
-                };
-                settle(&mut player, &req, done, shared, fig, network);
+                match done {
+                    None => break End::Stopped,
+                    Some(Ok(done)) => settle(&mut player, &req, done, shared, fig, network),
+                    Some(Err(to)) => {
+                        // given up mid-body: an HTTP/1.1 connection cannot
+                        // be used again (an HTTP/2 stream is reset)
+                        client.close_if_busy();
+                        let now = Instant::now();
+                        player.on_abandoned(&req, started, got.first(), got.bytes(), to, now);
+                        absorb(&mut player, shared, fig, network);
+                    }
+                }
             }
             Next::GetBeside(first, hint) => {
                 // the hint beside the blocking reload: on the same HTTP/2
@@ -275,21 +287,20 @@ async fn play(
                 side.share_connection_of(&client);
                 let q1 = cmcd(&mut client, &mut player, &first, spec, shared);
                 let q2 = cmcd(side, &mut player, &hint, spec, shared);
-                let mut hint_body = 0;
-                let body = &mut fig.n.counts.body_bytes;
+                let (body, hint_body) = (Progress::default(), Progress::default());
                 // boxed: two requests' state would otherwise be kept in
                 // every viewer's task, hints or not
                 let both = Box::pin(reload_and_hint(
                     (&mut client, &first, q1.as_deref()),
                     (side, &hint, q2.as_deref()),
                     shared,
-                    (body, &mut hint_body),
+                    (&body, &hint_body),
                 ));
                 let done = tokio::select! {
                     r = both => Some(r),
                     _ = stop.wait_for(|s| *s) => None,
                 };
-                fig.n.counts.body_bytes += hint_body;
+                fig.n.counts.body_bytes += body.bytes() + hint_body.bytes();
                 count_wire(&mut client, Some(side), fig);
                 let Some((a, b)) = done else {
                     break End::Stopped;
@@ -310,31 +321,6 @@ async fn play(
     };
     add_qoe(&mut fig.n, &player.qoe(Instant::now()));
     end
-}
-
-/// What [`fetch`] gives: the last response and the URL it came from, or
-/// the failure; when the request began.
-type Fetched = (Result<(Response, Url), Failure>, Instant);
-
-/// A blocking reload and the hinted part beside it, at once. The hint is
-/// waited for at most a part target after the reload came in (both wait
-/// for the same part): a part the server hinted and then did not make —
-/// past the end of a segment — would otherwise hold the reload's delivery
-/// until the server gives up on it. Then it is given up (`None`).
-async fn reload_and_hint(
-    (client, reload, q1): (&mut Client, &Request, Option<&str>),
-    (side, hint, q2): (&mut Client, &Request, Option<&str>),
-    shared: &Shared,
-    (body, hint_body): (&mut u64, &mut u64),
-) -> (Fetched, Option<Fetched>) {
-    let grace = Duration::from_secs_f64(hint.duration.unwrap_or(1.0).clamp(0.05, 10.0));
-    let reloaded = fetch(client, reload, q1, shared, body);
-    let hinted = fetch(side, hint, q2, shared, hint_body);
-    tokio::pin!(reloaded, hinted);
-    tokio::select! {
-        a = &mut reloaded => (a, tokio::time::timeout(grace, &mut hinted).await.ok()),
-        b = &mut hinted => (reloaded.await, Some(b)),
-    }
 }
 
 /// Hands the outcome of `req` to the player and the figures.
@@ -414,123 +400,6 @@ fn cmcd(
     }
     client.set_extra_headers(&c.headers());
     None
-}
-
-/// GETs `req` (following redirects); records each response's timing.
-/// Returns the last response, the URL it came from, and when the request began.
-async fn fetch(
-    client: &mut Client,
-    req: &Request,
-    cmcd_query: Option<&str>,
-    shared: &Shared,
-    body: &mut u64,
-) -> (Result<(Response, Url), Failure>, Instant) {
-    let keep = if matches!(
-        req.kind,
-        Kind::Segment | Kind::Init | Kind::Part | Kind::Hint
-    ) {
-        0
-    } else {
-        MAX_PLAYLIST_BYTES + 1
-    };
-    let began = Instant::now();
-    // one deadline for the request and the redirects it leads to
-    let deadline = req.deadline(shared.client.timeout);
-    let mut url = req.url.clone();
-    if let Some(q) = cmcd_query {
-        url.query_pairs_mut().append_pair("CMCD", q);
-    }
-    let m = &shared.metrics;
-    for hop in 0..=MAX_REDIRECTS {
-        let mut on_bytes = |n: u64| {
-            *body += n;
-            m.body_bytes.inc_by(n);
-        };
-        let left = deadline.saturating_sub(began.elapsed());
-        if left.is_zero() {
-            return (Err(Failure::Timeout), began);
-        }
-        let resp = match client.get(&url, keep, left, &mut on_bytes).await {
-            Ok(r) => r,
-            Err(f) => return (Err(f), began),
-        };
-        let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
-        if redirect || resp.status >= 400 {
-            // successful responses are recorded on delivery, when the kind
-            // of a playlist is known
-            record(shared, req.kind, &resp, None, &url);
-        }
-        if redirect {
-            let target = resp.location.as_deref().and_then(|l| url.join(l).ok());
-            match target {
-                Some(t) if hop < MAX_REDIRECTS => {
-                    url = t;
-                    continue;
-                }
-                Some(_) => return (Err(Failure::TooManyRedirects), began),
-                None => return (Err(Failure::Status(resp.status)), began),
-            }
-        }
-        if resp.status >= 400 {
-            return (Err(Failure::Status(resp.status)), began);
-        }
-        if !(200..300).contains(&resp.status) {
-            return (Err(Failure::Status(resp.status)), began);
-        }
-        return (Ok((resp, url)), began);
-    }
-    (Err(Failure::TooManyRedirects), began)
-}
-
-/// Records one response's timing (and prints it in check mode).
-fn record(shared: &Shared, kind: Kind, r: &Response, extinf: Option<f64>, url: &Url) {
-    let ratio = extinf
-        .filter(|d| *d > 0.0)
-        .map(|d| r.download.as_secs_f64() / d);
-    shared
-        .recorder
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .request(&RequestSample {
-            kind,
-            connect: r.connect,
-            ttfb: r.ttfb,
-            download: r.download,
-            download_ratio: ratio,
-        });
-    let m = &shared.metrics;
-    let label = KindLabel {
-        kind: kind.as_str(),
-    };
-    if let Some(c) = r.connect {
-        m.connect_seconds
-            .get_or_create(&label)
-            .observe(c.as_secs_f64());
-    }
-    m.ttfb_seconds
-        .get_or_create(&label)
-        .observe(r.ttfb.as_secs_f64());
-    m.download_seconds
-        .get_or_create(&label)
-        .observe(r.download.as_secs_f64());
-    if let Some(x) = ratio.filter(|_| kind == Kind::Segment) {
-        m.download_ratio.observe(x);
-    }
-    if shared.check {
-        println!(
-            "{:>8.3}s  {:<8} {}  ttfb {:>8.2} ms  {:>9} B in {:>8.2} ms{}  {}",
-            shared.epoch.elapsed().as_secs_f64(),
-            kind.as_str(),
-            r.status,
-            r.ttfb.as_secs_f64() * 1000.0,
-            r.body_bytes,
-            r.download.as_secs_f64() * 1000.0,
-            r.connect
-                .map(|c| format!(" (new connection {:.2} ms)", c.as_secs_f64() * 1000.0))
-                .unwrap_or_default(),
-            url
-        );
-    }
 }
 
 /// The Low-Latency figures of a media playlist response (PLAYER.md §7):
@@ -706,6 +575,10 @@ fn absorb(player: &mut Player, shared: &Shared, fig: &mut Figures, network: Opti
             Event::SegmentFailed => {
                 fig.n.counts.segments_failed += 1;
                 m.segments_failed.inc();
+            }
+            Event::Abandoned => {
+                fig.n.counts.segments_abandoned += 1;
+                m.segments_abandoned.inc();
             }
             Event::SegmentsSkipped(n) => {
                 fig.n.counts.segments_skipped += n;

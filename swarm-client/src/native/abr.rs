@@ -11,6 +11,9 @@ pub const DOWN_FACTOR: f64 = 0.95;
 pub const UP_FACTOR: f64 = 0.7;
 /// Shorter downloads count as this long (hls.js's 50 ms floor).
 const MIN_SAMPLE_SEC: f64 = 0.05;
+/// The time to first byte the abandon rule takes before one is known
+/// (hls.js's default TTFB estimate).
+pub const DEFAULT_TTFB_SEC: f64 = 0.1;
 
 #[derive(Clone, Debug)]
 struct Ewma {
@@ -50,18 +53,27 @@ impl Ewma {
 pub struct Estimator {
     fast: Ewma,
     slow: Ewma,
+    /// The estimate before any sample.
+    first: f64,
 }
 
 impl Default for Estimator {
     fn default() -> Self {
-        Estimator {
-            fast: Ewma::new(3.0),
-            slow: Ewma::new(9.0),
-        }
+        Estimator::starting_at(DEFAULT_ESTIMATE)
     }
 }
 
 impl Estimator {
+    /// An estimator with no samples whose estimate is `bps` until its
+    /// first (hls.js starts one so after an emergency switch down).
+    pub fn starting_at(bps: f64) -> Self {
+        Estimator {
+            fast: Ewma::new(3.0),
+            slow: Ewma::new(9.0),
+            first: bps,
+        }
+    }
+
     /// Adds one download: `bytes` in `seconds` (request start to last byte).
     pub fn sample(&mut self, seconds: f64, bytes: u64) {
         let secs = seconds.max(MIN_SAMPLE_SEC);
@@ -78,7 +90,7 @@ impl Estimator {
     /// The estimate in bits per second.
     pub fn estimate(&self) -> f64 {
         if self.fast.total_weight <= 0.0 {
-            DEFAULT_ESTIMATE
+            self.first
         } else {
             self.fast.get().min(self.slow.get())
         }
@@ -107,6 +119,71 @@ pub fn initial(bandwidths: &[u64]) -> usize {
         .rev()
         .find(|&i| bandwidths[i] as f64 <= DEFAULT_ESTIMATE * DOWN_FACTOR)
         .unwrap_or(0)
+}
+
+/// A segment load in progress, as the abandon rule sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Loading {
+    /// The variant it is of (an index into the ascending bandwidths).
+    pub variant: usize,
+    /// Its media duration, seconds.
+    pub duration: f64,
+    /// Seconds since its request began.
+    pub elapsed: f64,
+    /// When its first byte came, seconds after the request began.
+    pub first_byte: Option<f64>,
+    /// Body bytes in so far.
+    pub loaded: u64,
+    /// Media seconds buffered ahead of the playhead.
+    pub buffered: f64,
+}
+
+/// hls.js's emergency switch down (its abandon rules, checked every 100 ms
+/// of a load once half the segment's duration has passed): when the rest
+/// of the segment would take longer than the buffer lasts, and a whole
+/// segment of a lower variant (with its playlist) would come before the
+/// buffer runs out — and within a segment's duration — and sooner than the
+/// rest of this one, the variant to load it from instead. As in hls.js
+/// 1.7, the lowest variant is never a candidate, so a viewer switches this
+/// way only from the third variant up, to the second at the lowest.
+pub fn abandon(bandwidths: &[u64], l: &Loading, estimate: f64) -> Option<usize> {
+    if l.variant < 2 || l.variant >= bandwidths.len() {
+        return None;
+    }
+    let ttfb = l.first_byte.unwrap_or(DEFAULT_TTFB_SEC);
+    if l.elapsed <= ttfb.max(l.duration / 2.0) {
+        return None;
+    }
+    let expected = (l.loaded as f64).max(l.duration * bandwidths[l.variant] as f64 / 8.0);
+    let load_rate = match l.first_byte {
+        Some(t) if l.loaded > 0 => l.loaded as f64 / (l.elapsed - t).max(1e-3),
+        _ => 0.0,
+    };
+    let rest = if load_rate > 0.0 {
+        (expected - l.loaded as f64) / load_rate
+    } else {
+        expected * 8.0 / estimate + ttfb
+    };
+    if rest <= l.buffered {
+        return None;
+    }
+    let bwe = if load_rate > 0.0 {
+        load_rate * 8.0
+    } else {
+        estimate
+    };
+    // a live stream's lower variant needs its playlist first
+    let load_time = |v: usize| 2.0 * ttfb + l.duration * bandwidths[v] as f64 / bwe;
+    let mut chosen = (0, f64::INFINITY);
+    for v in (1..l.variant).rev() {
+        chosen = (v, load_time(v));
+        if chosen.1 < l.buffered.min(l.duration + ttfb) {
+            break;
+        }
+        chosen.0 = 0;
+    }
+    let (v, time) = chosen;
+    (time < rest && time <= l.duration * 10.0).then_some(v)
 }
 
 #[cfg(test)]
@@ -148,5 +225,63 @@ mod tests {
         assert_eq!(choose(&bws, 2, 2_000_000.0), 1);
         assert_eq!(choose(&bws, 2, 600_000.0), 0);
         assert_eq!(choose(&bws, 1, 100.0), 0);
+    }
+
+    #[test]
+    fn a_load_too_slow_for_the_buffer_is_abandoned_for_a_lower_variant() {
+        let bws = [200_000, 500_000, 1_000_000, 2_000_000];
+        // a 2 s segment of the 2 Mbit/s variant (500 kB), 1.2 s in, 100 kB
+        // in after a 0.1 s first byte: 91 kB/s, 4.4 s to go, 1 s buffered
+        let l = Loading {
+            variant: 3,
+            duration: 2.0,
+            elapsed: 1.2,
+            first_byte: Some(0.1),
+            loaded: 100_000,
+            buffered: 1.0,
+        };
+        // at 727 kbit/s a 1 Mbit/s segment takes 2.95 s, too long for the
+        // buffer; a 500 kbit/s one 1.58 s, too long too, so the lowest
+        // but one is out of reach and hls.js goes to the lowest
+        assert_eq!(abandon(&bws, &l, 5e6), Some(0));
+        // with 2 s buffered the 500 kbit/s variant comes in time
+        assert_eq!(abandon(&bws, &Loading { buffered: 2.0, ..l }, 5e6), Some(1));
+        // with 5 s buffered the rest comes in time: go on
+        assert_eq!(abandon(&bws, &Loading { buffered: 5.0, ..l }, 5e6), None);
+        // before half the duration has passed nothing is judged
+        assert_eq!(abandon(&bws, &Loading { elapsed: 0.9, ..l }, 5e6), None);
+        // from the second variant there is nothing to go to (hls.js never
+        // considers the lowest in the loop)
+        let second = Loading { variant: 1, ..l };
+        assert_eq!(abandon(&bws, &second, 5e6), None);
+        // nothing in yet: the estimate says how long it takes
+        let blind = Loading {
+            first_byte: None,
+            loaded: 0,
+            ..l
+        };
+        // at 300 kbit/s: 13.4 s for it, 3.5 s for a 500 kbit/s segment
+        // (too long for the buffer): the lowest
+        assert_eq!(abandon(&bws, &blind, 300_000.0), Some(0));
+        // at 1.5 Mbit/s: 2.8 s for it, more than the 1.9 s buffered; 1.5 s
+        // for a 1 Mbit/s one
+        assert_eq!(
+            abandon(
+                &bws,
+                &Loading {
+                    buffered: 1.9,
+                    ..blind
+                },
+                1.5e6
+            ),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn an_estimator_can_start_at_a_given_estimate() {
+        let e = Estimator::starting_at(700_000.0);
+        assert_eq!(e.estimate(), 700_000.0);
+        assert!(!e.sampled());
     }
 }

@@ -94,9 +94,12 @@ pub struct Playout {
     /// (media end position, when that segment's end appeared) of segments
     /// buffered and not yet played, for the live latency.
     unplayed: VecDeque<(f64, Instant)>,
-    /// From the first media in to playback: the player's media pipeline
-    /// (parsing, appending, the element's seek and start).
-    start_delay: Duration,
+    /// Playback begins no sooner than `first_media` after the first media
+    /// came in (`first_in`) and `append` after the media at the start
+    /// point did: the player's media pipeline.
+    first_media: Duration,
+    append: Duration,
+    first_in: Option<Instant>,
 }
 
 fn secs(d: f64) -> Duration {
@@ -118,14 +121,18 @@ impl Playout {
             resume: Resume::AnyMedia,
             qoe: Qoe::default(),
             unplayed: VecDeque::new(),
-            start_delay: Duration::ZERO,
+            first_media: Duration::ZERO,
+            append: Duration::ZERO,
+            first_in: None,
         }
     }
 
-    /// Playback begins `d` after the first media is in (the media
-    /// pipeline's start); startup and the live latency include it.
-    pub fn set_start_delay(&mut self, d: Duration) {
-        self.start_delay = d;
+    /// Playback begins no sooner than `first_media` after the first media
+    /// is in and `append` after the media at the start point is (the
+    /// player's media pipeline); startup and the live latency include it.
+    pub fn set_start(&mut self, first_media: Duration, append: Duration) {
+        self.first_media = first_media;
+        self.append = append;
     }
 
     /// What ends a stall (the media element's rule).
@@ -201,6 +208,7 @@ impl Playout {
         out: &mut Vec<BufferEvent>,
     ) {
         self.advance(now, out);
+        let first_in = *self.first_in.get_or_insert(now);
         if let Some(s) = segment {
             self.unplayed.push_back(s);
         }
@@ -214,7 +222,7 @@ impl Playout {
         if !self.started {
             self.started = true;
             self.playing = true;
-            self.anchor_wall = now + self.start_delay;
+            self.anchor_wall = (now + self.append).max(first_in + self.first_media);
             self.anchor_pos = 0.0;
             let d = self
                 .anchor_wall
@@ -475,12 +483,13 @@ mod tests {
     }
 
     #[test]
-    fn playback_begins_the_start_delay_after_the_first_media() {
+    fn playback_begins_after_the_media_pipeline() {
         let t0 = Instant::now();
         let mut p = Playout::new(t0);
-        p.set_start_delay(Duration::from_millis(120));
+        p.set_start(Duration::from_millis(120), Duration::from_millis(20));
         let mut ev = Vec::new();
         p.downloaded(at(t0, 0.5), 2.0, Some((2.0, t0)), &mut ev);
+        // one segment: the pipeline's start after it is the later
         assert_eq!(ev, vec![BufferEvent::Startup(Duration::from_millis(620))]);
         // the clock has not moved before it: all 2 s still ahead
         assert_eq!(p.level(at(t0, 0.6)), 2.0);
@@ -490,6 +499,28 @@ mod tests {
         // the segment's end played at 2.62 s, appeared at 0
         assert_eq!(ev[0], BufferEvent::Latency(Duration::from_millis(2620)));
         assert_eq!(ev[1], BufferEvent::Stall);
+    }
+
+    #[test]
+    fn playback_begins_the_append_after_the_start_point_when_that_is_later() {
+        let t0 = Instant::now();
+        let mut p = Playout::new(t0);
+        p.set_start(Duration::from_millis(120), Duration::from_millis(20));
+        let mut ev = Vec::new();
+        // parts before the start point (the total still below 0), then the
+        // one holding it: 20 ms after that is after 120 ms from the first
+        p.downloaded(at(t0, 0.1), -0.4, None, &mut ev);
+        p.downloaded(at(t0, 0.2), -0.2, None, &mut ev);
+        assert!(ev.is_empty() && !p.started());
+        p.downloaded(at(t0, 0.3), 0.1, None, &mut ev);
+        assert_eq!(ev, vec![BufferEvent::Startup(Duration::from_millis(320))]);
+        // the first part's pipeline is the later: 120 ms after it
+        let mut p = Playout::new(t0);
+        p.set_start(Duration::from_millis(120), Duration::from_millis(20));
+        ev.clear();
+        p.downloaded(at(t0, 0.1), -0.1, None, &mut ev);
+        p.downloaded(at(t0, 0.15), 0.1, None, &mut ev);
+        assert_eq!(ev, vec![BufferEvent::Startup(Duration::from_millis(220))]);
     }
 
     #[test]

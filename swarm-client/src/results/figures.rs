@@ -196,6 +196,11 @@ pub struct NativeCounts {
     pub segments_skipped: u64,
     /// Segments skipped after `segMaxRetry` failed tries.
     pub segments_failed: u64,
+    /// Segment loads given up as too slow for the buffer and loaded again
+    /// from a lower variant (hls.js's emergency switch down, `hlsjs` ABR
+    /// viewers); their bytes count among the body bytes.
+    #[serde(default)]
+    pub segments_abandoned: u64,
     /// Media-sequence resets followed (the viewer started again at the live edge).
     pub sequence_resets: u64,
     /// Playlist unreachable for `timeout`: the viewer started over.
@@ -249,7 +254,8 @@ pub struct NativeCounts {
 impl AddAssign<&NativeCounts> for NativeCounts {
     fn add_assign(&mut self, o: &NativeCounts) {
         add_fields!(self, o;
-            body_bytes, segments_gone, segments_skipped, segments_failed, sequence_resets,
+            body_bytes, segments_gone, segments_skipped, segments_failed, segments_abandoned,
+            sequence_resets,
             viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
             rebuffer_sec, micro_gaps, switches_up, switches_down, blocked_reloads_503,
             blocked_reloads_400, delta_updates, delta_refetches, hints_gone;

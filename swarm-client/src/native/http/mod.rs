@@ -188,6 +188,19 @@ impl Client {
         self.conn = None;
     }
 
+    /// A response was given up before its end: an HTTP/1.1 connection
+    /// cannot carry another request, so it is closed; on HTTP/2 dropping the
+    /// response reset its stream, and the connection goes on.
+    pub fn close_if_busy(&mut self) {
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.protocol == Protocol::Http1)
+        {
+            self.conn = None;
+        }
+    }
+
     /// The GET request for `url` with the swarm's headers: over HTTP/1.1
     /// its path and a `Host` header, over HTTP/2 the whole URL (hyper sends
     /// its scheme and authority as `:scheme` and `:authority`).

@@ -82,6 +82,9 @@ pub enum Event {
     HintUsed(f64),
     /// A hinted part answered 404.
     HintGone,
+    /// A segment load given up as too slow for the buffer (hls.js's
+    /// emergency switch down); a `Switch` follows.
+    Abandoned,
     /// A delta update (`_HLS_skip`) was merged.
     DeltaUpdate,
     /// A delta update left out segments not queued: the whole playlist is

@@ -14,15 +14,16 @@ mod low_latency;
 mod profile;
 mod queue;
 mod track;
+mod variants;
 
 pub use self::io::{Event, Next, Request, Target};
 use self::low_latency::next_block;
 pub use self::low_latency::ReloadMarks;
-pub use self::profile::PlayerProfile;
+pub use self::profile::{Pipeline, PlayerProfile};
 pub use self::queue::WallClock;
 use self::track::{retry_delay, skipped_segments, Load, Phase, Track};
-use super::abr::{self, Estimator};
-use super::buffer::{BufferEvent, Playout, Qoe, Resume};
+use super::abr::Estimator;
+use super::buffer::{BufferEvent, Playout, Qoe};
 use super::failure::Failure;
 use super::playlist::{self, Media, Playlist, PlaylistError};
 use crate::results::Kind;
@@ -66,11 +67,9 @@ pub struct PlayerConfig {
     /// How long a playlist may stay unreachable before the viewer fails.
     pub timeout: Duration,
     pub profile: PlayerProfile,
-    /// From the first media in to playback: the player's media pipeline
-    /// ([`PlayerProfile::media_start`]).
-    pub media_start: Duration,
-    /// What ends a stall ([`PlayerProfile::resume`]).
-    pub resume: Resume,
+    /// What the player adds to the network's times
+    /// ([`PlayerProfile::pipeline`]).
+    pub pipeline: Pipeline,
 }
 
 /// One viewer's playback.
@@ -101,14 +100,17 @@ pub struct Player {
     /// Stalls of this playback (the hls.js profile's latency target grows
     /// with them).
     stalls: u32,
+    /// Until when the player handles the last response
+    /// ([`Pipeline::per_response`], [`Pipeline::setup`]): no request before.
+    busy_until: Option<Instant>,
 }
 
 impl Player {
     /// A viewer about to make its first request at `now`.
     pub fn new(cfg: PlayerConfig, now: Instant) -> Self {
         let mut playout = Playout::new(now);
-        playout.set_start_delay(cfg.media_start);
-        playout.set_resume(cfg.resume);
+        playout.set_start(cfg.pipeline.first_media, cfg.pipeline.append);
+        playout.set_resume(cfg.pipeline.resume);
         Player {
             cfg,
             phase: Phase::Root {
@@ -129,6 +131,7 @@ impl Player {
             top_bandwidth: None,
             starved: false,
             stalls: 0,
+            busy_until: None,
         }
     }
 
@@ -254,6 +257,9 @@ impl Player {
                 };
             }
             Phase::Playing => {}
+        }
+        if let Some(b) = self.busy_until.filter(|b| *b > now) {
+            return Next::WaitUntil(b);
         }
         self.use_preloaded(now);
         let level = self.playout.level(now);
@@ -383,73 +389,7 @@ impl Player {
                     renditions,
                 },
             ) => {
-                let mut ladder: Vec<(Url, u64)> = variants
-                    .iter()
-                    .map(|v| (v.url.clone(), v.bandwidth))
-                    .collect();
-                let urls: Vec<Url> = match self.cfg.variant {
-                    VariantMode::All => {
-                        let mut u: Vec<Url> = variants.iter().map(|v| v.url.clone()).collect();
-                        for (r, _) in &renditions {
-                            if !u.contains(r) {
-                                u.push(r.clone());
-                            }
-                        }
-                        u
-                    }
-                    VariantMode::First => vec![variants[0].url.clone()],
-                    VariantMode::Highest => {
-                        vec![ladder
-                            .iter()
-                            .max_by_key(|v| v.1)
-                            .expect("variants")
-                            .0
-                            .clone()]
-                    }
-                    VariantMode::Lowest => {
-                        vec![ladder
-                            .iter()
-                            .min_by_key(|v| v.1)
-                            .expect("variants")
-                            .0
-                            .clone()]
-                    }
-                    VariantMode::Abr => {
-                        ladder.sort_by_key(|v| v.1);
-                        let bws: Vec<u64> = ladder.iter().map(|v| v.1).collect();
-                        self.current = abr::initial(&bws);
-                        vec![ladder[self.current].0.clone()]
-                    }
-                };
-                if self.cfg.variant == VariantMode::Abr {
-                    self.ladder = ladder;
-                }
-                // a frame of the stream: the longest gap no one sees
-                if let Some(fps) = variants
-                    .iter()
-                    .find(|v| Some(&v.url) == urls.first())
-                    .and_then(|v| v.frame_rate)
-                {
-                    self.playout.set_frame(Duration::from_secs_f64(1.0 / fps));
-                }
-                if urls.len() > MAX_TRACKS {
-                    self.events
-                        .push(Event::VariantsNotFollowed((urls.len() - MAX_TRACKS) as u64));
-                }
-                self.top_bandwidth = variants.iter().map(|v| v.bandwidth).max();
-                self.tracks = urls
-                    .into_iter()
-                    .take(MAX_TRACKS)
-                    .map(|u| {
-                        let mut t = Track::new(u, now);
-                        if let Some(v) = variants.iter().find(|v| v.url == t.url) {
-                            (t.media, t.bandwidth) = (v.media, Some(v.bandwidth));
-                        } else if let Some(r) = renditions.iter().find(|r| r.0 == t.url) {
-                            t.media = r.1;
-                        }
-                        t
-                    })
-                    .collect();
+                self.on_master(&variants, &renditions, now);
                 self.phase = Phase::Playing;
                 Ok(Kind::Master)
             }
@@ -473,6 +413,14 @@ impl Player {
     }
 
     fn apply_media(&mut self, i: usize, mut m: Media, started: Instant, now: Instant) {
+        // the player handles it (the first: attaches its media source)
+        // before it asks for more
+        let handling = if self.tracks.iter().any(|t| t.loaded) {
+            self.cfg.pipeline.per_response
+        } else {
+            self.cfg.pipeline.setup
+        };
+        self.busy_for(handling, now);
         if !self.cfg.profile.low_latency() {
             m.low_latency = None;
             m.parts.clear();
@@ -634,9 +582,17 @@ impl Player {
         };
     }
 
+    /// The player handles what came at `now` for `d` before it asks for more.
+    fn busy_for(&mut self, d: Duration, now: Instant) {
+        if !d.is_zero() {
+            self.busy_until = Some(self.busy_until.map_or(now + d, |b| b.max(now + d)));
+        }
+    }
+
     /// A segment (or init section) finished at `now`: `bytes` of body read
     /// since the request started at `started`.
     pub fn on_segment_done(&mut self, req: &Request, bytes: u64, started: Instant, now: Instant) {
+        self.busy_for(self.cfg.pipeline.per_response, now);
         let Target::Track(i) = req.target else { return };
         let Some(t) = self.tracks.get_mut(i) else {
             return;
@@ -689,18 +645,8 @@ impl Player {
             self.estimator
                 .sample(now.saturating_duration_since(started).as_secs_f64(), bytes);
         }
-        if !self.ladder.is_empty() && i == 0 {
-            let bws: Vec<u64> = self.ladder.iter().map(|v| v.1).collect();
-            let next = abr::choose(&bws, self.current, self.estimator.estimate());
-            if next != self.current {
-                self.events.push(Event::Switch {
-                    up: next > self.current,
-                    bandwidth: bws[next],
-                });
-                self.current = next;
-                self.tracks[0].switch_to(self.ladder[next].0.clone(), now);
-                self.tracks[0].bandwidth = Some(bws[next]);
-            }
+        if i == 0 {
+            self.adapt(now);
         }
     }
 

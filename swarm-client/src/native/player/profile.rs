@@ -15,11 +15,42 @@ common::word_enum!(
     PlayerProfile { Hlsjs = "hlsjs", Avplayer = "avplayer", Classic = "classic" }
 );
 
-/// hls.js's media pipeline at the start: from its first media in to the
-/// element's `playing` — the first transmux (its worker starting), the
-/// appends, the seek to the start position. Measured in Chromium on this
-/// project's LL origin: 86–143 ms.
-pub const HLSJS_MEDIA_START: Duration = Duration::from_millis(120);
+/// What a player adds to the network's times: its own work on each
+/// response and its media element's start and stalls. Zero (and any new
+/// media ending a stall) for a player not modelled.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pipeline {
+    /// From the first media playlist in to the first media request
+    /// (attaching the media source).
+    pub setup: Duration,
+    /// From each response in to the next request (the browser's and the
+    /// player's handling of it).
+    pub per_response: Duration,
+    /// Playback begins no sooner than this after the first media is in
+    /// (the first transmux, its worker starting) …
+    pub first_media: Duration,
+    /// … and this after the media at the start point is in (its append and
+    /// the element's start).
+    pub append: Duration,
+    /// What ends a stall.
+    pub resume: Resume,
+}
+
+/// hls.js 1.7 in Chromium, from hls.js's own events and the Resource
+/// Timing of its requests on this project's LL origin (200 ms parts), over
+/// loopback and over a 40 ms round trip: 20–75 ms from the first playlist
+/// in to the init request; each part 15 ms slower than the network alone
+/// (request and handling, sequential); `playing` 130–210 ms after the
+/// first part was in (its transmux, the worker starting), or 15–30 ms after
+/// the part at the start point was in, when that came later. After a stall,
+/// [`CHROMIUM_RESUME`].
+pub const HLSJS_PIPELINE: Pipeline = Pipeline {
+    setup: Duration::from_millis(40),
+    per_response: Duration::from_millis(15),
+    first_media: Duration::from_millis(190),
+    append: Duration::from_millis(25),
+    resume: CHROMIUM_RESUME,
+};
 
 /// Chromium's media element after a stall (hls.js plays in one): it plays
 /// again only with more media buffered ahead each time, 0.4 s after the
@@ -39,21 +70,13 @@ impl PlayerProfile {
         self != PlayerProfile::Classic
     }
 
-    /// From the first media in to playback (the player's media pipeline):
-    /// [`HLSJS_MEDIA_START`] for `hlsjs`; the others are not modelled.
-    pub fn media_start(self) -> Duration {
+    /// What the player adds to the network's times: [`HLSJS_PIPELINE`]
+    /// for `hlsjs`; the others are not modelled (nothing added, and any new
+    /// media ends a stall, PLAYER.md §2).
+    pub fn pipeline(self) -> Pipeline {
         match self {
-            PlayerProfile::Hlsjs => HLSJS_MEDIA_START,
-            _ => Duration::ZERO,
-        }
-    }
-
-    /// What ends a stall: for `hlsjs`, [`CHROMIUM_RESUME`]; the others
-    /// play again on any new media (PLAYER.md §2).
-    pub fn resume(self) -> Resume {
-        match self {
-            PlayerProfile::Hlsjs => CHROMIUM_RESUME,
-            _ => Resume::AnyMedia,
+            PlayerProfile::Hlsjs => HLSJS_PIPELINE,
+            _ => Pipeline::default(),
         }
     }
 }

@@ -14,8 +14,7 @@ pub(super) fn cfg(variant: VariantMode) -> PlayerConfig {
         timeout: Duration::from_secs(10),
         profile: PlayerProfile::Hlsjs,
         // the rules without the media pipeline's start (buffer.rs tests it)
-        media_start: Duration::ZERO,
-        resume: crate::native::buffer::Resume::AnyMedia,
+        pipeline: super::Pipeline::default(),
     }
 }
 
@@ -644,4 +643,30 @@ fn cmcd_values_follow_the_buffer() {
         ..r
     };
     assert_eq!(p.cmcd(&playlist, at(t0, 3.0)).ot, "m");
+}
+
+#[test]
+fn the_hlsjs_pipeline_handles_each_response_before_the_next_request() {
+    let t0 = Instant::now();
+    let mut c = cfg(VariantMode::All);
+    c.pipeline = PlayerProfile::Hlsjs.pipeline();
+    let pipe = c.pipeline;
+    let (mut p, _) = loaded(c, &media(100, 10, false), t0);
+    // the first media playlist: the media source is attached first
+    assert_eq!(p.next(t0), Next::WaitUntil(t0 + pipe.setup));
+    let r = get(p.next(t0 + pipe.setup));
+    assert_eq!(r.seq, Some(107));
+    let done = at(t0, 0.5);
+    p.on_segment_done(&r, 1000, t0 + pipe.setup, done);
+    // each response is handled before the next request
+    assert_eq!(p.next(done), Next::WaitUntil(done + pipe.per_response));
+    assert_eq!(get(p.next(done + pipe.per_response)).seq, Some(108));
+    // playback began the pipeline's first-media time after the first segment
+    let startup = p.qoe(at(t0, 1.0)).startup.unwrap();
+    assert_eq!(startup, done + pipe.first_media - t0);
+    // the classic profile adds nothing
+    let mut c = cfg(VariantMode::All);
+    c.pipeline = PlayerProfile::Classic.pipeline();
+    let (mut p, _) = loaded(c, &media(100, 10, false), t0);
+    assert_eq!(get(p.next(t0)).seq, Some(107));
 }
