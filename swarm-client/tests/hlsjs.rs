@@ -455,7 +455,7 @@ setTimeout(() => {{
 /// again only on the second fragment in; the `hlsjs` profile models that
 /// (`CHROMIUM_RESUME`). Startup agrees within ±25 %, the number of stalls (a native
 /// viewer's mean) and the rebuffer ratio within ±20 %: measured hls.js 6
-/// stalls, a ratio of 0.49 and a 4.6 s startup, native 5, 0.46 and 4.4 s
+/// stalls, a ratio of 0.49 and a 4.5–4.7 s startup, native 5, 0.47 and 4.5 s
 /// (without the rule: 9 stalls).
 #[test]
 fn hlsjs_profile_agrees_with_hlsjs_under_a_throttle() {

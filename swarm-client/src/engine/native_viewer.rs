@@ -258,12 +258,23 @@ async fn play(
                 let query = cmcd(&mut client, &mut player, &req, spec, shared);
                 let got = Progress::default();
                 let started = Instant::now();
-                let watched = player.watches(&req);
-                let done = tokio::select! {
-                    r = fetch(&mut client, &req, query.as_deref(), shared, &got) => Some(Ok(r)),
-                    // hls.js's abandon rule, for the loads it watches
-                    v = abandoned(&player, &req, started, &got), if watched => Some(Err(v)),
-                    _ = stop.wait_for(|s| *s) => None,
+                let fetching = fetch(&mut client, &req, query.as_deref(), shared, &got);
+                let done = if player.watches(&req) {
+                    // hls.js's abandon rule judges the load; boxed, so a
+                    // viewer it does not watch carries none of its state
+                    let judged = Box::pin(async {
+                        tokio::select! {
+                            r = fetching => Some(Ok(r)),
+                            v = abandoned(&player, &req, started, &got) => Some(Err(v)),
+                            _ = stop.wait_for(|s| *s) => None,
+                        }
+                    });
+                    judged.await
+                } else {
+                    tokio::select! {
+                        r = fetching => Some(Ok(r)),
+                        _ = stop.wait_for(|s| *s) => None,
+                    }
                 };
                 fig.n.counts.body_bytes += got.bytes();
                 count_wire(&mut client, None, fig);
