@@ -258,14 +258,19 @@ fn avplayer_viewers_take_hinted_parts_beside_blocking_reloads() {
         "{stdout}"
     );
 
-    // over HTTP/1.1 the hint takes a second connection of its own
+    // over HTTP/1.1 the hint takes a second connection of its own; a hint
+    // given up mid-response (not in within a part target of its reload,
+    // counted with the 404s) costs that connection, and the next one opens
+    // another
     let n = native(&h1);
     assert_eq!(h1.totals.counts.failed_requests(), 0, "{h1_out}");
     assert!(n.requests["hint"].ttfb_ms.count > 6, "{n:#?}");
-    assert_eq!(
-        n.counts.connections,
-        [("http/1.1".to_owned(), 6)].into(),
-        "{h1_out}"
+    let opened = n.counts.connections.get("http/1.1").copied().unwrap_or(0);
+    assert_eq!(n.counts.connections.len(), 1, "{h1_out}");
+    assert!(
+        (6..=6 + n.counts.hints_gone).contains(&opened),
+        "{opened} connections for 3 viewers, {} hints gone: {h1_out}",
+        n.counts.hints_gone
     );
 }
 
