@@ -93,6 +93,23 @@ enum Own {
         out: PathBuf,
     },
 
+    /// Print (or write) a run's per-second series as CSV, for spreadsheets
+    ///
+    /// A header, then one row a second: its Unix time, the second's number,
+    /// the viewers aimed at, active and stalled, the bytes, requests and
+    /// failed requests within it, the segment TTFB p50 and p99 (native
+    /// viewers), and the origin's connections, requests per second and CPU
+    /// (`run --origin-status`, `--origin-node`). A figure not measured is an
+    /// empty cell.
+    Series {
+        /// A results file (`run --summary-json`, or `merge -o`)
+        #[arg(value_name = "RESULTS")]
+        results: PathBuf,
+        /// Write it to FILE instead of printing it
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
     /// Print (or write) a Grafana dashboard for the swarm's metrics
     ///
     /// The report's panels over the `hls_swarm_*` metrics, summed over every
@@ -193,6 +210,20 @@ fn run(command: Cmd<Own, swarm_client::targets::KubernetesRun>) -> Result<()> {
             let summary = swarm_client::merge::read(&results)?;
             swarm_client::report::write(&summary, &html)?;
             println!("report written to {}", html.display());
+            Ok(())
+        }
+        Cmd::Own(Own::Series { results, out: file }) => {
+            drop(out);
+            let summary = swarm_client::merge::read(&results)?;
+            let table = swarm_client::results::series_csv::write(&summary)?;
+            match file {
+                Some(f) => {
+                    common::artifact::write_atomic(&f, &table)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", f.display()))?;
+                    println!("series written to {}", f.display());
+                }
+                None => std::io::Write::write_all(&mut std::io::stdout(), &table)?,
+            }
             Ok(())
         }
         Cmd::Own(Own::ViewerArgs {

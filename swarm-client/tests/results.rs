@@ -95,3 +95,59 @@ fn an_ffmpeg_run_read_and_written_again() {
     insta::assert_snapshot!("ffmpeg-table", table);
     insta::assert_snapshot!("ffmpeg-report", html);
 }
+
+/// `series RESULTS` prints the per-second series as CSV, one row a second
+/// with the values of the results file (an unmeasured figure an empty
+/// cell); `-o FILE` writes the same bytes; a file that is not results is
+/// refused (exit 2) and nothing is written.
+#[test]
+fn the_series_is_a_csv_row_a_second() {
+    let file = fixture("native-0.json");
+    let csv = testkit::run_ok(Command::new(BIN).arg("series").arg(&file));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let series = results["series"].as_array().unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 13, "{header:?}");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), series.len(), "{csv}");
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (i, (row, s)) in rows.iter().zip(series).enumerate() {
+        assert_eq!(row[col("second")], (i + 1).to_string());
+        for (c, key) in [
+            ("unix_time", "t"),
+            ("target", "target"),
+            ("active", "active"),
+            ("bytes", "bytes"),
+            ("requests", "requests"),
+            ("errors", "errors"),
+            ("segment_ttfb_p99_ms", "ttfbP99Ms"),
+        ] {
+            let want = s.get(key).map_or(String::new(), |v| v.to_string());
+            assert_eq!(row[col(c)], want, "{c} of second {}: {csv}", i + 1);
+        }
+        assert_eq!(row[col("origin_cpu_cores")], "", "not measured: empty");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("series.csv");
+    testkit::run_ok(
+        Command::new(BIN)
+            .arg("series")
+            .arg(&file)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv);
+    let bad = dir.path().join("bad.csv");
+    let o = testkit::output(
+        Command::new(BIN)
+            .arg("series")
+            .arg(dir.path().join("missing.json"))
+            .arg("-o")
+            .arg(&bad),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected a results file"));
+    assert!(!bad.exists());
+}

@@ -15,6 +15,7 @@ pub mod figures;
 pub mod merge;
 pub mod recorder;
 pub mod seconds;
+pub mod series_csv;
 pub mod slo;
 
 use std::time::Duration;
