@@ -3,7 +3,7 @@
 //! its fd 4, each a JSON message ended by a NUL), for what a page cannot do
 //! itself: throttling its network as DevTools does.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use command_fds::{CommandFdExt, FdMapping};
 use serde_json::{json, Value};
+
+/// The longest message read from Chromium.
+const MAX_MESSAGE: u64 = 64 << 20;
 
 /// How long one command may take to be answered.
 const ANSWER: Duration = Duration::from_secs(20);
@@ -54,8 +57,15 @@ impl Browser {
         std::thread::spawn(move || {
             let mut r = BufReader::new(from_read);
             let mut buf = Vec::new();
-            while r.read_until(0, &mut buf).is_ok_and(|n| n > 0) {
-                buf.pop_if(|b| *b == 0);
+            // one message at most MAX_MESSAGE bytes: a longer one ends the reading
+            while (&mut r)
+                .take(MAX_MESSAGE)
+                .read_until(0, &mut buf)
+                .is_ok_and(|n| n > 0)
+            {
+                if buf.pop_if(|b| *b == 0).is_none() {
+                    break;
+                }
                 if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
                     if tx.send(v).is_err() {
                         break;

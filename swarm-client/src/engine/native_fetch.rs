@@ -49,8 +49,8 @@ const JUDGED_EVERY: Duration = Duration::from_millis(100);
 
 /// Judges the load of `req`, begun at `started`, every 100 ms by hls.js's
 /// abandon rule ([`Player::abandon_for`]); returns the variant to load it
-/// from instead when the rule gives one (never, for a load it does not
-/// watch: the caller races it against the load).
+/// from instead when the rule gives one. The caller races it against the
+/// load, for the loads the player [`Player::watches`].
 pub(super) async fn abandoned(
     player: &Player,
     req: &Request,
@@ -145,9 +145,6 @@ pub(super) async fn fetch(
                 Some(_) => return (Err(Failure::TooManyRedirects), began),
                 None => return (Err(Failure::Status(resp.status)), began),
             }
-        }
-        if resp.status >= 400 {
-            return (Err(Failure::Status(resp.status)), began);
         }
         if !(200..300).contains(&resp.status) {
             return (Err(Failure::Status(resp.status)), began);

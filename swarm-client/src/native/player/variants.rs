@@ -101,14 +101,21 @@ impl Player {
         let bws: Vec<u64> = self.ladder.iter().map(|v| v.1).collect();
         let next = abr::choose(&bws, self.current, self.estimator.estimate());
         if next != self.current {
-            self.events.push(Event::Switch {
-                up: next > self.current,
-                bandwidth: bws[next],
-            });
-            self.current = next;
-            self.tracks[0].switch_to(self.ladder[next].0.clone(), now);
-            self.tracks[0].bandwidth = Some(bws[next]);
+            self.switch(next, now);
         }
+    }
+
+    /// The first track plays variant `to` of the ladder from `now` on (its
+    /// playlist is loaded next); counted as a switch up or down.
+    fn switch(&mut self, to: usize, now: Instant) {
+        let (url, bandwidth) = self.ladder[to].clone();
+        self.events.push(Event::Switch {
+            up: to > self.current,
+            bandwidth,
+        });
+        self.current = to;
+        self.tracks[0].switch_to(url, now);
+        self.tracks[0].bandwidth = Some(bandwidth);
     }
 
     /// Whether loads of `req` are watched by hls.js's abandon rule: whole
@@ -162,7 +169,7 @@ impl Player {
         to: usize,
         now: Instant,
     ) {
-        let Some((url, bandwidth)) = self.ladder.get(to).cloned() else {
+        let Some(&(_, bandwidth)) = self.ladder.get(to) else {
             return;
         };
         if loaded > 0 {
@@ -177,14 +184,8 @@ impl Player {
             self.estimator = Estimator::starting_at(bandwidth as f64);
         }
         self.events.push(Event::Abandoned);
-        self.events.push(Event::Switch {
-            up: false,
-            bandwidth,
-        });
-        self.current = to;
+        self.switch(to, now);
         let t = &mut self.tracks[0];
-        t.switch_to(url, now);
-        t.bandwidth = Some(bandwidth);
         t.next_seq = req.seq;
         t.next_part = 0;
         t.part_sec = 0.0;
