@@ -19,10 +19,20 @@ pub struct Config {
     /// process per viewer).
     #[serde(default)]
     pub engine: Engine,
-    /// Number of simulated viewers.
+    /// Number of simulated viewers (with `stages`: not used; the highest
+    /// target is).
     #[schemars(range(min = 1, max = 100000))]
     pub clients: u32,
-    /// Viewers started per second during the ramp.
+    /// A load shape, as k6's stages: each stage ramps the viewers linearly
+    /// from the previous stage's target (0 before the first) to its own
+    /// over its duration. Viewers above a falling target leave (counted as
+    /// departures, not failures); the last to come is the first to go. A
+    /// run lasts as long as its stages unless `--duration` says otherwise.
+    /// None: `clients` started at `rampRate` and held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub stages: Vec<Stage>,
+    /// Viewers started per second during the ramp (not used with `stages`).
     #[schemars(range(min = 1, max = 10000))]
     pub ramp_rate: u32,
     /// Random extra delay before each start, up to this many milliseconds.
@@ -90,6 +100,104 @@ pub struct Config {
     /// Service-level objectives: figure → limit, checked at the end of a run.
     #[serde(default, skip_serializing_if = "crate::results::slo::Slo::is_empty")]
     pub slo: crate::results::slo::Slo,
+}
+
+/// One stage of a load shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Stage {
+    /// How long the stage lasts, e.g. `30s`, `2m`, `1h`, `1m30s`.
+    pub duration: StageDuration,
+    /// The viewers aimed at by its end.
+    #[schemars(range(max = 100000))]
+    pub target: u32,
+}
+
+/// A stage's length: `30s`, `2m`, `1h`, `1m30s` (whole seconds, at most a week).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct StageDuration(
+    #[schemars(regex(pattern = r"^([0-9]{1,6}[hms]){1,3}$"), length(max = 24))] pub String,
+);
+
+impl StageDuration {
+    /// The length, when it reads as one.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        humantime::parse_duration(&self.0).ok()
+    }
+}
+
+/// The longest a stage, or a whole shape, may last.
+pub const MAX_SHAPE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+impl Config {
+    /// The load shape of `stages`, if any (every duration read; see
+    /// [`check_stages`]).
+    pub fn shape(&self) -> Option<crate::engine::shape::Shape> {
+        if self.stages.is_empty() {
+            return None;
+        }
+        Some(crate::engine::shape::Shape::new(
+            self.stages
+                .iter()
+                .map(|s| crate::engine::shape::Stage {
+                    duration: s.duration.duration().unwrap_or_default(),
+                    target: s.target,
+                })
+                .collect(),
+        ))
+    }
+
+    /// The viewers of the run at its peak: the highest stage target, or
+    /// `clients`.
+    pub fn viewers(&self) -> u32 {
+        self.shape().map_or(self.clients, |s| s.peak())
+    }
+}
+
+/// The rules of `stages` the schema cannot say: durations that read as
+/// times, a shape that aims at someone, the native engine.
+pub fn check_stages(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if c.stages.is_empty() {
+        return out;
+    }
+    if c.engine != Engine::Native {
+        out.push((
+            "stages".into(),
+            "load shapes are played by native viewers; use engine = \"native\" (or --engine native), or clients and rampRate".into(),
+        ));
+    }
+    let mut total = std::time::Duration::ZERO;
+    for (i, s) in c.stages.iter().enumerate() {
+        match s.duration.duration() {
+            Some(d) if d.is_zero() => out.push((
+                format!("stages[{i}].duration"),
+                "must be above 0 (leave the stage out instead)".into(),
+            )),
+            Some(d) => total += d,
+            None => out.push((
+                format!("stages[{i}].duration"),
+                format!("`{}` is not a length of time; expected e.g. 30s, 2m, 1m30s", s.duration.0),
+            )),
+        }
+    }
+    if total > MAX_SHAPE {
+        out.push((
+            "stages".into(),
+            format!(
+                "the stages last {} in all, more than the limit of a week",
+                humantime::format_duration(total)
+            ),
+        ));
+    }
+    if c.stages.iter().all(|s| s.target == 0) {
+        out.push((
+            "stages".into(),
+            "every target is 0: no viewer would play; give a stage a target above 0".into(),
+        ));
+    }
+    out
 }
 
 /// A class of viewers' network link, simulated by each viewer's own client:

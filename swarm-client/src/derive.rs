@@ -34,7 +34,7 @@ pub const NATIVE_VIEWER_KB: u64 = 64;
 /// reconnecting) each, in one process of 64 MB. Every target sizes itself
 /// from these.
 pub fn derive(c: &Config) -> Derived {
-    let clients = u64::from(c.clients);
+    let clients = u64::from(c.viewers());
     let (estimated_memory_mb, recommended_fd_limit, recommended_ports) = match c.engine {
         Engine::Ffmpeg => (clients * 19 + 64, clients * 15 + 1000, clients * 5),
         Engine::Native => (
@@ -44,7 +44,14 @@ pub fn derive(c: &Config) -> Derived {
         ),
     };
     Derived {
-        ramp_duration: clients.div_ceil(u64::from(c.ramp_rate)),
+        ramp_duration: match c.shape() {
+            // until the peak is first reached
+            Some(shape) => shape
+                .spans(shape.peak().saturating_sub(1))
+                .first()
+                .map_or(0, |s| s.start.as_secs_f64().ceil() as u64),
+            None => clients.div_ceil(u64::from(c.ramp_rate)),
+        },
         estimated_memory_mb,
         recommended_fd_limit,
         recommended_ports,

@@ -37,6 +37,7 @@ impl common::Component for SwarmClient {
     fn check(config: &Config) -> Vec<(String, String)> {
         let mut out = results::slo::check(&config.slo, config.engine == config::Engine::Native);
         out.extend(config::check_networks(config));
+        out.extend(config::check_stages(config));
         out.extend(config::check_native_only(config));
         out
     }

@@ -384,8 +384,8 @@ pub fn html(s: &Results) -> String {
          <tr><th>segments, playlists</th><td>{}, {}</td></tr>\n\
          <tr><th>failed requests (HTTP errors, timeouts, connection errors, other)</th>\
          <td id=\"failed-requests\">{} ({}, {}, {}, {})</td></tr>\n\
-         <tr><th>restarts, stalls</th><td>{}, {}</td></tr>\n\
-         <tr><th>fewest viewers active after the ramp</th><td>{}</td></tr>\n</table>\n</section>",
+         <tr><th>restarts, departures, stalls</th><td>{}, {}, {}</td></tr>\n\
+         <tr><th>fewest viewers active after the ramp (of a load shape: on its plateaus)</th><td>{}</td></tr>\n</table>\n</section>",
         t.viewers_started,
         t.viewers,
         esc(&bytes(t.counts.bytes)),
@@ -401,6 +401,7 @@ pub fn html(s: &Results) -> String {
             .as_ref()
             .map_or(0, |n| n.counts.errors.values().sum::<u64>()),
         t.counts.restarts,
+        t.counts.departures,
         t.counts.stalls,
         t.min_active_share
             .map_or_else(|| "-".to_owned(), |m| format!("{} %", num(m * 100.0))),

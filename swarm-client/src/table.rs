@@ -27,8 +27,19 @@ pub fn table(r: &Results) -> String {
     );
     let _ = writeln!(
         o,
-        "  started {} of {} viewers, {} starts, {} restarts",
-        t.viewers_started, t.viewers, t.counts.starts, t.counts.restarts
+        "  started {} of {} viewers, {} starts, {} restarts{}",
+        t.viewers_started,
+        t.viewers,
+        t.counts.starts,
+        t.counts.restarts,
+        if t.counts.departures > 0 {
+            format!(
+                ", {} departures (the load shape's target fell)",
+                t.counts.departures
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         o,

@@ -157,10 +157,10 @@ pub fn kubernetes_workload(
         check_dns_name("--results-claim", c)?;
     }
     let pods = run.pods.unwrap_or(1);
-    if pods > c.clients {
+    if pods > c.viewers() {
         return Err(UsageError(format!(
-            "--pods {pods}: more pods than viewers (clients = {}); every pod needs a viewer",
-            c.clients
+            "--pods {pods}: more pods than viewers ({}); every pod needs a viewer",
+            c.viewers()
         ))
         .into());
     }
@@ -171,7 +171,11 @@ pub fn kubernetes_workload(
         }
         None => "http://hls-swarm-test-origin:17080/stream.m3u8".to_owned(),
     };
-    let duration = run.duration.unwrap_or(JOB_DURATION);
+    // a shape lasts as long as its stages
+    let duration = run
+        .duration
+        .or_else(|| c.shape().map(|s| s.duration()))
+        .unwrap_or(JOB_DURATION);
     let index = Template::var("JOB_COMPLETION_INDEX");
     let mut shard = index.clone();
     shard.push_text(&format!("/{pods}"));
@@ -191,7 +195,7 @@ pub fn kubernetes_workload(
     ]);
     // a pod's log must hold its results: the kubelet keeps 10 MiB of it by
     // default, and each viewer's own figures take about 560 bytes
-    let per_pod = u64::from(c.clients.div_ceil(pods));
+    let per_pod = u64::from(c.viewers().div_ceil(pods));
     if per_pod > MAX_DETAILED_VIEWERS {
         args.push("--no-viewer-details".to_owned());
     }
@@ -257,7 +261,7 @@ pub fn kubernetes_workload(
              kubectl logs -l job-name=hls-swarm-swarm-client --tail=-1 --max-log-requests={pods} \\\n\
              \x20 | swarm-client merge --from-logs - -o merged.json --report report.html\n```\n\n\
              A Job runs once: delete it (`kubectl delete -k .`) before applying it again.",
-            c.clients,
+            c.viewers(),
             humantime::format_duration(duration)
         )],
     })
@@ -308,7 +312,7 @@ pub fn service(
         name: "hls-swarm-client".into(),
         description: format!(
             "hls-swarm swarm client: {} simulated viewers (profile {profile})",
-            c.clients
+            c.viewers()
         ),
         note: Some(format!(
             "set STREAM_URL in {ENVIRONMENT_FILE}, then start it"

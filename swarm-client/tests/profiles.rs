@@ -41,7 +41,60 @@ fn lists_every_profile_in_order() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["default", "stress", "gentle", "burst", "extreme"]);
+    assert_eq!(
+        names,
+        ["default", "stress", "gentle", "burst", "extreme", "step", "spike", "soak"]
+    );
+}
+
+/// A load shape sizes the run by its peak, and a stage that does not read
+/// is refused with its key path.
+#[test]
+fn stages_size_the_run_by_their_peak_and_bad_stages_are_refused() {
+    let d = derived("spike");
+    assert_eq!(d["stages"].as_array().unwrap().len(), 7);
+    // the peak of 500 first reached 100 s in; a native viewer's memory
+    assert_derived(
+        &d,
+        "rampDuration=100 estimatedMemoryMB=96 recommendedFdLimit=2024 recommendedPorts=1000",
+    );
+    assert_derived(&derived("soak"), "rampDuration=120");
+    for (set, key, says) in [
+        (
+            "stages=[{duration=\"30x\", target=5}]",
+            "stages[0].duration",
+            "",
+        ),
+        (
+            "stages=[{duration=\"1m\", target=5}, {duration=\"0s\", target=0}]",
+            "stages[1].duration",
+            "must be above 0",
+        ),
+        (
+            "stages=[{duration=\"1m\", target=0}]",
+            "stages",
+            "every target is 0",
+        ),
+        (
+            "stages=[{duration=\"1m\", target=5, hold=1}]",
+            "stages[0]",
+            "hold",
+        ),
+        (
+            "stages=[{duration=\"1000h\", target=5}]",
+            "stages",
+            "more than the limit of a week",
+        ),
+    ] {
+        let bad = run(&["config", "--set", set]);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{set}: {err}");
+        assert!(err.contains(&format!("`{key}")) && err.contains(says), "{set}: {err}");
+    }
+    let bad = run(&["config", "--profile", "step", "--set", "engine=\"ffmpeg\""]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("load shapes are played by native viewers"), "{err}");
 }
 
 /// SPEC §4 table and derived check values (the FFmpeg engine's sizing).

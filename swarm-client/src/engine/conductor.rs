@@ -1,5 +1,6 @@
 //! The run loop both engines share, as a state machine that does no IO:
-//! the ramp (a value: who starts when), when a run stops, the
+//! the ramp (a value: who plays when, from a ramp or a load shape's
+//! spans), the target line, when a run stops, the
 //! once-a-second sample into the series, the status of each second and the
 //! checkpoints. Time is given to it, so it is tested with simulated time;
 //! `engine::run_loop` drives it with the real clock, the signals and an
@@ -7,11 +8,13 @@
 
 use std::time::Duration;
 
+use super::shape::{Aim, Span};
 use super::Series;
 use crate::results::Seconds;
 
-/// Who starts when: viewer `i` of this process at `at[i]` into the run,
-/// handed out in the order of their start times.
+/// Who starts when: viewer `i` of this process at the start of its first
+/// span, handed out in the order of their start times (a viewer with no
+/// span never starts).
 pub struct Ramp {
     /// (start time, viewer), sorted.
     starts: Vec<(Duration, usize)>,
@@ -20,10 +23,13 @@ pub struct Ramp {
 }
 
 impl Ramp {
-    /// A ramp of the viewers' start times (`schedule[i]`: viewer `i`'s).
-    pub fn new(schedule: &[Duration]) -> Ramp {
-        let mut starts: Vec<(Duration, usize)> =
-            schedule.iter().copied().zip(0..schedule.len()).collect();
+    /// A ramp of the viewers' spans (`spans[i]`: viewer `i`'s).
+    pub fn new(spans: &[Vec<Span>]) -> Ramp {
+        let mut starts: Vec<(Duration, usize)> = spans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((s.first()?.start, i)))
+            .collect();
         starts.sort();
         Ramp { starts, next: 0 }
     }
@@ -40,7 +46,8 @@ impl Ramp {
         out
     }
 
-    /// The share of the viewers whose start time has passed at `elapsed`.
+    /// The share of the viewers (that ever start) whose first start has
+    /// passed at `elapsed`.
     pub fn share(&self, elapsed: Duration) -> f64 {
         let passed = self.starts.partition_point(|(at, _)| *at <= elapsed);
         passed as f64 / self.starts.len().max(1) as f64
@@ -49,6 +56,36 @@ impl Ramp {
     /// The first start.
     pub fn first(&self) -> Duration {
         self.starts.first().map(|s| s.0).unwrap_or_default()
+    }
+
+    /// How many viewers ever start.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
+/// Who plays when, and the target line, for the viewers of `shard`: their
+/// share of every target of the config's load shape, or `clients` started
+/// at `rampRate` (with the seeded jitter) and held.
+pub fn who_plays_when(
+    c: &crate::config::Config,
+    seed: u64,
+    shard: crate::results::Shard,
+) -> (Vec<Vec<Span>>, Aim) {
+    match c.shape() {
+        Some(whole) => {
+            let part = whole.scaled(shard.share());
+            let spans = (0..shard.viewers).map(|i| part.spans(i)).collect();
+            (spans, Aim::Shape(part))
+        }
+        None => {
+            let schedule = super::ramp_schedule(c, seed, shard);
+            (super::shape::held(&schedule), Aim::held(&schedule))
+        }
     }
 }
 
@@ -85,12 +122,11 @@ pub trait Progress {
 /// How a run is conducted.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Viewers of this process.
-    pub viewers: usize,
-    /// Each one's start time.
-    pub schedule: Vec<Duration>,
-    /// Viewers the run aims at (`clients`).
-    pub target: u32,
+    /// When each viewer of this process plays: from the start of each of
+    /// its spans to the stop (they leave then; none: to the end of the run).
+    pub spans: Vec<Vec<Span>>,
+    /// The viewers it aims at, moment by moment.
+    pub aim: Aim,
     /// Stop after this long; `None`: until a signal.
     pub duration: Option<Duration>,
     /// When the stream was not reachable before the run: how long after
@@ -115,8 +151,12 @@ pub struct Status {
     pub elapsed: Duration,
     pub active: u64,
     pub stalled: u64,
-    /// Share of the viewers whose start has passed.
+    /// The viewers aimed at.
+    pub target: u64,
+    /// Share of the viewers whose first start has passed.
     pub ramp: f64,
+    /// The load shape's stage under way (from 0) and how many it has.
+    pub stage: Option<(usize, usize)>,
     pub restarts: u64,
     pub rebuffers: Option<u64>,
     pub failed: u64,
@@ -154,17 +194,28 @@ pub struct Conductor {
 impl Conductor {
     pub fn new(plan: Plan) -> Conductor {
         Conductor {
-            ramp: Ramp::new(&plan.schedule),
-            series: Series::new(&plan.schedule, plan.target),
+            ramp: Ramp::new(&plan.spans),
+            series: Series::new(plan.aim.clone()),
             seconds: 0,
             last: (Duration::ZERO, 0, 0),
             plan,
         }
     }
 
-    /// The viewers to start now (those whose start comes by `until`).
+    /// The viewers to start now (those whose first start comes by
+    /// `until`), with their first start.
     pub fn starts(&mut self, until: Duration) -> Vec<(usize, Duration)> {
         self.ramp.due(until)
+    }
+
+    /// When viewer `i` plays.
+    pub fn spans(&self, i: usize) -> &[Span] {
+        &self.plan.spans[i]
+    }
+
+    /// The viewers aimed at `elapsed` into the run.
+    pub fn target(&self, elapsed: Duration) -> u64 {
+        self.plan.aim.target(elapsed)
     }
 
     /// Whether the run stops at `elapsed`, and why: its duration is up,
@@ -176,7 +227,7 @@ impl Conductor {
             return Some(stop::DURATION);
         }
         let finished = engine.finished();
-        if finished == self.plan.viewers && self.plan.viewers > 0 {
+        if finished == self.ramp.len() && !self.ramp.is_empty() {
             return Some(stop::FINISHED);
         }
         if let Some(within) = self.plan.reach_within {
@@ -218,7 +269,12 @@ impl Conductor {
                 elapsed,
                 active: s.active,
                 stalled: s.stalled,
+                target: self.plan.aim.target(elapsed),
                 ramp: self.ramp.share(elapsed),
+                stage: match &self.plan.aim {
+                    Aim::Shape(shape) => shape.stage_at(elapsed),
+                    Aim::Held { .. } => None,
+                },
                 restarts: s.restarts,
                 rebuffers: s.rebuffers,
                 failed: s.failed,
@@ -259,15 +315,16 @@ impl Conductor {
 
 #[cfg(test)]
 mod tests {
+    use super::super::shape::held;
     use super::*;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
     fn plan(schedule: &[u64]) -> Plan {
+        let schedule: Vec<Duration> = schedule.iter().map(|m| MS(*m)).collect();
         Plan {
-            viewers: schedule.len(),
-            schedule: schedule.iter().map(|m| MS(*m)).collect(),
-            target: schedule.len() as u32,
+            spans: super::super::shape::held(&schedule),
+            aim: Aim::held(&schedule),
             duration: Some(Duration::from_secs(10)),
             reach_within: None,
             checkpoints: true,
@@ -277,7 +334,7 @@ mod tests {
     #[test]
     fn the_ramp_hands_out_each_viewer_once_in_start_order() {
         // viewer 1's jitter puts it after viewer 2
-        let mut r = Ramp::new(&[MS(0), MS(700), MS(500), MS(1500)]);
+        let mut r = Ramp::new(&held(&[MS(0), MS(700), MS(500), MS(1500)]));
         assert_eq!(r.due(MS(0)), [(0, MS(0))]);
         assert_eq!(r.due(MS(400)), []);
         assert_eq!(r.due(MS(700)), [(2, MS(500)), (1, MS(700))]);
@@ -286,6 +343,10 @@ mod tests {
         assert_eq!(r.due(MS(9000)), []);
         assert_eq!(r.first(), MS(0));
         assert_eq!(Ramp::new(&[]).share(MS(1)), 0.0);
+        // a viewer with no span is never handed out
+        let mut r = Ramp::new(&[vec![], held(&[MS(300)]).remove(0)]);
+        assert_eq!(r.due(MS(9000)), [(1, MS(300))]);
+        assert_eq!(r.len(), 1);
     }
 
     /// Viewers as the conductor sees them: (reached, finished, failed).
@@ -372,6 +433,160 @@ mod tests {
         // the last partial second is a second of its own
         assert_eq!(closed.len(), 11);
         assert_eq!(closed.last().unwrap().bytes, 500);
+    }
+
+    /// A profile's config.
+    fn profile(name: &str) -> crate::config::Config {
+        common::component::load::<crate::SwarmClient>(&common::Request {
+            profile: name.into(),
+            ..Default::default()
+        })
+        .expect("the profile loads")
+        .config
+    }
+
+    /// Plays `plan` with simulated time, ticking every 100 ms as the run
+    /// loop does, viewers starting when handed out and each playing its
+    /// spans; the series, and the departures (stops passed).
+    fn simulate((spans, aim): (Vec<Vec<Span>>, Aim), secs: u64) -> (Seconds, usize) {
+        let mut c = Conductor::new(Plan {
+            spans,
+            aim,
+            duration: None,
+            reach_within: None,
+            checkpoints: false,
+        });
+        let mut started = Vec::new();
+        for tick in 0..=secs * 10 {
+            let t = MS(tick * 100);
+            started.extend(c.starts(t).into_iter().map(|(i, _)| i));
+            if tick % 10 == 0 && tick > 0 {
+                let active = started
+                    .iter()
+                    .filter(|&&i| {
+                        c.spans(i)
+                            .iter()
+                            .any(|s| s.start <= t && s.stop.is_none_or(|e| t < e))
+                    })
+                    .count() as u64;
+                c.record(
+                    1000 + tick / 10,
+                    t,
+                    &Sample {
+                        active,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        let end = MS(secs * 1000);
+        let departures = (0..c.plan.spans.len())
+            .map(|i| {
+                c.spans(i)
+                    .iter()
+                    .filter(|s| s.stop.is_some_and(|e| e <= end))
+                    .count()
+            })
+            .sum();
+        (c.series().clone(), departures)
+    }
+
+    /// The target and active viewers of the series at second `s` (from 1).
+    fn at(series: &Seconds, s: u64) -> (u64, u64) {
+        let x = series.iter().find(|x| x.t == 1000 + s).expect("sampled");
+        (x.target, x.active)
+    }
+
+    #[test]
+    fn the_step_profile_climbs_in_steps_and_comes_down() {
+        let c = profile("step");
+        assert_eq!(c.viewers(), 100);
+        let shard = crate::results::Shard::whole(c.viewers());
+        let (series, departures) = simulate(who_plays_when(&c, 1, shard), 330);
+        // the active viewers are the target line, second by second
+        for s in series.iter() {
+            assert_eq!(s.active, s.target, "at {}", s.t - 1000);
+        }
+        assert_eq!(at(&series, 15), (12, 12), "half way up the first ramp");
+        assert_eq!(at(&series, 60), (25, 25));
+        assert_eq!(at(&series, 95), (37, 37), "half way up the second step");
+        assert_eq!(at(&series, 200), (75, 75));
+        assert_eq!(at(&series, 299), (100, 100));
+        assert_eq!(at(&series, 315), (49, 49), "half way down: 50 is leaving");
+        assert_eq!(at(&series, 330), (0, 0));
+        // every viewer left once, on the ramp down
+        assert_eq!(departures, 100);
+        // held seconds: the plateaus, a second after they are reached
+        let settled: Vec<u64> = series
+            .iter()
+            .filter(|s| s.after_ramp)
+            .map(|s| s.t - 1000)
+            .collect();
+        assert!(settled.contains(&31) && !settled.contains(&30));
+        assert!(!settled.contains(&95) && settled.contains(&250));
+        assert_eq!(crate::results::min_active_share(&series), Some(1.0));
+    }
+
+    #[test]
+    fn the_spike_profile_starts_the_viewers_above_the_base_and_stops_them_again() {
+        let c = profile("spike");
+        assert_eq!(c.viewers(), 500);
+        let (spans, aim) = who_plays_when(&c, 1, crate::results::Shard::whole(500));
+        // a base viewer plays from the first ramp to the last; a spike
+        // viewer only while the spike is above it
+        assert_eq!(spans[0].len(), 1);
+        assert_eq!(spans[0][0].stop, Some(MS(259_400)));
+        assert_eq!(
+            (spans[499][0].start, spans[499][0].stop),
+            (MS(100_000), Some(MS(160_000)))
+        );
+        let (series, departures) = simulate((spans, aim), 260);
+        for s in series.iter() {
+            assert_eq!(s.active, s.target, "at {}", s.t - 1000);
+        }
+        assert_eq!(at(&series, 90), (50, 50));
+        assert_eq!(at(&series, 95), (275, 275), "half way up the spike");
+        assert_eq!(at(&series, 130), (500, 500));
+        assert_eq!(at(&series, 165), (274, 274), "half way down: 275 is leaving");
+        assert_eq!(at(&series, 200), (50, 50));
+        // the 450 above the base left after the spike, the 50 on the ramp
+        // down
+        assert_eq!(departures, 450 + 50);
+    }
+
+    #[test]
+    fn the_soak_profile_holds_its_viewers_for_an_hour() {
+        let c = profile("soak");
+        let (spans, aim) = who_plays_when(&c, 1, crate::results::Shard::whole(c.viewers()));
+        assert_eq!(c.viewers(), 200);
+        assert_eq!(aim.target(Duration::from_secs(1800)), 200);
+        assert!(spans
+            .iter()
+            .all(|s| s.len() == 1 && s[0].start <= MS(120_000) && s[0].stop >= Some(MS(3_720_000))));
+    }
+
+    #[test]
+    fn shards_of_a_shape_each_play_their_share_of_every_target() {
+        let mut c = profile("spike");
+        c.stages.truncate(3); // 0 → 50, hold, → 500
+        let total = c.viewers();
+        let mut sum = vec![0u64; 101];
+        for i in 0..3 {
+            let shard = crate::results::Shard::of(i, 3, total).unwrap();
+            let (spans, aim) = who_plays_when(&c, 1, shard);
+            assert_eq!(spans.len(), shard.viewers as usize);
+            assert!(spans.iter().all(|s| !s.is_empty()), "each plays at the peak");
+            for (t, n) in sum.iter_mut().enumerate() {
+                *n += aim.target(Duration::from_secs(t as u64));
+            }
+        }
+        let whole = c.shape().unwrap();
+        for (t, n) in sum.iter().enumerate() {
+            let w = u64::from(whole.playing(Duration::from_secs(t as u64)));
+            // each rounds its share down: at most one short each
+            assert!(*n <= w && w - n <= 2, "at {t}: {n} of {w}");
+        }
+        assert_eq!(sum[100], 500);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a run shows while it runs. On a terminal: a full-screen live view
-//! (ratatui) redrawn once a second — viewers and ramp, throughput,
-//! requests/s, segment TTFB, stalled viewers and errors with sparklines, the
-//! errors by kind. Elsewhere (CI, logs, `--plain`): one status line a second.
+//! (ratatui) redrawn once a second — viewers and ramp (or the load shape's
+//! stage), throughput, requests/s, segment TTFB and errors with sparklines,
+//! the viewers active against the target line, the errors by kind. Elsewhere (CI, logs, `--plain`): one status line a second.
 //! Ctrl-C still stops the run (the terminal keeps its signals; only echo and
 //! line editing are off while the view is up), and the view is gone before
 //! the summary is printed.
@@ -13,8 +13,11 @@ use std::time::Duration;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, Paragraph, Sparkline,
+};
 use ratatui::Terminal;
 
 use crate::results::{Second, Seconds};
@@ -26,10 +29,13 @@ pub struct Frame<'a> {
     pub engine: &'a str,
     pub elapsed: Duration,
     pub duration: Option<Duration>,
+    /// The viewers aimed at now.
     pub target: u64,
     pub active: u64,
     /// Share of the viewers whose ramp start has passed.
     pub ramp: f64,
+    /// The load shape's stage under way (from 0) and how many it has.
+    pub stage: Option<(usize, usize)>,
     pub restarts: u64,
     pub stalled: u64,
     /// Native viewers only.
@@ -155,6 +161,49 @@ fn last(series: &Seconds, n: usize, f: impl Fn(&Second) -> u64) -> Vec<u64> {
     series.iter_from(from).map(|s| f(&s)).collect()
 }
 
+/// The last `n` values of a series figure as chart points: (seconds
+/// back from now, negative, value).
+fn points(series: &Seconds, n: usize, f: impl Fn(&Second) -> u64) -> Vec<(f64, f64)> {
+    let v = last(series, n, f);
+    let k = v.len() as f64;
+    v.into_iter()
+        .enumerate()
+        .map(|(i, y)| (i as f64 + 1.0 - k, y as f64))
+        .collect()
+}
+
+/// The viewers active against the target line, over the last seconds.
+fn viewers_chart<'a>(f: &Frame, active: &'a [(f64, f64)], target: &'a [(f64, f64)]) -> Chart<'a> {
+    let top = active
+        .iter()
+        .chain(target)
+        .map(|p| p.1)
+        .fold(1.0, f64::max);
+    let from = active.first().map_or(-1.0, |p| p.0.min(-1.0));
+    Chart::new(vec![
+        Dataset::default()
+            .name("target")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::default().fg(Color::DarkGray))
+            .data(target),
+        Dataset::default()
+            .name("active")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::default().fg(Color::Cyan))
+            .data(active),
+    ])
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" Viewers {}/{} (target) ", f.active, f.target)),
+    )
+    .x_axis(Axis::default().bounds([from, 0.0]))
+    .y_axis(Axis::default().bounds([0.0, top * 1.05]))
+    .hidden_legend_constraints((Constraint::Ratio(0, 1), Constraint::Ratio(0, 1)))
+}
+
 /// The origin's figures of the last second, when they are read.
 fn origin_line(now: Option<&Second>) -> String {
     let Some(s) = now else {
@@ -212,10 +261,13 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
             .gauge_style(Style::default().fg(Color::Blue))
             .ratio(ratio)
             .label(format!(
-                "active {}/{} · ramp {:.0} % · restarts {} · stalled {}",
+                "active {}/{} · {} · restarts {} · stalled {}",
                 f.active,
                 f.target,
-                f.ramp * 100.0,
+                match f.stage {
+                    Some((i, n)) => format!("stage {} of {n}", i + 1),
+                    None => format!("ramp {:.0} %", f.ramp * 100.0),
+                },
                 f.restarts,
                 f.stalled
             )),
@@ -233,7 +285,7 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
         })
         .unwrap_or_else(|| "-".into());
     type Pick = fn(&Second) -> u64;
-    let panels: [(String, Pick, Color); 5] = [
+    let panels: [(String, Pick, Color); 4] = [
         (
             format!(" Throughput {} ", rate(now.map_or(0.0, |s| s.bytes as f64))),
             |s| s.bytes,
@@ -250,11 +302,6 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
             Color::Yellow,
         ),
         (
-            format!(" Stalled {} ", f.stalled),
-            |s| s.stalled,
-            Color::Cyan,
-        ),
-        (
             format!(" Errors {}/s ", now.map_or(0, |s| s.errors)),
             |s| s.errors,
             Color::Red,
@@ -268,7 +315,9 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
             .split(rows[3])
             .iter(),
     );
-    for ((title, pick, color), cell) in panels.into_iter().zip(&cells) {
+    // the viewers' panel comes fourth, before the errors
+    let sparks = [cells[0], cells[1], cells[2], cells[4]];
+    for ((title, pick, color), cell) in panels.into_iter().zip(&sparks) {
         ui.render_widget(
             Sparkline::default()
                 .block(Block::default().borders(Borders::ALL).title(title))
@@ -277,12 +326,15 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
             *cell,
         );
     }
+    let active = points(f.series, width, |s| s.active);
+    let target = points(f.series, width, |s| s.target);
+    ui.render_widget(viewers_chart(f, &active, &target), cells[3]);
     let rebuffers = f
         .rebuffers
         .map_or_else(|| "-".to_owned(), |r| r.to_string());
     ui.render_widget(
         Paragraph::new(vec![
-            Line::from(format!("rebuffers {rebuffers}")),
+            Line::from(format!("stalled {} · rebuffers {rebuffers}", f.stalled)),
             Line::from(format!("received {}", crate::table::bytes(f.received))),
             Line::from(origin_line(now)),
         ])
@@ -310,4 +362,55 @@ fn render(ui: &mut ratatui::Frame, f: &Frame) {
         Paragraph::new("Ctrl-C stops the run and prints the summary"),
         rows[5],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_view_shows_the_viewers_against_the_target_line() {
+        let series: Seconds = (0..20u64)
+            .map(|i| Second {
+                t: 1000 + i,
+                active: i.min(10),
+                target: if i < 12 { i.min(10) } else { 4 },
+                bytes: 1000,
+                ..Default::default()
+            })
+            .collect();
+        let f = Frame {
+            url: "http://127.0.0.1:1/s.m3u8",
+            engine: "native",
+            elapsed: Duration::from_secs(20),
+            duration: Some(Duration::from_secs(60)),
+            target: 4,
+            active: 10,
+            ramp: 1.0,
+            stage: Some((2, 5)),
+            restarts: 0,
+            stalled: 1,
+            rebuffers: Some(2),
+            errors: BTreeMap::new(),
+            received: 20_000,
+            series: &series,
+            line: String::new(),
+        };
+        let mut t = Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap();
+        t.draw(|ui| render(ui, &f)).unwrap();
+        let text: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(text.contains("active 10/4 · stage 3 of 5"), "{text}");
+        assert!(text.contains("Viewers 10/4 (target)"), "{text}");
+        assert!(text.contains("stalled 1 · rebuffers 2"), "{text}");
+        // the chart draws both lines: braille dots in the viewers' panel
+        assert!(text.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)));
+        let last = points(&series, 5, |s| s.target);
+        assert_eq!(last, [(-4.0, 4.0), (-3.0, 4.0), (-2.0, 4.0), (-1.0, 4.0), (0.0, 4.0)]);
+    }
 }

@@ -346,7 +346,8 @@ impl super::run_loop::Engine for Ffmpeg {
     const NAME: &'static str = "ffmpeg";
     const LOOKAHEAD: Duration = Duration::ZERO;
 
-    fn start(&mut self, i: usize, _at: Duration, now: Instant) {
+    // no departures: load shapes are played by native viewers
+    fn start(&mut self, i: usize, _spans: &[super::shape::Span], now: Instant) {
         self.launch(i, now);
     }
 

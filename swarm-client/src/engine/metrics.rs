@@ -66,6 +66,8 @@ pub struct Metrics {
     pub viewers_stalled: Gauge,
     pub starts: Counter,
     pub restarts: Counter,
+    /// Viewers that left as a load shape's target fell.
+    pub departures: Counter,
     pub bytes: Counter<u64, AtomicU64>,
     pub segments: Counter,
     pub playlists: Counter,
@@ -168,6 +170,7 @@ impl Default for Metrics {
             viewers_stalled: Gauge::default(),
             starts: Counter::default(),
             restarts: Counter::default(),
+            departures: Counter::default(),
             bytes: Counter::default(),
             segments: Counter::default(),
             playlists: Counter::default(),
@@ -233,6 +236,11 @@ impl Metrics {
             "viewer_restarts",
             "Viewer processes restarted after they exited",
             self.restarts.clone(),
+        );
+        r.register(
+            "viewer_departures",
+            "Viewers that left as the load shape's target fell (not failures)",
+            self.departures.clone(),
         );
         r.register(
             "bytes",

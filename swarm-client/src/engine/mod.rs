@@ -118,8 +118,7 @@ pub fn network_index(seed: u64, id: u32, shares: &[f64]) -> Option<usize> {
 /// runs on several machines line up), made from running totals sampled
 /// just after each second ends.
 pub struct Series {
-    ramp_over: Duration,
-    target: u64,
+    aim: shape::Aim,
     last: Option<u64>,
     prev: (u64, u64, u64),
     prev_ttfb: Option<hdrhistogram::Histogram<u64>>,
@@ -137,11 +136,10 @@ pub fn unix_now() -> u64 {
 }
 
 impl Series {
-    /// A series for a run of `target` viewers started on `schedule`.
-    pub fn new(schedule: &[Duration], target: u32) -> Self {
+    /// A series for a run aiming at `aim`.
+    pub fn new(aim: shape::Aim) -> Self {
         Series {
-            ramp_over: schedule.iter().max().copied().unwrap_or_default() + Duration::from_secs(1),
-            target: u64::from(target),
+            aim,
             last: None,
             prev: (0, 0, 0),
             prev_ttfb: None,
@@ -181,8 +179,8 @@ impl Series {
             t,
             active,
             stalled,
-            target: self.target,
-            after_ramp: elapsed >= self.ramp_over,
+            target: self.aim.target(elapsed),
+            after_ramp: self.aim.settled(elapsed),
             bytes: bytes.saturating_sub(b0),
             requests: requests.saturating_sub(r0),
             errors: errors.saturating_sub(e0),
@@ -376,7 +374,7 @@ mod tests {
     fn a_series_holds_each_seconds_own_counts() {
         let ms = Duration::from_millis;
         let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
-        let mut s = Series::new(&[ms(0), ms(2500), ms(1000)], 4);
+        let mut s = Series::new(shape::Aim::held(&[ms(0), ms(2500), ms(1000), ms(0)]));
         assert_eq!(s.due(100), Some(100));
         h.record(1000).unwrap();
         s.sample(100, ms(1000), (1, 0), (10, 2, 0), Some(&h));

@@ -203,12 +203,12 @@ impl super::run_loop::Engine for Native<'_> {
     // a viewer waits for its own start time
     const LOOKAHEAD: Duration = Duration::from_millis(200);
 
-    fn start(&mut self, i: usize, at: Duration, _now: Instant) {
+    fn start(&mut self, i: usize, spans: &[super::shape::Span], _now: Instant) {
         let id = self.first + i as u32;
         let spec = ViewerSpec {
             id,
             slot: i,
-            start_after: at,
+            spans: spans.into(),
             player: self.player.clone(),
             user_agent: user_agent(&self.config, id),
             seed: self.seeds[i],

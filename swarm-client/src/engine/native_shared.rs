@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::metrics::Metrics;
 use crate::native::cmcd::CmcdMode;
@@ -79,7 +79,9 @@ pub struct ViewerSpec {
     pub id: u32,
     /// Its slot in this process's table of viewers.
     pub slot: usize,
-    pub start_after: Duration,
+    /// When it plays, from the swarm's start: it leaves at a span's stop,
+    /// and comes back at the next span's start.
+    pub spans: Box<[super::shape::Span]>,
     pub player: PlayerConfig,
     pub user_agent: String,
     pub seed: u64,

@@ -84,11 +84,43 @@ impl Figures {
     }
 }
 
-/// Runs viewer `spec` until `stop` turns true; returns its figures.
+/// What ends a playback: the swarm's stop, or the viewer's own time to
+/// leave (the end of its span of a load shape).
+struct Stop<'a> {
+    swarm: &'a mut watch::Receiver<bool>,
+    leave: Option<Instant>,
+}
+
+impl Stop<'_> {
+    /// Resolves when the swarm stops or it is time to leave.
+    async fn wait(&mut self) {
+        match self.leave {
+            None => {
+                let _ = self.swarm.wait_for(|s| *s).await;
+            }
+            Some(at) => {
+                // boxed: a viewer that never leaves carries no timer
+                let leave = Box::pin(tokio::time::sleep_until(at.into()));
+                tokio::select! {
+                    _ = self.swarm.wait_for(|s| *s) => {}
+                    _ = leave => {}
+                }
+            }
+        }
+    }
+
+    /// Whether the swarm has stopped (not just this viewer's span).
+    fn swarm_stopped(&self) -> bool {
+        *self.swarm.borrow()
+    }
+}
+
+/// Runs viewer `spec` over its spans until `swarm` (the swarm's stop)
+/// turns true; returns its figures.
 pub async fn run(
     spec: ViewerSpec,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    mut swarm: watch::Receiver<bool>,
 ) -> ViewerFigures {
     let mut fig = Figures {
         f: ViewerFigures {
@@ -101,48 +133,65 @@ pub async fn run(
         latency: None,
         checkpoint: 0,
     };
-    let start = shared.epoch + spec.start_after;
-    tokio::select! {
-        _ = tokio::time::sleep_until(start.into()) => {}
-        _ = stop.wait_for(|s| *s) => return finish(fig),
-    }
     let mut rng = fastrand::Rng::with_seed(spec.seed);
     let mut restarts = common::supervise::Restarts::default();
     let slot = &shared.slots[spec.slot];
-    loop {
-        fig.f.counts.starts += 1;
-        shared.metrics.starts.inc();
-        restarts.started(Instant::now());
-        slot.active.store(true, Ordering::Relaxed);
-        let end = play(&spec, &shared, &mut fig, &mut stop).await;
-        slot.active.store(false, Ordering::Relaxed);
-        slot.dry_at.store(u64::MAX, Ordering::Relaxed);
-        slot.keep(summed(&fig, None));
-        match end {
-            End::Stopped => break,
-            End::Done => {
-                shared.finished.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
-            End::Failed => {
-                fig.n.counts.viewer_failures += 1;
-                shared.metrics.viewer_failures.inc();
-                let (_, delay) = restarts.ended(&VIEWER_BACKOFF, Instant::now(), rng.f64());
-                if shared.check {
-                    println!(
-                        "{:>8.3}s  viewer failed: the playlist was unreachable for the timeout; starting over in {:.2} s",
-                        shared.epoch.elapsed().as_secs_f64(),
-                        delay.as_secs_f64()
-                    );
+    'spans: for span in spec.spans.iter() {
+        let mut stop = Stop {
+            swarm: &mut swarm,
+            leave: span.stop.map(|d| shared.epoch + d),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until((shared.epoch + span.start).into()) => {}
+            _ = stop.wait() => {
+                if stop.swarm_stopped() {
+                    break 'spans;
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-                fig.f.counts.restarts += 1;
-                shared.metrics.restarts.inc();
+                continue 'spans;
             }
         }
+        loop {
+            fig.f.counts.starts += 1;
+            shared.metrics.starts.inc();
+            restarts.started(Instant::now());
+            slot.active.store(true, Ordering::Relaxed);
+            let end = play(&spec, &shared, &mut fig, &mut stop).await;
+            slot.active.store(false, Ordering::Relaxed);
+            slot.dry_at.store(u64::MAX, Ordering::Relaxed);
+            slot.keep(summed(&fig, None));
+            match end {
+                End::Stopped => break,
+                End::Done => {
+                    shared.finished.fetch_add(1, Ordering::Relaxed);
+                    break 'spans;
+                }
+                End::Failed => {
+                    fig.n.counts.viewer_failures += 1;
+                    shared.metrics.viewer_failures.inc();
+                    let (_, delay) = restarts.ended(&VIEWER_BACKOFF, Instant::now(), rng.f64());
+                    if shared.check {
+                        println!(
+                            "{:>8.3}s  viewer failed: the playlist was unreachable for the timeout; starting over in {:.2} s",
+                            shared.epoch.elapsed().as_secs_f64(),
+                            delay.as_secs_f64()
+                        );
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait() => break,
+                    }
+                    fig.f.counts.restarts += 1;
+                    shared.metrics.restarts.inc();
+                }
+            }
+        }
+        if stop.swarm_stopped() {
+            break;
+        }
+        // the shape's target fell below it: it left
+        fig.f.counts.departures += 1;
+        shared.metrics.departures.inc();
+        slot.keep(summed(&fig, None));
     }
     finish(fig)
 }
@@ -190,7 +239,7 @@ async fn play(
     spec: &ViewerSpec,
     shared: &Shared,
     fig: &mut Figures,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut Stop<'_>,
 ) -> End {
     let mut client = Client::new(Arc::clone(&shared.client), &spec.user_agent);
     if let Some((_, link)) = &spec.network {
@@ -251,7 +300,7 @@ async fn play(
             Next::WaitUntil(t) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(t.into()) => {}
-                    _ = stop.wait_for(|s| *s) => break End::Stopped,
+                    _ = stop.wait() => break End::Stopped,
                 }
             }
             Next::Get(req) => {
@@ -266,14 +315,14 @@ async fn play(
                         tokio::select! {
                             r = fetching => Some(Ok(r)),
                             v = abandoned(&player, &req, started, &got) => Some(Err(v)),
-                            _ = stop.wait_for(|s| *s) => None,
+                            _ = stop.wait() => None,
                         }
                     });
                     judged.await
                 } else {
                     tokio::select! {
                         r = fetching => Some(Ok(r)),
-                        _ = stop.wait_for(|s| *s) => None,
+                        _ = stop.wait() => None,
                     }
                 };
                 fig.n.counts.body_bytes += got.bytes();
@@ -309,7 +358,7 @@ async fn play(
                 ));
                 let done = tokio::select! {
                     r = both => Some(r),
-                    _ = stop.wait_for(|s| *s) => None,
+                    _ = stop.wait() => None,
                 };
                 fig.n.counts.body_bytes += body.bytes() + hint_body.bytes();
                 count_wire(&mut client, Some(side), fig);

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::conductor::{stop, Conductor, Plan, Sample, Status};
+use super::shape::Span;
 use super::display::{Display, Frame};
 use super::{metrics::MetricsAt, Checkpoint, Control, Outcome};
 use crate::config::Config;
@@ -86,8 +87,10 @@ pub trait Engine {
     /// viewers wait for their own start time takes them a tick early.
     const LOOKAHEAD: Duration;
 
-    /// Starts viewer `i` at `at` into the run (`now` or soon).
-    fn start(&mut self, i: usize, at: Duration, now: Instant);
+    /// Starts viewer `i`, which plays `spans` of the run: from the first's
+    /// start (`now` or soon) to its stop, and so on; it leaves at a span's
+    /// stop and counts a departure.
+    fn start(&mut self, i: usize, spans: &[Span], now: Instant);
     /// What is due every tick besides starts (restarts).
     fn tick(&mut self, _now: Instant) {}
     /// Waits for the engine's own events and handles them; an engine with
@@ -146,12 +149,10 @@ pub async fn run<E: Engine>(
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
     let c = &setup.config;
-    let n = setup.shard.viewers as usize;
-    let schedule = super::ramp_schedule(c, setup.seed, setup.shard);
+    let (spans, aim) = super::conductor::who_plays_when(c, setup.seed, setup.shard);
     let mut conductor = Conductor::new(Plan {
-        viewers: n,
-        schedule,
-        target: c.clients,
+        spans,
+        aim,
         duration: setup.duration,
         reach_within: (!setup.reachable_at_start)
             .then(|| Duration::from_secs(u64::from(c.timeout))),
@@ -170,8 +171,8 @@ pub async fn run<E: Engine>(
     let stop_reason = 'run: loop {
         let now = Instant::now();
         let elapsed = now - start;
-        for (i, at) in conductor.starts(elapsed + E::LOOKAHEAD) {
-            engine.start(i, at, now);
+        for (i, _) in conductor.starts(elapsed + E::LOOKAHEAD) {
+            engine.start(i, conductor.spans(i), now);
         }
         engine.tick(now);
         if let Some(r) = conductor.stop(elapsed, &Viewers(&*engine)) {
@@ -181,6 +182,9 @@ pub async fn run<E: Engine>(
             let sample = engine.sample(now).await;
             metrics.viewers_active.set(sample.active as i64);
             metrics.viewers_stalled.set(sample.stalled as i64);
+            metrics
+                .viewers_target
+                .set(conductor.target(elapsed) as i64);
             let due = conductor.record(second, elapsed, &sample);
             if let Some(w) = &setup.origin {
                 conductor.origin(w.latest());
@@ -209,16 +213,17 @@ pub async fn run<E: Engine>(
                     engine: E::NAME,
                     elapsed,
                     duration: setup.duration,
-                    target: n as u64,
+                    target: due.status.target,
                     active: due.status.active,
                     ramp: due.status.ramp,
+                    stage: due.status.stage,
                     restarts: due.status.restarts,
                     stalled: due.status.stalled,
                     rebuffers: due.status.rebuffers,
                     errors: metrics.error_kinds(),
                     received: due.status.received,
                     series: conductor.series(),
-                    line: status_line(&due.status, n),
+                    line: status_line(&due.status),
                 });
             }
         }
@@ -253,12 +258,13 @@ pub async fn run<E: Engine>(
 }
 
 /// The status line of a second (what is printed when there is no live view).
-pub fn status_line(s: &Status, n: usize) -> String {
+pub fn status_line(s: &Status) -> String {
     let mut line = format!(
-        "[{:>4.0}s] viewers {}/{n} (ramp {:.0} %) | restarts {} | {} | {:.1} seg/s | errors {} | stalled {}",
+        "[{:>4.0}s] viewers {}/{} ({}) | restarts {} | {} | {:.1} seg/s | errors {} | stalled {}",
         s.elapsed.as_secs_f64(),
         s.active,
-        100.0 * s.ramp,
+        s.target,
+        progress(s),
         s.restarts,
         crate::table::rate(s.byte_rate),
         s.segment_rate,
@@ -269,4 +275,12 @@ pub fn status_line(s: &Status, n: usize) -> String {
         line.push_str(&format!(" | rebuffers {r}"));
     }
     line
+}
+
+/// How far the run is along its ramp, or its load shape.
+pub fn progress(s: &Status) -> String {
+    match s.stage {
+        Some((i, n)) => format!("stage {} of {n}", i + 1),
+        None => format!("ramp {:.0} %", 100.0 * s.ramp),
+    }
 }

@@ -57,23 +57,33 @@ impl Shape {
     /// The viewers aimed at, at `t` into the run (the last stage's target
     /// after the end), not rounded.
     pub fn target(&self, t: Duration) -> f64 {
+        self.line(t).0
+    }
+
+    /// The target at `t`, and whether it is falling then.
+    fn line(&self, t: Duration) -> (f64, bool) {
         let mut from = 0.0;
         let mut begun = Duration::ZERO;
         for s in &self.stages {
             let to = f64::from(s.target) * self.scale;
             if t < begun + s.duration {
                 let f = (t - begun).as_secs_f64() / s.duration.as_secs_f64();
-                return from + (to - from) * f;
+                return (from + (to - from) * f, to < from);
             }
             from = to;
             begun += s.duration;
         }
-        from
+        (from, false)
     }
 
-    /// The viewers playing at `t`: the target, rounded down.
+    /// The viewers playing at `t`: the target, rounded down — on a falling
+    /// line, those strictly below it, since a viewer leaves the moment the
+    /// line comes down to it (its span ends there).
     pub fn playing(&self, t: Duration) -> u32 {
-        level(self.target(t))
+        match self.line(t) {
+            (x, true) => (x - 1e-9).ceil().max(1.0) as u32 - 1,
+            (x, false) => level(x),
+        }
     }
 
     /// When viewer `i` plays: each span in which the target is at least
@@ -109,6 +119,84 @@ impl Shape {
         }
         out
     }
+}
+
+impl Shape {
+    /// The stage under way at `t` (from 0), and how many there are; `None`
+    /// after the last.
+    pub fn stage_at(&self, t: Duration) -> Option<(usize, usize)> {
+        let mut ends = Duration::ZERO;
+        for (i, s) in self.stages.iter().enumerate() {
+            ends += s.duration;
+            if t < ends {
+                return Some((i, self.stages.len()));
+            }
+        }
+        None
+    }
+}
+
+/// What a run aims at, moment by moment: its target line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Aim {
+    /// `target` viewers, the last of them started at `last_start` (a ramp
+    /// of `clients` at `rampRate`), then held.
+    Held { target: u32, last_start: Duration },
+    /// A load shape.
+    Shape(Shape),
+}
+
+impl Aim {
+    /// A ramp of viewers started at `schedule`, then held.
+    pub fn held(schedule: &[Duration]) -> Aim {
+        Aim::Held {
+            target: schedule.len() as u32,
+            last_start: schedule.iter().max().copied().unwrap_or_default(),
+        }
+    }
+
+    /// The viewers aimed at, `t` into the run.
+    pub fn target(&self, t: Duration) -> u64 {
+        match self {
+            Aim::Held { target, .. } => u64::from(*target),
+            Aim::Shape(s) => u64::from(s.playing(t)),
+        }
+    }
+
+    /// Whether the target at `t` has held for a second: every start it
+    /// needed was a second or more before (after the ramp; on a plateau of
+    /// a shape), so the viewers active can be held to it.
+    pub fn settled(&self, t: Duration) -> bool {
+        let Some(before) = t.checked_sub(Duration::from_secs(1)) else {
+            return false;
+        };
+        match self {
+            Aim::Held { last_start, .. } => before >= *last_start,
+            Aim::Shape(s) => {
+                let now = s.playing(t);
+                // the line may not have dipped in between either: it moves
+                // monotonically within a stage, so the ends and the stage
+                // boundaries between them tell
+                let mut b = Duration::ZERO;
+                let mut steady = s.playing(before) == now;
+                for stage in &s.stages {
+                    b += stage.duration;
+                    if b > before && b < t {
+                        steady &= s.playing(b) == now;
+                    }
+                }
+                steady
+            }
+        }
+    }
+}
+
+/// The spans of viewers started at `schedule` and never stopped.
+pub fn held(schedule: &[Duration]) -> Vec<Vec<Span>> {
+    schedule
+        .iter()
+        .map(|&start| vec![Span { start, stop: None }])
+        .collect()
 }
 
 /// Whether a target of `x` viewers has room for `need`.
@@ -200,6 +288,45 @@ mod tests {
                 .count() as u32;
             assert_eq!(n, s.playing(t), "at {t:?}");
         }
+    }
+
+    #[test]
+    fn the_aim_settles_a_second_after_the_line_stops_moving() {
+        let s = Shape::new(vec![stage(4, 4), stage(6, 4), stage(1, 8), stage(4, 8)]);
+        assert_eq!(s.stage_at(secs(3.9)), Some((0, 4)));
+        assert_eq!(s.stage_at(secs(10.5)), Some((2, 4)));
+        assert_eq!(s.stage_at(secs(15.0)), None);
+        let aim = Aim::Shape(s);
+        assert_eq!(aim.target(secs(10.5)), 6);
+        // 4 reached at 4 s: settled from 5 s
+        assert!(!aim.settled(secs(4.5)));
+        assert!(aim.settled(secs(5.0)));
+        assert!(aim.settled(secs(9.9)));
+        assert!(!aim.settled(secs(10.6)), "the step is climbing");
+        assert!(!aim.settled(secs(11.9)));
+        assert!(aim.settled(secs(12.0)));
+        // a spike and back within a second is not steady
+        let spike = Aim::Shape(Shape::new(vec![
+            stage(2, 2),
+            Stage {
+                duration: secs(0.3),
+                target: 9,
+            },
+            Stage {
+                duration: secs(0.3),
+                target: 2,
+            },
+            stage(5, 2),
+        ]));
+        assert_eq!(spike.target(secs(2.0)), 2);
+        assert_eq!(spike.target(secs(3.0)), 2);
+        assert!(!spike.settled(secs(3.0)), "9 in between");
+        assert!(spike.settled(secs(3.7)));
+        let ramp = Aim::held(&[secs(0.0), secs(2.5), secs(1.0)]);
+        assert_eq!(ramp.target(secs(0.0)), 3);
+        assert!(!ramp.settled(secs(3.4)));
+        assert!(ramp.settled(secs(3.5)));
+        assert_eq!(held(&[secs(1.0)]), [vec![span(1.0, None)]]);
     }
 
     #[test]

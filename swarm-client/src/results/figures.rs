@@ -43,9 +43,13 @@ fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Counters {
-    /// Processes started (1 + restarts).
+    /// Processes (native: playbacks) started: 1 + restarts, and 1 more
+    /// for each return after a departure.
     pub starts: u64,
     pub restarts: u64,
+    /// Times the viewer left as a load shape's target fell (not failures).
+    #[serde(default)]
+    pub departures: u64,
     /// Bytes its processes read (network reads, HTTP headers included).
     pub bytes: u64,
     pub segments: u64,
@@ -62,7 +66,7 @@ pub struct Counters {
 impl AddAssign<&Counters> for Counters {
     fn add_assign(&mut self, o: &Counters) {
         add_fields!(self, o;
-            starts, restarts, bytes, segments, playlists, timeouts, connect_errors, stalls;
+            starts, restarts, departures, bytes, segments, playlists, timeouts, connect_errors, stalls;
             maps http_errors);
     }
 }

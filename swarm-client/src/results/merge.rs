@@ -93,14 +93,19 @@ fn push_distinct(seen: &mut Vec<String>, v: &str) {
 #[derive(Default)]
 pub struct SeriesMerger {
     by_t: BTreeMap<u64, (Second, usize, Option<hdrhistogram::Histogram<u64>>)>,
-    runs: usize,
-    total: u64,
+    /// Each run's target line: (second, target) where it changes.
+    targets: Vec<Vec<(u64, u64)>>,
 }
 
 impl SeriesMerger {
     pub fn add(&mut self, run: &Seconds) -> Result<(), String> {
-        self.runs += 1;
-        self.total += run.first().map_or(0, |s| s.target);
+        let mut line: Vec<(u64, u64)> = Vec::new();
+        for s in run.iter() {
+            if line.last().is_none_or(|l| l.1 != s.target) {
+                line.push((s.t, s.target));
+            }
+        }
+        self.targets.push(line);
         for s in run.iter() {
             let e = self.by_t.entry(s.t).or_insert_with(|| {
                 (
@@ -142,15 +147,23 @@ impl SeriesMerger {
     }
 
     pub fn finish(self) -> Seconds {
-        let (runs, total) = (self.runs, self.total);
+        let targets = self.targets;
+        let runs = targets.len();
         self.by_t
             .into_values()
             .map(|(mut s, n, h)| {
                 // a second some run has no sample of: its viewers are not
-                // counted, so it cannot tell the fewest active
+                // counted, so it cannot tell the fewest active; its target
+                // is each run's as of then (its first before it began)
                 if n < runs {
                     s.after_ramp = false;
-                    s.target = total;
+                    s.target = targets
+                        .iter()
+                        .map(|line| {
+                            let i = line.partition_point(|(t, _)| *t <= s.t);
+                            line.get(i.saturating_sub(1)).map_or(0, |l| l.1)
+                        })
+                        .sum();
                 }
                 if let Some(h) = h.filter(|h| !h.is_empty()) {
                     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;

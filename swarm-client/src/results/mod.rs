@@ -61,9 +61,10 @@ pub struct Second {
     /// Viewers running, and stalled, at that moment.
     pub active: u64,
     pub stalled: u64,
-    /// Viewers the run aims at (`clients`).
+    /// Viewers the run aims at (`clients`, or a load shape's target line).
     pub target: u64,
-    /// Whether the ramp's last start was at least a second before.
+    /// Whether the ramp's last start was at least a second before (with a
+    /// load shape: the target has held for the last second).
     pub after_ramp: bool,
     /// Within the second: bytes received, requests loaded (segments and
     /// playlists), failed requests.
@@ -92,10 +93,17 @@ pub struct Second {
 }
 
 /// The `minActiveViewers` figure of a series: the fewest viewers active in
-/// any second after the ramp, as a share of the target; the last second's
-/// share when the run ended before that.
+/// any second after the ramp (of a load shape: on a plateau), as a share of
+/// the target; the last second's share when the run ended before that. A
+/// second that aims at no viewer counts as a share of 1.
 pub fn min_active_share(series: &Seconds) -> Option<f64> {
-    let share = |s: &Second| s.active as f64 / s.target.max(1) as f64;
+    let share = |s: &Second| {
+        if s.target == 0 {
+            1.0
+        } else {
+            s.active as f64 / s.target as f64
+        }
+    };
     series
         .iter()
         .filter(|s| s.after_ramp)
@@ -198,6 +206,11 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// The part of the whole run's viewers this shard plays (0–1).
+    pub fn share(&self) -> f64 {
+        f64::from(self.viewers) / f64::from(self.total_viewers.max(1))
+    }
+
     /// The whole run of `total` viewers as one shard.
     pub fn whole(total: u32) -> Shard {
         Shard {

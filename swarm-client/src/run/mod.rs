@@ -125,6 +125,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     if a.check {
         profile.set.push("clients=1".into());
+        profile.set.push("stages=[]".into());
         profile.set.push("engine=\"native\"".into());
     } else if let Some(e) = a.engine {
         profile.set.push(format!("engine=\"{}\"", e.as_str()));
@@ -134,8 +135,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     let mut loaded = profile.load::<SwarmClient>()?;
     let objectives = loaded.config.slo.clone();
+    // with stages, the peak of the shape
+    let viewers = loaded.config.viewers();
     let shard = match &a.distributed.shard {
-        None => crate::results::Shard::whole(loaded.config.clients),
+        None => crate::results::Shard::whole(viewers),
         Some(text) => {
             if a.seed.is_none() {
                 return Err(UsageError(format!(
@@ -143,8 +146,8 @@ pub fn run(a: RunArgs) -> Result<()> {
                 ))
                 .into());
             }
-            crate::results::Shard::parse(text, loaded.config.clients)
-                .map_err(|e| UsageError(format!("{e} (clients = {})", loaded.config.clients)))?
+            crate::results::Shard::parse(text, viewers)
+                .map_err(|e| UsageError(format!("{e} (viewers = {viewers})")))?
         }
     };
     loaded.config.clients = shard.viewers;
@@ -168,19 +171,24 @@ pub fn run(a: RunArgs) -> Result<()> {
         }),
         or_any_free: a.metrics_addr.is_none() && !chosen_port,
     };
+    let shape = loaded.config.shape();
     let duration = if a.check {
         Some(a.duration.unwrap_or(CHECK_DURATION))
     } else {
-        a.duration
+        // a shape lasts as long as its stages
+        a.duration.or(shape.as_ref().map(|s| s.duration()))
     };
     let c = &loaded.config;
+    let pace = match &shape {
+        Some(_) => format!("in {} stages", c.stages.len()),
+        None => format!("at {}/s (±{} ms)", c.ramp_rate, c.ramp_jitter),
+    };
     let banner = format!(
-        "swarm-client: {} {} viewers of {} at {}/s (±{} ms), profile {}, seed {seed}{}",
+        "swarm-client: {} {} viewers{} of {} {pace}, profile {}, seed {seed}{}",
         c.clients,
         c.engine.as_str(),
+        if shape.is_some() { " at the peak" } else { "" },
         a.url,
-        c.ramp_rate,
-        c.ramp_jitter,
         loaded.profile,
         duration
             .map(|d| format!(", for {} s", d.as_secs()))
