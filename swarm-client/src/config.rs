@@ -100,6 +100,35 @@ pub struct Config {
     /// Service-level objectives: figure → limit, checked at the end of a run.
     #[serde(default, skip_serializing_if = "crate::results::slo::Slo::is_empty")]
     pub slo: crate::results::slo::Slo,
+    /// The steps of `swarm-client capacity` (its flags override these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityPlan>,
+}
+
+/// The steps of a capacity search: `start` viewers, then `step` more at a
+/// time up to `max`, each held for `stepTime` and judged by the objectives
+/// (`slo`) from `settle` into it to its end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacityPlan {
+    /// Viewers of the first step (default: `step`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub start: Option<u32>,
+    /// Viewers added at each step (default: a tenth of `max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub step: Option<u32>,
+    /// The most viewers a step may have (default: `clients`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max: Option<u32>,
+    /// How long each step lasts, its ramp included (default `60s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_time: Option<StageDuration>,
+    /// How long into a step its judged window begins (default `15s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<StageDuration>,
 }
 
 /// One stage of a load shape.
@@ -155,14 +184,11 @@ impl Config {
     }
 }
 
-/// The rules of `stages` the schema cannot say: durations that read as
-/// times, a shape that aims at someone, the native engine.
+/// The rules of `stages` (and `capacity`) the schema cannot say: durations
+/// that read as times, a shape that aims at someone, the native engine.
 pub fn check_stages(c: &Config) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if c.stages.is_empty() {
-        return out;
-    }
-    if c.engine != Engine::Native {
+    if c.engine != Engine::Native && !c.stages.is_empty() {
         out.push((
             "stages".into(),
             "load shapes are played by native viewers; use engine = \"native\" (or --engine native), or clients and rampRate".into(),
@@ -190,6 +216,21 @@ pub fn check_stages(c: &Config) -> Vec<(String, String)> {
                 humantime::format_duration(total)
             ),
         ));
+    }
+    if let Some(p) = &c.capacity {
+        for (key, d) in [("stepTime", &p.step_time), ("settle", &p.settle)] {
+            if let Some(d) = d {
+                if d.duration().is_none_or(|t| t.is_zero() || t > MAX_SHAPE) {
+                    out.push((
+                        format!("capacity.{key}"),
+                        format!("`{}` is not a length of time from 1s to a week; expected e.g. 60s, 2m", d.0),
+                    ));
+                }
+            }
+        }
+    }
+    if c.stages.is_empty() {
+        return out;
     }
     if c.stages.iter().all(|s| s.target == 0) {
         out.push((

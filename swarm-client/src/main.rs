@@ -41,6 +41,28 @@ enum Own {
     /// 4 an SLO failed.
     Run(RunArgs),
 
+    /// Find how many viewers the origin holds: steps of viewers, each
+    /// judged by the objectives, until one fails
+    ///
+    /// Starts `--start` viewers, then adds `--step` more at a time up to
+    /// `--max`; each step lasts `--step-time`, and its objectives (`--slo
+    /// FIGURE=LIMIT`, or the config's `slo` table — at least one) are judged
+    /// on what came in from `--settle` into it to its end. The search stops
+    /// at the first step that fails, and says the highest step that held and
+    /// the first that failed, with the figure that failed it and its value —
+    /// in the summary, the results (`capacity`, each step's verdicts and
+    /// figures; shards' steps merge) and the report's capacity charts. The
+    /// config's `capacity` table holds the same settings as the flags.
+    ///
+    /// Exit status: 0 a capacity was found (a step held), 1 failure, 2 bad
+    /// input, 3 stream never reachable, 4 even the first step failed.
+    Capacity {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        search: swarm_client::run::SearchFlags,
+    },
+
     /// Merge the results of runs on several machines into one run's results
     ///
     /// Each FILE is a results file (`run --summary-json FILE`, or an earlier
@@ -172,6 +194,10 @@ fn run(command: Cmd<Own, swarm_client::targets::KubernetesRun>) -> Result<()> {
         Cmd::Own(Own::Run(args)) => {
             drop(out);
             swarm_client::run::run(args)
+        }
+        Cmd::Own(Own::Capacity { run, search }) => {
+            drop(out);
+            swarm_client::run::capacity(run, search)
         }
         Cmd::Own(Own::Merge {
             files,

@@ -218,7 +218,10 @@ pub fn run(
     if let Some(s) = merged.settings.as_object_mut() {
         s.insert("slo".into(), serde_json::to_value(&objectives)?);
     }
-    merged.slo = crate::results::slo::evaluate(&objectives, &merged);
+    merged.slo = crate::results::slo::evaluate(&objectives, &merged.totals);
+    if let Some(c) = &mut merged.capacity {
+        c.judge(&objectives);
+    }
     crate::log::verdicts(&merged.slo);
     println!(
         "merged {} results: {} viewers, {} seconds",

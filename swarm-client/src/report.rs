@@ -80,6 +80,29 @@ const BOTTOM: f64 = 30.0;
 /// A line chart over the run's seconds, as an SVG figure.
 pub fn chart(id: &str, title: &str, unit: &str, lines: &[Line]) -> String {
     let n = lines.iter().map(|l| l.values.len()).max().unwrap_or(0);
+    // x labels: seconds from the first
+    let step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]
+        .into_iter()
+        .find(|s| n / s <= 8)
+        .unwrap_or(7200);
+    let ticks: Vec<(usize, String)> = (0..n.max(1))
+        .step_by(step)
+        .map(|i| (i, format!("{i} s")))
+        .collect();
+    plot(id, title, unit, lines, &ticks, None)
+}
+
+/// A line chart of values at `0..n`, labelled on the x axis at `ticks`,
+/// with a vertical line at `mark` (its index and label), as an SVG figure.
+pub fn plot(
+    id: &str,
+    title: &str,
+    unit: &str,
+    lines: &[Line],
+    ticks: &[(usize, String)],
+    mark: Option<(usize, &str)>,
+) -> String {
+    let n = lines.iter().map(|l| l.values.len()).max().unwrap_or(0);
     let top = nice_max(
         lines
             .iter()
@@ -110,20 +133,26 @@ pub fn chart(id: &str, title: &str, unit: &str, lines: &[Line]) -> String {
             num(v)
         );
     }
-    // x labels: seconds from the first
-    let step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]
-        .into_iter()
-        .find(|s| n / s <= 8)
-        .unwrap_or(7200);
-    let mut i = 0;
-    while i < n.max(1) {
+    for (i, label) in ticks {
         let _ = write!(
             o,
-            "<text class=\"xlabel\" x=\"{}\" y=\"{}\">{i} s</text>",
-            num(x(i)),
-            num(H - 10.0)
+            "<text class=\"xlabel\" x=\"{}\" y=\"{}\">{}</text>",
+            num(x(*i)),
+            num(H - 10.0),
+            esc(label)
         );
-        i += step;
+    }
+    if let Some((i, label)) = mark {
+        let _ = write!(
+            o,
+            "<line class=\"mark\" x1=\"{0}\" x2=\"{0}\" y1=\"{TOP}\" y2=\"{1}\" stroke=\"#c0392b\"/>\
+             <text class=\"mark\" x=\"{2}\" y=\"{3}\" fill=\"#c0392b\">{4}</text>",
+            num(x(i)),
+            num(H - BOTTOM),
+            num(x(i) + 4.0),
+            num(TOP + 12.0),
+            esc(label)
+        );
     }
     if n == 0 || lines.iter().all(|l| l.values.iter().all(Option::is_none)) {
         let _ = write!(
@@ -176,6 +205,76 @@ pub fn chart(id: &str, title: &str, unit: &str, lines: &[Line]) -> String {
         );
     }
     o.push_str("</div></figure>\n");
+    o
+}
+
+/// A capacity search: its answer, each step's verdicts, and a chart per
+/// objective of the figure against the viewers, with its limit and the
+/// breaking point marked.
+fn capacity(c: &crate::results::capacity::Capacity) -> String {
+    let mut o = format!(
+        "<section id=\"capacity\">\n<h2>Capacity</h2>\n<p class=\"answer\">{}</p>\n\
+         <table>\n<tr><th>step</th><th>viewers</th><th>verdict</th><th>objectives</th></tr>\n",
+        esc(&c.line())
+    );
+    for (i, step) in c.steps.iter().enumerate() {
+        let failed: Vec<String> = step
+            .verdicts
+            .iter()
+            .filter(|v| !v.pass)
+            .map(|v| v.line())
+            .collect();
+        let _ = writeln!(
+            o,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if step.pass { "pass" } else { "fail" },
+            i + 1,
+            step.viewers,
+            if step.pass { "held" } else { "FAILED" },
+            esc(&failed.join("; "))
+        );
+    }
+    o.push_str("</table>\n<div class=\"grid\">\n");
+    let ticks: Vec<(usize, String)> = c
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.viewers.to_string()))
+        .collect();
+    let breaks = c.steps.iter().position(|s| !s.pass);
+    let mark = breaks.map(|i| format!("fails at {}", c.steps[i].viewers));
+    let figures = c.steps.first().map_or(&[][..], |s| &s.verdicts[..]);
+    for (k, v) in figures.iter().enumerate() {
+        let measured = c
+            .steps
+            .iter()
+            .map(|s| s.verdicts.get(k).and_then(|v| v.measured))
+            .collect();
+        let lines = [
+            Line {
+                label: &v.figure,
+                color: "#2c7fb8",
+                dashed: false,
+                values: measured,
+            },
+            Line {
+                label: if v.bound == "max" { "limit (at most)" } else { "limit (at least)" },
+                color: "#c0392b",
+                dashed: true,
+                values: vec![Some(v.limit); c.steps.len()],
+            },
+        ];
+        let unit = format!("{} by viewers", v.unit);
+        o.push_str(&plot(
+            &format!("capacity-{}", v.figure),
+            &v.figure,
+            &unit,
+            &lines,
+            &ticks,
+            breaks.zip(mark.as_deref()),
+        ));
+    }
+    o.push_str("</div>\n</section>\n");
     o
 }
 
@@ -375,6 +474,9 @@ pub fn html(s: &Results) -> String {
             );
         }
         o.push_str("</table>\n</section>\n");
+    }
+    if let Some(c) = &s.capacity {
+        o.push_str(&capacity(c));
     }
     let _ = writeln!(
         o,

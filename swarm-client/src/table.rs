@@ -132,7 +132,45 @@ pub fn table(r: &Results) -> String {
             let _ = writeln!(o, "    {}", v.line());
         }
     }
+    if let Some(c) = &r.capacity {
+        capacity_human(&mut o, c);
+    }
     o
+}
+
+/// A capacity search: each step judged, then the answer.
+fn capacity_human(o: &mut String, c: &crate::results::capacity::Capacity) {
+    let _ = writeln!(
+        o,
+        "  capacity search: {} viewers, then {} more a step up to {}; {} s a step, judged from {} s into it",
+        c.start, c.step, c.max, c.step_sec, c.settle_sec
+    );
+    for (i, s) in c.steps.iter().enumerate() {
+        let figures: Vec<String> = s
+            .verdicts
+            .iter()
+            .map(|v| {
+                let value = v.measured.map_or("not measured".to_owned(), |m| {
+                    let m = (m * 1e4).round() / 1e4;
+                    if v.unit == "ms" {
+                        format!("{m} ms")
+                    } else {
+                        m.to_string()
+                    }
+                });
+                format!("{} {value}{}", v.figure, if v.pass { "" } else { " FAIL" })
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "    step {}: {} viewers {} ({})",
+            i + 1,
+            s.viewers,
+            if s.pass { "held" } else { "FAILED" },
+            figures.join(", ")
+        );
+    }
+    let _ = writeln!(o, "  {}", c.line());
 }
 
 /// Viewers listed one per line in the table.

@@ -90,6 +90,8 @@ pub struct TestOrigin {
     program: PathBuf,
     args: Vec<String>,
     echo: bool,
+    /// The network namespace it runs in, if not the test's own.
+    netns: Option<String>,
 }
 
 impl TestOrigin {
@@ -103,6 +105,18 @@ impl TestOrigin {
         TestOrigin::launch(&binaries(), &args, false, segments).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`TestOrigin::start`] inside the network namespace `ns`: its URL
+    /// (127.0.0.1) is reached from there only.
+    pub fn start_in(ns: &crate::netns::Netns, extra: &[&str], segments: usize) -> TestOrigin {
+        let mut args = TINY.to_vec();
+        args.extend(SHORT_SEGMENTS);
+        args.extend(extra);
+        let mut o = TestOrigin::new(&binaries(), &args, false).unwrap_or_else(|e| panic!("{e}"));
+        o.netns = Some(ns.name().to_owned());
+        o.spawn(segments).unwrap_or_else(|e| panic!("{e}"));
+        o
+    }
+
     /// Starts `test-origin run` from the binaries in `bin` with `args` (the
     /// stream's settings), printing its output as it comes when `echo`, and
     /// waits (40 s at most) until it says it is ready and the playlist lists
@@ -113,21 +127,27 @@ impl TestOrigin {
         echo: bool,
         segments: usize,
     ) -> Result<TestOrigin, String> {
+        let mut o = TestOrigin::new(bin, args, echo)?;
+        o.spawn(segments)?;
+        Ok(o)
+    }
+
+    /// One not started yet.
+    fn new(bin: &Path, args: &[&str], echo: bool) -> Result<TestOrigin, String> {
         let hls = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
         let program = bin.join("test-origin");
         if !program.is_file() {
             return Err(format!("{} is missing (build it first)", program.display()));
         }
-        let mut o = TestOrigin {
+        Ok(TestOrigin {
             proc: None,
             port: crate::free_port(),
             hls,
             program,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             echo,
-        };
-        o.spawn(segments)?;
-        Ok(o)
+            netns: None,
+        })
     }
 
     /// Stops it (as Ctrl-C would) and starts it again on the same port and
@@ -152,8 +172,16 @@ impl TestOrigin {
 
     fn spawn(&mut self, segments: usize) -> Result<(), String> {
         let started = Instant::now();
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = crate::tool("ip", "iproute2");
+                c.args(["netns", "exec", ns]).arg(&self.program);
+                c
+            }
+            None => Command::new(&self.program),
+        };
         self.proc = Some(Captured::spawn_echoing(
-            Command::new(&self.program)
+            command
                 .args(["run", "--port", &self.port.to_string(), "--hls-dir"])
                 .arg(self.hls.path())
                 .args(&self.args),

@@ -118,6 +118,7 @@ fn shard(index: u32, rng: &mut fastrand::Rng, pool: &[Encoded], t0: u64) -> Resu
         series,
         slo: Vec::new(),
         shard: Some(shard),
+        capacity: None,
     })
 }
 

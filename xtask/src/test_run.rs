@@ -26,8 +26,10 @@ pub const JOBS: usize = 3;
 
 /// Suites that run alone (by package and source): they compare timings
 /// (stalls beside hls.js, the rates of a soak, faults during a run, a
-/// blocked reload within 50 ms of its part and hls.js on LL-HLS).
+/// blocked reload within 50 ms of its part, hls.js on LL-HLS, and a
+/// capacity search whose steps must stall only for want of bandwidth).
 pub const ALONE: &[&str] = &[
+    "swarm-client tests/capacity.rs",
     "swarm-client tests/faults.rs",
     "swarm-client tests/hlsjs.rs",
     "test-origin tests/ll_hls.rs",

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::search::Window;
 use super::shape::{Aim, Span};
 use super::Series;
 use crate::results::Seconds;
@@ -68,23 +69,35 @@ impl Ramp {
     }
 }
 
-/// Who plays when, and the target line, for the viewers of `shard`: their
-/// share of every target of the config's load shape, or `clients` started
-/// at `rampRate` (with the seeded jitter) and held.
+/// Who plays when, the target line and the windows judged, for the
+/// viewers of `shard`: their share of every target of the capacity
+/// `search`'s steps or of the config's load shape, or `clients` started at
+/// `rampRate` (with the seeded jitter) and held.
 pub fn who_plays_when(
     c: &crate::config::Config,
     seed: u64,
     shard: crate::results::Shard,
-) -> (Vec<Vec<Span>>, Aim) {
-    match c.shape() {
+    search: Option<&super::search::Search>,
+) -> (Vec<Vec<Span>>, Aim, Vec<Window>) {
+    let share = shard.share();
+    let windows = search.map_or_else(Vec::new, |s| {
+        s.windows()
+            .into_iter()
+            .map(|w| Window {
+                viewers: (f64::from(w.viewers) * share + 1e-9).floor() as u32,
+                ..w
+            })
+            .collect()
+    });
+    match search.map(|s| s.shape()).or_else(|| c.shape()) {
         Some(whole) => {
-            let part = whole.scaled(shard.share());
+            let part = whole.scaled(share);
             let spans = (0..shard.viewers).map(|i| part.spans(i)).collect();
-            (spans, Aim::Shape(part))
+            (spans, Aim::Shape(part), windows)
         }
         None => {
             let schedule = super::ramp_schedule(c, seed, shard);
-            (super::shape::held(&schedule), Aim::held(&schedule))
+            (super::shape::held(&schedule), Aim::held(&schedule), windows)
         }
     }
 }
@@ -134,6 +147,17 @@ pub struct Plan {
     pub reach_within: Option<Duration>,
     /// Results written every few seconds while it runs.
     pub checkpoints: bool,
+    /// The windows a capacity search judges (none for other runs).
+    pub windows: Vec<Window>,
+}
+
+/// A capacity window's edge, crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    /// Window `i` opens: read the figures it starts from.
+    Opens(usize),
+    /// Window `i` closes: judge what came in since it opened.
+    Closes(usize),
 }
 
 /// Why a run stops, when it does.
@@ -141,6 +165,10 @@ pub mod stop {
     pub const DURATION: &str = "duration reached";
     pub const FINISHED: &str = "every viewer finished";
     pub const NEVER_REACHED: &str = "stream never reachable";
+    /// A capacity search's step failed its objectives: the search is over.
+    pub const STEP_FAILED: &str = "a capacity step failed";
+    /// Every step of a capacity search, up to its max, held.
+    pub const LAST_STEP_HELD: &str = "the last capacity step held";
     /// What `stoppedBy` says in a checkpoint: the run was still going.
     pub const CHECKPOINT: &str = "checkpoint (the run was still going)";
 }
@@ -184,6 +212,9 @@ pub const CHECKPOINT_EVERY_SECS: u64 = 5;
 pub struct Conductor {
     plan: Plan,
     ramp: Ramp,
+    /// The windows' edges in time order, and how many are crossed.
+    edges: Vec<(Duration, Edge)>,
+    crossed: usize,
     series: Series,
     /// Samples taken.
     seconds: u64,
@@ -193,7 +224,16 @@ pub struct Conductor {
 
 impl Conductor {
     pub fn new(plan: Plan) -> Conductor {
+        let mut edges: Vec<(Duration, Edge)> = plan
+            .windows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| [(w.from, Edge::Opens(i)), (w.to, Edge::Closes(i))])
+            .collect();
+        edges.sort_by_key(|e| e.0);
         Conductor {
+            edges,
+            crossed: 0,
             ramp: Ramp::new(&plan.spans),
             series: Series::new(plan.aim.clone()),
             seconds: 0,
@@ -211,6 +251,33 @@ impl Conductor {
     /// When viewer `i` plays.
     pub fn spans(&self, i: usize) -> &[Span] {
         &self.plan.spans[i]
+    }
+
+    /// The capacity windows' edges crossed by `elapsed`, each once, in
+    /// order.
+    pub fn edges(&mut self, elapsed: Duration) -> Vec<Edge> {
+        let end = self.crossed + self.edges[self.crossed..].partition_point(|e| e.0 <= elapsed);
+        let out = self.edges[self.crossed..end].iter().map(|e| e.1).collect();
+        self.crossed = end;
+        out
+    }
+
+    /// Window `i` of the capacity search.
+    pub fn window(&self, i: usize) -> Window {
+        self.plan.windows[i]
+    }
+
+    /// Whether it is the last window.
+    pub fn last_window(&self, i: usize) -> bool {
+        i + 1 == self.plan.windows.len()
+    }
+
+    /// Whether an edge comes within the next 1.5 s: the viewers are asked
+    /// for their figures so that the edge reads fresh ones.
+    fn edge_soon(&self, elapsed: Duration) -> bool {
+        self.edges
+            .get(self.crossed)
+            .is_some_and(|e| e.0 <= elapsed + Duration::from_millis(1500))
     }
 
     /// The viewers aimed at `elapsed` into the run.
@@ -263,7 +330,8 @@ impl Conductor {
         let secs = (elapsed.saturating_sub(t0)).as_secs_f64().max(1e-9);
         self.last = (elapsed, s.bytes, s.segments);
         Due {
-            ask_figures: self.plan.checkpoints && phase == CHECKPOINT_EVERY_SECS - 1,
+            ask_figures: (self.plan.checkpoints && phase == CHECKPOINT_EVERY_SECS - 1)
+                || self.edge_soon(elapsed),
             checkpoint: self.plan.checkpoints && phase == 0,
             status: Status {
                 elapsed,
@@ -328,6 +396,7 @@ mod tests {
             duration: Some(Duration::from_secs(10)),
             reach_within: None,
             checkpoints: true,
+            windows: vec![],
         }
     }
 
@@ -448,13 +517,14 @@ mod tests {
     /// Plays `plan` with simulated time, ticking every 100 ms as the run
     /// loop does, viewers starting when handed out and each playing its
     /// spans; the series, and the departures (stops passed).
-    fn simulate((spans, aim): (Vec<Vec<Span>>, Aim), secs: u64) -> (Seconds, usize) {
+    fn simulate((spans, aim, _): (Vec<Vec<Span>>, Aim, Vec<Window>), secs: u64) -> (Seconds, usize) {
         let mut c = Conductor::new(Plan {
             spans,
             aim,
             duration: None,
             reach_within: None,
             checkpoints: false,
+            windows: vec![],
         });
         let mut started = Vec::new();
         for tick in 0..=secs * 10 {
@@ -502,7 +572,7 @@ mod tests {
         let c = profile("step");
         assert_eq!(c.viewers(), 100);
         let shard = crate::results::Shard::whole(c.viewers());
-        let (series, departures) = simulate(who_plays_when(&c, 1, shard), 330);
+        let (series, departures) = simulate(who_plays_when(&c, 1, shard, None), 330);
         // the active viewers are the target line, second by second
         for s in series.iter() {
             assert_eq!(s.active, s.target, "at {}", s.t - 1000);
@@ -531,7 +601,7 @@ mod tests {
     fn the_spike_profile_starts_the_viewers_above_the_base_and_stops_them_again() {
         let c = profile("spike");
         assert_eq!(c.viewers(), 500);
-        let (spans, aim) = who_plays_when(&c, 1, crate::results::Shard::whole(500));
+        let (spans, aim, _) = who_plays_when(&c, 1, crate::results::Shard::whole(500), None);
         // a base viewer plays from the first ramp to the last; a spike
         // viewer only while the spike is above it
         assert_eq!(spans[0].len(), 1);
@@ -540,7 +610,7 @@ mod tests {
             (spans[499][0].start, spans[499][0].stop),
             (MS(100_000), Some(MS(160_000)))
         );
-        let (series, departures) = simulate((spans, aim), 260);
+        let (series, departures) = simulate((spans, aim, vec![]), 260);
         for s in series.iter() {
             assert_eq!(s.active, s.target, "at {}", s.t - 1000);
         }
@@ -557,7 +627,7 @@ mod tests {
     #[test]
     fn the_soak_profile_holds_its_viewers_for_an_hour() {
         let c = profile("soak");
-        let (spans, aim) = who_plays_when(&c, 1, crate::results::Shard::whole(c.viewers()));
+        let (spans, aim, _) = who_plays_when(&c, 1, crate::results::Shard::whole(c.viewers()), None);
         assert_eq!(c.viewers(), 200);
         assert_eq!(aim.target(Duration::from_secs(1800)), 200);
         assert!(spans
@@ -573,7 +643,7 @@ mod tests {
         let mut sum = vec![0u64; 101];
         for i in 0..3 {
             let shard = crate::results::Shard::of(i, 3, total).unwrap();
-            let (spans, aim) = who_plays_when(&c, 1, shard);
+            let (spans, aim, _) = who_plays_when(&c, 1, shard, None);
             assert_eq!(spans.len(), shard.viewers as usize);
             assert!(spans.iter().all(|s| !s.is_empty()), "each plays at the peak");
             for (t, n) in sum.iter_mut().enumerate() {
@@ -587,6 +657,53 @@ mod tests {
             assert!(*n <= w && w - n <= 2, "at {t}: {n} of {w}");
         }
         assert_eq!(sum[100], 500);
+    }
+
+    #[test]
+    fn capacity_windows_open_and_close_once_each_with_fresh_figures_asked_before() {
+        let search = super::super::search::Search {
+            start: 2,
+            step: 2,
+            max: 6,
+            step_time: Duration::from_secs(5),
+            settle: Duration::from_secs(2),
+            ramp_rate: 10,
+        };
+        let mut p = plan(&[]);
+        p.windows = search.windows();
+        p.checkpoints = false;
+        let mut c = Conductor::new(p);
+        let mut seen = Vec::new();
+        let mut asked = Vec::new();
+        for tick in 0..=160u64 {
+            let t = MS(tick * 100);
+            seen.extend(c.edges(t).into_iter().map(|e| (tick, e)));
+            if tick % 10 == 0
+                && tick > 0
+                && c.record(1000 + tick / 10, t, &Sample::default()).ask_figures
+            {
+                asked.push(tick / 10);
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                (20, Edge::Opens(0)),
+                (50, Edge::Closes(0)),
+                (70, Edge::Opens(1)),
+                (100, Edge::Closes(1)),
+                (120, Edge::Opens(2)),
+                (150, Edge::Closes(2)),
+            ]
+        );
+        // asked a second before each edge (and at it: the edge is read
+        // within the tick)
+        for edge in [2, 5, 7, 10, 12, 15] {
+            assert!(asked.contains(&(edge - 1)), "{edge}: {asked:?}");
+        }
+        assert!(!asked.contains(&16), "no edge after the last");
+        assert_eq!(c.window(1).viewers, 4);
+        assert!(c.last_window(2) && !c.last_window(1));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod native_viewer;
 pub mod netbytes;
 pub mod progress;
 pub mod run_loop;
+pub mod search;
 pub mod shape;
 
 use std::time::Duration;

@@ -5,11 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::conductor::{stop, Conductor, Plan, Sample, Status};
+use super::conductor::{stop, Conductor, Edge, Plan, Sample, Status};
 use super::shape::Span;
 use super::display::{Display, Frame};
 use super::{metrics::MetricsAt, Checkpoint, Control, Outcome};
 use crate::config::Config;
+use crate::results::capacity::{Capacity, Step};
+use crate::results::window::{self, Reading};
 use crate::results::{Recorder, Results, Shard, ViewerFigures};
 
 /// How a run is set up, whichever engine plays it.
@@ -35,6 +37,8 @@ pub struct Setup {
     pub origin: Option<crate::origin::Watcher>,
     /// Called with the results so far every few seconds.
     pub checkpoint: Option<Checkpoint>,
+    /// A capacity search, and the objectives its steps are judged by.
+    pub search: Option<(super::search::Search, crate::results::slo::Slo)>,
 }
 
 impl Setup {
@@ -149,10 +153,23 @@ pub async fn run<E: Engine>(
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
     let c = &setup.config;
-    let (spans, aim) = super::conductor::who_plays_when(c, setup.seed, setup.shard);
+    let search = setup.search.as_ref().map(|s| &s.0);
+    let (spans, aim, windows) =
+        super::conductor::who_plays_when(c, setup.seed, setup.shard, search);
+    let mut capacity = search.map(|s| Capacity {
+        start: s.start,
+        step: s.step,
+        max: s.max,
+        step_sec: s.step_time.as_secs_f64(),
+        settle_sec: s.settle.as_secs_f64(),
+        ..Default::default()
+    });
+    // each window's opening: its Unix second and the figures then
+    let mut opened: Vec<(u64, Reading)> = Vec::new();
     let mut conductor = Conductor::new(Plan {
         spans,
         aim,
+        windows,
         duration: setup.duration,
         reach_within: (!setup.reachable_at_start)
             .then(|| Duration::from_secs(u64::from(c.timeout))),
@@ -175,6 +192,36 @@ pub async fn run<E: Engine>(
             engine.start(i, conductor.spans(i), now);
         }
         engine.tick(now);
+        for edge in conductor.edges(elapsed) {
+            let (Some(cap), Some((_, objectives))) = (capacity.as_mut(), &setup.search) else {
+                break;
+            };
+            let reading = Reading::of(&engine.figures(), engine.recorder());
+            match edge {
+                Edge::Opens(_) => opened.push((super::unix_now(), reading)),
+                Edge::Closes(i) => {
+                    let (from, start) = &opened[i];
+                    let to = super::unix_now();
+                    let seconds = conductor
+                        .series()
+                        .iter()
+                        .filter(|s| s.t > *from && s.t <= to)
+                        .collect();
+                    let w = conductor.window(i);
+                    let totals = window::between(start, &reading, &seconds, w.viewers);
+                    let step = Step::judged(w.viewers, (from + 1, to), totals, objectives);
+                    step_judged(i, &step);
+                    let pass = step.pass;
+                    cap.steps.push(step);
+                    if !pass {
+                        break 'run stop::STEP_FAILED;
+                    }
+                    if conductor.last_window(i) {
+                        break 'run stop::LAST_STEP_HELD;
+                    }
+                }
+            }
+        }
         if let Some(r) = conductor.stop(elapsed, &Viewers(&*engine)) {
             break r;
         }
@@ -202,6 +249,7 @@ pub async fn run<E: Engine>(
                     recorder.as_ref(),
                     series,
                 );
+                r.capacity = capacity.clone().map(concluded);
                 if let Some(write) = setup.checkpoint.as_mut() {
                     write(&mut r);
                 }
@@ -251,10 +299,44 @@ pub async fn run<E: Engine>(
     // what came in after the last second's sample
     let series = conductor.close(super::unix_now(), ran_for, engine.totals());
     let recorder = engine.recorder();
+    let mut results = setup.results(ran_for, stop_reason, figures, recorder.as_ref(), series);
+    results.capacity = capacity.map(concluded);
     Ok(Outcome {
-        results: setup.results(ran_for, stop_reason, figures, recorder.as_ref(), series),
+        results,
         never_reached: engine.never_reached(),
     })
+}
+
+/// A capacity search with its answer.
+fn concluded(mut c: Capacity) -> Capacity {
+    c.conclude();
+    c
+}
+
+/// Says how step `i` went: held, or failed and on what.
+fn step_judged(i: usize, s: &Step) {
+    let failed: Vec<String> = s
+        .verdicts
+        .iter()
+        .filter(|v| !v.pass)
+        .map(|v| v.line())
+        .collect();
+    let message = if s.pass {
+        format!("capacity step {}: {} viewers held", i + 1, s.viewers)
+    } else {
+        format!(
+            "capacity step {}: {} viewers failed: {}",
+            i + 1,
+            s.viewers,
+            failed.join(", ")
+        )
+    };
+    crate::log::emit(
+        crate::log::Level::Info,
+        "capacity-step",
+        &message,
+        serde_json::json!({ "step": i + 1, "viewers": s.viewers, "pass": s.pass, "failed": failed }),
+    );
 }
 
 /// The status line of a second (what is printed when there is no live view).

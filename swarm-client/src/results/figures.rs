@@ -23,6 +23,60 @@ macro_rules! add_fields {
     };
 }
 
+/// `a.f -= b.f` for each field (never below 0), and each map's counts.
+macro_rules! sub_fields {
+    ($a:ident, $b:ident; $($f:ident),* $(; maps $($m:ident),*)?) => {
+        $($a.$f = Sub::since($a.$f, $b.$f);)*
+        $($(for (k, n) in &$b.$m {
+            if let Some(mine) = $a.$m.get_mut(k) {
+                *mine = mine.saturating_sub(*n);
+            }
+        })*)?
+        $($($a.$m.retain(|_, n| *n > 0);)*)?
+    };
+}
+
+/// `$m!(a, b; fields…; maps …)` over every field of [`Counters`]: one list
+/// for adding them up and for taking an earlier reading off.
+macro_rules! counter_fields {
+    ($m:ident, $a:ident, $b:ident) => {
+        $m!($a, $b;
+            starts, restarts, departures, bytes, segments, playlists, timeouts, connect_errors,
+            stalls;
+            maps http_errors)
+    };
+}
+
+/// The same over every field of [`NativeCounts`].
+macro_rules! native_count_fields {
+    ($m:ident, $a:ident, $b:ident) => {
+        $m!($a, $b;
+            body_bytes, segments_gone, segments_skipped, segments_failed, segments_abandoned,
+            sequence_resets,
+            viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
+            rebuffer_sec, micro_gaps, switches_up, switches_down, blocked_reloads_503,
+            blocked_reloads_400, delta_updates, delta_refetches, hints_gone;
+            maps errors, connections)
+    };
+}
+
+/// A running figure less an earlier reading of it.
+trait Sub: Sized {
+    fn since(self, earlier: Self) -> Self;
+}
+
+impl Sub for u64 {
+    fn since(self, earlier: u64) -> u64 {
+        self.saturating_sub(earlier)
+    }
+}
+
+impl Sub for f64 {
+    fn since(self, earlier: f64) -> f64 {
+        (self - earlier).max(0.0)
+    }
+}
+
 /// A map keyed by HTTP status, read back: JSON writes the keys as strings,
 /// and through a flattened struct serde hands them over as strings too,
 /// which `u16` alone refuses.
@@ -65,13 +119,19 @@ pub struct Counters {
 
 impl AddAssign<&Counters> for Counters {
     fn add_assign(&mut self, o: &Counters) {
-        add_fields!(self, o;
-            starts, restarts, departures, bytes, segments, playlists, timeouts, connect_errors, stalls;
-            maps http_errors);
+        counter_fields!(add_fields, self, o);
     }
 }
 
 impl Counters {
+    /// What was counted after `earlier` (an earlier reading of the same
+    /// running counters).
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        let mut c = self.clone();
+        counter_fields!(sub_fields, c, earlier);
+        c
+    }
+
     /// HTTP errors, timeouts and connection errors.
     pub fn failed_requests(&self) -> u64 {
         self.http_errors.values().sum::<u64>() + self.timeouts + self.connect_errors
@@ -257,17 +317,19 @@ pub struct NativeCounts {
 
 impl AddAssign<&NativeCounts> for NativeCounts {
     fn add_assign(&mut self, o: &NativeCounts) {
-        add_fields!(self, o;
-            body_bytes, segments_gone, segments_skipped, segments_failed, segments_abandoned,
-            sequence_resets,
-            viewer_failures, never_played, variants_not_followed, play_sec, rebuffers,
-            rebuffer_sec, micro_gaps, switches_up, switches_down, blocked_reloads_503,
-            blocked_reloads_400, delta_updates, delta_refetches, hints_gone;
-            maps errors, connections);
+        native_count_fields!(add_fields, self, o);
     }
 }
 
 impl NativeCounts {
+    /// What was counted after `earlier` (an earlier reading of the same
+    /// running counters).
+    pub fn since(&self, earlier: &NativeCounts) -> NativeCounts {
+        let mut c = self.clone();
+        native_count_fields!(sub_fields, c, earlier);
+        c
+    }
+
     /// `rebuffer_sec / (play_sec + rebuffer_sec)`; 0 before any playback.
     pub fn rebuffer_ratio(&self) -> f64 {
         rebuffer_ratio(self.play_sec, self.rebuffer_sec)

@@ -213,6 +213,8 @@ pub struct Merger {
     networks: BTreeMap<String, figures::NetworkTotals>,
     longest: f64,
     shards: Vec<Option<Shard>>,
+    /// The capacity searches of the runs that made one.
+    capacities: Vec<super::capacity::Capacity>,
 }
 
 impl Merger {
@@ -254,6 +256,7 @@ impl Merger {
         }
         self.longest = self.longest.max(r.duration_sec);
         self.shards.push(r.shard);
+        self.capacities.extend(r.capacity.take());
         if self.first.is_none() {
             r.totals = figures::Totals::default();
             self.first = Some(r);
@@ -285,6 +288,20 @@ impl Merger {
             .recorder
             .as_ref()
             .map(|r| NativeTotals::of(self.counts, self.networks, r));
+        // judged by the first run's objectives (`merge` may judge again)
+        let objectives: super::slo::Slo = first
+            .settings
+            .get("slo")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let capacity = match self.capacities.as_slice() {
+            [] => None,
+            all => Some(super::capacity::merge(
+                &all.iter().collect::<Vec<_>>(),
+                &series,
+                &objectives,
+            )?),
+        };
         let mut settings = first.settings.clone();
         if let Some(c) = settings.get_mut("clients") {
             *c = totals.viewers.into();
@@ -304,6 +321,7 @@ impl Merger {
             series,
             slo: Vec::new(),
             shard: None,
+            capacity,
         })
     }
 }

@@ -9,14 +9,18 @@
 //!   encoding;
 //! - `seconds`: the per-second series, packed;
 //! - `slo`: the objectives, the figures they read and their verdicts;
+//! - `window`: the figures of a stretch of a run, between two readings;
+//! - `capacity`: a capacity search's steps and its answer;
 //! - `merge`: the arithmetic of merging runs.
 
+pub mod capacity;
 pub mod figures;
 pub mod merge;
 pub mod recorder;
 pub mod seconds;
 pub mod series_csv;
 pub mod slo;
+pub mod window;
 
 use std::time::Duration;
 
@@ -144,6 +148,9 @@ pub struct Results {
     /// The part of a bigger run these results are (`run --shard`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// A capacity search's steps and answer (`swarm-client capacity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::Capacity>,
 }
 
 impl Results {
@@ -176,6 +183,7 @@ impl Results {
             series,
             slo: Vec::new(),
             shard: None,
+            capacity: None,
         }
     }
 

@@ -257,9 +257,26 @@ impl Recorder {
     /// Adds `other` in: counts of equal values add up, so percentiles of the
     /// merge are those of all samples together.
     pub fn merge(&mut self, other: &Recorder) {
-        let add = |a: &mut Histogram<u64>, b: &Histogram<u64>| {
+        self.each_with(other, |a, b| {
             a.add(b).expect("histograms of the same bounds");
-        };
+        });
+    }
+
+    /// What was recorded after `earlier` (a copy of this recorder taken
+    /// before): each histogram less its earlier counts.
+    pub fn since(&self, earlier: &Recorder) -> Recorder {
+        let mut out = self.clone();
+        out.each_with(earlier, |a, b| {
+            // a later copy holds every count an earlier one did
+            let _ = a.subtract(b);
+        });
+        out
+    }
+
+    /// Calls `op` on each histogram of this recorder with the same one of
+    /// `other` (made here when this one lacks it).
+    fn each_with(&mut self, other: &Recorder, op: impl Fn(&mut Histogram<u64>, &Histogram<u64>)) {
+        let add = |a: &mut Histogram<u64>, b: &Histogram<u64>| op(a, b);
         for (k, t) in &other.kinds {
             let mine = self.kinds.entry(*k).or_default();
             add(&mut mine.connect, &t.connect);

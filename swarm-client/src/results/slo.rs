@@ -15,7 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{NativeTotals, Results, Stats};
+use super::{NativeTotals, Stats, Totals};
 
 /// The value of one objective as written: a duration (`"300ms"`, `"2s"`) or
 /// a number.
@@ -61,14 +61,15 @@ pub struct Figure {
 }
 
 /// How a figure is read from a run's summary.
-type Measure = Box<dyn Fn(&Results) -> Option<f64> + Send + Sync>;
+type Measure = Box<dyn Fn(&Totals) -> Option<f64> + Send + Sync>;
 
 /// One percentile of a distribution's summary.
 type Percentile = fn(&Stats) -> f64;
 
 impl Figure {
-    /// Its value in a run's summary; `None` when nothing was measured.
-    pub fn measure(&self, s: &Results) -> Option<f64> {
+    /// Its value in a run's totals (or a window's); `None` when nothing
+    /// was measured.
+    pub fn measure(&self, s: &Totals) -> Option<f64> {
         (self.measure)(s)
     }
 }
@@ -175,8 +176,8 @@ pub fn figures() -> Vec<Figure> {
                 at_most: true,
                 native_only: true,
                 help: format!("{label} of the {what}: at most this"),
-                measure: Box::new(move |s: &Results| {
-                    let stats = pick(s.totals.native.as_ref()?)?;
+                measure: Box::new(move |s: &Totals| {
+                    let stats = pick(s.native.as_ref()?)?;
                     (stats.count > 0).then(|| p(stats))
                 }),
             });
@@ -188,8 +189,8 @@ pub fn figures() -> Vec<Figure> {
         at_most: true,
         native_only: true,
         help: "time stalled / (time played + time stalled), over all viewers: at most this".into(),
-        measure: Box::new(|s: &Results| {
-            let n = s.totals.native.as_ref()?;
+        measure: Box::new(|s: &Totals| {
+            let n = s.native.as_ref()?;
             (n.counts.play_sec + n.counts.rebuffer_sec > 0.0).then_some(n.rebuffer_ratio)
         }),
     });
@@ -201,9 +202,9 @@ pub fn figures() -> Vec<Figure> {
         help: "failed requests / all requests (HTTP errors, timeouts, connection \
                errors and other failures): at most this"
             .into(),
-        measure: Box::new(|s: &Results| {
-            let failed = s.totals.failed_requests();
-            let all = s.totals.counts.segments + s.totals.counts.playlists + failed;
+        measure: Box::new(|s: &Totals| {
+            let failed = s.failed_requests();
+            let all = s.counts.segments + s.counts.playlists + failed;
             (all > 0).then(|| failed as f64 / all as f64)
         }),
     });
@@ -215,7 +216,7 @@ pub fn figures() -> Vec<Figure> {
         help: "the fewest viewers active in any second after the ramp, as a share of \
                `clients`: at least this"
             .into(),
-        measure: Box::new(|s: &Results| s.totals.min_active_share),
+        measure: Box::new(|s: &Totals| s.min_active_share),
     });
     out
 }
@@ -366,9 +367,10 @@ pub fn parse_flag(arg: &str) -> Result<(String, Limit), String> {
     Ok((key.to_owned(), limit))
 }
 
-/// Checks every objective of `slo` against the run summarised in `s`, in
-/// the order of [`figures`]. An objective whose figure was not measured fails.
-pub fn evaluate(slo: &Slo, s: &Results) -> Vec<Verdict> {
+/// Checks every objective of `slo` against the totals `s` of a run (or of
+/// a window of one), in the order of [`figures`]. An objective whose figure
+/// was not measured fails.
+pub fn evaluate(slo: &Slo, s: &Totals) -> Vec<Verdict> {
     let mut out = Vec::new();
     for f in figures() {
         let Some(limit) = slo.0.get(&f.key) else {
@@ -438,26 +440,7 @@ impl JsonSchema for Slo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{Counters, KindStats, Totals};
-
-    fn summary(totals: Totals) -> Results {
-        Results {
-            format: crate::results::RESULTS_FORMAT.into(),
-            version: crate::results::RESULTS_VERSION,
-            series: Default::default(),
-            engine: "native".into(),
-            url: "http://x/s.m3u8".into(),
-            profile: "default".into(),
-            seed: 1,
-            duration_sec: 10.0,
-            stopped_by: "duration reached".into(),
-            settings: Value::Null,
-            totals,
-            viewers: vec![],
-            slo: vec![],
-            shard: None,
-        }
-    }
+    use crate::results::{Counters, KindStats};
 
     fn stats(p50: f64, p99: f64) -> Stats {
         Stats {
@@ -513,7 +496,7 @@ mod tests {
             ..Default::default()
         };
         t.counts.http_errors.insert(404, 0);
-        let s = summary(t);
+        let s = t;
         let v = evaluate(
             &slo(&[
                 ("segmentTtfbP99", Limit::Text("300ms".into())),

@@ -70,6 +70,28 @@ pub struct RunArgs {
     pub distributed: DistributedFlags,
 }
 
+/// The steps of `capacity` (each overrides the config's `capacity` table).
+#[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Capacity search")]
+pub struct SearchFlags {
+    /// Viewers of the first step [default: --step]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub start: Option<u32>,
+    /// Viewers added at each step [default: a tenth of --max]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub step: Option<u32>,
+    /// The most viewers a step may have [default: the config's clients]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max: Option<u32>,
+    /// How long each step lasts, its ramp included [default: 60s]
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+    pub step_time: Option<Duration>,
+    /// How long into a step its objectives begin to be judged: the ramp
+    /// and the viewers' startup are left out [default: 15s]
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+    pub settle: Option<Duration>,
+}
+
 /// How each viewer asks: the flags `run` and `viewer-args` share.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct RequestFlags {

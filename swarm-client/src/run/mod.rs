@@ -21,7 +21,8 @@ mod results_files;
 
 pub use ffmpeg_setup::{ffmpeg_capabilities, variant_program};
 pub use flags::{
-    check_url, parse_header, slo_set, DistributedFlags, RequestFlags, RunArgs, CHECK_DURATION,
+    check_url, parse_header, slo_set, DistributedFlags, RequestFlags, RunArgs, SearchFlags,
+    CHECK_DURATION,
 };
 pub use results_files::recorded_header;
 
@@ -107,7 +108,69 @@ fn request_headers(c: &Config, extra: &[(String, String)]) -> Vec<(String, Strin
     h
 }
 
+/// `swarm-client run`.
 pub fn run(a: RunArgs) -> Result<()> {
+    run_with(a, None)
+}
+
+/// `swarm-client capacity`: a run whose steps of viewers are judged one by
+/// one until one fails.
+pub fn capacity(a: RunArgs, search: SearchFlags) -> Result<()> {
+    run_with(a, Some(search))
+}
+
+/// Defaults of a capacity search's step time and settle.
+const STEP_TIME: Duration = Duration::from_secs(60);
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// The capacity search of `flags` over the config's `capacity` table and
+/// defaults, checked.
+fn search_plan(
+    a: &RunArgs,
+    c: &Config,
+    flags: &SearchFlags,
+) -> Result<crate::engine::search::Search, UsageError> {
+    let refuse = |m: String| Err(UsageError(format!("capacity: {m}")));
+    if a.duration.is_some() {
+        return refuse("--duration: a search lasts as long as its steps; bound it with --max".into());
+    }
+    if a.check {
+        return refuse("--check plays one viewer; use run --check".into());
+    }
+    if !c.stages.is_empty() {
+        return refuse(
+            "the config has `stages`, and a search makes its own steps; use a profile without              stages (or --set 'stages=[]')"
+                .into(),
+        );
+    }
+    if c.engine != Engine::Native {
+        return refuse("steps are played by native viewers; use --engine native".into());
+    }
+    if c.slo.is_empty() {
+        return refuse(
+            "no objectives to judge the steps by; give some, e.g. --slo segmentTtfbP99=500ms              --slo errorRate=0.001 (or the config's slo table)"
+                .into(),
+        );
+    }
+    let t = c.capacity.clone().unwrap_or_default();
+    let max = flags.max.or(t.max).unwrap_or(c.clients);
+    let step = flags.step.or(t.step).unwrap_or((max / 10).max(1));
+    let time = |d: &Option<crate::config::StageDuration>| d.as_ref().and_then(|d| d.duration());
+    let search = crate::engine::search::Search {
+        start: flags.start.or(t.start).unwrap_or(step),
+        step,
+        max,
+        step_time: flags.step_time.or(time(&t.step_time)).unwrap_or(STEP_TIME),
+        settle: flags.settle.or(time(&t.settle)).unwrap_or(SETTLE),
+        ramp_rate: c.ramp_rate,
+    };
+    match search.problem() {
+        Some(p) => refuse(p),
+        None => Ok(search),
+    }
+}
+
+fn run_with(a: RunArgs, search_flags: Option<SearchFlags>) -> Result<()> {
     crate::log::set(a.log_format);
     check_url(&a.url)?;
     for u in a.origin.status.iter().chain(&a.origin.node) {
@@ -135,8 +198,14 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     let mut loaded = profile.load::<SwarmClient>()?;
     let objectives = loaded.config.slo.clone();
-    // with stages, the peak of the shape
-    let viewers = loaded.config.viewers();
+    let search = match &search_flags {
+        Some(f) => Some(search_plan(&a, &loaded.config, f)?),
+        None => None,
+    };
+    // with stages, the peak of the shape; of a search, its max
+    let viewers = search
+        .as_ref()
+        .map_or_else(|| loaded.config.viewers(), |s| s.max);
     let shard = match &a.distributed.shard {
         None => crate::results::Shard::whole(viewers),
         Some(text) => {
@@ -174,20 +243,36 @@ pub fn run(a: RunArgs) -> Result<()> {
     let shape = loaded.config.shape();
     let duration = if a.check {
         Some(a.duration.unwrap_or(CHECK_DURATION))
+    } else if let Some(s) = &search {
+        // the last window closes at the end of the steps
+        Some(s.duration() + Duration::from_secs(2))
     } else {
         // a shape lasts as long as its stages
         a.duration.or(shape.as_ref().map(|s| s.duration()))
     };
     let c = &loaded.config;
-    let pace = match &shape {
-        Some(_) => format!("in {} stages", c.stages.len()),
-        None => format!("at {}/s (±{} ms)", c.ramp_rate, c.ramp_jitter),
+    let pace = match (&search, &shape) {
+        (Some(s), _) => format!(
+            "in steps of {} from {}, {} each, judged from {} into each",
+            s.step,
+            s.start,
+            humantime::format_duration(s.step_time),
+            humantime::format_duration(s.settle)
+        ),
+        (None, Some(_)) => format!("in {} stages", c.stages.len()),
+        (None, None) => format!("at {}/s (±{} ms)", c.ramp_rate, c.ramp_jitter),
     };
     let banner = format!(
         "swarm-client: {} {} viewers{} of {} {pace}, profile {}, seed {seed}{}",
         c.clients,
         c.engine.as_str(),
-        if shape.is_some() { " at the peak" } else { "" },
+        if search.is_some() {
+            " at most"
+        } else if shape.is_some() {
+            " at the peak"
+        } else {
+            ""
+        },
         a.url,
         loaded.profile,
         duration
@@ -216,7 +301,12 @@ pub fn run(a: RunArgs) -> Result<()> {
         }),
     );
     let results = ResultsFiles {
-        objectives,
+        // a search judges its steps, not the whole run
+        objectives: if search.is_some() {
+            Default::default()
+        } else {
+            objectives.clone()
+        },
         shard,
         no_viewer_details: a.distributed.no_viewer_details,
         summary_json: a.summary_json.clone(),
@@ -231,6 +321,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         metrics_addr,
         duration,
         checkpoint: results.checkpoint(),
+        search: search.map(|s| (s, objectives)),
     };
     let outcome = match c.engine {
         Engine::Ffmpeg => run_ffmpeg(&a, loaded, plan)?,
@@ -259,6 +350,16 @@ pub fn run(a: RunArgs) -> Result<()> {
     if let Some(why) = nothing_played(&summary, outcome.never_reached) {
         return Err(NothingPlayed(why).into());
     }
+    if let Some(cap) = &summary.capacity {
+        if shard.is_part() {
+            // a shard's steps are not the run's: merge judges them
+            return Ok(());
+        }
+        return match cap.held {
+            Some(_) => Ok(()),
+            None => Err(crate::results::slo::SloFailed(vec![cap.line()]).into()),
+        };
+    }
     if shard.is_part() {
         // one shard's figures are not the run's: merge judges the objectives
         return Ok(());
@@ -278,6 +379,7 @@ struct Plan {
     metrics_addr: crate::engine::metrics::MetricsAt,
     duration: Option<Duration>,
     checkpoint: Option<crate::engine::Checkpoint>,
+    search: Option<(crate::engine::search::Search, crate::results::slo::Slo)>,
 }
 
 impl Plan {
@@ -303,6 +405,7 @@ impl Plan {
             origin: crate::origin::Watcher::start(a.origin.clone()),
             reachable_at_start: reachable,
             checkpoint: self.checkpoint,
+            search: self.search,
             config: loaded.config,
         };
         (setup, self.headers)

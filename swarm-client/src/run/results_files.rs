@@ -89,7 +89,7 @@ impl ResultsFiles {
         if self.no_viewer_details {
             summary.viewers.clear();
         }
-        summary.slo = crate::results::slo::evaluate(&self.objectives, summary);
+        summary.slo = crate::results::slo::evaluate(&self.objectives, &summary.totals);
     }
 
     /// Writes the summary JSON and the report, each atomically (a reader
