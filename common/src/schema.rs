@@ -289,14 +289,25 @@ fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
 }
 
 /// The schema node that describes the value at `segs`.
+/// A node's schema for a table: the node, or the `then` of an `if` that
+/// picks a table form (as a value that is a plain value or a table).
+fn table_form<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    let node = resolve(root, node);
+    match (node.get("properties"), node.get("then")) {
+        (None, Some(then)) => resolve(root, then),
+        _ => node,
+    }
+}
+
 fn schema_at<'a>(root: &'a Value, node: &'a Value, segs: &[String]) -> Option<&'a Value> {
     let mut node = resolve(root, node);
     for seg in segs {
-        let next = node
+        let node_table = table_form(root, node);
+        let next = node_table
             .get("properties")
             .and_then(|p| p.get(seg.as_str()))
-            .or_else(|| node.get("items"))
-            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
+            .or_else(|| node_table.get("items"))
+            .or_else(|| node_table.get("additionalProperties").filter(|a| a.is_object()))?;
         node = resolve(root, next);
     }
     // keep the description of a field even when its type is a `$ref`
@@ -304,7 +315,7 @@ fn schema_at<'a>(root: &'a Value, node: &'a Value, segs: &[String]) -> Option<&'
 }
 
 fn property_names(root: &Value, node: &Value) -> Vec<String> {
-    resolve(root, node)
+    table_form(root, node)
         .get("properties")
         .and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect())

@@ -405,3 +405,35 @@ fn errors_name_the_rule_the_layer_and_the_units() {
     );
     assert!(e.contains("us, ms, s or m") && e.contains("60m"), "{e}");
 }
+
+/// A live gate's table is checked as the config loads: a typo is named
+/// with what was meant, a figure the series cannot tell is refused.
+#[test]
+fn live_gates_are_checked_as_the_config_loads() {
+    let ok = "slo.errorRate={limit=0.05, abortOnFail=true, window=\"10s\", delayAbortEval=\"1m\"}";
+    testkit::run_ok(std::process::Command::new(BIN).args(["config", "--set", ok]));
+    for (set, says) in [
+        (
+            "slo.errorRate={limit=0.05, abortOnFail=true, windw=\"10s\"}",
+            "`slo.errorRate.windw`: unknown key; did you mean `slo.errorRate.window`?",
+        ),
+        (
+            "slo.rebufferRatio={limit=0.01, abortOnFail=true}",
+            "`slo.rebufferRatio`: judged only at the end of a run",
+        ),
+        (
+            "slo.errorRate={limit=0.05, abortOnFail=true, window=\"2h\"}",
+            "`slo.errorRate.window`",
+        ),
+        ("slo.segmentTtfbP99={limit=300, abortOnFail=true}", "`slo.segmentTtfbP99.limit`"),
+    ] {
+        let bad = run(&["config", "--set", set]);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{set}: {err}");
+        assert!(err.contains(says), "{set}: {err}");
+    }
+    let bad = run(&["run", "http://127.0.0.1:9/s.m3u8", "--abort-on", "startupP95=2s"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("`startupP95` is judged only at the end of a run"), "{err}");
+}

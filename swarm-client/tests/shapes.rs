@@ -1,8 +1,11 @@
-//! Load shapes against the real test origin: the viewers follow the
-//! stages' target line second by second, and those above a falling target
-//! leave as departures, not failures.
+//! How a run goes, against the real test origin: with a load shape the
+//! viewers follow the stages' target line second by second, and those
+//! above a falling target leave as departures, not failures; a live gate
+//! stops a run that crosses its threshold within its window.
 
 mod support;
+
+use std::time::{Duration, Instant};
 
 use testkit::origin::TestOrigin;
 use testkit::serial;
@@ -55,4 +58,50 @@ fn a_spike_is_followed_second_by_second_and_its_viewers_leave_as_departures() {
     assert_eq!(t.min_active_share, Some(1.0));
     // every viewer that played the spike loaded segments
     assert!(v.viewers.iter().all(|f| f.counts.segments >= 1), "{:#?}", v.viewers);
+}
+
+#[test]
+fn a_live_gate_stops_a_run_within_its_window_of_crossing_its_threshold() {
+    let _g = serial();
+    let mut origin = TestOrigin::start(&[], 3);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("gate.json");
+    let child = support::run_command(&origin.url(), &json)
+        .args(["--plain", "--seed", "2", "--duration", "60s"])
+        .args(["--set", "clients=3", "--set", "rampRate=10"])
+        .args(["--abort-on", "errorRate=0.2", "--abort-window", "4s"])
+        .args(["--abort-on", "segmentTtfbP99=2s", "--abort-delay", "2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // playing cleanly for a while, then every request fails
+    std::thread::sleep(Duration::from_secs(8));
+    origin.stop();
+    let stopped = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = stopped.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+    let v = support::results(&json);
+    assert!(
+        v.stopped_by.starts_with("SLO gate errorRate ≤ 0.2: ")
+            && v.stopped_by.contains("FAIL over the last 4 s, at "),
+        "{}",
+        v.stopped_by
+    );
+    assert!(stdout.contains(&format!("({})", v.stopped_by)), "the summary says why: {stdout}");
+    // from the first second with a failure to the last of the run: within
+    // the window and a second
+    let series: Vec<_> = v.series.iter().collect();
+    let first_bad = series.iter().find(|s| s.errors > 0).expect("failures").t;
+    let last = series.last().unwrap().t;
+    assert!(
+        last - first_bad <= 4 + 1,
+        "failures from {first_bad}, stopped at {last}: {series:#?}"
+    );
+    // and long before the 60 s it was asked for
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(v.duration_sec < 20.0, "{}", v.duration_sec);
 }

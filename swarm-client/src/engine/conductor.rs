@@ -149,6 +149,8 @@ pub struct Plan {
     pub checkpoints: bool,
     /// The windows a capacity search judges (none for other runs).
     pub windows: Vec<Window>,
+    /// Objectives that stop the run when they fail on its last seconds.
+    pub gates: Vec<crate::results::gate::Live>,
 }
 
 /// A capacity window's edge, crossed.
@@ -203,6 +205,8 @@ pub struct Due {
     /// Write a checkpoint now.
     pub checkpoint: bool,
     pub status: Status,
+    /// A live gate failed: why the run stops.
+    pub abort: Option<String>,
 }
 
 /// Seconds between two checkpoints.
@@ -333,6 +337,7 @@ impl Conductor {
             ask_figures: (self.plan.checkpoints && phase == CHECKPOINT_EVERY_SECS - 1)
                 || self.edge_soon(elapsed),
             checkpoint: self.plan.checkpoints && phase == 0,
+            abort: self.gate_failed(elapsed),
             status: Status {
                 elapsed,
                 active: s.active,
@@ -351,6 +356,21 @@ impl Conductor {
                 segment_rate: s.segments.saturating_sub(s0) as f64 / secs,
             },
         }
+    }
+
+    /// The first live gate that fails on the run's last seconds at
+    /// `elapsed` (each judged from its delay on), as why the run stops.
+    fn gate_failed(&self, elapsed: Duration) -> Option<String> {
+        let series = &self.series.seconds;
+        for g in self.plan.gates.iter().filter(|g| elapsed >= g.delay) {
+            let n = g.window.as_secs().max(1) as usize;
+            let last: Vec<crate::results::Second> =
+                series.iter_from(series.len().saturating_sub(n)).collect();
+            if let Some(v) = g.judge(&last).filter(|v| !v.pass) {
+                return Some(g.reason(&v, elapsed));
+            }
+        }
+        None
     }
 
     /// The origin's figures of the second just sampled.
@@ -397,6 +417,7 @@ mod tests {
             reach_within: None,
             checkpoints: true,
             windows: vec![],
+            gates: vec![],
         }
     }
 
@@ -525,6 +546,7 @@ mod tests {
             reach_within: None,
             checkpoints: false,
             windows: vec![],
+            gates: vec![],
         });
         let mut started = Vec::new();
         for tick in 0..=secs * 10 {
@@ -704,6 +726,49 @@ mod tests {
         assert!(!asked.contains(&16), "no edge after the last");
         assert_eq!(c.window(1).viewers, 4);
         assert!(c.last_window(2) && !c.last_window(1));
+    }
+
+    #[test]
+    fn a_live_gate_stops_the_run_within_its_window_of_the_crossing() {
+        let slo: crate::results::slo::Slo = serde_json::from_value(serde_json::json!({
+            "errorRate": { "limit": 0.2, "abortOnFail": true, "window": "5s", "delayAbortEval": "6s" }
+        }))
+        .unwrap();
+        let mut p = plan(&[0]);
+        p.checkpoints = false;
+        p.gates = crate::results::gate::gates(&slo).unwrap();
+        let mut c = Conductor::new(p);
+        // all requests fail from the second one, and again from 20 s on
+        let mut failed = 0u64;
+        let mut requests = 0u64;
+        let mut stop = None;
+        for s in 1..=40u64 {
+            let bad = s == 2 || s >= 20;
+            if bad {
+                failed += 10;
+            } else {
+                requests += 10;
+            }
+            let d = c.record(
+                1000 + s,
+                Duration::from_secs(s),
+                &Sample {
+                    requests,
+                    failed,
+                    ..Default::default()
+                },
+            );
+            if let Some(why) = d.abort {
+                stop = Some((s, why));
+                break;
+            }
+        }
+        let (at, why) = stop.expect("the gate fires");
+        // second 2 is judged only from 6 s on, in a window of 1 bad second
+        // of 5 (20 %: at the limit, held); from 20 s on, 21 s has 2 bad of
+        // 5 (40 %): the run stops then, within the window + 1 s
+        assert_eq!(at, 21, "{why}");
+        assert_eq!(why, "SLO gate errorRate ≤ 0.2: 0.4 FAIL over the last 5 s, at 21 s");
     }
 
     #[test]

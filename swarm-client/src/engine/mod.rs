@@ -66,6 +66,8 @@ pub struct Outcome {
     pub results: Results,
     /// No viewer ever read the stream.
     pub never_reached: bool,
+    /// Why a live gate stopped it, if one did.
+    pub aborted: Option<String>,
 }
 
 /// The start time of each viewer of `shard`: viewer `id` of the whole run

@@ -170,6 +170,7 @@ pub async fn run<E: Engine>(
         spans,
         aim,
         windows,
+        gates: crate::results::gate::gates(&c.slo).unwrap_or_default(),
         duration: setup.duration,
         reach_within: (!setup.reachable_at_start)
             .then(|| Duration::from_secs(u64::from(c.timeout))),
@@ -185,6 +186,8 @@ pub async fn run<E: Engine>(
     // look 10 times a second; act once per wall-clock second
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // whether a live gate stopped it
+    let mut aborted = false;
     let stop_reason = 'run: loop {
         let now = Instant::now();
         let elapsed = now - start;
@@ -214,16 +217,16 @@ pub async fn run<E: Engine>(
                     let pass = step.pass;
                     cap.steps.push(step);
                     if !pass {
-                        break 'run stop::STEP_FAILED;
+                        break 'run stop::STEP_FAILED.to_owned();
                     }
                     if conductor.last_window(i) {
-                        break 'run stop::LAST_STEP_HELD;
+                        break 'run stop::LAST_STEP_HELD.to_owned();
                     }
                 }
             }
         }
         if let Some(r) = conductor.stop(elapsed, &Viewers(&*engine)) {
-            break r;
+            break r.to_owned();
         }
         if let Some(second) = conductor.due(super::unix_now()) {
             let sample = engine.sample(now).await;
@@ -233,6 +236,10 @@ pub async fn run<E: Engine>(
                 .viewers_target
                 .set(conductor.target(elapsed) as i64);
             let due = conductor.record(second, elapsed, &sample);
+            if let Some(why) = due.abort.clone() {
+                aborted = true;
+                break 'run why;
+            }
             if let Some(w) = &setup.origin {
                 conductor.origin(w.latest());
             }
@@ -286,24 +293,25 @@ pub async fn run<E: Engine>(
             tokio::select! {
                 _ = tick.tick() => break,
                 _ = wake => break,
-                r = control.signalled() => break 'run r,
+                r = control.signalled() => break 'run r.to_owned(),
                 _ = engine.event() => {}
             }
         }
     };
     display.finish();
-    crate::log::stopping(stop_reason);
+    crate::log::stopping(&stop_reason);
     let ran_for = start.elapsed();
     let figures = engine.stop().await;
     control.finish();
     // what came in after the last second's sample
     let series = conductor.close(super::unix_now(), ran_for, engine.totals());
     let recorder = engine.recorder();
-    let mut results = setup.results(ran_for, stop_reason, figures, recorder.as_ref(), series);
+    let mut results = setup.results(ran_for, &stop_reason, figures, recorder.as_ref(), series);
     results.capacity = capacity.map(concluded);
     Ok(Outcome {
         results,
         never_reached: engine.never_reached(),
+        aborted: aborted.then_some(stop_reason),
     })
 }
 

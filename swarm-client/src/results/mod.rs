@@ -9,12 +9,14 @@
 //!   encoding;
 //! - `seconds`: the per-second series, packed;
 //! - `slo`: the objectives, the figures they read and their verdicts;
+//! - `gate`: objectives that stop a run early, judged on the series;
 //! - `window`: the figures of a stretch of a run, between two readings;
 //! - `capacity`: a capacity search's steps and its answer;
 //! - `merge`: the arithmetic of merging runs.
 
 pub mod capacity;
 pub mod figures;
+pub mod gate;
 pub mod merge;
 pub mod recorder;
 pub mod seconds;

@@ -17,13 +17,15 @@ use serde_json::{json, Value};
 
 use super::{NativeTotals, Stats, Totals};
 
-/// The value of one objective as written: a duration (`"300ms"`, `"2s"`) or
-/// a number.
+/// The value of one objective as written: a duration (`"300ms"`, `"2s"`), a
+/// number, or a table with the limit and when it stops the run (a live
+/// gate, [`super::gate`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Limit {
     Number(f64),
     Text(String),
+    Gate(Box<super::gate::GateSpec>),
 }
 
 /// The `slo` table: figure key → limit.
@@ -308,6 +310,10 @@ pub fn gate(verdicts: &[Verdict]) -> Result<(), SloFailed> {
 /// The limit of `key` in its figure's unit.
 fn limit_value(f: &Figure, limit: &Limit) -> Result<f64, String> {
     match (f.unit, limit) {
+        (_, Limit::Gate(g)) => match &g.limit {
+            Limit::Gate(_) => Err("expected a number or a duration as the limit".into()),
+            plain => limit_value(f, plain),
+        },
         (Unit::Millis, Limit::Text(t)) => parse_millis(t),
         (Unit::Millis, Limit::Number(_)) => Err("expected a duration such as \"300ms\"".into()),
         (_, Limit::Number(n)) => Ok(*n),
@@ -316,10 +322,11 @@ fn limit_value(f: &Figure, limit: &Limit) -> Result<f64, String> {
 }
 
 /// Problems with an `slo` table that the schema cannot see: durations out of
-/// range, figures the engine does not measure. `(dotted path, message)`.
+/// range, figures the engine does not measure, gates that cannot be judged
+/// live. `(dotted path, message)`.
 pub fn check(slo: &Slo, native: bool) -> Vec<(String, String)> {
     let all = figures();
-    let mut out = Vec::new();
+    let mut out = super::gate::gates(slo).err().unwrap_or_default();
     for (key, limit) in &slo.0 {
         let path = format!("slo.{key}");
         let Some(f) = all.iter().find(|f| f.key == *key) else {
@@ -424,7 +431,26 @@ impl JsonSchema for Slo {
                     "description": f.help,
                 }),
             };
-            properties.insert(f.key, value);
+            let gate = json!({
+                "type": "object",
+                "description": "the limit, and when it stops the run early: judged once a \
+                                second on the last `window` of the run (default 30s), from \
+                                `delayAbortEval` into it (default 0s); figures the per-second \
+                                series tells only (errorRate, minActiveViewers, segmentTtfbP…)",
+                "properties": {
+                    "limit": value.clone(),
+                    "abortOnFail": { "type": "boolean" },
+                    "window": { "type": "string", "pattern": "^[0-9]+(s|m)$" },
+                    "delayAbortEval": { "type": "string", "pattern": "^[0-9]+(s|m)$" },
+                },
+                "required": ["limit"],
+                "additionalProperties": false,
+            });
+            // the table when it is one, so that a mistake in it is named
+            properties.insert(
+                f.key,
+                json!({ "if": { "type": "object" }, "then": gate, "else": value }),
+            );
         }
         let schema: Value = json!({
             "type": "object",

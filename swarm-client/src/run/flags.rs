@@ -64,6 +64,18 @@ pub struct RunArgs {
     /// the same as `--set slo.FIGURE=LIMIT`. Exit status 4 when one fails
     #[arg(long, value_name = "FIGURE=LIMIT")]
     pub slo: Vec<String>,
+    /// A live gate, FIGURE=LIMIT: the objective, and the run stops (exit
+    /// status 4) as soon as it fails over the last --abort-window of the
+    /// run, judged once a second from --abort-delay on: errorRate,
+    /// minActiveViewers and segmentTtfbP50…P999. Repeatable
+    #[arg(long, value_name = "FIGURE=LIMIT")]
+    pub abort_on: Vec<String>,
+    /// The window --abort-on judges, the run's last seconds
+    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub abort_window: Duration,
+    /// How long into the run before --abort-on judges (the ramp, say)
+    #[arg(long, value_name = "TIME", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub abort_delay: Duration,
     #[command(flatten)]
     pub viewer: RequestFlags,
     #[command(flatten)]
@@ -176,5 +188,35 @@ pub fn slo_set(arg: &str) -> Result<String, UsageError> {
     match crate::results::slo::parse_flag(arg).map_err(UsageError)? {
         (key, crate::results::slo::Limit::Number(n)) => Ok(format!("slo.{key}={n}")),
         (key, crate::results::slo::Limit::Text(t)) => Ok(format!("slo.{key}=\"{t}\"")),
+        (_, crate::results::slo::Limit::Gate(_)) => {
+            Err(UsageError(format!("--slo {arg}: expected FIGURE=LIMIT")))
+        }
     }
+}
+
+/// `--abort-on FIGURE=LIMIT` as the `--set` of a live gate: the objective,
+/// stopping the run when it fails over the last `window`, from `delay`
+/// into the run.
+pub fn gate_set(arg: &str, window: Duration, delay: Duration) -> Result<String, UsageError> {
+    let limit = match crate::results::slo::parse_flag(arg).map_err(|e| {
+        UsageError(e.replacen("--slo", "--abort-on", 1))
+    })? {
+        (key, crate::results::slo::Limit::Number(n)) => (key, n.to_string()),
+        (key, crate::results::slo::Limit::Text(t)) => (key, format!("\"{t}\"")),
+        (_, crate::results::slo::Limit::Gate(_)) => {
+            return Err(UsageError(format!("--abort-on {arg}: expected FIGURE=LIMIT")))
+        }
+    };
+    let (key, value) = limit;
+    if !crate::results::gate::live(&key) {
+        return Err(UsageError(format!(
+            "--abort-on {arg}: `{key}` is judged only at the end of a run; live gates judge \
+             errorRate, minActiveViewers and segmentTtfbP50…P999"
+        )));
+    }
+    Ok(format!(
+        "slo.{key}={{limit={value}, abortOnFail=true, window=\"{}s\", delayAbortEval=\"{}s\"}}",
+        window.as_secs(),
+        delay.as_secs()
+    ))
 }

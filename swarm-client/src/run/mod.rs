@@ -196,6 +196,9 @@ fn run_with(a: RunArgs, search_flags: Option<SearchFlags>) -> Result<()> {
     for o in &a.slo {
         profile.set.push(slo_set(o)?);
     }
+    for g in &a.abort_on {
+        profile.set.push(flags::gate_set(g, a.abort_window, a.abort_delay)?);
+    }
     let mut loaded = profile.load::<SwarmClient>()?;
     let objectives = loaded.config.slo.clone();
     let search = match &search_flags {
@@ -349,6 +352,9 @@ fn run_with(a: RunArgs, search_flags: Option<SearchFlags>) -> Result<()> {
     }
     if let Some(why) = nothing_played(&summary, outcome.never_reached) {
         return Err(NothingPlayed(why).into());
+    }
+    if let (Some(why), false) = (&outcome.aborted, shard.is_part()) {
+        return Err(crate::results::slo::SloFailed(vec![why.clone()]).into());
     }
     if let Some(cap) = &summary.capacity {
         if shard.is_part() {
