@@ -1,5 +1,6 @@
 //! The swarm client: config, derived values, viewer arguments and the swarm engine.
 
+pub mod compare;
 pub mod config;
 pub mod derive;
 pub mod engine;
@@ -36,6 +37,7 @@ impl common::Component for SwarmClient {
 
     fn check(config: &Config) -> Vec<(String, String)> {
         let mut out = results::slo::check(&config.slo, config.engine == config::Engine::Native);
+        out.extend(results::gate::gates(&config.slo).err().unwrap_or_default());
         out.extend(config::check_networks(config));
         out.extend(config::check_stages(config));
         out.extend(config::check_native_only(config));

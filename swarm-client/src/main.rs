@@ -100,6 +100,39 @@ enum Own {
         log_format: swarm_client::log::Format,
     },
 
+    /// Compare two runs figure by figure, flagging regressions
+    ///
+    /// Every figure of BASE and NEW (results files of `run --summary-json`
+    /// or `merge -o`): the SLO figures, what viewers felt, throughput and
+    /// requests per second, and each network class's segment TTFB, startup,
+    /// rebuffer ratio and error rate — each with its change and whether
+    /// that is better or worse. A change for the worse by more than the
+    /// figure's tolerance (10 % unless --tolerance says otherwise) and more
+    /// than a floor (2 ms, 0.001 of a share, 0.02 of a ratio) is a
+    /// regression. Throughput and requests per second follow the load and
+    /// are shown only.
+    ///
+    /// Exit status: 0 no regression, 2 bad input, 4 a regression (a gate on
+    /// an origin or CDN change).
+    Compare {
+        /// The results to compare against
+        #[arg(value_name = "BASE")]
+        base: PathBuf,
+        /// The results of the change
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// FIGURE=PERCENT: how much worse a figure may get (`all=PERCENT`
+        /// for every figure without its own); repeatable
+        #[arg(long, value_name = "FIGURE=PERCENT")]
+        tolerance: Vec<String>,
+        /// Also write the comparison as JSON to FILE
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Also write an HTML page of it, both runs' charts overlaid, to FILE
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+
     /// Write a run's results as one self-contained HTML report
     ///
     /// Charts over time (viewers, throughput, requests/s, segment TTFB p50 and
@@ -170,7 +203,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let status = if e.is::<NothingPlayed>() {
                 3
-            } else if e.is::<SloFailed>() {
+            } else if e.is::<SloFailed>() || e.is::<swarm_client::compare::Regressed>() {
                 4
             } else {
                 exit_status(&e)
@@ -194,6 +227,22 @@ fn run(command: Cmd<Own, swarm_client::targets::KubernetesRun>) -> Result<()> {
         Cmd::Own(Own::Run(args)) => {
             drop(out);
             swarm_client::run::run(args)
+        }
+        Cmd::Own(Own::Compare {
+            base,
+            new,
+            tolerance,
+            json,
+            report,
+        }) => {
+            drop(out);
+            swarm_client::compare::run(&swarm_client::compare::Inputs {
+                base,
+                new,
+                tolerances: tolerance,
+                json,
+                report,
+            })
         }
         Cmd::Own(Own::Capacity { run, search }) => {
             drop(out);

@@ -605,6 +605,17 @@ pub fn html(s: &Results) -> String {
     o
 }
 
+/// A whole page: `body` under the title, with the report's style.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{t}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{t}</h1>\n{body}\
+         </body>\n</html>\n",
+        t = esc(title)
+    )
+}
+
 /// Writes the report of `s` to `path` (atomically).
 pub fn write(s: &Results, path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;

@@ -219,3 +219,73 @@ fn network_classes_that_do_not_add_up_are_refused() {
         &["`networks`", "native"],
     );
 }
+
+/// `compare` of two real runs, the second over a distant link: the
+/// figures the link slows are flagged, the ones it does not touch are
+/// not; a run compared with itself flags nothing.
+#[test]
+fn compare_flags_what_a_distant_link_slowed_and_nothing_else() {
+    let _g = serial();
+    let origin = TestOrigin::start(&[], 3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, extra) in [
+        ("base", &[][..]),
+        ("far", &["--set", "networks.far={share=1.0, rtt=\"300ms\"}"][..]),
+    ] {
+        let (v, _) = run(
+            &origin.url(),
+            &[&["--set", "clients=4", "--duration", "8s"][..], extra].concat(),
+        );
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+        files.push(path);
+    }
+    let compare = |a: &std::path::Path, b: &std::path::Path, extra: &[&str]| {
+        let json = dir.path().join("compare.json");
+        let report = dir.path().join("compare.html");
+        let out = testkit::output(
+            Command::new(BIN)
+                .arg("compare")
+                .args([a, b])
+                .arg("--json")
+                .arg(&json)
+                .arg("--report")
+                .arg(&report)
+                .args(extra),
+        );
+        let c: swarm_client::results::compare::Comparison =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        (out, c, std::fs::read_to_string(&report).unwrap())
+    };
+    let (out, c, html) = compare(&files[0], &files[1], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    for slowed in ["segmentTtfbP50", "playlistTtfbP50", "startupP50"] {
+        assert!(c.regressions.iter().any(|r| r == slowed), "{slowed}: {stdout}");
+    }
+    for untouched in ["errorRate", "rebufferRatio", "minActiveViewers", "segmentDownloadRatioP50"] {
+        assert!(!c.regressions.iter().any(|r| r == untouched), "{untouched}: {stdout}");
+    }
+    let ttfb = c.changes.iter().find(|x| x.figure == "segmentTtfbP50").unwrap();
+    assert!(ttfb.new.unwrap() - ttfb.base.unwrap() > 250.0, "{ttfb:?}");
+    assert!(stdout.contains("REGRESSION (worse by more than 10 %)"), "{stdout}");
+    // both runs drawn on each chart
+    assert_eq!(html.matches("<title>base</title>").count(), 5, "{html}");
+    assert_eq!(html.matches("<title>new</title>").count(), 5);
+    // a tolerance for a figure not compared is bad input
+    let out = testkit::output(
+        Command::new(BIN)
+            .arg("compare")
+            .args([&files[0], &files[1]])
+            .args(["--tolerance", "segmentTtfP99=20"]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("did you mean `segmentTtfbP99`?"), "{err}");
+    // the same run: nothing
+    let (out, c, _) = compare(&files[1], &files[1], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(c.regressions.is_empty() && c.changes.iter().all(|x| x.verdict == "same"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no regression"));
+}

@@ -6,28 +6,9 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::slo::{self, Limit, Slo, Verdict};
+pub use super::slo::GateSpec;
 use super::{min_active_share, Second};
-
-/// An objective's limit with when it stops the run (the table form of a
-/// value of `slo`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GateSpec {
-    /// The limit, as the plain form writes it.
-    pub limit: Limit,
-    /// Stop the run as soon as the figure over the window fails it.
-    #[serde(default)]
-    pub abort_on_fail: bool,
-    /// How much of the run's end it is judged on (default `30s`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
-    /// How long into the run before it is judged (default `0s`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_abort_eval: Option<String>,
-}
 
 /// The default window of a live gate.
 pub const WINDOW: Duration = Duration::from_secs(30);

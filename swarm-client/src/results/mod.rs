@@ -12,9 +12,11 @@
 //! - `gate`: objectives that stop a run early, judged on the series;
 //! - `window`: the figures of a stretch of a run, between two readings;
 //! - `capacity`: a capacity search's steps and its answer;
+//! - `compare`: two runs figure by figure, regressions flagged;
 //! - `merge`: the arithmetic of merging runs.
 
 pub mod capacity;
+pub mod compare;
 pub mod figures;
 pub mod gate;
 pub mod merge;
