@@ -467,7 +467,10 @@ impl JsonSchema for Slo {
             // the table when it is one, so that a mistake in it is named
             properties.insert(
                 f.key,
-                json!({ "if": { "type": "object" }, "then": gate, "else": value }),
+                json!({
+                    "description": value["description"].clone(),
+                    "if": { "type": "object" }, "then": gate, "else": value,
+                }),
             );
         }
         let schema: Value = json!({
