@@ -307,7 +307,11 @@ fn schema_at<'a>(root: &'a Value, node: &'a Value, segs: &[String]) -> Option<&'
             .get("properties")
             .and_then(|p| p.get(seg.as_str()))
             .or_else(|| node_table.get("items"))
-            .or_else(|| node_table.get("additionalProperties").filter(|a| a.is_object()))?;
+            .or_else(|| {
+                node_table
+                    .get("additionalProperties")
+                    .filter(|a| a.is_object())
+            })?;
         node = resolve(root, next);
     }
     // keep the description of a field even when its type is a `$ref`

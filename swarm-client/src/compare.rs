@@ -102,14 +102,22 @@ pub fn html(c: &Comparison, base: &Results, new: &Results) -> String {
             esc(&x.verdict)
         );
     }
-    o.push_str("</table>\n</section>\n<section id=\"charts\">\n<h2>Over time</h2>\n<div class=\"grid\">\n");
+    o.push_str(
+        "</table>\n</section>\n<section id=\"charts\">\n<h2>Over time</h2>\n<div class=\"grid\">\n",
+    );
     type Pick = fn(&Second) -> Option<f64>;
     let panels: [(&str, &str, &str, Pick); 5] = [
         ("viewers", "Viewers", "active", |s| Some(s.active as f64)),
-        ("throughput", "Throughput", "Mbit/s", |s| Some(s.bytes as f64 * 8.0 / 1e6)),
-        ("requests", "Requests", "per second", |s| Some(s.requests as f64)),
+        ("throughput", "Throughput", "Mbit/s", |s| {
+            Some(s.bytes as f64 * 8.0 / 1e6)
+        }),
+        ("requests", "Requests", "per second", |s| {
+            Some(s.requests as f64)
+        }),
         ("ttfb", "Segment TTFB p99", "ms", |s| s.ttfb_p99_ms),
-        ("errors", "Failed requests", "per second", |s| Some(s.errors as f64)),
+        ("errors", "Failed requests", "per second", |s| {
+            Some(s.errors as f64)
+        }),
     ];
     let values = |series: &Seconds, f: Pick| series.iter().map(|s| f(&s)).collect::<Vec<_>>();
     for (id, title, unit, f) in panels {

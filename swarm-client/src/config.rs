@@ -204,7 +204,10 @@ pub fn check_stages(c: &Config) -> Vec<(String, String)> {
             Some(d) => total += d,
             None => out.push((
                 format!("stages[{i}].duration"),
-                format!("`{}` is not a length of time; expected e.g. 30s, 2m, 1m30s", s.duration.0),
+                format!(
+                    "`{}` is not a length of time; expected e.g. 30s, 2m, 1m30s",
+                    s.duration.0
+                ),
             )),
         }
     }
@@ -223,7 +226,10 @@ pub fn check_stages(c: &Config) -> Vec<(String, String)> {
                 if d.duration().is_none_or(|t| t.is_zero() || t > MAX_SHAPE) {
                     out.push((
                         format!("capacity.{key}"),
-                        format!("`{}` is not a length of time from 1s to a week; expected e.g. 60s, 2m", d.0),
+                        format!(
+                            "`{}` is not a length of time from 1s to a week; expected e.g. 60s, 2m",
+                            d.0
+                        ),
                     ));
                 }
             }

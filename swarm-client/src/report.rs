@@ -258,7 +258,11 @@ fn capacity(c: &crate::results::capacity::Capacity) -> String {
                 values: measured,
             },
             Line {
-                label: if v.bound == "max" { "limit (at most)" } else { "limit (at least)" },
+                label: if v.bound == "max" {
+                    "limit (at most)"
+                } else {
+                    "limit (at least)"
+                },
                 color: "#c0392b",
                 dashed: true,
                 values: vec![Some(v.limit); c.steps.len()],

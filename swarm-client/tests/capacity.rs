@@ -33,7 +33,13 @@ fn stream_bitrate(dir: &Path) -> f64 {
     let mut lines = playlist.lines();
     while let Some(l) = lines.next() {
         if let Some(d) = l.strip_prefix("#EXTINF:") {
-            let d: f64 = d.trim_end_matches(',').split(',').next().unwrap().parse().unwrap();
+            let d: f64 = d
+                .trim_end_matches(',')
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             let uri = lines.next().unwrap();
             bytes += std::fs::metadata(dir.join(uri)).unwrap().len();
             secs += d;
@@ -63,20 +69,62 @@ fn the_search_finds_where_a_shared_link_saturates_within_one_step() {
     // at the whole rate
     let tc = |args: &[&str]| testkit::run_ok(ns.command("tc").args(args));
     let bits = |r: f64| format!("{}bit", r.round());
-    tc(&["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1"]);
     tc(&[
-        "class", "add", "dev", "lo", "parent", "1:", "classid", "1:100", "htb", "rate",
-        &bits(rate), "ceil", &bits(rate),
+        "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1",
+    ]);
+    tc(&[
+        "class",
+        "add",
+        "dev",
+        "lo",
+        "parent",
+        "1:",
+        "classid",
+        "1:100",
+        "htb",
+        "rate",
+        &bits(rate),
+        "ceil",
+        &bits(rate),
     ]);
     for k in 0..16u32 {
         let class = format!("1:{}", k + 1);
         tc(&[
-            "class", "add", "dev", "lo", "parent", "1:100", "classid", &class, "htb", "rate",
-            &bits(rate / 16.0), "ceil", &bits(rate), "quantum", "1514",
+            "class",
+            "add",
+            "dev",
+            "lo",
+            "parent",
+            "1:100",
+            "classid",
+            &class,
+            "htb",
+            "rate",
+            &bits(rate / 16.0),
+            "ceil",
+            &bits(rate),
+            "quantum",
+            "1514",
         ]);
         tc(&[
-            "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-            "match", "ip", "dport", &(k << 1).to_string(), "0x001e", "flowid", &class,
+            "filter",
+            "add",
+            "dev",
+            "lo",
+            "parent",
+            "1:",
+            "protocol",
+            "ip",
+            "prio",
+            "1",
+            "u32",
+            "match",
+            "ip",
+            "dport",
+            &(k << 1).to_string(),
+            "0x001e",
+            "flowid",
+            &class,
         ]);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +150,16 @@ fn the_search_finds_where_a_shared_link_saturates_within_one_step() {
     let ratios: Vec<(u32, Option<f64>)> = c
         .steps
         .iter()
-        .map(|s| (s.viewers, s.verdicts.iter().find(|v| v.figure == "rebufferRatio").unwrap().measured))
+        .map(|s| {
+            (
+                s.viewers,
+                s.verdicts
+                    .iter()
+                    .find(|v| v.figure == "rebufferRatio")
+                    .unwrap()
+                    .measured,
+            )
+        })
         .collect();
     eprintln!("bitrate {bitrate:.0}, link {rate:.0} bit/s; rebuffer ratio by step: {ratios:?}");
     assert_eq!(
@@ -118,9 +175,15 @@ fn the_search_finds_where_a_shared_link_saturates_within_one_step() {
         stdout.contains("capacity: 6 viewers held; 9 failed on rebufferRatio ≤ 0.02:"),
         "{stdout}"
     );
-    assert!(stderr.contains("capacity step 3: 9 viewers failed"), "{stderr}");
+    assert!(
+        stderr.contains("capacity step 3: 9 viewers failed"),
+        "{stderr}"
+    );
     let html = std::fs::read_to_string(&report).unwrap();
-    assert!(html.contains("id=\"capacity\""), "the report has the capacity charts");
+    assert!(
+        html.contains("id=\"capacity\""),
+        "the report has the capacity charts"
+    );
 }
 
 #[test]
@@ -128,7 +191,14 @@ fn a_search_without_objectives_or_with_a_step_too_short_is_refused() {
     for (args, says) in [
         (&["--max", "10"][..], "no objectives to judge the steps by"),
         (
-            &["--slo", "errorRate=0.01", "--step-time", "5s", "--settle", "5s"],
+            &[
+                "--slo",
+                "errorRate=0.01",
+                "--step-time",
+                "5s",
+                "--settle",
+                "5s",
+            ],
             "shorter than stepTime",
         ),
         (

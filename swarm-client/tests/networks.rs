@@ -231,7 +231,10 @@ fn compare_flags_what_a_distant_link_slowed_and_nothing_else() {
     let mut files = Vec::new();
     for (name, extra) in [
         ("base", &[][..]),
-        ("far", &["--set", "networks.far={share=1.0, rtt=\"300ms\"}"][..]),
+        (
+            "far",
+            &["--set", "networks.far={share=1.0, rtt=\"300ms\"}"][..],
+        ),
     ] {
         let (v, _) = run(
             &origin.url(),
@@ -262,14 +265,32 @@ fn compare_flags_what_a_distant_link_slowed_and_nothing_else() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{stdout}");
     for slowed in ["segmentTtfbP50", "playlistTtfbP50", "startupP50"] {
-        assert!(c.regressions.iter().any(|r| r == slowed), "{slowed}: {stdout}");
+        assert!(
+            c.regressions.iter().any(|r| r == slowed),
+            "{slowed}: {stdout}"
+        );
     }
-    for untouched in ["errorRate", "rebufferRatio", "minActiveViewers", "segmentDownloadRatioP50"] {
-        assert!(!c.regressions.iter().any(|r| r == untouched), "{untouched}: {stdout}");
+    for untouched in [
+        "errorRate",
+        "rebufferRatio",
+        "minActiveViewers",
+        "segmentDownloadRatioP50",
+    ] {
+        assert!(
+            !c.regressions.iter().any(|r| r == untouched),
+            "{untouched}: {stdout}"
+        );
     }
-    let ttfb = c.changes.iter().find(|x| x.figure == "segmentTtfbP50").unwrap();
+    let ttfb = c
+        .changes
+        .iter()
+        .find(|x| x.figure == "segmentTtfbP50")
+        .unwrap();
     assert!(ttfb.new.unwrap() - ttfb.base.unwrap() > 250.0, "{ttfb:?}");
-    assert!(stdout.contains("REGRESSION (worse by more than 10 %)"), "{stdout}");
+    assert!(
+        stdout.contains("REGRESSION (worse by more than 10 %)"),
+        "{stdout}"
+    );
     // both runs drawn on each chart
     assert_eq!(html.matches("<title>base</title>").count(), 5, "{html}");
     assert_eq!(html.matches("<title>new</title>").count(), 5);

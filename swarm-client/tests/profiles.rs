@@ -89,12 +89,18 @@ fn stages_size_the_run_by_their_peak_and_bad_stages_are_refused() {
         let bad = run(&["config", "--set", set]);
         let err = String::from_utf8_lossy(&bad.stderr);
         assert_eq!(bad.status.code(), Some(2), "{set}: {err}");
-        assert!(err.contains(&format!("`{key}")) && err.contains(says), "{set}: {err}");
+        assert!(
+            err.contains(&format!("`{key}")) && err.contains(says),
+            "{set}: {err}"
+        );
     }
     let bad = run(&["config", "--profile", "step", "--set", "engine=\"ffmpeg\""]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
-    assert!(err.contains("load shapes are played by native viewers"), "{err}");
+    assert!(
+        err.contains("load shapes are played by native viewers"),
+        "{err}"
+    );
 }
 
 /// SPEC §4 table and derived check values (the FFmpeg engine's sizing).
@@ -425,15 +431,26 @@ fn live_gates_are_checked_as_the_config_loads() {
             "slo.errorRate={limit=0.05, abortOnFail=true, window=\"2h\"}",
             "`slo.errorRate.window`",
         ),
-        ("slo.segmentTtfbP99={limit=300, abortOnFail=true}", "`slo.segmentTtfbP99.limit`"),
+        (
+            "slo.segmentTtfbP99={limit=300, abortOnFail=true}",
+            "`slo.segmentTtfbP99.limit`",
+        ),
     ] {
         let bad = run(&["config", "--set", set]);
         let err = String::from_utf8_lossy(&bad.stderr);
         assert_eq!(bad.status.code(), Some(2), "{set}: {err}");
         assert!(err.contains(says), "{set}: {err}");
     }
-    let bad = run(&["run", "http://127.0.0.1:9/s.m3u8", "--abort-on", "startupP95=2s"]);
+    let bad = run(&[
+        "run",
+        "http://127.0.0.1:9/s.m3u8",
+        "--abort-on",
+        "startupP95=2s",
+    ]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
-    assert!(err.contains("`startupP95` is judged only at the end of a run"), "{err}");
+    assert!(
+        err.contains("`startupP95` is judged only at the end of a run"),
+        "{err}"
+    );
 }

@@ -35,7 +35,10 @@ fn a_spike_is_followed_second_by_second_and_its_viewers_leave_as_departures() {
     assert_eq!(t.counts.departures, 12, "{stdout}");
     assert_eq!(t.counts.restarts, 0);
     assert_eq!(t.counts.starts, 12, "none came back");
-    assert!(stdout.contains("12 departures (the load shape's target fell)"), "{stdout}");
+    assert!(
+        stdout.contains("12 departures (the load shape's target fell)"),
+        "{stdout}"
+    );
     // the status lines say which stage
     assert!(stdout.contains("(stage 4 of 7)"), "{stdout}");
     // the target line, and the viewers following it within a second
@@ -54,10 +57,16 @@ fn a_spike_is_followed_second_by_second_and_its_viewers_leave_as_departures() {
         );
     }
     // on the spike's plateau, all 12 play, and the share held is whole
-    assert!(series.iter().any(|s| s.target == 12 && s.active == 12 && s.after_ramp));
+    assert!(series
+        .iter()
+        .any(|s| s.target == 12 && s.active == 12 && s.after_ramp));
     assert_eq!(t.min_active_share, Some(1.0));
     // every viewer that played the spike loaded segments
-    assert!(v.viewers.iter().all(|f| f.counts.segments >= 1), "{:#?}", v.viewers);
+    assert!(
+        v.viewers.iter().all(|f| f.counts.segments >= 1),
+        "{:#?}",
+        v.viewers
+    );
 }
 
 #[test]
@@ -91,7 +100,10 @@ fn a_live_gate_stops_a_run_within_its_window_of_crossing_its_threshold() {
         "{}",
         v.stopped_by
     );
-    assert!(stdout.contains(&format!("({})", v.stopped_by)), "the summary says why: {stdout}");
+    assert!(
+        stdout.contains(&format!("({})", v.stopped_by)),
+        "the summary says why: {stdout}"
+    );
     // from the first second with a failure to the last of the run: within
     // the window and a second
     let series: Vec<_> = v.series.iter().collect();

@@ -97,6 +97,11 @@ pub const TESTS: &[Need] = &[
     program("tmux", "tmux"),
     // the origin beside the swarm: its machine's CPU
     program("prometheus-node-exporter", "prometheus-node-exporter"),
+    // the swarm's metrics pushed to a real Prometheus and scraped by it,
+    // beside the origin's nginx exporter; promtool checks the dashboard
+    program("prometheus", "prometheus"),
+    program("promtool", "prometheus"),
+    program("prometheus-nginx-exporter", "prometheus-nginx-exporter"),
     // the official schemas of Kubernetes 1.33 and later, for the manifests
     Need {
         what: "kubernetes-validate (PyPI)",

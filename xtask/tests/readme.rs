@@ -244,6 +244,31 @@ const fn in_microvm_test(starts: &'static str, uses: &'static str) -> Rule {
 
 const RULES: &[Rule] = &[
     elsewhere(
+        "prometheus --web.enable-remote-write-receiver",
+        (
+            "swarm-client/tests/prometheus.rs",
+            "pushed_and_scraped_metrics_answer_every_dashboard_query",
+            "\"--web.enable-remote-write-receiver\"",
+        ),
+    ),
+    elsewhere(
+        "swarm-client run https://cdn.example/live/master.m3u8 -p stress --remote-write",
+        (
+            "swarm-client/tests/prometheus.rs",
+            "pushed_and_scraped_metrics_answer_every_dashboard_query",
+            "--remote-write=",
+        ),
+    ),
+    elsewhere(
+        "swarm-client run http://127.0.0.1:17080/stream.m3u8 --set clients=20 --duration 5m",
+        (
+            "swarm-client/tests/shapes.rs",
+            "a_live_gate_stops_a_run_within_its_window_of_crossing_its_threshold",
+            "\"--abort-on\"",
+        ),
+    ),
+    run("swarm-client compare", NO),
+    elsewhere(
         "cargo xtask demo",
         (
             "xtask/tests/soak.rs",

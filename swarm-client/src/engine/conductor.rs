@@ -538,7 +538,10 @@ mod tests {
     /// Plays `plan` with simulated time, ticking every 100 ms as the run
     /// loop does, viewers starting when handed out and each playing its
     /// spans; the series, and the departures (stops passed).
-    fn simulate((spans, aim, _): (Vec<Vec<Span>>, Aim, Vec<Window>), secs: u64) -> (Seconds, usize) {
+    fn simulate(
+        (spans, aim, _): (Vec<Vec<Span>>, Aim, Vec<Window>),
+        secs: u64,
+    ) -> (Seconds, usize) {
         let mut c = Conductor::new(Plan {
             spans,
             aim,
@@ -639,7 +642,11 @@ mod tests {
         assert_eq!(at(&series, 90), (50, 50));
         assert_eq!(at(&series, 95), (275, 275), "half way up the spike");
         assert_eq!(at(&series, 130), (500, 500));
-        assert_eq!(at(&series, 165), (274, 274), "half way down: 275 is leaving");
+        assert_eq!(
+            at(&series, 165),
+            (274, 274),
+            "half way down: 275 is leaving"
+        );
         assert_eq!(at(&series, 200), (50, 50));
         // the 450 above the base left after the spike, the 50 on the ramp
         // down
@@ -649,12 +656,13 @@ mod tests {
     #[test]
     fn the_soak_profile_holds_its_viewers_for_an_hour() {
         let c = profile("soak");
-        let (spans, aim, _) = who_plays_when(&c, 1, crate::results::Shard::whole(c.viewers()), None);
+        let (spans, aim, _) =
+            who_plays_when(&c, 1, crate::results::Shard::whole(c.viewers()), None);
         assert_eq!(c.viewers(), 200);
         assert_eq!(aim.target(Duration::from_secs(1800)), 200);
-        assert!(spans
-            .iter()
-            .all(|s| s.len() == 1 && s[0].start <= MS(120_000) && s[0].stop >= Some(MS(3_720_000))));
+        assert!(spans.iter().all(|s| s.len() == 1
+            && s[0].start <= MS(120_000)
+            && s[0].stop >= Some(MS(3_720_000))));
     }
 
     #[test]
@@ -667,7 +675,10 @@ mod tests {
             let shard = crate::results::Shard::of(i, 3, total).unwrap();
             let (spans, aim, _) = who_plays_when(&c, 1, shard, None);
             assert_eq!(spans.len(), shard.viewers as usize);
-            assert!(spans.iter().all(|s| !s.is_empty()), "each plays at the peak");
+            assert!(
+                spans.iter().all(|s| !s.is_empty()),
+                "each plays at the peak"
+            );
             for (t, n) in sum.iter_mut().enumerate() {
                 *n += aim.target(Duration::from_secs(t as u64));
             }
@@ -702,7 +713,8 @@ mod tests {
             seen.extend(c.edges(t).into_iter().map(|e| (tick, e)));
             if tick % 10 == 0
                 && tick > 0
-                && c.record(1000 + tick / 10, t, &Sample::default()).ask_figures
+                && c.record(1000 + tick / 10, t, &Sample::default())
+                    .ask_figures
             {
                 asked.push(tick / 10);
             }
@@ -768,7 +780,10 @@ mod tests {
         // of 5 (20 %: at the limit, held); from 20 s on, 21 s has 2 bad of
         // 5 (40 %): the run stops then, within the window + 1 s
         assert_eq!(at, 21, "{why}");
-        assert_eq!(why, "SLO gate errorRate ≤ 0.2: 0.4 FAIL over the last 5 s, at 21 s");
+        assert_eq!(
+            why,
+            "SLO gate errorRate ≤ 0.2: 0.4 FAIL over the last 5 s, at 21 s"
+        );
     }
 
     #[test]

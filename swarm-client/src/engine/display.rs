@@ -174,11 +174,7 @@ fn points(series: &Seconds, n: usize, f: impl Fn(&Second) -> u64) -> Vec<(f64, f
 
 /// The viewers active against the target line, over the last seconds.
 fn viewers_chart<'a>(f: &Frame, active: &'a [(f64, f64)], target: &'a [(f64, f64)]) -> Chart<'a> {
-    let top = active
-        .iter()
-        .chain(target)
-        .map(|p| p.1)
-        .fold(1.0, f64::max);
+    let top = active.iter().chain(target).map(|p| p.1).fold(1.0, f64::max);
     let from = active.first().map_or(-1.0, |p| p.0.min(-1.0));
     Chart::new(vec![
         Dataset::default()
@@ -411,6 +407,15 @@ mod tests {
         // the chart draws both lines: braille dots in the viewers' panel
         assert!(text.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)));
         let last = points(&series, 5, |s| s.target);
-        assert_eq!(last, [(-4.0, 4.0), (-3.0, 4.0), (-2.0, 4.0), (-1.0, 4.0), (0.0, 4.0)]);
+        assert_eq!(
+            last,
+            [
+                (-4.0, 4.0),
+                (-3.0, 4.0),
+                (-2.0, 4.0),
+                (-1.0, 4.0),
+                (0.0, 4.0)
+            ]
+        );
     }
 }

@@ -116,7 +116,8 @@ pub struct Metrics {
 impl Metrics {
     /// Puts every series whose labels are known before the run at 0, so
     /// that a dashboard shows 0 rather than no data: both ABR directions,
-    /// each network class, each failure reason of the fixed set.
+    /// each network class, each failure reason of the fixed set, the
+    /// common error statuses.
     pub fn preset<'a>(&self, networks: impl IntoIterator<Item = &'a str>) {
         for direction in ["up", "down"] {
             let _ = self
@@ -137,6 +138,18 @@ impl Metrics {
         for p in crate::native::http::Protocol::ALL {
             let protocol = p.as_str();
             let _ = self.connections.get_or_create(&ProtocolLabel { protocol });
+        }
+        // the statuses an origin under load answers with, and the two a
+        // blocking reload is refused with (PLAYER.md §6)
+        for status in [403, 404, 410, 429, 500, 502, 503, 504] {
+            let _ = self.http_errors.get_or_create(&StatusLabel {
+                status: status.to_string(),
+            });
+        }
+        for status in [400, 503] {
+            let _ = self.blocked_reloads_refused.get_or_create(&StatusLabel {
+                status: status.to_string(),
+            });
         }
     }
 
@@ -425,11 +438,12 @@ pub struct MetricsAt {
     pub or_any_free: bool,
 }
 
-/// Binds where `at` says, says where metrics are, and serves them in a task.
+/// Binds where `at` says, says where metrics are, and serves them in a
+/// task; the address bound.
 pub async fn start(
     at: MetricsAt,
     metrics: &Metrics,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, std::net::SocketAddr)> {
     use anyhow::Context;
     let addr = at.addr;
     let listener = match TcpListener::bind(addr).await {
@@ -455,12 +469,16 @@ pub async fn start(
             })
         }
     };
-    println!("metrics on http://{}/metrics", listener.local_addr()?);
-    Ok(tokio::spawn(serve(
-        listener,
-        Arc::new(metrics.registry()),
-        Arc::clone(&metrics.ready),
-    )))
+    let bound = listener.local_addr()?;
+    println!("metrics on http://{bound}/metrics");
+    Ok((
+        tokio::spawn(serve(
+            listener,
+            Arc::new(metrics.registry()),
+            Arc::clone(&metrics.ready),
+        )),
+        bound,
+    ))
 }
 
 /// Serves `GET /metrics` on `listener` until the task is dropped, with

@@ -14,6 +14,7 @@ pub mod native_shared;
 pub mod native_viewer;
 pub mod netbytes;
 pub mod progress;
+pub mod remote_write;
 pub mod run_loop;
 pub mod search;
 pub mod shape;
@@ -252,6 +253,8 @@ pub fn print_status(tty: bool, line: &str) {
 /// signals that stop a run.
 pub struct Control {
     pub metrics: metrics::Metrics,
+    /// Where the metrics are served.
+    pub metrics_addr: std::net::SocketAddr,
     server: tokio::task::JoinHandle<()>,
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -264,9 +267,10 @@ impl Control {
         use tokio::signal::unix::{signal, SignalKind};
         let metrics = metrics::Metrics::default();
         metrics.viewers_target.set(i64::from(clients));
-        let server = metrics::start(at, &metrics).await?;
+        let (server, metrics_addr) = metrics::start(at, &metrics).await?;
         Ok(Control {
             metrics,
+            metrics_addr,
             server,
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,

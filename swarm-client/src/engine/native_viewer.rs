@@ -235,12 +235,7 @@ fn add_qoe(n: &mut NativeFigures, q: &Qoe) {
 }
 
 /// One playback, from the first request to the end, a failure or the stop.
-async fn play(
-    spec: &ViewerSpec,
-    shared: &Shared,
-    fig: &mut Figures,
-    stop: &mut Stop<'_>,
-) -> End {
+async fn play(spec: &ViewerSpec, shared: &Shared, fig: &mut Figures, stop: &mut Stop<'_>) -> End {
     let mut client = Client::new(Arc::clone(&shared.client), &spec.user_agent);
     if let Some((_, link)) = &spec.network {
         // its own stream of cut decisions, apart from the player's

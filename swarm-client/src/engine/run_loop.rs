@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use super::conductor::{stop, Conductor, Edge, Plan, Sample, Status};
-use super::shape::Span;
 use super::display::{Display, Frame};
+use super::shape::Span;
 use super::{metrics::MetricsAt, Checkpoint, Control, Outcome};
 use crate::config::Config;
 use crate::results::capacity::{Capacity, Step};
@@ -39,6 +39,8 @@ pub struct Setup {
     pub checkpoint: Option<Checkpoint>,
     /// A capacity search, and the objectives its steps are judged by.
     pub search: Option<(super::search::Search, crate::results::slo::Slo)>,
+    /// Where to push the metrics (Prometheus remote write), and how often.
+    pub remote_write: Option<(url::Url, Duration)>,
 }
 
 impl Setup {
@@ -176,6 +178,33 @@ pub async fn run<E: Engine>(
             .then(|| Duration::from_secs(u64::from(c.timeout))),
         checkpoints: setup.checkpoint.is_some(),
     });
+    let mut remote = match &setup.remote_write {
+        Some((url, every)) => {
+            let mut labels = vec![
+                ("job".to_owned(), "hls-swarm".to_owned()),
+                // as a scrape would name it: two swarms on a host differ
+                (
+                    "instance".to_owned(),
+                    format!("{}:{}", instance(), control.metrics_addr.port()),
+                ),
+            ];
+            if setup.shard.is_part() {
+                labels.push((
+                    "shard".to_owned(),
+                    format!("{}/{}", setup.shard.index, setup.shard.count),
+                ));
+            }
+            let rw = super::remote_write::RemoteWrite::new(
+                url.clone(),
+                control.metrics.registry(),
+                labels,
+                *every,
+            )
+            .map_err(|e| anyhow::anyhow!("--remote-write {url}: {e}"))?;
+            Some(rw)
+        }
+        None => None,
+    };
     let mut display = if quiet {
         Display::Lines { tty: false }
     } else {
@@ -195,6 +224,9 @@ pub async fn run<E: Engine>(
             engine.start(i, conductor.spans(i), now);
         }
         engine.tick(now);
+        if let Some(rw) = remote.as_mut() {
+            rw.tick(now);
+        }
         for edge in conductor.edges(elapsed) {
             let (Some(cap), Some((_, objectives))) = (capacity.as_mut(), &setup.search) else {
                 break;
@@ -232,9 +264,7 @@ pub async fn run<E: Engine>(
             let sample = engine.sample(now).await;
             metrics.viewers_active.set(sample.active as i64);
             metrics.viewers_stalled.set(sample.stalled as i64);
-            metrics
-                .viewers_target
-                .set(conductor.target(elapsed) as i64);
+            metrics.viewers_target.set(conductor.target(elapsed) as i64);
             let due = conductor.record(second, elapsed, &sample);
             if let Some(why) = due.abort.clone() {
                 aborted = true;
@@ -302,6 +332,20 @@ pub async fn run<E: Engine>(
     crate::log::stopping(&stop_reason);
     let ran_for = start.elapsed();
     let figures = engine.stop().await;
+    if let (Some(rw), Some((url, _))) = (remote.as_mut(), &setup.remote_write) {
+        rw.finish().await;
+        let o = &rw.outcomes;
+        let failed = o.failed.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "remote write: {} pushes to {url}{}",
+            o.pushed.load(std::sync::atomic::Ordering::Relaxed),
+            if failed > 0 {
+                format!(" ({failed} failed)")
+            } else {
+                String::new()
+            }
+        );
+    }
     control.finish();
     // what came in after the last second's sample
     let series = conductor.close(super::unix_now(), ran_for, engine.totals());
@@ -373,4 +417,13 @@ pub fn progress(s: &Status) -> String {
         Some((i, n)) => format!("stage {} of {n}", i + 1),
         None => format!("ramp {:.0} %", 100.0 * s.ramp),
     }
+}
+
+/// This machine's name, for the `instance` label of pushed metrics.
+fn instance() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hls-swarm".to_owned())
 }

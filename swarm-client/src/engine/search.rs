@@ -39,7 +39,9 @@ impl Search {
 
     /// How long the ramp to `to` from `from` viewers takes.
     fn ramp(&self, from: u32, to: u32) -> Duration {
-        Duration::from_secs_f64(f64::from(to.saturating_sub(from)) / f64::from(self.ramp_rate.max(1)))
+        Duration::from_secs_f64(
+            f64::from(to.saturating_sub(from)) / f64::from(self.ramp_rate.max(1)),
+        )
     }
 
     /// What is wrong with the plan, if anything: a step that cannot ramp
@@ -49,7 +51,10 @@ impl Search {
             return Some("start and step must be at least 1 viewer".into());
         }
         if self.start > self.max {
-            return Some(format!("start ({}) is above max ({})", self.start, self.max));
+            return Some(format!(
+                "start ({}) is above max ({})",
+                self.start, self.max
+            ));
         }
         if self.settle >= self.step_time {
             return Some(format!(
@@ -166,7 +171,11 @@ mod tests {
         let mut s = search();
         s.ramp_rate = 1;
         s.settle = Duration::from_secs(5);
-        assert!(s.problem().unwrap().contains("raise rampRate or settle"), "{:?}", s.problem());
+        assert!(
+            s.problem().unwrap().contains("raise rampRate or settle"),
+            "{:?}",
+            s.problem()
+        );
         let mut s = search();
         s.settle = Duration::from_secs(30);
         assert!(s.problem().unwrap().contains("shorter than stepTime"));

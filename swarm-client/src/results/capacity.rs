@@ -97,7 +97,10 @@ impl Capacity {
             (Some(n), Some(v)) => format!("capacity: {held}; {n} failed on {}", v.line()),
             (Some(n), None) => format!("capacity: {held}; {n} failed"),
             (None, _) if self.steps.last().is_some_and(|s| s.viewers >= self.max) => {
-                format!("capacity: {held}, the most asked for (--max {}): it may hold more", self.max)
+                format!(
+                    "capacity: {held}, the most asked for (--max {}): it may hold more",
+                    self.max
+                )
             }
             (None, _) => format!("capacity: {held}; the run ended before a step failed"),
         }
@@ -107,7 +110,12 @@ impl Capacity {
     /// objectives given to `merge --slo`).
     pub fn judge(&mut self, objectives: &Slo) {
         for s in &mut self.steps {
-            *s = Step::judged(s.viewers, (s.from, s.to), std::mem::take(&mut s.totals), objectives);
+            *s = Step::judged(
+                s.viewers,
+                (s.from, s.to),
+                std::mem::take(&mut s.totals),
+                objectives,
+            );
         }
         self.conclude();
     }
@@ -147,13 +155,17 @@ pub fn merge(shards: &[&Capacity], series: &Seconds, objectives: &Slo) -> Result
                 }
             }
         }
-        let window: Seconds = series.iter().filter(|s| (from..=to).contains(&s.t)).collect();
+        let window: Seconds = series
+            .iter()
+            .filter(|s| (from..=to).contains(&s.t))
+            .collect();
         totals.min_active_share = min_active_share(&window);
         totals.native = match (counts, &recorder) {
             (Some(c), Some(r)) => Some(NativeTotals::of(c, BTreeMap::new(), r)),
             _ => None,
         };
-        out.steps.push(Step::judged(viewers, (from, to), totals, objectives));
+        out.steps
+            .push(Step::judged(viewers, (from, to), totals, objectives));
     }
     out.conclude();
     Ok(out)
@@ -207,10 +219,16 @@ mod tests {
         );
         let none = search(vec![step(10, 0, 20)]);
         assert_eq!((none.held, none.failed), (None, Some(10)));
-        assert!(none.line().starts_with("capacity: not even the first step held; 10 failed"));
+        assert!(none
+            .line()
+            .starts_with("capacity: not even the first step held; 10 failed"));
         let all = search(vec![step(10, 0, 0), step(50, 10, 0)]);
         assert_eq!((all.held, all.failed), (Some(50), None));
-        assert!(all.line().contains("the most asked for (--max 50)"), "{}", all.line());
+        assert!(
+            all.line().contains("the most asked for (--max 50)"),
+            "{}",
+            all.line()
+        );
     }
 
     #[test]

@@ -101,7 +101,11 @@ fn figures(classes: &[String]) -> Vec<Figure> {
         .map(|f| Figure {
             key: f.key.clone(),
             unit: f.unit,
-            better: if f.at_most { Better::Lower } else { Better::Higher },
+            better: if f.at_most {
+                Better::Lower
+            } else {
+                Better::Higher
+            },
             value: Box::new(move |r: &Results| f.measure(&r.totals)),
         })
         .collect();
@@ -120,7 +124,8 @@ fn figures(classes: &[String]) -> Vec<Figure> {
         unit: Unit::Number,
         better: Better::Neither,
         value: Box::new(|r: &Results| {
-            (r.duration_sec > 0.0).then(|| r.totals.counts.bytes as f64 * 8.0 / r.duration_sec / 1e6)
+            (r.duration_sec > 0.0)
+                .then(|| r.totals.counts.bytes as f64 * 8.0 / r.duration_sec / 1e6)
         }),
     });
     out.push(Figure {
@@ -134,9 +139,15 @@ fn figures(classes: &[String]) -> Vec<Figure> {
     });
     type Pick = fn(&NetworkTotals) -> Option<f64>;
     let class_figures: [(&str, Unit, Pick); 5] = [
-        ("segmentTtfbP50", Unit::Millis, |n| stat(&n.segment_ttfb_ms, |s| s.p50)),
-        ("segmentTtfbP99", Unit::Millis, |n| stat(&n.segment_ttfb_ms, |s| s.p99)),
-        ("startupP50", Unit::Millis, |n| stat(&n.startup_ms, |s| s.p50)),
+        ("segmentTtfbP50", Unit::Millis, |n| {
+            stat(&n.segment_ttfb_ms, |s| s.p50)
+        }),
+        ("segmentTtfbP99", Unit::Millis, |n| {
+            stat(&n.segment_ttfb_ms, |s| s.p99)
+        }),
+        ("startupP50", Unit::Millis, |n| {
+            stat(&n.startup_ms, |s| s.p50)
+        }),
         ("rebufferRatio", Unit::Fraction, |n| {
             (n.play_sec + n.rebuffer_sec > 0.0).then_some(n.rebuffer_ratio)
         }),
@@ -255,7 +266,9 @@ pub fn parse_tolerance(arg: &str) -> Result<(String, f64), String> {
         let all = figures(&[]);
         let hint = common::suggest::closest(key, all.iter().map(|f| f.key.as_str()))
             .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
-        return Err(format!("--tolerance {arg}: `{key}` is not a figure compared{hint}"));
+        return Err(format!(
+            "--tolerance {arg}: `{key}` is not a figure compared{hint}"
+        ));
     }
     match value.parse::<f64>() {
         Ok(p) if (0.0..=10_000.0).contains(&p) => Ok((key.to_owned(), p)),
@@ -380,38 +393,68 @@ mod tests {
         let c = compare(("base", &base), ("new", &new), &BTreeMap::new());
         let v = verdicts(&c);
         assert_eq!(v["segmentTtfbP50"], "regression");
-        assert_eq!(v["errorRate"], "regression", "from 0: any change past the floor");
+        assert_eq!(
+            v["errorRate"], "regression",
+            "from 0: any change past the floor"
+        );
         assert_eq!(v["rebufferRatio"], "same");
-        assert_eq!(v["receivedMbitPerSec"], "same", "throughput follows the load");
+        assert_eq!(
+            v["receivedMbitPerSec"], "same",
+            "throughput follows the load"
+        );
         assert_eq!(v["networks.far.segmentTtfbP50"], "regression");
         assert_eq!(v["minActiveViewers"], "same");
-        let ttfb = c.changes.iter().find(|c| c.figure == "segmentTtfbP50").unwrap();
+        let ttfb = c
+            .changes
+            .iter()
+            .find(|c| c.figure == "segmentTtfbP50")
+            .unwrap();
         assert_eq!(ttfb.change_pct, Some(25.0));
         // a tolerance of its own, and one for all
-        let t: BTreeMap<String, f64> = [("segmentTtfbP50".to_owned(), 30.0), ("all".to_owned(), 200.0)].into();
+        let t: BTreeMap<String, f64> = [
+            ("segmentTtfbP50".to_owned(), 30.0),
+            ("all".to_owned(), 200.0),
+        ]
+        .into();
         let c = compare(("base", &base), ("new", &new), &t);
         let v = verdicts(&c);
         assert_eq!(v["segmentTtfbP50"], "worse");
-        assert_eq!(v["segmentTtfbP99"], "worse", "+25 % of 80 ms is within 200 %");
+        assert_eq!(
+            v["segmentTtfbP99"], "worse",
+            "+25 % of 80 ms is within 200 %"
+        );
         // the other way round it is better
         let c = compare(("new", &new), ("base", &base), &BTreeMap::new());
         assert_eq!(verdicts(&c)["segmentTtfbP50"], "better");
         assert!(c.regressions.is_empty());
         // below the floor: 0.3 ms against 0.5 ms on loopback is the same
-        let c = compare(("a", &run(0.3, 0, 0.0, 1)), ("b", &run(0.5, 0, 0.0, 1)), &BTreeMap::new());
+        let c = compare(
+            ("a", &run(0.3, 0, 0.0, 1)),
+            ("b", &run(0.5, 0, 0.0, 1)),
+            &BTreeMap::new(),
+        );
         assert_eq!(verdicts(&c)["segmentTtfbP50"], "same");
     }
 
     #[test]
     fn tolerances_name_a_figure_compared() {
-        assert_eq!(parse_tolerance("segmentTtfbP99=20"), Ok(("segmentTtfbP99".into(), 20.0)));
+        assert_eq!(
+            parse_tolerance("segmentTtfbP99=20"),
+            Ok(("segmentTtfbP99".into(), 20.0))
+        );
         assert_eq!(parse_tolerance("all=5%"), Ok(("all".into(), 5.0)));
         assert_eq!(
             parse_tolerance("networks.mobile.startupP50=50"),
             Ok(("networks.mobile.startupP50".into(), 50.0))
         );
-        assert!(parse_tolerance("segmentTtbP99=5").unwrap_err().contains("did you mean `segmentTtfbP99`?"));
-        assert!(parse_tolerance("errorRate").unwrap_err().contains("FIGURE=PERCENT"));
-        assert!(parse_tolerance("errorRate=-1").unwrap_err().contains("percentage"));
+        assert!(parse_tolerance("segmentTtbP99=5")
+            .unwrap_err()
+            .contains("did you mean `segmentTtfbP99`?"));
+        assert!(parse_tolerance("errorRate")
+            .unwrap_err()
+            .contains("FIGURE=PERCENT"));
+        assert!(parse_tolerance("errorRate=-1")
+            .unwrap_err()
+            .contains("percentage"));
     }
 }

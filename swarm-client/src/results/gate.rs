@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use super::slo::{self, Limit, Slo, Verdict};
 pub use super::slo::GateSpec;
+use super::slo::{self, Limit, Slo, Verdict};
 use super::{min_active_share, Second};
 
 /// The default window of a live gate.
@@ -53,11 +53,17 @@ pub fn gates(slo: &Slo) -> Result<Vec<Live>, Vec<(String, String)>> {
         };
         let path = format!("slo.{key}");
         if matches!(g.limit, Limit::Gate(_)) {
-            problems.push((format!("{path}.limit"), "expected a number or a duration".into()));
+            problems.push((
+                format!("{path}.limit"),
+                "expected a number or a duration".into(),
+            ));
             continue;
         }
         let window = g.window.as_deref().map_or(Ok(WINDOW), duration);
-        let delay = g.delay_abort_eval.as_deref().map_or(Ok(Duration::ZERO), duration);
+        let delay = g
+            .delay_abort_eval
+            .as_deref()
+            .map_or(Ok(Duration::ZERO), duration);
         match (&window, &delay) {
             (Ok(w), _) if w.as_secs() < 1 => {
                 problems.push((format!("{path}.window"), "must be at least 1s".into()))
@@ -187,8 +193,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(e[0].0, "slo.rebufferRatio");
         assert!(e[0].1.contains("judged only at the end"), "{e:?}");
-        let e = gates(&slo(serde_json::json!({ "errorRate": { "limit": 0.1, "window": "2h" } })))
-            .unwrap_err();
+        let e = gates(&slo(
+            serde_json::json!({ "errorRate": { "limit": 0.1, "window": "2h" } }),
+        ))
+        .unwrap_err();
         assert_eq!(e[0].0, "slo.errorRate.window");
     }
 
@@ -212,7 +220,10 @@ mod tests {
         assert_eq!((v.figure.as_str(), v.pass), ("errorRate", true));
         let bad = [sec(100, 5, 10), sec(50, 50, 8), sec(0, 100, 5)];
         let v = g[0].judge(&bad).unwrap();
-        assert!(!v.pass && (v.measured.unwrap() - 155.0 / 305.0).abs() < 1e-9, "{v:?}");
+        assert!(
+            !v.pass && (v.measured.unwrap() - 155.0 / 305.0).abs() < 1e-9,
+            "{v:?}"
+        );
         let m = g[1].judge(&bad).unwrap();
         assert_eq!((m.measured, m.pass), (Some(0.5), false));
         assert_eq!(

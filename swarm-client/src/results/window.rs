@@ -100,7 +100,10 @@ mod tests {
     fn a_window_holds_only_what_came_in_between_its_readings() {
         let mut r = Recorder::default();
         ttfb(&mut r, 10, 90);
-        let start = Reading::of(&[viewer(50, 40.0, 0.0), viewer(40, 40.0, 0.0)], Some(r.clone()));
+        let start = Reading::of(
+            &[viewer(50, 40.0, 0.0), viewer(40, 40.0, 0.0)],
+            Some(r.clone()),
+        );
         // in the window: 10 segments, slow, and a second of stalling
         ttfb(&mut r, 900, 10);
         let end = Reading::of(&[viewer(55, 49.0, 1.0), viewer(45, 50.0, 0.0)], Some(r));
@@ -125,8 +128,11 @@ mod tests {
         // the slow ones judged alone: an objective on the whole run would
         // have passed them
         let slo = crate::results::slo::Slo(
-            [("segmentTtfbP50".to_owned(), crate::results::slo::Limit::Text("100ms".into()))]
-                .into(),
+            [(
+                "segmentTtfbP50".to_owned(),
+                crate::results::slo::Limit::Text("100ms".into()),
+            )]
+            .into(),
         );
         let t = between(&start, &end, &seconds, 2);
         assert!(!crate::results::slo::evaluate(&slo, &t)[0].pass);

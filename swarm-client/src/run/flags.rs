@@ -76,6 +76,15 @@ pub struct RunArgs {
     /// How long into the run before --abort-on judges (the ramp, say)
     #[arg(long, value_name = "TIME", default_value = "0s", value_parser = humantime::parse_duration)]
     pub abort_delay: Duration,
+    /// Push the metrics to this Prometheus remote-write receiver (remote
+    /// write 1.0: Prometheus with --web.enable-remote-write-receiver, e.g.
+    /// http://127.0.0.1:9090/api/v1/write; Mimir, Thanos, VictoriaMetrics),
+    /// labelled job="hls-swarm" and instance=<host>:<metrics port>
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<url::Url>,
+    /// How often to push with --remote-write
+    #[arg(long, value_name = "TIME", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub remote_write_every: Duration,
     #[command(flatten)]
     pub viewer: RequestFlags,
     #[command(flatten)]
@@ -198,13 +207,15 @@ pub fn slo_set(arg: &str) -> Result<String, UsageError> {
 /// stopping the run when it fails over the last `window`, from `delay`
 /// into the run.
 pub fn gate_set(arg: &str, window: Duration, delay: Duration) -> Result<String, UsageError> {
-    let limit = match crate::results::slo::parse_flag(arg).map_err(|e| {
-        UsageError(e.replacen("--slo", "--abort-on", 1))
-    })? {
+    let limit = match crate::results::slo::parse_flag(arg)
+        .map_err(|e| UsageError(e.replacen("--slo", "--abort-on", 1)))?
+    {
         (key, crate::results::slo::Limit::Number(n)) => (key, n.to_string()),
         (key, crate::results::slo::Limit::Text(t)) => (key, format!("\"{t}\"")),
         (_, crate::results::slo::Limit::Gate(_)) => {
-            return Err(UsageError(format!("--abort-on {arg}: expected FIGURE=LIMIT")))
+            return Err(UsageError(format!(
+                "--abort-on {arg}: expected FIGURE=LIMIT"
+            )))
         }
     };
     let (key, value) = limit;

@@ -132,7 +132,9 @@ fn search_plan(
 ) -> Result<crate::engine::search::Search, UsageError> {
     let refuse = |m: String| Err(UsageError(format!("capacity: {m}")));
     if a.duration.is_some() {
-        return refuse("--duration: a search lasts as long as its steps; bound it with --max".into());
+        return refuse(
+            "--duration: a search lasts as long as its steps; bound it with --max".into(),
+        );
     }
     if a.check {
         return refuse("--check plays one viewer; use run --check".into());
@@ -173,6 +175,32 @@ fn search_plan(
 fn run_with(a: RunArgs, search_flags: Option<SearchFlags>) -> Result<()> {
     crate::log::set(a.log_format);
     check_url(&a.url)?;
+    if let Some(u) = &a.remote_write {
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+            return Err(UsageError(format!(
+                "--remote-write {u}: expected an http(s) URL of a remote-write receiver, e.g. \
+                 http://127.0.0.1:9090/api/v1/write"
+            ))
+            .into());
+        }
+        if !u.username().is_empty() || u.password().is_some() {
+            return Err(UsageError(
+                "--remote-write: credentials in the URL would be in the results and the logs; \
+                 use a receiver on a trusted network (or a local agent that adds them)"
+                    .into(),
+            )
+            .into());
+        }
+    }
+    if a.remote_write_every < Duration::from_secs(1)
+        || a.remote_write_every > Duration::from_secs(3600)
+    {
+        return Err(UsageError(format!(
+            "--remote-write-every {}: expected from 1s to 1h",
+            humantime::format_duration(a.remote_write_every)
+        ))
+        .into());
+    }
     for u in a.origin.status.iter().chain(&a.origin.node) {
         check_url(u)?;
     }
@@ -197,7 +225,9 @@ fn run_with(a: RunArgs, search_flags: Option<SearchFlags>) -> Result<()> {
         profile.set.push(slo_set(o)?);
     }
     for g in &a.abort_on {
-        profile.set.push(flags::gate_set(g, a.abort_window, a.abort_delay)?);
+        profile
+            .set
+            .push(flags::gate_set(g, a.abort_window, a.abort_delay)?);
     }
     let mut loaded = profile.load::<SwarmClient>()?;
     let objectives = loaded.config.slo.clone();
@@ -412,6 +442,7 @@ impl Plan {
             reachable_at_start: reachable,
             checkpoint: self.checkpoint,
             search: self.search,
+            remote_write: a.remote_write.clone().map(|u| (u, a.remote_write_every)),
             config: loaded.config,
         };
         (setup, self.headers)
