@@ -67,65 +67,26 @@ fn the_search_finds_where_a_shared_link_saturates_within_one_step() {
     // bits 1–4 of its client port choose (Linux gives connect() even ports;
     // this kernel has no fair-queueing qdisc), each class taking its turn
     // at the whole rate
-    let tc = |args: &[&str]| testkit::run_ok(ns.command("tc").args(args));
+    // (each command a line of words, as tc is written)
+    let tc = |line: &str| {
+        testkit::run_ok(ns.command("tc").args(line.split_whitespace()));
+    };
     let bits = |r: f64| format!("{}bit", r.round());
-    tc(&[
-        "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1",
-    ]);
-    tc(&[
-        "class",
-        "add",
-        "dev",
-        "lo",
-        "parent",
-        "1:",
-        "classid",
-        "1:100",
-        "htb",
-        "rate",
-        &bits(rate),
-        "ceil",
-        &bits(rate),
-    ]);
+    tc("qdisc add dev lo root handle 1: htb default 1");
+    let all = bits(rate);
+    tc(&format!(
+        "class add dev lo parent 1: classid 1:100 htb rate {all} ceil {all}"
+    ));
+    let share = bits(rate / 16.0);
     for k in 0..16u32 {
         let class = format!("1:{}", k + 1);
-        tc(&[
-            "class",
-            "add",
-            "dev",
-            "lo",
-            "parent",
-            "1:100",
-            "classid",
-            &class,
-            "htb",
-            "rate",
-            &bits(rate / 16.0),
-            "ceil",
-            &bits(rate),
-            "quantum",
-            "1514",
-        ]);
-        tc(&[
-            "filter",
-            "add",
-            "dev",
-            "lo",
-            "parent",
-            "1:",
-            "protocol",
-            "ip",
-            "prio",
-            "1",
-            "u32",
-            "match",
-            "ip",
-            "dport",
-            &(k << 1).to_string(),
-            "0x001e",
-            "flowid",
-            &class,
-        ]);
+        tc(&format!(
+            "class add dev lo parent 1:100 classid {class} htb rate {share} ceil {all} quantum 1514"
+        ));
+        tc(&format!(
+            "filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport {} 0x001e flowid {class}",
+            k << 1
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("capacity.json");
