@@ -31,6 +31,8 @@ pub enum Part {
     Http,
     /// `swarm-client merge` of 1000 shards
     Merge,
+    /// `swarm-client capacity` on this machine against the local origin
+    Capacity,
     /// container image builds
     Images,
     /// cargo xtask build-all
@@ -53,6 +55,8 @@ fn part_of(area: &str) -> Part {
         Part::Origin
     } else if area.starts_with("merge") {
         Part::Merge
+    } else if area.starts_with("capacity") {
+        Part::Capacity
     } else if area == "build-all" {
         Part::BuildAll
     } else if area == "soak" {
@@ -128,6 +132,10 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         eprintln!("== merge: 1000 shards of a 10 000 000-viewer run (about 2 minutes)");
         figures.extend(crate::bench_merge::bench(root)?);
     }
+    if wanted(Part::Capacity) {
+        eprintln!("== capacity: steps of 4000 native viewers until one fails (up to 8 minutes)");
+        figures.extend(crate::bench_capacity::bench(root)?);
+    }
     if wanted(Part::Images) {
         eprintln!("== container images: cold, warm and profile-change builds");
         figures.extend(image_bench(root)?);
@@ -162,6 +170,7 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
             Part::Swarm,
             Part::Origin,
             Part::Merge,
+            Part::Capacity,
             Part::Images,
             Part::BuildAll,
             Part::Soak,
@@ -233,6 +242,13 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          series with a segment-TTFB histogram of 2500 requests per second; `swarm-client \
          merge --from-logs FILE -o OUT` (release), wall time and the peak RSS the kernel \
          reports for it (VmHWM, read every 5 ms while it runs). Targets: under 5 s and 500 MB.\n\
+         - Capacity: a release `swarm-client capacity` against a local test origin with the \
+         scale benchmark's light stream: steps of 4000 native viewers from 4000 up to 40 000 \
+         (ramp 1000/s), 45 s each, judged from 20 s into each on segment TTFB p99 ≤ 1 s, \
+         error rate ≤ 0.001, rebuffer ratio ≤ 0.01 and the fewest viewers active ≥ 0.99; for \
+         each step its figures and the share of the machine's cores busy in its window \
+         (/proc/stat every second), which says what limited it. The report is written to \
+         target/capacity-bench.html.\n\
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \
