@@ -143,13 +143,19 @@ pub fn plot(
         );
     }
     if let Some((i, label)) = mark {
+        // the label on the side with room
+        let (lx, anchor) = if x(i) > W / 2.0 {
+            (x(i) - 4.0, "end")
+        } else {
+            (x(i) + 4.0, "start")
+        };
         let _ = write!(
             o,
             "<line class=\"mark\" x1=\"{0}\" x2=\"{0}\" y1=\"{TOP}\" y2=\"{1}\" stroke=\"#c0392b\"/>\
-             <text class=\"mark\" x=\"{2}\" y=\"{3}\" fill=\"#c0392b\">{4}</text>",
+             <text class=\"mark\" x=\"{2}\" y=\"{3}\" fill=\"#c0392b\" text-anchor=\"{anchor}\">{4}</text>",
             num(x(i)),
             num(H - BOTTOM),
-            num(x(i) + 4.0),
+            num(lx),
             num(TOP + 12.0),
             esc(label)
         );

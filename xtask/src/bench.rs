@@ -247,8 +247,9 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          (ramp 1000/s), 45 s each, judged from 20 s into each on segment TTFB p99 ≤ 1 s, \
          error rate ≤ 0.001, rebuffer ratio ≤ 0.01 and the fewest viewers active ≥ 0.99; for \
          each step its figures and the share of the machine's cores busy in its window \
-         (/proc/stat every second), which says what limited it. The report is written to \
-         target/capacity-bench.html.\n\
+         (/proc/stat every second), and the swarm's open-file limit and warnings, which say \
+         what limited it. The results and the report are written to \
+         target/capacity-bench.json and .html.\n\
          - Images: `container` with a fresh layer cache (cold), again with nothing changed \
          (warm; target under 1 s), and with another profile (only the config layer is \
          compressed again). For comparison, the same files (the image's layers unpacked) \

@@ -75,8 +75,8 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
         100_000,
         100_000,
     );
-    let tmp = tempfile::tempdir()?;
-    let json = tmp.path().join("capacity.json");
+    // kept for `swarm-client report` and the README's picture
+    let json = root.join("target/capacity-bench.json");
     let report = root.join("target/capacity-bench.html");
     let out = std::process::Command::new(bin.join("swarm-client"))
         .args(["capacity", &origin.url(), "--plain", "--seed", "1"])
@@ -134,7 +134,23 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
         }
     };
     let area = || "capacity (local origin, 160x90 ≈64 kbit/s, 2 s segments)".to_owned();
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap_or((0, 0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
     let mut rows = vec![(
+        area(),
+        "open-file limit of the swarm (soft / hard); its warnings".into(),
+        format!(
+            "{soft} / {hard}; {}",
+            if warnings.is_empty() {
+                "none".to_owned()
+            } else {
+                warnings.join(" ")
+            }
+        ),
+    )];
+    rows.push((
         area(),
         "answer".into(),
         c["breaking"]["figure"].as_str().map_or_else(
@@ -142,11 +158,16 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
             |f| {
                 format!(
                     "{} viewers held; {} failed on {f} = {} (limit {})",
-                    c["held"], c["failed"], c["breaking"]["measured"], c["breaking"]["limit"]
+                    c["held"],
+                    c["failed"],
+                    c["breaking"]["measured"]
+                        .as_f64()
+                        .map_or("-".to_owned(), |m| format!("{}", (m * 1e4).round() / 1e4)),
+                    c["breaking"]["limit"]
                 )
             },
         ),
-    )];
+    ));
     for s in c["steps"].as_array().into_iter().flatten() {
         let (from, to) = (
             s["from"].as_u64().unwrap_or(0),
@@ -158,7 +179,8 @@ pub fn bench(root: &Path) -> Result<Vec<Figure>> {
                 .into_iter()
                 .flatten()
                 .find(|v| v["figure"] == key)
-                .map_or("-".to_owned(), |v| v["measured"].to_string())
+                .and_then(|v| v["measured"].as_f64())
+                .map_or("-".to_owned(), |m| format!("{}", (m * 1e4).round() / 1e4))
         };
         rows.push((
             area(),

@@ -268,6 +268,11 @@ const RULES: &[Rule] = &[
         ),
     ),
     run("swarm-client compare", NO),
+    not_here(
+        "swarm-client capacity http://127.0.0.1:17080/stream.m3u8 --start 4000",
+        "a search of up to 40 000 viewers for minutes: `cargo xtask bench --only capacity` \
+         runs it, tests/capacity.rs searches a link saturated at a known point",
+    ),
     elsewhere(
         "cargo xtask demo",
         (

@@ -253,6 +253,8 @@ fn run_with(a: RunArgs, search_flags: Option<SearchFlags>) -> Result<()> {
         }
     };
     loaded.config.clients = shard.viewers;
+    // sized for what this process plays (a search's max, a shard's part)
+    loaded.derived = crate::derive::derive(&loaded.config);
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
