@@ -296,9 +296,12 @@ fn avplayer_viewers_take_hinted_parts_beside_blocking_reloads() {
         n.live_latency_ms.p50
     );
     // a hint beside every blocking reload but the few at a refused or
-    // changed hint; parts by their own request only at the start
+    // changed hint; parts by their own request only at the start (up to 8
+    // a viewer from the hold-back) and after a hint that did not come (as
+    // many as one a segment on a loaded machine: 20 of 117 seen)
     assert!(hints + 3 * 3 >= n.reload_hold_ms.count, "{n:#?}");
-    assert!(hints > 3 * parts, "{n:#?}");
+    assert!(parts <= 3 * 8 + n.counts.hints_gone, "{n:#?}");
+    assert!(hints >= 2 * parts, "{n:#?}");
     assert!(
         n.reload_hold_ms.p50 > 20.0,
         "reloads still held (hints do not hold them up): {n:#?}"

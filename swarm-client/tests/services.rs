@@ -119,6 +119,12 @@ fn the_entrypoint_passes_the_environment_on_as_settings() {
         std::fs::write(&script, text).unwrap();
         let mut cmd = Command::new("bash");
         cmd.arg(&script).env_clear().env("PATH", "/usr/bin:/bin");
+        // a load shape is played by native viewers only
+        let engine = if l.config.stages.is_empty() {
+            "ffmpeg"
+        } else {
+            "native"
+        };
         for (var, value) in [
             ("STREAM_URL", "http://127.0.0.1:9/s.m3u8"),
             ("CLIENTS", "7"),
@@ -128,7 +134,7 @@ fn the_entrypoint_passes_the_environment_on_as_settings() {
             ("LOG_LEVEL", "debug"),
             ("VARIANT", "lowest"),
             ("TIMEOUT", "4"),
-            ("ENGINE", "ffmpeg"),
+            ("ENGINE", engine),
             ("DURATION", "5s"),
         ] {
             cmd.env(var, value);
@@ -156,7 +162,7 @@ fn the_entrypoint_passes_the_environment_on_as_settings() {
         assert_eq!(c["clients"], 7, "{profile}");
         assert_eq!(c["logLevel"], "debug");
         assert_eq!(c["variant"], "lowest");
-        assert_eq!(c["engine"], "ffmpeg");
+        assert_eq!(c["engine"], engine);
         assert_eq!(c["metricsPort"], 9191);
     }
 }
