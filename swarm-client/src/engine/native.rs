@@ -208,7 +208,7 @@ impl super::run_loop::Engine for Native<'_> {
         let spec = ViewerSpec {
             id,
             slot: i,
-            spans: spans.into(),
+            plays: super::native_shared::Plays::of(spans),
             player: self.player.clone(),
             user_agent: user_agent(&self.config, id),
             seed: self.seeds[i],

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use super::shape::Span;
 
 use super::metrics::Metrics;
 use crate::native::cmcd::CmcdMode;
@@ -81,7 +83,7 @@ pub struct ViewerSpec {
     pub slot: usize,
     /// When it plays, from the swarm's start: it leaves at a span's stop,
     /// and comes back at the next span's start.
-    pub spans: Box<[super::shape::Span]>,
+    pub plays: Plays,
     pub player: PlayerConfig,
     pub user_agent: String,
     pub seed: u64,
@@ -89,4 +91,50 @@ pub struct ViewerSpec {
     pub network: Option<(Arc<str>, Link)>,
     /// Its CMCD session id, stable for its life.
     pub sid: String,
+}
+
+/// When a viewer plays: from its start to the end of the run (a ramp's
+/// viewer, with nothing on the heap), or a load shape's spans.
+pub enum Plays {
+    From(Duration),
+    Spans(Box<[Span]>),
+}
+
+impl Plays {
+    pub fn of(spans: &[Span]) -> Plays {
+        match spans {
+            [Span { start, stop: None }] => Plays::From(*start),
+            _ => Plays::Spans(spans.into()),
+        }
+    }
+
+    /// Its span `i`, in order.
+    pub fn get(&self, i: usize) -> Option<Span> {
+        match self {
+            Plays::From(start) => (i == 0).then_some(Span {
+                start: *start,
+                stop: None,
+            }),
+            Plays::Spans(s) => s.get(i).copied(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ramp_viewer_plays_from_its_start_with_nothing_on_the_heap() {
+        let s = |a: u64, b: Option<u64>| Span {
+            start: Duration::from_secs(a),
+            stop: b.map(Duration::from_secs),
+        };
+        let p = Plays::of(&[s(3, None)]);
+        assert!(matches!(p, Plays::From(_)));
+        assert_eq!((p.get(0), p.get(1)), (Some(s(3, None)), None));
+        let p = Plays::of(&[s(1, Some(2)), s(4, None)]);
+        assert!(matches!(p, Plays::Spans(_)));
+        assert_eq!((p.get(1), p.get(2)), (Some(s(4, None)), None));
+    }
 }

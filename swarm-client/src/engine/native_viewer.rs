@@ -136,7 +136,7 @@ pub async fn run(
     let mut rng = fastrand::Rng::with_seed(spec.seed);
     let mut restarts = common::supervise::Restarts::default();
     let slot = &shared.slots[spec.slot];
-    'spans: for span in spec.spans.iter() {
+    'spans: for span in (0..).map_while(|i| spec.plays.get(i)) {
         let mut stop = Stop {
             swarm: &mut swarm,
             leave: span.stop.map(|d| shared.epoch + d),
