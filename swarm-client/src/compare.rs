@@ -11,6 +11,7 @@ use common::error::UsageError;
 
 use crate::report::{chart, esc, page, Line};
 use crate::results::compare::{compare, parse_tolerance, Comparison};
+use crate::results::slo::shown;
 use crate::results::{Results, Second, Seconds};
 
 /// A figure got worse past its tolerance: exit status 4.
@@ -75,16 +76,6 @@ pub fn html(c: &Comparison, base: &Results, new: &Results) -> String {
         "<section id=\"figures\">\n<table>\n<tr><th>figure</th><th>base</th><th>new</th>\
          <th>change</th><th>better</th><th>verdict</th></tr>\n",
     );
-    let show = |v: Option<f64>, unit: &str| {
-        v.map_or("-".to_owned(), |v| {
-            let v = (v * 1e4).round() / 1e4;
-            if unit == "ms" {
-                format!("{v} ms")
-            } else {
-                v.to_string()
-            }
-        })
-    };
     for x in &c.changes {
         let class = match x.verdict.as_str() {
             "regression" => "fail",
@@ -95,8 +86,8 @@ pub fn html(c: &Comparison, base: &Results, new: &Results) -> String {
             o,
             "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&x.figure),
-            esc(&show(x.base, &x.unit)),
-            esc(&show(x.new, &x.unit)),
+            esc(&shown(x.base, &x.unit)),
+            esc(&shown(x.new, &x.unit)),
             x.change_pct.map_or("-".to_owned(), |p| format!("{p:+.1} %")),
             esc(&x.better),
             esc(&x.verdict)

@@ -150,14 +150,10 @@ fn capacity_human(o: &mut String, c: &crate::results::capacity::Capacity) {
             .verdicts
             .iter()
             .map(|v| {
-                let value = v.measured.map_or("not measured".to_owned(), |m| {
-                    let m = (m * 1e4).round() / 1e4;
-                    if v.unit == "ms" {
-                        format!("{m} ms")
-                    } else {
-                        m.to_string()
-                    }
-                });
+                let value = match v.measured {
+                    None => "not measured".to_owned(),
+                    m => crate::results::slo::shown(m, &v.unit),
+                };
                 format!("{} {value}{}", v.figure, if v.pass { "" } else { " FAIL" })
             })
             .collect();

@@ -31,26 +31,7 @@ fn cpu_now() -> Option<(u64, u64)> {
 /// each one's window.
 pub fn bench(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
-    // the scale benchmark's stream: 160x90, ≈64 kbit/s, 2 s segments
-    let light = [
-        "--set",
-        "video.width=160",
-        "--set",
-        "video.height=90",
-        "--set",
-        "video.bitrate=48k",
-        "--set",
-        "video.maxrate=56k",
-        "--set",
-        "video.bufsize=96k",
-        "--set",
-        "video.audioBitrate=16k",
-        "--set",
-        "encoder.framerate=10",
-        "--set",
-        "encoder.preset=ultrafast",
-    ];
-    let origin = crate::lab::origin(&bin, &light, true)?;
+    let origin = crate::lab::origin(&bin, crate::bench_swarm::LIGHT, true)?;
     // (unix second, busy, total) every second
     let samples: Arc<Mutex<Vec<(u64, u64, u64)>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));

@@ -226,28 +226,31 @@ pub fn engines(root: &Path) -> Result<Vec<Figure>> {
     ])
 }
 
+/// The stream of the scale and capacity benchmarks: 160x90, 10 fps,
+/// ≈64 kbit/s with its audio, the profile's 2 s segments.
+pub const LIGHT: &[&str] = &[
+    "--set",
+    "video.width=160",
+    "--set",
+    "video.height=90",
+    "--set",
+    "video.bitrate=48k",
+    "--set",
+    "video.maxrate=56k",
+    "--set",
+    "video.bufsize=96k",
+    "--set",
+    "video.audioBitrate=16k",
+    "--set",
+    "encoder.framerate=10",
+    "--set",
+    "encoder.preset=ultrafast",
+];
+
 /// 10 000 native viewers of a 160x90 stream on this machine.
 pub fn scale(root: &Path) -> Result<Vec<Figure>> {
     let bin = crate::lab::build(root, true)?;
-    let light = [
-        "--set",
-        "video.width=160",
-        "--set",
-        "video.height=90",
-        "--set",
-        "video.bitrate=48k",
-        "--set",
-        "video.maxrate=56k",
-        "--set",
-        "video.bufsize=96k",
-        "--set",
-        "video.audioBitrate=16k",
-        "--set",
-        "encoder.framerate=10",
-        "--set",
-        "encoder.preset=ultrafast",
-    ];
-    let origin = crate::lab::origin(&bin, &light, true)?;
+    let origin = crate::lab::origin(&bin, LIGHT, true)?;
     let opid = origin.pid().context("the origin is not running")?;
     let clients = 10_000;
     let args = [

@@ -283,17 +283,6 @@ impl Comparison {
     pub fn text(&self) -> String {
         use std::fmt::Write;
         let mut o = format!("compared: {} (base) with {} (new)\n", self.base, self.new);
-        let show = |v: Option<f64>, unit: &str| match v {
-            None => "-".to_owned(),
-            Some(v) => {
-                let v = (v * 1e4).round() / 1e4;
-                if unit == "ms" {
-                    format!("{v} ms")
-                } else {
-                    v.to_string()
-                }
-            }
-        };
         let _ = writeln!(
             o,
             "  {:<40} {:>14} {:>14} {:>9}  verdict",
@@ -311,8 +300,8 @@ impl Comparison {
                 o,
                 "  {:<40} {:>14} {:>14} {:>9}  {verdict}",
                 c.figure,
-                show(c.base, &c.unit),
-                show(c.new, &c.unit),
+                slo::shown(c.base, &c.unit),
+                slo::shown(c.new, &c.unit),
                 change
             );
         }

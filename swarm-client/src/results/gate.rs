@@ -106,19 +106,8 @@ impl Live {
     /// `None` when nothing in them tells the figure.
     pub fn judge(&self, seconds: &[Second]) -> Option<Verdict> {
         let measured = measure(&self.figure, seconds)?;
-        let totals = super::Totals {
-            min_active_share: Some(measured),
-            ..Default::default()
-        };
-        // the objective's own bound and unit, on the measured value
-        let mut v = slo::evaluate(&self.objective, &totals).pop()?;
-        v.measured = Some(measured);
-        v.pass = if v.bound == "max" {
-            measured <= v.limit
-        } else {
-            measured >= v.limit
-        };
-        Some(v)
+        let f = slo::figures().into_iter().find(|f| f.key == self.figure)?;
+        slo::verdict(&self.objective, &f, Some(measured))
     }
 
     /// Why the run stops, when this gate failed `at` into it.

@@ -286,24 +286,32 @@ pub struct Verdict {
 impl Verdict {
     /// `segmentTtfbP99 ≤ 300 ms: 3.2 ms PASS`.
     pub fn line(&self) -> String {
-        let show = |v: f64| match self.unit.as_str() {
-            "ms" => format!("{} ms", round(v)),
-            _ => round(v).to_string(),
-        };
         format!(
             "{} {} {}: {} {}",
             self.figure,
             if self.bound == "max" { "≤" } else { "≥" },
-            show(self.limit),
+            shown(Some(self.limit), &self.unit),
             self.measured
-                .map_or_else(|| "not measured".to_owned(), show),
+                .map_or_else(|| "not measured".to_owned(), |m| shown(Some(m), &self.unit)),
             if self.pass { "PASS" } else { "FAIL" }
         )
     }
 }
 
-fn round(v: f64) -> f64 {
-    (v * 1e4).round() / 1e4
+/// A figure's value as the summaries show it: at most 4 decimals, `ms`
+/// after a time, `-` when not measured.
+pub fn shown(v: Option<f64>, unit: &str) -> String {
+    match v {
+        None => "-".to_owned(),
+        Some(v) => {
+            let v = (v * 1e4).round() / 1e4;
+            if unit == "ms" {
+                format!("{v} ms")
+            } else {
+                v.to_string()
+            }
+        }
+    }
 }
 
 /// One or more service-level objectives failed: exit status 4.
@@ -396,31 +404,32 @@ pub fn parse_flag(arg: &str) -> Result<(String, Limit), String> {
 /// a window of one), in the order of [`figures`]. An objective whose figure
 /// was not measured fails.
 pub fn evaluate(slo: &Slo, s: &Totals) -> Vec<Verdict> {
-    let mut out = Vec::new();
-    for f in figures() {
-        let Some(limit) = slo.0.get(&f.key) else {
-            continue;
-        };
-        let Ok(limit) = limit_value(&f, limit) else {
-            continue; // refused when the config was loaded
-        };
-        let measured = f.measure(s);
-        let pass = measured.is_some_and(|m| if f.at_most { m <= limit } else { m >= limit });
-        out.push(Verdict {
-            figure: f.key.clone(),
-            bound: if f.at_most { "max" } else { "min" }.into(),
-            limit,
-            unit: match f.unit {
-                Unit::Millis => "ms",
-                Unit::Number => "number",
-                Unit::Fraction => "fraction",
-            }
-            .into(),
-            measured,
-            pass,
-        });
-    }
-    out
+    figures()
+        .iter()
+        .filter_map(|f| verdict(slo, f, f.measure(s)))
+        .collect()
+}
+
+/// The verdict of `slo`'s objective on figure `f`, measured at `measured`
+/// (by a run's totals, or by a live gate's window); none when `slo` has no
+/// objective on it.
+pub fn verdict(slo: &Slo, f: &Figure, measured: Option<f64>) -> Option<Verdict> {
+    // (a limit that does not read was refused when the config was loaded)
+    let limit = limit_value(f, slo.0.get(&f.key)?).ok()?;
+    let pass = measured.is_some_and(|m| if f.at_most { m <= limit } else { m >= limit });
+    Some(Verdict {
+        figure: f.key.clone(),
+        bound: if f.at_most { "max" } else { "min" }.into(),
+        limit,
+        unit: match f.unit {
+            Unit::Millis => "ms",
+            Unit::Number => "number",
+            Unit::Fraction => "fraction",
+        }
+        .into(),
+        measured,
+        pass,
+    })
 }
 
 impl JsonSchema for Slo {
