@@ -407,9 +407,16 @@ pub fn microvm_spec(
         kernel,
         modules_dir,
         // tcp_diag: `ss` reads the viewers' byte counters through sock_diag
-        modules: ["virtio_mmio", "virtio_net", "tcp_diag", "inet_diag"]
-            .map(String::from)
-            .to_vec(),
+        // qemu_fw_cfg: the profile's config comes through the firmware config
+        modules: [
+            "virtio_mmio",
+            "virtio_net",
+            "tcp_diag",
+            "inet_diag",
+            "qemu_fw_cfg",
+        ]
+        .map(String::from)
+        .to_vec(),
         sysctls: crate::sysctl::sysctls()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -459,7 +466,7 @@ impl Targets for crate::SwarmClient {
         match kind {
             TargetKind::Configs => Some("Write DIR/swarm-client.json: the merged config and its derived values"),
             TargetKind::Container => Some("Build the OCI image of the swarm client (no daemon needed)\n\nThis binary, FFmpeg, ffprobe, ss and bash with their shared-library closure; runs as user swarm (uid 1000). Run it with `-e STREAM_URL=http://…/stream.m3u8`; CLIENTS, RAMP_RATE, RAMP_JITTER, METRICS_PORT, LOG_LEVEL, VARIANT, TIMEOUT and ENGINE override the profile."),
-            TargetKind::Microvm => Some("Write a microVM: DIR/vmlinuz, DIR/initramfs.cpio, DIR/bin/microvm-run and microvm-stop\n\nStart it with STREAM_URL (from the guest, the host is 10.0.2.2), and optionally CLIENTS and DURATION; the VM powers off when the swarm ends."),
+            TargetKind::Microvm => Some("Write a microVM: DIR/kernel and DIR/base (the kernel and the guest's programs, the same for every profile; shared by the microVMs built with the same --base-dir), DIR/config.cpio (the profile's files), DIR/bin/microvm-run and microvm-stop\n\nStart it with STREAM_URL (from the guest, the host is 10.0.2.2), and optionally CLIENTS and DURATION; the VM powers off when the swarm ends."),
             TargetKind::NixosModule => Some("Write the NixOS module DIR/swarm-client.nix"),
             TargetKind::Systemd => Some("Write the systemd unit (not enabled: it needs STREAM_URL), an example environment file and the sysctl.d file\n\nThe unit runs this binary unless --binary swarm-client=PATH says otherwise."),
             TargetKind::Sysctl => Some("Print (or write, or apply) the client's kernel settings as a sysctl.d file"),

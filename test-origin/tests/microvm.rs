@@ -23,6 +23,118 @@ fn origin_vm(args: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// The paths in a newc cpio archive, in order.
+fn cpio_paths(path: &std::path::Path) -> Vec<String> {
+    let mut r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut out = Vec::new();
+    loop {
+        let e = cpio::NewcReader::new(r).unwrap();
+        if e.entry().is_trailer() {
+            break;
+        }
+        out.push(e.entry().name().to_owned());
+        r = e.finish().unwrap();
+    }
+    out
+}
+
+/// Profiles built with one --base-dir share one base (the kernel and every
+/// program, hundreds of MB); each keeps only its config archive (kB), which
+/// holds its generated files and init. The base is the same bytes when built
+/// again, and its kernel is unpacked for a direct boot.
+#[test]
+fn profiles_share_one_base_and_keep_only_their_config() {
+    let bases = tempfile::tempdir().unwrap();
+    let vms: Vec<tempfile::TempDir> = ["default", "ll-hls", "logged"]
+        .iter()
+        .map(|p| {
+            let dir = tempfile::tempdir().unwrap();
+            let out = testkit::run_ok(
+                Command::new(BIN)
+                    .args(["microvm", "-p", p, "-o"])
+                    .arg(dir.path())
+                    .arg("--base-dir")
+                    .arg(bases.path()),
+            );
+            assert!(out.contains("config "), "{out}");
+            dir
+        })
+        .collect();
+    let keys: Vec<_> = std::fs::read_dir(bases.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 2, "one base and one kernel for all: {keys:?}");
+    let (kernels, bases): (Vec<_>, Vec<_>) = keys.iter().partition(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("kernel-")
+    });
+    let (base, kernel) = (bases[0], kernels[0]);
+    let mut configs = Vec::new();
+    for vm in &vms {
+        for (name, to) in [("base", base), ("kernel", kernel)] {
+            let link = vm.path().join(name);
+            assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+            assert!(std::fs::read_link(&link).unwrap().is_relative());
+            assert_eq!(
+                std::fs::canonicalize(&link).unwrap(),
+                std::fs::canonicalize(to).unwrap()
+            );
+        }
+        let config = vm.path().join("config.cpio");
+        let size = std::fs::metadata(&config).unwrap().len();
+        assert!(size < 256 << 10, "config of {size} bytes");
+        let names = cpio_paths(&config);
+        assert!(
+            names.contains(&"etc/hls-swarm/vm-init".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"etc/nginx/nginx.conf".to_owned()),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|n| n.contains("libavcodec")), "{names:?}");
+        configs.push(std::fs::read(&config).unwrap());
+    }
+    assert!(configs[0] != configs[1] && configs[1] != configs[2]);
+    let archive = base.join("initramfs.cpio");
+    let big = std::fs::metadata(&archive).unwrap().len();
+    assert!(big > 50 << 20, "the base holds the programs: {big} bytes");
+    let names = cpio_paths(&archive);
+    for want in [
+        "init",
+        "bin/busybox",
+        "usr/bin/ffmpeg",
+        "usr/local/bin/test-origin",
+    ] {
+        assert!(names.contains(&want.to_owned()), "{want} not in the base");
+    }
+    assert!(!names.iter().any(|n| n == "etc/nginx/nginx.conf"));
+    // built again elsewhere: the same bytes
+    let again = tempfile::tempdir().unwrap();
+    testkit::run_ok(
+        Command::new(BIN)
+            .args(["microvm", "-p", "logged", "-o"])
+            .arg(again.path()),
+    );
+    for (shared, f) in [(base, "base/initramfs.cpio"), (kernel, "kernel/vmlinuz")] {
+        let name = f.split('/').nth(1).unwrap();
+        assert!(
+            std::fs::read(shared.join(name)).unwrap()
+                == std::fs::read(again.path().join(f)).unwrap(),
+            "{f} differs between two builds"
+        );
+    }
+    let kernel = std::fs::read(kernel.join("vmlinuz")).unwrap();
+    assert_eq!(
+        &kernel[..4],
+        b"\x7fELF",
+        "the kernel is unpacked for a direct boot"
+    );
+}
+
 #[test]
 fn the_origin_vm_boots_serves_and_stops() {
     let _g = serial();

@@ -49,6 +49,9 @@ struct Job {
     target: TargetKind,
     /// Host programs it needs, with their Debian packages.
     programs: Vec<(&'static str, &'static str)>,
+    /// The profiles of a component-wide job: its container images, which
+    /// share one image layout (and the layers they have in common).
+    profiles: Vec<String>,
 }
 
 impl Job {
@@ -157,8 +160,14 @@ fn jobs(components: &[ComponentInfo], o: &Options) -> Result<Vec<Job>> {
                 profile,
                 target: *kind,
                 programs: programs.clone(),
+                profiles: Vec::new(),
             };
-            if kind.per_profile() {
+            if *kind == TargetKind::Container && !profiles.is_empty() {
+                out.push(Job {
+                    profiles: profiles.iter().map(|p| (*p).to_owned()).collect(),
+                    ..make(None)
+                });
+            } else if kind.per_profile() {
                 out.extend(profiles.iter().map(|p| make(Some((*p).to_owned()))));
             } else if !profiles.is_empty() {
                 out.push(make(None));
@@ -275,22 +284,56 @@ pub(crate) fn build_binaries(
     Ok(crate::lab::target_dir(root).join(if debug { "debug" } else { "release" }))
 }
 
-/// The arguments of a job's command, writing into `dir`.
-fn job_args(job: &Job, dir: &Path, own: &Path, cache: &Path, has_own: bool) -> Vec<String> {
+/// Where the microVMs' shared kernels and base archives are kept, under OUT.
+const MICROVM_BASES: &str = "microvm-base";
+
+/// The commands (arguments of the component's binary) of a job, writing
+/// into `dir`; `shared` is OUT, with the layer cache and the microVM bases.
+/// One per profile for a component's images, else one.
+fn job_commands(
+    job: &Job,
+    dir: &Path,
+    own: &Path,
+    shared: &Path,
+    has_own: bool,
+) -> Vec<Vec<String>> {
+    if job.profiles.is_empty() {
+        return vec![job_args(job, None, dir, own, shared, has_own)];
+    }
+    job.profiles
+        .iter()
+        .map(|p| job_args(job, Some(p), dir, own, shared, has_own))
+        .collect()
+}
+
+/// The arguments of one command of a job (of `profile` in a component-wide
+/// job).
+fn job_args(
+    job: &Job,
+    profile: Option<&String>,
+    dir: &Path,
+    own: &Path,
+    shared: &Path,
+    has_own: bool,
+) -> Vec<String> {
+    let cache = shared.join(".cache/layers");
     let mut a = vec![job.target.as_str().to_owned()];
-    if let Some(p) = &job.profile {
+    if let Some(p) = profile.or(job.profile.as_ref()) {
         a.extend(["--profile".into(), p.clone()]);
     }
     let d = dir.to_string_lossy().into_owned();
     match job.target {
         TargetKind::Container => {
-            let file = dir.join(format!(
-                "{}-{}.oci.tar",
-                job.component,
-                job.profile.as_deref().unwrap_or("")
-            ));
-            a.extend(["--out".into(), file.to_string_lossy().into_owned()]);
+            // every profile's image in one image layout, tagged by profile
+            a.extend(["--format".into(), "oci-dir".into(), "--out".into(), d]);
             a.extend(["--cache-dir".into(), cache.to_string_lossy().into_owned()]);
+        }
+        TargetKind::Microvm => {
+            a.extend(["--out".into(), d]);
+            a.extend([
+                "--base-dir".into(),
+                shared.join(MICROVM_BASES).to_string_lossy().into_owned(),
+            ]);
         }
         TargetKind::Sysctl => {
             a.extend([
@@ -329,13 +372,13 @@ fn job_args(job: &Job, dir: &Path, own: &Path, cache: &Path, has_own: bool) -> V
     a
 }
 
-/// What a job's result depends on: its command and the bytes or identity of
-/// every program it packs.
-fn job_key(job: &Job, own_hash: &str, args: &[String]) -> String {
+/// What a job's result depends on: its commands and the bytes or identity
+/// of every program it packs.
+fn job_key(job: &Job, own_hash: &str, commands: &[Vec<String>]) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION"));
     h.update(own_hash);
-    for a in args {
+    for a in commands.iter().flatten() {
         h.update(a.as_bytes());
         h.update([0]);
     }
@@ -356,6 +399,43 @@ fn job_key(job: &Job, own_hash: &str, args: &[String]) -> String {
         }
     }
     format!("{:x}", h.finalize())
+}
+
+/// Whether a microVM job's shared kernel and base are still there.
+fn shared_pieces_there(job: &Job, dir: &Path) -> bool {
+    job.target != TargetKind::Microvm
+        || (dir.join("kernel/vmlinuz").is_file() && dir.join("base/initramfs.cpio").is_file())
+}
+
+/// Removes the shared microVM pieces under OUT that no microVM links to
+/// (`OUT/*/*/microvm/{base,kernel}`); lists the rest, or `None` when there
+/// are none.
+fn microvm_bases(out: &Path) -> Result<Option<Vec<FileEntry>>> {
+    let shared = out.join(MICROVM_BASES);
+    if !shared.is_dir() {
+        return Ok(None);
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for component in std::fs::read_dir(out)?.flatten() {
+        let Ok(profiles) = std::fs::read_dir(component.path()) else {
+            continue;
+        };
+        for profile in profiles.flatten() {
+            for link in ["base", "kernel"] {
+                if let Ok(p) = std::fs::canonicalize(profile.path().join("microvm").join(link)) {
+                    used.insert(p);
+                }
+            }
+        }
+    }
+    for piece in std::fs::read_dir(&shared)?.flatten() {
+        let p = std::fs::canonicalize(piece.path())?;
+        if !used.contains(&p) {
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    Ok(Some(files_under(out, &shared)?))
 }
 
 /// A line above the progress bar (or on its own when stderr is not a terminal).
@@ -383,7 +463,6 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
         root.join(&o.out)
     };
     std::fs::create_dir_all(out.join(".state"))?;
-    let cache = out.join(".cache/layers");
 
     let bar = indicatif::ProgressBar::new(jobs.len() as u64);
     bar.set_style(
@@ -430,7 +509,7 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
         let key = job_key(
             job,
             &own_hash,
-            &job_args(job, &final_dir, &own, &cache, has_own),
+            &job_commands(job, &final_dir, &own, &out, has_own),
         );
         let previous: Option<State> = std::fs::read(&state_file)
             .ok()
@@ -440,7 +519,8 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
                 if s.key == key
                     && s.files.iter().all(|f| {
                         std::fs::metadata(out.join(&f.path)).is_ok_and(|m| m.len() == f.size)
-                    }) =>
+                    })
+                    && shared_pieces_there(job, &final_dir) =>
             {
                 ("reused", s.files)
             }
@@ -448,11 +528,20 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
                 let tmp = final_dir.with_extension("partial");
                 let _ = std::fs::remove_dir_all(&tmp);
                 std::fs::create_dir_all(&tmp)?;
-                let result = Command::new(&own)
-                    .args(job_args(job, &tmp, &own, &cache, has_own))
-                    .current_dir(root)
-                    .output()
-                    .with_context(|| format!("cannot run {}", own.display()))?;
+                let mut result = None;
+                for args in job_commands(job, &tmp, &own, &out, has_own) {
+                    let r = Command::new(&own)
+                        .args(args)
+                        .current_dir(root)
+                        .output()
+                        .with_context(|| format!("cannot run {}", own.display()))?;
+                    let failed = !r.status.success();
+                    result = Some(r);
+                    if failed {
+                        break;
+                    }
+                }
+                let result = result.context("a job has a command")?;
                 if !result.status.success() {
                     note(
                         &bar,
@@ -498,6 +587,22 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+
+    // the microVMs' shared kernels and bases: those no microVM links to go
+    if let Some(files) = microvm_bases(&out)? {
+        rows.push((
+            "microVM kernels and bases (shared)".to_owned(),
+            "kept".to_owned(),
+            files.len(),
+            files.iter().map(|f| f.size).sum(),
+        ));
+        artifacts.push(Artifact {
+            component: "all",
+            profile: None,
+            target: MICROVM_BASES,
+            files,
+        });
+    }
 
     // shell completions and man pages of each binary, unless only some
     // targets were asked for

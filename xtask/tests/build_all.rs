@@ -265,3 +265,117 @@ fn missing_host_programs_skip_a_target_with_a_note() {
     assert_eq!(index["artifacts"][0]["target"], "configs");
     assert!(!dir.path().join("test-origin/default/container").exists());
 }
+
+/// The images of a component's profiles go into one image layout, tagged by
+/// profile, and share the layers they have in common; microVMs share one
+/// kernel and one base, and keep only their config.
+#[test]
+fn images_and_microvms_share_what_profiles_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let built = xtask(&[
+        "build-all",
+        "--debug",
+        "--out",
+        out,
+        "--component",
+        "hls-probe",
+        "--target",
+        "container",
+    ]);
+    assert!(built.status.success(), "{}", printed(&built));
+    let layout = dir.path().join("hls-probe/container");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let tags: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tags, ["default", "frequent"]);
+    let mut layers = 0;
+    for tag in &tags {
+        // each tag is an image skopeo reads
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .output()
+            .expect("skopeo is installed");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        layers += m["layers"].as_array().unwrap().len();
+    }
+    let blobs = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .count();
+    // two manifests, two configs, and the layers once: only the generated
+    // configs' layer differs between the profiles
+    assert_eq!(
+        blobs,
+        4 + layers / 2 + 1,
+        "{blobs} blobs for {layers} layers"
+    );
+
+    let built = xtask(&[
+        "build-all",
+        "--debug",
+        "--out",
+        out,
+        "--component",
+        "swarm-client",
+        "--target",
+        "microvm",
+    ]);
+    assert!(built.status.success(), "{}", printed(&built));
+    let shared = dir.path().join("microvm-base");
+    let pieces: Vec<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(pieces.len(), 2, "one kernel and one base: {pieces:?}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let mut own = 0;
+    for a in index["artifacts"].as_array().unwrap() {
+        let size: u64 = a["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["size"].as_u64().unwrap())
+            .sum();
+        if a["target"] == "microvm" {
+            own += 1;
+            assert!(
+                size < 1 << 20,
+                "a profile's microVM is its config and scripts: {size}"
+            );
+        } else {
+            assert_eq!(a["target"], "microvm-base");
+            assert!(size > 50 << 20, "{size}");
+        }
+    }
+    assert_eq!(own, 8, "every profile");
+    // a base no microVM links to goes at the next run
+    std::fs::create_dir_all(shared.join("0123456789abcdef")).unwrap();
+    let again = xtask(&[
+        "build-all",
+        "--debug",
+        "--out",
+        out,
+        "--component",
+        "swarm-client",
+        "--target",
+        "microvm",
+    ]);
+    assert!(
+        printed(&again).contains("0 built, 8 reused"),
+        "{}",
+        printed(&again)
+    );
+    assert!(!shared.join("0123456789abcdef").exists());
+}

@@ -267,6 +267,10 @@ pub struct ContainerArgs {
     /// Output path (default: out/<image>-<profile>.oci.tar, or a directory for oci-dir)
     #[arg(short = 'o', long = "out", value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// oci-archive: one tar (`podman load -i`); oci-dir: an image layout
+    /// directory, and into one already there the image is added under its
+    /// tag (the profile), sharing the layers it has in common with the
+    /// other profiles' images (`podman pull oci:DIR:PROFILE`)
     #[arg(long, value_enum, default_value_t = ImageFormat::OciArchive)]
     pub format: ImageFormat,
     /// Also push the image to a registry on this machine, e.g. 127.0.0.1:5000/hls-swarm-NAME:PROFILE

@@ -60,6 +60,12 @@ pub enum TargetCommand<K: clap::Args = NoRunFlags> {
         /// Take a program from PATH instead of looking it up on PATH (repeatable)
         #[arg(long = "binary", value_name = "NAME=PATH")]
         binaries: Vec<String>,
+        /// Keep the guest's kernel and base archive (its programs, the same
+        /// for every profile) in BASES/kernel-<key> and BASES/<key>, shared
+        /// with the microVMs built with the same BASES, and link DIR/kernel and
+        /// DIR/base to them (default: DIR/kernel and DIR/base hold them)
+        #[arg(long, value_name = "BASES")]
+        base_dir: Option<PathBuf>,
     },
     /// Write the NixOS module to DIR
     NixosModule {
@@ -195,6 +201,7 @@ impl<K: clap::Args> TargetCommand<K> {
                 kernel,
                 modules_dir,
                 binaries,
+                base_dir,
             } => {
                 let l = profile.load::<C>()?;
                 let (host_kernel, host_modules) = match (&kernel, &modules_dir) {
@@ -208,8 +215,20 @@ impl<K: clap::Args> TargetCommand<K> {
                     kernel.unwrap_or(host_kernel),
                     modules_dir.unwrap_or(host_modules),
                 )?;
-                crate::deploy::microvm::build(&spec, &dir)?;
+                let built = crate::deploy::microvm::build(&spec, &dir, base_dir.as_deref())?;
                 writeln!(out, "{}", dir.join("bin/microvm-run").display())?;
+                writeln!(
+                    out,
+                    "  base {} ({} bytes, {}), config {} bytes",
+                    built.base.display(),
+                    built.base_bytes,
+                    if built.base_built {
+                        "written"
+                    } else {
+                        "already there"
+                    },
+                    built.config_bytes
+                )?;
                 Ok(())
             }
             TargetCommand::NixosModule { profile, out: dir } => {

@@ -3,7 +3,7 @@
 //! host) and the microvm.nix guest of the same shape.
 
 use common::deploy::microvm::{Net, VmShape};
-use common::deploy::{Programs, Targets};
+use common::deploy::Programs;
 use common::Loaded;
 
 use crate::config::Config;
@@ -20,7 +20,13 @@ pub fn microvm_spec(
 ) -> anyhow::Result<common::deploy::microvm::VmSpec> {
     use common::deploy::microvm::{GuestService, VmSpec};
     let c = &l.config;
-    let image = crate::TestOrigin::image(l, binaries)?;
+    // every program of the origin, whichever this profile runs: the guest's
+    // base archive is then the same for every profile, and they share it
+    let parts = common::deploy::deployment::ImageParts {
+        programs: None,
+        ..super::image_parts(&l.profile, c, &l.derived)
+    };
+    let image = common::deploy::deployment::image(l, &parts, binaries)?;
     let mut entries: Vec<common::deploy::container::Entry> = Vec::new();
     for l in image.layers {
         entries.extend(l.entries);
@@ -47,10 +53,11 @@ pub fn microvm_spec(
             "crc32c_generic",
             "ext4",
             "sch_cake",
+            // the profile's config and the TLS certificate come through
+            // QEMU's firmware config
+            "qemu_fw_cfg",
         ]
         .into_iter()
-        // the TLS certificate comes through QEMU's firmware config
-        .chain(c.tls.enable.then_some("qemu_fw_cfg"))
         .map(String::from)
         .collect(),
         sysctls,

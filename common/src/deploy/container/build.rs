@@ -335,26 +335,92 @@ pub fn build(
         bar.set_message(format!("pushing to {reference}"));
         push_layout(&layout, reference)?;
     }
-    let staged = match format {
-        Format::OciDir => layout,
-        Format::OciArchive => {
-            let archive = stage.path().join("image.tar");
-            tar_dir(&layout, &archive, mtime)?;
-            archive
+    let into_layout = format == Format::OciDir && out.join("oci-layout").is_file();
+    if into_layout {
+        // an image layout already there: this image joins it under its tag
+        add_to_layout(&layout, out)?;
+    } else {
+        let staged = match format {
+            Format::OciDir => layout,
+            Format::OciArchive => {
+                let archive = stage.path().join("image.tar");
+                tar_dir(&layout, &archive, mtime)?;
+                archive
+            }
+        };
+        if out.exists() {
+            if out.is_dir() {
+                std::fs::remove_dir_all(out)?;
+            } else {
+                std::fs::remove_file(out)?;
+            }
         }
-    };
-    if out.exists() {
-        if out.is_dir() {
-            std::fs::remove_dir_all(out)?;
-        } else {
-            std::fs::remove_file(out)?;
-        }
+        std::fs::rename(&staged, out).with_context(|| format!("cannot write {}", out.display()))?;
     }
-    std::fs::rename(&staged, out).with_context(|| format!("cannot write {}", out.display()))?;
     bar.finish_and_clear();
     built.manifest_digest = format!("sha256:{manifest_digest}");
     built.config_digest = format!("sha256:{config_digest}");
     Ok(built)
+}
+
+/// Adds the one image of layout `new` to the image layout `into`: its blobs
+/// (those not there yet, each by a rename), then `index.json` with the image
+/// in place of one of the same tag, written whole by a rename; blobs no
+/// image refers to any more go last. Images of other tags share the blobs
+/// they have in common, as in any image layout.
+pub(super) fn add_to_layout(new: &Path, into: &Path) -> Result<()> {
+    let read_index = |p: &Path| -> Result<Value> {
+        let text = std::fs::read_to_string(p.join("index.json"))
+            .with_context(|| format!("cannot read {}/index.json", p.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}/index.json", p.display()))
+    };
+    let (ours, mut theirs) = (read_index(new)?, read_index(into)?);
+    let blobs = into.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+    for e in std::fs::read_dir(new.join("blobs/sha256"))? {
+        let e = e?;
+        let dest = blobs.join(e.file_name());
+        if !dest.exists() {
+            std::fs::rename(e.path(), &dest)?;
+        }
+    }
+    let tag_of = |m: &Value| m["annotations"]["org.opencontainers.image.ref.name"].clone();
+    let added = ours["manifests"][0].clone();
+    let mut manifests: Vec<Value> = theirs["manifests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| tag_of(m) != tag_of(&added))
+        .collect();
+    manifests.push(added);
+    manifests.sort_by_key(|m| tag_of(m).as_str().unwrap_or_default().to_owned());
+    theirs["manifests"] = Value::Array(manifests.clone());
+    crate::artifact::write_atomic(&into.join("index.json"), canonical_json(&theirs).as_bytes())?;
+    // the blobs the layout's images still use
+    let mut used = std::collections::BTreeSet::new();
+    for m in &manifests {
+        let Some(d) = m["digest"].as_str() else {
+            continue;
+        };
+        let d = d.trim_start_matches("sha256:").to_owned();
+        let manifest: Value = serde_json::from_slice(&std::fs::read(blobs.join(&d))?)?;
+        used.insert(d);
+        for layer in std::iter::once(&manifest["config"])
+            .chain(manifest["layers"].as_array().into_iter().flatten())
+        {
+            if let Some(d) = layer["digest"].as_str() {
+                used.insert(d.trim_start_matches("sha256:").to_owned());
+            }
+        }
+    }
+    for e in std::fs::read_dir(&blobs)? {
+        let e = e?;
+        if !used.contains(e.file_name().to_string_lossy().as_ref()) {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// A deterministic tar of a directory (sorted, numeric owners 0, fixed mtime).

@@ -110,7 +110,9 @@ pub struct ImageSpec {
 pub enum Format {
     /// A tar of the OCI image layout (`skopeo … oci-archive:FILE`, `podman load`).
     OciArchive,
-    /// The OCI image layout as a directory.
+    /// The OCI image layout as a directory; into a layout already there,
+    /// the image is added under its tag and shares the blobs it has in
+    /// common with the others.
     OciDir,
 }
 

@@ -1,54 +1,161 @@
-//! The guest's files as a newc cpio archive (the image's entries, the
-//! modules, a static busybox and the init), and the build of a microVM
-//! directory: kernel, initramfs and scripts.
+//! The guest's files as two newc cpio archives, and the build of a microVM
+//! directory.
+//!
+//! - The **base** (`base/initramfs.cpio`, with `base/vmlinuz`): every file
+//!   copied from the host (programs and their libraries), the modules, a
+//!   static busybox and a generic `/init`. It is the same for every profile
+//!   of a component, so profiles can share one: `--base-dir` keeps it in a
+//!   directory of bases named by a key of their inputs, and `DIR/base` is a
+//!   link to it.
+//! - The **config** (`config.cpio`, a few kilobytes): the profile's
+//!   generated files, directories and its init, handed to the guest at each
+//!   start through QEMU's firmware config and unpacked over the base.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
 
-use crate::deploy::container::Content;
+use crate::deploy::container::{Content, Entry};
 
-use super::scripts::{init_script, net_script, run_script, stop_script};
+use super::scripts::{base_init, init_script, net_script, run_script, stop_script};
 use super::*;
 
-/// An initramfs entry: (mode with file type, uid, gid, contents, symlink target).
-type CpioFile = (u32, u32, u32, Option<Vec<u8>>, Option<String>);
-
-pub(super) fn cpio_entry(
-    out: &mut impl Write,
-    path: &str,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    data: &[u8],
-    ino: &mut u32,
-) -> Result<()> {
-    *ino += 1;
-    let name = path.trim_start_matches('/');
-    let b = cpio::newc::Builder::new(name)
-        .ino(*ino)
-        .mode(mode)
-        .uid(uid)
-        .gid(gid)
-        .nlink(1)
-        .mtime(0);
-    let mut w = b.write(out, data.len() as u32);
-    w.write_all(data)?;
-    w.finish()?;
-    Ok(())
+/// What an archive entry holds.
+#[derive(Clone, Debug)]
+enum Data {
+    Dir,
+    Bytes(Vec<u8>),
+    Host(PathBuf),
+    Link(String),
 }
 
-/// Writes the kernel, the initramfs and the run/stop scripts into `dir`.
-pub fn build(spec: &VmSpec, dir: &Path) -> Result<()> {
+/// An archive entry: mode (permission bits), uid, gid, contents.
+type CpioFile = (u32, u32, u32, Data);
+
+/// Paths to archive entries; parents are added as root-owned 0755 dirs.
+#[derive(Default)]
+struct Archive(BTreeMap<String, CpioFile>);
+
+impl Archive {
+    fn add(&mut self, path: &str, file: CpioFile) {
+        let mut d = Path::new(path).parent();
+        while let Some(x) = d {
+            let s = x.to_string_lossy().to_string();
+            if s == "/" || s.is_empty() {
+                break;
+            }
+            self.0.entry(s).or_insert((0o755, 0, 0, Data::Dir));
+            d = x.parent();
+        }
+        self.0.insert(path.to_owned(), file);
+    }
+
+    /// A key of the archive's inputs: paths, modes, owners, and host files
+    /// by identity (path, size, mtime, inode), not by their bytes.
+    fn key(&self, h: &mut Sha256) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        for (path, (mode, uid, gid, data)) in &self.0 {
+            h.update(format!("{path}\0{mode:o}\0{uid}\0{gid}\0"));
+            match data {
+                Data::Dir => h.update("dir\n"),
+                Data::Bytes(b) => h.update(format!("bytes {:x}\n", Sha256::digest(b))),
+                Data::Link(t) => h.update(format!("link {t}\n")),
+                Data::Host(p) => {
+                    let m = std::fs::metadata(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    h.update(format!(
+                        "host {}\0{}\0{}.{}\0{}\n",
+                        p.display(),
+                        m.len(),
+                        m.mtime(),
+                        m.mtime_nsec(),
+                        m.ino()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the archive (sorted, so directories come before their
+    /// contents; inode numbers in order; mtime 0).
+    fn write(&self, out: &Path) -> Result<()> {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+        for (ino, (path, (mode, uid, gid, data))) in self.0.iter().enumerate() {
+            let kind = match data {
+                Data::Dir => 0o040000,
+                Data::Link(_) => 0o120000,
+                _ => 0o100000,
+            };
+            let owned;
+            let bytes: &[u8] = match data {
+                Data::Dir => &[],
+                Data::Bytes(b) => b,
+                Data::Link(t) => t.as_bytes(),
+                Data::Host(p) => {
+                    owned =
+                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+                    &owned
+                }
+            };
+            let size = u32::try_from(bytes.len())
+                .with_context(|| format!("{path} is too big for an initramfs"))?;
+            let b = cpio::newc::Builder::new(path.trim_start_matches('/'))
+                .ino(ino as u32 + 1)
+                .mode(kind | mode)
+                .uid(*uid)
+                .gid(*gid)
+                .nlink(1)
+                .mtime(0);
+            let mut e = b.write(&mut w, size);
+            e.write_all(bytes)?;
+            e.finish()?;
+        }
+        cpio::newc::trailer(&mut w)?;
+        w.flush()?;
+        Ok(())
+    }
+}
+
+/// What [`build`] wrote.
+#[derive(Clone, Debug)]
+pub struct BuiltVm {
+    /// The base directory (the base archive; the kernel is beside it).
+    pub base: PathBuf,
+    /// Its key (a hash of its inputs).
+    pub key: String,
+    /// Whether the base was written now (else an equal one was there).
+    pub base_built: bool,
+    /// Sizes of the base archive and of the config archive.
+    pub base_bytes: u64,
+    pub config_bytes: u64,
+}
+
+/// The applets of busybox the inits use.
+const APPLETS: &[&str] = &[
+    "sh", "mount", "mkdir", "insmod", "ip", "sleep", "poweroff", "cat", "su", "kill", "sync",
+    "echo", "chown", "cpio", "env", "mknod",
+];
+
+/// Writes the microVM into `dir`: `bin/` scripts, `config.cpio`, and `base`
+/// — its own directory, or with `shared` a link to the base of the same
+/// key in that directory (written there when it is not yet).
+pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm> {
     let version = spec
         .modules_dir
         .file_name()
         .unwrap_or_default()
         .to_string_lossy()
         .to_string();
-    let modules = module_closure(&spec.modules_dir, &spec.modules)?;
+    // the profile's config comes through the firmware config
+    let mut wanted = spec.modules.clone();
+    if !wanted.iter().any(|m| m == "qemu_fw_cfg") {
+        wanted.push("qemu_fw_cfg".into());
+    }
+    let modules = module_closure(&spec.modules_dir, &wanted)?;
     let busybox = crate::host::find_program("busybox", "busybox-static")?;
     if crate::closure::elf_deps(&std::fs::read(&busybox)?)?
         .interpreter
@@ -56,108 +163,51 @@ pub fn build(spec: &VmSpec, dir: &Path) -> Result<()> {
     {
         bail!("{} is dynamically linked; the guest needs the static one: `sudo apt-get install busybox-static`", busybox.display());
     }
-    std::fs::create_dir_all(dir.join("bin"))?;
-    let stage = tempfile::Builder::new()
-        .prefix(".microvm-")
-        .tempdir_in(dir)?;
 
-    // every path once, sorted; directories before their contents
-    let mut files: BTreeMap<String, CpioFile> = BTreeMap::new();
-    let add_dirs = |files: &mut BTreeMap<String, CpioFile>, p: &str| {
-        let mut d = Path::new(p).parent();
-        while let Some(x) = d {
-            let s = x.to_string_lossy().to_string();
-            if s == "/" || s.is_empty() {
-                break;
-            }
-            files.entry(s).or_insert((0o040755, 0, 0, None, None));
-            d = x.parent();
-        }
-    };
-    for e in &spec.entries {
-        let v = match &e.content {
-            Content::Dir => (0o040000 | e.mode, e.uid, e.gid, None, None),
-            Content::Bytes(b) => (0o100000 | e.mode, e.uid, e.gid, Some(b.clone()), None),
-            Content::HostFile(p) => (
-                0o100000 | e.mode,
-                e.uid,
-                e.gid,
-                Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
-                None,
-            ),
-            Content::Symlink(t) => (0o120777, e.uid, e.gid, None, Some(t.clone())),
-        };
-        add_dirs(&mut files, &e.path);
-        files.insert(e.path.clone(), v);
-    }
-    for m in &modules {
-        let path = format!("/lib/modules/{version}/{m}");
-        add_dirs(&mut files, &path);
-        files.insert(
-            path,
-            (
-                0o100644,
-                0,
-                0,
-                Some(std::fs::read(spec.modules_dir.join(m))?),
-                None,
-            ),
+    let (base, config) = split(spec, &modules, &version, &busybox);
+    let mut h = Sha256::new();
+    h.update("hls-swarm microvm base v2\n");
+    base.key(&mut h)?;
+    let key = format!("{:x}", h.finalize());
+    let kernel_key = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&spec.kernel)
+            .with_context(|| format!("cannot read {}", spec.kernel.display()))?;
+        let id = format!(
+            "hls-swarm microvm kernel v1\n{}\0{}\0{}.{}\0{}\n",
+            spec.kernel.display(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ino()
         );
-    }
-    files.insert(
-        "/bin/busybox".into(),
-        (0o100755, 0, 0, Some(std::fs::read(&busybox)?), None),
-    );
-    for applet in [
-        "sh", "mount", "mkdir", "insmod", "ip", "sleep", "poweroff", "cat", "su", "kill", "sync",
-        "echo", "chown",
-    ] {
-        files.entry(format!("/bin/{applet}")).or_insert((
-            0o120777,
-            0,
-            0,
-            None,
-            Some("busybox".into()),
-        ));
-    }
-    // env(1) for `env -i` in init comes from the image if it has one
-    files
-        .entry("/bin/env".into())
-        .or_insert((0o120777, 0, 0, None, Some("busybox".into())));
-    for d in ["/bin", "/proc", "/sys", "/dev", "/run", "/lib"] {
-        files
-            .entry(d.into())
-            .or_insert((0o040755, 0, 0, None, None));
-    }
-    files.insert(
-        "/init".into(),
-        (
-            0o100755,
-            0,
-            0,
-            Some(init_script(spec, &modules, &version).into_bytes()),
-            None,
-        ),
-    );
+        format!("{:x}", Sha256::digest(id))
+    };
 
-    let initramfs = stage.path().join("initramfs.cpio");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&initramfs)?);
-    let mut ino = 0;
-    for (path, (mode, uid, gid, data, link)) in &files {
-        let bytes = match (data, link) {
-            (Some(d), _) => d.as_slice(),
-            (None, Some(t)) => t.as_bytes(),
-            _ => &[],
-        };
-        cpio_entry(&mut out, path, *mode, *uid, *gid, bytes, &mut ino)?;
+    std::fs::create_dir_all(dir.join("bin"))?;
+    let (base_dir, base_built) = shared_piece(dir, shared, "base", &key[..16], &key, |d| {
+        base.write(&d.join("initramfs.cpio"))
+    })?;
+    let kernel_name = format!("kernel-{}", &kernel_key[..16]);
+    let (_, kernel_built) = shared_piece(dir, shared, "kernel", &kernel_name, &kernel_key, |d| {
+        let bz = std::fs::read(&spec.kernel)
+            .with_context(|| format!("cannot read {}", spec.kernel.display()))?;
+        // `vmlinuz` either way: QEMU boots an ELF kernel and a bzImage alike
+        let kernel = super::modules::unpacked_kernel(&bz)?.unwrap_or(bz);
+        std::fs::write(d.join("vmlinuz"), kernel)?;
+        Ok(())
+    })?;
+    let config_tmp = tempfile::NamedTempFile::new_in(dir)?;
+    config.write(config_tmp.path())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(config_tmp.path(), std::fs::Permissions::from_mode(0o644))?;
     }
-    cpio::newc::trailer(&mut out)?;
-    out.flush()?;
-    drop(out);
-    std::fs::copy(&spec.kernel, stage.path().join("vmlinuz"))
-        .with_context(|| format!("cannot read {}", spec.kernel.display()))?;
-    std::fs::rename(&initramfs, dir.join("initramfs.cpio"))?;
-    std::fs::rename(stage.path().join("vmlinuz"), dir.join("vmlinuz"))?;
+    config_tmp.persist(dir.join("config.cpio"))?;
+    // what earlier versions wrote beside it
+    for old in ["initramfs.cpio", "vmlinuz"] {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
     crate::artifact::write_atomic_mode(
         &dir.join("bin/microvm-run"),
         run_script(spec).as_bytes(),
@@ -175,5 +225,153 @@ pub fn build(spec: &VmSpec, dir: &Path) -> Result<()> {
             let _ = std::fs::remove_file(&net);
         }
     }
+    Ok(BuiltVm {
+        base_bytes: std::fs::metadata(base_dir.join("initramfs.cpio"))?.len(),
+        config_bytes: std::fs::metadata(dir.join("config.cpio"))?.len(),
+        base: base_dir,
+        key,
+        base_built: base_built || kernel_built,
+    })
+}
+
+/// A piece shared between microVMs (the base archive, the kernel): with
+/// `shared`, `shared/NAME`, written by `write` into a temp dir unless it
+/// holds `key` already, and `dir/LINK` a relative link to it; without,
+/// `dir/LINK` itself. Returns its directory and whether it was written.
+fn shared_piece(
+    dir: &Path,
+    shared: Option<&Path>,
+    link: &str,
+    name: &str,
+    key: &str,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<(PathBuf, bool)> {
+    let at = match shared {
+        Some(s) => s.join(name),
+        None => dir.join(link),
+    };
+    let have = std::fs::read_to_string(at.join("key")).is_ok_and(|k| k.trim() == key);
+    if !have {
+        let parent = at.parent().context("a piece has a parent")?;
+        std::fs::create_dir_all(parent)?;
+        let stage = tempfile::Builder::new()
+            .prefix(".microvm-piece-")
+            .tempdir_in(parent)?;
+        write(stage.path())?;
+        // the key last: a piece with a key is whole
+        std::fs::write(stage.path().join("key"), format!("{key}\n"))?;
+        remove_any(&at)?;
+        std::fs::rename(stage.keep(), &at)?;
+    }
+    if shared.is_some() {
+        let target = relative(&std::fs::canonicalize(dir)?, &std::fs::canonicalize(&at)?);
+        let tmp = dir.join(format!(".{link}.link"));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp)?;
+        if std::fs::symlink_metadata(dir.join(link)).is_ok_and(|m| m.is_dir()) {
+            std::fs::remove_dir_all(dir.join(link))?;
+        }
+        std::fs::rename(&tmp, dir.join(link))?;
+    }
+    Ok((at, !have))
+}
+
+/// The base (host files, modules, busybox, the generic init) and the
+/// config (the rest of the spec's entries and the profile's init).
+fn split(spec: &VmSpec, modules: &[String], version: &str, busybox: &Path) -> (Archive, Archive) {
+    let (mut base, mut config) = (Archive::default(), Archive::default());
+    for e in &spec.entries {
+        let Entry {
+            path,
+            mode,
+            uid,
+            gid,
+            ..
+        } = e;
+        match &e.content {
+            Content::HostFile(p) => base.add(path, (*mode, *uid, *gid, Data::Host(p.clone()))),
+            Content::Bytes(b) => config.add(path, (*mode, *uid, *gid, Data::Bytes(b.clone()))),
+            Content::Dir => config.add(path, (*mode, *uid, *gid, Data::Dir)),
+            Content::Symlink(t) => config.add(path, (0o777, *uid, *gid, Data::Link(t.clone()))),
+        }
+    }
+    for m in modules {
+        base.add(
+            &format!("/lib/modules/{version}/{m}"),
+            (0o644, 0, 0, Data::Host(spec.modules_dir.join(m))),
+        );
+    }
+    base.add(
+        "/bin/busybox",
+        (0o755, 0, 0, Data::Host(busybox.to_owned())),
+    );
+    for applet in APPLETS {
+        let path = format!("/bin/{applet}");
+        // a program of the image wins over the applet
+        if !base.0.contains_key(&path) {
+            base.add(&path, (0o777, 0, 0, Data::Link("busybox".into())));
+        }
+    }
+    for d in [
+        "/bin", "/proc", "/sys", "/dev", "/run", "/lib", "/tmp", "/etc",
+    ] {
+        base.0.entry(d.into()).or_insert((0o755, 0, 0, Data::Dir));
+    }
+    base.add(
+        "/init",
+        (
+            0o755,
+            0,
+            0,
+            Data::Bytes(base_init(modules, version).into_bytes()),
+        ),
+    );
+    config.add(
+        PROFILE_INIT,
+        (0o755, 0, 0, Data::Bytes(init_script(spec).into_bytes())),
+    );
+    (base, config)
+}
+
+fn remove_any(p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p)?,
+        Ok(_) => std::fs::remove_file(p)?,
+        Err(_) => {}
+    }
     Ok(())
+}
+
+/// `to` as seen from directory `from` (both absolute).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let (f, t): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative(
+                Path::new("/o/c/p/microvm"),
+                Path::new("/o/c/microvm-base/k")
+            ),
+            PathBuf::from("../../microvm-base/k")
+        );
+        assert_eq!(
+            relative(Path::new("/a"), Path::new("/a/b")),
+            PathBuf::from("b")
+        );
+    }
 }

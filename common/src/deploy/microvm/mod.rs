@@ -1,6 +1,8 @@
 //! The microvm target: the host kernel, an initramfs with the same files as
 //! the container image plus the virtio modules the guest needs and a small
 //! init, and scripts that start and stop `qemu-system-x86_64 -M microvm`.
+//! The initramfs is a base shared by the profiles of a component and a
+//! profile's small config archive (see `initramfs`).
 //!
 //! Nothing listens beyond 127.0.0.1 on the host (forwards and the serial
 //! console), the guest has no login at all, and its services run as uid 1000.
@@ -15,7 +17,7 @@ mod modules;
 mod nix;
 mod scripts;
 
-pub use initramfs::build;
+pub use initramfs::{build, BuiltVm};
 pub use modules::{host_kernel, module_closure};
 pub use nix::{nix_guest, NixGuest};
 
@@ -103,6 +105,12 @@ pub struct VmTls {
 /// The firmware config entries of [`VmTls`] (under `opt/`, as QEMU asks).
 pub const FW_CFG_TLS: &str = "opt/hls-swarm";
 
+/// Where the profile's init is in its config archive.
+pub const PROFILE_INIT: &str = "/etc/hls-swarm/vm-init";
+
+/// The firmware config entry of the profile's config archive.
+pub const FW_CFG_CONFIG: &str = "opt/hls-swarm/config.cpio";
+
 /// The machine a microVM is: the part of a [`VmSpec`] that a microvm.nix
 /// guest ([`nix_guest`]) is made from too.
 #[derive(Clone, Debug)]
@@ -170,8 +178,9 @@ pub fn describe(spec: &VmSpec) -> Vec<(String, String)> {
         ("microvm".into(), head),
         (
             "microvm/init".into(),
-            scripts::init_script(spec, &modules, "VERSION"),
+            scripts::base_init(&modules, "VERSION"),
         ),
+        (format!("microvm{PROFILE_INIT}"), scripts::init_script(spec)),
         ("microvm/bin/microvm-run".into(), scripts::run_script(spec)),
         (
             "microvm/bin/microvm-stop".into(),

@@ -32,29 +32,41 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// The guest's /init (busybox sh).
-pub(super) fn init_script(spec: &VmSpec, module_paths: &[String], version: &str) -> String {
-    let mut s = String::from(
-        "#!/bin/sh\n# hls-swarm microVM init (generated; do not edit)\n\
-         export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin\n\
-         mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n\
-         mkdir -p /dev/pts /dev/shm /run\nmount -t devpts devpts /dev/pts\n\
-         mount -t tmpfs -o mode=1777 tmpfs /tmp\nmount -t tmpfs -o mode=0755 tmpfs /run\n\
-         echo 'init: loading modules'\n",
-    );
+/// The base archive's /init (busybox sh): mounts, the modules (each after
+/// its dependencies), the profile's config unpacked from the firmware
+/// config, then the profile's init.
+pub(super) fn base_init(module_paths: &[String], version: &str) -> String {
+    let mut modules = String::new();
     for m in module_paths {
         let path = format!("/lib/modules/{version}/{m}");
         if m.ends_with("virtio_mmio.ko") {
             // the kernel leaves module parameters on its command line to modprobe
-            s.push_str("args=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in virtio_mmio.device=*) args=\"$args device=${p#virtio_mmio.device=}\" ;; esac; done\n");
-            s.push_str(&format!(
+            modules.push_str("args=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in virtio_mmio.device=*) args=\"$args device=${p#virtio_mmio.device=}\" ;; esac; done\n");
+            modules.push_str(&format!(
                 "# shellcheck disable=SC2086\ninsmod {} $args\n",
                 quote(&path)
             ));
         } else {
-            s.push_str(&format!("insmod {}\n", quote(&path)));
+            modules.push_str(&format!("insmod {}\n", quote(&path)));
         }
     }
+    fill(
+        include_str!("init.sh"),
+        &[
+            ("MODULES", &modules),
+            ("CONFIG", FW_CFG_CONFIG),
+            ("PROFILE_INIT", PROFILE_INIT),
+        ],
+    )
+}
+
+/// The profile's init (busybox sh), run by the base's: TLS, kernel
+/// settings, network, the log volume and the services.
+pub(super) fn init_script(spec: &VmSpec) -> String {
+    let mut s = String::from(
+        "#!/bin/sh\n# hls-swarm microVM profile init (generated; do not edit)\n\
+         export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin\n",
+    );
     if let Some(tls) = &spec.tls {
         // the host's certificate, through the firmware config (qemu_fw_cfg)
         let (cert, key) = (quote(&tls.guest_cert), quote(&tls.guest_key));
@@ -287,6 +299,7 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
             ("GUEST", &guest),
             ("VCPUS", &spec.shape.vcpus.to_string()),
             ("MEM", &spec.shape.memory_mb.to_string()),
+            ("CONFIG", FW_CFG_CONFIG),
             ("NETDEV", &netdev),
             ("DEVICE", &device),
             ("DRIVE", &format!("{drive}{fw_cfg}")),
