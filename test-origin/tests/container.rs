@@ -92,12 +92,12 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
         tmp.path().join("c.tar"),
     );
     let report = build(Path::new(BIN), &a, &tmp.path().join("cache1"), &[]);
-    assert!(report.contains("7 of 7 layers compressed"), "{report}");
+    assert!(report.contains("8 of 8 layers compressed"), "{report}");
     // a second cold build (fresh cache) and a warm one give the same bytes
     build(Path::new(BIN), &b, &tmp.path().join("cache2"), &[]);
     assert_eq!(sha256(&a), sha256(&b));
     let warm = build(Path::new(BIN), &b, &tmp.path().join("cache1"), &[]);
-    assert!(warm.contains("0 of 7 layers compressed"), "{warm}");
+    assert!(warm.contains("0 of 8 layers compressed"), "{warm}");
     assert_eq!(sha256(&a), sha256(&b));
     let manifest =
         |p: &Path| skopeo(&["inspect", "--raw", &format!("oci-archive:{}", p.display())]);
@@ -298,9 +298,23 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
     let origin = tmp.path().join("origin.tar");
     let mut tiny = TINY.to_vec();
     tiny.extend(["-p", "low-latency"]);
-    build(Path::new(BIN), &origin, &cache, &tiny);
+    let origin_report = build(Path::new(BIN), &origin, &cache, &tiny);
     let swarm = tmp.path().join("swarm.tar");
-    build(&swarm_bin(), &swarm, &cache, &[]);
+    let swarm_report = build(&swarm_bin(), &swarm, &cache, &[]);
+    // FFmpeg's libraries, most of both images, are one layer they share
+    let ffmpeg_libs = |report: &str| {
+        report
+            .lines()
+            .find(|l| l.ends_with("libraries of ffmpeg"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned)
+    };
+    assert!(ffmpeg_libs(&origin_report).is_some(), "{origin_report}");
+    assert_eq!(
+        ffmpeg_libs(&origin_report),
+        ffmpeg_libs(&swarm_report),
+        "{swarm_report}"
+    );
     let tag = format!("t{}", std::process::id());
     let name = format!("hls-swarm-origin-test-{tag}");
     let _cleanup = Cleanup(vec![
@@ -404,36 +418,85 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
     assert_eq!(code.trim(), "0", "{}", logs());
 }
 
+/// A docker-registry on 127.0.0.1 with `config` (its `http` and `auth`
+/// sections), waited for; killed when dropped.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Registry {
+    fn start(dir: &Path, extra: &str) -> Registry {
+        let port = free_port();
+        let conf = dir.join(format!("registry-{port}.yml"));
+        std::fs::write(
+            &conf,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
+                dir.join(format!("data-{port}")).display()
+            ),
+        )
+        .unwrap();
+        let child = testkit::tool("docker-registry", "docker-registry")
+            .arg("serve")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed");
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Registry { child, port }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `openssl ARGS` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .env("OPENSSL_CONF", "/dev/null")
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An auth file as `podman login` writes it, for `user:password` at `registry`.
+fn auth_file(path: &Path, registry: &str, user: &str, password: &str) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        path,
+        serde_json::json!({"auths": {registry: {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+}
+
+/// A push to a registry on this machine without TLS (plain HTTP, no
+/// credentials) gives the digest of the image built.
 #[test]
 fn push_to_a_local_registry_matches_the_local_digest() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = tmp.path().join("registry.yml");
-    std::fs::write(
-        &conf,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            tmp.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut registry = testkit::tool("docker-registry", "docker-registry")
-        .arg("serve")
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("docker-registry is installed");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let reference = format!("127.0.0.1:{port}/hls-swarm-test-origin:default");
+    let registry = Registry::start(tmp.path(), "");
+    let reference = format!("127.0.0.1:{}/hls-swarm-test-origin:default", registry.port);
     let archive = tmp.path().join("img.tar");
     let report = build(
         Path::new(BIN),
@@ -450,17 +513,410 @@ fn push_to_a_local_registry_matches_the_local_digest() {
     let local = skopeo(&["inspect", &format!("oci-archive:{}", archive.display())]);
     assert_eq!(remote["Digest"], local["Digest"]);
     assert_eq!(remote["Labels"], local["Labels"]);
-    // a remote host is refused: there is no TLS here
-    testkit::stderr_of_failed(
+    // a reference without a registry host is refused before anything is built
+    let err = testkit::stderr_of_failed(
         Command::new(BIN)
-            .args(["container", "--push", "registry.example.com/x:y", "-o"])
+            .args(["container", "--push", "hls-swarm/x:y", "-o"])
             .arg(tmp.path().join("x.tar"))
             .arg("--cache-dir")
             .arg(tmp.path().join("cache")),
         2,
     );
-    let _ = registry.kill();
-    let _ = registry.wait();
+    assert!(err.contains("HOST[:PORT]/NAME[:TAG]"), "{err}");
+    assert!(!tmp.path().join("x.tar").exists());
+}
+
+/// A registry with TLS (a certificate of the test's own CA) and htpasswd
+/// (basic) authentication: a push with the auth file's credentials; a second
+/// image that differs in one layer sends only that layer and its config; a
+/// wrong password or none fails before any upload, saying what to do and
+/// never the password; skopeo pulls the pushed image back, checking every
+/// blob's digest, and finds the digest of the image built.
+#[test]
+fn push_over_tls_with_credentials_reuses_what_the_registry_has() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        d.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    let certs = d.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(d.join("ca.pem"), certs.join("ca.crt")).unwrap();
+    let htpasswd = Command::new("htpasswd")
+        .args(["-Bbn", "pusher", "right-horse-battery"])
+        .output()
+        .expect("htpasswd is installed (apache2-utils)");
+    assert!(htpasswd.status.success());
+    std::fs::write(d.join("htpasswd"), &htpasswd.stdout).unwrap();
+    let registry = Registry::start(
+        d,
+        &format!(
+            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            d.join("server.pem").display(),
+            d.join("server.key").display(),
+            d.join("htpasswd").display()
+        ),
+    );
+    let host = format!("127.0.0.1:{}", registry.port);
+    let good = d.join("auth.json");
+    auth_file(&good, &host, "pusher", "right-horse-battery");
+    let cache = d.join("cache");
+    let push = |profile: &str, auth: &Path| {
+        let mut c = Command::new(BIN);
+        c.args(["container", "-p", profile, "-o"])
+            .arg(d.join(format!("{profile}.tar")))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args([
+                "--push",
+                &format!("{host}/hls-swarm-test-origin:{profile}"),
+                "--cert-dir",
+            ])
+            .arg(&certs)
+            .env("REGISTRY_AUTH_FILE", auth);
+        c
+    };
+    let first = testkit::run_ok(&mut push("default", &good));
+    let layers = first
+        .lines()
+        .filter(|l| l.trim_start().starts_with("layer "))
+        .count();
+    assert!(
+        first.contains(&format!("{} blobs uploaded", layers + 1))
+            && first.contains(", 0 already there"),
+        "every layer and the config go up:\n{first}"
+    );
+    // another profile: its generated config layer and its image config
+    // differ, the rest is there
+    let second = testkit::run_ok(&mut push("low-latency", &good));
+    assert!(
+        second.contains("2 blobs uploaded")
+            && second.contains(&format!(", {} already there", layers - 1)),
+        "only the changed layer and the config go up:\n{second}"
+    );
+
+    let wrong = d.join("wrong.json");
+    auth_file(&wrong, &host, "pusher", "wrong-horse-battery");
+    let err = testkit::stderr_of_failed(&mut push("logged", &wrong), 1);
+    assert!(
+        err.contains("refused the credentials of user `pusher`"),
+        "{err}"
+    );
+    assert!(err.contains("podman login"), "{err}");
+    assert!(
+        !err.contains("wrong-horse-battery"),
+        "the password is never printed: {err}"
+    );
+    let none = d.join("none.json");
+    std::fs::write(&none, r#"{"auths": {}}"#).unwrap();
+    let err = testkit::stderr_of_failed(&mut push("logged", &none), 1);
+    assert!(err.contains("asks for credentials"), "{err}");
+    // without the CA, TLS fails and says where the CA goes
+    let err = testkit::stderr_of_failed(
+        Command::new(BIN)
+            .args(["container", "-p", "logged", "-o"])
+            .arg(d.join("logged.tar"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(["--push", &format!("{host}/hls-swarm-test-origin:logged")])
+            .env("REGISTRY_AUTH_FILE", &good)
+            .env("HOME", d),
+        1,
+    );
+    assert!(err.contains("certs.d"), "{err}");
+
+    // pulled back by skopeo, every blob checked against its digest
+    let pulled = d.join("pulled");
+    testkit::run_ok(testkit::tool("skopeo", "skopeo").args([
+        "copy",
+        "--src-cert-dir",
+        certs.to_str().unwrap(),
+        "--authfile",
+        good.to_str().unwrap(),
+        &format!("docker://{host}/hls-swarm-test-origin:default"),
+        &format!("oci:{}:default", pulled.display()),
+    ]));
+    let remote = skopeo(&["inspect", &format!("oci:{}:default", pulled.display())]);
+    let local = skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}", d.join("default.tar").display()),
+    ]);
+    assert_eq!(remote["Digest"], local["Digest"]);
+    let remote_low = skopeo(&[
+        "inspect",
+        "--cert-dir",
+        certs.to_str().unwrap(),
+        "--authfile",
+        good.to_str().unwrap(),
+        &format!("docker://{host}/hls-swarm-test-origin:low-latency"),
+    ]);
+    let local_low = skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}", d.join("low-latency.tar").display()),
+    ]);
+    assert_eq!(remote_low["Digest"], local_low["Digest"]);
+}
+
+/// A token service for the registry: it checks basic credentials and
+/// answers a JWT (RS256, its certificate in `x5c`) granting pull and push
+/// of the scope asked; records the scopes it was asked for.
+fn token_service(
+    dir: &Path,
+    user: &'static str,
+    password: &'static str,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine;
+    use std::io::{BufRead, Write};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let der = std::fs::read(dir.join("token.der")).unwrap();
+    let header = b64.encode(
+        serde_json::json!({
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&der)],
+        })
+        .to_string(),
+    );
+    let key = dir.join("token.key");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(64) {
+            let Ok(mut conn) = conn else { continue };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+            let mut authorized = false;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("authorization") && v.trim() == basic {
+                        authorized = true;
+                    }
+                }
+            }
+            let query = target.split_once('?').map_or("", |(_, q)| q);
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .map(|v| {
+                        v.replace("%3A", ":")
+                            .replace("%2C", ",")
+                            .replace("%2F", "/")
+                    })
+                    .unwrap_or_default()
+            };
+            let scope = param("scope");
+            seen.lock().unwrap().push(scope.clone());
+            let reply = if authorized {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let access: Vec<serde_json::Value> = scope
+                    .split(' ')
+                    .filter_map(|s| {
+                        let mut p = s.split(':');
+                        let (kind, name) = (p.next()?, p.next()?);
+                        Some(serde_json::json!({"type": kind, "name": name, "actions": ["pull", "push"]}))
+                    })
+                    .collect();
+                let claims = b64.encode(
+                    serde_json::json!({
+                        "iss": "test-issuer",
+                        "sub": user,
+                        "aud": param("service"),
+                        "exp": now + 600,
+                        "nbf": now - 60,
+                        "iat": now - 60,
+                        "jti": format!("{now}-{}", scope.len()),
+                        "access": access,
+                    })
+                    .to_string(),
+                );
+                let signed = format!("{header}.{claims}");
+                let sig = Command::new("openssl")
+                    .args(["dgst", "-sha256", "-sign"])
+                    .arg(&key)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut c| {
+                        c.stdin.take().unwrap().write_all(signed.as_bytes())?;
+                        c.wait_with_output()
+                    })
+                    .unwrap();
+                let body =
+                    serde_json::json!({"token": format!("{signed}.{}", b64.encode(sig.stdout))})
+                        .to_string();
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    (port, asked)
+}
+
+/// A registry that hands out bearer tokens (docker-registry's token
+/// authentication, with a token service of the test's): the push gets a
+/// token for pull and push of its repository with the auth file's
+/// credentials and uses it; a wrong password is refused by the token
+/// service and said so.
+#[test]
+fn push_with_a_bearer_token_from_the_registry_token_service() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=token signer",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.pem",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "token.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "token.der",
+        ],
+    );
+    let (token_port, asked) = token_service(d, "pusher", "token-horse-battery");
+    let registry = Registry::start(
+        d,
+        &format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+            d.join("token.pem").display()
+        ),
+    );
+    let host = format!("127.0.0.1:{}", registry.port);
+    let (good, wrong) = (d.join("auth.json"), d.join("wrong.json"));
+    auth_file(&good, &host, "pusher", "token-horse-battery");
+    auth_file(&wrong, &host, "pusher", "wrong");
+    let push = |auth: &Path| {
+        let mut c = Command::new(BIN);
+        c.args(["container", "-o"])
+            .arg(d.join("img.tar"))
+            .arg("--cache-dir")
+            .arg(d.join("cache"))
+            .args(["--push", &format!("{host}/hls-swarm-test-origin:default")])
+            .env("REGISTRY_AUTH_FILE", auth);
+        c
+    };
+    let report = testkit::run_ok(&mut push(&good));
+    assert!(
+        report.contains("pushed to") && report.contains(", 0 already there"),
+        "{report}"
+    );
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s == "repository:hls-swarm-test-origin:pull,push"),
+        "{:?}",
+        asked.lock().unwrap()
+    );
+    // pushed again: the registry has every blob
+    let again = testkit::run_ok(&mut push(&good));
+    assert!(again.contains("0 blobs uploaded"), "{again}");
+    let err = testkit::stderr_of_failed(&mut push(&wrong), 1);
+    assert!(
+        err.contains("refused the credentials of user `pusher`"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong\n") && !err.contains(":wrong"), "{err}");
 }
 
 /// Whether the container `name` is running.

@@ -33,18 +33,17 @@ pub enum Part {
     Merge,
     /// `swarm-client capacity` on this machine against the local origin
     Capacity,
-    /// container image builds
-    Images,
-    /// cargo xtask build-all
-    BuildAll,
+    /// the packaging side by side: images against tar | gzip, build-all,
+    /// a microVM's boot, a push to a registry
+    Artifacts,
     /// `cargo xtask soak` for 60 minutes with 300 viewers (release)
     Soak,
 }
 
 /// The part a results row belongs to, by its area.
 fn part_of(area: &str) -> Part {
-    if area.ends_with(" image") {
-        Part::Images
+    if area == "artifacts" || area.ends_with(" image") || area == "build-all" {
+        Part::Artifacts
     } else if area.starts_with("swarm HTTP/2") {
         Part::Http
     } else if area.starts_with("swarm") {
@@ -57,8 +56,6 @@ fn part_of(area: &str) -> Part {
         Part::Merge
     } else if area.starts_with("capacity") {
         Part::Capacity
-    } else if area == "build-all" {
-        Part::BuildAll
     } else if area == "soak" {
         Part::Soak
     } else {
@@ -136,13 +133,9 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
         eprintln!("== capacity: steps of 4000 native viewers until one fails (up to 8 minutes)");
         figures.extend(crate::bench_capacity::bench(root)?);
     }
-    if wanted(Part::Images) {
-        eprintln!("== container images: cold, warm and profile-change builds");
-        figures.extend(image_bench(root)?);
-    }
-    if wanted(Part::BuildAll) {
-        eprintln!("== build-all: every artifact, cold and again with nothing changed");
-        figures.extend(build_all_bench(root)?);
+    if wanted(Part::Artifacts) {
+        eprintln!("== artifacts: images, build-all, a microVM's boot, a push (about 5 minutes)");
+        figures.extend(crate::bench_artifacts::bench(root)?);
     }
     if wanted(Part::Soak) {
         eprintln!("== soak: 300 native viewers for 60 minutes (about 65 minutes)");
@@ -171,8 +164,7 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
             Part::Origin,
             Part::Merge,
             Part::Capacity,
-            Part::Images,
-            Part::BuildAll,
+            Part::Artifacts,
             Part::Soak,
         ];
         all.sort_by_key(|r| order.iter().position(|p| *p == part_of(&r.0)));
@@ -250,12 +242,19 @@ pub fn run(root: &Path, only: Option<Part>) -> Result<bool> {
          (/proc/stat every second), and the swarm's open-file limit and warnings, which say \
          what limited it. The results and the report are written to \
          target/capacity-bench.json and .html.\n\
-         - Images: `container` with a fresh layer cache (cold), again with nothing changed \
-         (warm; target under 1 s), and with another profile (only the config layer is \
-         compressed again). For comparison, the same files (the image's layers unpacked) \
-         packed with `tar -c | gzip -6`.\n\
-         - build-all: `cargo xtask build-all` into an empty directory with an empty layer \
-         cache (cold), then again with nothing changed (every artifact reused).\n\
+         - Artifacts, side by side in one run (release binaries): the test origin's image \
+         (`container`, default profile) with a fresh layer cache (cold), gzip and zstd, \
+         again with nothing changed (warm; target under 1 s), and another profile (only its \
+         config layer is compressed), against the same files (the image's layers unpacked) \
+         packed with `tar -c | gzip -6` (target: gzip cold at most 0.6 of it on 2 cores); \
+         `cargo xtask build-all` into an empty directory with an empty layer cache (cold; \
+         target ≤ 30 s), its size as the sum of the files `out/index.json` lists (a blob \
+         shared by hard link counted at each place) and as `du` counts the disk (target \
+         < 1 GB), and again with nothing changed; the origin microVM (default profile, \
+         `ACCEL` auto: TCG here) from `microvm-run` to its return when `/health` answered \
+         (target ≤ 15 s); a push of the origin image to a local docker-registry with TLS \
+         and htpasswd, then of another profile (only the changed layer and the config go \
+         up).\n\
          - Soak: `cargo xtask soak --minutes 60 --viewers 300 --release`: a local test origin \
          (640x360, 800 kbit/s, 2 s segments) logging every request, and 300 native viewers \
          on it for an hour. Listed segments that answered 404 (must be 0); the swarm's body \
@@ -335,154 +334,4 @@ fn machine() -> String {
         "- CPU: {model}\n- cores: {cores}\n- memory: {:.1} GiB",
         mem_kb as f64 / 1048576.0
     )
-}
-
-fn timed(mut cmd: std::process::Command) -> Result<f64> {
-    let t = std::time::Instant::now();
-    let out = cmd.output()?;
-    if !out.status.success() {
-        anyhow::bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(t.elapsed().as_secs_f64())
-}
-
-/// Cold, warm and profile-change builds of each image, against tar | gzip.
-fn image_bench(root: &Path) -> Result<Vec<Figure>> {
-    use std::process::Command;
-    let bin = crate::lab::build(root, true)?;
-    let tmp = std::env::temp_dir().join(format!("hls-swarm-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
-    let mut rows: Vec<Figure> = Vec::new();
-    for (component, other) in [("test-origin", "low-latency"), ("swarm-client", "stress")] {
-        let cache = tmp.join(format!("cache-{component}"));
-        let out = tmp.join(format!("{component}.tar"));
-        let build = |profile: &str, out: &Path| {
-            let mut c = Command::new(bin.join(component));
-            c.args(["container", "-p", profile, "-o"])
-                .arg(out)
-                .arg("--cache-dir")
-                .arg(&cache);
-            c
-        };
-        let cold = timed(build("default", &out))?;
-        let size = std::fs::metadata(&out)?.len();
-        let warm = timed(build("default", &out))?;
-        let changed = timed(build(other, &tmp.join("other.tar")))?;
-        // the same files with tar | gzip
-        let layout = tmp.join(format!("layout-{component}"));
-        let rootfs = tmp.join(format!("rootfs-{component}"));
-        std::fs::create_dir_all(&layout)?;
-        std::fs::create_dir_all(&rootfs)?;
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&out)
-            .arg("-C")
-            .arg(&layout)
-            .status()?;
-        let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
-        let mdigest = index["manifests"][0]["digest"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_start_matches("sha256:")
-            .to_owned();
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&mdigest))?)?;
-        for l in manifest["layers"].as_array().into_iter().flatten() {
-            let d = l["digest"]
-                .as_str()
-                .unwrap_or_default()
-                .trim_start_matches("sha256:");
-            Command::new("tar")
-                .arg("-xzf")
-                .arg(layout.join("blobs/sha256").join(d))
-                .arg("-C")
-                .arg(&rootfs)
-                .status()?;
-        }
-        let gz = tmp.join("plain.tar.gz");
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!(
-            "tar -C '{}' -cf - . | gzip -6 > '{}'",
-            rootfs.display(),
-            gz.display()
-        ));
-        let plain = timed(c)?;
-        let plain_size = std::fs::metadata(&gz)?.len();
-        let area = || format!("{component} image");
-        rows.extend([
-            (
-                area(),
-                "cold build (empty layer cache)".into(),
-                format!("{cold:.1} s, {:.1} MB", size as f64 / 1e6),
-            ),
-            (
-                area(),
-                "rebuild, nothing changed".into(),
-                format!("{warm:.2} s"),
-            ),
-            (
-                area(),
-                format!("build of profile {other}"),
-                format!("{changed:.2} s"),
-            ),
-            (
-                area(),
-                "`tar -c` piped to `gzip -6`, the same files".into(),
-                format!("{plain:.1} s, {:.1} MB", plain_size as f64 / 1e6),
-            ),
-        ]);
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
-    Ok(rows)
-}
-
-/// A full `build-all` into an empty directory, then again with nothing changed.
-fn build_all_bench(root: &Path) -> Result<Vec<Figure>> {
-    let out = tempfile::tempdir()?;
-    let options = crate::build_all::Options {
-        out: out.path().to_path_buf(),
-        component: None,
-        profile: None,
-        targets: Vec::new(),
-        debug: false,
-    };
-    // compile first, so that the timings are the builds alone
-    crate::build_all::build_binaries(root, &crate::registry::components(), false)?;
-    let t = std::time::Instant::now();
-    crate::build_all::run(root, &options)?;
-    let cold = t.elapsed().as_secs_f64();
-    let t = std::time::Instant::now();
-    crate::build_all::run(root, &options)?;
-    let warm = t.elapsed().as_secs_f64();
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("index.json"))?)?;
-    let artifacts = index["artifacts"].as_array().map(Vec::len).unwrap_or(0);
-    let skipped = index["skipped"].as_array().map(Vec::len).unwrap_or(0);
-    let bytes: u64 = index["artifacts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["files"].as_array().into_iter().flatten())
-        .filter_map(|f| f["size"].as_u64())
-        .sum();
-    let area = || "build-all".to_owned();
-    Ok(vec![
-        (
-            area(),
-            "artifacts (skipped)".into(),
-            format!("{artifacts} ({skipped})"),
-        ),
-        (
-            area(),
-            "their size".into(),
-            format!("{:.2} GB", bytes as f64 / 1e9),
-        ),
-        (area(), "cold run".into(), format!("{cold:.0} s")),
-        (
-            area(),
-            "again, nothing changed".into(),
-            format!("{warm:.1} s"),
-        ),
-    ])
 }

@@ -64,12 +64,14 @@ impl Job {
         p
     }
     fn label(&self) -> String {
-        format!(
-            "{} {} {}",
-            self.component,
-            self.profile.as_deref().unwrap_or("-"),
-            self.target.as_str()
-        )
+        // a component-wide job of one profile reads as that profile's
+        let profile = match (self.profiles.as_slice(), &self.profile) {
+            ([one], _) => one.as_str(),
+            ([], Some(p)) => p.as_str(),
+            ([], None) => "-",
+            _ => "*",
+        };
+        format!("{} {} {}", self.component, profile, self.target.as_str())
     }
 }
 

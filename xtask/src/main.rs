@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_artifacts;
 mod bench_capacity;
 mod bench_ll;
 mod bench_merge;

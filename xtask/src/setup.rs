@@ -75,6 +75,8 @@ pub const TESTS: &[Need] = &[
     program("podman", "podman"),
     program("runc", "runc"),
     program("docker-registry", "docker-registry"),
+    // the registry's htpasswd file (bcrypt) in the push test
+    program("htpasswd", "apache2-utils"),
     program("newuidmap", "uidmap"),
     program("slirp4netns", "slirp4netns"),
     program("fuse-overlayfs", "fuse-overlayfs"),

@@ -263,7 +263,7 @@ fn missing_host_programs_skip_a_target_with_a_note() {
         serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
     assert_eq!(index["skipped"][0]["target"], "container");
     assert_eq!(index["artifacts"][0]["target"], "configs");
-    assert!(!dir.path().join("test-origin/default/container").exists());
+    assert!(!dir.path().join("test-origin/container").exists());
 }
 
 /// The images of a component's profiles go into one image layout, tagged by

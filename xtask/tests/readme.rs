@@ -389,6 +389,15 @@ const RULES: &[Rule] = &[
         &[("/etc/sysctl.d/", "etc-sysctl.d/")],
     ),
     not_here("skopeo copy", "pushes to a remote registry"),
+    not_here("podman login", "logs in to a remote registry"),
+    elsewhere(
+        "cargo run -p test-origin -- container -p low-latency --push",
+        (
+            "test-origin/tests/container.rs",
+            "push_over_tls_with_credentials_reuses_what_the_registry_has",
+            "\"--push\"",
+        ),
+    ),
     run("cargo run -p test-origin -- kubernetes", NO),
     run("cargo run -p swarm-client -- kubernetes", NO),
     not_here(

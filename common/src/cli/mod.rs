@@ -261,6 +261,13 @@ pub enum ImageFormat {
     OciDir,
 }
 
+/// How image layers are compressed.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerCompression {
+    Gzip,
+    Zstd,
+}
+
 /// Flags of every component's `container` subcommand.
 #[derive(Args, Clone, Debug)]
 pub struct ContainerArgs {
@@ -273,9 +280,22 @@ pub struct ContainerArgs {
     /// other profiles' images (`podman pull oci:DIR:PROFILE`)
     #[arg(long, value_enum, default_value_t = ImageFormat::OciArchive)]
     pub format: ImageFormat,
-    /// Also push the image to a registry on this machine, e.g. 127.0.0.1:5000/hls-swarm-NAME:PROFILE
+    /// How layers are compressed, on every core: gzip, which every runtime
+    /// takes, or zstd (smaller, quicker; podman, containerd and most
+    /// registries take it, older Docker engines do not)
+    #[arg(long, value_enum, default_value_t = LayerCompression::Gzip)]
+    pub compression: LayerCompression,
+    /// Also push the image to a registry, e.g.
+    /// registry.example.com/hls-swarm-NAME:PROFILE: over HTTPS (plain HTTP
+    /// only to a registry on this machine that has no TLS), with the
+    /// credentials `podman login` keeps (REGISTRY_AUTH_FILE, else the
+    /// containers auth file); layers the registry has are not sent again
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+    /// The registry's CA certificates (*.crt) for --push, instead of
+    /// /etc/containers/certs.d/REGISTRY/ and ~/.config/containers/certs.d/REGISTRY/
+    #[arg(long, value_name = "DIR", requires = "push")]
+    pub cert_dir: Option<PathBuf>,
     /// Take a program from PATH instead of looking it up on PATH, e.g. --binary ffmpeg=/opt/ffmpeg/bin/ffmpeg (repeatable)
     #[arg(long = "binary", value_name = "NAME=PATH")]
     pub binaries: Vec<String>,
@@ -313,7 +333,22 @@ impl ContainerArgs {
         });
         let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
         let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let built = build(spec, &path, format, &cache, progress, self.push.as_deref())?;
+        let push_options = crate::deploy::container::PushOptions {
+            cert_dir: self.cert_dir.clone(),
+        };
+        let codec = match self.compression {
+            LayerCompression::Gzip => crate::deploy::container::Compression::Gzip,
+            LayerCompression::Zstd => crate::deploy::container::Compression::Zstd,
+        };
+        let built = build(
+            spec,
+            &path,
+            format,
+            &cache,
+            codec,
+            progress,
+            self.push.as_deref().map(|r| (r, &push_options)),
+        )?;
         writeln!(out, "{}:{} → {}", spec.name, spec.tag, path.display())?;
         writeln!(out, "  manifest {}", built.manifest_digest)?;
         for (name, digest, size) in &built.layers {
@@ -325,8 +360,14 @@ impl ContainerArgs {
             built.compressed,
             built.layers.len()
         )?;
-        if let Some(r) = &self.push {
-            writeln!(out, "  pushed to {r}")?;
+        if let (Some(r), Some(p)) = (&self.push, &built.pushed) {
+            writeln!(
+                out,
+                "  pushed to {r}: {} blobs uploaded ({:.1} MB), {} already there",
+                p.uploaded,
+                p.uploaded_bytes as f64 / 1e6,
+                p.reused
+            )?;
         }
         Ok(built)
     }

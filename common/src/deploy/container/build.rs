@@ -68,7 +68,7 @@ pub(super) fn normalized(entries: &[Entry]) -> Result<Vec<Entry>> {
 pub(super) fn layer_key(entries: &[Entry], mtime: u64) -> Result<String> {
     use std::os::unix::fs::MetadataExt;
     let mut h = Sha256::new();
-    h.update(format!("hls-swarm layer v1 mtime={mtime}\n"));
+    h.update(format!("hls-swarm layer v2 mtime={mtime}\n"));
     for e in entries {
         h.update(format!("{}\0{:o}\0{}\0{}\0", e.path, e.mode, e.uid, e.gid));
         match &e.content {
@@ -91,25 +91,139 @@ pub(super) fn layer_key(entries: &[Entry], mtime: u64) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-/// Writes the layer tar, gzipped, to `out`; returns (diff_id, digest, size).
+/// How layers are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (level 6), which every runtime and registry takes.
+    Gzip,
+    /// zstd (level 3): smaller and quicker; podman, containerd and most
+    /// registries take it, older Docker engines do not.
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Bytes of tar a compressing thread takes at a time. The blocks are fixed
+/// by the input, not by the threads: the same bytes on any number of cores.
+const GZIP_BLOCK: usize = 1 << 20;
+
+/// A compressor on every core; `finish` gives the file back.
+enum Compressor {
+    Gzip(
+        gzp::par::compress::ParCompress<
+            'static,
+            gzp::deflate::Mgzip,
+            std::io::BufWriter<std::fs::File>,
+        >,
+    ),
+    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
+}
+
+impl Compressor {
+    fn new(codec: Compression, file: std::fs::File) -> Result<Self> {
+        let out = std::io::BufWriter::new(file);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(match codec {
+            Compression::Gzip => Compressor::Gzip(
+                gzp::par::compress::ParCompressBuilder::<gzp::deflate::Mgzip>::new()
+                    .num_threads(threads)?
+                    .buffer_size(GZIP_BLOCK)?
+                    .compression_level(gzp::Compression::new(6))
+                    .from_writer(out),
+            ),
+            Compression::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(out, 3)?;
+                // with one worker or more, the output does not depend on
+                // how many (none would give other bytes)
+                e.multithread(threads as u32)?;
+                e.include_checksum(true)?;
+                Compressor::Zstd(e)
+            }
+        })
+    }
+
+    fn finish(self) -> Result<std::io::BufWriter<std::fs::File>> {
+        use gzp::ZWriter;
+        Ok(match self {
+            Compressor::Gzip(mut g) => g.finish()?,
+            Compressor::Zstd(z) => z.finish()?,
+        })
+    }
+}
+
+impl Write for Compressor {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Compressor::Gzip(g) => g.write(buf),
+            Compressor::Zstd(z) => z.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Compressor::Gzip(g) => g.flush(),
+            Compressor::Zstd(z) => z.flush(),
+        }
+    }
+}
+
+/// The bytes of tar a layer's entries make, roughly (file sizes and a
+/// header each): what progress is counted against.
+pub(super) fn layer_bytes(entries: &[Entry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| {
+            512 + match &e.content {
+                Content::HostFile(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+                Content::Bytes(b) => b.len() as u64,
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
+/// Writes the layer tar, compressed, to `out`, calling `progress` with the
+/// tar bytes written; returns (diff_id, digest, size).
 pub(super) fn write_layer(
     entries: &[Entry],
     mtime: u64,
     out: &Path,
+    codec: Compression,
+    progress: &dyn Fn(u64),
 ) -> Result<(String, String, u64)> {
-    let file = std::fs::File::create(out)?;
-    let gz_out = Hashing {
-        inner: std::io::BufWriter::new(file),
-        hash: Sha256::new(),
-        len: 0,
-    };
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(gz_out, flate2::Compression::default());
-    let tar_out = Hashing {
-        inner: gz,
-        hash: Sha256::new(),
-        len: 0,
+    struct Counting<'a, W: Write> {
+        inner: Hashing<W>,
+        progress: &'a dyn Fn(u64),
+    }
+    impl<W: Write> Write for Counting<'_, W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            (self.progress)(n as u64);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    let tar_out = Counting {
+        inner: Hashing {
+            inner: Compressor::new(codec, std::fs::File::create(out)?)?,
+            hash: Sha256::new(),
+            len: 0,
+        },
+        progress,
     };
     let mut tar = tar::Builder::new(tar_out);
     tar.mode(tar::HeaderMode::Deterministic);
@@ -146,12 +260,13 @@ pub(super) fn write_layer(
             }
         }
     }
-    let tar_out = tar.into_inner()?;
+    let tar_out = tar.into_inner()?.inner;
     let diff_id = hex(&tar_out.hash.finalize());
-    let mut gz_out = tar_out.inner.finish()?;
-    gz_out.flush()?;
-    let digest = hex(&gz_out.hash.finalize());
-    Ok((diff_id, digest, gz_out.len))
+    tar_out.inner.finish()?.flush()?;
+    // the compressed blob's digest, read back (from the page cache)
+    let mut h = Sha256::new();
+    let size = std::io::copy(&mut std::fs::File::open(out)?, &mut h)?;
+    Ok((diff_id, hex(&h.finalize()), size))
 }
 
 /// Where layer blobs are kept between builds.
@@ -168,8 +283,13 @@ pub(super) fn cached_layer(
     entries: &[Entry],
     mtime: u64,
     cache: &Path,
+    codec: Compression,
+    progress: &dyn Fn(u64),
 ) -> Result<(String, String, u64, PathBuf, bool)> {
-    let key = layer_key(entries, mtime)?;
+    let mut key = layer_key(entries, mtime)?;
+    if codec != Compression::Gzip {
+        key = format!("{key}.{}", codec.name());
+    }
     let meta = cache.join(format!("{key}.json"));
     if let Ok(text) = std::fs::read_to_string(&meta) {
         let v: Value = serde_json::from_str(&text)?;
@@ -188,7 +308,7 @@ pub(super) fn cached_layer(
     std::fs::create_dir_all(cache)
         .with_context(|| format!("cannot create the layer cache {}", cache.display()))?;
     let tmp = tempfile::NamedTempFile::new_in(cache)?;
-    let (diff_id, digest, size) = write_layer(entries, mtime, tmp.path())?;
+    let (diff_id, digest, size) = write_layer(entries, mtime, tmp.path(), codec, progress)?;
     let blob = cache.join(&digest);
     tmp.persist(&blob)?;
     crate::artifact::write_atomic(
@@ -205,8 +325,9 @@ pub fn build(
     out: &Path,
     format: Format,
     cache: &Path,
+    codec: Compression,
     progress: bool,
-    push: Option<&str>,
+    push: Option<(&str, &PushOptions)>,
 ) -> Result<Built> {
     let mtime = source_date_epoch();
     let parent = match out.parent() {
@@ -221,17 +342,27 @@ pub fn build(
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
 
+    // progress in bytes of tar: a cached layer's go by at once
+    let sizes: Vec<u64> = spec
+        .layers
+        .iter()
+        .map(|l| layer_bytes(&l.entries))
+        .collect();
     let bar = if progress {
-        let b = indicatif::ProgressBar::new(spec.layers.len() as u64 + 1);
+        let b = indicatif::ProgressBar::new(sizes.iter().sum());
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
         b
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut diff_ids = Vec::new();
     let mut layer_descs = Vec::new();
     let mut built = Built {
@@ -239,30 +370,42 @@ pub fn build(
         config_digest: String::new(),
         layers: Vec::new(),
         compressed: 0,
+        pushed: None,
     };
     let mut history = Vec::new();
-    for layer in &spec.layers {
-        bar.set_message(format!("layer: {}", layer.name));
+    for (layer, size) in spec.layers.iter().zip(&sizes) {
+        let cores = if threads == 1 { "1 core" } else { "cores" };
+        bar.set_message(format!(
+            "layer {} ({}, {threads} {cores})",
+            layer.name,
+            codec.name()
+        ));
+        let start = bar.position();
         let entries = normalized(&layer.entries)?;
-        let (diff_id, digest, size, blob, fresh) = cached_layer(&entries, mtime, cache)?;
+        let (diff_id, digest, size_z, blob, fresh) =
+            cached_layer(&entries, mtime, cache, codec, &|n| bar.inc(n))?;
+        bar.set_position(start + size);
         if fresh {
             built.compressed += 1;
+            if !progress && *size > 16 << 20 {
+                eprintln!(
+                    "compressed layer {} ({} MB of tar, {}, {threads} {cores})",
+                    layer.name,
+                    size >> 20,
+                    codec.name()
+                );
+            }
         }
         let dest = blobs.join(&digest);
         if std::fs::hard_link(&blob, &dest).is_err() {
             std::fs::copy(&blob, &dest)?;
         }
         diff_ids.push(format!("sha256:{diff_id}"));
-        layer_descs.push(descriptor(
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-            &digest,
-            size,
-        ));
+        layer_descs.push(descriptor(codec.media_type(), &digest, size_z));
         history.push(json!({"created_by": format!("hls-swarm: {}", layer.name)}));
         built
             .layers
-            .push((layer.name.clone(), format!("sha256:{digest}"), size));
-        bar.inc(1);
+            .push((layer.name.clone(), format!("sha256:{digest}"), size_z));
     }
     bar.set_message("config and manifest");
 
@@ -331,9 +474,9 @@ pub fn build(
         canonical_json(&json!({"imageLayoutVersion": "1.0.0"})),
     )?;
 
-    if let Some(reference) = push {
+    if let Some((reference, opts)) = push {
         bar.set_message(format!("pushing to {reference}"));
-        push_layout(&layout, reference)?;
+        built.pushed = Some(push_layout(&layout, reference, opts)?);
     }
     let into_layout = format == Format::OciDir && out.join("oci-layout").is_file();
     if into_layout {
@@ -516,6 +659,7 @@ mod tests {
             &dir.path().join("a.tar"),
             Format::OciArchive,
             &cache,
+            Compression::Gzip,
             false,
             None,
         )
@@ -526,6 +670,7 @@ mod tests {
             &dir.path().join("b.tar"),
             Format::OciArchive,
             &cache,
+            Compression::Gzip,
             false,
             None,
         )
@@ -540,6 +685,7 @@ mod tests {
             &dir.path().join("c.tar"),
             Format::OciArchive,
             &dir.path().join("cache2"),
+            Compression::Gzip,
             false,
             None,
         )

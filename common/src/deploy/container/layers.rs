@@ -48,31 +48,40 @@ pub(super) fn add_tree(host: &Path, out: &mut Vec<Entry>) -> Result<()> {
     Ok(())
 }
 
-/// Layers for `programs`: first one with every shared library of their
-/// closure (and the ELF interpreter), then one per program with its
-/// executables and data files — a stable split, so that a program or a
-/// library change touches only its own layer.
+/// Layers for `programs`: first the shared libraries (and the ELF
+/// interpreter), in a layer per program with those of its closure that no
+/// earlier program brought, then one per program with its executables and
+/// data files — a stable split, so that a program or a library change
+/// touches only its own layer. The first program's libraries are a layer of
+/// their own, so images that start with the same program (FFmpeg, whose
+/// closure is most of an image) have the same first layer, compressed once
+/// and stored once by a registry.
 pub fn program_layers(programs: &[Program]) -> Result<Vec<Layer>> {
     let exes: Vec<PathBuf> = programs
         .iter()
         .flat_map(|p| p.executables.iter().cloned())
         .collect();
     let files = crate::closure::closure(&exes)?;
-    let mut libs = Layer {
-        name: "system libraries".into(),
-        entries: Vec::new(),
-    };
-    for (image, host) in &files {
-        if exes.contains(image) {
-            continue;
+    let mut placed: std::collections::BTreeSet<PathBuf> = exes.iter().cloned().collect();
+    let mut layers = Vec::new();
+    for p in programs {
+        let mut libs = Layer {
+            name: format!("libraries of {}", p.name),
+            entries: Vec::new(),
+        };
+        for (image, host) in crate::closure::closure(&p.executables)? {
+            if placed.insert(image.clone()) {
+                libs.entries.push(Entry::host_file(
+                    image.to_string_lossy(),
+                    &host,
+                    image_mode(&host)?,
+                ));
+            }
         }
-        libs.entries.push(Entry::host_file(
-            image.to_string_lossy(),
-            host,
-            image_mode(host)?,
-        ));
+        if !libs.entries.is_empty() {
+            layers.push(libs);
+        }
     }
-    let mut layers = vec![libs];
     for p in programs {
         let mut entries = Vec::new();
         for exe in &p.executables {
@@ -91,7 +100,7 @@ pub fn program_layers(programs: &[Program]) -> Result<Vec<Layer>> {
 }
 
 /// [`program_layers`] plus a component's own binary (`name`, host path): its
-/// libraries join the shared library layer, and the binary itself goes, whatever
+/// libraries no program brought get a layer, and the binary itself goes, whatever
 /// its host path, to /usr/local/bin/NAME in a last layer named NAME.
 pub fn program_layers_with_own(programs: &[Program], name: &str, own: &Path) -> Result<Vec<Layer>> {
     let mut all = programs.to_vec();

@@ -16,10 +16,10 @@ mod layers;
 mod oci;
 mod registry;
 
-pub use build::{build, default_cache_dir};
+pub use build::{build, default_cache_dir, Compression};
 pub use layers::{account_entries, program_layers, program_layers_with_own, Program};
 pub use oci::{canonical_json, source_date_epoch};
-pub use registry::{check_push_reference, parse_reference, push_layout};
+pub use registry::{check_push_reference, parse_reference, push_layout, PushOptions, Pushed};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,7 +82,7 @@ impl Entry {
 /// A layer: a named set of entries.
 #[derive(Clone, Debug)]
 pub struct Layer {
-    /// What it holds (`system libraries`, `ffmpeg`, `config`); recorded in the
+    /// What it holds (`libraries of ffmpeg`, `ffmpeg`, `config`); recorded in the
     /// image history.
     pub name: String,
     pub entries: Vec<Entry>,
@@ -125,6 +125,8 @@ pub struct Built {
     pub layers: Vec<(String, String, u64)>,
     /// How many layers were compressed (the rest came from the cache).
     pub compressed: usize,
+    /// What a push did.
+    pub pushed: Option<Pushed>,
 }
 
 /// The merged config of a profile with its derived values, as the JSON file

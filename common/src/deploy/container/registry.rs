@@ -1,15 +1,24 @@
-//! Pushing an image layout to a registry (plain HTTP, this machine only).
+//! Pushing an image layout to a registry (the OCI distribution API): HTTPS
+//! trusting the system's CAs and the registry's own under `certs.d`, or
+//! plain HTTP to a registry on this machine that does not speak TLS; basic
+//! or bearer-token authentication with the credentials `podman login`
+//! writes (the containers auth file); blobs the registry already has are
+//! not sent again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-/// `HOST:PORT/NAME:TAG` split into (registry, repository, tag).
+use crate::error::UsageError;
+
+/// `HOST[:PORT]/NAME[:TAG]` split into (registry, repository, tag).
 pub fn parse_reference(r: &str) -> Result<(String, String, String)> {
-    let (registry, rest) = r.split_once('/').ok_or_else(|| {
-        crate::error::UsageError(format!("--push `{r}`: expected HOST:PORT/NAME:TAG"))
-    })?;
+    let bad = || {
+        UsageError(format!("--push `{r}`: expected HOST[:PORT]/NAME[:TAG], e.g. registry.example.com/team/origin:v1"))
+    };
+    let (registry, rest) = r.split_once('/').ok_or_else(bad)?;
     let (name, tag) = match rest.rsplit_once(':') {
         Some((n, t)) if !t.contains('/') => (n, t),
         _ => (rest, "latest"),
@@ -19,38 +28,384 @@ pub fn parse_reference(r: &str) -> Result<(String, String, String)> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
     };
-    if !ok(registry, ".-:[]") || !ok(name, "._-/") || !ok(tag, "._-") {
-        return Err(
-            crate::error::UsageError(format!("--push `{r}`: expected HOST:PORT/NAME:TAG")).into(),
-        );
+    // a registry is a host name (with a dot or a port) or localhost, as
+    // podman reads references
+    let host_like = registry.contains(['.', ':']) || registry == "localhost";
+    if !host_like || !ok(registry, ".-:[]") || !ok(name, "._-/") || !ok(tag, "._-") {
+        return Err(bad().into());
+    }
+    if name.chars().any(|c| c.is_ascii_uppercase()) || tag.len() > 128 {
+        return Err(bad().into());
     }
     Ok((registry.to_owned(), name.to_owned(), tag.to_owned()))
 }
 
 /// Checks a push reference before anything is built: (registry, name, tag).
 pub fn check_push_reference(reference: &str) -> Result<(String, String, String)> {
-    let (registry, name, tag) = parse_reference(reference)?;
-    let host = registry
-        .rsplit_once(':')
-        .map_or(registry.as_str(), |(h, _)| h);
-    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-        return Err(crate::error::UsageError(format!(
-            "--push: only registries on this machine (localhost, 127.0.0.1) are supported, over plain HTTP; push {reference} with `skopeo copy oci-archive:FILE docker://{reference}`"
-        ))
-        .into());
-    }
-    Ok((registry, name, tag))
+    parse_reference(reference)
 }
 
-/// Pushes an OCI image layout directory to a registry over plain HTTP. Only
-/// registries on this machine are accepted: there is no TLS stack here.
-pub fn push_layout(layout: &Path, reference: &str) -> Result<String> {
+/// Where TLS and credentials for a push come from.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// CA certificates (`*.crt`) of the registry, instead of those in
+    /// `/etc/containers/certs.d/REGISTRY/` and `~/.config/containers/certs.d/REGISTRY/`.
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// What a push did.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    pub manifest_digest: String,
+    /// Blobs sent, and their bytes.
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    /// Blobs the registry had already.
+    pub reused: usize,
+}
+
+/// The auth file `podman login` writes: `REGISTRY_AUTH_FILE`, else
+/// `$XDG_RUNTIME_DIR/containers/auth.json`, else
+/// `~/.config/containers/auth.json`, else Docker's `~/.docker/config.json`
+/// — the first that exists.
+fn auth_file() -> Option<PathBuf> {
+    if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        return Some(PathBuf::from(f));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    [
+        std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("containers/auth.json")),
+        home.as_ref()
+            .map(|h| h.join(".config/containers/auth.json")),
+        home.as_ref().map(|h| h.join(".docker/config.json")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
+}
+
+/// The user and password for `registry` in the auth file, and the file.
+fn credentials(registry: &str) -> Result<Option<(String, String, PathBuf)>> {
+    use base64::Engine;
+    let Some(file) = auth_file() else {
+        return Ok(None);
+    };
+    let text = match std::fs::read(&file) {
+        Ok(t) => t,
+        // REGISTRY_AUTH_FILE names a file not there yet: no credentials
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+    };
+    if text.len() > 1 << 20 {
+        bail!("{} is over 1 MiB: not an auth file", file.display());
+    }
+    let v: Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let auths = &v["auths"];
+    let entry = [
+        registry.to_owned(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ]
+    .iter()
+    .find_map(|k| auths.get(k))
+    .cloned();
+    let Some(auth) = entry.as_ref().and_then(|e| e["auth"].as_str()) else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .with_context(|| {
+            format!(
+                "{}: the credentials of {registry} are not base64 of USER:PASSWORD; log in again with `podman login {registry}`",
+                file.display()
+            )
+        })?;
+    let (user, password) = decoded.split_once(':').with_context(|| {
+        format!(
+            "{}: the credentials of {registry} are not USER:PASSWORD",
+            file.display()
+        )
+    })?;
+    Ok(Some((user.to_owned(), password.to_owned(), file)))
+}
+
+/// The CA certificates to trust for `registry`: the system's, and those of
+/// its certs.d directory (or `cert_dir`).
+fn roots(registry: &str, cert_dir: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let mut out: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    let dirs: Vec<PathBuf> = match cert_dir {
+        Some(d) => vec![d.to_path_buf()],
+        None => {
+            let mut d = vec![Path::new("/etc/containers/certs.d").join(registry)];
+            if let Some(h) = std::env::var_os("HOME") {
+                d.push(
+                    PathBuf::from(h)
+                        .join(".config/containers/certs.d")
+                        .join(registry),
+                );
+            }
+            d
+        }
+    };
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            if cert_dir.is_some() {
+                bail!("--cert-dir {}: cannot read it", dir.display());
+            }
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        files.sort();
+        for f in files {
+            let pem = std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
+            for item in ureq::tls::parse_pem(&pem) {
+                if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How a TLS connection failed.
+enum Tls {
+    /// The server does not speak TLS.
+    NotTls,
+    /// Its certificate was not trusted.
+    Certificate,
+}
+
+/// Whether `e` is a TLS failure, and which.
+fn tls_failure(e: &ureq::Error) -> Option<Tls> {
+    let inner: &(dyn std::error::Error + 'static) = match e {
+        ureq::Error::Io(io) => io.get_ref()?,
+        ureq::Error::Rustls(r) => r,
+        _ => return None,
+    };
+    match inner.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => Some(Tls::NotTls),
+        rustls::Error::InvalidCertificate(_) => Some(Tls::Certificate),
+        _ => None,
+    }
+}
+
+/// An `Authorization` challenge: its scheme and parameters.
+fn challenge(header: &str) -> (String, Vec<(String, String)>) {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    let mut params = Vec::new();
+    let mut rest = rest.trim();
+    while let Some((k, v)) = rest.split_once('=') {
+        let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let v = v.trim_start();
+        let (value, after) = if let Some(q) = v.strip_prefix('"') {
+            let end = q.find('"').unwrap_or(q.len());
+            (&q[..end], q.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = v.find(',').unwrap_or(v.len());
+            (&v[..end], &v[end..])
+        };
+        params.push((k, value.to_owned()));
+        rest = after.trim_start_matches(',').trim();
+    }
+    (scheme.to_ascii_lowercase(), params)
+}
+
+/// A registry session: the agent, the base URL and the header each request
+/// carries.
+struct Session {
+    agent: ureq::Agent,
+    base: String,
+    registry: String,
+    auth: Option<String>,
+}
+
+/// A response body read to a bound.
+fn body(resp: &mut ureq::http::Response<ureq::Body>) -> String {
+    resp.body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default()
+}
+
+impl Session {
+    fn open(registry: &str, name: &str, opts: &PushOptions) -> Result<Session> {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots(
+                registry,
+                opts.cert_dir.as_deref(),
+            )?)))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_per_write(Some(Duration::from_secs(60)))
+            .tls_config(tls)
+            .build()
+            .into();
+        let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+        let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        // HTTPS; plain HTTP only to a registry on this machine that does
+        // not speak TLS
+        let mut base = format!("https://{registry}");
+        let first = match agent.get(format!("{base}/v2/")).call() {
+            Ok(r) => r,
+            Err(e) => match tls_failure(&e) {
+                Some(Tls::NotTls) if local => {
+                    base = format!("http://{registry}");
+                    agent
+                        .get(format!("{base}/v2/"))
+                        .call()
+                        .with_context(|| format!("cannot reach {registry} over HTTPS or HTTP"))?
+                }
+                Some(Tls::Certificate) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "{registry}: its certificate is not trusted; if it is of a CA of your own, put the CA in /etc/containers/certs.d/{registry}/ca.crt (or ~/.config/containers/certs.d/{registry}/) or pass --cert-dir DIR"
+                    )))
+                }
+                _ => return Err(e).with_context(|| format!("cannot reach {registry}")),
+            },
+        };
+        let mut s = Session {
+            agent,
+            base,
+            registry: registry.to_owned(),
+            auth: None,
+        };
+        if first.status() == 401 {
+            let header = first
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            s.auth = Some(s.login(&header, name)?);
+            // the credentials are judged here, before any upload
+            let mut check = s.call(s.agent.get(format!("{}/v2/", s.base)))?;
+            if check.status() == 401 {
+                let _ = body(&mut check);
+                bail!("{}", s.refused());
+            }
+        }
+        Ok(s)
+    }
+
+    /// What to say when the registry refuses the credentials.
+    fn refused(&self) -> String {
+        match credentials(&self.registry) {
+            Ok(Some((user, _, file))) => format!(
+                "{r} refused the credentials of user `{user}` (from {f}): log in again with `podman login {r}`",
+                r = self.registry,
+                f = file.display()
+            ),
+            _ => format!(
+                "{r} asks for credentials and there are none: log in with `podman login {r}` (or set REGISTRY_AUTH_FILE to an auth file)",
+                r = self.registry
+            ),
+        }
+    }
+
+    /// The `Authorization` header for a challenge: basic, or a bearer
+    /// token from the challenge's realm for pushing to `name`.
+    fn login(&self, header: &str, name: &str) -> Result<String> {
+        use base64::Engine;
+        let creds = credentials(&self.registry)?;
+        let basic = creds.as_ref().map(|(u, p, _)| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        });
+        let (scheme, params) = challenge(header);
+        match scheme.as_str() {
+            "basic" => basic.with_context(|| self.refused()),
+            "bearer" => {
+                let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                let realm = get("realm").context("a bearer challenge without a realm")?;
+                if !realm.starts_with("https://") && !realm.starts_with("http://") {
+                    bail!(
+                        "{}: a token realm that is not a URL: {realm}",
+                        self.registry
+                    );
+                }
+                let mut req = self
+                    .agent
+                    .get(&realm)
+                    .query("scope", format!("repository:{name}:pull,push"));
+                if let Some(service) = get("service") {
+                    req = req.query("service", service);
+                }
+                if let Some(b) = &basic {
+                    req = req.header("Authorization", b);
+                }
+                let mut resp = req
+                    .call()
+                    .with_context(|| format!("cannot reach the token service {realm}"))?;
+                if resp.status() == 401 || resp.status() == 403 {
+                    bail!("{}", self.refused());
+                }
+                if resp.status() != 200 {
+                    bail!("the token service {realm} answered HTTP {}", resp.status());
+                }
+                let v: Value = serde_json::from_str(&body(&mut resp))
+                    .with_context(|| format!("the token service {realm} sent no JSON"))?;
+                let token = v["token"]
+                    .as_str()
+                    .or_else(|| v["access_token"].as_str())
+                    .context("the token service sent no token")?;
+                Ok(format!("Bearer {token}"))
+            }
+            _ => bail!(
+                "{} asks for an authentication this push does not speak: {scheme}",
+                self.registry
+            ),
+        }
+    }
+
+    /// `req` with the session's `Authorization`, if any.
+    fn authed<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.auth {
+            Some(a) => req.header("Authorization", a),
+            None => req,
+        }
+    }
+
+    fn call(
+        &self,
+        req: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        self.authed(req)
+            .call()
+            .with_context(|| format!("cannot reach {}", self.registry))
+    }
+
+    fn url(&self, location: &str) -> String {
+        if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location.to_owned()
+        }
+    }
+}
+
+/// Pushes an OCI image layout directory to a registry.
+pub fn push_layout(layout: &Path, reference: &str, opts: &PushOptions) -> Result<Pushed> {
     let (registry, name, tag) = check_push_reference(reference)?;
-    let base = format!("http://{registry}/v2/{name}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let index: Value = serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
     let mdigest = index["manifests"][0]["digest"]
         .as_str()
@@ -74,48 +429,123 @@ pub fn push_layout(layout: &Path, reference: &str) -> Result<String> {
             .flatten()
             .filter_map(|l| l["digest"].as_str().map(String::from)),
     );
+    let s = Session::open(&registry, &name, opts)?;
+    let repo = format!("{}/v2/{name}", s.base);
+    let mut pushed = Pushed {
+        manifest_digest: mdigest.clone(),
+        uploaded: 0,
+        uploaded_bytes: 0,
+        reused: 0,
+    };
     for d in blobs {
-        let head = agent
-            .head(format!("{base}/blobs/{d}"))
-            .call()
-            .with_context(|| format!("cannot reach {registry}"))?;
+        let mut head = s.call(s.agent.head(format!("{repo}/blobs/{d}")))?;
         if head.status() == 200 {
+            pushed.reused += 1;
             continue;
         }
-        let start = agent.post(format!("{base}/blobs/uploads/")).send_empty()?;
+        let _ = body(&mut head);
+        let mut start = s
+            .authed(s.agent.post(format!("{repo}/blobs/uploads/")))
+            .send_empty()
+            .with_context(|| format!("cannot reach {registry}"))?;
+        if start.status() == 401 {
+            bail!("{}", s.refused());
+        }
         if start.status() != 202 {
-            bail!("{registry} refused an upload: HTTP {}", start.status());
+            bail!(
+                "{registry} refused an upload to {name}: HTTP {} {}",
+                start.status(),
+                body(&mut start).chars().take(300).collect::<String>()
+            );
         }
         let location = start
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
-            .context("no upload location")?
+            .context("the registry gave no upload location")?
             .to_owned();
-        let url = if location.starts_with('/') {
-            format!("http://{registry}{location}")
-        } else {
-            location
-        };
+        let url = s.url(&location);
         let sep = if url.contains('?') { '&' } else { '?' };
-        let file = std::fs::File::open(blob_path(&d))?;
-        let put = agent
-            .put(format!("{url}{sep}digest={d}"))
+        let path = blob_path(&d);
+        let size = std::fs::metadata(&path)?.len();
+        let file = std::fs::File::open(&path)?;
+        let mut put = s
+            .authed(s.agent.put(format!("{url}{sep}digest={d}")))
             .header("Content-Type", "application/octet-stream")
-            .send(ureq::SendBody::from_owned_reader(file))?;
+            .header("Content-Length", size.to_string())
+            .send(ureq::SendBody::from_owned_reader(file))
+            .with_context(|| format!("cannot upload blob {d} to {registry}"))?;
         if put.status() != 201 {
-            bail!("{registry} did not take blob {d}: HTTP {}", put.status());
+            bail!(
+                "{registry} did not take blob {d}: HTTP {} {}",
+                put.status(),
+                body(&mut put).chars().take(300).collect::<String>()
+            );
         }
+        pushed.uploaded += 1;
+        pushed.uploaded_bytes += size;
     }
-    let put = agent
-        .put(format!("{base}/manifests/{tag}"))
-        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        .send(&manifest_bytes[..])?;
+    let media = manifest["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    let mut put = s
+        .authed(s.agent.put(format!("{repo}/manifests/{tag}")))
+        .header("Content-Type", media)
+        .send(&manifest_bytes[..])
+        .with_context(|| format!("cannot reach {registry}"))?;
     if put.status() != 201 {
         bail!(
-            "{registry} did not take the manifest: HTTP {}",
-            put.status()
+            "{registry} did not take the manifest: HTTP {} {}",
+            put.status(),
+            body(&mut put).chars().take(300).collect::<String>()
         );
     }
-    Ok(mdigest)
+    Ok(pushed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_parsed() {
+        let (s, p) = challenge(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(s, "bearer");
+        assert_eq!(
+            p,
+            [
+                (
+                    "realm".to_owned(),
+                    "https://auth.example.com/token".to_owned()
+                ),
+                ("service".to_owned(), "registry.example.com".to_owned()),
+                ("scope".to_owned(), "repository:a/b:pull,push".to_owned()),
+            ]
+        );
+        let (s, p) = challenge(r#"Basic realm="Registry Realm""#);
+        assert_eq!(s, "basic");
+        assert_eq!(p, [("realm".to_owned(), "Registry Realm".to_owned())]);
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            parse_reference("registry.example.com:5000/a/b:v1").unwrap(),
+            (
+                "registry.example.com:5000".into(),
+                "a/b".into(),
+                "v1".into()
+            )
+        );
+        assert_eq!(
+            parse_reference("localhost/x").unwrap(),
+            ("localhost".into(), "x".into(), "latest".into())
+        );
+        // no registry host: podman would look it up in its search list
+        assert!(parse_reference("library/nginx:1").is_err());
+        assert!(parse_reference("reg.example.com/Upper:1").is_err());
+        assert!(parse_reference("reg.example.com/a:b c").is_err());
+    }
 }
