@@ -93,8 +93,21 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
     );
     let report = build(Path::new(BIN), &a, &tmp.path().join("cache1"), &[]);
     assert!(report.contains("8 of 8 layers compressed"), "{report}");
-    // a second cold build (fresh cache) and a warm one give the same bytes
-    build(Path::new(BIN), &b, &tmp.path().join("cache2"), &[]);
+    // a second cold build (fresh cache), on one core, and a warm one give
+    // the same bytes: the layers are cut into blocks by their bytes, not by
+    // the cores that compress them
+    let one_core = |out: &Path, cache: &str, extra: &[&str]| {
+        testkit::run_ok(
+            Command::new("taskset")
+                .args(["-c", "0", BIN, "container", "-o"])
+                .arg(out)
+                .arg("--cache-dir")
+                .arg(tmp.path().join(cache))
+                .args(extra),
+        )
+    };
+    let single = one_core(&b, "cache2", &[]);
+    assert!(single.contains("8 of 8 layers compressed"), "{single}");
     assert_eq!(sha256(&a), sha256(&b));
     let warm = build(Path::new(BIN), &b, &tmp.path().join("cache1"), &[]);
     assert!(warm.contains("0 of 8 layers compressed"), "{warm}");
@@ -114,6 +127,43 @@ fn images_are_reproducible_layered_and_have_the_spec_config() {
     assert_eq!(la.len(), lc.len());
     let differ: Vec<usize> = (0..la.len()).filter(|i| la[*i] != lc[*i]).collect();
     assert_eq!(differ, [la.len() - 1], "only the config layer differs");
+
+    // zstd layers: the same bytes on one core and on all, and podman runs them
+    let (za, zb) = (tmp.path().join("za.tar"), tmp.path().join("zb.tar"));
+    build(
+        Path::new(BIN),
+        &za,
+        &tmp.path().join("cache3"),
+        &["--compression", "zstd"],
+    );
+    one_core(&zb, "cache4", &["--compression", "zstd"]);
+    assert_eq!(sha256(&za), sha256(&zb));
+    let zm = manifest(&za);
+    assert!(zm["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"));
+    assert!(std::fs::metadata(&za).unwrap().len() < std::fs::metadata(&a).unwrap().len());
+    let image = format!("localhost/hls-swarm-zstd-test:{}", std::process::id());
+    let loaded = testkit::run_ok(podman().arg("load").arg("-i").arg(&za));
+    let id = loaded
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("{loaded}"))
+        .trim()
+        .to_owned();
+    testkit::run_ok(podman().args(["tag", &id, &image]));
+    let version = testkit::run_ok(podman().args(["run", "--rm"]).args(LIMITS).args([
+        "--network",
+        "none",
+        "--entrypoint",
+        "/usr/bin/ffprobe",
+        &image,
+        "-version",
+    ]));
+    let _ = podman().args(["rmi", "-f", &image, &id]).output();
+    assert!(version.contains("ffprobe version"), "{version}");
 
     let cfg = image_config(&a);
     let conf = &cfg["config"];
