@@ -175,10 +175,14 @@ fn build_all(root: &Path) -> Result<Vec<Figure>> {
     // compile first, so that the timings are the builds alone
     crate::build_all::build_binaries(root, &crate::registry::components(), false)?;
     let t = std::time::Instant::now();
-    crate::build_all::run(root, &options)?;
+    if !crate::build_all::run(root, &options)? {
+        bail!("build-all failed");
+    }
     let cold = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    crate::build_all::run(root, &options)?;
+    if !crate::build_all::run(root, &options)? {
+        bail!("build-all failed the second time");
+    }
     let warm = t.elapsed().as_secs_f64();
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("index.json"))?)?;
@@ -308,10 +312,21 @@ fn push(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
     ])?;
     // a password made for this run only
     let password = format!("bench-{}-{}", std::process::id(), fastrand::u64(..));
-    let htpasswd = Command::new("htpasswd")
-        .args(["-Bbn", "bench", &password])
-        .output()
-        .context("htpasswd (apache2-utils) is not installed")?;
+    // the password on htpasswd's standard input, not its command line
+    let htpasswd = {
+        use std::io::Write;
+        let mut c = Command::new("htpasswd")
+            .args(["-Bin", "bench"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("htpasswd (apache2-utils) is not installed")?;
+        c.stdin
+            .take()
+            .context("htpasswd's stdin")?
+            .write_all(password.as_bytes())?;
+        c.wait_with_output()?
+    };
     std::fs::write(d.join("htpasswd"), &htpasswd.stdout)?;
     let port = free_port()?;
     std::fs::write(
@@ -332,6 +347,7 @@ fn push(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if t.elapsed().as_secs() > 10 {
             let _ = registry.kill();
+            let _ = registry.wait();
             bail!("the registry did not start");
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

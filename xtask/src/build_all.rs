@@ -403,6 +403,21 @@ fn job_key(job: &Job, own_hash: &str, commands: &[Vec<String>]) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// `from`'s files hard-linked (copied where they cannot be) into `to`.
+fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    for e in std::fs::read_dir(from)? {
+        let p = e?.path();
+        let dest = to.join(p.file_name().context("a file has a name")?);
+        if p.is_dir() {
+            std::fs::create_dir_all(&dest)?;
+            link_tree(&p, &dest)?;
+        } else if std::fs::hard_link(&p, &dest).is_err() {
+            std::fs::copy(&p, &dest)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether a microVM job's shared kernel and base are still there.
 fn shared_pieces_there(job: &Job, dir: &Path) -> bool {
     job.target != TargetKind::Microvm
@@ -431,8 +446,16 @@ fn microvm_bases(out: &Path) -> Result<Option<Vec<FileEntry>>> {
         }
     }
     for piece in std::fs::read_dir(&shared)?.flatten() {
-        let p = std::fs::canonicalize(piece.path())?;
-        if !used.contains(&p) {
+        let p = piece.path();
+        // only real directories of its own; anything else is left, said
+        if !std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            eprintln!(
+                "build-all: {} is not a microVM piece; left as it is",
+                p.display()
+            );
+            continue;
+        }
+        if !used.contains(&std::fs::canonicalize(&p)?) {
             std::fs::remove_dir_all(&p)
                 .with_context(|| format!("cannot remove {}", p.display()))?;
         }
@@ -530,6 +553,12 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
                 let tmp = final_dir.with_extension("partial");
                 let _ = std::fs::remove_dir_all(&tmp);
                 std::fs::create_dir_all(&tmp)?;
+                // a component's image layout built for some profiles only
+                // keeps the other profiles' images: it starts from the one
+                // there (its files linked, not copied)
+                if o.profile.is_some() && final_dir.join("oci-layout").is_file() {
+                    link_tree(&final_dir, &tmp)?;
+                }
                 let mut result = None;
                 for args in job_commands(job, &tmp, &own, &out, has_own) {
                     let r = Command::new(&own)

@@ -320,6 +320,29 @@ fn images_and_microvms_share_what_profiles_share() {
         4 + layers / 2 + 1,
         "{blobs} blobs for {layers} layers"
     );
+    // built again for one profile: the other profile's image stays
+    let one = xtask(&[
+        "build-all",
+        "--debug",
+        "--out",
+        out,
+        "--component",
+        "hls-probe",
+        "--profile",
+        "frequent",
+        "--target",
+        "container",
+    ]);
+    assert!(one.status.success(), "{}", printed(&one));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
+    assert_eq!(
+        std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        blobs
+    );
 
     let built = xtask(&[
         "build-all",

@@ -474,17 +474,13 @@ pub fn build(
         canonical_json(&json!({"imageLayoutVersion": "1.0.0"})),
     )?;
 
-    if let Some((reference, opts)) = push {
-        bar.set_message(format!("pushing to {reference}"));
-        built.pushed = Some(push_layout(&layout, reference, opts)?);
-    }
     let into_layout = format == Format::OciDir && out.join("oci-layout").is_file();
     if into_layout {
         // an image layout already there: this image joins it under its tag
         add_to_layout(&layout, out)?;
     } else {
         let staged = match format {
-            Format::OciDir => layout,
+            Format::OciDir => layout.clone(),
             Format::OciArchive => {
                 let archive = stage.path().join("image.tar");
                 tar_dir(&layout, &archive, mtime)?;
@@ -500,8 +496,18 @@ pub fn build(
         }
         std::fs::rename(&staged, out).with_context(|| format!("cannot write {}", out.display()))?;
     }
-    bar.finish_and_clear();
     built.manifest_digest = format!("sha256:{manifest_digest}");
+    // the image is in place first: a push that fails loses nothing
+    if let Some((reference, opts)) = push {
+        bar.set_message(format!("pushing to {reference}"));
+        let from = if format == Format::OciDir {
+            out
+        } else {
+            layout.as_path()
+        };
+        built.pushed = Some(push_layout(from, &built.manifest_digest, reference, opts)?);
+    }
+    bar.finish_and_clear();
     built.config_digest = format!("sha256:{config_digest}");
     Ok(built)
 }
@@ -517,6 +523,12 @@ pub(super) fn add_to_layout(new: &Path, into: &Path) -> Result<()> {
             .with_context(|| format!("cannot read {}/index.json", p.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}/index.json", p.display()))
     };
+    // one writer at a time: another build adding to the same layout waits
+    let _lock = nix::fcntl::Flock::lock(
+        std::fs::File::open(into)?,
+        nix::fcntl::FlockArg::LockExclusive,
+    )
+    .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", into.display()))?;
     let (ours, mut theirs) = (read_index(new)?, read_index(into)?);
     let blobs = into.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
@@ -540,7 +552,15 @@ pub(super) fn add_to_layout(new: &Path, into: &Path) -> Result<()> {
     manifests.sort_by_key(|m| tag_of(m).as_str().unwrap_or_default().to_owned());
     theirs["manifests"] = Value::Array(manifests.clone());
     crate::artifact::write_atomic(&into.join("index.json"), canonical_json(&theirs).as_bytes())?;
-    // the blobs the layout's images still use
+    // the blobs the layout's images still use; a layout that holds more
+    // than image manifests (an index of its own, another tool's) is not
+    // cleaned
+    if manifests
+        .iter()
+        .any(|m| m["mediaType"] != "application/vnd.oci.image.manifest.v1+json")
+    {
+        return Ok(());
+    }
     let mut used = std::collections::BTreeSet::new();
     for m in &manifests {
         let Some(d) = m["digest"].as_str() else {

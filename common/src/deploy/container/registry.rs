@@ -252,7 +252,10 @@ impl Session {
             .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_resolve(Some(Duration::from_secs(10)))
             .timeout_connect(Some(Duration::from_secs(10)))
+            // a request's whole time is bounded too; an upload's by its size
+            .timeout_global(Some(Duration::from_secs(120)))
             .timeout_per_read(Some(Duration::from_secs(60)))
             .timeout_per_write(Some(Duration::from_secs(60)))
             .tls_config(tls)
@@ -394,23 +397,38 @@ impl Session {
             .with_context(|| format!("cannot reach {}", self.registry))
     }
 
-    fn url(&self, location: &str) -> String {
-        if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            location.to_owned()
+    /// Where an upload goes: `location` resolved against the request it
+    /// answered, and whether the session's `Authorization` may go with it
+    /// (only to the registry itself; never from HTTPS down to HTTP).
+    fn upload_url(&self, request: &str, location: &str) -> Result<(String, bool)> {
+        let base = url::Url::parse(&self.base).context("the registry's URL")?;
+        let to = url::Url::parse(request)
+            .and_then(|r| r.join(location))
+            .with_context(|| format!("{}: a bad upload location {location:?}", self.registry))?;
+        if base.scheme() == "https" && to.scheme() != "https" {
+            bail!(
+                "{}: the upload location leaves HTTPS ({}); nothing is sent there",
+                self.registry,
+                to.scheme()
+            );
         }
+        let same = to.scheme() == base.scheme()
+            && to.host_str() == base.host_str()
+            && to.port_or_known_default() == base.port_or_known_default();
+        Ok((to.to_string(), same))
     }
 }
 
-/// Pushes an OCI image layout directory to a registry.
-pub fn push_layout(layout: &Path, reference: &str, opts: &PushOptions) -> Result<Pushed> {
+/// Pushes the image of manifest `mdigest` (`sha256:…`) in the OCI image
+/// layout `layout` to a registry.
+pub fn push_layout(
+    layout: &Path,
+    mdigest: &str,
+    reference: &str,
+    opts: &PushOptions,
+) -> Result<Pushed> {
     let (registry, name, tag) = check_push_reference(reference)?;
-    let index: Value = serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
-    let mdigest = index["manifests"][0]["digest"]
-        .as_str()
-        .context("index.json has no manifest")?
-        .to_owned();
+    let mdigest = mdigest.to_owned();
     let blob_path = |d: &str| {
         layout
             .join("blobs/sha256")
@@ -464,15 +482,23 @@ pub fn push_layout(layout: &Path, reference: &str, opts: &PushOptions) -> Result
             .and_then(|v| v.to_str().ok())
             .context("the registry gave no upload location")?
             .to_owned();
-        let url = s.url(&location);
+        let (url, same) = s.upload_url(&format!("{repo}/blobs/uploads/"), &location)?;
         let sep = if url.contains('?') { '&' } else { '?' };
         let path = blob_path(&d);
         let size = std::fs::metadata(&path)?.len();
         let file = std::fs::File::open(&path)?;
-        let mut put = s
-            .authed(s.agent.put(format!("{url}{sep}digest={d}")))
+        // at least 1 MB/s, and two minutes whatever the size
+        let deadline = Duration::from_secs(120 + size / 1_000_000);
+        let put = s
+            .agent
+            .put(format!("{url}{sep}digest={d}"))
+            .config()
+            .timeout_global(Some(deadline))
+            .build()
             .header("Content-Type", "application/octet-stream")
-            .header("Content-Length", size.to_string())
+            .header("Content-Length", size.to_string());
+        let put = if same { s.authed(put) } else { put };
+        let mut put = put
             .send(ureq::SendBody::from_owned_reader(file))
             .with_context(|| format!("cannot upload blob {d} to {registry}"))?;
         if put.status() != 201 {
@@ -527,6 +553,30 @@ mod tests {
         let (s, p) = challenge(r#"Basic realm="Registry Realm""#);
         assert_eq!(s, "basic");
         assert_eq!(p, [("realm".to_owned(), "Registry Realm".to_owned())]);
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registry_and_never_down_to_http() {
+        let s = Session {
+            agent: ureq::Agent::new_with_defaults(),
+            base: "https://reg.example:5000".into(),
+            registry: "reg.example:5000".into(),
+            auth: Some("Basic eA==".into()),
+        };
+        let req = "https://reg.example:5000/v2/a/blobs/uploads/";
+        let (u, same) = s.upload_url(req, "/v2/a/blobs/uploads/u1?s=1").unwrap();
+        assert_eq!(u, "https://reg.example:5000/v2/a/blobs/uploads/u1?s=1");
+        assert!(same);
+        // relative to the request, as RFC 3986 resolves it
+        let (u, same) = s.upload_url(req, "u2").unwrap();
+        assert_eq!(u, "https://reg.example:5000/v2/a/blobs/uploads/u2");
+        assert!(same);
+        let (_, same) = s.upload_url(req, "https://storage.example/u3").unwrap();
+        assert!(!same, "another host gets no credentials");
+        let (_, same) = s.upload_url(req, "https://reg.example:6000/u4").unwrap();
+        assert!(!same, "another port gets no credentials");
+        let e = s.upload_url(req, "http://reg.example:5000/u5").unwrap_err();
+        assert!(e.to_string().contains("leaves HTTPS"), "{e}");
     }
 
     #[test]

@@ -250,15 +250,25 @@ fn shared_piece(
         Some(s) => s.join(name),
         None => dir.join(link),
     };
+    let parent = at.parent().context("a piece has a parent")?;
+    std::fs::create_dir_all(parent)?;
+    // builds sharing the directory take turns: none removes a piece another
+    // has just written
+    let _lock = ::nix::fcntl::Flock::lock(
+        std::fs::File::open(parent)?,
+        ::nix::fcntl::FlockArg::LockExclusive,
+    )
+    .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", parent.display()))?;
     let have = std::fs::read_to_string(at.join("key")).is_ok_and(|k| k.trim() == key);
     if !have {
-        let parent = at.parent().context("a piece has a parent")?;
-        std::fs::create_dir_all(parent)?;
         let stage = tempfile::Builder::new()
             .prefix(".microvm-piece-")
             .tempdir_in(parent)?;
         write(stage.path())?;
-        // the key last: a piece with a key is whole
+        // on the disk before the key: a piece with a key is whole
+        for f in std::fs::read_dir(stage.path())? {
+            std::fs::File::open(f?.path())?.sync_all()?;
+        }
         std::fs::write(stage.path().join("key"), format!("{key}\n"))?;
         remove_any(&at)?;
         std::fs::rename(stage.keep(), &at)?;

@@ -52,20 +52,22 @@ pub fn unpacked_kernel(bz: &[u8]) -> Result<Option<Vec<u8>>> {
     let Some(payload) = bz.get(start..start + word(0x24c)) else {
         return Ok(None);
     };
-    // at most what any kernel unpacks to, so a strange payload costs a bound
+    // at most what any kernel unpacks to, so a strange payload costs a
+    // bound; one that does not unpack (or is bigger) is booted as it is
     const MAX: u64 = 512 << 20;
     let mut elf = Vec::new();
-    if payload.starts_with(b"\xfd7zXZ\0") {
+    let read = if payload.starts_with(b"\xfd7zXZ\0") {
         liblzma::read::XzDecoder::new(payload)
-            .take(MAX)
+            .take(MAX + 1)
             .read_to_end(&mut elf)
-            .context("the kernel's xz payload")?;
     } else if payload.starts_with(&[0x1f, 0x8b]) {
         flate2::read::GzDecoder::new(payload)
-            .take(MAX)
+            .take(MAX + 1)
             .read_to_end(&mut elf)
-            .context("the kernel's gzip payload")?;
     } else {
+        return Ok(None);
+    };
+    if read.is_err() || elf.len() as u64 > MAX {
         return Ok(None);
     }
     let Ok(parsed) = goblin::elf::Elf::parse(&elf) else {
