@@ -502,6 +502,20 @@ pub fn run(root: &Path, o: &Options) -> Result<bool> {
         if !tty {
             eprintln!("[{}/{}] {}", bar.position() + 1, jobs.len(), job.label());
         }
+        // images were once written per profile (OUT/<c>/<p>/container/);
+        // they are one layout now, and those go
+        for p in &job.profiles {
+            let old = out.join(job.component).join(p).join("container");
+            if old.is_dir() {
+                std::fs::remove_dir_all(&old)?;
+                // the profile's directory too, when nothing else is in it
+                let _ = std::fs::remove_dir(out.join(job.component).join(p));
+                let _ = std::fs::remove_file(
+                    out.join(".state")
+                        .join(format!("{}__{p}__container.json", job.component)),
+                );
+            }
+        }
         let lacking = missing(job);
         if !lacking.is_empty() {
             let reason = format!("needs {} on this host", lacking.join(", "));
