@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testkit::registry::{auth_file, openssl, self_signed, Registry};
 
 const BIN: &str = env!("CARGO_BIN_EXE_test-origin");
 
@@ -468,77 +469,6 @@ fn podman_runs_the_origin_image_and_the_swarm_image_plays_it() {
     assert_eq!(code.trim(), "0", "{}", logs());
 }
 
-/// A docker-registry on 127.0.0.1 with `config` (its `http` and `auth`
-/// sections), waited for; killed when dropped.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Registry {
-    fn start(dir: &Path, extra: &str) -> Registry {
-        let port = free_port();
-        let conf = dir.join(format!("registry-{port}.yml"));
-        std::fs::write(
-            &conf,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
-                dir.join(format!("data-{port}")).display()
-            ),
-        )
-        .unwrap();
-        let child = testkit::tool("docker-registry", "docker-registry")
-            .arg("serve")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "registry did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Registry { child, port }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `openssl ARGS` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .env("OPENSSL_CONF", "/dev/null")
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// An auth file as `podman login` writes it, for `user:password` at `registry`.
-fn auth_file(path: &Path, registry: &str, user: &str, password: &str) {
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    std::fs::write(
-        path,
-        serde_json::json!({"auths": {registry: {"auth": auth}}}).to_string(),
-    )
-    .unwrap();
-}
-
 /// A push to a registry on this machine without TLS (plain HTTP, no
 /// credentials) gives the digest of the image built.
 #[test]
@@ -587,86 +517,7 @@ fn push_over_tls_with_credentials_reuses_what_the_registry_has() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(
-        d.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-    let certs = d.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::copy(d.join("ca.pem"), certs.join("ca.crt")).unwrap();
-    let htpasswd = Command::new("htpasswd")
-        .args(["-Bbn", "pusher", "right-horse-battery"])
-        .output()
-        .expect("htpasswd is installed (apache2-utils)");
-    assert!(htpasswd.status.success());
-    std::fs::write(d.join("htpasswd"), &htpasswd.stdout).unwrap();
-    let registry = Registry::start(
-        d,
-        &format!(
-            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-            d.join("server.pem").display(),
-            d.join("server.key").display(),
-            d.join("htpasswd").display()
-        ),
-    );
+    let (registry, certs) = Registry::with_tls_and_password(d, "pusher", "right-horse-battery");
     let host = format!("127.0.0.1:{}", registry.port);
     let good = d.join("auth.json");
     auth_file(&good, &host, "pusher", "right-horse-battery");
@@ -892,24 +743,7 @@ fn push_with_a_bearer_token_from_the_registry_token_service() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=token signer",
-            "-keyout",
-            "token.key",
-            "-out",
-            "token.pem",
-        ],
-    );
+    self_signed(d, "token signer", "token.key", "token.pem", false);
     openssl(
         d,
         &[

@@ -11,6 +11,7 @@ pub mod origin;
 pub mod player;
 pub mod procs;
 pub mod proxy;
+pub mod registry;
 pub mod tools;
 pub mod unix_http;
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 /// (area, figure, value): a row of docs/BENCHMARKS.md.
 type Figure = (String, String, String);
@@ -26,12 +26,6 @@ fn timed(cmd: &mut Command) -> Result<f64> {
         bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
     }
     Ok(t.elapsed().as_secs_f64())
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 pub fn bench(root: &Path) -> Result<Vec<Figure>> {
@@ -217,8 +211,8 @@ fn microvm(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
     )?;
     let t = std::time::Instant::now();
     let run = Command::new(dir.join("bin/microvm-run"))
-        .env("HTTP_PORT", free_port()?.to_string())
-        .env("SERIAL_PORT", free_port()?.to_string())
+        .env("HTTP_PORT", testkit::free_port().to_string())
+        .env("SERIAL_PORT", testkit::free_port().to_string())
         .env("WAIT_SECS", "120")
         .output();
     let boot = t.elapsed().as_secs_f64();
@@ -252,112 +246,18 @@ fn microvm(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
 /// htpasswd, then of another profile.
 fn push(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
     let d = tmp.join("registry");
-    std::fs::create_dir_all(d.join("certs"))?;
-    let openssl = |args: &[&str]| {
-        timed(
-            Command::new("openssl")
-                .args(args)
-                .current_dir(&d)
-                .env("OPENSSL_CONF", "/dev/null"),
-        )
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=bench CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "certs/ca.crt",
-    ])?;
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ])?;
-    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "certs/ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ])?;
+    std::fs::create_dir_all(&d)?;
     // a password made for this run only
     let password = format!("bench-{}-{}", std::process::id(), fastrand::u64(..));
-    // the password on htpasswd's standard input, not its command line
-    let htpasswd = {
-        use std::io::Write;
-        let mut c = Command::new("htpasswd")
-            .args(["-Bin", "bench"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .context("htpasswd (apache2-utils) is not installed")?;
-        c.stdin
-            .take()
-            .context("htpasswd's stdin")?
-            .write_all(password.as_bytes())?;
-        c.wait_with_output()?
-    };
-    std::fs::write(d.join("htpasswd"), &htpasswd.stdout)?;
-    let port = free_port()?;
-    std::fs::write(
-        d.join("config.yml"),
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {dir}/server.pem\n    key: {dir}/server.key\nauth:\n  htpasswd:\n    realm: bench\n    path: {dir}/htpasswd\n",
-            dir = d.display()
-        ),
-    )?;
-    let mut registry = Command::new("docker-registry")
-        .arg("serve")
-        .arg(d.join("config.yml"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("docker-registry is not installed")?;
-    let t = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if t.elapsed().as_secs() > 10 {
-            let _ = registry.kill();
-            let _ = registry.wait();
-            bail!("the registry did not start");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("bench:{password}"));
-    std::fs::write(
-        d.join("auth.json"),
-        serde_json::json!({"auths": {format!("127.0.0.1:{port}"): {"auth": auth}}}).to_string(),
-    )?;
+    let (registry, certs) =
+        testkit::registry::Registry::with_tls_and_password(&d, "bench", &password);
+    let port = registry.port;
+    testkit::registry::auth_file(
+        &d.join("auth.json"),
+        &format!("127.0.0.1:{port}"),
+        "bench",
+        &password,
+    );
     let cache = tmp.join("cache-gzip");
     let push = |profile: &str| -> Result<(f64, String)> {
         let t = std::time::Instant::now();
@@ -371,7 +271,7 @@ fn push(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
                 &format!("127.0.0.1:{port}/hls-swarm-test-origin:{profile}"),
             ])
             .arg("--cert-dir")
-            .arg(d.join("certs"))
+            .arg(&certs)
             .env("REGISTRY_AUTH_FILE", d.join("auth.json"))
             .output()?;
         if !out.status.success() {
@@ -387,8 +287,7 @@ fn push(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
     };
     let first = push("default");
     let second = push("low-latency");
-    let _ = registry.kill();
-    let _ = registry.wait();
+    drop(registry);
     let ((t1, l1), (t2, l2)) = (first?, second?);
     Ok(vec![
         row(
