@@ -189,7 +189,13 @@ fn hinted_parts_are_taken_and_a_404_is_counted_apart() {
         asked,
         "a part asked for twice: {by_request:#?}"
     );
-    assert_eq!(asked as u64, hints + parts, "{by_request:#?}");
+    // each one counted, but for the hint held when the run ended: the
+    // server answers it (and logs it) after the viewer has gone
+    let counted = hints + parts;
+    assert!(
+        asked as u64 == counted || asked as u64 == counted + 1,
+        "{asked} asked, {counted} counted: {by_request:#?}"
+    );
     assert_eq!(n.counts.rebuffers, 0, "{out}");
 
     s.set(|k| k.ll_hint_404 = true);
