@@ -38,6 +38,21 @@ fn cpio_paths(path: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// The paths in a squashfs image, without their leading `/`.
+fn squashfs_paths(path: &std::path::Path) -> Vec<String> {
+    let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let fs = backhand::FilesystemReader::from_reader(r).unwrap();
+    fs.files()
+        .map(|n| {
+            n.fullpath
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_owned()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// Profiles built with one --base-dir share one base (the kernel and every
 /// program, hundreds of MB); each keeps only its config archive (kB), which
 /// holds its generated files and init. The base is the same bytes when built
@@ -99,10 +114,12 @@ fn profiles_share_one_base_and_keep_only_their_config() {
         configs.push(std::fs::read(&config).unwrap());
     }
     assert!(configs[0] != configs[1] && configs[1] != configs[2]);
-    let archive = base.join("initramfs.cpio");
-    let big = std::fs::metadata(&archive).unwrap().len();
+    // the programs are in the read-only root; the initramfs only mounts it
+    let root = base.join("root.img");
+    let big = std::fs::metadata(&root).unwrap().len();
     assert!(big > 50 << 20, "the base holds the programs: {big} bytes");
-    let names = cpio_paths(&archive);
+    assert_eq!(big % 4096, 0, "a disk of whole 4 KiB blocks");
+    let names = squashfs_paths(&root);
     for want in [
         "init",
         "bin/busybox",
@@ -112,6 +129,21 @@ fn profiles_share_one_base_and_keep_only_their_config() {
         assert!(names.contains(&want.to_owned()), "{want} not in the base");
     }
     assert!(!names.iter().any(|n| n == "etc/nginx/nginx.conf"));
+    let initramfs = base.join("initramfs.cpio");
+    let small = std::fs::metadata(&initramfs).unwrap().len();
+    assert!(small < 16 << 20, "an initramfs of {small} bytes");
+    let names = cpio_paths(&initramfs);
+    for want in ["init", "bin/busybox", "bin/switch_root"] {
+        assert!(
+            names.contains(&want.to_owned()),
+            "{want} not in the initramfs: {names:?}"
+        );
+    }
+    assert!(
+        names.iter().any(|n| n.ends_with("/squashfs.ko")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("ffmpeg")), "{names:?}");
     // built again elsewhere: the same bytes
     let again = tempfile::tempdir().unwrap();
     testkit::run_ok(
@@ -119,7 +151,11 @@ fn profiles_share_one_base_and_keep_only_their_config() {
             .args(["microvm", "-p", "logged", "-o"])
             .arg(again.path()),
     );
-    for (shared, f) in [(base, "base/initramfs.cpio"), (kernel, "kernel/vmlinuz")] {
+    for (shared, f) in [
+        (base, "base/initramfs.cpio"),
+        (base, "base/root.img"),
+        (kernel, "kernel/vmlinuz"),
+    ] {
         let name = f.split('/').nth(1).unwrap();
         assert!(
             std::fs::read(shared.join(name)).unwrap()
@@ -138,7 +174,13 @@ fn profiles_share_one_base_and_keep_only_their_config() {
 #[test]
 fn the_origin_vm_boots_serves_and_stops() {
     let _g = serial();
-    let dir = origin_vm(&[]);
+    // 1 s segments: the first is listed a second sooner
+    // the two VMs are built side by side, before either boots
+    let building = Instant::now();
+    let swarm_vm = std::thread::spawn(swarm_vm);
+    let dir = origin_vm(&["--set", "hls.segmentDuration=1"]);
+    let swarm_vm = swarm_vm.join().expect("the swarm VM is built");
+    let built = building.elapsed();
     for script in ["microvm-run", "microvm-stop"] {
         if let Err(e) = testkit::tools::shellcheck(&dir.path().join("bin").join(script)) {
             panic!("{script}: {e}");
@@ -154,7 +196,13 @@ fn the_origin_vm_boots_serves_and_stops() {
         "the console binds to loopback"
     );
     assert!(run.contains("-smp 4 -m \"$mem\""));
-    assert!(run.contains("if (( mem < 4096 )); then mem=4096; fi"));
+    assert!(run.contains("mem=4096\n"));
+    assert!(
+        run.contains(
+            "format=raw,readonly=on\" -device virtio-blk-device,drive=base,serial=hls-base"
+        ),
+        "the base is a read-only disk, which VMs sharing it can all open"
+    );
 
     // A guest whose kernel did not reach our init in 120 s (seen rarely under
     // TCG on a loaded 2-core host) is stopped and booted once more, and the
@@ -204,7 +252,7 @@ fn the_origin_vm_boots_serves_and_stops() {
                         playlist_at = Some(t.elapsed());
                     }
                 }
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(Duration::from_millis(100));
             }
         } else {
             assert!(
@@ -225,13 +273,15 @@ fn the_origin_vm_boots_serves_and_stops() {
     let ok = health_at.is_some() && playlist_at.is_some();
     // the swarm VM plays the origin VM through the host (10.0.2.2 from a guest)
     let swarm_report = if ok {
-        Some(swarm_vm_against(http))
+        Some(swarm_vm_against(&swarm_vm, http))
     } else {
         None
     };
+    let stopping = Instant::now();
     let stop = Command::new(dir.path().join("bin/microvm-stop"))
         .output()
         .unwrap();
+    let stopped = stopping.elapsed();
     assert!(ok, "no stream within 120 s; console:\n{}", console());
     let report = swarm_report.unwrap();
     assert!(report.contains("started 2 of 2 viewers"), "{report}");
@@ -256,9 +306,11 @@ fn the_origin_vm_boots_serves_and_stops() {
         "bytes are measured in the guest: {report}"
     );
     eprintln!(
-        "microVM: /health after {:.1} s, playlist after {:.1} s",
+        "microVM: built in {:.1} s, /health after {:.1} s, playlist after {:.1} s, stopped in {:.1} s",
+        built.as_secs_f64(),
         health_at.unwrap().as_secs_f64(),
-        playlist_at.unwrap().as_secs_f64()
+        playlist_at.unwrap().as_secs_f64(),
+        stopped.as_secs_f64()
     );
     assert!(
         console().contains("init: starting test origin as nginx"),
@@ -291,20 +343,26 @@ fn swarm_bin() -> std::path::PathBuf {
     p
 }
 
-/// Boots the swarm-client VM with 2 viewers for 10 s against the origin on
-/// host port `http`; returns its console (the swarm's summary).
-fn swarm_vm_against(http: u16) -> String {
+/// The swarm-client's microVM, built in a temp dir.
+fn swarm_vm() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     testkit::run_ok(
         Command::new(swarm_bin())
             .args(["microvm", "-o"])
             .arg(dir.path()),
     );
+    dir
+}
+
+/// Boots the swarm-client VM in `dir` with 2 viewers for 4 s against the
+/// origin on host port `http`; returns its console (the swarm's summary).
+fn swarm_vm_against(dir: &tempfile::TempDir, http: u16) -> String {
+    let booting = Instant::now();
     testkit::run_ok(
         Command::new(dir.path().join("bin/microvm-run"))
             .env("STREAM_URL", format!("http://10.0.2.2:{http}/stream.m3u8"))
             .env("CLIENTS", "2")
-            .env("DURATION", "10s")
+            .env("DURATION", "4s")
             .env("METRICS_PORT", free_port().to_string())
             .env("SERIAL_PORT", free_port().to_string()),
     );
@@ -317,7 +375,7 @@ fn swarm_vm_against(http: u16) -> String {
     let alive =
         || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
     while alive() && t.elapsed() < Duration::from_secs(150) {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(100));
     }
     let console = std::fs::read_to_string(dir.path().join("run/console.log")).unwrap_or_default();
     let _ = Command::new(dir.path().join("bin/microvm-stop")).output();
@@ -326,7 +384,8 @@ fn swarm_vm_against(http: u16) -> String {
         "the swarm VM did not power off after its swarm:\n{console}"
     );
     eprintln!(
-        "swarm VM ran and powered off after {:.1} s",
+        "swarm VM: its swarm started after {:.1} s, then it ran and powered off after {:.1} s",
+        (t - booting).as_secs_f64(),
         t.elapsed().as_secs_f64()
     );
     console

@@ -230,7 +230,8 @@ fn microvm(bin: &Path, tmp: &Path) -> Result<Vec<Figure>> {
     } else {
         "TCG"
     };
-    let base = std::fs::metadata(dir.join("base/initramfs.cpio"))?.len();
+    let base = std::fs::metadata(dir.join("base/root.img"))?.len()
+        + std::fs::metadata(dir.join("base/initramfs.cpio"))?.len();
     let config = std::fs::metadata(dir.join("config.cpio"))?.len();
     Ok(vec![row(
         format!(

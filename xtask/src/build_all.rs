@@ -421,7 +421,9 @@ fn link_tree(from: &Path, to: &Path) -> Result<()> {
 /// Whether a microVM job's shared kernel and base are still there.
 fn shared_pieces_there(job: &Job, dir: &Path) -> bool {
     job.target != TargetKind::Microvm
-        || (dir.join("kernel/vmlinuz").is_file() && dir.join("base/initramfs.cpio").is_file())
+        || ["kernel/vmlinuz", "base/initramfs.cpio", "base/root.img"]
+            .iter()
+            .all(|f| dir.join(f).is_file())
 }
 
 /// Removes the shared microVM pieces under OUT that no microVM links to

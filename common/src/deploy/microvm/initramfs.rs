@@ -1,18 +1,17 @@
-//! The guest's files as two newc cpio archives, and the build of a microVM
-//! directory.
+//! The build of a microVM directory: the guest's files in three pieces.
 //!
-//! - The **base** (`base/initramfs.cpio`, with `base/vmlinuz`): every file
-//!   copied from the host (programs and their libraries), the modules, a
-//!   static busybox and a generic `/init`. It is the same for every profile
-//!   of a component, so profiles can share one: `--base-dir` keeps it in a
-//!   directory of bases named by a key of their inputs, and `DIR/base` is a
-//!   link to it.
+//! - The **base** (`base/`, with the kernel beside it in `kernel/`): the
+//!   root (`root.img`, a read-only squashfs: every file copied from the host
+//!   — programs and their libraries —, a static busybox and the base's
+//!   `/init`), and a small initramfs (`initramfs.cpio`: busybox, the
+//!   modules and the init that mounts the root from its disk). It is the
+//!   same for every profile of a component, so profiles can share one:
+//!   `--base-dir` keeps it in a directory of bases named by a key of their
+//!   inputs, and `DIR/base` is a link to it.
 //! - The **config** (`config.cpio`, a few kilobytes): the profile's
 //!   generated files, directories and its init, handed to the guest at each
 //!   start through QEMU's firmware config and unpacked over the base.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -20,124 +19,45 @@ use sha2::{Digest, Sha256};
 
 use crate::deploy::container::{Content, Entry};
 
-use super::scripts::{base_init, init_script, net_script, run_script, stop_script};
+use super::archive::{Archive, Data};
+use super::scripts::{base_init, boot_init, init_script, net_script, run_script, stop_script};
 use super::*;
-
-/// What an archive entry holds.
-#[derive(Clone, Debug)]
-enum Data {
-    Dir,
-    Bytes(Vec<u8>),
-    Host(PathBuf),
-    Link(String),
-}
-
-/// An archive entry: mode (permission bits), uid, gid, contents.
-type CpioFile = (u32, u32, u32, Data);
-
-/// Paths to archive entries; parents are added as root-owned 0755 dirs.
-#[derive(Default)]
-struct Archive(BTreeMap<String, CpioFile>);
-
-impl Archive {
-    fn add(&mut self, path: &str, file: CpioFile) {
-        let mut d = Path::new(path).parent();
-        while let Some(x) = d {
-            let s = x.to_string_lossy().to_string();
-            if s == "/" || s.is_empty() {
-                break;
-            }
-            self.0.entry(s).or_insert((0o755, 0, 0, Data::Dir));
-            d = x.parent();
-        }
-        self.0.insert(path.to_owned(), file);
-    }
-
-    /// A key of the archive's inputs: paths, modes, owners, and host files
-    /// by identity (path, size, mtime, inode), not by their bytes.
-    fn key(&self, h: &mut Sha256) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        for (path, (mode, uid, gid, data)) in &self.0 {
-            h.update(format!("{path}\0{mode:o}\0{uid}\0{gid}\0"));
-            match data {
-                Data::Dir => h.update("dir\n"),
-                Data::Bytes(b) => h.update(format!("bytes {:x}\n", Sha256::digest(b))),
-                Data::Link(t) => h.update(format!("link {t}\n")),
-                Data::Host(p) => {
-                    let m = std::fs::metadata(p)
-                        .with_context(|| format!("cannot read {}", p.display()))?;
-                    h.update(format!(
-                        "host {}\0{}\0{}.{}\0{}\n",
-                        p.display(),
-                        m.len(),
-                        m.mtime(),
-                        m.mtime_nsec(),
-                        m.ino()
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the archive (sorted, so directories come before their
-    /// contents; inode numbers in order; mtime 0).
-    fn write(&self, out: &Path) -> Result<()> {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
-        for (ino, (path, (mode, uid, gid, data))) in self.0.iter().enumerate() {
-            let kind = match data {
-                Data::Dir => 0o040000,
-                Data::Link(_) => 0o120000,
-                _ => 0o100000,
-            };
-            let owned;
-            let bytes: &[u8] = match data {
-                Data::Dir => &[],
-                Data::Bytes(b) => b,
-                Data::Link(t) => t.as_bytes(),
-                Data::Host(p) => {
-                    owned =
-                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-                    &owned
-                }
-            };
-            let size = u32::try_from(bytes.len())
-                .with_context(|| format!("{path} is too big for an initramfs"))?;
-            let b = cpio::newc::Builder::new(path.trim_start_matches('/'))
-                .ino(ino as u32 + 1)
-                .mode(kind | mode)
-                .uid(*uid)
-                .gid(*gid)
-                .nlink(1)
-                .mtime(0);
-            let mut e = b.write(&mut w, size);
-            e.write_all(bytes)?;
-            e.finish()?;
-        }
-        cpio::newc::trailer(&mut w)?;
-        w.flush()?;
-        Ok(())
-    }
-}
 
 /// What [`build`] wrote.
 #[derive(Clone, Debug)]
 pub struct BuiltVm {
-    /// The base directory (the base archive; the kernel is beside it).
+    /// The base directory (its root image and initramfs; the kernel is
+    /// beside it).
     pub base: PathBuf,
     /// Its key (a hash of its inputs).
     pub key: String,
     /// Whether the base was written now (else an equal one was there).
     pub base_built: bool,
-    /// Sizes of the base archive and of the config archive.
+    /// Sizes of the base (root image and initramfs) and of the config
+    /// archive.
     pub base_bytes: u64,
     pub config_bytes: u64,
 }
 
 /// The applets of busybox the inits use.
 const APPLETS: &[&str] = &[
-    "sh", "mount", "mkdir", "insmod", "ip", "sleep", "poweroff", "cat", "su", "kill", "sync",
-    "echo", "chown", "cpio", "env", "mknod",
+    "sh",
+    "mount",
+    "mkdir",
+    "insmod",
+    "ip",
+    "sleep",
+    "poweroff",
+    "cat",
+    "su",
+    "kill",
+    "sync",
+    "echo",
+    "chown",
+    "cpio",
+    "env",
+    "mknod",
+    "switch_root",
 ];
 
 /// Writes the microVM into `dir`: `bin/` scripts, `config.cpio`, and `base`
@@ -150,12 +70,7 @@ pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm
         .unwrap_or_default()
         .to_string_lossy()
         .to_string();
-    // the profile's config comes through the firmware config
-    let mut wanted = spec.modules.clone();
-    if !wanted.iter().any(|m| m == "qemu_fw_cfg") {
-        wanted.push("qemu_fw_cfg".into());
-    }
-    let modules = module_closure(&spec.modules_dir, &wanted)?;
+    let modules = module_closure(&spec.modules_dir, &guest_modules(spec))?;
     let busybox = crate::host::find_program("busybox", "busybox-static")?;
     if crate::closure::elf_deps(&std::fs::read(&busybox)?)?
         .interpreter
@@ -164,10 +79,12 @@ pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm
         bail!("{} is dynamically linked; the guest needs the static one: `sudo apt-get install busybox-static`", busybox.display());
     }
 
-    let (base, config) = split(spec, &modules, &version, &busybox);
+    let (boot, root, config) = split(spec, &modules, &version, &busybox);
     let mut h = Sha256::new();
-    h.update("hls-swarm microvm base v2\n");
-    base.key(&mut h)?;
+    h.update("hls-swarm microvm base v3\n");
+    boot.key(&mut h)?;
+    h.update("root\n");
+    root.key(&mut h)?;
     let key = format!("{:x}", h.finalize());
     let kernel_key = {
         use std::os::unix::fs::MetadataExt;
@@ -186,7 +103,8 @@ pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm
 
     std::fs::create_dir_all(dir.join("bin"))?;
     let (base_dir, base_built) = shared_piece(dir, shared, "base", &key[..16], &key, |d| {
-        base.write(&d.join("initramfs.cpio"))
+        boot.write_cpio(&d.join("initramfs.cpio"))?;
+        super::squashfs::write(&root, &d.join("root.img"))
     })?;
     let kernel_name = format!("kernel-{}", &kernel_key[..16]);
     let (_, kernel_built) = shared_piece(dir, shared, "kernel", &kernel_name, &kernel_key, |d| {
@@ -198,7 +116,7 @@ pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm
         Ok(())
     })?;
     let config_tmp = tempfile::NamedTempFile::new_in(dir)?;
-    config.write(config_tmp.path())?;
+    config.write_cpio(config_tmp.path())?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(config_tmp.path(), std::fs::Permissions::from_mode(0o644))?;
@@ -226,7 +144,8 @@ pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm
         }
     }
     Ok(BuiltVm {
-        base_bytes: std::fs::metadata(base_dir.join("initramfs.cpio"))?.len(),
+        base_bytes: std::fs::metadata(base_dir.join("initramfs.cpio"))?.len()
+            + std::fs::metadata(base_dir.join("root.img"))?.len(),
         config_bytes: std::fs::metadata(dir.join("config.cpio"))?.len(),
         base: base_dir,
         key,
@@ -286,10 +205,17 @@ fn shared_piece(
     Ok((at, !have))
 }
 
-/// The base (host files, modules, busybox, the generic init) and the
-/// config (the rest of the spec's entries and the profile's init).
-fn split(spec: &VmSpec, modules: &[String], version: &str, busybox: &Path) -> (Archive, Archive) {
-    let (mut base, mut config) = (Archive::default(), Archive::default());
+/// The initramfs (busybox, the modules, the init that mounts the root),
+/// the root (host files, busybox, the base's init) and the config (the
+/// rest of the spec's entries and the profile's init).
+fn split(
+    spec: &VmSpec,
+    modules: &[String],
+    version: &str,
+    busybox: &Path,
+) -> (Archive, Archive, Archive) {
+    let (mut boot, mut root, mut config) =
+        (Archive::default(), Archive::default(), Archive::default());
     for e in &spec.entries {
         let Entry {
             path,
@@ -299,48 +225,54 @@ fn split(spec: &VmSpec, modules: &[String], version: &str, busybox: &Path) -> (A
             ..
         } = e;
         match &e.content {
-            Content::HostFile(p) => base.add(path, (*mode, *uid, *gid, Data::Host(p.clone()))),
+            Content::HostFile(p) => root.add(path, (*mode, *uid, *gid, Data::Host(p.clone()))),
             Content::Bytes(b) => config.add(path, (*mode, *uid, *gid, Data::Bytes(b.clone()))),
             Content::Dir => config.add(path, (*mode, *uid, *gid, Data::Dir)),
             Content::Symlink(t) => config.add(path, (0o777, *uid, *gid, Data::Link(t.clone()))),
         }
     }
     for m in modules {
-        base.add(
+        boot.add(
             &format!("/lib/modules/{version}/{m}"),
             (0o644, 0, 0, Data::Host(spec.modules_dir.join(m))),
         );
     }
-    base.add(
-        "/bin/busybox",
-        (0o755, 0, 0, Data::Host(busybox.to_owned())),
-    );
-    for applet in APPLETS {
-        let path = format!("/bin/{applet}");
-        // a program of the image wins over the applet
-        if !base.0.contains_key(&path) {
-            base.add(&path, (0o777, 0, 0, Data::Link("busybox".into())));
+    for a in [&mut boot, &mut root] {
+        a.add(
+            "/bin/busybox",
+            (0o755, 0, 0, Data::Host(busybox.to_owned())),
+        );
+        for applet in APPLETS {
+            let path = format!("/bin/{applet}");
+            // a program of the image wins over the applet
+            if !a.0.contains_key(&path) {
+                a.add(&path, (0o777, 0, 0, Data::Link("busybox".into())));
+            }
+        }
+        for d in [
+            "/bin", "/proc", "/sys", "/dev", "/run", "/lib", "/tmp", "/etc",
+        ] {
+            a.0.entry(d.into()).or_insert((0o755, 0, 0, Data::Dir));
         }
     }
-    for d in [
-        "/bin", "/proc", "/sys", "/dev", "/run", "/lib", "/tmp", "/etc",
-    ] {
-        base.0.entry(d.into()).or_insert((0o755, 0, 0, Data::Dir));
-    }
-    base.add(
+    boot.add(
         "/init",
         (
             0o755,
             0,
             0,
-            Data::Bytes(base_init(modules, version).into_bytes()),
+            Data::Bytes(boot_init(modules, version).into_bytes()),
         ),
+    );
+    root.add(
+        "/init",
+        (0o755, 0, 0, Data::Bytes(base_init().into_bytes())),
     );
     config.add(
         PROFILE_INIT,
         (0o755, 0, 0, Data::Bytes(init_script(spec).into_bytes())),
     );
-    (base, config)
+    (boot, root, config)
 }
 
 fn remove_any(p: &Path) -> Result<()> {

@@ -12,10 +12,12 @@
 //! `scripts` (the guest's init and the host's run, stop and network
 //! scripts, kept as `.sh` files) and `nix` (the microvm.nix guest).
 
+mod archive;
 mod initramfs;
 mod modules;
 mod nix;
 mod scripts;
+mod squashfs;
 
 pub use initramfs::{build, BuiltVm};
 pub use modules::{host_kernel, module_closure};
@@ -111,6 +113,24 @@ pub const PROFILE_INIT: &str = "/etc/hls-swarm/vm-init";
 /// The firmware config entry of the profile's config archive.
 pub const FW_CFG_CONFIG: &str = "opt/hls-swarm/config.cpio";
 
+/// The modules the guest loads: the spec's, and what every guest needs —
+/// the firmware config (the profile's config), the disk and the file
+/// systems of its base (a squashfs under a writable overlay).
+pub(crate) fn guest_modules(spec: &VmSpec) -> Vec<String> {
+    let mut wanted = spec.modules.clone();
+    for m in ["qemu_fw_cfg", "virtio_blk", "squashfs", "overlay"] {
+        if !wanted.iter().any(|w| w == m) {
+            wanted.push(m.into());
+        }
+    }
+    wanted
+}
+
+/// The serial numbers of the guest's disks, by which its inits find them
+/// (their names depend on the order the devices are found in).
+pub const BASE_DISK_SERIAL: &str = "hls-base";
+pub const LOG_DISK_SERIAL: &str = "hls-logs";
+
 /// The machine a microVM is: the part of a [`VmSpec`] that a microvm.nix
 /// guest ([`nix_guest`]) is made from too.
 #[derive(Clone, Debug)]
@@ -173,13 +193,17 @@ pub fn describe(spec: &VmSpec) -> Vec<(String, String)> {
             s.argv.join(" ")
         ));
     }
-    let modules: Vec<String> = spec.modules.iter().map(|m| format!("{m}.ko")).collect();
+    let modules: Vec<String> = guest_modules(spec)
+        .iter()
+        .map(|m| format!("{m}.ko"))
+        .collect();
     let mut out = vec![
         ("microvm".into(), head),
         (
-            "microvm/init".into(),
-            scripts::base_init(&modules, "VERSION"),
+            "microvm/initramfs/init".into(),
+            scripts::boot_init(&modules, "VERSION"),
         ),
+        ("microvm/init".into(), scripts::base_init()),
         (format!("microvm{PROFILE_INIT}"), scripts::init_script(spec)),
         ("microvm/bin/microvm-run".into(), scripts::run_script(spec)),
         (

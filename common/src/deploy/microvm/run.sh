@@ -21,7 +21,7 @@ if ! [[ $WAIT_SECS =~ ^[0-9]{1,5}$ ]]; then die "WAIT_SECS must be a number of s
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # QEMU reads `,` in an option value as the next option
 case $here in *,*) die "the microVM's directory may not hold a comma: $here" ;; esac
-[[ -f $here/kernel/vmlinuz && -f $here/base/initramfs.cpio ]] || die "no $here/kernel/vmlinuz or $here/base/initramfs.cpio: build the microVM again"
+[[ -f $here/kernel/vmlinuz && -f $here/base/initramfs.cpio && -f $here/base/root.img ]] || die "no $here/kernel/vmlinuz, $here/base/initramfs.cpio or $here/base/root.img: build the microVM again"
 command -v qemu-system-x86_64 >/dev/null 2>&1 || die "qemu is not installed; install it with: sudo apt-get install qemu-system-x86"
 @CHECKS@# the kernel's messages stay on: run/console.log then shows how far a boot got
 append="console=ttyS0 rdinit=/init panic=-1"
@@ -51,15 +51,13 @@ if [[ $ACCEL == tcg ]]; then
   khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev/null || true)
   if [[ $khz =~ ^[1-9][0-9]{5,7}$ ]]; then append="$append tsc_early_khz=$khz"; fi
 fi
-# the guest unpacks its initramfs into memory while the archive is still
-# there: room for it three times (archive, files, page cache) and the
-# kernel, whatever the services are sized for
-initrd_mb=$(( $(stat -L -c %s "$here/base/initramfs.cpio") / 1048576 ))
-mem=$(( 3 * initrd_mb + 256 ))
-if (( mem < @MEM@ )); then mem=@MEM@; fi
+# the guest reads its base from a read-only disk as it needs it: the
+# memory is what the services are sized for
+mem=@MEM@
 qemu-system-x86_64 -M microvm -accel "$ACCEL" -cpu "$cpu" -smp @VCPUS@ -m "$mem" \
   -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$here/kernel/vmlinuz" -initrd "$here/base/initramfs.cpio" \
+  -drive "file=$here/base/root.img,if=none,id=base,format=raw,readonly=on" -device virtio-blk-device,drive=base,serial=@BASE_SERIAL@ \
   -fw_cfg "name=@CONFIG@,file=$here/config.cpio" \
   -append "$append" \
   -chardev "socket,id=con0,host=127.0.0.1,port=$SERIAL_PORT,server=on,wait=off,logfile=$here/run/console.log" \

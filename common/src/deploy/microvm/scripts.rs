@@ -32,10 +32,10 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// The base archive's /init (busybox sh): mounts, the modules (each after
-/// its dependencies), the profile's config unpacked from the firmware
-/// config, then the profile's init.
-pub(super) fn base_init(module_paths: &[String], version: &str) -> String {
+/// The initramfs's /init (busybox sh): the modules (each after its
+/// dependencies), then the base mounted read-only under a tmpfs overlay,
+/// and the base's /init.
+pub(super) fn boot_init(module_paths: &[String], version: &str) -> String {
     let mut modules = String::new();
     for m in module_paths {
         let path = format!("/lib/modules/{version}/{m}");
@@ -51,12 +51,17 @@ pub(super) fn base_init(module_paths: &[String], version: &str) -> String {
         }
     }
     fill(
+        include_str!("boot.sh"),
+        &[("MODULES", &modules), ("SERIAL", BASE_DISK_SERIAL)],
+    )
+}
+
+/// The base's /init (busybox sh): mounts, the profile's config unpacked
+/// from the firmware config, then the profile's init.
+pub(super) fn base_init() -> String {
+    fill(
         include_str!("init.sh"),
-        &[
-            ("MODULES", &modules),
-            ("CONFIG", FW_CFG_CONFIG),
-            ("PROFILE_INIT", PROFILE_INIT),
-        ],
+        &[("CONFIG", FW_CFG_CONFIG), ("PROFILE_INIT", PROFILE_INIT)],
     )
 }
 
@@ -112,7 +117,8 @@ pub(super) fn init_script(spec: &VmSpec) -> String {
     }
     if let Some((mp, _, uid)) = &spec.shape.log_volume {
         s.push_str(&format!(
-            "echo 'init: log volume'\nmkdir -p {mp}\nfor _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b /dev/vda ] && break; sleep 0.2; done\nif [ ! -b /dev/vda ] && [ -e /sys/block/vda/dev ]; then IFS=: read -r maj min < /sys/block/vda/dev; mknod /dev/vda b \"$maj\" \"$min\"; fi\nif mount -t ext4 /dev/vda {mp}; then chown {uid}:{uid} {mp}; else echo 'init: no log volume; block devices:'; cat /proc/partitions; grep -o 'virtio_mmio.device=[^ ]*' /proc/cmdline; fi\n",
+            "echo 'init: log volume'\nmkdir -p {mp}\nlogs=\"\"\nfor _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do\n  for d in /sys/block/vd*; do [ \"$(cat \"$d/serial\" 2>/dev/null)\" = {serial} ] && logs=\"/dev/${{d##*/}}\"; done\n  [ -n \"$logs\" ] && [ -b \"$logs\" ] && break\n  sleep 0.2\ndone\nif [ -n \"$logs\" ] && mount -t ext4 \"$logs\" {mp}; then chown {uid}:{uid} {mp}; else echo 'init: no log volume; block devices:'; cat /proc/partitions; fi\n",
+            serial = LOG_DISK_SERIAL,
             mp = quote(mp)
         ));
     }
@@ -215,7 +221,7 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
         guest.push_str(&format!(
             "logimg=\"$here/run/logs.img\"  # persistent {mp} volume\nif [[ ! -f $logimg ]]; then\n  command -v mke2fs >/dev/null 2>&1 || die \"mke2fs is not installed; install it with: sudo apt-get install e2fsprogs\"\n  mkdir -p \"$here/run\"\n  truncate -s {size}M \"$logimg\"\n  mke2fs -q -t ext4 -F \"$logimg\"\nfi\n"
         ));
-        drive = " \\\n  -drive \"file=$logimg,if=none,id=logs,format=raw\" -device virtio-blk-device,drive=logs".into();
+        drive = format!(" \\\n  -drive \"file=$logimg,if=none,id=logs,format=raw\" -device virtio-blk-device,drive=logs,serial={LOG_DISK_SERIAL}");
     }
     for v in &spec.guest_env {
         env_doc.push_str(&format!(
@@ -307,6 +313,7 @@ pub(super) fn run_script(spec: &VmSpec) -> String {
             ("NETDEV", &netdev),
             ("DEVICE", &device),
             ("DRIVE", &format!("{drive}{fw_cfg}")),
+            ("BASE_SERIAL", BASE_DISK_SERIAL),
             (
                 "HEALTHY",
                 if spec.tls.is_some() {
