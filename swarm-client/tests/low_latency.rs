@@ -280,10 +280,12 @@ fn avplayer_viewers_take_hinted_parts_beside_blocking_reloads() {
 
     let n = native(&v);
     assert_eq!(v.totals.counts.failed_requests(), 0, "{stdout}");
-    // the origin hints the part after the last of the segment being
-    // written, and answers 404 when the segment ends there instead: at
-    // most once a segment, never a failed request
-    assert!(n.counts.hints_gone <= v.totals.counts.segments, "{n:#?}");
+    // the origin hints the next segment's first part once a segment has
+    // its duration's worth of parts, so no hint is answered 404 at a
+    // segment's end (it was at about every other one); a hint not in
+    // within a part target of its reload, on a loaded machine, is given up
+    // and counted with them. Never a failed request
+    assert!(n.counts.hints_gone * 4 <= v.totals.counts.segments, "{n:#?}");
     let count = |k: &str| n.requests.get(k).map_or(0, |s| s.ttfb_ms.count);
     let (reloads, hints, parts) = (count("playlist"), count("hint"), count("part"));
     eprintln!(

@@ -551,7 +551,7 @@ async fn part(shared: &Arc<Shared>, i: usize, m: u64, p: u64) -> Response<Body> 
         let st = shared.renditions.lock().expect("state");
         let r = &st[i];
         let known = r.segment(m).and_then(|s| s.parts.get(p as usize).cloned());
-        (known, r.hinted() == Some((m, p)))
+        (known, r.hinted(&shared.timing) == Some((m, p)))
     };
     if let Some(part) = known {
         if let Some(data) = part.data {

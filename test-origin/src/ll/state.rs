@@ -393,10 +393,16 @@ impl Rendition {
         }
     }
 
-    /// The next part the encoder writes, which the playlist hints.
-    pub fn hinted(&self) -> Option<(u64, u64)> {
+    /// The next part the encoder writes, which the playlist hints. A
+    /// segment ends at its keyframe, a target duration in: when its parts
+    /// have reached that (within half a part), the next part is the next
+    /// segment's first, though the encoder has not yet said the segment is
+    /// whole.
+    pub fn hinted(&self, t: &Timing) -> Option<(u64, u64)> {
         let s = self.segments.back()?;
-        Some(if s.complete {
+        let written: f64 = s.parts.iter().map(|p| p.duration).sum();
+        let full = written + t.part_target / 2.0 >= f64::from(t.target_duration);
+        Some(if s.complete || full {
             (s.msn + 1, 0)
         } else {
             (s.msn, s.parts.len() as u64)
@@ -508,7 +514,7 @@ impl Rendition {
                 let _ = writeln!(w, "{}.m4s", s.msn);
             }
         }
-        if let Some((m, p)) = self.hinted() {
+        if let Some((m, p)) = self.hinted(t) {
             let _ = writeln!(w, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{m}.{p}.m4s\"");
         }
         for (name, last) in others {
@@ -560,6 +566,36 @@ mod tests {
             r.add_chunks(msn, msn, &chunks, None, 0, &mut anchor);
         }
         r
+    }
+
+    /// The hint is the part the encoder writes next: the next of the
+    /// segment in progress, or, once that segment has its duration's worth
+    /// of parts (the encoder has not yet said it is whole), the next
+    /// segment's first.
+    #[test]
+    fn the_hint_moves_to_the_next_segment_when_a_segment_is_full() {
+        let t = Timing {
+            target_duration: 1,
+            part_target: 0.2,
+            list_size: 6,
+        };
+        // 4 of 5 parts: the fifth is next
+        let r = rendition(10..11, 4);
+        assert_eq!(r.hinted(&t), Some((10, 4)));
+        assert!(r
+            .playlist(&t, &[], false)
+            .contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"10.4.m4s\""));
+        // all 5, not yet complete: the next segment's first part
+        let r = rendition(10..11, 5);
+        assert!(!r.segment(10).unwrap().complete);
+        assert_eq!(r.hinted(&t), Some((11, 0)));
+        assert!(r
+            .playlist(&t, &[], false)
+            .contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"11.0.m4s\""));
+        // marked complete early, with fewer parts: the next segment's too
+        let mut r = rendition(10..11, 3);
+        r.complete(10);
+        assert_eq!(r.hinted(&t), Some((11, 0)));
     }
 
     /// An encoder restart that cut one rendition's segment before its
