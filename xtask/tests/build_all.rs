@@ -164,7 +164,9 @@ fn copy_tree(from: &Path, to: &Path, top: bool) {
 
 /// Adding a profile is one edit of the profile file: `profiles`, build-all and
 /// nix/profiles.json pick it up. Runs in a copy of the workspace with its own
-/// target dir (kept between runs in target/profile-copy).
+/// target dir for its programs (kept between runs in target/profile-copy);
+/// what the two builds share (every dependency) is compiled once, in the
+/// workspace's build dir.
 #[test]
 fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
     let copy = tempfile::tempdir().unwrap();
@@ -173,10 +175,13 @@ fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
     let mut t = std::fs::read_to_string(&profiles).unwrap();
     t.push_str("\n[profiles.night-shift]\ndescription = \"a profile added by a test\"\nextends = [\"default\"]\n[profiles.night-shift.config.hls]\nsegmentDuration = 6\n");
     std::fs::write(&profiles, t).unwrap();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    let main_target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("profile-copy");
+        .unwrap_or_else(|| root().join("target"));
+    let target = main_target.join("profile-copy");
+    let build_dir = std::env::var_os("CARGO_BUILD_BUILD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or(main_target);
     // `cargo run -p PACKAGE -- ARGS` in the copy: its stdout
     let cargo_run = |package: &str, args: &[&str]| {
         testkit::run_ok(
@@ -184,7 +189,8 @@ fn a_new_profile_appears_in_profiles_build_all_and_nix_profiles() {
                 .args(["run", "-q", "--offline", "-p", package, "--"])
                 .args(args)
                 .current_dir(copy.path())
-                .env("CARGO_TARGET_DIR", &target),
+                .env("CARGO_TARGET_DIR", &target)
+                .env("CARGO_BUILD_BUILD_DIR", &build_dir),
         )
     };
     let listed = cargo_run("test-origin", &["profiles"]);
