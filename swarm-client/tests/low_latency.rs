@@ -285,7 +285,10 @@ fn avplayer_viewers_take_hinted_parts_beside_blocking_reloads() {
     // segment's end (it was at about every other one); a hint not in
     // within a part target of its reload, on a loaded machine, is given up
     // and counted with them. Never a failed request
-    assert!(n.counts.hints_gone * 4 <= v.totals.counts.segments, "{n:#?}");
+    assert!(
+        n.counts.hints_gone * 4 <= v.totals.counts.segments,
+        "{n:#?}"
+    );
     let count = |k: &str| n.requests.get(k).map_or(0, |s| s.ttfb_ms.count);
     let (reloads, hints, parts) = (count("playlist"), count("hint"), count("part"));
     eprintln!(
