@@ -38,6 +38,38 @@ fn cpio_paths(path: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// The bytes of `name` in a newc cpio archive.
+fn cpio_file(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    let mut r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    loop {
+        let mut e = cpio::NewcReader::new(r).unwrap();
+        if e.entry().is_trailer() {
+            return None;
+        }
+        if e.entry().name() == name {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+            return Some(bytes);
+        }
+        r = e.finish().unwrap();
+    }
+}
+
+/// The bytes of `name` (`/init`) in a squashfs image.
+fn squashfs_file(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let fs = backhand::FilesystemReader::from_reader(r).unwrap();
+    let found = fs.files().find_map(|n| match &n.inner {
+        backhand::InnerNode::File(f) if n.fullpath == std::path::Path::new(name) => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut fs.file(f).reader(), &mut bytes).unwrap();
+            Some(bytes)
+        }
+        _ => None,
+    });
+    found
+}
+
 /// The paths in a squashfs image, without their leading `/`.
 fn squashfs_paths(path: &std::path::Path) -> Vec<String> {
     let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
@@ -144,6 +176,23 @@ fn profiles_share_one_base_and_keep_only_their_config() {
         "{names:?}"
     );
     assert!(!names.iter().any(|n| n.contains("ffmpeg")), "{names:?}");
+    // the guest's three inits pass shellcheck: the initramfs's, the
+    // root's and the profile's
+    let inits = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("boot-init", cpio_file(&initramfs, "init")),
+        ("base-init", squashfs_file(&root, "/init")),
+        (
+            "profile-init",
+            cpio_file(&vms[2].path().join("config.cpio"), "etc/hls-swarm/vm-init"),
+        ),
+    ] {
+        let file = inits.path().join(name);
+        std::fs::write(&file, bytes.unwrap_or_else(|| panic!("no {name}"))).unwrap();
+        if let Err(e) = testkit::tools::shellcheck(&file) {
+            panic!("{name}: {e}");
+        }
+    }
     // built again elsewhere: the same bytes
     let again = tempfile::tempdir().unwrap();
     testkit::run_ok(

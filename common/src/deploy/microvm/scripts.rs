@@ -41,7 +41,7 @@ pub(super) fn boot_init(module_paths: &[String], version: &str) -> String {
         let path = format!("/lib/modules/{version}/{m}");
         if m.ends_with("virtio_mmio.ko") {
             // the kernel leaves module parameters on its command line to modprobe
-            modules.push_str("args=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in virtio_mmio.device=*) args=\"$args device=${p#virtio_mmio.device=}\" ;; esac; done\n");
+            modules.push_str("args=\"\"\n# shellcheck disable=SC2013 # the command line is words\nfor p in $(cat /proc/cmdline); do case \"$p\" in virtio_mmio.device=*) args=\"$args device=${p#virtio_mmio.device=}\" ;; esac; done\n");
             modules.push_str(&format!(
                 "# shellcheck disable=SC2086\ninsmod {} $args\n",
                 quote(&path)
@@ -122,7 +122,7 @@ pub(super) fn init_script(spec: &VmSpec) -> String {
             mp = quote(mp)
         ));
     }
-    s.push_str("guest_env=\"\"\nfor p in $(cat /proc/cmdline); do case \"$p\" in hlsenv.*=*) guest_env=\"$guest_env ${p#hlsenv.}\" ;; esac; done\n");
+    s.push_str("guest_env=\"\"\n# shellcheck disable=SC2013 # the command line is words\nfor p in $(cat /proc/cmdline); do case \"$p\" in hlsenv.*=*) guest_env=\"$guest_env ${p#hlsenv.}\" ;; esac; done\n");
     s.push_str("pids=\"\"\n");
     for svc in &spec.services {
         let env: Vec<String> = svc
