@@ -23,66 +23,59 @@ fn origin_vm(args: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// The paths in a newc cpio archive, in order.
-fn cpio_paths(path: &std::path::Path) -> Vec<String> {
+/// The entries of a newc cpio archive, in order: path and bytes.
+fn cpio_entries(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     let mut out = Vec::new();
     loop {
-        let e = cpio::NewcReader::new(r).unwrap();
+        let mut e = cpio::NewcReader::new(r).unwrap();
         if e.entry().is_trailer() {
             break;
         }
-        out.push(e.entry().name().to_owned());
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+        out.push((e.entry().name().to_owned(), bytes));
         r = e.finish().unwrap();
     }
     out
 }
 
+/// The paths in a newc cpio archive, in order.
+fn cpio_paths(path: &std::path::Path) -> Vec<String> {
+    cpio_entries(path).into_iter().map(|(p, _)| p).collect()
+}
+
 /// The bytes of `name` in a newc cpio archive.
 fn cpio_file(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
-    let mut r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-    loop {
-        let mut e = cpio::NewcReader::new(r).unwrap();
-        if e.entry().is_trailer() {
-            return None;
+    cpio_entries(path)
+        .into_iter()
+        .find_map(|(p, bytes)| (p == name).then_some(bytes))
+}
+
+/// The paths in a squashfs image (without their leading `/`), and the
+/// bytes of its file `name`.
+fn squashfs_paths_and_file(path: &std::path::Path, name: &str) -> (Vec<String>, Option<Vec<u8>>) {
+    let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let fs = backhand::FilesystemReader::from_reader(r).unwrap();
+    let (mut paths, mut file) = (Vec::new(), None);
+    for n in fs.files() {
+        let p = n
+            .fullpath
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_owned();
+        if let backhand::InnerNode::File(f) = &n.inner {
+            if p == name {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut fs.file(f).reader(), &mut bytes).unwrap();
+                file = Some(bytes);
+            }
         }
-        if e.entry().name() == name {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
-            return Some(bytes);
+        if !p.is_empty() {
+            paths.push(p);
         }
-        r = e.finish().unwrap();
     }
-}
-
-/// The bytes of `name` (`/init`) in a squashfs image.
-fn squashfs_file(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
-    let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-    let fs = backhand::FilesystemReader::from_reader(r).unwrap();
-    let found = fs.files().find_map(|n| match &n.inner {
-        backhand::InnerNode::File(f) if n.fullpath == std::path::Path::new(name) => {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut fs.file(f).reader(), &mut bytes).unwrap();
-            Some(bytes)
-        }
-        _ => None,
-    });
-    found
-}
-
-/// The paths in a squashfs image, without their leading `/`.
-fn squashfs_paths(path: &std::path::Path) -> Vec<String> {
-    let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-    let fs = backhand::FilesystemReader::from_reader(r).unwrap();
-    fs.files()
-        .map(|n| {
-            n.fullpath
-                .to_string_lossy()
-                .trim_start_matches('/')
-                .to_owned()
-        })
-        .filter(|p| !p.is_empty())
-        .collect()
+    (paths, file)
 }
 
 /// Profiles built with one --base-dir share one base (the kernel and every
@@ -151,7 +144,7 @@ fn profiles_share_one_base_and_keep_only_their_config() {
     let big = std::fs::metadata(&root).unwrap().len();
     assert!(big > 50 << 20, "the base holds the programs: {big} bytes");
     assert_eq!(big % 4096, 0, "a disk of whole 4 KiB blocks");
-    let names = squashfs_paths(&root);
+    let (names, base_init) = squashfs_paths_and_file(&root, "init");
     for want in [
         "init",
         "bin/busybox",
@@ -181,7 +174,7 @@ fn profiles_share_one_base_and_keep_only_their_config() {
     let inits = tempfile::tempdir().unwrap();
     for (name, bytes) in [
         ("boot-init", cpio_file(&initramfs, "init")),
-        ("base-init", squashfs_file(&root, "/init")),
+        ("base-init", base_init),
         (
             "profile-init",
             cpio_file(&vms[2].path().join("config.cpio"), "etc/hls-swarm/vm-init"),
