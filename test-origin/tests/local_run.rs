@@ -344,7 +344,14 @@ fn local_run_serves_fresh_segments_restarts_and_stops_cleanly() {
         "{}",
         o.output()
     );
-    assert!(o.output().contains("ffmpeg restarted"), "{}", o.output());
+    // The new child can be seen before the runner's line about it is read.
+    assert!(
+        wait_until(Duration::from_secs(5), || o
+            .output()
+            .contains("ffmpeg restarted")),
+        "{}",
+        o.output()
+    );
     let before = parse_playlist(&get(&format!("{}/stream.m3u8", o.base)).text()).0;
     assert!(
         wait_until(Duration::from_secs(15), || parse_playlist(
