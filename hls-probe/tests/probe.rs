@@ -294,15 +294,9 @@ fn a_dripping_stream_fails_the_probe_within_its_timeout_and_ctrl_c_stops_it() {
         .args(["-INT", "--", &group])
         .status()
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = probe.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < end, "still running after Ctrl-C");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::thread::sleep(Duration::from_millis(100));
+    let status = probe
+        .wait_exit(Duration::from_secs(10))
+        .expect("stopped within 10 s of Ctrl-C");
     assert!(status.success(), "{status}: {}", probe.output());
     assert!(
         probe.output().contains("hls-probe: stopped"),

@@ -47,6 +47,36 @@ fn viewer_requests(s: &HlsServer) -> Vec<Entry> {
         .collect()
 }
 
+/// The viewers counted what the server sent them (`log`): the same
+/// requests and bytes, but for one request a viewer at most — its last,
+/// which the end of the run may cut after the server has logged it (its
+/// bytes counted in part, the request not).
+fn counted_as_served(v: &Results, log: &[Entry]) {
+    let counts = &v.totals.counts;
+    let counted = (counts.segments + counts.playlists) as usize;
+    let mut last = std::collections::BTreeMap::new();
+    for e in log {
+        last.insert(e.user_agent.as_str(), e.bytes);
+    }
+    let cut = log.len().checked_sub(counted);
+    assert!(
+        cut.is_some_and(|cut| cut <= last.len()),
+        "{counted} requests counted, {} served: {log:#?}",
+        log.len()
+    );
+    let served: u64 = log.iter().map(|e| e.bytes).sum();
+    let bytes = native(v).counts.body_bytes;
+    if cut == Some(0) {
+        assert_eq!(bytes, served, "exact bytes");
+    } else {
+        let cut_bytes: u64 = last.values().sum();
+        assert!(
+            bytes <= served && bytes + cut_bytes >= served,
+            "{bytes} bytes counted, {served} served, {cut_bytes} in the last requests"
+        );
+    }
+}
+
 fn seq(path: &str) -> u64 {
     path.rsplit("seg")
         .next()
@@ -83,20 +113,18 @@ fn live_edge_reload_timing_order_bytes_and_one_connection() {
         assert_eq!(w[1], w[0] + 1, "{seqs:?}");
     }
     // reloads: a target duration (1 s) after a changed playlist, half of it
-    // after an unchanged one; never faster
+    // after an unchanged one; never faster (and late by a busy machine's
+    // scheduling at most, as other suites run beside this one)
     for w in playlists.windows(2) {
         let gap = w[1].at - w[0].at;
         assert!(
-            (0.45..=0.62).contains(&gap) || (0.95..=1.12).contains(&gap),
+            (0.45..=0.75).contains(&gap) || (0.95..=1.25).contains(&gap),
             "reload gap {gap:.3} s: {playlists:#?}"
         );
     }
     assert!(playlists.len() >= 6, "{playlists:#?}");
     // exact bytes: what the server sent is what the viewer counted
-    let served: u64 = log.iter().map(|e| e.bytes).sum();
-    assert_eq!(native(&v).counts.body_bytes, served);
-    assert_eq!(v.totals.counts.segments, segments.len() as u64);
-    assert_eq!(v.totals.counts.playlists, playlists.len() as u64);
+    counted_as_served(&v, &log);
     // one keep-alive connection
     assert!(log.iter().all(|e| e.conn == log[0].conn), "{log:#?}");
     assert_eq!(native(&v).requests["segment"].connect_ms.count, 0);
@@ -104,7 +132,7 @@ fn live_edge_reload_timing_order_bytes_and_one_connection() {
     // startup: first request → first segment in, a few ms on loopback,
     // then hls.js's media start (the default profile's 120 ms)
     let startup = native(&v).startup_ms.p50;
-    assert!((120.0..400.0).contains(&startup), "{startup}");
+    assert!((120.0..600.0).contains(&startup), "{startup}");
     assert_eq!(native(&v).counts.rebuffers, 0);
     // live latency: 3 segments behind the live edge, within a reload
     let lat = native(&v).live_latency_ms.p50;
@@ -129,7 +157,7 @@ fn stalled_playlist_reloads_at_half_the_target_duration() {
     // the first load brought segments: a full target duration; then halves
     for w in playlists[1..].windows(2) {
         let gap = w[1] - w[0];
-        assert!((0.48..=0.62).contains(&gap), "gap {gap:.3}: {playlists:?}");
+        assert!((0.48..=0.75).contains(&gap), "gap {gap:.3}: {playlists:?}");
     }
     // the three segments of the start, nothing more
     assert_eq!(log.iter().filter(|e| e.path.ends_with(".ts")).count(), 3);
@@ -152,17 +180,17 @@ fn gone_segment_slow_segment_rebuffer_and_startup() {
     assert_eq!(n.counts.rebuffers, 1, "{n:#?}");
     assert_eq!(v.totals.counts.stalls, 1);
     let rebuffer = n.counts.rebuffer_sec;
-    assert!((1.3..=1.8).contains(&rebuffer), "rebuffer {rebuffer}");
+    assert!((1.3..=2.0).contains(&rebuffer), "rebuffer {rebuffer}");
     let play = n.counts.play_sec;
     assert!((n.rebuffer_ratio - rebuffer / (play + rebuffer)).abs() < 1e-9);
     assert_eq!(n.counts.segments_gone, 1);
     assert_eq!(v.totals.counts.http_errors.get(&404), Some(&1));
     // the slow segment's download ratio: 2.5 s for 1 s of media
     let max_ratio = n.segment_download_ratio.max;
-    assert!((2.4..=2.8).contains(&max_ratio), "{max_ratio}");
+    assert!((2.4..=3.0).contains(&max_ratio), "{max_ratio}");
     let v0 = v.viewers[0].native.as_ref().unwrap();
     assert_eq!(v0.counts.rebuffers, 1);
-    assert!(v0.startup_ms.unwrap() < 400.0);
+    assert!(v0.startup_ms.unwrap() < 600.0);
 }
 
 #[test]
@@ -460,8 +488,9 @@ fn https_with_a_private_ca() {
         .concat(),
     );
     assert!(v.totals.counts.segments >= 6, "{:#?}", v.totals);
-    let served: u64 = viewer_requests(&s).iter().map(|e| e.bytes).sum();
-    assert_eq!(native(&v).counts.body_bytes, served);
+    let log = viewer_requests(&s);
+    counted_as_served(&v, &log);
+    let served: u64 = log.iter().map(|e| e.bytes).sum();
     // on the wire: TLS records cost more than the bodies and heads
     assert!(v.totals.counts.bytes > served);
     // one connection per viewer, its connect time including the handshake;

@@ -95,10 +95,9 @@ impl Swarm {
     }
 
     fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let status = poll(limit, || self.proc.child.try_wait().unwrap())
-            .unwrap_or_else(|| panic!("swarm still running after {limit:?}:\n{}", self.output()));
-        std::thread::sleep(Duration::from_millis(100)); // let the readers drain
-        status
+        self.proc
+            .wait_exit(limit)
+            .unwrap_or_else(|| panic!("swarm still running after {limit:?}:\n{}", self.output()))
     }
 
     /// Live viewer processes of this swarm (children running ffmpeg).

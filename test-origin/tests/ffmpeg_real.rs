@@ -1,14 +1,16 @@
 //! The generated FFmpeg command, run for real: tiny overrides so that 2 cores
-//! keep up, about 8 s of output, then ffprobe and the playlists are checked.
+//! keep up, run until each playlist lists two segments, then ffprobe and
+//! the playlists are checked.
 
 mod support;
 use support::TINY;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use testkit::procs::wait_until;
 
 /// fMP4 (CMAF) segments instead of MPEG-TS.
 const FMP4: [&str; 2] = ["hls.segmentType=fmp4", "hls.segmentPattern=seg%05d.m4s"];
@@ -51,10 +53,18 @@ fn start(args: &[String], log: &Path) -> Child {
         .expect("ffmpeg is installed (apt-get install ffmpeg)")
 }
 
-/// Lets the encoders run for about 8 s (four 2 s segments), then stops them;
-/// each must still be running.
-fn encode_for_a_while(mut children: Vec<Child>) {
-    std::thread::sleep(Duration::from_millis(8500));
+/// Lets the encoders run until each of `playlists` lists two segments (60 s
+/// at most: on a busy machine ten encodes share its cores), then stops
+/// them; each must still be running.
+fn encode_for_a_while(mut children: Vec<Child>, playlists: &[PathBuf]) {
+    let listed = |p: &PathBuf| {
+        std::fs::read_to_string(p)
+            .map(|t| t.lines().filter(|l| l.starts_with("#EXTINF:")).count())
+            .unwrap_or(0)
+    };
+    wait_until(Duration::from_secs(60), || {
+        playlists.iter().all(|p| listed(p) >= 2)
+    });
     for c in &mut children {
         assert!(c.try_wait().unwrap().is_none(), "ffmpeg exited early");
         c.kill().unwrap();
@@ -143,7 +153,15 @@ fn generated_commands_produce_playable_hls() {
         let args = args_for(profile, &dir, extra);
         children.push(start(&args, &tmp.path().join(format!("{profile}.log"))));
     }
-    encode_for_a_while(children);
+    let abr = tmp.path().join("4k-abr");
+    let mut playlists = vec![
+        tmp.path().join("default/stream.m3u8"),
+        tmp.path().join("low-latency/stream.m3u8"),
+    ];
+    playlists.extend(
+        ["2160p", "1080p", "720p", "480p", "360p"].map(|n| abr.join(n).join("stream.m3u8")),
+    );
+    encode_for_a_while(children, &playlists);
     let log = |p: &str| std::fs::read_to_string(tmp.path().join(format!("{p}.log"))).unwrap();
 
     assert_media_playlist(&tmp.path().join("default/stream.m3u8"), 2.0, 320);
@@ -154,7 +172,6 @@ fn generated_commands_produce_playable_hls() {
         log("default")
     );
 
-    let abr = tmp.path().join("4k-abr");
     let master =
         std::fs::read_to_string(abr.join("master.m3u8")).expect("master playlist at the HLS root");
     let widths = [
@@ -259,11 +276,18 @@ fn fmp4_segments_are_cmaf_with_an_init_segment() {
         );
         children.push(start(&args, &tmp.path().join(format!("{name}.log"))));
     }
-    encode_for_a_while(children);
+    let ladder = tmp.path().join("ladder");
+    encode_for_a_while(
+        children,
+        &[
+            tmp.path().join("single/stream.m3u8"),
+            ladder.join("hi/stream.m3u8"),
+            ladder.join("lo/stream.m3u8"),
+        ],
+    );
     let log = std::fs::read_to_string(tmp.path().join("single.log")).unwrap();
     assert!(log.is_empty(), "ffmpeg warned: {log}");
     assert_fmp4_playlist(&tmp.path().join("single/stream.m3u8"), "init.mp4", 320);
-    let ladder = tmp.path().join("ladder");
     let master = std::fs::read_to_string(ladder.join("master.m3u8")).unwrap();
     assert!(
         master.contains("hi/stream.m3u8") && master.contains("lo/stream.m3u8"),

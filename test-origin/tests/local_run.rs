@@ -4,7 +4,7 @@
 mod support;
 
 use support::{free_port, serial, TINY};
-use testkit::procs::{children_named, live_mentioning, poll, processes, wait_until};
+use testkit::procs::{children_named, live_mentioning, processes, wait_until};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -164,7 +164,8 @@ impl Origin {
 
     /// Waits for the exit; panics after `limit`.
     fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        poll(limit, || self.proc.child.try_wait().unwrap())
+        self.proc
+            .wait_exit(limit)
             .unwrap_or_else(|| panic!("still running after {limit:?}:\n{}", self.output()))
     }
 }
@@ -802,7 +803,7 @@ fn a_logged_run_keeps_its_access_logs_where_the_config_says() {
     let (_, segs) = parse_playlist(&get(&format!("{}/stream.m3u8", o.base)).text());
     assert_eq!(get(&format!("{}/{}", o.base, segs[0])).status, 200);
     kill(Pid::from_raw(o.proc.child.id() as i32), Signal::SIGTERM).unwrap();
-    let status = o.proc.child.wait().unwrap();
+    let status = o.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{}", o.output());
     assert!(o
         .output()

@@ -127,6 +127,8 @@ pub fn chromium(profile: &std::path::Path) -> std::process::Command {
 pub struct Captured {
     pub child: std::process::Child,
     output: std::sync::Arc<Mutex<String>>,
+    /// Its pipes not yet read to their end.
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Captured {
@@ -147,11 +149,13 @@ impl Captured {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
         let output = std::sync::Arc::new(Mutex::new(String::new()));
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(2));
         for r in [
             Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().expect("piped")),
         ] {
             let out = std::sync::Arc::clone(&output);
+            let open = std::sync::Arc::clone(&open);
             std::thread::spawn(move || {
                 for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
                     if echo {
@@ -161,9 +165,35 @@ impl Captured {
                     o.push_str(&line);
                     o.push('\n');
                 }
+                open.fetch_sub(1, std::sync::atomic::Ordering::Release);
             });
         }
-        Captured { child, output }
+        Captured {
+            child,
+            output,
+            open,
+        }
+    }
+
+    /// Waits until both pipes are read to their end (`limit` at most): a
+    /// child that has exited may still have its last lines in a reader's
+    /// hands. Call it after the child is waited for, before reading what
+    /// it printed last.
+    pub fn drain(&self, limit: std::time::Duration) {
+        let end = std::time::Instant::now() + limit;
+        while self.open.load(std::sync::atomic::Ordering::Acquire) > 0
+            && std::time::Instant::now() < end
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the child to exit (`limit` at most; `None` if it has not)
+    /// and then for its last lines ([`Captured::drain`]).
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let status = procs::poll(limit, || self.child.try_wait().ok().flatten())?;
+        self.drain(std::time::Duration::from_secs(5));
+        Some(status)
     }
 
     /// Everything it printed so far.

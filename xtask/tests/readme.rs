@@ -463,7 +463,7 @@ fn wait(p: &mut Captured, limit: Duration, what: &str) -> i32 {
     loop {
         if let Some(s) = p.child.try_wait().unwrap() {
             // the readers may still hold the last lines
-            std::thread::sleep(Duration::from_millis(100));
+            p.drain(Duration::from_secs(5));
             return s.code().unwrap_or(-1);
         }
         if started.elapsed() > limit {
@@ -479,7 +479,7 @@ fn until(p: &mut Captured, ready: &str, what: &str) {
     let started = Instant::now();
     while !p.output().contains(ready) {
         if let Some(s) = p.child.try_wait().unwrap() {
-            std::thread::sleep(Duration::from_millis(100));
+            p.drain(Duration::from_secs(5));
             panic!("{what} exited ({s}) before `{ready}`:\n{}", p.output());
         }
         if started.elapsed() > Duration::from_secs(60) {
