@@ -2,6 +2,9 @@
 //! killed, the whole origin stopped and started again, connections reset by
 //! a proxy in the way. For each, the origin recovers, the swarm counts what
 //! it saw, keeps the other viewers going, and writes complete results.
+//!
+//! Each test has an origin and a swarm of its own, a few viewers of a tiny
+//! stream, so two run at once (as many as the harness's threads).
 
 mod support;
 
@@ -13,7 +16,6 @@ use nix::unistd::Pid;
 use swarm_client::results::{NativeCounts, Results, Second};
 use testkit::origin::TestOrigin;
 use testkit::procs::{children_named, wait_until};
-use testkit::serial;
 
 /// A native swarm of `clients` on `url` for `secs`; `fault` runs `at`
 /// seconds in, while the swarm plays. Returns the results.
@@ -84,7 +86,6 @@ fn newest_segment(path: &std::path::Path) -> Option<String> {
 /// (`-hls_start_number_source epoch`, one number a second), so with 2 s
 /// segments the numbers jump by about twice the segments missed.
 fn ffmpeg_killed(segment_sec: u64) {
-    let _g = serial();
     let d = format!("hls.segmentDuration={segment_sec}");
     let list = if segment_sec == 1 {
         "hls.listSize=6"
@@ -143,7 +144,6 @@ fn ffmpeg_killed_with_2_s_segments_is_counted_in_media_time() {
 
 #[test]
 fn an_nginx_worker_killed_costs_connections_not_viewers() {
-    let _g = serial();
     let origin = TestOrigin::start(&[], 4);
     let pid = origin.pid().unwrap();
     let nginx = children_named(pid, "nginx")[0];
@@ -173,7 +173,6 @@ fn an_nginx_worker_killed_costs_connections_not_viewers() {
 
 #[test]
 fn an_origin_stopped_and_started_again_is_counted_and_played_through() {
-    let _g = serial();
     let mut origin = TestOrigin::start(&[], 4);
     let url = origin.url();
     let mut down = Duration::ZERO;
@@ -215,7 +214,6 @@ fn an_origin_stopped_and_started_again_is_counted_and_played_through() {
 
 #[test]
 fn connections_reset_in_the_way_are_counted_and_retried() {
-    let _g = serial();
     let origin = TestOrigin::start(&[], 4);
     let proxy = testkit::proxy::ResetProxy::start(([127, 0, 0, 1], origin.port).into());
     let url = format!("http://{}/stream.m3u8", proxy.addr);
@@ -249,7 +247,6 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_hls_filesystem_is_said_clearly_and_the_stream_comes_back_when_freed() {
-    let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
     let hls = tmp.path().join("hls");
     std::fs::create_dir(&hls).unwrap();
