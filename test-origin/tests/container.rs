@@ -620,7 +620,9 @@ fn push_over_tls_with_credentials_reuses_what_the_registry_has() {
 
 /// A token service for the registry: it checks basic credentials and
 /// answers a JWT (RS256, its certificate in `x5c`) granting pull and push
-/// of the scope asked; records the scopes it was asked for.
+/// of the scope asked — but every other token (the 1st, the 3rd, …) pull
+/// alone, as a token that no longer serves for a push, so that each push
+/// meets a 401 midway; records the scopes it was asked for.
 fn token_service(
     dir: &Path,
     user: &'static str,
@@ -648,6 +650,7 @@ fn token_service(
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     );
     std::thread::spawn(move || {
+        let mut granted = 0;
         for conn in listener.incoming().take(64) {
             let Ok(mut conn) = conn else { continue };
             conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -682,6 +685,12 @@ fn token_service(
             let scope = param("scope");
             seen.lock().unwrap().push(scope.clone());
             let reply = if authorized {
+                granted += 1;
+                let actions: &[&str] = if granted % 2 == 1 {
+                    &["pull"]
+                } else {
+                    &["pull", "push"]
+                };
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
@@ -691,7 +700,7 @@ fn token_service(
                     .filter_map(|s| {
                         let mut p = s.split(':');
                         let (kind, name) = (p.next()?, p.next()?);
-                        Some(serde_json::json!({"type": kind, "name": name, "actions": ["pull", "push"]}))
+                        Some(serde_json::json!({"type": kind, "name": name, "actions": actions}))
                     })
                     .collect();
                 let claims = b64.encode(
@@ -736,8 +745,9 @@ fn token_service(
 /// A registry that hands out bearer tokens (docker-registry's token
 /// authentication, with a token service of the test's): the push gets a
 /// token for pull and push of its repository with the auth file's
-/// credentials and uses it; a wrong password is refused by the token
-/// service and said so.
+/// credentials and uses it; when the registry stops taking its token
+/// midway (here: a token for pull alone), it gets a new one and goes on; a
+/// wrong password is refused by the token service and said so.
 #[test]
 fn push_with_a_bearer_token_from_the_registry_token_service() {
     let _g = serial();
@@ -783,18 +793,15 @@ fn push_with_a_bearer_token_from_the_registry_token_service() {
         report.contains("pushed to") && report.contains(", 0 already there"),
         "{report}"
     );
-    assert!(
-        asked
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|s| s == "repository:hls-swarm-test-origin:pull,push"),
-        "{:?}",
-        asked.lock().unwrap()
-    );
-    // pushed again: the registry has every blob
+    // a token at the start (pull alone: the first upload is refused), a
+    // new one for the rest
+    let scope = "repository:hls-swarm-test-origin:pull,push";
+    assert_eq!(*asked.lock().unwrap(), [scope; 2]);
+    // pushed again: the registry has every blob (the blobs are looked at
+    // with the first token, the manifest needs the second)
     let again = testkit::run_ok(&mut push(&good));
     assert!(again.contains("0 blobs uploaded"), "{again}");
+    assert_eq!(*asked.lock().unwrap(), [scope; 4]);
     let err = testkit::stderr_of_failed(&mut push(&wrong), 1);
     assert!(
         err.contains("refused the credentials of user `pusher`"),

@@ -2,8 +2,9 @@
 //! trusting the system's CAs and the registry's own under `certs.d`, or
 //! plain HTTP to a registry on this machine that does not speak TLS; basic
 //! or bearer-token authentication with the credentials `podman login`
-//! writes (the containers auth file); blobs the registry already has are
-//! not sent again.
+//! writes (the containers auth file), a bearer token fetched again when the
+//! registry stops taking it during the push; blobs the registry already has
+//! are not sent again.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -230,7 +231,20 @@ struct Session {
     agent: ureq::Agent,
     base: String,
     registry: String,
+    /// The repository pushed to (a token's scope).
+    name: String,
     auth: Option<String>,
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
+/// The `WWW-Authenticate` challenge of a response ("" when none).
+fn challenge_of(resp: &Response) -> String {
+    resp.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// A response body read to a bound.
@@ -288,16 +302,11 @@ impl Session {
             agent,
             base,
             registry: registry.to_owned(),
+            name: name.to_owned(),
             auth: None,
         };
         if first.status() == 401 {
-            let header = first
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            s.auth = Some(s.login(&header, name)?);
+            s.auth = Some(s.login(&challenge_of(&first))?);
             // the credentials are judged here, before any upload
             let mut check = s.call(s.agent.get(format!("{}/v2/", s.base)))?;
             if check.status() == 401 {
@@ -325,7 +334,8 @@ impl Session {
 
     /// The `Authorization` header for a challenge: basic, or a bearer
     /// token from the challenge's realm for pushing to `name`.
-    fn login(&self, header: &str, name: &str) -> Result<String> {
+    fn login(&self, header: &str) -> Result<String> {
+        let name = &self.name;
         use base64::Engine;
         let creds = credentials(&self.registry)?;
         let basic = creds.as_ref().map(|(u, p, _)| {
@@ -388,13 +398,27 @@ impl Session {
         }
     }
 
-    fn call(
-        &self,
-        req: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
-    ) -> Result<ureq::http::Response<ureq::Body>> {
+    fn call(&self, req: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> Result<Response> {
         self.authed(req)
             .call()
             .with_context(|| format!("cannot reach {}", self.registry))
+    }
+
+    /// The response to the request `send` makes (with the session's
+    /// `Authorization`, as it chooses); a 401 with a bearer challenge once
+    /// the session holds a token — a token that expired during a long push,
+    /// or one the registry no longer takes — fetches a new token and sends
+    /// the request once more.
+    fn renewing(&mut self, send: impl Fn(&Session) -> Result<Response>) -> Result<Response> {
+        let mut resp = send(self)?;
+        let header = challenge_of(&resp);
+        let bearer = self.auth.as_ref().is_some_and(|a| a.starts_with("Bearer "));
+        if resp.status() != 401 || !bearer || challenge(&header).0 != "bearer" {
+            return Ok(resp);
+        }
+        let _ = body(&mut resp);
+        self.auth = Some(self.login(&header)?);
+        send(self)
     }
 
     /// Where an upload goes: `location` resolved against the request it
@@ -447,7 +471,7 @@ pub fn push_layout(
             .flatten()
             .filter_map(|l| l["digest"].as_str().map(String::from)),
     );
-    let s = Session::open(&registry, &name, opts)?;
+    let mut s = Session::open(&registry, &name, opts)?;
     let repo = format!("{}/v2/{name}", s.base);
     let mut pushed = Pushed {
         manifest_digest: mdigest.clone(),
@@ -456,16 +480,17 @@ pub fn push_layout(
         reused: 0,
     };
     for d in blobs {
-        let mut head = s.call(s.agent.head(format!("{repo}/blobs/{d}")))?;
+        let mut head = s.renewing(|s| s.call(s.agent.head(format!("{repo}/blobs/{d}"))))?;
         if head.status() == 200 {
             pushed.reused += 1;
             continue;
         }
         let _ = body(&mut head);
-        let mut start = s
-            .authed(s.agent.post(format!("{repo}/blobs/uploads/")))
-            .send_empty()
-            .with_context(|| format!("cannot reach {registry}"))?;
+        let mut start = s.renewing(|s| {
+            s.authed(s.agent.post(format!("{repo}/blobs/uploads/")))
+                .send_empty()
+                .with_context(|| format!("cannot reach {registry}"))
+        })?;
         if start.status() == 401 {
             bail!("{}", s.refused());
         }
@@ -486,21 +511,22 @@ pub fn push_layout(
         let sep = if url.contains('?') { '&' } else { '?' };
         let path = blob_path(&d);
         let size = std::fs::metadata(&path)?.len();
-        let file = std::fs::File::open(&path)?;
         // at least 1 MB/s, and two minutes whatever the size
         let deadline = Duration::from_secs(120 + size / 1_000_000);
-        let put = s
-            .agent
-            .put(format!("{url}{sep}digest={d}"))
-            .config()
-            .timeout_global(Some(deadline))
-            .build()
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Length", size.to_string());
-        let put = if same { s.authed(put) } else { put };
-        let mut put = put
-            .send(ureq::SendBody::from_owned_reader(file))
-            .with_context(|| format!("cannot upload blob {d} to {registry}"))?;
+        let mut put = s.renewing(|s| {
+            let file = std::fs::File::open(&path)?;
+            let put = s
+                .agent
+                .put(format!("{url}{sep}digest={d}"))
+                .config()
+                .timeout_global(Some(deadline))
+                .build()
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Length", size.to_string());
+            let put = if same { s.authed(put) } else { put };
+            put.send(ureq::SendBody::from_owned_reader(file))
+                .with_context(|| format!("cannot upload blob {d} to {registry}"))
+        })?;
         if put.status() != 201 {
             bail!(
                 "{registry} did not take blob {d}: HTTP {} {}",
@@ -514,11 +540,12 @@ pub fn push_layout(
     let media = manifest["mediaType"]
         .as_str()
         .unwrap_or("application/vnd.oci.image.manifest.v1+json");
-    let mut put = s
-        .authed(s.agent.put(format!("{repo}/manifests/{tag}")))
-        .header("Content-Type", media)
-        .send(&manifest_bytes[..])
-        .with_context(|| format!("cannot reach {registry}"))?;
+    let mut put = s.renewing(|s| {
+        s.authed(s.agent.put(format!("{repo}/manifests/{tag}")))
+            .header("Content-Type", media)
+            .send(&manifest_bytes[..])
+            .with_context(|| format!("cannot reach {registry}"))
+    })?;
     if put.status() != 201 {
         bail!(
             "{registry} did not take the manifest: HTTP {} {}",
@@ -561,6 +588,7 @@ mod tests {
             agent: ureq::Agent::new_with_defaults(),
             base: "https://reg.example:5000".into(),
             registry: "reg.example:5000".into(),
+            name: "a".into(),
             auth: Some("Basic eA==".into()),
         };
         let req = "https://reg.example:5000/v2/a/blobs/uploads/";
