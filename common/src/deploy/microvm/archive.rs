@@ -66,10 +66,14 @@ impl Archive {
         Ok(())
     }
 
-    /// Writes the archive (sorted, so directories come before their
-    /// contents; inode numbers in order; mtime 0).
+    /// Writes the archive to `out` (sorted, so directories come before
+    /// their contents; inode numbers in order; mtime 0), mode 0644, through
+    /// a synced temp file renamed into place.
     pub(super) fn write_cpio(&self, out: &Path) -> Result<()> {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+        crate::artifact::write_atomic_with(out, 0o644, |w| self.cpio_to(w))
+    }
+
+    fn cpio_to(&self, mut w: &mut dyn Write) -> std::io::Result<()> {
         for (ino, (path, (mode, uid, gid, data))) in self.0.iter().enumerate() {
             let kind = match data {
                 Data::Dir => 0o040000,
@@ -82,13 +86,15 @@ impl Archive {
                 Data::Bytes(b) => b,
                 Data::Link(t) => t.as_bytes(),
                 Data::Host(p) => {
-                    owned =
-                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+                    owned = std::fs::read(p).map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", p.display()))
+                    })?;
                     &owned
                 }
             };
-            let size = u32::try_from(bytes.len())
-                .with_context(|| format!("{path} is too big for an initramfs"))?;
+            let size = u32::try_from(bytes.len()).map_err(|_| {
+                std::io::Error::other(format!("{path} is too big for an initramfs"))
+            })?;
             let b = cpio::newc::Builder::new(path.trim_start_matches('/'))
                 .ino(ino as u32 + 1)
                 .mode(kind | mode)
@@ -101,7 +107,6 @@ impl Archive {
             e.finish()?;
         }
         cpio::newc::trailer(&mut w)?;
-        w.flush()?;
         Ok(())
     }
 }

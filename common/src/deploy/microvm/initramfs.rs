@@ -115,13 +115,7 @@ pub fn build(spec: &VmSpec, dir: &Path, shared: Option<&Path>) -> Result<BuiltVm
         std::fs::write(d.join("vmlinuz"), kernel)?;
         Ok(())
     })?;
-    let config_tmp = tempfile::NamedTempFile::new_in(dir)?;
-    config.write_cpio(config_tmp.path())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(config_tmp.path(), std::fs::Permissions::from_mode(0o644))?;
-    }
-    config_tmp.persist(dir.join("config.cpio"))?;
+    config.write_cpio(&dir.join("config.cpio"))?;
     // what earlier versions wrote beside it
     for old in ["initramfs.cpio", "vmlinuz"] {
         let _ = std::fs::remove_file(dir.join(old));
