@@ -25,8 +25,33 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A TCP port on 127.0.0.1 nothing listens on right now.
+/// A TCP port on 127.0.0.1 nothing listens on right now, from below the
+/// kernel's ephemeral range (`ip_local_port_range`): a port of that range
+/// may be taken by any outgoing connection (of the suites running beside
+/// this one) between now and the moment the server it is for binds it; one
+/// below it only by another listener. Each process starts at its own place
+/// and takes the ports in turn, so that binaries picking at once rarely
+/// pick the same.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FLOOR: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let bindable = |port: u32| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok();
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .min(65_536);
+    if low > FLOOR + 1_000 {
+        let span = low - FLOOR;
+        let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+        for _ in 0..span {
+            let port = FLOOR + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            if bindable(port) {
+                return port as u16;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port on 127.0.0.1")
         .local_addr()
@@ -276,4 +301,32 @@ macro_rules! every_generated_text_of_every_profile {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Ports come from below the ephemeral range, differ from one call to
+    /// the next, and nothing listens on them.
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_distinct() {
+        let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ports: Vec<u16> = (0..50).map(|_| super::free_port()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for p in ports {
+            assert!(
+                u32::from(p) < low && p >= 10_000,
+                "{p} (ephemeral from {low})"
+            );
+            assert!(std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        }
+    }
 }
