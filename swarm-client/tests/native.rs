@@ -77,6 +77,25 @@ fn counted_as_served(v: &Results, log: &[Entry]) {
     }
 }
 
+/// Reloads logged at `times` (the server's clock) keep to "never sooner
+/// than `nominal(gap)` after the last load began", and are late by a busy
+/// machine's scheduling at most (a quarter second; other suites run beside
+/// this one). The server logs a request a little after the viewer began
+/// it, so a request logged late makes the next gap look short by as much:
+/// that lateness is carried into the next gap, never more.
+fn paced(times: &[f64], nominal: impl Fn(f64) -> f64) {
+    let mut late = 0.0;
+    for w in times.windows(2) {
+        let gap = w[1] - w[0];
+        let n = nominal(gap);
+        assert!(
+            gap + late >= n - 0.05 && gap <= n + 0.25,
+            "reload gap {gap:.3} s (due {n} s, the last logged up to {late:.3} s late): {times:?}"
+        );
+        late = (gap + late - n).max(0.0);
+    }
+}
+
 fn seq(path: &str) -> u64 {
     path.rsplit("seg")
         .next()
@@ -113,15 +132,9 @@ fn live_edge_reload_timing_order_bytes_and_one_connection() {
         assert_eq!(w[1], w[0] + 1, "{seqs:?}");
     }
     // reloads: a target duration (1 s) after a changed playlist, half of it
-    // after an unchanged one; never faster (and late by a busy machine's
-    // scheduling at most, as other suites run beside this one)
-    for w in playlists.windows(2) {
-        let gap = w[1].at - w[0].at;
-        assert!(
-            (0.45..=0.75).contains(&gap) || (0.95..=1.25).contains(&gap),
-            "reload gap {gap:.3} s: {playlists:#?}"
-        );
-    }
+    // after an unchanged one; never faster
+    let times: Vec<f64> = playlists.iter().map(|e| e.at).collect();
+    paced(&times, |gap| if gap < 0.8 { 0.5 } else { 1.0 });
     assert!(playlists.len() >= 6, "{playlists:#?}");
     // exact bytes: what the server sent is what the viewer counted
     counted_as_served(&v, &log);
@@ -155,10 +168,7 @@ fn stalled_playlist_reloads_at_half_the_target_duration() {
         .collect();
     assert!(playlists.len() >= 6, "{playlists:?}");
     // the first load brought segments: a full target duration; then halves
-    for w in playlists[1..].windows(2) {
-        let gap = w[1] - w[0];
-        assert!((0.48..=0.75).contains(&gap), "gap {gap:.3}: {playlists:?}");
-    }
+    paced(&playlists[1..], |_| 0.5);
     // the three segments of the start, nothing more
     assert_eq!(log.iter().filter(|e| e.path.ends_with(".ts")).count(), 3);
 }
