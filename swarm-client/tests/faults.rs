@@ -4,11 +4,12 @@
 //! it saw, keeps the other viewers going, and writes complete results.
 //!
 //! Each test has an origin and a swarm of its own, a few viewers of a tiny
-//! stream, so two run at once (as many as the harness's threads).
+//! stream, so two run at once ([`two_at_a_time`]).
 
 mod support;
 
 use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -16,6 +17,32 @@ use nix::unistd::Pid;
 use swarm_client::results::{NativeCounts, Results, Second};
 use testkit::origin::TestOrigin;
 use testkit::procs::{children_named, wait_until};
+
+/// A place among the two tests that run at once, whatever the machine's
+/// cores (the harness runs one a core): two origins of a tiny stream and
+/// their swarms share 2 cores well; more would time the machine rather
+/// than the fault.
+struct Slot;
+
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn two_at_a_time() -> Slot {
+    let (running, freed) = &RUNNING;
+    let mut n = running.lock().unwrap_or_else(|e| e.into_inner());
+    while *n >= 2 {
+        n = freed.wait(n).unwrap_or_else(|e| e.into_inner());
+    }
+    *n += 1;
+    Slot
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (running, freed) = &RUNNING;
+        *running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
 
 /// A native swarm of `clients` on `url` for `secs`; `fault` runs `at`
 /// seconds in, while the swarm plays. Returns the results.
@@ -86,6 +113,7 @@ fn newest_segment(path: &std::path::Path) -> Option<String> {
 /// (`-hls_start_number_source epoch`, one number a second), so with 2 s
 /// segments the numbers jump by about twice the segments missed.
 fn ffmpeg_killed(segment_sec: u64) {
+    let _slot = two_at_a_time();
     let d = format!("hls.segmentDuration={segment_sec}");
     let list = if segment_sec == 1 {
         "hls.listSize=6"
@@ -144,6 +172,7 @@ fn ffmpeg_killed_with_2_s_segments_is_counted_in_media_time() {
 
 #[test]
 fn an_nginx_worker_killed_costs_connections_not_viewers() {
+    let _slot = two_at_a_time();
     let origin = TestOrigin::start(&[], 4);
     let pid = origin.pid().unwrap();
     let nginx = children_named(pid, "nginx")[0];
@@ -173,6 +202,7 @@ fn an_nginx_worker_killed_costs_connections_not_viewers() {
 
 #[test]
 fn an_origin_stopped_and_started_again_is_counted_and_played_through() {
+    let _slot = two_at_a_time();
     let mut origin = TestOrigin::start(&[], 4);
     let url = origin.url();
     let mut down = Duration::ZERO;
@@ -214,6 +244,7 @@ fn an_origin_stopped_and_started_again_is_counted_and_played_through() {
 
 #[test]
 fn connections_reset_in_the_way_are_counted_and_retried() {
+    let _slot = two_at_a_time();
     let origin = TestOrigin::start(&[], 4);
     let proxy = testkit::proxy::ResetProxy::start(([127, 0, 0, 1], origin.port).into());
     let url = format!("http://{}/stream.m3u8", proxy.addr);
@@ -247,6 +278,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_hls_filesystem_is_said_clearly_and_the_stream_comes_back_when_freed() {
+    let _slot = two_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let hls = tmp.path().join("hls");
     std::fs::create_dir(&hls).unwrap();

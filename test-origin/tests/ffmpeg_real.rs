@@ -62,9 +62,13 @@ fn encode_for_a_while(mut children: Vec<Child>, playlists: &[PathBuf]) {
             .map(|t| t.lines().filter(|l| l.starts_with("#EXTINF:")).count())
             .unwrap_or(0)
     };
-    wait_until(Duration::from_secs(60), || {
-        playlists.iter().all(|p| listed(p) >= 2)
-    });
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            playlists.iter().all(|p| listed(p) >= 2)
+        }),
+        "not every playlist lists two segments within 60 s: {:?}",
+        playlists.iter().map(|p| (p, listed(p))).collect::<Vec<_>>()
+    );
     for c in &mut children {
         assert!(c.try_wait().unwrap().is_none(), "ffmpeg exited early");
         c.kill().unwrap();

@@ -513,7 +513,7 @@ pub fn push_layout(
         let size = std::fs::metadata(&path)?.len();
         // at least 1 MB/s, and two minutes whatever the size
         let deadline = Duration::from_secs(120 + size / 1_000_000);
-        let mut put = s.renewing(|s| {
+        let send = |s: &Session| {
             let file = std::fs::File::open(&path)?;
             let put = s
                 .agent
@@ -526,7 +526,10 @@ pub fn push_layout(
             let put = if same { s.authed(put) } else { put };
             put.send(ureq::SendBody::from_owned_reader(file))
                 .with_context(|| format!("cannot upload blob {d} to {registry}"))
-        })?;
+        };
+        // a token is fetched again only for the registry itself: a 401 from
+        // another host never sends the credentials to a realm it names
+        let mut put = if same { s.renewing(send)? } else { send(&s)? };
         if put.status() != 201 {
             bail!(
                 "{registry} did not take blob {d}: HTTP {} {}",
