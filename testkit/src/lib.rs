@@ -30,9 +30,9 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// range may be taken by any outgoing connection (of the suites running
 /// beside this one) between now and the moment the server it is for binds
 /// it; one below it only by another listener. (The project's own default
-/// ports, 17080 and the like, lie below 20000.) Each process starts at its own place
-/// and takes the ports in turn, so that binaries picking at once rarely
-/// pick the same.
+/// ports, 17080 and the like, lie below 20000.) Each process starts at its
+/// own place and takes the ports in turn, so that binaries picking at once
+/// rarely pick the same.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     const FLOOR: u32 = 20_000;
@@ -213,12 +213,9 @@ impl Captured {
     /// hands. Call it after the child is waited for, before reading what
     /// it printed last.
     pub fn drain(&self, limit: std::time::Duration) {
-        let end = std::time::Instant::now() + limit;
-        while self.open.load(std::sync::atomic::Ordering::Acquire) > 0
-            && std::time::Instant::now() < end
-        {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        procs::wait_until(limit, || {
+            self.open.load(std::sync::atomic::Ordering::Acquire) == 0
+        });
     }
 
     /// Waits for the child to exit (`limit` at most; `None` if it has not)

@@ -335,8 +335,8 @@ impl Session {
     /// The `Authorization` header for a challenge: basic, or a bearer
     /// token from the challenge's realm for pushing to `name`.
     fn login(&self, header: &str) -> Result<String> {
-        let name = &self.name;
         use base64::Engine;
+        let name = &self.name;
         let creds = credentials(&self.registry)?;
         let basic = creds.as_ref().map(|(u, p, _)| {
             format!(
